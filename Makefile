@@ -1,0 +1,50 @@
+# greenrt: `make sweep` measures, `make test` tests, `make bench` measures the harness itself.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+GREENRT := $(BIN)/greenrt
+PIP_VERSION := 26.3
+# Runtime environments the tests need (each built once from images/<env>/requirements.txt, cached in .cache/).
+TEST_ENVS := torch onnxruntime
+
+.PHONY: setup envs sweep test test-host test-torch bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q pip==$(PIP_VERSION)
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $@
+
+setup: $(VENV)/.installed
+
+envs: setup
+	$(GREENRT) env build $(TEST_ENVS)
+
+# The default config fits the host: the study's GPU matrix where NVML sees a GPU, else the quick CPU sweep.
+# CONFIG=configs/x.toml and OUT=results/x override; PYTHON_RUNTIME=/path/python runs every runtime in that
+# interpreter instead of building venvs.
+sweep: setup
+	$(GREENRT) sweep $(if $(CONFIG),--config $(CONFIG)) $(if $(OUT),--out $(OUT)) \
+		$(if $(PYTHON_RUNTIME),--python $(PYTHON_RUNTIME))
+
+test: test-host test-torch
+
+test-host: envs
+	$(BIN)/pytest tests/host
+
+# Framework tests run inside the framework's own environment.
+test-torch: envs
+	torch_python=$$($(GREENRT) env python torch) && \
+	$$torch_python -m pip install -q pytest==9.2.0 && \
+	$$torch_python -m pytest tests/torch
+
+bench: envs
+	mkdir -p bench/out
+	$(BIN)/python bench/sampler_cost.py --out bench/out/sampler.json
+	$$($(GREENRT) env python torch) bench/overhead.py --runtime torch/native/cpu --out bench/out/overhead-torch.json
+	$$($(GREENRT) env python torch) bench/overhead.py --runtime onnxruntime/onnx-from-torch/cpu \
+		--python-for-ort $$($(GREENRT) env python onnxruntime) --out bench/out/overhead-ort.json
+	$(BIN)/python bench/write_report.py bench/out BENCHMARKS.md
+
+clean:
+	rm -rf $(VENV) .cache bench/out

@@ -1,0 +1,36 @@
+"""Deterministic synthetic inputs: the same seed gives the same arrays in every framework."""
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from models.registry import ModelSpec
+
+# BERT's special token ids in the bert-base-uncased vocabulary; ids below 1000 are [unused] and specials.
+_CLS, _SEP, _FIRST_WORD_ID = 101, 102, 1000
+
+
+def make_inputs(spec: ModelSpec, batch_size: int, seed: int, options: dict[str, Any] | None = None) -> dict[str, np.ndarray]:
+    """Inputs in the NCHW / token-id layout of the spec; frameworks that want NHWC transpose in their adapter."""
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, not {batch_size}")
+    options = spec.resolve_options(options)
+    rng = np.random.default_rng(seed)
+    arrays: dict[str, np.ndarray] = {}
+    for inp in spec.inputs:
+        shape = spec.input_shape(inp, batch_size, options)
+        if inp.kind == "image":
+            # Standard normal is what a normalised (ImageNet mean/std) image looks like to the network.
+            arrays[inp.name] = rng.standard_normal(shape, dtype=np.float32)
+        elif inp.kind == "token_ids":
+            ids = rng.integers(_FIRST_WORD_ID, spec.vocab_size, size=shape, dtype=np.int64)
+            ids[:, 0], ids[:, -1] = _CLS, _SEP
+            arrays[inp.name] = ids
+        elif inp.kind == "attention_mask":
+            arrays[inp.name] = np.ones(shape, dtype=np.int64)
+        elif inp.kind == "token_type_ids":
+            arrays[inp.name] = np.zeros(shape, dtype=np.int64)
+        else:  # a new input kind must say how it is generated
+            raise ValueError(f"model {spec.name}: no generator for input kind {inp.kind!r}")
+    return arrays

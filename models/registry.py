@@ -1,0 +1,94 @@
+"""The models of the study, described independently of any framework."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+
+class UnknownModelError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class InputSpec:
+    name: str
+    # Shape without the batch dimension; a string names a model option (e.g. "seq_len").
+    shape: tuple[int | str, ...]
+    dtype: str  # numpy dtype name
+    kind: str  # "image" | "token_ids" | "attention_mask" | "token_type_ids"
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    description: str
+    task: str
+    inputs: tuple[InputSpec, ...]
+    outputs: tuple[str, ...]
+    options: dict[str, Any] = field(default_factory=dict)  # defaults; a sweep may override them
+    vocab_size: int | None = None
+    num_classes: int | None = None
+
+    def resolve_options(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+        overrides = dict(overrides or {})
+        unknown = sorted(set(overrides) - set(self.options))
+        if unknown:
+            valid = ", ".join(sorted(self.options)) or "none"
+            raise UnknownModelError(f"model {self.name}: unknown option(s) {', '.join(unknown)}; valid: {valid}")
+        resolved = {**self.options, **overrides}
+        for key, value in resolved.items():
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise UnknownModelError(f"model {self.name}: option {key} must be a positive integer, not {value!r}")
+        return resolved
+
+    def input_shape(self, spec: InputSpec, batch_size: int, options: dict[str, Any]) -> tuple[int, ...]:
+        return (batch_size, *(options[d] if isinstance(d, str) else d for d in spec.shape))
+
+
+_IMAGE = (InputSpec("pixel_values", (3, 224, 224), "float32", "image"),)
+
+MODELS: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="resnet50",
+            description="ResNet-50 v1.5 (stride on the 3x3 convolution), 224x224, 1000 classes",
+            task="image-classification",
+            inputs=_IMAGE,
+            outputs=("logits",),
+            num_classes=1000,
+        ),
+        ModelSpec(
+            name="mobilenet_v2",
+            description="MobileNetV2, width multiplier 1.0, 224x224, 1000 classes",
+            task="image-classification",
+            inputs=_IMAGE,
+            outputs=("logits",),
+            num_classes=1000,
+        ),
+        ModelSpec(
+            name="bert-base-uncased",
+            description="BERT-base encoder: 12 layers, hidden 768, 12 heads, vocabulary 30522",
+            task="feature-extraction",
+            inputs=(
+                InputSpec("input_ids", ("seq_len",), "int64", "token_ids"),
+                InputSpec("attention_mask", ("seq_len",), "int64", "attention_mask"),
+                InputSpec("token_type_ids", ("seq_len",), "int64", "token_type_ids"),
+            ),
+            outputs=("last_hidden_state", "pooler_output"),
+            options={"seq_len": 128},
+            vocab_size=30522,
+        ),
+    )
+}
+
+
+def model_names() -> list[str]:
+    return list(MODELS)
+
+
+def get_model(name: str) -> ModelSpec:
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise UnknownModelError(f"unknown model {name!r}; valid: {', '.join(MODELS)}") from None

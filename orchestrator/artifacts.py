@@ -1,0 +1,105 @@
+"""Converted models (ONNX), exported in the SOURCE framework's environment and cached across runs and sweeps.
+
+The cache key covers everything that changes the file: source framework and its version, model and its options,
+weights (seed, or the file's digest) and opset.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import tempfile
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from orchestrator import paths
+from orchestrator.launchers.base import Launcher
+from orchestrator.runtimes import Runtime
+from runners.protocol import ExportRequest, ExportResult, ProtocolError, Weights, read_json, to_dict, write_json_atomic
+
+
+class ExportFailed(RuntimeError):
+    def __init__(self, message: str, log_tail: str = "") -> None:
+        super().__init__(message)
+        self.log_tail = log_tail
+
+
+@dataclass(frozen=True)
+class Artifact:
+    path: str
+    key: str
+    opset: int | None
+    exporter: str | None
+    versions: dict[str, str]
+    export_seconds: float | None
+
+
+def weights_identity(weights: Weights) -> str:
+    if weights.kind == "random":
+        return f"random:{weights.seed}"
+    digest = hashlib.sha256()
+    with open(weights.path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return f"file:{digest.hexdigest()}"
+
+
+def artifact_key(source: str, model: str, options: dict, weights: Weights, opset: int | None, source_versions: dict) -> str:
+    identity = {"source": source, "model": model, "options": options, "weights": weights_identity(weights),
+                "opset": opset, "versions": source_versions}
+    return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
+
+
+class ArtifactCache:
+    def __init__(self, launcher: Launcher, root: Path | None = None, timeout_s: float = 3600) -> None:
+        self.launcher = launcher
+        self.root = root or paths.cache_dir() / "artifacts"
+        self.timeout_s = timeout_s
+        self._versions: dict[str, dict[str, str]] = {}
+
+    def source_versions(self, environment: str) -> dict[str, str]:
+        if environment not in self._versions:
+            with tempfile.TemporaryDirectory() as tmp:
+                log = Path(tmp) / "versions.log"
+                outcome = self.launcher.launch(environment, ["versions"], workdir=Path(tmp), timeout_s=300,
+                                               env_vars={}, log_path=log)
+                if outcome.exit_code != 0:
+                    raise ExportFailed(f"cannot read package versions in environment {environment}: "
+                                       f"{outcome.start_error or 'runner exited ' + str(outcome.exit_code)}", outcome.log_tail)
+                self._versions[environment] = json.loads(log.read_text().strip().splitlines()[-1])
+        return self._versions[environment]
+
+    def ensure(self, runtime: Runtime, model: str, options: dict, weights: Weights, opset: int | None) -> Artifact:
+        source = runtime.source_framework
+        assert source is not None, f"{runtime.name} loads no converted model"
+        key = artifact_key(source, model, options, weights, opset, self.source_versions(source))
+        folder = self.root / f"{source}-{model}-{key}"
+        export_json = folder / "export.json"
+        if not export_json.exists():
+            self._export(source, model, options, weights, opset, folder)
+        result: ExportResult = read_json(ExportResult, export_json)
+        return Artifact(result.output_path, key, result.opset, result.exporter, result.versions, result.seconds)
+
+    def _export(self, source: str, model: str, options: dict, weights: Weights, opset: int | None, folder: Path) -> None:
+        # Export into a staging folder and rename it, so a half-written model is never taken from the cache.
+        staging = folder.with_name(folder.name + ".partial")
+        staging.mkdir(parents=True, exist_ok=True)
+        request = ExportRequest(framework=source, model=model, output_path=str(staging / "model.onnx"),
+                                result_path=str(staging / "export.json"), opset=opset, weights=weights,
+                                model_options=options)
+        write_json_atomic(staging / "request.json", to_dict(request))
+        outcome = self.launcher.launch(source, ["export", "--request", str(staging / "request.json")], workdir=staging,
+                                       timeout_s=self.timeout_s, env_vars={}, log_path=staging / "export.log")
+        try:
+            result: ExportResult = read_json(ExportResult, staging / "export.json")
+        except ProtocolError as exc:
+            why = outcome.start_error or ("timed out" if outcome.timed_out else f"exit code {outcome.exit_code}")
+            raise ExportFailed(f"ONNX export of {model} from {source} failed ({why}; {exc})", outcome.log_tail) from None
+        if result.status != "ok":
+            message = result.error.message if result.error else "unknown error"
+            raise ExportFailed(f"ONNX export of {model} from {source} failed: {message}", outcome.log_tail)
+        # ONNX external-data references are relative, so the model survives the folder's rename.
+        write_json_atomic(staging / "export.json", to_dict(replace(result, output_path=str(folder / "model.onnx"))))
+        if folder.exists():
+            shutil.rmtree(folder)
+        staging.rename(folder)

@@ -1,0 +1,283 @@
+"""greenrt's command line: doctor, plan, sweep, run, report, env."""
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from orchestrator import host, paths
+from orchestrator.artifacts import ArtifactCache
+from orchestrator.config import SweepConfig, load_config, parse_config
+from orchestrator.environments import EnvironmentBuildError, EnvironmentManager
+from orchestrator.errors import UserError
+from orchestrator.launchers.local import LocalLauncher
+from orchestrator.planner import HostCapabilities, Plan, plan_sweep
+from orchestrator.runtimes import all_runtime_names, parse_runtime
+from orchestrator.sensors import discover_sensors
+from orchestrator.sensors.rapl import pyrapl_verdict, resolve_powercap_root
+from orchestrator.store import ResultsDir
+from orchestrator.sweep import Measurement, SweepRunner
+from orchestrator.tables import cell_summary, runs_table, write_tables
+
+app = typer.Typer(help="Energy and latency of DL inference across runtime infrastructures.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+env_app = typer.Typer(help="The runtimes' environments (venvs built from images/<env>/requirements.txt).",
+                      no_args_is_help=True)
+app.add_typer(env_app, name="env")
+# Logs of a sweep are read in files and CI output: don't fold them at 80 columns when not on a terminal.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+POWERCAP_HELP = "Root of the powercap sysfs tree (default: $GREENRT_POWERCAP_ROOT, else /sys/class/powercap)."
+PYTHON_HELP = "Run every runtime in this existing interpreter instead of building venvs (e.g. a cluster module)."
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except (UserError, EnvironmentBuildError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def _measurement(powercap_root: Optional[str]) -> Measurement:
+    sensors, statuses = discover_sensors(resolve_powercap_root(powercap_root))
+    return Measurement(sensors, statuses, list(host.capabilities(statuses).gpu_names))
+
+
+def default_config(caps: HostCapabilities) -> tuple[Path, str]:
+    if caps.gpu_names:
+        return paths.PROJECT_ROOT / "configs/study.toml", f"NVIDIA GPU found ({', '.join(caps.gpu_names)})"
+    return paths.PROJECT_ROOT / "configs/quick.toml", f"no NVIDIA GPU ({caps.gpu_reason}): CPU runtimes, quick budget"
+
+
+def _print_plan(plan: Plan) -> None:
+    table = Table(title=f"plan {plan.config_name}: {len(plan.runs)} runs", title_justify="left")
+    for column in ("#", "run id", "model", "batch", "runtime", "precision"):
+        table.add_column(column)
+    for run in plan.runs:
+        c = run.cell
+        table.add_row(str(run.index), run.run_id, c.model, str(c.batch_size), c.runtime, c.precision)
+    console.print(table)
+    if plan.skipped:
+        skipped = Table(title=f"{len(plan.skipped)} cells skipped", title_justify="left")
+        for column in ("model", "batch", "runtime", "precision", "reason"):
+            skipped.add_column(column)
+        for s in plan.skipped:
+            skipped.add_row(s.cell.model, str(s.cell.batch_size), s.cell.runtime, s.cell.precision, s.reason)
+        console.print(skipped)
+
+
+@app.command()
+def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
+           python: Optional[str] = typer.Option(None, help=PYTHON_HELP)) -> None:
+    """What this host can measure and run, and why not where it cannot."""
+    with user_errors():
+        measurement = _measurement(powercap_root)
+        info = host.describe(measurement.statuses)
+        console.print(f"[bold]host[/bold] {info['hostname']}: {info['cpu_model']}, {info['logical_cpus']} logical CPUs, "
+                      f"{(info['memory_bytes'] or 0) / 2**30:.1f} GiB, {info['os']}, Python {info['python']}")
+        sensors = Table(title="energy sensors", title_justify="left")
+        for column in ("sensor", "readable", "channels", "why"):
+            sensors.add_column(column)
+        for s in measurement.statuses:
+            sensors.add_row(s.name, "yes" if s.available else "[red]no[/red]", ", ".join(s.channels) or "-", s.reason)
+        sensors.add_row("pyRAPL", "", "", pyrapl_verdict())
+        console.print(sensors)
+        engine = info["container_engine"]
+        console.print(f"[bold]container engine[/bold]: {engine['reason']}")
+        caps = host.capabilities(measurement.statuses)
+        envs = EnvironmentManager(default_interpreter=python)
+        runtimes = Table(title="runtimes", title_justify="left")
+        for column in ("runtime", "runs here", "environment"):
+            runtimes.add_column(column)
+        for name in all_runtime_names():
+            runtime = parse_runtime(name)
+            reason = runtime.not_implemented_reason() or (
+                f"needs an NVIDIA GPU: {caps.gpu_reason}" if runtime.needs_gpu and not caps.gpu_names else None)
+            state = envs.state(runtime.environment) if not reason else None
+            runtimes.add_row(name, f"[red]no[/red]: {reason}" if reason else "yes",
+                             f"{runtime.environment}: {state.state} ({state.detail})" if state else "-")
+        console.print(runtimes)
+        path, why = default_config(caps)
+        console.print(f"[bold]make sweep[/bold] would use {path.relative_to(paths.PROJECT_ROOT)}: {why}")
+
+
+@app.command()
+def plan(config: Path = typer.Option(..., "--config", "-c", help="Sweep config (TOML)."),
+         powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
+         as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON.")) -> None:
+    """Dry run: the runs in order, and every skipped cell with its reason."""
+    with user_errors():
+        cfg = load_config(config)
+        the_plan = plan_sweep(cfg, host.capabilities(_measurement(powercap_root).statuses))
+        if as_json:
+            print(json.dumps(the_plan.to_dict(), indent=1))
+        else:
+            _print_plan(the_plan)
+
+
+def _execute(cfg: SweepConfig, out: Path, measurement: Measurement, python: Optional[str]) -> None:
+    the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
+    results = ResultsDir(out)
+    results.open_for(the_plan)
+    if not results.host_path.exists():
+        results.write_json(results.host_path, host.describe(measurement.statuses))
+    launcher = LocalLauncher(EnvironmentManager(cfg.interpreters, python, log=console.print))
+    runner = SweepRunner(cfg, the_plan, results, launcher, measurement,
+                         ArtifactCache(launcher, timeout_s=cfg.timeout_seconds), log=console.print)
+    pending = runner.pending()
+    console.print(f"sweep [bold]{cfg.name}[/bold] -> {out}: {len(the_plan.runs)} runs planned, "
+                  f"{len(the_plan.runs) - len(pending)} already recorded, {len(the_plan.skipped)} cells skipped "
+                  f"(see `greenrt plan`)")
+    if not any(s.available for s in measurement.statuses):
+        console.print("[yellow]energy: unavailable on this host[/yellow] ("
+                      + "; ".join(f"{s.name}: {s.reason}" for s in measurement.statuses)
+                      + "): latency and throughput are measured, energy columns stay empty")
+    if pending:
+        runner.prepare(pending)
+        baseline = runner.measure_baseline()
+        if baseline["status"] == "ok":
+            console.print("idle baseline: " + ", ".join(f"{k} {v:.1f} W" for k, v in baseline["idle_w"].items()))
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("eta"), TimeRemainingColumn())
+        failed = 0
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("runs", total=len(pending))
+            for run in pending:
+                progress.update(task, description=f"{run.cell.model} bs{run.cell.batch_size} {run.cell.runtime}")
+                record = runner.execute(run)
+                results.append(record)
+                if record["status"] != "ok":
+                    failed += 1
+                    progress.console.print(f"[red]failed[/red] {run.run_id}: {record['failure']['kind']}: "
+                                           f"{record['failure']['message'][:300]}")
+                progress.advance(task)
+                if run is not pending[-1]:
+                    runner.cooldown()
+        console.print(f"{len(pending) - failed} runs ok, {failed} failed")
+    _write_and_show_tables(results)
+
+
+def _write_and_show_tables(results: ResultsDir) -> None:
+    records, problems = results.records()
+    for problem in problems:
+        err.print(f"[yellow]warning:[/yellow] {problem.message}")
+    plan_data = json.loads(results.plan_path.read_text())
+    written = write_tables(results.tables_dir, records, plan_data)
+    summary = cell_summary(runs_table(records))
+    if not summary.is_empty():
+        table = Table(title="cells (median over repetitions)", title_justify="left")
+        for column in ("model", "batch", "runtime", "ok/runs", "p50 ms", "inferences/s", "J/inference"):
+            table.add_column(column)
+        for row in summary.iter_rows(named=True):
+            energy = f"{row['j_per_inference']:.4g}" if row["j_per_inference"] is not None else f"n/a ({row['energy_status']})"
+            table.add_row(row["model"], str(row["batch_size"]), row["runtime"], f"{row['ok']}/{row['runs']}",
+                          _fmt(row["latency_p50_ms"]), _fmt(row["throughput_per_s"]), energy)
+        console.print(table)
+    console.print(f"tables: {results.tables_dir}/ ({', '.join(sorted(written))})")
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3g}" if value < 100 else f"{value:.0f}"
+
+
+@app.command()
+def sweep(config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                                help="Sweep config (TOML); default: the one that fits this host."),
+          out: Optional[Path] = typer.Option(None, "--out", "-o", help="Results directory (resumed if it exists)."),
+          powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
+          python: Optional[str] = typer.Option(None, help=PYTHON_HELP)) -> None:
+    """Plan and measure a sweep, then merge its tables; re-running into the same --out resumes it."""
+    with user_errors():
+        measurement = _measurement(powercap_root)
+        if config is None:
+            config, why = default_config(host.capabilities(measurement.statuses))
+            console.print(f"config: {config.relative_to(paths.PROJECT_ROOT)} ({why})")
+        cfg = load_config(config)
+        _execute(cfg, out or paths.PROJECT_ROOT / "results" / cfg.name, measurement, python)
+
+
+@app.command()
+def run(runtime: str = typer.Option(..., help="framework/format/provider, e.g. onnxruntime/onnx-from-torch/cpu"),
+        model: str = typer.Option(..., help="resnet50, mobilenet_v2 or bert-base-uncased"),
+        batch_size: int = typer.Option(1, min=1),
+        precision: str = typer.Option("fp32"),
+        repetitions: int = typer.Option(1, min=1),
+        warmup_iterations: int = typer.Option(5, min=0),
+        min_iterations: int = typer.Option(20, min=1),
+        min_seconds: float = typer.Option(2.0, min=0),
+        baseline_seconds: float = typer.Option(5.0, min=0),
+        out: Optional[Path] = typer.Option(None, "--out", "-o"),
+        powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
+        python: Optional[str] = typer.Option(None, help=PYTHON_HELP)) -> None:
+    """Measure one cell ad hoc, through the same path as a sweep."""
+    with user_errors():
+        name = f"adhoc-{datetime.now():%Y%m%d-%H%M%S}"
+        cfg = parse_config({"name": name, "models": [model], "batch_sizes": [batch_size], "runtimes": [runtime],
+                            "precisions": [precision], "repetitions": repetitions,
+                            "warmup": {"iterations": warmup_iterations},
+                            "measure": {"min_iterations": min_iterations, "min_seconds": min_seconds},
+                            "baseline": {"seconds": baseline_seconds}}, source="greenrt run")
+        measurement = _measurement(powercap_root)
+        the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
+        if not the_plan.runs:
+            raise UserError(f"cannot run {runtime} here: {the_plan.skipped[0].reason}")
+        _execute(cfg, out or paths.PROJECT_ROOT / "results" / name, measurement, python)
+
+
+@app.command()
+def report(directory: Path = typer.Argument(..., help="A sweep's results directory.")) -> None:
+    """Merge a sweep's journal into tables (parquet + csv) and show the per-cell summary."""
+    with user_errors():
+        results = ResultsDir(directory)
+        if not results.plan_path.exists():
+            raise UserError(f"{directory}: not a greenrt results directory (no plan.json)")
+        _write_and_show_tables(results)
+
+
+@env_app.command("list")
+def env_list(python: Optional[str] = typer.Option(None, help=PYTHON_HELP)) -> None:
+    """Each environment and whether it is built, stale or absent."""
+    with user_errors():
+        envs = EnvironmentManager(default_interpreter=python)
+        for name in paths.environment_names():
+            state = envs.state(name)
+            console.print(f"{name}: {state.state} ({state.detail})")
+
+
+@env_app.command("build")
+def env_build(names: list[str] = typer.Argument(..., help="Environment names (folders of images/)."),
+              force: bool = typer.Option(False, help="Rebuild even when up to date.")) -> None:
+    """Build environments now (otherwise they are built on first use)."""
+    with user_errors():
+        envs = EnvironmentManager(log=console.print)
+        for name in names:
+            state = envs.state(name)
+            if force or state.state in ("absent", "stale"):
+                envs.build(name)
+            console.print(f"{name}: ready ({envs.state(name).python})")
+
+
+@env_app.command("python")
+def env_python(name: str = typer.Argument(...)) -> None:
+    """Print the interpreter of an environment, building it if needed (for scripts: `$(greenrt env python torch)`)."""
+    with user_errors():
+        print(EnvironmentManager(log=lambda m: err.print(m)).python_for(name))
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

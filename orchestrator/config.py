@@ -1,0 +1,163 @@
+"""Sweep configuration: a TOML file validated with pydantic into one clear line per mistake."""
+from __future__ import annotations
+
+import hashlib
+import json
+import tomllib
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from models.registry import MODELS, UnknownModelError, get_model
+from orchestrator.errors import UserError
+from orchestrator.runtimes import UnknownRuntimeError, parse_runtime
+
+Precision = Literal["fp32", "fp16"]
+PositiveInt = Annotated[int, Field(ge=1)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Warmup(_Section):
+    iterations: int = Field(5, ge=0)
+    seconds: float = Field(0.0, ge=0)
+
+
+class Measure(_Section):
+    min_iterations: int = Field(10, ge=1)
+    min_seconds: float = Field(0.0, ge=0)
+    max_seconds: float | None = Field(None, gt=0)
+
+
+class Cooldown(_Section):
+    seconds: float = Field(0.0, ge=0)
+
+
+class SamplerSettings(_Section):
+    interval_ms: float = Field(50.0, ge=1, le=10_000)
+
+
+class Baseline(_Section):
+    # 0 skips the idle baseline; dynamic energy is then reported as unavailable, not as raw energy.
+    seconds: float = Field(10.0, ge=0)
+
+
+class SweepConfig(_Section):
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+    description: str = ""
+    models: list[str] = Field(min_length=1)
+    batch_sizes: list[PositiveInt] = Field(min_length=1)
+    runtimes: list[str] = Field(min_length=1)
+    precisions: list[Precision] = ["fp32"]
+    repetitions: int = Field(1, ge=1, le=1000)
+    seed: int = 0
+    threads: int | None = Field(None, ge=1)
+    opset: int | None = Field(None, ge=7)
+    timeout_seconds: float = Field(1800.0, gt=0)
+    model_options: dict[str, dict[str, int]] = {}
+    warmup: Warmup = Warmup()
+    measure: Measure = Measure()
+    cooldown: Cooldown = Cooldown()
+    sampler: SamplerSettings = SamplerSettings()
+    baseline: Baseline = Baseline()
+    # Extra environment variables per runtime (allocator, thread counts): set explicitly and recorded.
+    environment: dict[str, dict[str, str]] = {}
+    # Use an existing interpreter for an environment instead of building its venv (HPC modules, a lent GPU box).
+    interpreters: dict[str, str] = {}
+
+    @field_validator("models")
+    @classmethod
+    def _known_models(cls, value: list[str]) -> list[str]:
+        for name in value:
+            get_model(name)
+        return _unique(value, "models")
+
+    @field_validator("runtimes")
+    @classmethod
+    def _known_runtimes(cls, value: list[str]) -> list[str]:
+        for name in value:
+            parse_runtime(name)
+        return _unique(value, "runtimes")
+
+    @field_validator("batch_sizes", "precisions")
+    @classmethod
+    def _no_duplicates(cls, value: list, info) -> list:
+        return _unique(value, info.field_name)
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> SweepConfig:
+        for model, options in self.model_options.items():
+            get_model(model).resolve_options(options)
+        for runtime in self.environment:
+            if runtime not in self.runtimes:
+                raise ValueError(f"environment: runtime {runtime!r} is not in runtimes ({', '.join(self.runtimes)})")
+        return self
+
+    def options_for(self, model: str) -> dict[str, int]:
+        return get_model(model).resolve_options(self.model_options.get(model))
+
+    def digest(self) -> str:
+        """Identity of the sweep: the same digest means the same planned runs and budgets."""
+        payload = self.model_dump(exclude={"description", "interpreters"})
+        return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def _unique(values: list, field: str) -> list:
+    seen = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"{field}: {value!r} is listed twice")
+        seen.add(value)
+    return values
+
+
+def _describe(error: dict, model_fields: dict) -> str:
+    location = ".".join(str(part) for part in error["loc"])
+    if error["type"] == "extra_forbidden":
+        parent = error["loc"][:-1]
+        valid = _fields_at(parent, model_fields)
+        return f"{location}: unknown key; valid keys here: {', '.join(valid)}"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{location}: {message}" if location else message
+
+
+def _fields_at(loc: tuple, model_fields: dict) -> list[str]:
+    fields = model_fields
+    for part in loc:
+        info = fields.get(part) if isinstance(part, str) else None
+        annotation = getattr(info, "annotation", None)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            fields = annotation.model_fields
+        else:
+            return sorted(fields)
+    return sorted(fields)
+
+
+def parse_config(data: dict, source: str = "config") -> SweepConfig:
+    try:
+        return SweepConfig.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+        raise UserError(f"{source}: {_describe(first, SweepConfig.model_fields)}{more}") from None
+    except (UnknownModelError, UnknownRuntimeError) as exc:
+        raise UserError(f"{source}: {exc}") from None
+
+
+def load_config(path: str | Path) -> SweepConfig:
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text())
+    except FileNotFoundError:
+        raise UserError(f"{path}: no such config file") from None
+    except IsADirectoryError:
+        raise UserError(f"{path}: is a directory, not a TOML config file") from None
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserError(f"{path}: not valid TOML ({exc})") from None
+    return parse_config(data, source=str(path))
+
+
+__all__ = ["SweepConfig", "load_config", "parse_config", "MODELS"]

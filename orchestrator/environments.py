@@ -1,0 +1,111 @@
+"""Runtime environments for the local launcher: one virtual environment per images/<env>/requirements.txt.
+
+A venv is built on first use under the ignored cache and rebuilt when its requirements file changes, so a venv
+and the runtime's Docker image install the same pinned versions. An existing interpreter can stand in for a
+venv (a cluster's module-provided framework, a machine with no package index): it is used as is.
+"""
+from __future__ import annotations
+
+import hashlib
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from orchestrator import paths
+from orchestrator.errors import UserError
+
+# The venv's bundled pip (23.x on Python 3.11) crashes resolving transformers' tree; a current pip does not.
+PIP_VERSION = "26.3"
+_STAMP = "greenrt-requirements.sha256"
+
+
+class EnvironmentBuildError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class EnvironmentState:
+    name: str
+    state: str  # "ready" | "stale" | "absent" | "interpreter"
+    python: Path
+    detail: str
+
+
+def requirements_digest(requirements: Path) -> str:
+    # The interpreter's version is part of the identity: a venv is tied to the Python that made it.
+    payload = requirements.read_bytes() + sys.version.encode()
+    return hashlib.sha256(payload).hexdigest()
+
+
+class EnvironmentManager:
+    def __init__(
+        self,
+        interpreters: dict[str, str] | None = None,
+        default_interpreter: str | None = None,
+        root: Path | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
+        self._interpreters = dict(interpreters or {})
+        self._default_interpreter = default_interpreter
+        self._root = root or paths.cache_dir() / "envs"
+        self._log = log
+
+    def _override(self, name: str) -> str | None:
+        return self._interpreters.get(name) or self._default_interpreter
+
+    def state(self, name: str) -> EnvironmentState:
+        override = self._override(name)
+        if override:
+            python = _resolve_interpreter(override)
+            return EnvironmentState(name, "interpreter", python, f"existing interpreter {python}")
+        requirements = paths.requirements_file(name)
+        if not requirements.is_file():
+            valid = ", ".join(paths.environment_names())
+            raise UserError(f"unknown environment {name!r} (no {requirements}); valid: {valid}")
+        venv = self._root / name
+        python = venv / "bin" / "python"
+        stamp = venv / _STAMP
+        if not python.exists() or not stamp.exists():
+            return EnvironmentState(name, "absent", python, f"built on first use from {requirements.relative_to(paths.PROJECT_ROOT)}")
+        if stamp.read_text().strip() != requirements_digest(requirements):
+            return EnvironmentState(name, "stale", python, "requirements changed since it was built")
+        return EnvironmentState(name, "ready", python, f"venv {venv}")
+
+    def python_for(self, name: str) -> Path:
+        """The interpreter that runs this environment's runner, building its venv first when needed."""
+        state = self.state(name)
+        if state.state in ("ready", "interpreter"):
+            return state.python
+        self.build(name)
+        return self.state(name).python
+
+    def build(self, name: str) -> Path:
+        requirements = paths.requirements_file(name)
+        venv = self._root / name
+        # The stamp is written last: an interrupted build has none and is rebuilt from scratch next time.
+        shutil.rmtree(venv, ignore_errors=True)
+        venv.parent.mkdir(parents=True, exist_ok=True)
+        self._log(f"building environment {name} from {requirements.relative_to(paths.PROJECT_ROOT)} (first use)")
+        log_path = self._root / f"{name}.build.log"
+        python = venv / "bin" / "python"
+        steps = [
+            [sys.executable, "-m", "venv", str(venv)],
+            [str(python), "-m", "pip", "install", "-q", f"pip=={PIP_VERSION}"],
+            [str(python), "-m", "pip", "install", "-q", "-r", str(requirements)],
+        ]
+        with open(log_path, "w") as log:
+            for step in steps:
+                if subprocess.run(step, stdout=log, stderr=subprocess.STDOUT).returncode != 0:
+                    raise EnvironmentBuildError(f"building environment {name} failed at `{' '.join(step[-3:])}`; see {log_path}")
+        (venv / _STAMP).write_text(requirements_digest(requirements))
+        return python
+
+
+def _resolve_interpreter(value: str) -> Path:
+    found = shutil.which(value)
+    if not found:
+        raise UserError(f"interpreter {value!r} not found or not executable")
+    return Path(found)

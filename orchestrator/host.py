@@ -1,0 +1,76 @@
+"""What this host is and offers: machine, interpreters, sensors, container engine, runnable runtimes."""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from orchestrator import paths
+from orchestrator.planner import HostCapabilities
+from orchestrator.sensors.base import SensorStatus
+
+
+def cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def memory_bytes() -> int | None:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "-C", str(paths.PROJECT_ROOT), "rev-parse", "HEAD"], capture_output=True,
+                             text=True, timeout=5)
+        dirty = subprocess.run(["git", "-C", str(paths.PROJECT_ROOT), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=5).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return (out.stdout.strip() + ("+dirty" if dirty else "")) if out.returncode == 0 else None
+
+
+def container_engine() -> dict[str, Any]:
+    try:
+        import docker
+
+        client = docker.from_env(timeout=3)
+        version = client.version()
+        return {"available": True, "reason": f"Docker {version.get('Version')} (API {version.get('ApiVersion')})",
+                "runtimes": sorted(client.info().get("Runtimes", {}))}
+    except Exception as exc:  # the SDK raises several unrelated types for "no engine"
+        return {"available": False, "reason": f"no Docker engine reachable ({type(exc).__name__}: {str(exc)[:160]})"}
+
+
+def capabilities(statuses: list[SensorStatus]) -> HostCapabilities:
+    nvml = next((s for s in statuses if s.name == "nvml"), None)
+    if nvml and nvml.available:
+        return HostCapabilities(gpu_names=tuple(nvml.details.get("gpus", [])))
+    return HostCapabilities(gpu_reason=nvml.reason if nvml else "NVML not probed")
+
+
+def describe(statuses: list[SensorStatus], engine: dict[str, Any] | None = None) -> dict[str, Any]:
+    uname = platform.uname()
+    return {
+        "hostname": uname.node,
+        "os": f"{uname.system} {uname.release}",
+        "machine": uname.machine,
+        "cpu_model": cpu_model(),
+        "logical_cpus": os.cpu_count(),
+        "memory_bytes": memory_bytes(),
+        "python": platform.python_version(),
+        "greenrt_revision": git_revision(),
+        "sensors": [asdict(s) for s in statuses],
+        "container_engine": engine if engine is not None else container_engine(),
+    }

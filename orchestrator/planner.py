@@ -1,0 +1,101 @@
+"""Planning: expand a sweep config into an ordered list of runs, and explain every cell that cannot run.
+
+Pure functions of the config and of what the host offers, so the plan is reproducible and easy to test.
+"""
+from __future__ import annotations
+
+import random
+import re
+from dataclasses import asdict, dataclass, field
+from itertools import product
+
+from orchestrator.config import SweepConfig
+from orchestrator.runtimes import parse_runtime
+
+
+@dataclass(frozen=True)
+class HostCapabilities:
+    gpu_names: tuple[str, ...] = ()
+    gpu_reason: str = "no NVIDIA GPU found"  # why there is none, when there is none
+
+
+@dataclass(frozen=True)
+class Cell:
+    model: str
+    batch_size: int
+    runtime: str
+    precision: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.model}|bs{self.batch_size}|{self.runtime}|{self.precision}"
+
+
+@dataclass(frozen=True)
+class PlannedRun:
+    run_id: str
+    index: int  # position in the run order
+    repetition: int
+    cell: Cell
+
+
+@dataclass(frozen=True)
+class SkippedCell:
+    cell: Cell
+    reason: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    config_name: str
+    config_digest: str
+    seed: int
+    runs: tuple[PlannedRun, ...]
+    skipped: tuple[SkippedCell, ...] = field(default=())
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @staticmethod
+    def from_dict(data: dict) -> Plan:
+        runs = tuple(PlannedRun(r["run_id"], r["index"], r["repetition"], Cell(**r["cell"])) for r in data["runs"])
+        skipped = tuple(SkippedCell(Cell(**s["cell"]), s["reason"]) for s in data["skipped"])
+        return Plan(data["config_name"], data["config_digest"], data["seed"], runs, skipped)
+
+
+def skip_reason(cell: Cell, host: HostCapabilities) -> str | None:
+    runtime = parse_runtime(cell.runtime)
+    missing = runtime.not_implemented_reason()
+    if missing:
+        return missing
+    if runtime.needs_gpu and not host.gpu_names:
+        return f"provider {runtime.provider} needs an NVIDIA GPU: {host.gpu_reason}"
+    if cell.precision == "fp16" and not runtime.needs_gpu:
+        return "fp16 is measured on GPU providers only (CPU kernels emulate it)"
+    return None
+
+
+def run_id_for(repetition: int, cell: Cell) -> str:
+    slug = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{cell.model}-bs{cell.batch_size}-{cell.runtime}-{cell.precision}")
+    return f"r{repetition:03d}-{slug}"
+
+
+def plan_sweep(config: SweepConfig, host: HostCapabilities) -> Plan:
+    cells = [Cell(m, b, r, p) for m, b, r, p in product(config.models, config.batch_sizes, config.runtimes, config.precisions)]
+    runnable, skipped = [], []
+    for cell in cells:
+        reason = skip_reason(cell, host)
+        if reason:
+            skipped.append(SkippedCell(cell, reason))
+        else:
+            runnable.append(cell)
+
+    # Blocked randomisation: every repetition measures each cell once, in its own seeded order, so runtimes are
+    # interleaved and slow drift (temperature, background load) spreads over all of them instead of one.
+    runs = []
+    for repetition in range(config.repetitions):
+        order = list(runnable)
+        random.Random(f"{config.seed}:{repetition}").shuffle(order)
+        for cell in order:
+            runs.append(PlannedRun(run_id_for(repetition, cell), len(runs), repetition, cell))
+    return Plan(config.name, config.digest(), config.seed, tuple(runs), tuple(skipped))

@@ -1,0 +1,206 @@
+"""Executing a plan: one run after another, each sampled for its runner's whole life, each journaled at once."""
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable
+
+from orchestrator.accounting import account_energy
+from orchestrator.artifacts import Artifact, ArtifactCache, ExportFailed
+from orchestrator.baseline import measure_idle
+from orchestrator.config import SweepConfig
+from orchestrator.launchers.base import Launcher, LaunchOutcome
+from orchestrator.planner import Plan, PlannedRun
+from orchestrator.runtimes import parse_runtime
+from orchestrator.sampler import Sampler, SampleSeries
+from orchestrator.sensors.base import Sensor, SensorStatus
+from orchestrator.store import ResultsDir
+from runners.protocol import Budget, ProtocolError, RunRequest, RunResult, Weights, read_json, to_dict, write_json_atomic
+
+RECORD_SCHEMA = 1
+
+
+@dataclass
+class Measurement:
+    """What the host offers for measuring: sensors (possibly none) and why each kind is or is not there."""
+
+    sensors: list[Sensor]
+    statuses: list[SensorStatus]
+    gpu_names: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SweepOutcome:
+    done: int  # runs recorded in this invocation
+    failed: int
+    already: int  # runs found in the journal from an earlier invocation
+    skipped_cells: int
+
+
+def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact: Artifact | None) -> RunRequest:
+    cell = run.cell
+    return RunRequest(
+        run_id=run.run_id,
+        runtime=cell.runtime,
+        model=cell.model,
+        batch_size=cell.batch_size,
+        precision=cell.precision,
+        result_path=str(run_dir / "result.json"),
+        weights=Weights(kind="random", seed=config.seed),
+        input_seed=config.seed,
+        budget=Budget(
+            warmup_iterations=config.warmup.iterations,
+            warmup_seconds=config.warmup.seconds,
+            min_iterations=config.measure.min_iterations,
+            min_seconds=config.measure.min_seconds,
+            max_seconds=config.measure.max_seconds,
+        ),
+        model_options=config.options_for(cell.model),
+        artifact_path=artifact.path if artifact else None,
+        threads=config.threads,
+        provider_options={"trt_engine_cache_path": str(run_dir.parent.parent / "trt-engines")}
+        if cell.runtime.endswith("/tensorrt") else {},
+    )
+
+
+def _failure(kind: str, message: str, log_tail: str = "") -> dict[str, str]:
+    return {"kind": kind, "message": message, "log_tail": log_tail}
+
+
+def classify_outcome(outcome: LaunchOutcome, result: RunResult | None, result_problem: str | None) -> dict | None:
+    """None when the run succeeded; else a failure with its kind and reason."""
+    if outcome.start_error:
+        return _failure("start", outcome.start_error, outcome.log_tail)
+    if outcome.timed_out:
+        return _failure("timeout", f"runner killed after the {outcome.seconds:.0f} s time limit", outcome.log_tail)
+    if result is None:
+        code = outcome.exit_code
+        kind = "killed" if code is not None and code < 0 else "crash"
+        return _failure(kind, f"runner exited with code {code} and {result_problem}", outcome.log_tail)
+    if result.status != "ok":
+        error = result.error
+        return _failure(error.kind if error else "runtime", error.message if error else "runner reported an error",
+                        outcome.log_tail)
+    return None
+
+
+class SweepRunner:
+    def __init__(self, config: SweepConfig, plan: Plan, results: ResultsDir, launcher: Launcher,
+                 measurement: Measurement, artifacts: ArtifactCache, log: Callable[[str], None] = print) -> None:
+        self.config = config
+        self.plan = plan
+        self.results = results
+        self.launcher = launcher
+        self.measurement = measurement
+        self.artifacts = artifacts
+        self.log = log
+        self.idle_w: dict[str, float] = {}
+        self._artifacts: dict[tuple[str, str], Artifact | ExportFailed] = {}
+
+    def pending(self) -> list[PlannedRun]:
+        recorded = self.results.recorded_run_ids()
+        return [run for run in self.plan.runs if run.run_id not in recorded]
+
+    def prepare(self, runs: list[PlannedRun]) -> None:
+        """Environments and converted models, all before the baseline and the first measured run."""
+        for environment in sorted({parse_runtime(r.cell.runtime).environment for r in runs}):
+            self.log(f"environment {environment}: {self.launcher.prepare(environment)}")
+        for run in runs:
+            self._artifact_for(run)
+
+    def _artifact_for(self, run: PlannedRun) -> Artifact | None:
+        runtime = parse_runtime(run.cell.runtime)
+        if runtime.source_framework is None:
+            return None
+        key = (runtime.source_framework, run.cell.model)
+        if key not in self._artifacts:
+            self.log(f"ONNX artifact: {run.cell.model} from {runtime.source_framework}")
+            try:
+                self._artifacts[key] = self.artifacts.ensure(runtime, run.cell.model, self.config.options_for(run.cell.model),
+                                                             Weights(kind="random", seed=self.config.seed), self.config.opset)
+            except ExportFailed as exc:
+                self._artifacts[key] = exc
+        artifact = self._artifacts[key]
+        if isinstance(artifact, ExportFailed):
+            raise artifact
+        return artifact
+
+    def measure_baseline(self) -> dict[str, Any]:
+        baseline = measure_idle(self.measurement.sensors, self.config.baseline.seconds, self.config.sampler.interval_ms / 1e3)
+        self.idle_w = baseline["idle_w"]
+        history = []
+        if self.results.baseline_path.exists():
+            history = json.loads(self.results.baseline_path.read_text()).get("history", [])
+        self.results.write_json(self.results.baseline_path, {"latest": baseline, "history": [*history, baseline]})
+        return baseline
+
+    def execute(self, run: PlannedRun) -> dict[str, Any]:
+        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        t0 = time.monotonic()
+        runtime = parse_runtime(run.cell.runtime)
+        run_dir = self.results.run_dir(run.run_id)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        record: dict[str, Any] = {
+            "schema": RECORD_SCHEMA, "run_id": run.run_id, "index": run.index, "repetition": run.repetition,
+            "model": run.cell.model, "batch_size": run.cell.batch_size, "runtime": runtime.name,
+            "framework": runtime.framework, "model_format": runtime.model_format, "provider": runtime.provider,
+            "precision": run.cell.precision, "started_at": started_at, "launcher": self.launcher.name,
+            "environment": runtime.environment, "env_vars": self.config.environment.get(runtime.name, {}),
+            "artifact": None, "result": None, "failure": None, "samples_path": None,
+        }
+        try:
+            artifact = self._artifact_for(run)
+        except ExportFailed as exc:
+            record["failure"] = _failure("export", str(exc), exc.log_tail)
+            record["energy"] = {"status": "unavailable", "reason": "the run did not start", "channels": {}}
+            record["status"] = "failed"
+            record["wall_seconds"] = time.monotonic() - t0
+            return record
+        record["artifact"] = to_dict(artifact) if artifact else None
+
+        request = build_request(self.config, run, run_dir, artifact)
+        request_path = run_dir / "request.json"
+        write_json_atomic(request_path, to_dict(request))
+        Path(request.result_path).unlink(missing_ok=True)  # a stale result must never pass for this run's
+
+        series: SampleSeries | None = None
+        sampler = Sampler(self.measurement.sensors, interval_s=self.config.sampler.interval_ms / 1e3) \
+            if self.measurement.sensors else None
+        if sampler:
+            sampler.start()
+        try:
+            outcome = self.launcher.launch(runtime.environment, ["run", "--request", str(request_path)], workdir=run_dir,
+                                           timeout_s=self.config.timeout_seconds, env_vars=record["env_vars"],
+                                           log_path=run_dir / "runner.log")
+        finally:
+            if sampler:
+                series = sampler.stop()
+
+        result, problem = None, None
+        if not outcome.start_error and not outcome.timed_out:
+            try:
+                result = read_json(RunResult, request.result_path)
+            except ProtocolError as exc:
+                problem = f"no readable result ({exc})"
+        record["failure"] = classify_outcome(outcome, result, problem)
+        record["result"] = to_dict(result) if result else None
+        window = None
+        if result and result.status == "ok" and result.window_start_ns and result.window_end_ns:
+            window = (result.window_start_ns, result.window_end_ns)
+        record["energy"] = account_energy(series, window, self.idle_w, self.measurement.statuses,
+                                          self.measurement.gpu_names)
+        if series is not None:
+            samples_path = self.results.samples_dir / f"{run.run_id}.parquet"
+            samples_path.parent.mkdir(parents=True, exist_ok=True)
+            series.write_parquet(samples_path)
+            record["samples_path"] = str(samples_path.relative_to(self.results.root))
+        record["status"] = "failed" if record["failure"] else "ok"
+        record["wall_seconds"] = time.monotonic() - t0
+        return record
+
+    def cooldown(self) -> None:
+        if self.config.cooldown.seconds > 0:
+            time.sleep(self.config.cooldown.seconds)

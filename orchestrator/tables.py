@@ -1,0 +1,116 @@
+"""Merging a sweep's journal into tidy tables (polars): one row per run, written as parquet and csv."""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+ENERGY_DOMAINS = ("cpu", "dram", "gpu")
+
+
+def _domain_total(channels: dict[str, Any], domain: str, key: str) -> float | None:
+    """Sum of a domain's channels; None when the domain has no channel or any of its channels has no figure."""
+    values = [c.get(key) for c in channels.values() if c["domain"] == domain]
+    if not values or any(v is None for v in values):
+        return None
+    return float(sum(values))
+
+
+def run_row(record: dict[str, Any]) -> dict[str, Any]:
+    result = record.get("result") or {}
+    failure = record.get("failure") or {}
+    energy = record.get("energy") or {"status": "unavailable", "reason": "not recorded", "channels": {}}
+    latencies = np.asarray(result.get("latencies_ns") or [], dtype=np.float64) / 1e6
+    ok = record.get("status") == "ok" and latencies.size > 0
+    start, end = result.get("window_start_ns"), result.get("window_end_ns")
+    window_s = (end - start) / 1e9 if ok and start and end else None
+    iterations = result.get("iterations") or 0
+    samples = iterations * record["batch_size"]
+    row: dict[str, Any] = {
+        "run_id": record["run_id"], "index": record.get("index"), "repetition": record.get("repetition"),
+        "model": record["model"], "batch_size": record["batch_size"], "runtime": record["runtime"],
+        "framework": record.get("framework"), "model_format": record.get("model_format"),
+        "provider": record.get("provider"), "precision": record.get("precision"),
+        "status": record.get("status"), "failure_kind": failure.get("kind"), "failure_message": failure.get("message"),
+        "launcher": record.get("launcher"), "started_at": record.get("started_at"),
+        "iterations": iterations if ok else None, "window_s": window_s,
+        "latency_mean_ms": float(latencies.mean()) if ok else None,
+        "latency_p50_ms": float(np.percentile(latencies, 50)) if ok else None,
+        "latency_p90_ms": float(np.percentile(latencies, 90)) if ok else None,
+        "latency_p99_ms": float(np.percentile(latencies, 99)) if ok else None,
+        "throughput_per_s": samples / window_s if ok and window_s else None,
+        "load_s": result.get("load_seconds"), "warmup_s": result.get("warmup_seconds"),
+        "engine_build_s": result.get("engine_build_seconds"),
+        "peak_rss_mb": result["peak_host_rss_bytes"] / 2**20 if result.get("peak_host_rss_bytes") else None,
+        "peak_device_mb": result["peak_device_bytes"] / 2**20 if result.get("peak_device_bytes") else None,
+        "threads": result.get("threads"), "provider_used": result.get("provider_used"),
+        "framework_version": (result.get("versions") or {}).get(record.get("framework") or "", None),
+        "output_sha256": (result.get("output_digest") or {}).get("sha256"),
+        "energy_status": energy["status"], "energy_note": energy.get("reason") or energy.get("warning") or "",
+    }
+    channels = energy.get("channels") or {}
+    for domain in ENERGY_DOMAINS:
+        row[f"{domain}_energy_j"] = _domain_total(channels, domain, "raw_j") if ok else None
+        row[f"{domain}_dynamic_j"] = _domain_total(channels, domain, "dynamic_j") if ok else None
+    measured = [d for d in ENERGY_DOMAINS if any(c["domain"] == d for c in channels.values())]
+    for kind in ("energy", "dynamic"):
+        parts = [row[f"{d}_{kind}_j"] for d in measured]
+        row[f"total_{kind}_j"] = float(sum(parts)) if ok and parts and None not in parts else None
+    row["energy_domains"] = "+".join(measured)
+    row["j_per_inference"] = row["total_energy_j"] / samples if row["total_energy_j"] is not None and samples else None
+    row["dynamic_j_per_inference"] = (row["total_dynamic_j"] / samples
+                                      if row["total_dynamic_j"] is not None and samples else None)
+    row["mean_power_w"] = row["total_energy_j"] / window_s if row["total_energy_j"] is not None and window_s else None
+    for name, channel in sorted(channels.items()):
+        row[f"energy_{name}_j"] = channel.get("raw_j") if ok else None
+    return row
+
+
+def runs_table(records: list[dict[str, Any]]) -> pl.DataFrame:
+    # The latest record of a run wins (a resumed sweep may have recorded an interrupted attempt before).
+    latest = {r["run_id"]: r for r in records}
+    rows = [run_row(r) for r in sorted(latest.values(), key=lambda r: (r.get("index") is None, r.get("index")))]
+    if not rows:
+        return pl.DataFrame()
+    return pl.DataFrame(rows, infer_schema_length=None)
+
+
+def skipped_table(plan: dict[str, Any]) -> pl.DataFrame:
+    rows = [{**s["cell"], "reason": s["reason"]} for s in plan.get("skipped", [])]
+    schema = {"model": pl.String, "batch_size": pl.Int64, "runtime": pl.String, "precision": pl.String, "reason": pl.String}
+    return pl.DataFrame(rows, schema=schema)
+
+
+def cell_summary(runs: pl.DataFrame) -> pl.DataFrame:
+    """Per cell: runs ok/failed, median latency, throughput and energy per inference over repetitions."""
+    if runs.is_empty():
+        return runs
+    keys = ["model", "batch_size", "runtime", "precision"]
+    return (
+        runs.group_by(keys, maintain_order=True)
+        .agg(
+            pl.len().alias("runs"),
+            (pl.col("status") == "ok").sum().alias("ok"),
+            pl.col("latency_p50_ms").median().alias("latency_p50_ms"),
+            pl.col("throughput_per_s").median().alias("throughput_per_s"),
+            pl.col("j_per_inference").median().alias("j_per_inference"),
+            pl.col("energy_status").first().alias("energy_status"),
+        )
+        .sort(keys)
+    )
+
+
+def write_tables(tables_dir: Path, records: list[dict[str, Any]], plan: dict[str, Any]) -> dict[str, Path]:
+    tables_dir.mkdir(parents=True, exist_ok=True)
+    written = {}
+    for name, frame in (("runs", runs_table(records)), ("skipped", skipped_table(plan))):
+        frame = frame if not frame.is_empty() or name == "skipped" else pl.DataFrame({"run_id": []}, schema={"run_id": pl.String})
+        for suffix, write in (("parquet", frame.write_parquet), ("csv", frame.write_csv)):
+            path = tables_dir / f"{name}.{suffix}"
+            tmp = path.with_name(f".{path.name}.tmp")
+            write(tmp)
+            tmp.replace(path)
+            written[f"{name}.{suffix}"] = path
+    return written

@@ -1,0 +1,194 @@
+"""The runner protocol: what the orchestrator asks of a runner, and what a runner answers.
+
+Both sides import this module, so it uses the standard library only: a runner's environment holds its framework
+and numpy, nothing of the orchestrator's.  Requests and results are versioned JSON files.
+"""
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+SCHEMA_VERSION = 1
+
+# Kinds of failure a runner reports; the orchestrator adds its own (timeout, crash, no-result, ...).
+ERROR_KINDS = ("bad-request", "unsupported", "load", "runtime", "out-of-memory", "export")
+
+
+class ProtocolError(ValueError):
+    """A request or result file that does not follow the protocol."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Seeded random weights (the offline default) or a local file in the framework's own format."""
+
+    kind: str = "random"  # "random" | "file"
+    seed: int = 0
+    path: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("random", "file"):
+            raise ProtocolError(f"weights.kind must be 'random' or 'file', not {self.kind!r}")
+        if self.kind == "file" and not self.path:
+            raise ProtocolError("weights.kind 'file' needs weights.path")
+
+
+@dataclass(frozen=True)
+class Budget:
+    """Warm-up and measurement budget. The window ends once BOTH minimums are met (or max_seconds is reached)."""
+
+    warmup_iterations: int = 5
+    warmup_seconds: float = 0.0
+    min_iterations: int = 10
+    min_seconds: float = 0.0
+    max_seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class RunRequest:
+    run_id: str
+    runtime: str  # framework/format/provider, e.g. "onnxruntime/onnx-from-torch/cpu"
+    model: str
+    batch_size: int
+    result_path: str
+    precision: str = "fp32"
+    weights: Weights = field(default_factory=Weights)
+    input_seed: int = 0
+    budget: Budget = field(default_factory=Budget)
+    model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"seq_len": 128}
+    artifact_path: str | None = None  # the model file for runtimes that load a converted model (ONNX)
+    outputs_path: str | None = None  # if set, the runner saves the outputs of its last iteration (.npz)
+    threads: int | None = None  # intra-op threads; None keeps the framework's default
+    provider_options: dict[str, Any] = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+    @property
+    def framework(self) -> str:
+        return self.runtime.split("/")[0]
+
+    @property
+    def model_format(self) -> str:
+        return self.runtime.split("/")[1]
+
+    @property
+    def provider(self) -> str:
+        return self.runtime.split("/")[2]
+
+
+@dataclass(frozen=True)
+class ExportRequest:
+    """Convert a model to ONNX in its SOURCE framework's environment."""
+
+    framework: str
+    model: str
+    output_path: str
+    result_path: str
+    opset: int | None = None  # None: the exporter's default, recorded in the result
+    weights: Weights = field(default_factory=Weights)
+    model_options: dict[str, Any] = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+
+@dataclass
+class RunError:
+    kind: str
+    message: str
+    traceback: str = ""
+
+
+@dataclass
+class RunResult:
+    run_id: str
+    runtime: str
+    model: str
+    batch_size: int
+    status: str  # "ok" | "error"
+    error: RunError | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    devices: list[str] = field(default_factory=list)
+    provider_used: str | None = None
+    threads: int | None = None
+    window_start_ns: int | None = None  # time.monotonic_ns(): the host's clock, shared with containers
+    window_end_ns: int | None = None
+    iterations: int = 0
+    latencies_ns: list[int] = field(default_factory=list)
+    load_seconds: float | None = None
+    warmup_seconds: float | None = None
+    warmup_iterations: int = 0
+    engine_build_seconds: float | None = None  # first inference (engine build/autotune), inside warm-up
+    peak_host_rss_bytes: int | None = None
+    peak_device_bytes: int | None = None
+    output_digest: dict[str, Any] | None = None
+    schema: int = SCHEMA_VERSION
+
+
+@dataclass
+class ExportResult:
+    framework: str
+    model: str
+    status: str
+    output_path: str
+    error: RunError | None = None
+    opset: int | None = None
+    exporter: str | None = None
+    versions: dict[str, str] = field(default_factory=dict)
+    seconds: float | None = None
+    schema: int = SCHEMA_VERSION
+
+
+_NESTED = {"weights": Weights, "budget": Budget, "error": RunError}
+
+
+def to_dict(obj: Any) -> dict[str, Any]:
+    return asdict(obj)
+
+
+def from_dict(cls: type, data: dict[str, Any]):
+    """Build a protocol dataclass from parsed JSON, refusing unknown fields and foreign schema versions."""
+    if not isinstance(data, dict):
+        raise ProtocolError(f"{cls.__name__}: expected a JSON object")
+    schema = data.get("schema", SCHEMA_VERSION)
+    if schema != SCHEMA_VERSION:
+        raise ProtocolError(f"{cls.__name__}: schema {schema} is not the supported version {SCHEMA_VERSION}")
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ProtocolError(f"{cls.__name__}: unknown field(s) {', '.join(unknown)}; valid: {', '.join(sorted(known))}")
+    kwargs = {}
+    for name, value in data.items():
+        nested = _NESTED.get(name)
+        kwargs[name] = from_dict(nested, value) if nested and isinstance(value, dict) else value
+    try:
+        return cls(**kwargs)
+    except TypeError as exc:  # a missing required field
+        raise ProtocolError(f"{cls.__name__}: {exc}") from None
+
+
+def write_json_atomic(path: str | os.PathLike, data: dict[str, Any]) -> None:
+    """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(data, fh, indent=1, sort_keys=True)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_json(cls: type, path: str | os.PathLike):
+    try:
+        data = json.loads(Path(path).read_text())
+    except FileNotFoundError:
+        raise ProtocolError(f"{path}: no such file") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ProtocolError(f"{path}: not valid JSON ({exc})") from None
+    return from_dict(cls, data)

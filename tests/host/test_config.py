@@ -1,0 +1,71 @@
+"""Sweep configs: the shipped ones load, and every kind of mistake is refused with a message naming the fix."""
+import pytest
+
+from orchestrator import paths
+from orchestrator.config import load_config, parse_config
+from orchestrator.errors import UserError
+
+VALID = {"name": "t", "models": ["resnet50"], "batch_sizes": [1], "runtimes": ["torch/native/cpu"]}
+
+
+@pytest.mark.parametrize("name", ["quick", "study"])
+def test_shipped_configs_load(name):
+    config = load_config(paths.PROJECT_ROOT / "configs" / f"{name}.toml")
+    assert config.name == name
+    assert set(config.models) == {"resnet50", "mobilenet_v2", "bert-base-uncased"}
+    assert config.batch_sizes == [1, 64]
+    assert config.options_for("bert-base-uncased") == {"seq_len": 128}
+
+
+def test_study_config_is_the_papers_matrix():
+    config = load_config(paths.PROJECT_ROOT / "configs/study.toml")
+    assert config.repetitions == 10
+    assert len(config.runtimes) == 9
+    assert {r.split("/")[0] for r in config.runtimes} == {"torch", "tensorflow", "mxnet", "onnxruntime"}
+
+
+@pytest.mark.parametrize(
+    "change, expected",
+    [
+        ({"models": ["resnet"]}, "unknown model 'resnet'; valid: resnet50, mobilenet_v2, bert-base-uncased"),
+        ({"runtimes": ["torch/native/gpu"]}, "valid: torch/native/cpu, torch/native/cuda"),
+        ({"batch_sizes": [0]}, "batch_sizes.0: Input should be greater than or equal to 1"),
+        ({"batch_sizes": [1, 1]}, "batch_sizes: 1 is listed twice"),
+        ({"precisions": ["int8"]}, "precisions.0: Input should be 'fp32' or 'fp16'"),
+        ({"repetition": 3}, "repetition: unknown key; valid keys here: baseline, batch_sizes"),
+        ({"measure": {"min_iters": 3}}, "measure.min_iters: unknown key; valid keys here: max_seconds, min_iterations, min_seconds"),
+        ({"model_options": {"resnet50": {"seq_len": 64}}}, "model resnet50: unknown option(s) seq_len; valid: none"),
+        ({"model_options": {"bert-base-uncased": {"seq_len": -1}}}, "option seq_len must be a positive integer"),
+        ({"name": "../escape"}, "name: String should match pattern"),
+        ({"environment": {"onnxruntime/onnx-from-torch/cpu": {"OMP_NUM_THREADS": "1"}}}, "is not in runtimes"),
+    ],
+)
+def test_bad_config_is_refused_with_a_message_naming_the_valid_choices(change, expected):
+    with pytest.raises(UserError) as error:
+        parse_config({**VALID, **change}, source="x.toml")
+    assert expected in str(error.value)
+    assert str(error.value).startswith("x.toml: ")
+    assert "\n" not in str(error.value)
+
+
+def test_missing_required_key_is_named():
+    data = dict(VALID)
+    del data["runtimes"]
+    with pytest.raises(UserError, match="runtimes: Field required"):
+        parse_config(data)
+
+
+def test_unreadable_toml_and_missing_file(tmp_path):
+    broken = tmp_path / "broken.toml"
+    broken.write_text("name = [")
+    with pytest.raises(UserError, match="not valid TOML"):
+        load_config(broken)
+    with pytest.raises(UserError, match="no such config file"):
+        load_config(tmp_path / "absent.toml")
+
+
+def test_digest_changes_with_what_is_measured_but_not_with_interpreters():
+    base = parse_config(VALID)
+    assert parse_config({**VALID, "interpreters": {"torch": "python3"}}).digest() == base.digest()
+    assert parse_config({**VALID, "batch_sizes": [1, 64]}).digest() != base.digest()
+    assert parse_config({**VALID, "measure": {"min_iterations": 11}}).digest() != base.digest()
