@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# Test helpers (powercap.py, fake_nvml.py) are imported by plain name; make that hold under any --import-mode
+# and even if tests/ becomes a package.
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+
+from powercap import PowercapTree, make_powercap_tree  # noqa: E402
+
+
+@pytest.fixture
+def powercap_tree(tmp_path: Path) -> PowercapTree:
+    """Two packages; dram under package 0 only; a core subzone per package and an MMIO zone, both to be ignored."""
+    return make_powercap_tree(tmp_path / "powercap", packages=2, dram=(0,))
