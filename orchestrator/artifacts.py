@@ -66,7 +66,11 @@ class ArtifactCache:
                 if outcome.exit_code != 0:
                     raise ExportFailed(f"cannot read package versions in environment {environment}: "
                                        f"{outcome.start_error or 'runner exited ' + str(outcome.exit_code)}", outcome.log_tail)
-                self._versions[environment] = json.loads(log.read_text().strip().splitlines()[-1])
+                text = log.read_text()
+                try:  # the JSON object is the last thing printed; anything before it is the interpreter's noise
+                    self._versions[environment] = json.loads(text[text.index("{"):])
+                except ValueError:
+                    raise ExportFailed(f"environment {environment} printed no package versions", outcome.log_tail) from None
         return self._versions[environment]
 
     def ensure(self, runtime: Runtime, model: str, options: dict, weights: Weights, opset: int | None) -> Artifact:

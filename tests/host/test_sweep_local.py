@@ -1,0 +1,154 @@
+"""End to end through the local launcher: real runner processes in the torch and onnxruntime environments.
+
+The environments are built by `make test` before pytest starts (`greenrt env build torch onnxruntime`); the ONNX
+export of MobileNetV2 runs for real in the torch environment and is cached under .cache/artifacts.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import polars as pl
+import pytest
+
+from powercap import make_powercap_tree
+
+GREENRT = str(Path(sys.executable).with_name("greenrt"))
+PACKAGE_W, DRAM_W = 20.0, 5.0  # what the synthetic counters draw, for the whole sweep, idle included
+
+
+def write_config(path: Path, **change) -> Path:
+    config = {"name": "e2e", "models": '["mobilenet_v2"]', "batch_sizes": "[1, 2]",
+              "runtimes": '["torch/native/cpu", "onnxruntime/onnx-from-torch/cpu"]', "repetitions": 1, **change}
+    body = "\n".join(f"{k} = {v}" if not isinstance(v, str) or v.startswith("[") else f'{k} = "{v}"'
+                     for k, v in config.items())
+    body += "\n[warmup]\niterations = 1\n[measure]\nmin_iterations = 3\nmin_seconds = 1.0\n[baseline]\nseconds = 1.0\n"
+    path.write_text(body)
+    return path
+
+
+def greenrt(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([GREENRT, *args], capture_output=True, text=True, timeout=timeout)
+
+
+class SteadyDraw:
+    """Advances the synthetic RAPL counters as a host drawing constant power would, every 5 ms."""
+
+    def __init__(self, tree) -> None:
+        self.tree, self.stop = tree, threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self.stop.wait(0.005):
+            now = time.monotonic()
+            self.tree.advance("package-0", int(PACKAGE_W * (now - last) * 1e6))
+            self.tree.advance("dram-0", int(DRAM_W * (now - last) * 1e6))
+            last = now
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join()
+
+
+@pytest.fixture(scope="module")
+def measured_sweep(tmp_path_factory):
+    """One real sweep with a RAPL tree drawing known power, and its resumption."""
+    tmp = tmp_path_factory.mktemp("sweep")
+    tree = make_powercap_tree(tmp / "powercap", packages=1, dram=True)
+    config = write_config(tmp / "e2e.toml")
+    out = tmp / "results"
+    with SteadyDraw(tree):
+        first = greenrt("sweep", "--config", str(config), "--out", str(out), "--powercap-root", str(tree.root))
+        second = greenrt("sweep", "--config", str(config), "--out", str(out), "--powercap-root", str(tree.root))
+    return first, second, out
+
+
+def test_sweep_measures_every_cell_with_real_runners(measured_sweep):
+    first, _, out = measured_sweep
+    assert first.returncode == 0, first.stdout + first.stderr
+    runs = pl.read_parquet(out / "tables/runs.parquet")
+    assert sorted(zip(runs["runtime"], runs["batch_size"])) == [
+        ("onnxruntime/onnx-from-torch/cpu", 1), ("onnxruntime/onnx-from-torch/cpu", 2),
+        ("torch/native/cpu", 1), ("torch/native/cpu", 2)]
+    assert runs["status"].to_list() == ["ok"] * 4
+    assert (runs["iterations"] >= 3).all() and (runs["window_s"] >= 1.0).all()
+    assert (runs["latency_p50_ms"] > 0).all() and (runs["throughput_per_s"] > 0).all()
+    assert set(runs["provider_used"]) == {"CPUExecutionProvider", None} or "CPUExecutionProvider" in set(runs["provider_used"])
+    for name in ("plan.json", "host.json", "baseline.json", "runs.jsonl", "tables/runs.csv", "tables/skipped.csv"):
+        assert (out / name).exists(), name
+
+
+def test_energy_is_the_counter_difference_over_the_window(measured_sweep):
+    _, _, out = measured_sweep
+    runs = pl.read_parquet(out / "tables/runs.parquet")
+    for row in runs.iter_rows(named=True):
+        # A constant draw P over the window gives P * window; counters step every 5 ms, sampled every 50 ms.
+        assert row["cpu_energy_j"] == pytest.approx(PACKAGE_W * row["window_s"], rel=0.1)
+        assert row["dram_energy_j"] == pytest.approx(DRAM_W * row["window_s"], rel=0.1)
+        assert row["total_energy_j"] == pytest.approx(row["cpu_energy_j"] + row["dram_energy_j"])
+        # The idle baseline drew the same power, so what the run added is close to nothing.
+        assert abs(row["total_dynamic_j"]) < 0.1 * row["total_energy_j"]
+        assert row["energy_status"] == "ok"
+    baseline = json.loads((out / "baseline.json").read_text())["latest"]
+    assert baseline["idle_w"]["package-0"] == pytest.approx(PACKAGE_W, rel=0.1)
+    samples = pl.read_parquet(next((out / "samples").glob("*.parquet")))
+    assert {"package-0", "dram-0"} <= set(samples["channel"])
+
+
+def test_runners_agree_on_outputs_across_repeated_sweeps(measured_sweep):
+    _, _, out = measured_sweep
+    records = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    torch_bs1 = next(r for r in records if r["runtime"] == "torch/native/cpu" and r["batch_size"] == 1)
+    ort_bs1 = next(r for r in records if r["runtime"].startswith("onnxruntime") and r["batch_size"] == 1)
+    assert ort_bs1["artifact"]["opset"] >= 13
+    # Same seeded weights and inputs: the converted model reproduces its source's output statistics.
+    torch_mean = torch_bs1["result"]["output_digest"]["outputs"]["logits"]["mean"]
+    ort_mean = ort_bs1["result"]["output_digest"]["outputs"]["logits"]["mean"]
+    assert ort_mean == pytest.approx(torch_mean, abs=1e-4)
+
+
+def test_rerun_resumes_without_duplicating_runs(measured_sweep):
+    _, second, out = measured_sweep
+    assert second.returncode == 0, second.stdout + second.stderr
+    assert "4 already recorded" in second.stdout
+    lines = (out / "runs.jsonl").read_text().splitlines()
+    assert len(lines) == 4 and len({json.loads(line)["run_id"] for line in lines}) == 4
+
+
+def test_without_sensors_energy_is_unavailable_with_the_reason(tmp_path):
+    config = write_config(tmp_path / "c.toml", runtimes='["onnxruntime/onnx-from-torch/cpu"]', batch_sizes="[1]")
+    out = tmp_path / "out"
+    done = greenrt("sweep", "--config", str(config), "--out", str(out), "--powercap-root", str(tmp_path / "none"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "energy: unavailable on this host" in done.stdout
+    row = pl.read_parquet(out / "tables/runs.parquet").row(0, named=True)
+    assert row["status"] == "ok" and row["latency_p50_ms"] > 0
+    assert row["total_energy_j"] is None and row["j_per_inference"] is None
+    assert row["energy_status"] == "unavailable"
+    assert f"no powercap tree at {tmp_path / 'none'}" in row["energy_note"]
+
+
+def test_bad_config_exits_non_zero_and_writes_nothing(tmp_path):
+    config = write_config(tmp_path / "bad.toml", models='["resnet"]')
+    out = tmp_path / "out"
+    done = greenrt("sweep", "--config", str(config), "--out", str(out))
+    assert done.returncode == 2
+    assert "models: unknown model 'resnet'; valid: resnet50, mobilenet_v2, bert-base-uncased" in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_bad_cli_value_names_the_valid_choices(tmp_path):
+    done = greenrt("run", "--runtime", "torch/native/tpu", "--model", "resnet50", "--out", str(tmp_path / "o"))
+    assert done.returncode == 2
+    assert "unknown runtime 'torch/native/tpu'; valid: torch/native/cpu" in done.stderr
+    assert not (tmp_path / "o").exists()
