@@ -35,15 +35,19 @@ test-host: envs
 # Framework tests run inside the framework's own environment.
 test-torch: envs
 	torch_python=$$($(GREENRT) env python torch) && \
-	$$torch_python -m pip install -q pytest==9.2.0 && \
+	$$torch_python -m pip install -q pytest==9.2.0 pytest-timeout==2.4.0 && \
 	$$torch_python -m pytest tests/torch
 
+# The harness's own cost: runner loop against a bare loop per framework, and the sampler's CPU use.
 bench: envs
 	mkdir -p bench/out
 	$(BIN)/python bench/sampler_cost.py --out bench/out/sampler.json
-	$$($(GREENRT) env python torch) bench/overhead.py --runtime torch/native/cpu --out bench/out/overhead-torch.json
-	$$($(GREENRT) env python torch) bench/overhead.py --runtime onnxruntime/onnx-from-torch/cpu \
-		--python-for-ort $$($(GREENRT) env python onnxruntime) --out bench/out/overhead-ort.json
+	torch_python=$$($(GREENRT) env python torch) && ort_python=$$($(GREENRT) env python onnxruntime) && \
+	$$torch_python bench/overhead.py --runtime torch/native/cpu --out bench/out/overhead-torch.json && \
+	$$torch_python bench/overhead.py --runtime onnxruntime/onnx-from-torch/cpu --artifact-dir bench/out/artifacts \
+		--export-only && \
+	$$ort_python bench/overhead.py --runtime onnxruntime/onnx-from-torch/cpu --artifact-dir bench/out/artifacts \
+		--out bench/out/overhead-ort.json
 	$(BIN)/python bench/write_report.py bench/out BENCHMARKS.md
 
 clean:

@@ -90,6 +90,7 @@ class ExportRequest:
     opset: int | None = None  # None: the exporter's default, recorded in the result
     weights: Weights = field(default_factory=Weights)
     model_options: dict[str, Any] = field(default_factory=dict)
+    exporter: str | None = None  # None: the framework's measured-best exporter (torch: "torchscript" | "dynamo")
     schema: int = SCHEMA_VERSION
 
 
@@ -137,6 +138,9 @@ class ExportResult:
     exporter: str | None = None
     versions: dict[str, str] = field(default_factory=dict)
     seconds: float | None = None
+    # Fidelity check done by the exporter: max |ONNX Runtime CPU - source framework| over all outputs on
+    # make_inputs(seed 0, batch 2); None where ONNX Runtime is not importable in the source environment.
+    max_abs_diff: float | None = None
     schema: int = SCHEMA_VERSION
 
 

@@ -1,0 +1,128 @@
+"""torch/native/{cpu,cuda}: eager PyTorch under torch.inference_mode()."""
+from __future__ import annotations
+
+import contextlib
+from importlib import metadata
+from typing import Any
+
+import numpy as np
+
+from runners.hostinfo import cpu_device
+from runners.loop import Adapter, UnsupportedError
+from runners.protocol import RunRequest
+
+PRECISIONS = ("fp32", "fp16")
+
+
+def _import_torch():
+    try:
+        import torch
+    except ModuleNotFoundError as exc:
+        raise UnsupportedError(f"torch is not importable in this environment ({exc})") from None
+    return torch
+
+
+class TorchNativeAdapter(Adapter):
+    def __init__(self) -> None:
+        self.torch = None
+        self.model = None
+        self.device = None
+        self.provider: str | None = None
+        self.dtype = None
+        self.output_names: tuple[str, ...] = ()
+
+    def load(self, request: RunRequest) -> None:
+        torch = self.torch = _import_torch()
+        from models.registry import get_model
+        from models.torch_models import build_torch_model
+
+        provider = request.provider
+        if provider not in ("cpu", "cuda"):
+            raise UnsupportedError(f"torch/native has no provider {provider!r}; valid: cpu, cuda")
+        if request.precision not in PRECISIONS:
+            raise UnsupportedError(f"torch/native: precision {request.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if request.precision == "fp16" and provider != "cuda":
+            raise UnsupportedError("torch/native: fp16 is measured on cuda only (CPU half-precision kernels are "
+                                   "not a deployment target)")
+        if provider == "cuda":
+            if not torch.cuda.is_available():
+                raise UnsupportedError(
+                    f"torch/native/cuda: CUDA is not available (torch {torch.__version__}, built for CUDA "
+                    f"{torch.version.cuda or 'none'}, {torch.cuda.device_count()} device(s))")
+            device_id = int(request.provider_options.get("device_id", 0))
+            self.device = torch.device("cuda", device_id)
+            torch.cuda.set_device(self.device)
+            torch.cuda.reset_peak_memory_stats(self.device)
+        else:
+            self.device = torch.device("cpu")
+        if request.threads is not None:
+            torch.set_num_threads(request.threads)
+        self.provider = provider
+        self.output_names = get_model(request.model).outputs
+        self.dtype = torch.float16 if request.precision == "fp16" else torch.float32
+        model = build_torch_model(request.model, request.model_options, request.weights)
+        model = model.to(self.device)
+        if request.precision == "fp16":
+            model = model.half()
+        self.model = model.eval()
+
+    def context(self) -> contextlib.AbstractContextManager:
+        return self.torch.inference_mode()
+
+    def prepare(self, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
+        torch = self.torch
+        prepared = {}
+        for name, array in inputs.items():
+            tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
+            if tensor.is_floating_point():
+                tensor = tensor.to(self.dtype)
+            prepared[name] = tensor
+        self.synchronize()
+        return prepared
+
+    def run(self, prepared: dict[str, Any]) -> Any:
+        return self.model(**prepared)
+
+    def synchronize(self) -> None:
+        if self.provider == "cuda":
+            self.torch.cuda.synchronize(self.device)
+
+    def to_numpy(self, outputs: Any) -> dict[str, np.ndarray]:
+        if not isinstance(outputs, (tuple, list)):
+            outputs = (outputs,)
+        if len(outputs) != len(self.output_names):
+            raise RuntimeError(f"model returned {len(outputs)} outputs, registry names {len(self.output_names)}")
+        return {name: t.detach().cpu().numpy() for name, t in zip(self.output_names, outputs)}
+
+    def versions(self) -> dict[str, str]:
+        out = {}
+        for dist in ("torch", "transformers", "safetensors"):
+            with contextlib.suppress(metadata.PackageNotFoundError):
+                out[dist] = metadata.version(dist)
+        torch = self.torch
+        if torch is not None:
+            out["torch"] = torch.__version__
+            if torch.version.cuda:
+                out["cuda"] = str(torch.version.cuda)
+            with contextlib.suppress(Exception):
+                if torch.backends.cudnn.is_available():
+                    out["cudnn"] = str(torch.backends.cudnn.version())
+        return out
+
+    def devices(self) -> list[str]:
+        if self.provider is None:
+            return []
+        if self.provider == "cuda":
+            return [f"{self.device}: {self.torch.cuda.get_device_name(self.device)}"]
+        return [cpu_device()]
+
+    def provider_used(self) -> str | None:
+        return self.provider
+
+    def threads(self) -> int | None:
+        return self.torch.get_num_threads() if self.torch is not None else None
+
+    def peak_device_bytes(self) -> int | None:
+        if self.provider == "cuda":
+            return int(self.torch.cuda.max_memory_allocated(self.device))
+        return None

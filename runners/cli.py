@@ -1,0 +1,157 @@
+"""`python -m runners run|export --request FILE` and `python -m runners versions` (argparse, standard library only).
+
+Exit status: 0 when the result says "ok"; 1 when it says "error" (the result file is still written); 2 when the
+request file cannot be read or does not follow the protocol (an error result is written if its result_path can be
+found); 3 when the result itself cannot be written.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import sys
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from runners.protocol import (ExportRequest, ExportResult, ProtocolError, RunError, RunRequest, RunResult,
+                              read_json, to_dict, write_json_atomic)
+
+# framework -> "module:function" converting that framework's models to ONNX, run in that framework's environment.
+EXPORTERS = {"torch": "models.torch_export:export_onnx"}
+
+# Distributions `versions` reports when installed (metadata only: nothing is imported).
+KNOWN_DISTRIBUTIONS = (
+    "torch", "tensorflow", "tensorflow-cpu", "keras", "keras-hub", "mxnet", "mxnet-cu112", "gluonnlp",
+    "onnxruntime", "onnxruntime-gpu", "onnx", "onnxscript", "tf2onnx", "transformers", "safetensors", "tensorrt",
+    "numpy",
+)
+
+
+def _fail(message: str) -> None:
+    print(f"runners: {message}".replace("\n", " "), file=sys.stderr)
+
+
+def _raw(path: str) -> dict[str, Any]:
+    try:
+        data = json.loads(Path(path).read_text())
+        return data if isinstance(data, dict) else {}
+    except (OSError, ValueError):
+        return {}
+
+
+def _write(path: str, result) -> bool:
+    try:
+        write_json_atomic(path, to_dict(result))
+        return True
+    except OSError as exc:
+        _fail(f"cannot write the result to {path}: {exc}")
+        return False
+
+
+def _summary(result: RunResult) -> str:
+    if result.status != "ok":
+        return f"{result.run_id}: error ({result.error.kind}): {result.error.message}".splitlines()[0][:400]
+    lat = sorted(result.latencies_ns)
+    median = lat[len(lat) // 2] / 1e6 if lat else float("nan")
+    return (f"{result.run_id}: ok, {result.iterations} iterations, median {median:.3f} ms, "
+            f"provider {result.provider_used}, threads {result.threads}")
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    try:
+        request = read_json(RunRequest, args.request)
+    except ProtocolError as exc:
+        _fail(f"bad request: {exc}")
+        raw = _raw(args.request)
+        if isinstance(raw.get("result_path"), str) and raw["result_path"]:
+            bs = raw.get("batch_size")
+            result = RunResult(
+                run_id=str(raw.get("run_id", "")), runtime=str(raw.get("runtime", "")), model=str(raw.get("model", "")),
+                batch_size=bs if isinstance(bs, int) else 0, status="error",
+                error=RunError(kind="bad-request", message=str(exc)))
+            _write(raw["result_path"], result)
+        return 2
+    from runners.loop import execute
+
+    result = execute(request)
+    if not _write(request.result_path, result):
+        return 3
+    print(_summary(result), file=sys.stderr)
+    return 0 if result.status == "ok" else 1
+
+
+def _export_error(request: ExportRequest, kind: str, message: str) -> ExportResult:
+    return ExportResult(framework=request.framework, model=request.model, status="error",
+                        output_path=request.output_path, error=RunError(kind=kind, message=message))
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    try:
+        request = read_json(ExportRequest, args.request)
+    except ProtocolError as exc:
+        _fail(f"bad request: {exc}")
+        raw = _raw(args.request)
+        if isinstance(raw.get("result_path"), str) and raw["result_path"]:
+            result = ExportResult(framework=str(raw.get("framework", "")), model=str(raw.get("model", "")),
+                                  status="error", output_path=str(raw.get("output_path", "")),
+                                  error=RunError(kind="bad-request", message=str(exc)))
+            _write(raw["result_path"], result)
+        return 2
+    target = EXPORTERS.get(request.framework)
+    if target is None:
+        result = _export_error(request, "unsupported", f"no ONNX exporter for framework {request.framework!r}; "
+                               f"supported: {', '.join(sorted(EXPORTERS))}")
+    else:
+        module_name, func_name = target.split(":")
+        try:
+            import importlib
+
+            export = getattr(importlib.import_module(module_name), func_name)
+        except ModuleNotFoundError as exc:
+            result = _export_error(request, "unsupported",
+                                   f"the {request.framework} exporter cannot be imported in this environment ({exc})")
+        else:
+            result = export(request)
+    if not _write(request.result_path, result):
+        return 3
+    if result.status == "ok":
+        print(f"{request.model}: exported to {result.output_path} (opset {result.opset}, {result.exporter}, "
+              f"max |onnx - {request.framework}| {result.max_abs_diff})", file=sys.stderr)
+    else:
+        _fail(f"export failed ({result.error.kind}): {result.error.message}".splitlines()[0][:400])
+    return 0 if result.status == "ok" else 1
+
+
+def installed_versions() -> dict[str, str]:
+    out = {"python": platform.python_version()}
+    for dist in KNOWN_DISTRIBUTIONS:
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            pass
+    return out
+
+
+def cmd_versions(args: argparse.Namespace) -> int:
+    print(json.dumps(installed_versions(), indent=1, sort_keys=True))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m runners", description="greenrt runner (runs inside a runtime)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help="execute a RunRequest and write its RunResult")
+    run.add_argument("--request", required=True, help="RunRequest JSON file")
+    run.set_defaults(func=cmd_run)
+    export = sub.add_parser("export", help="convert a model to ONNX (ExportRequest -> ExportResult)")
+    export.add_argument("--request", required=True, help="ExportRequest JSON file")
+    export.set_defaults(func=cmd_export)
+    versions = sub.add_parser("versions", help="print the versions of the installed frameworks as JSON")
+    versions.set_defaults(func=cmd_versions)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)

@@ -1,0 +1,362 @@
+"""The one measured loop shared by every runtime: load -> inputs -> warm-up -> measured window -> result.
+
+An adapter knows how to load a model on its device, place inputs there, run one batch and synchronise the device;
+everything else (budgets, the window on the host's monotonic clock, digests, memory, errors) lives here, once.
+
+Imports the standard library and numpy only; an adapter imports its framework inside `load`.
+"""
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import os
+import platform
+import resource
+import sys
+import tempfile
+import time
+import traceback
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from runners.protocol import ERROR_KINDS, RunError, RunRequest, RunResult
+
+# ---------------------------------------------------------------------------------------------------------------
+# Errors an adapter raises on purpose, with the kind the result reports.
+
+
+class RunnerError(Exception):
+    """A failure with a known kind (one of protocol.ERROR_KINDS)."""
+
+    kind = "runtime"
+
+    def __init__(self, message: str, kind: str | None = None) -> None:
+        super().__init__(message)
+        if kind is not None:
+            if kind not in ERROR_KINDS:
+                raise ValueError(f"unknown error kind {kind!r}; valid: {', '.join(ERROR_KINDS)}")
+            self.kind = kind
+
+
+class UnsupportedError(RunnerError):
+    """This environment cannot run what was asked (provider, device, precision, framework missing)."""
+
+    kind = "unsupported"
+
+
+class BadRequestError(RunnerError):
+    """The request itself is wrong (unknown model, invalid option, missing artifact path)."""
+
+    kind = "bad-request"
+
+
+_OOM_MARKERS = (
+    "out of memory",
+    "failed to allocate memory",
+    "cublas_status_alloc_failed",
+    "cudnn_status_alloc_failed",
+    "std::bad_alloc",
+    "cudaerrormemoryallocation",
+    "oom when allocating",
+)
+
+
+def is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError) or "OutOfMemory" in type(exc).__name__:
+        return True
+    text = str(exc).lower()
+    return any(marker in text for marker in _OOM_MARKERS)
+
+
+def classify(exc: BaseException, phase_kind: str) -> str:
+    """The error kind of `exc` raised during a phase whose failures are `phase_kind` by default."""
+    if is_out_of_memory(exc):
+        return "out-of-memory"
+    if isinstance(exc, RunnerError):
+        return exc.kind
+    return phase_kind
+
+
+def error_of(exc: BaseException, kind: str, tail_lines: int = 30, tail_chars: int = 4000) -> RunError:
+    message = str(exc) if isinstance(exc, RunnerError) else f"{type(exc).__name__}: {exc}".strip()
+    lines = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()
+    tail = "\n".join(lines[-tail_lines:])[-tail_chars:]
+    return RunError(kind=kind, message=message[:2000], traceback=tail)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The adapter protocol.
+
+
+class Adapter(ABC):
+    """How one runtime loads a model, places inputs on its device, runs one batch and synchronises.
+
+    The loop calls, in order: load, prepare (once, before any timing), then run + synchronize repeatedly, then
+    to_numpy on the last outputs.  Outputs stay on the device inside the window.
+    """
+
+    @abstractmethod
+    def load(self, request: RunRequest) -> None:
+        """Build or load the model on the device (timed as load_seconds)."""
+
+    @abstractmethod
+    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
+        """Device-resident inputs, placed before the window: data transfer is never measured."""
+
+    @abstractmethod
+    def run(self, prepared: Any) -> Any:
+        """One inference on the prepared inputs; the outputs may stay on the device."""
+
+    def synchronize(self) -> None:
+        """Wait until the device has finished the work queued so far (no-op for synchronous runtimes)."""
+
+    @abstractmethod
+    def to_numpy(self, outputs: Any) -> dict[str, np.ndarray]:
+        """The outputs of `run` as host arrays, by the registry's output names."""
+
+    def context(self) -> contextlib.AbstractContextManager:
+        """Entered around warm-up and window (e.g. torch.inference_mode())."""
+        return contextlib.nullcontext()
+
+    def versions(self) -> dict[str, str]:
+        return {}
+
+    def devices(self) -> list[str]:
+        return []
+
+    def provider_used(self) -> str | None:
+        return None
+
+    def threads(self) -> int | None:
+        return None
+
+    def peak_device_bytes(self) -> int | None:
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Digests and memory.
+
+
+def _canonical(array: np.ndarray) -> np.ndarray:
+    """float* -> little-endian float32, integers and bools -> little-endian int64 (what the digest hashes)."""
+    array = np.asarray(array)
+    if np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.complexfloating):
+        return np.ascontiguousarray(array.real if np.iscomplexobj(array) else array, dtype="<f4")
+    return np.ascontiguousarray(array, dtype="<i8")
+
+
+def output_digest(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
+    """sha256 over every output's canonical bytes in sorted name order, plus per-output shape, dtype and stats."""
+    total = hashlib.sha256()
+    per_output: dict[str, Any] = {}
+    for name in sorted(outputs):
+        original = np.asarray(outputs[name])
+        canon = _canonical(original)
+        data = canon.tobytes()
+        total.update(data)
+        as_float = canon.astype(np.float64, copy=False)
+        finite = np.isfinite(as_float)
+        n_nonfinite = int(as_float.size - np.count_nonzero(finite))
+        values = as_float[finite] if n_nonfinite else as_float
+        per_output[name] = {
+            "shape": list(original.shape),
+            "dtype": str(original.dtype),
+            "sha256": hashlib.sha256(data).hexdigest(),
+            "mean": float(values.mean()) if values.size else None,
+            "std": float(values.std()) if values.size else None,
+            "first": [float(v) if np.isfinite(v) else str(v) for v in as_float.reshape(-1)[:4]],
+            "nonfinite": n_nonfinite,
+        }
+    return {"algorithm": "sha256(float32|int64 little-endian, outputs in sorted name order)",
+            "sha256": total.hexdigest(), "outputs": per_output}
+
+
+def save_outputs(path: str | os.PathLike, outputs: dict[str, np.ndarray]) -> None:
+    """np.savez through a temporary file and a rename (the exact path is kept: no '.npz' appended)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **{name: np.asarray(a) for name, a in outputs.items()})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def peak_host_rss_bytes() -> int:
+    """Peak resident set size of this process (ru_maxrss: KiB on Linux, bytes on macOS)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return int(peak if sys.platform == "darwin" else peak * 1024)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The loop.
+
+
+def measure(
+    run: Callable[[Any], Any],
+    synchronize: Callable[[], None],
+    prepared: Any,
+    min_iterations: int,
+    min_seconds: float,
+    max_seconds: float | None,
+) -> tuple[int, int, list[int], Any]:
+    """The measured window: (window_start_ns, window_end_ns, latencies_ns, last outputs).
+
+    Runs until at least `min_iterations` AND `min_seconds` (at least one iteration), or until `max_seconds`.
+    Every timestamp is time.monotonic_ns(), the clock the orchestrator integrates energy over.
+    """
+    clock = time.monotonic_ns
+    min_ns = int(min_seconds * 1e9)
+    max_ns = int(max_seconds * 1e9) if max_seconds is not None else None
+    latencies: list[int] = []
+    append = latencies.append
+    n = 0
+    outputs = None
+    synchronize()
+    start = clock()
+    if max_ns is None:
+        while True:
+            t0 = clock()
+            outputs = run(prepared)
+            synchronize()
+            t1 = clock()
+            append(t1 - t0)
+            n += 1
+            if n >= min_iterations and t1 - start >= min_ns:
+                break
+    else:
+        while True:
+            t0 = clock()
+            outputs = run(prepared)
+            synchronize()
+            t1 = clock()
+            append(t1 - t0)
+            n += 1
+            if (n >= min_iterations and t1 - start >= min_ns) or t1 - start >= max_ns:
+                break
+    end = clock()
+    return start, end, latencies, outputs
+
+
+def warm_up(run: Callable[[Any], Any], synchronize: Callable[[], None], prepared: Any, iterations: int,
+            seconds: float) -> tuple[int, float, float | None]:
+    """(iterations done, total seconds, seconds of the first inference): until >= iterations AND >= seconds."""
+    clock = time.monotonic_ns
+    min_ns = int(seconds * 1e9)
+    n = 0
+    first: float | None = None
+    synchronize()
+    start = clock()
+    while n < iterations or clock() - start < min_ns:
+        run(prepared)
+        synchronize()
+        n += 1
+        if first is None:
+            first = (clock() - start) / 1e9
+    return n, (clock() - start) / 1e9, first
+
+
+def _base_versions() -> dict[str, str]:
+    return {"python": platform.python_version(), "numpy": np.__version__}
+
+
+def execute(request: RunRequest, adapter: Adapter | None = None) -> RunResult:
+    """Run `request` and answer a RunResult; never raises for a failure of the run (it becomes status "error").
+
+    With no adapter, the one registered for the request's runtime is created (runners.adapters).
+    """
+    result = RunResult(run_id=request.run_id, runtime=request.runtime, model=request.model,
+                       batch_size=request.batch_size, status="error")
+    result.versions = _base_versions()
+    phase = "bad-request"
+    try:
+        from models.inputs import make_inputs
+        from models.registry import UnknownModelError, get_model
+
+        try:
+            spec = get_model(request.model)
+            options = spec.resolve_options(request.model_options)
+        except UnknownModelError as exc:
+            raise BadRequestError(str(exc)) from None
+        _check_request(request)
+        if adapter is None:
+            from runners.adapters import create_adapter
+
+            adapter = create_adapter(request)
+
+        phase = "load"
+        t0 = time.monotonic_ns()
+        adapter.load(request)
+        result.load_seconds = (time.monotonic_ns() - t0) / 1e9
+        _describe(result, adapter)
+
+        phase = "bad-request"
+        try:
+            inputs = make_inputs(spec, request.batch_size, request.input_seed, options)
+        except (ValueError, UnknownModelError) as exc:
+            raise BadRequestError(str(exc)) from None
+
+        phase = "runtime"
+        with adapter.context():
+            prepared = adapter.prepare(inputs)
+            del inputs
+            budget = request.budget
+            n_warm, warm_s, first_s = warm_up(adapter.run, adapter.synchronize, prepared,
+                                              budget.warmup_iterations, budget.warmup_seconds)
+            result.warmup_iterations, result.warmup_seconds, result.engine_build_seconds = n_warm, warm_s, first_s
+            gc.collect()  # the warm-up's garbage is collected now, not inside the window
+            start, end, latencies, outputs = measure(adapter.run, adapter.synchronize, prepared,
+                                                     budget.min_iterations, budget.min_seconds, budget.max_seconds)
+            result.window_start_ns, result.window_end_ns = start, end
+            result.latencies_ns, result.iterations = latencies, len(latencies)
+            host_outputs = adapter.to_numpy(outputs)
+        del outputs, prepared
+        result.output_digest = output_digest(host_outputs)
+        if request.outputs_path:
+            save_outputs(request.outputs_path, host_outputs)
+        result.status = "ok"
+    except BaseException as exc:  # noqa: BLE001 - every failure becomes a result; KeyboardInterrupt re-raised
+        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
+            raise
+        result.status = "error"
+        result.error = error_of(exc, classify(exc, phase))
+    finally:
+        if adapter is not None:
+            _describe(result, adapter)
+        result.peak_host_rss_bytes = peak_host_rss_bytes()
+    return result
+
+
+def _check_request(request: RunRequest) -> None:
+    parts = request.runtime.split("/")
+    if len(parts) != 3 or not all(parts):
+        raise BadRequestError(f"runtime {request.runtime!r} is not framework/format/provider")
+    if not isinstance(request.batch_size, int) or request.batch_size < 1:
+        raise BadRequestError(f"batch size must be a positive integer, not {request.batch_size!r}")
+    b = request.budget
+    if b.warmup_iterations < 0 or b.min_iterations < 0 or b.warmup_seconds < 0 or b.min_seconds < 0:
+        raise BadRequestError(f"budget values must not be negative: {b}")
+    if b.max_seconds is not None and b.max_seconds <= 0:
+        raise BadRequestError(f"budget.max_seconds must be positive, not {b.max_seconds}")
+    if request.threads is not None and (not isinstance(request.threads, int) or request.threads < 1):
+        raise BadRequestError(f"threads must be a positive integer or null, not {request.threads!r}")
+
+
+def _describe(result: RunResult, adapter: Adapter) -> None:
+    """Copy what the adapter knows about itself into the result; a failing query never hides the run's outcome."""
+    for attr, getter in (("devices", adapter.devices), ("provider_used", adapter.provider_used),
+                         ("threads", adapter.threads), ("peak_device_bytes", adapter.peak_device_bytes)):
+        with contextlib.suppress(Exception):
+            value = getter()
+            if value is not None and value != []:
+                setattr(result, attr, value)
+    with contextlib.suppress(Exception):
+        result.versions = {**_base_versions(), **adapter.versions()}
