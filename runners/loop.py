@@ -215,33 +215,22 @@ def measure(
     """
     clock = time.monotonic_ns
     min_ns = int(min_seconds * 1e9)
-    max_ns = int(max_seconds * 1e9) if max_seconds is not None else None
+    max_ns = int(max_seconds * 1e9) if max_seconds is not None else sys.maxsize
     latencies: list[int] = []
     append = latencies.append
     n = 0
     outputs = None
     synchronize()
     start = clock()
-    if max_ns is None:
-        while True:
-            t0 = clock()
-            outputs = run(prepared)
-            synchronize()
-            t1 = clock()
-            append(t1 - t0)
-            n += 1
-            if n >= min_iterations and t1 - start >= min_ns:
-                break
-    else:
-        while True:
-            t0 = clock()
-            outputs = run(prepared)
-            synchronize()
-            t1 = clock()
-            append(t1 - t0)
-            n += 1
-            if (n >= min_iterations and t1 - start >= min_ns) or t1 - start >= max_ns:
-                break
+    while True:
+        t0 = clock()
+        outputs = run(prepared)
+        synchronize()
+        t1 = clock()
+        append(t1 - t0)
+        n += 1
+        if (n >= min_iterations and t1 - start >= min_ns) or t1 - start >= max_ns:
+            break
     end = clock()
     return start, end, latencies, outputs
 
