@@ -101,7 +101,7 @@ def run_benchmark(
             sensors = [RaplSensor(tree.root)]
             result["note"] = (
                 f"no readable RAPL or NVML on this host ({'; '.join(s.reason for s in statuses)}): measured on a "
-                f"SYNTHETIC powercap tree in {tmp} with {len(sensors[0].channels())} zones, i.e. the sampler's own "
+                f"SYNTHETIC powercap tree with {len(sensors[0].channels())} zones, i.e. the sampler's own "
                 "overhead, not the kernel's RAPL read path"
             )
         else:
