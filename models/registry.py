@@ -26,6 +26,7 @@ class ModelSpec:
     inputs: tuple[InputSpec, ...]
     outputs: tuple[str, ...]
     options: dict[str, Any] = field(default_factory=dict)  # defaults; a sweep may override them
+    option_limits: dict[str, int] = field(default_factory=dict)  # largest value the architecture admits
     vocab_size: int | None = None
     num_classes: int | None = None
 
@@ -39,6 +40,9 @@ class ModelSpec:
         for key, value in resolved.items():
             if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
                 raise UnknownModelError(f"model {self.name}: option {key} must be a positive integer, not {value!r}")
+            limit = self.option_limits.get(key)
+            if limit is not None and value > limit:
+                raise UnknownModelError(f"model {self.name}: option {key} = {value} exceeds its limit {limit}")
         return resolved
 
     def input_shape(self, spec: InputSpec, batch_size: int, options: dict[str, Any]) -> tuple[int, ...]:
@@ -77,6 +81,7 @@ MODELS: dict[str, ModelSpec] = {
             ),
             outputs=("last_hidden_state", "pooler_output"),
             options={"seq_len": 128},
+            option_limits={"seq_len": 512},  # BERT-base's position embeddings
             vocab_size=30522,
         ),
     )

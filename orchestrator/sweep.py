@@ -12,6 +12,7 @@ from orchestrator.accounting import account_energy
 from orchestrator.artifacts import Artifact, ArtifactCache, ExportFailed
 from orchestrator.baseline import measure_idle
 from orchestrator.config import SweepConfig
+from orchestrator.environments import EnvironmentBuildError
 from orchestrator.launchers.base import Launcher, LaunchOutcome
 from orchestrator.planner import Plan, PlannedRun
 from orchestrator.runtimes import parse_runtime
@@ -105,11 +106,21 @@ class SweepRunner:
         return [run for run in self.plan.runs if run.run_id not in recorded]
 
     def prepare(self, runs: list[PlannedRun]) -> None:
-        """Environments and converted models, all before the baseline and the first measured run."""
+        """Environments and converted models, all before the baseline and the first measured run.
+
+        A failure here fails only the runs that need the thing that failed: they are recorded with the reason when
+        their turn comes, and the rest of the sweep goes on.
+        """
         for environment in sorted({parse_runtime(r.cell.runtime).environment for r in runs}):
-            self.log(f"environment {environment}: {self.launcher.prepare(environment)}")
+            try:
+                self.log(f"environment {environment}: {self.launcher.prepare(environment)}")
+            except EnvironmentBuildError as exc:
+                self.log(f"environment {environment}: FAILED: {exc}")
         for run in runs:
-            self._artifact_for(run)
+            try:
+                self._artifact_for(run)
+            except ExportFailed as exc:
+                self.log(f"FAILED: {exc}")
 
     def _artifact_for(self, run: PlannedRun) -> Artifact | None:
         runtime = parse_runtime(run.cell.runtime)

@@ -36,6 +36,7 @@ def test_study_config_is_the_papers_matrix():
         ({"measure": {"min_iters": 3}}, "measure.min_iters: unknown key; valid keys here: max_seconds, min_iterations, min_seconds"),
         ({"model_options": {"resnet50": {"seq_len": 64}}}, "model resnet50: unknown option(s) seq_len; valid: none"),
         ({"model_options": {"bert-base-uncased": {"seq_len": -1}}}, "option seq_len must be a positive integer"),
+        ({"model_options": {"bert-base-uncased": {"seq_len": 600}}}, "option seq_len = 600 exceeds its limit 512"),
         ({"name": "../escape"}, "name: String should match pattern"),
         ({"environment": {"onnxruntime/onnx-from-torch/cpu": {"OMP_NUM_THREADS": "1"}}}, "is not in runtimes"),
     ],

@@ -152,3 +152,20 @@ def test_bad_cli_value_names_the_valid_choices(tmp_path):
     assert done.returncode == 2
     assert "unknown runtime 'torch/native/tpu'; valid: torch/native/cpu" in done.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_a_failed_export_fails_its_runs_with_the_converters_message_and_the_sweep_goes_on(tmp_path):
+    # The TorchScript exporter cannot express BERT's slicing at opset 9: a real converter failure, like the study's
+    # BERT exports that ONNX Runtime refused. The native run of the same sweep is still measured.
+    config = write_config(tmp_path / "c.toml", models='["bert-base-uncased"]', batch_sizes="[1]", opset=9)
+    config.write_text(config.read_text() + "[model_options.bert-base-uncased]\nseq_len = 16\n")
+    out = tmp_path / "out"
+    done = greenrt("sweep", "--config", str(config), "--out", str(out), "--powercap-root", str(tmp_path / "none"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 runs ok, 1 failed" in done.stdout
+    runs = {r["runtime"]: r for r in pl.read_parquet(out / "tables/runs.parquet").iter_rows(named=True)}
+    ort = runs["onnxruntime/onnx-from-torch/cpu"]
+    assert ort["status"] == "failed" and ort["failure_kind"] == "export"
+    assert "ONNX export of bert-base-uncased from torch failed" in ort["failure_message"]
+    assert "Slice" in ort["failure_message"]  # the converter's own words
+    assert runs["torch/native/cpu"]["status"] == "ok"
