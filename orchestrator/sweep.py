@@ -3,11 +3,14 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
+
+from models.fidelity import compare_outputs
 from orchestrator.accounting import account_energy
 from orchestrator.artifacts import Artifact, ArtifactCache, ExportFailed
 from orchestrator.baseline import measure_idle
@@ -100,6 +103,7 @@ class SweepRunner:
         self.log = log
         self.idle_w: dict[str, float] = {}
         self._artifacts: dict[tuple[str, str], Artifact | ExportFailed] = {}
+        self._references: dict[tuple[str, str], Path | str] = {}
 
     def pending(self) -> list[PlannedRun]:
         recorded = self.results.recorded_run_ids()
@@ -118,9 +122,41 @@ class SweepRunner:
                 self.log(f"environment {environment}: FAILED: {exc}")
         for run in runs:
             try:
-                self._artifact_for(run)
+                artifact = self._artifact_for(run)
             except ExportFailed as exc:
                 self.log(f"FAILED: {exc}")
+                continue
+            if artifact is not None:
+                self._reference_for(run, artifact)
+
+    def _reference_for(self, run: PlannedRun, artifact: Artifact) -> Path | str:
+        """The source framework's outputs for this run's model, batch and inputs: a path, or why there are none.
+
+        A native CPU run of the source framework with the same seeded weights and inputs, cached beside the
+        converted model; the converted model's outputs are compared with it after each ONNX Runtime run.
+        """
+        source = parse_runtime(run.cell.runtime).source_framework
+        folder = Path(artifact.path).parent
+        stem = f"reference-bs{run.cell.batch_size}-seed{self.config.seed}"
+        path = folder / f"{stem}.npz"
+        if path.exists():
+            return path
+        key = (artifact.key, stem)
+        if key not in self._references:
+            self.log(f"reference outputs: {run.cell.model} bs{run.cell.batch_size} in {source}")
+            request = RunRequest(run_id=stem, runtime=f"{source}/native/cpu", model=run.cell.model,
+                                 batch_size=run.cell.batch_size, result_path=str(folder / f"{stem}.json"),
+                                 weights=Weights(kind="random", seed=self.config.seed), input_seed=self.config.seed,
+                                 budget=Budget(warmup_iterations=0, min_iterations=1),
+                                 model_options=self.config.options_for(run.cell.model), outputs_path=str(path))
+            write_json_atomic(folder / f"{stem}.request.json", to_dict(request))
+            outcome = self.launcher.launch(source, ["run", "--request", str(folder / f"{stem}.request.json")],
+                                           workdir=folder, timeout_s=self.config.timeout_seconds, env_vars={},
+                                           log_path=folder / f"{stem}.log")
+            self._references[key] = path if path.exists() else (
+                f"the {source} reference run failed ({outcome.start_error or 'exit ' + str(outcome.exit_code)}): "
+                + (outcome.log_tail.splitlines() or [""])[-1][:300])
+        return self._references[key]
 
     def _artifact_for(self, run: PlannedRun) -> Artifact | None:
         runtime = parse_runtime(run.cell.runtime)
@@ -173,6 +209,8 @@ class SweepRunner:
         record["artifact"] = to_dict(artifact) if artifact else None
 
         request = build_request(self.config, run, run_dir, artifact)
+        if artifact is not None:
+            request = replace(request, outputs_path=str(run_dir / "outputs.npz"))
         request_path = run_dir / "request.json"
         write_json_atomic(request_path, to_dict(request))
         Path(request.result_path).unlink(missing_ok=True)  # a stale result must never pass for this run's
@@ -203,6 +241,8 @@ class SweepRunner:
             window = (result.window_start_ns, result.window_end_ns)
         record["energy"] = account_energy(series, window, self.idle_w, self.measurement.statuses,
                                           self.measurement.gpu_names)
+        if artifact is not None and window is not None:
+            record["fidelity"] = self._fidelity(run, artifact, Path(request.outputs_path))
         if series is not None:
             samples_path = self.results.samples_dir / f"{run.run_id}.parquet"
             samples_path.parent.mkdir(parents=True, exist_ok=True)
@@ -211,6 +251,19 @@ class SweepRunner:
         record["status"] = "failed" if record["failure"] else "ok"
         record["wall_seconds"] = time.monotonic() - t0
         return record
+
+    def _fidelity(self, run: PlannedRun, artifact: Artifact, outputs: Path) -> dict[str, Any]:
+        reference = self._reference_for(run, artifact)
+        if isinstance(reference, str):
+            return {"status": "unavailable", "reason": reference}
+        try:
+            with np.load(reference) as ref, np.load(outputs) as out:
+                report = compare_outputs(dict(ref), dict(out))
+        except (OSError, ValueError) as exc:
+            return {"status": "unavailable", "reason": f"outputs not comparable: {exc}"}
+        finally:
+            outputs.unlink(missing_ok=True)  # tens of MB per run; the record keeps its digest and the comparison
+        return {"status": "ok", **report}
 
     def cooldown(self) -> None:
         if self.config.cooldown.seconds > 0:

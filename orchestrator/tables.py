@@ -63,6 +63,12 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
     row["dynamic_j_per_inference"] = (row["total_dynamic_j"] / samples
                                       if row["total_dynamic_j"] is not None and samples else None)
     row["mean_power_w"] = row["total_energy_j"] / window_s if row["total_energy_j"] is not None and window_s else None
+    fidelity = record.get("fidelity") or {}
+    row["fidelity_faithful"] = fidelity.get("faithful")
+    row["fidelity_max_abs_error"] = fidelity.get("max_abs_error")
+    row["fidelity_min_cosine"] = fidelity.get("min_cosine_similarity")
+    row["fidelity_top1_agreement"] = fidelity.get("top1_agreement")
+    row["fidelity_note"] = fidelity.get("reason") or ("" if fidelity or not ok else "not a converted model")
     for name, channel in sorted(channels.items()):
         row[f"energy_{name}_j"] = channel.get("raw_j") if ok else None
     return row

@@ -104,6 +104,19 @@ def test_energy_is_the_counter_difference_over_the_window(measured_sweep):
     assert {"package-0", "dram-0"} <= set(samples["channel"])
 
 
+def test_every_onnx_runtime_row_has_fidelity_against_its_source(measured_sweep):
+    _, _, out = measured_sweep
+    runs = pl.read_parquet(out / "tables/runs.parquet")
+    ort = runs.filter(pl.col("framework") == "onnxruntime")
+    assert ort.height == 2
+    assert ort["fidelity_faithful"].to_list() == [True, True]
+    assert (ort["fidelity_max_abs_error"] < 1e-3).all() and (ort["fidelity_min_cosine"] > 0.9999).all()
+    assert ort["fidelity_top1_agreement"].to_list() == [1.0, 1.0]
+    native = runs.filter(pl.col("framework") == "torch")
+    assert native["fidelity_faithful"].is_null().all() and set(native["fidelity_note"]) == {"not a converted model"}
+    assert not list((out / "runs").glob("*/outputs.npz"))  # compared, then dropped
+
+
 def test_runners_agree_on_outputs_across_repeated_sweeps(measured_sweep):
     _, _, out = measured_sweep
     records = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
