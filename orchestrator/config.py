@@ -11,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from models.registry import MODELS, UnknownModelError, get_model
 from orchestrator.errors import UserError
-from orchestrator.runtimes import UnknownRuntimeError, parse_runtime
+from orchestrator.runtimes import NATIVE_FRAMEWORKS, UnknownRuntimeError, parse_runtime
+from runners.protocol import Weights
 
 Precision = Literal["fp32", "fp16"]
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -67,6 +68,9 @@ class SweepConfig(_Section):
     environment: dict[str, dict[str, str]] = {}
     # Use an existing interpreter for an environment instead of building its venv (HPC modules, a lent GPU box).
     interpreters: dict[str, str] = {}
+    # Pretrained weights, per framework and model, each in that framework's own format (see the README); a model
+    # without an entry gets seeded random weights. ONNX runtimes export from their source framework's weights.
+    weights: dict[str, dict[str, str]] = {}
 
     @field_validator("models")
     @classmethod
@@ -91,10 +95,21 @@ class SweepConfig(_Section):
     def _cross_checks(self) -> SweepConfig:
         for model, options in self.model_options.items():
             get_model(model).resolve_options(options)
+        for framework, per_model in self.weights.items():
+            if framework not in NATIVE_FRAMEWORKS:
+                raise ValueError(f"weights: unknown framework {framework!r}; valid: {', '.join(NATIVE_FRAMEWORKS)}")
+            for model, path in per_model.items():
+                get_model(model)
+                if not Path(path).is_file():
+                    raise ValueError(f"weights.{framework}.{model}: no such file {path}")
         for runtime in self.environment:
             if runtime not in self.runtimes:
                 raise ValueError(f"environment: runtime {runtime!r} is not in runtimes ({', '.join(self.runtimes)})")
         return self
+
+    def weights_for(self, framework: str, model: str) -> Weights:
+        path = self.weights.get(framework, {}).get(model)
+        return Weights(kind="file", path=str(Path(path).resolve())) if path else Weights(kind="random", seed=self.seed)
 
     def options_for(self, model: str) -> dict[str, int]:
         return get_model(model).resolve_options(self.model_options.get(model))

@@ -22,7 +22,7 @@ from orchestrator.runtimes import parse_runtime
 from orchestrator.sampler import Sampler, SampleSeries
 from orchestrator.sensors.base import Sensor, SensorStatus
 from orchestrator.store import ResultsDir
-from runners.protocol import Budget, ProtocolError, RunRequest, RunResult, Weights, read_json, to_dict, write_json_atomic
+from runners.protocol import Budget, ProtocolError, RunRequest, RunResult, read_json, to_dict, write_json_atomic
 
 RECORD_SCHEMA = 1
 
@@ -46,6 +46,7 @@ class SweepOutcome:
 
 def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact: Artifact | None) -> RunRequest:
     cell = run.cell
+    runtime = parse_runtime(cell.runtime)
     return RunRequest(
         run_id=run.run_id,
         runtime=cell.runtime,
@@ -53,7 +54,7 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
         batch_size=cell.batch_size,
         precision=cell.precision,
         result_path=str(run_dir / "result.json"),
-        weights=Weights(kind="random", seed=config.seed),
+        weights=config.weights_for(runtime.source_framework or runtime.framework, cell.model),
         input_seed=config.seed,
         budget=Budget(
             warmup_iterations=config.warmup.iterations,
@@ -146,7 +147,7 @@ class SweepRunner:
             self.log(f"reference outputs: {run.cell.model} bs{run.cell.batch_size} in {source}")
             request = RunRequest(run_id=stem, runtime=f"{source}/native/cpu", model=run.cell.model,
                                  batch_size=run.cell.batch_size, result_path=str(folder / f"{stem}.json"),
-                                 weights=Weights(kind="random", seed=self.config.seed), input_seed=self.config.seed,
+                                 weights=self.config.weights_for(source, run.cell.model), input_seed=self.config.seed,
                                  budget=Budget(warmup_iterations=0, min_iterations=1),
                                  model_options=self.config.options_for(run.cell.model), outputs_path=str(path))
             write_json_atomic(folder / f"{stem}.request.json", to_dict(request))
@@ -167,7 +168,8 @@ class SweepRunner:
             self.log(f"ONNX artifact: {run.cell.model} from {runtime.source_framework}")
             try:
                 self._artifacts[key] = self.artifacts.ensure(runtime, run.cell.model, self.config.options_for(run.cell.model),
-                                                             Weights(kind="random", seed=self.config.seed), self.config.opset)
+                                                             self.config.weights_for(runtime.source_framework, run.cell.model),
+                                                             self.config.opset)
             except ExportFailed as exc:
                 self._artifacts[key] = exc
         artifact = self._artifacts[key]

@@ -70,3 +70,19 @@ def test_digest_changes_with_what_is_measured_but_not_with_interpreters():
     assert parse_config({**VALID, "interpreters": {"torch": "python3"}}).digest() == base.digest()
     assert parse_config({**VALID, "batch_sizes": [1, 64]}).digest() != base.digest()
     assert parse_config({**VALID, "measure": {"min_iterations": 11}}).digest() != base.digest()
+
+
+def test_pretrained_weights_are_checked_and_given_to_their_framework(tmp_path):
+    weights = tmp_path / "resnet50.safetensors"
+    weights.write_bytes(b"not checked here: the framework loads it")
+    config = parse_config({**VALID, "weights": {"torch": {"resnet50": str(weights)}}})
+    given = config.weights_for("torch", "resnet50")
+    assert given.kind == "file" and given.path == str(weights.resolve())
+    assert config.weights_for("tensorflow", "resnet50").kind == "random"
+    assert config.weights_for("torch", "mobilenet_v2").seed == config.seed
+    with pytest.raises(UserError, match="weights.torch.resnet50: no such file"):
+        parse_config({**VALID, "weights": {"torch": {"resnet50": str(tmp_path / "absent.pt")}}})
+    with pytest.raises(UserError, match="weights: unknown framework 'pytorch'; valid: torch, tensorflow, mxnet"):
+        parse_config({**VALID, "weights": {"pytorch": {"resnet50": str(weights)}}})
+    with pytest.raises(UserError, match="unknown model 'resnet'"):
+        parse_config({**VALID, "weights": {"torch": {"resnet": str(weights)}}})
