@@ -5,9 +5,10 @@ BIN := $(VENV)/bin
 GREENRT := $(BIN)/greenrt
 PIP_VERSION := 26.3
 # Runtime environments the tests need (each built once from images/<env>/requirements.txt, cached in .cache/).
-TEST_ENVS := torch onnxruntime
+TEST_ENVS := torch onnxruntime tensorflow mxnet
+FRAMEWORK_TESTS := $(addprefix test-,torch tensorflow mxnet)
 
-.PHONY: setup envs sweep test test-host test-torch bench clean
+.PHONY: setup system-packages envs sweep test test-host $(FRAMEWORK_TESTS) bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -17,26 +18,32 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-envs: setup
+# System libraries the frameworks' wheels link against (MXNet: libgomp, libquadmath), and gcc for
+# gluonnlp's source build; installed only where missing.
+SYSTEM_PACKAGES := libgomp1 libquadmath0 gcc
+system-packages:
+	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES))
+
+envs: setup system-packages
 	$(GREENRT) env build $(TEST_ENVS)
 
 # The default config fits the host: the study's GPU matrix where NVML sees a GPU, else the quick CPU sweep.
 # CONFIG=configs/x.toml and OUT=results/x override; PYTHON_RUNTIME=/path/python runs every runtime in that
 # interpreter instead of building venvs.
-sweep: setup
+sweep: setup system-packages
 	$(GREENRT) sweep $(if $(CONFIG),--config $(CONFIG)) $(if $(OUT),--out $(OUT)) \
 		$(if $(PYTHON_RUNTIME),--python $(PYTHON_RUNTIME))
 
-test: test-host test-torch
+test: test-host $(FRAMEWORK_TESTS)
 
 test-host: envs
 	$(BIN)/pytest tests/host
 
-# Framework tests run inside the framework's own environment.
-test-torch: envs
-	torch_python=$$($(GREENRT) env python torch) && \
-	$$torch_python -m pip install -q pytest==9.2.0 pytest-timeout==2.4.0 && \
-	$$torch_python -m pytest tests/torch
+# Each framework's tests run inside that framework's own environment (tests/<framework>/).
+$(FRAMEWORK_TESTS): test-%: envs
+	python=$$($(GREENRT) env python $*) && \
+	$$python -m pip install -q pytest==9.2.0 pytest-timeout==2.4.0 && \
+	$$python -m pytest tests/$*
 
 # The harness's own cost: runner loop against a bare loop per framework, and the sampler's CPU use.
 bench: envs

@@ -56,7 +56,9 @@ MODELS: dict[str, ModelSpec] = {
     for spec in (
         ModelSpec(
             name="resnet50",
-            description="ResNet-50 v1.5 (stride on the 3x3 convolution), 224x224, 1000 classes",
+            # Each framework's own zoo architecture, as in the study: PyTorch's (transformers) is v1.5, stride on
+            # the 3x3 convolution; Keras' ResNet50 and Gluon's resnet50_v1 are v1, stride on the 1x1.
+            description="ResNet-50, 224x224, 1000 classes (v1.5 in PyTorch, v1 in TensorFlow and MXNet)",
             task="image-classification",
             inputs=_IMAGE,
             outputs=("logits",),

@@ -94,7 +94,9 @@ class EnvironmentManager:
         steps = [
             [sys.executable, "-m", "venv", str(venv)],
             [str(python), "-m", "pip", "install", "-q", f"pip=={PIP_VERSION}"],
-            [str(python), "-m", "pip", "install", "-q", "-r", str(requirements)],
+            # The same file constrains what sdists build with (gluonnlp needs a pinned Cython), so a retired
+            # framework's environment builds the same way on every machine.
+            [str(python), "-m", "pip", "install", "-q", "-r", str(requirements), "--build-constraint", str(requirements)],
         ]
         with open(log_path, "w") as log:
             for step in steps:

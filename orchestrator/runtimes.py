@@ -3,15 +3,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from runners.adapters import ADAPTERS
+from runners.cli import EXPORTERS
+
 NATIVE_FRAMEWORKS = ("torch", "tensorflow", "mxnet")
 NATIVE_PROVIDERS = ("cpu", "cuda")
 ONNX_PROVIDERS = ("cpu", "cuda", "tensorrt")
 GPU_PROVIDERS = frozenset({"cuda", "tensorrt"})
 
-# Runners written so far (issue #3 adds TensorFlow and MXNet). A runtime outside these is planned as skipped,
-# with this as its reason, so that the study's config still shows the whole matrix.
-IMPLEMENTED_RUNNERS = frozenset({"torch", "onnxruntime"})
-ONNX_EXPORT_SOURCES = frozenset({"torch"})
+# What the runners implement, read from their registries (which import no framework). A runtime outside these
+# is planned as skipped with the reason, so a config can still show the whole matrix.
+IMPLEMENTED_RUNNERS = frozenset(entry.framework for entry in ADAPTERS)
+ONNX_EXPORT_SOURCES = frozenset(EXPORTERS)
 
 
 class UnknownRuntimeError(ValueError):
@@ -45,11 +48,12 @@ class Runtime:
             return {"cpu": "onnxruntime", "cuda": "onnxruntime-cuda", "tensorrt": "onnxruntime-tensorrt"}[self.provider]
         return self.framework
 
-    def not_implemented_reason(self) -> str | None:
-        if self.framework not in IMPLEMENTED_RUNNERS:
+    def not_implemented_reason(self, runners: frozenset[str] = IMPLEMENTED_RUNNERS,
+                               export_sources: frozenset[str] = ONNX_EXPORT_SOURCES) -> str | None:
+        if self.framework not in runners:
             return f"no {self.framework} runner in this version of greenrt"
         source = self.source_framework
-        if source is not None and source not in ONNX_EXPORT_SOURCES:
+        if source is not None and source not in export_sources:
             return f"no ONNX export from {source} in this version of greenrt"
         return None
 

@@ -18,7 +18,11 @@ from runners.protocol import (ExportRequest, ExportResult, ProtocolError, RunErr
                               read_json, to_dict, write_json_atomic)
 
 # framework -> "module:function" converting that framework's models to ONNX, run in that framework's environment.
-EXPORTERS = {"torch": "models.torch_export:export_onnx"}
+EXPORTERS = {
+    "torch": "models.torch_export:export_onnx",
+    "tensorflow": "models.tensorflow_export:export_onnx",
+    "mxnet": "models.mxnet_export:export_onnx",
+}
 
 # Distributions `versions` reports when installed (metadata only: nothing is imported).
 KNOWN_DISTRIBUTIONS = (

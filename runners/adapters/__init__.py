@@ -29,6 +29,9 @@ class AdapterEntry:
 
 ADAPTERS: tuple[AdapterEntry, ...] = (
     AdapterEntry("torch", "native", "runners.adapters.torch_native", "TorchNativeAdapter", ("cpu", "cuda")),
+    AdapterEntry("tensorflow", "native", "runners.adapters.tensorflow_native", "TensorflowNativeAdapter",
+                 ("cpu", "cuda")),
+    AdapterEntry("mxnet", "native", "runners.adapters.mxnet_native", "MxnetNativeAdapter", ("cpu", "cuda")),
     AdapterEntry("onnxruntime", "onnx", "runners.adapters.onnxruntime_session", "OnnxRuntimeAdapter",
                  ("cpu", "cuda", "tensorrt")),
     AdapterEntry("onnxruntime", "onnx-from-", "runners.adapters.onnxruntime_session", "OnnxRuntimeAdapter",

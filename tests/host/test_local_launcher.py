@@ -65,7 +65,7 @@ def test_a_missing_interpreter_is_a_clear_error(tmp_path):
 
 
 def test_unknown_environment_names_the_valid_ones():
-    with pytest.raises(UserError, match="unknown environment 'tensorflw'.*valid: onnxruntime, onnxruntime-cuda"):
+    with pytest.raises(UserError, match="unknown environment 'tensorflw'.*valid: mxnet, onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt, tensorflow, torch"):
         EnvironmentManager().state("tensorflw")
 
 

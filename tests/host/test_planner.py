@@ -48,12 +48,25 @@ def test_gpu_providers_are_skipped_on_a_cpu_host_with_the_reason():
     assert len(plan.skipped) == 2 * 2 * 2
 
 
-def test_runtimes_without_a_runner_yet_are_skipped_not_refused():
-    plan = plan_sweep(config(runtimes=["tensorflow/native/cuda", "onnxruntime/onnx-from-mxnet/cuda"], repetitions=1),
-                      GPU_HOST)
-    assert not plan.runs
-    assert {s.reason for s in plan.skipped} == {"no tensorflow runner in this version of greenrt",
-                                                "no ONNX export from mxnet in this version of greenrt"}
+def test_the_studys_matrix_is_fully_planned_on_a_gpu_host():
+    from orchestrator import paths
+    from orchestrator.config import load_config
+
+    study = load_config(paths.PROJECT_ROOT / "configs/study.toml")
+    plan = plan_sweep(study, GPU_HOST)
+    assert not plan.skipped
+    assert len(plan.runs) == 3 * 2 * 9 * 10
+
+
+def test_a_runtime_without_a_runner_or_exporter_gets_its_reason():
+    from orchestrator.runtimes import parse_runtime
+
+    only_torch = frozenset({"torch", "onnxruntime"})
+    assert parse_runtime("tensorflow/native/cuda").not_implemented_reason(only_torch, frozenset({"torch"})) == \
+        "no tensorflow runner in this version of greenrt"
+    assert parse_runtime("onnxruntime/onnx-from-mxnet/cpu").not_implemented_reason(only_torch, frozenset({"torch"})) \
+        == "no ONNX export from mxnet in this version of greenrt"
+    assert parse_runtime("onnxruntime/onnx-from-mxnet/cpu").not_implemented_reason() is None
 
 
 def test_fp16_only_on_gpu_providers():

@@ -182,3 +182,19 @@ def test_a_failed_export_fails_its_runs_with_the_converters_message_and_the_swee
     assert "ONNX export of bert-base-uncased from torch failed" in ort["failure_message"]
     assert "Slice" in ort["failure_message"]  # the converter's own words
     assert runs["torch/native/cpu"]["status"] == "ok"
+
+
+def test_every_source_framework_runs_natively_and_converts_faithfully(tmp_path):
+    runtimes = '["tensorflow/native/cpu", "mxnet/native/cpu", "onnxruntime/onnx-from-tensorflow/cpu", ' \
+               '"onnxruntime/onnx-from-mxnet/cpu"]'
+    config = write_config(tmp_path / "c.toml", runtimes=runtimes, batch_sizes="[1]")
+    out = tmp_path / "out"
+    done = greenrt("sweep", "--config", str(config), "--out", str(out), "--powercap-root", str(tmp_path / "none"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = pl.read_parquet(out / "tables/runs.parquet")
+    assert runs["status"].to_list() == ["ok"] * 4, runs.select("runtime", "failure_message").rows()
+    assert set(runs["framework_version"].drop_nulls()) and (runs["latency_p50_ms"] > 0).all()
+    ort = runs.filter(pl.col("framework") == "onnxruntime").sort("runtime")
+    assert ort["runtime"].to_list() == ["onnxruntime/onnx-from-mxnet/cpu", "onnxruntime/onnx-from-tensorflow/cpu"]
+    assert ort["fidelity_faithful"].to_list() == [True, True]
+    assert ort["fidelity_top1_agreement"].to_list() == [1.0, 1.0]
