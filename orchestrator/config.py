@@ -66,6 +66,9 @@ class SweepConfig(_Section):
     baseline: Baseline = Baseline()
     # Extra environment variables per runtime (allocator, thread counts): set explicitly and recorded.
     environment: dict[str, dict[str, str]] = {}
+    # Options handed to a runtime's adapter, e.g. an execution provider's settings, or MXNet's fused CPU backend
+    # ({backend = "MKLDNN"}); greenrt's defaults measure each framework as shipped.
+    provider_options: dict[str, dict[str, str | int | float | bool]] = {}
     # Use an existing interpreter for an environment instead of building its venv (HPC modules, a lent GPU box).
     interpreters: dict[str, str] = {}
     # Pretrained weights, per framework and model, each in that framework's own format (see the README); a model
@@ -102,9 +105,10 @@ class SweepConfig(_Section):
                 get_model(model)
                 if not Path(path).is_file():
                     raise ValueError(f"weights.{framework}.{model}: no such file {path}")
-        for runtime in self.environment:
-            if runtime not in self.runtimes:
-                raise ValueError(f"environment: runtime {runtime!r} is not in runtimes ({', '.join(self.runtimes)})")
+        for section in ("environment", "provider_options"):
+            for runtime in getattr(self, section):
+                if runtime not in self.runtimes:
+                    raise ValueError(f"{section}: runtime {runtime!r} is not in runtimes ({', '.join(self.runtimes)})")
         return self
 
     def weights_for(self, framework: str, model: str) -> Weights:

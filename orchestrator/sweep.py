@@ -66,8 +66,10 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
         model_options=config.options_for(cell.model),
         artifact_path=artifact.path if artifact else None,
         threads=config.threads,
-        provider_options={"trt_engine_cache_path": str(run_dir.parent.parent / "trt-engines")}
-        if cell.runtime.endswith("/tensorrt") else {},
+        provider_options={
+            **({"trt_engine_cache_path": str(run_dir.parent.parent / "trt-engines")} if runtime.provider == "tensorrt" else {}),
+            **config.provider_options.get(cell.runtime, {}),
+        },
     )
 
 

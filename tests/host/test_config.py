@@ -39,6 +39,8 @@ def test_study_config_is_the_papers_matrix():
         ({"model_options": {"bert-base-uncased": {"seq_len": 600}}}, "option seq_len = 600 exceeds its limit 512"),
         ({"name": "../escape"}, "name: String should match pattern"),
         ({"environment": {"onnxruntime/onnx-from-torch/cpu": {"OMP_NUM_THREADS": "1"}}}, "is not in runtimes"),
+        ({"provider_options": {"mxnet/native/cpu": {"backend": "MKLDNN"}}},
+         "provider_options: runtime 'mxnet/native/cpu' is not in runtimes"),
     ],
 )
 def test_bad_config_is_refused_with_a_message_naming_the_valid_choices(change, expected):
