@@ -32,10 +32,10 @@ import tempfile
 import time
 import traceback
 import warnings
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from models.export_common import ExportError, installed_versions, opset_of
 from runners.protocol import ExportRequest, ExportResult, RunError
 
 EXPORTERS = ("mx2onnx",)
@@ -43,28 +43,6 @@ DEFAULT_EXPORTER = "mx2onnx"
 DEFAULT_OPSET = 13
 SUPPORTED_OPSETS = (12, 13)  # MXNet 1.9's mx2onnx has translations for these two only
 VERIFY_BATCH = 2  # >1, so that a batch axis baked into the graph shows up when run at another batch
-
-
-class ExportError(Exception):
-    def __init__(self, message: str, kind: str = "export") -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for dist in ("mxnet", "gluonnlp", "onnx", "protobuf", "onnxruntime", "numpy"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[dist] = metadata.version(dist)
-    return out
-
-
-def written_opset(model) -> int | None:
-    """The default-domain opset recorded in an ONNX ModelProto."""
-    for entry in model.opset_import:
-        if entry.domain in ("", "ai.onnx"):
-            return int(entry.version)
-    return None
 
 
 @contextlib.contextmanager
@@ -87,6 +65,9 @@ def _onnx_opset(opset: int):
     finally:
         onnx.defs.onnx_opset_version = original
         onnx.checker.DEFAULT_CONTEXT.opset_imports = checker_opsets
+
+
+RECORDED_DISTRIBUTIONS = ("mxnet", "gluonnlp", "onnx", "protobuf", "onnxruntime", "numpy")
 
 
 def _mx_output_names(symbol) -> list[str]:
@@ -204,7 +185,7 @@ def export_onnx(request: ExportRequest) -> ExportResult:
     """Export request.model to request.output_path; every failure becomes an error result (never raises)."""
     result = ExportResult(framework=request.framework, model=request.model, status="error",
                           output_path=request.output_path)
-    result.versions = _versions()
+    result.versions = installed_versions(RECORDED_DISTRIBUTIONS)
     kind = "bad-request"
     tmp: Path | None = None
     workdir: tempfile.TemporaryDirectory | None = None
@@ -278,7 +259,7 @@ def export_onnx(request: ExportRequest) -> ExportResult:
         postprocess(model, input_map, output_map, output_names,
                     {name: reference[name].shape for name in output_names})
         onnx.checker.check_model(model)  # in memory: every model here is far below protobuf's 2 GB
-        result.opset = written_opset(model)
+        result.opset = opset_of(model)
         if result.opset != opset:
             raise ExportError(f"the converter wrote opset {result.opset}, not the requested {opset}")
 

@@ -37,10 +37,10 @@ import shutil
 import tempfile
 import time
 import traceback
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
+from models.export_common import ExportError, installed_versions, written_opset
 from runners.protocol import ExportRequest, ExportResult, RunError
 
 EXPORTERS = ("tf2onnx",)
@@ -49,29 +49,7 @@ VERIFY_BATCH = 2  # >1, so that no converter specialises the batch axis to a con
 TWO_GB = 2**31 - 1
 
 
-class ExportError(Exception):
-    def __init__(self, message: str, kind: str = "export") -> None:
-        super().__init__(message)
-        self.kind = kind
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for dist in ("tensorflow", "keras", "keras-hub", "tf2onnx", "onnx", "onnxruntime", "protobuf"):
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            out[dist] = metadata.version(dist)
-    return out
-
-
-def written_opset(path: str | os.PathLike) -> int | None:
-    """The default-domain opset version recorded in an ONNX file (weights not loaded)."""
-    import onnx
-
-    model = onnx.load(str(path), load_external_data=False)
-    for entry in model.opset_import:
-        if entry.domain in ("", "ai.onnx"):
-            return int(entry.version)
-    return None
+RECORDED_DISTRIBUTIONS = ("tensorflow", "keras", "keras-hub", "tf2onnx", "onnx", "onnxruntime", "protobuf")
 
 
 class _ErrorLog(logging.Handler):
@@ -244,7 +222,7 @@ def export_onnx(request: ExportRequest) -> ExportResult:
     """Export request.model to request.output_path; every failure becomes an error result (never raises)."""
     result = ExportResult(framework=request.framework, model=request.model, status="error",
                           output_path=request.output_path)
-    result.versions = _versions()
+    result.versions = installed_versions(RECORDED_DISTRIBUTIONS)
     kind = "bad-request"
     temps: list[Path] = []
     log = _ErrorLog()

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -36,14 +36,6 @@ class Measurement:
     gpu_names: list[str] = field(default_factory=list)
 
 
-@dataclass
-class SweepOutcome:
-    done: int  # runs recorded in this invocation
-    failed: int
-    already: int  # runs found in the journal from an earlier invocation
-    skipped_cells: int
-
-
 def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact: Artifact | None) -> RunRequest:
     cell = run.cell
     runtime = parse_runtime(cell.runtime)
@@ -65,6 +57,8 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
         ),
         model_options=config.options_for(cell.model),
         artifact_path=artifact.path if artifact else None,
+        # A converted model's outputs are kept until they are compared with its source's (fidelity).
+        outputs_path=str(run_dir / "outputs.npz") if artifact else None,
         threads=config.threads,
         provider_options={
             **({"trt_engine_cache_path": str(run_dir.parent.parent / "trt-engines")} if runtime.provider == "tensorrt" else {}),
@@ -213,8 +207,7 @@ class SweepRunner:
         record["artifact"] = to_dict(artifact) if artifact else None
 
         request = build_request(self.config, run, run_dir, artifact)
-        if artifact is not None:
-            request = replace(request, outputs_path=str(run_dir / "outputs.npz"))
+        record["provider_options"] = request.provider_options
         request_path = run_dir / "request.json"
         write_json_atomic(request_path, to_dict(request))
         Path(request.result_path).unlink(missing_ok=True)  # a stale result must never pass for this run's
