@@ -1,0 +1,68 @@
+"""The best runtime per model, batch size and objective, and which runtimes it cannot be told apart from.
+
+The leader is the runtime with the lowest median (p50 latency; energy per inference). It is called best only
+when its Holm-adjusted Mann-Whitney test against every other runtime is significant; runtimes it is not
+significantly better than are listed as tied with it (verdict "tie"). When no comparison could be tested (fewer
+than two runs per runtime), the verdict is "untested": the leader is only the lowest single measurement.
+"""
+from __future__ import annotations
+
+import polars as pl
+
+from orchestrator.analysis.comparisons import ALPHA, OBJECTIVES, compare_runtimes
+from orchestrator.analysis.frames import GROUP_KEYS, energy_reason, ok_runs
+
+
+def _leader_vs(pairs: pl.DataFrame, leader: str, other: str) -> dict | None:
+    row = pairs.filter(((pl.col("runtime_a") == leader) & (pl.col("runtime_b") == other))
+                       | ((pl.col("runtime_a") == other) & (pl.col("runtime_b") == leader)))
+    return row.row(0, named=True) if row.height else None
+
+
+def best_runtimes(runs: pl.DataFrame, pairs: pl.DataFrame | None = None,
+                  objectives: dict[str, str] = OBJECTIVES, alpha: float = ALPHA) -> pl.DataFrame:
+    if pairs is None:
+        pairs = compare_runtimes(runs, objectives, alpha)[0]
+    ok = ok_runs(runs)
+    rows = []
+    for key, group in sorted(ok.group_by(list(GROUP_KEYS)), key=lambda kg: tuple(str(k) for k in kg[0])):
+        cell = dict(zip(GROUP_KEYS, key))
+        for objective, column in objectives.items():
+            medians = (group.group_by("runtime").agg(pl.col(column).median().alias("median"),
+                                                     pl.col(column).drop_nulls().len().alias("n"))
+                       .filter(pl.col("n") > 0).sort(["median", "runtime"]))
+            base = {**cell, "objective": objective, "metric": column}
+            if medians.is_empty():
+                why = "energy unavailable: " + energy_reason(group) if objective == "energy" else "no successful run"
+                rows.append({**base, "best": None, "median": None, "runner_up": None, "runner_up_median": None,
+                             "verdict": "no data", "tied_with": "", "note": why})
+                continue
+            leader, leader_median = medians.row(0)[0], medians.row(0)[1]
+            others = medians["runtime"].to_list()[1:]
+            family = pairs.filter(*(pl.col(k) == v for k, v in base.items()))
+            tied, untested = [], []
+            for other in others:
+                test = _leader_vs(family, leader, other)
+                if test is None or test["significant"] is None:
+                    untested.append(other)
+                elif not test["significant"]:
+                    tied.append(other)
+            if not others:
+                verdict, note = "only runtime", "no other runtime measured here"
+            elif untested and len(untested) == len(others):
+                verdict, note = "untested", "lowest median; not tested: fewer than 2 runs in the leader or every other runtime"
+            elif tied or untested:
+                verdict = "tie"
+                note = f"not significantly lower (Holm-adjusted Mann-Whitney, alpha {alpha})"
+                if untested:
+                    note += f"; not tested against {', '.join(untested)}"
+            else:
+                verdict, note = "best", f"significantly lower than every other runtime (Holm, alpha {alpha})"
+            runner_up = medians.row(1) if medians.height > 1 else (None, None)
+            rows.append({**base, "best": leader, "median": leader_median, "runner_up": runner_up[0],
+                         "runner_up_median": runner_up[1], "verdict": verdict,
+                         "tied_with": "" if verdict == "untested" else ", ".join(tied + untested), "note": note})
+    schema = {"model": pl.String, "batch_size": pl.Int64, "precision": pl.String, "objective": pl.String,
+              "metric": pl.String, "best": pl.String, "median": pl.Float64, "runner_up": pl.String,
+              "runner_up_median": pl.Float64, "verdict": pl.String, "tied_with": pl.String, "note": pl.String}
+    return pl.DataFrame(rows, schema=schema)

@@ -1,0 +1,1 @@
+"""The report of a sweep: figures (matplotlib), report.md, a self-contained report.html, and every table as CSV."""

@@ -1,0 +1,246 @@
+"""Building DIR/report/: statistics, figures, CSV tables, report.md and report.html from a sweep's directory."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from orchestrator.analysis.best import best_runtimes
+from orchestrator.analysis.comparisons import ALPHA, MIN_RUNS, compare_runtimes
+from orchestrator.analysis.correlation import energy_time_correlations
+from orchestrator.analysis.frames import CELL_KEYS, energy_reason, ok_runs, unavailable_text, with_derived
+from orchestrator.analysis.stats import CONFIDENCE, N_RESAMPLES, cell_statistics
+from orchestrator.errors import UserError
+from orchestrator.report import figures
+from orchestrator.report.document import Bullets, Document, FigureBlock, Paragraph, Section, TableBlock
+from orchestrator.report.findings import top_findings
+from orchestrator.report.html import render_html
+from orchestrator.report.markdown import render_markdown
+from orchestrator.report.provenance import runtime_versions, sweep_facts
+from orchestrator.store import ResultsDir
+from orchestrator.tables import runs_table, skipped_table
+
+
+@dataclass
+class ReportFiles:
+    markdown: Path
+    html: Path
+    figures: dict[str, Path] = field(default_factory=dict)  # name -> PNG (an SVG lies beside each)
+    tables: dict[str, Path] = field(default_factory=dict)  # name -> CSV
+    findings: list[str] = field(default_factory=list)
+    energy_note: str | None = None  # why there is no energy figure, when there is none
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+
+
+def cell_table(stats: pl.DataFrame) -> pl.DataFrame:
+    """One readable row per cell: medians with IQR for latency, mean and bootstrap CI for energy."""
+    if stats.is_empty():
+        return pl.DataFrame()
+
+    def pick(metric: str, fields: dict[str, str]) -> pl.DataFrame:
+        return (stats.filter(pl.col("metric") == metric)
+                .select(*CELL_KEYS, *[pl.col(f).alias(alias) for f, alias in fields.items()]))
+
+    base = stats.filter(pl.col("metric") == "latency_p50_ms").select(*CELL_KEYS, "runs", "ok_runs")
+    parts = [pick("latency_p50_ms", {"median": "p50_ms", "iqr": "p50_iqr_ms"}),
+             pick("latency_p90_ms", {"median": "p90_ms"}), pick("latency_p99_ms", {"median": "p99_ms"}),
+             pick("throughput_per_s", {"median": "inferences_per_s"}),
+             pick("j_per_inference", {"median": "J_per_inf", "mean": "J_per_inf_mean", "ci_low": "ci95_low",
+                                      "ci_high": "ci95_high"}),
+             pick("dynamic_j_per_inference", {"median": "dynamic_J_per_inf"})]
+    for part in parts:
+        base = base.join(part, on=list(CELL_KEYS), how="left", nulls_equal=True)
+    return base
+
+
+def _fidelity(runs: pl.DataFrame) -> pl.DataFrame:
+    columns = ["model", "batch_size", "runtime", "repetition", "fidelity_faithful", "fidelity_max_abs_error",
+               "fidelity_min_cosine", "fidelity_top1_agreement", "fidelity_note"]
+    if runs.is_empty() or "fidelity_faithful" not in runs.columns:
+        return pl.DataFrame(schema={c: pl.String for c in columns})
+    converted = runs.filter(pl.col("model_format").str.starts_with("onnx") & (pl.col("status") == "ok"))
+    return converted.select([c for c in columns if c in converted.columns]).sort(["model", "batch_size", "runtime"])
+
+
+def _failures(runs: pl.DataFrame) -> pl.DataFrame:
+    if runs.is_empty():
+        return pl.DataFrame(schema={"run_id": pl.String})
+    return (runs.filter(pl.col("status") != "ok")
+            .select("run_id", "model", "batch_size", "runtime",
+                    pl.col("failure_kind").cast(pl.String), pl.col("failure_message").cast(pl.String).str.slice(0, 300)))
+
+
+def _trace_run(records: list[dict[str, Any]], root: Path, wanted: str | None) -> tuple[dict | None, str]:
+    ok = [r for r in records if r.get("status") == "ok"]
+    if wanted:
+        match = [r for r in records if r["run_id"] == wanted]
+        if not match:
+            raise UserError(f"--trace-run {wanted}: no such run in {root / 'runs.jsonl'}")
+        return match[-1], ""
+    with_samples = [r for r in ok if r.get("samples_path") and (root / r["samples_path"]).exists()]
+    if with_samples:
+        return with_samples[0], ""
+    return (ok[0] if ok else None), "no run of this sweep has power samples"
+
+
+def _power_section(records, root: Path, trace_run: str | None, fig_dir: Path,
+                   files: ReportFiles) -> Section:
+    section = Section("Power trace of one run")
+    record, why = _trace_run(records, root, trace_run)
+    if record is None:
+        section.blocks.append(Paragraph("No successful run: no power trace.", notice=True))
+        return section
+    result = record.get("result") or {}
+    samples_path = root / record["samples_path"] if record.get("samples_path") else None
+    if samples_path is None or not samples_path.exists():
+        reason = (record.get("energy") or {}).get("reason") or why
+        section.blocks.append(Paragraph(f"No power samples for run {record['run_id']}: {reason}. "
+                                        "The sampler only runs where a sensor is readable.", notice=True))
+        return section
+    window = (result.get("window_start_ns"), result.get("window_end_ns"))
+    if None in window:
+        section.blocks.append(Paragraph(f"Run {record['run_id']} has no measured window.", notice=True))
+        return section
+    title = (f"{record['run_id']}: {record['model']} bs{record['batch_size']} {record['runtime']}, "
+             f"window {(window[1] - window[0]) / 1e9:.2f} s")
+    saved = figures.power_trace(pl.read_parquet(samples_path), window, title, fig_dir)
+    if saved is None:
+        section.blocks.append(Paragraph(f"Run {record['run_id']}'s samples hold no power or energy readings.",
+                                        notice=True))
+        return section
+    files.figures["power_trace"] = saved.png
+    section.blocks.append(FigureBlock(f"Power of every sensor channel during {title}; the shaded band is the "
+                                      "measured window over which energy is integrated.", saved.png, saved.svg))
+    return section
+
+
+def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, alpha: float = ALPHA) -> ReportFiles:
+    results = ResultsDir(root)
+    root = results.root
+    if not results.plan_path.exists():
+        raise UserError(f"{root}: not a greenrt results directory (no plan.json)")
+    plan, host = _read_json(results.plan_path), _read_json(results.host_path)
+    records, _ = results.records()
+    out = root / "report"
+    fig_dir, table_dir = out / "figures", out / "tables"
+    for d in (fig_dir, table_dir):
+        d.mkdir(parents=True, exist_ok=True)
+    files = ReportFiles(out / "report.md", out / "report.html")
+
+    runs = runs_table(records)
+    derived = with_derived(runs) if not runs.is_empty() else runs
+    stats = cell_statistics(runs, seed=seed)
+    correlations = energy_time_correlations(runs)
+    pairs, kruskal = compare_runtimes(runs, alpha=alpha)
+    best = best_runtimes(runs, pairs, alpha=alpha)
+    ok = ok_runs(runs) if not runs.is_empty() else runs
+    energy_available = not ok.is_empty() and not ok["j_per_inference"].drop_nulls().is_empty()
+    energy_note = None if energy_available else (energy_reason(runs) if not runs.is_empty() else "no runs")
+    files.energy_note = energy_note
+    files.findings = top_findings(best, correlations, energy_note)
+
+    def table(name: str, title: str, frame: pl.DataFrame, max_rows: int = 60) -> TableBlock:
+        path = table_dir / f"{name}.csv"
+        frame.write_csv(path)
+        files.tables[name] = path
+        return TableBlock(title, frame, path, max_rows)
+
+    doc = Document(f"greenrt report: {plan.get('config_name', root.name)}")
+    doc.sections.append(Section("Findings", [Bullets(tuple(files.findings or ["no successful run"]))]))
+    if energy_note:
+        doc.sections[0].blocks.append(Paragraph(
+            f"{unavailable_text(energy_note)}. Latency and throughput were measured; every energy "
+            "column is empty (not zero) and no energy figure is drawn.", notice=True))
+
+    how = Section("How to read this report", [Paragraph(
+        f"The sample unit of every statistic is the run (one repetition of a cell); iterations inside a run share a "
+        f"process, caches and thermal state and are not independent, so each run is first reduced to one number "
+        f"(its p50/p90/p99 latency, its energy per inference). Medians come with the IQR; means with a "
+        f"{CONFIDENCE:.0%} percentile-bootstrap interval ({N_RESAMPLES} resamples, seed {seed}). Runtimes are "
+        f"compared within a model and batch size by Kruskal-Wallis and pairwise two-sided Mann-Whitney U tests, "
+        f"Holm-adjusted per family, with Cliff's delta as the effect size (negative: the first runtime is lower). "
+        f"A leader is 'best' only when it is significantly lower (alpha {alpha}) than every other runtime; otherwise "
+        f"it is a 'tie' with the runtimes it cannot be told apart from. A cell with fewer than {MIN_RUNS} runs is "
+        f"not tested ('untested'); its interval is empty, never zero.")])
+    doc.sections.append(how)
+
+    colors = figures.runtime_colors(derived["runtime"].unique().to_list()) if not runs.is_empty() else {}
+    perf = Section("Latency and throughput")
+    for metric, ylabel, title, name in (
+            ("latency_p50_ms", "ms per batch (p50)", "Latency p50 per batch (median over runs, whiskers IQR)", "latency_p50"),
+            ("throughput_per_s", "inferences per second", "Throughput (median over runs, whiskers IQR)", "throughput")):
+        saved = figures.facet_bars(stats, metric, ylabel, title, fig_dir, name, colors) if not stats.is_empty() else None
+        if saved:
+            files.figures[name] = saved.png
+            perf.blocks.append(FigureBlock(title, saved.png, saved.svg))
+    perf.blocks.append(table("cells", "Per cell (medians over runs; J/inference mean with 95% bootstrap CI)",
+                             cell_table(stats)))
+    perf.blocks.append(table("cell_statistics", "Every statistic of every cell and metric (long form)", stats, 0))
+    doc.sections.append(perf)
+
+    energy = Section("Energy")
+    if energy_note:
+        energy.blocks.append(Paragraph(unavailable_text(energy_note) + ".", notice=True))
+    else:
+        missing = ok.filter(pl.col("j_per_inference").is_null())
+        if missing.height:
+            energy.blocks.append(Paragraph(
+                f"{missing.height} successful run(s) have no energy figure ({energy_reason(missing)}); "
+                "their slots are marked n/a.", notice=True))
+        saved = figures.facet_bars(stats, "j_per_inference", "J per inference",
+                                   "Energy per inference per runtime (median over runs, whiskers IQR)", fig_dir,
+                                   "energy_per_inference", colors)
+        if saved:
+            files.figures["energy_per_inference"] = saved.png
+            energy.blocks.append(FigureBlock("Energy per inference (total of all measured domains), per runtime, "
+                                             "by model and batch size, as in the study", saved.png, saved.svg))
+        saved = figures.energy_split(ok, fig_dir, colors)
+        if saved:
+            files.figures["energy_split"] = saved.png
+            energy.blocks.append(FigureBlock("CPU / DRAM / GPU split of energy per inference", saved.png, saved.svg))
+        overall = correlations.filter((pl.col("scope") == "all cells") & (pl.col("energy") == "j_per_inference"))
+        saved = figures.energy_vs_time(runs, overall.row(0, named=True) if overall.height else None, fig_dir, colors)
+        if saved:
+            files.figures["energy_vs_time"] = saved.png
+            energy.blocks.append(FigureBlock("Energy per inference against time per inference, one point per cell",
+                                             saved.png, saved.svg))
+    energy.blocks.append(table("correlation", "Energy against time (one point per cell: medians over runs)",
+                               correlations))
+    doc.sections.append(energy)
+
+    comp = Section("Which runtime is best", [
+        table("best", "Best runtime per model, batch size and objective", best),
+        table("kruskal", "Kruskal-Wallis across all runtimes of a model and batch size", kruskal),
+        table("pairwise", "Pairwise Mann-Whitney U, Holm-adjusted, Cliff's delta", pairs, 40)])
+    doc.sections.append(comp)
+
+    doc.sections.append(_power_section(records, root, trace_run, fig_dir, files))
+    doc.sections.append(Section("Conversion fidelity", [Paragraph(
+        "Each ONNX Runtime run's outputs against its source framework's on the same weights and inputs; faithful "
+        "when every output's largest absolute error is within 1e-4 + 1e-3 x max|reference| and its cosine "
+        "similarity is at least 0.9999."), table("fidelity", "Fidelity of converted models", _fidelity(runs))]))
+    doc.sections.append(Section("Failed and skipped", [
+        table("failures", "Failed runs", _failures(runs)),
+        table("skipped", "Cells not run, with the reason", skipped_table(plan))]))
+    doc.sections.append(Section("Provenance", [
+        Paragraph("Everything needed to reproduce these numbers: the config's digest and seed, greenrt's git "
+                  "revision, the host and its sensors (drivers), each runtime's libraries and image."),
+        table("provenance", "Sweep and host", sweep_facts(host, plan, _read_json(results.baseline_path))),
+        table("versions", "Per runtime: launcher, image, devices, library versions", runtime_versions(records))]))
+
+    _write_atomic(files.markdown, render_markdown(doc, out))
+    _write_atomic(files.html, render_html(doc))
+    return files

@@ -1,0 +1,242 @@
+"""The report's figures (matplotlib, Agg): each saved as PNG and SVG; None where there is nothing honest to draw.
+
+A missing value is never drawn as a bar of height zero: its slot is labelled "n/a" and the caller says why.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display on a measurement host; must precede pyplot
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import polars as pl  # noqa: E402
+
+from orchestrator.analysis.correlation import cell_points  # noqa: E402
+
+DPI = 110
+
+
+@dataclass(frozen=True)
+class SavedFigure:
+    png: Path
+    svg: Path
+
+
+def runtime_label(runtime: str) -> str:
+    framework, model_format, provider = (runtime.split("/") + ["", ""])[:3]
+    short = {"tensorflow": "TF", "torch": "torch", "mxnet": "MXNet", "onnxruntime": "ORT"}
+    name = (f"ORT←{short.get(model_format.removeprefix('onnx-from-'), model_format.removeprefix('onnx-from-'))}"
+            if model_format.startswith("onnx-from-") else short.get(framework, framework))
+    return name if provider in ("cpu", "") else f"{name} [{provider}]"
+
+
+_FRAMEWORK_ORDER = {"torch": 0, "tensorflow": 1, "mxnet": 2}
+
+
+def runtime_order(runtime: str) -> tuple:
+    """Native frameworks first, then ONNX Runtime from each source in the same order (the README's columns)."""
+    framework, model_format, provider = (runtime.split("/") + ["", ""])[:3]
+    source = model_format.removeprefix("onnx-from-")
+    converted = model_format.startswith("onnx-from-")
+    return (converted, _FRAMEWORK_ORDER.get(source if converted else framework, 9), provider, runtime)
+
+
+def sorted_runtimes(runtimes) -> list[str]:
+    return sorted(set(runtimes), key=runtime_order)
+
+
+def runtime_colors(runtimes: list[str]) -> dict[str, tuple]:
+    cmap = plt.get_cmap("tab10" if len(set(runtimes)) <= 10 else "tab20")
+    return {r: cmap(i % cmap.N) for i, r in enumerate(sorted_runtimes(runtimes))}
+
+
+def short_number(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def _save(fig: plt.Figure, out_dir: Path, name: str) -> SavedFigure:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    png, svg = out_dir / f"{name}.png", out_dir / f"{name}.svg"
+    fig.savefig(png, dpi=DPI, bbox_inches="tight")
+    fig.savefig(svg, bbox_inches="tight")
+    plt.close(fig)
+    return SavedFigure(png, svg)
+
+
+def _facets(frame: pl.DataFrame) -> tuple[list[str], list[int]]:
+    return sorted(frame["model"].unique().to_list()), sorted(frame["batch_size"].unique().to_list())
+
+
+def facet_bars(stats: pl.DataFrame, metric: str, ylabel: str, title: str, out_dir: Path, name: str,
+               colors: dict[str, tuple]) -> SavedFigure | None:
+    """Bars of the per-cell median of `metric`, whiskers from Q1 to Q3, one panel per model (row) and batch size."""
+    data = stats.filter(pl.col("metric") == metric)
+    if data.is_empty() or data["median"].drop_nulls().is_empty():
+        return None
+    models, batches = _facets(data)
+    runtimes = sorted_runtimes(data["runtime"].to_list())
+    fig, axes = plt.subplots(len(models), len(batches), figsize=(3.2 + 2.6 * len(batches) * max(1, len(runtimes) / 6),
+                                                                 0.6 + 2.9 * len(models)), squeeze=False)
+    for i, model in enumerate(models):
+        for j, batch in enumerate(batches):
+            ax = axes[i][j]
+            panel = data.filter((pl.col("model") == model) & (pl.col("batch_size") == batch))
+            if panel.is_empty():
+                ax.set_visible(False)  # this model was not measured at this batch size
+                continue
+            by_runtime = {r["runtime"]: r for r in panel.iter_rows(named=True)}
+            top = max([r["q3"] or r["median"] or 0 for r in by_runtime.values()] or [0]) or 1.0
+            for x, runtime in enumerate(runtimes):
+                row = by_runtime.get(runtime)
+                if row is None:
+                    continue  # not a cell of this sweep
+                if row["median"] is None:
+                    ax.text(x, top * 0.02, "n/a", ha="center", va="bottom", fontsize=8, color="0.4", rotation=90)
+                    continue
+                ax.bar(x, row["median"], color=colors[runtime], width=0.75)
+                if row["q1"] is not None:
+                    ax.errorbar(x, row["median"], yerr=[[row["median"] - row["q1"]], [row["q3"] - row["median"]]],
+                                color="black", capsize=3, lw=1)
+                ax.text(x, row["q3"] if row["q3"] is not None else row["median"], short_number(row["median"]),
+                        ha="center", va="bottom", fontsize=7)
+            ax.set_xlim(-0.6, len(runtimes) - 0.4)
+            if panel["median"].drop_nulls().is_empty():
+                ax.text(0.5, 0.5, "no value in any run of this panel", transform=ax.transAxes, ha="center",
+                        fontsize=9, color="0.3")
+                ax.set_yticks([])
+            ax.set_xticks(range(len(runtimes)), [runtime_label(r) for r in runtimes], rotation=40, ha="right",
+                          fontsize=8)
+            ax.set_title(f"{model}, batch {batch}", fontsize=9)
+            ax.set_ylim(0, top * 1.15)
+            if j == 0:
+                ax.set_ylabel(ylabel, fontsize=8)
+            ax.tick_params(axis="y", labelsize=7)
+    single = data.filter(pl.col("median").is_not_null())["n"].max() == 1
+    fig.suptitle(title + ("\none run per cell: no whiskers, and no test can separate runtimes" if single else ""),
+                 fontsize=11)
+    fig.tight_layout()
+    return _save(fig, out_dir, name)
+
+
+def energy_split(runs: pl.DataFrame, out_dir: Path, colors: dict[str, tuple]) -> SavedFigure | None:
+    """Stacked CPU / DRAM / GPU energy per inference (cell medians), one panel per model and batch size."""
+    domains = [("cpu_j_per_inference", "CPU (RAPL package)", "#4c72b0"),
+               ("dram_j_per_inference", "DRAM", "#55a868"), ("gpu_j_per_inference", "GPU (NVML)", "#c44e52")]
+    if runs.is_empty():
+        return None
+    medians = (runs.group_by(["model", "batch_size", "runtime"])
+               .agg([pl.col(c).median() for c, _, _ in domains]))
+    present = [d for d in domains if not medians[d[0]].drop_nulls().is_empty()]
+    if not present:
+        return None
+    models, batches = _facets(medians)
+    runtimes = sorted_runtimes(medians["runtime"].to_list())
+    fig, axes = plt.subplots(len(models), len(batches), figsize=(3.2 + 2.6 * len(batches) * max(1, len(runtimes) / 6),
+                                                                 0.6 + 2.9 * len(models)), squeeze=False)
+    for i, model in enumerate(models):
+        for j, batch in enumerate(batches):
+            ax = axes[i][j]
+            panel = {r["runtime"]: r for r in medians.filter((pl.col("model") == model)
+                                                              & (pl.col("batch_size") == batch)).iter_rows(named=True)}
+            if not panel:
+                ax.set_visible(False)
+                continue
+            ax.set_xlim(-0.6, len(runtimes) - 0.4)
+            for x, runtime in enumerate(runtimes):
+                row = panel.get(runtime)
+                if row is None:
+                    continue
+                values = [row[c] for c, _, _ in present]
+                if all(v is None for v in values):
+                    ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=8, color="0.4", rotation=90)
+                    continue
+                bottom = 0.0
+                for (_, _, color), value in zip(present, values):
+                    if value is not None:
+                        ax.bar(x, value, bottom=bottom, color=color, width=0.75)
+                        bottom += value
+            ax.set_xticks(range(len(runtimes)), [runtime_label(r) for r in runtimes], rotation=40, ha="right",
+                          fontsize=8)
+            ax.set_title(f"{model}, batch {batch}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel("J per inference", fontsize=8)
+    handles = [plt.Rectangle((0, 0), 1, 1, color=c) for _, _, c in present]
+    fig.legend(handles, [label for _, label, _ in present], loc="center right", fontsize=8)
+    fig.suptitle("Where the energy goes: CPU / DRAM / GPU per inference (median over runs)", fontsize=11)
+    fig.tight_layout(rect=(0, 0, 0.84, 1))  # the right margin holds the legend, clear of the title
+    return _save(fig, out_dir, "energy_split")
+
+
+def energy_vs_time(runs: pl.DataFrame, correlation: dict | None, out_dir: Path,
+                   colors: dict[str, tuple]) -> SavedFigure | None:
+    points = cell_points(runs, "j_per_inference").drop_nulls(["energy", "s_per_inference"])
+    if points.is_empty():
+        return None
+    markers = dict(zip(sorted(points["model"].unique().to_list()), "osD^vP*X"))
+    fig, ax = plt.subplots(figsize=(7.5, 5))
+    for row in points.iter_rows(named=True):
+        ax.scatter(row["s_per_inference"] * 1e3, row["energy"], color=colors[row["runtime"]],
+                   marker=markers[row["model"]], s=40, edgecolor="black", linewidth=0.4)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("time per inference (ms, median over runs)")
+    ax.set_ylabel("energy per inference (J, median over runs)")
+    rt = [plt.Line2D([], [], color=colors[r], marker="o", ls="", label=runtime_label(r))
+          for r in sorted_runtimes(points["runtime"].to_list())]
+    md = [plt.Line2D([], [], color="0.3", marker=m, ls="", label=k) for k, m in markers.items()]
+    ax.legend(handles=rt + md, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    if correlation and correlation.get("spearman_rho") is not None:
+        text = (f"Spearman ρ = {correlation['spearman_rho']:.3f} (p = {correlation['spearman_p']:.2g})\n"
+                f"Pearson r = {correlation['pearson_r']:.3f} (p = {correlation['pearson_p']:.2g}), "
+                f"{correlation['n']} cells")
+    else:
+        text = (correlation or {}).get("note") or "correlation not computed"
+    ax.set_title(text, fontsize=9)
+    fig.suptitle("Energy against time, one point per cell", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, out_dir, "energy_vs_time")
+
+
+def _channel_power(t_s: np.ndarray, power: np.ndarray, energy: np.ndarray) -> np.ndarray | None:
+    if np.isfinite(power).any():
+        return power
+    if np.isfinite(energy).sum() >= 2:
+        # RAPL has no power reading: its counter's slope between consecutive samples is the mean power there.
+        dt, de = np.diff(t_s), np.diff(energy)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            slope = np.where(dt > 0, de / dt, np.nan)
+        return np.concatenate([[np.nan], slope])
+    return None
+
+
+def power_trace(samples: pl.DataFrame, window: tuple[int, int], title: str, out_dir: Path) -> SavedFigure | None:
+    """Power of every channel against time, seconds from the window's start, the window shaded."""
+    start_ns, end_ns = window
+    fig, ax = plt.subplots(figsize=(9, 4.2))
+    drawn = 0
+    for channel in sorted(samples["channel"].unique().to_list()):
+        rows = samples.filter(pl.col("channel") == channel).sort("t_ns")
+        t_s = (rows["t_ns"].to_numpy().astype(np.float64) - start_ns) / 1e9
+        power = _channel_power(t_s, rows["power_w"].cast(pl.Float64).fill_null(np.nan).to_numpy(),
+                               rows["energy_j"].cast(pl.Float64).fill_null(np.nan).to_numpy())
+        if power is None:
+            continue
+        ax.plot(t_s, power, lw=1, label=f"{channel} ({rows['domain'][0]})")
+        drawn += 1
+    if not drawn:
+        plt.close(fig)
+        return None
+    ax.axvspan(0, (end_ns - start_ns) / 1e9, color="orange", alpha=0.18, label="measured window")
+    ax.axvline(0, color="orange", lw=1)
+    ax.axvline((end_ns - start_ns) / 1e9, color="orange", lw=1)
+    ax.set_xlabel("seconds from the start of the measured window")
+    ax.set_ylabel("power (W)")
+    ax.set_ylim(bottom=0)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1))
+    ax.set_title(title, fontsize=9)
+    fig.suptitle("Power trace of one run (sampled for the runner's whole life)", fontsize=11)
+    fig.tight_layout()
+    return _save(fig, out_dir, "power_trace")

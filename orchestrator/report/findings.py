@@ -1,0 +1,45 @@
+"""The few sentences printed at the end of a sweep and heading the report: winners and the energy-time link."""
+from __future__ import annotations
+
+import polars as pl
+
+from orchestrator.analysis.frames import unavailable_text
+from orchestrator.report.figures import runtime_label
+
+_UNITS = {"latency": "ms p50", "energy": "J/inference"}
+
+
+def _winner(row: dict) -> str:
+    value = f"{row['median']:.4g} {_UNITS.get(row['objective'], '')}"
+    runner = (f"; next {runtime_label(row['runner_up'])} {row['runner_up_median']:.4g}"
+              if row["runner_up"] and row["runner_up_median"] is not None else "")
+    verdict = {"best": "best (significant)", "tie": f"tie with {row['tied_with']}",
+               "untested": "lowest, untested: too few runs", "only runtime": "only runtime"}[row["verdict"]]
+    return f"{runtime_label(row['best'])} {value}{runner} [{verdict}]"
+
+
+def top_findings(best: pl.DataFrame, correlations: pl.DataFrame, energy_note: str | None) -> list[str]:
+    lines = []
+    for objective in ("latency", "energy"):
+        rows = best.filter(pl.col("objective") == objective) if not best.is_empty() else best
+        if rows.is_empty():
+            continue
+        if rows["best"].drop_nulls().is_empty():
+            if objective == "energy" and energy_note:
+                continue  # said once, below
+            lines.append(f"{objective}: no figures ({rows['note'][0]})")
+            continue
+        for row in rows.iter_rows(named=True):
+            if row["best"] is None:
+                continue
+            lines.append(f"{objective}, {row['model']} bs{row['batch_size']}: {_winner(row)}")
+    if not correlations.is_empty() and not energy_note:
+        overall = correlations.filter((pl.col("scope") == "all cells") & (pl.col("energy") == "j_per_inference"))
+        if overall.height:
+            c = overall.row(0, named=True)
+            lines.append(f"energy vs time over {c['n']} cells: Spearman rho {c['spearman_rho']:.3f} "
+                         f"(p {c['spearman_p']:.2g}), Pearson r {c['pearson_r']:.3f}" if c["spearman_rho"] is not None
+                         else f"energy vs time: not computed ({c['note']})")
+    if energy_note:
+        lines.append(unavailable_text(energy_note))
+    return lines

@@ -1,0 +1,66 @@
+"""What a reader needs to reproduce the numbers: host, drivers, sensors, library versions, images, config, revision."""
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import polars as pl
+
+
+def _compact(value: Any) -> str:
+    return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+def sweep_facts(host: dict[str, Any], plan: dict[str, Any], baseline: dict[str, Any] | None) -> pl.DataFrame:
+    memory = host.get("memory_bytes")
+    engine = host.get("container_engine") or {}
+    facts = [
+        ("config", f"{plan.get('config_name')} (digest {plan.get('config_digest')}, seed {plan.get('seed')})"),
+        ("runs planned / cells skipped", f"{len(plan.get('runs', []))} / {len(plan.get('skipped', []))}"),
+        ("greenrt revision", host.get("greenrt_revision") or "unknown (not a git checkout)"),
+        ("host", host.get("hostname")),
+        ("cpu", f"{host.get('cpu_model')}, {host.get('logical_cpus')} logical CPUs, {host.get('machine')}"),
+        ("memory", f"{memory / 2**30:.1f} GiB" if memory else None),
+        ("os", host.get("os")),
+        ("python (orchestrator)", host.get("python")),
+        ("container engine", engine.get("version") or engine.get("reason")),
+    ]
+    for sensor in host.get("sensors", []):
+        state = "readable" if sensor.get("available") else "not readable"
+        detail = f"{state}: {sensor.get('reason')}"
+        if sensor.get("details"):
+            detail += f" {_compact(sensor['details'])}"  # NVML's driver version lives here
+        facts.append((f"sensor {sensor.get('name')}", detail))
+    latest = (baseline or {}).get("latest")
+    if latest:
+        idle = latest.get("idle_w") or {}
+        facts.append(("idle baseline", ", ".join(f"{k} {v:.2f} W" for k, v in idle.items())
+                      or f"{latest.get('status')}: {latest.get('reason')}"))
+    return pl.DataFrame({"what": [k for k, _ in facts], "value": [None if v is None else str(v) for _, v in facts]},
+                        schema={"what": pl.String, "value": pl.String})
+
+
+def runtime_versions(records: list[dict[str, Any]]) -> pl.DataFrame:
+    """Per runtime: the launcher, the image (when a container ran it), devices and library versions it reported."""
+    seen: dict[str, dict[str, str]] = {}
+    for record in records:
+        result = record.get("result") or {}
+        runtime = record.get("runtime")
+        if runtime in seen or not result.get("versions"):
+            continue
+        artifact = record.get("artifact") or {}
+        image = record.get("image")
+        seen[runtime] = {
+            "runtime": runtime,
+            "launcher": record.get("launcher") or "",
+            "image": _compact(image) if image else "none (local environment)",
+            "environment": record.get("environment") or "",
+            "devices": "; ".join(result.get("devices") or []),
+            "versions": ", ".join(f"{k} {v}" for k, v in sorted(result["versions"].items())
+                                  if not k.endswith("_build")),
+            "exporter": artifact.get("exporter") or "",
+            "opset": str(artifact.get("opset") or ""),
+            "env_vars": _compact(record.get("env_vars")) if record.get("env_vars") else "",
+        }
+    columns = ["runtime", "launcher", "image", "environment", "devices", "versions", "exporter", "opset", "env_vars"]
+    return pl.DataFrame([seen[k] for k in sorted(seen)], schema={c: pl.String for c in columns})

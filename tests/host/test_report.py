@@ -1,0 +1,95 @@
+"""The report end to end on the synthetic sweep: files, valid images, a self-contained HTML, honest missing energy."""
+import re
+
+import matplotlib.image as mpimg
+import polars as pl
+import pytest
+
+from orchestrator.report import figures
+from orchestrator.report.build import build_report
+from synthetic_sweep import REVISION, unavailable_journal, write_sweep
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture
+def report(tmp_path):
+    return build_report(write_sweep(tmp_path / "sweep"))
+
+
+def _assert_valid_png(path):
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC and len(data) > 10_000
+    image = mpimg.imread(path)
+    assert image.shape[0] > 200 and image.shape[1] > 300
+    assert image.std() > 0.01  # not a blank canvas
+
+
+def test_every_figure_png_and_svg_exist_and_render(report):
+    assert set(report.figures) == {"latency_p50", "throughput", "energy_per_inference", "energy_split",
+                                   "energy_vs_time", "power_trace"}
+    for png in report.figures.values():
+        _assert_valid_png(png)
+        svg = png.with_suffix(".svg")
+        assert svg.read_text().lstrip().startswith(("<?xml", "<svg")) and svg.stat().st_size > 5_000
+
+
+def test_markdown_links_exist_and_every_table_has_a_csv(report):
+    text = report.markdown.read_text()
+    for link in re.findall(r"\]\(([^)]+)\)", text):
+        assert (report.markdown.parent / link).exists(), link
+    assert {"cells", "cell_statistics", "correlation", "best", "kruskal", "pairwise", "fidelity", "failures",
+            "skipped", "provenance", "versions"} <= set(report.tables)
+    for csv in report.tables.values():
+        assert csv.exists()
+    assert pl.read_csv(report.tables["failures"])["failure_kind"].to_list() == ["crash"]
+    fidelity = pl.read_csv(report.tables["fidelity"])
+    assert fidelity.height == 8 and fidelity["fidelity_faithful"].all()
+
+
+def test_html_is_self_contained(report):
+    html = report.html.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", html)  # every src/href is inline data
+    assert "<link" not in html and "@import" not in html and "url(" not in html
+    assert html.count('src="data:image/png;base64,') == len(report.figures)
+
+
+def test_provenance_names_revision_driver_image_and_config(report):
+    text = report.markdown.read_text()
+    for needle in (REVISION, "999.1", "greenrt/torch:cpu", "feedfacecafe0001", "torch 9.9"):
+        assert needle in text, needle
+
+
+def test_findings_name_the_winners_and_the_tie(report):
+    text = "\n".join(report.findings)
+    assert "energy, resnet50 bs2: torch" in text and "[best (significant)]" in text
+    assert "latency, resnet50 bs2" in text and "tie with" in text
+
+
+def test_without_energy_the_report_says_why_and_draws_no_energy(tmp_path):
+    files = build_report(write_sweep(tmp_path / "sweep", unavailable_journal(), with_samples=False))
+    assert not {"energy_per_inference", "energy_split", "energy_vs_time"} & set(files.figures)
+    assert not list((files.markdown.parent / "figures").glob("energy*"))
+    assert {"latency_p50", "throughput"} <= set(files.figures)
+    for text in (files.markdown.read_text(), files.html.read_text(), "\n".join(files.findings)):
+        assert "energy unavailable on this host: rapl: no powercap tree at /fake" in text
+    assert "No power samples for run" in files.markdown.read_text()
+    cells = pl.read_csv(files.tables["cells"])
+    assert cells["J_per_inf"].null_count() == cells.height  # empty, never 0
+
+
+def test_missing_energy_is_never_a_zero_bar(tmp_path, monkeypatch):
+    heights = {}
+    save = figures._save
+
+    def spy(fig, out_dir, name):
+        heights[name] = [p.get_height() for ax in fig.axes for p in ax.patches]
+        texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+        heights[name + ":n/a"] = texts.count("n/a")
+        return save(fig, out_dir, name)
+
+    monkeypatch.setattr(figures, "_save", spy)
+    build_report(write_sweep(tmp_path / "sweep"))
+    assert len(heights["energy_per_inference"]) == 3 and min(heights["energy_per_inference"]) > 0
+    assert heights["energy_per_inference:n/a"] == 2  # the two mobilenet_v2 cells, measured without energy
+    assert all(h > 0 for h in heights["energy_split"])
