@@ -93,7 +93,8 @@ class ArtifactCache:
                                 model_options=options)
         write_json_atomic(staging / "request.json", to_dict(request))
         outcome = self.launcher.launch(source, ["export", "--request", str(staging / "request.json")], workdir=staging,
-                                       timeout_s=self.timeout_s, env_vars={}, log_path=staging / "export.log")
+                                       timeout_s=self.timeout_s, env_vars={}, log_path=staging / "export.log",
+                                       readonly=[Path(weights.path)] if weights.kind == "file" and weights.path else [])
         try:
             result: ExportResult = read_json(ExportResult, staging / "export.json")
         except ProtocolError as exc:

@@ -15,9 +15,14 @@ from rich.table import Table
 
 from orchestrator import host, paths
 from orchestrator.artifacts import ArtifactCache
+from orchestrator.base_image import DEFAULT_MIRROR, DEFAULT_SUITE, DEFAULT_TAG, base_exists, build_base
 from orchestrator.config import SweepConfig, load_config, parse_config
 from orchestrator.environments import EnvironmentBuildError, EnvironmentManager
 from orchestrator.errors import UserError
+from orchestrator.images import FLAVORS, ImageBuildError, ImageManager, docker_client, image_names
+from orchestrator.launchers.base import Launcher
+from orchestrator.launchers.choice import LAUNCHERS, choose_launcher
+from orchestrator.launchers.docker import DockerLauncher
 from orchestrator.launchers.local import LocalLauncher
 from orchestrator.planner import HostCapabilities, Plan, plan_sweep
 from orchestrator.runtimes import all_runtime_names, parse_runtime
@@ -32,19 +37,26 @@ app = typer.Typer(help="Energy and latency of DL inference across runtime infras
 env_app = typer.Typer(help="The runtimes' environments (venvs built from images/<env>/requirements.txt).",
                       no_args_is_help=True)
 app.add_typer(env_app, name="env")
+images_app = typer.Typer(help="The runtimes' Docker images (images/<env>/Dockerfile), built from this checkout.",
+                         no_args_is_help=True)
+app.add_typer(images_app, name="images")
 # Logs of a sweep are read in files and CI output: don't fold them at 80 columns when not on a terminal.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
 
 POWERCAP_HELP = "Root of the powercap sysfs tree (default: $GREENRT_POWERCAP_ROOT, else /sys/class/powercap)."
 PYTHON_HELP = "Run every runtime in this existing interpreter instead of building venvs (e.g. a cluster module)."
+LAUNCHER_HELP = ("docker: each run in a container of its runtime's image; local: a process in the runtime's venv "
+                 "(or --python); auto: docker where the engine and every needed image are ready, else local.")
+GPUS_HELP = "GPUs handed to containers of GPU runtimes: all, or comma-separated indices/UUIDs."
+BASE_IMAGE_HELP = "Base image to build FROM (default: each Dockerfile's pinned NVIDIA CUDA image)."
 
 
 @contextmanager
 def user_errors() -> Iterator[None]:
     try:
         yield
-    except (UserError, EnvironmentBuildError) as exc:
+    except (UserError, EnvironmentBuildError, ImageBuildError) as exc:
         err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
@@ -95,6 +107,11 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
         console.print(sensors)
         engine = info["container_engine"]
         console.print(f"[bold]container engine[/bold]: {engine['reason']}")
+        if engine["available"]:
+            images = ImageManager()
+            for name in image_names():
+                state = images.state(name)
+                console.print(f"  image {state.reference}: {state.state} ({state.detail})")
         caps = host.capabilities(measurement.statuses)
         envs = EnvironmentManager(default_interpreter=python)
         runtimes = Table(title="runtimes", title_justify="left")
@@ -126,13 +143,44 @@ def plan(config: Path = typer.Option(..., "--config", "-c", help="Sweep config (
             _print_plan(the_plan)
 
 
-def _execute(cfg: SweepConfig, out: Path, measurement: Measurement, python: Optional[str]) -> None:
+def _launcher(requested: str, environments: set[str], python: Optional[str], cfg: SweepConfig, gpus: str) -> Launcher:
+    if python and requested == "docker":
+        raise UserError("--python runs runtimes in an existing interpreter: it needs --launcher local (or auto)")
+    requested = "local" if python and requested == "auto" else requested
+    engine_problem, states = None, {}
+    if requested != "local":
+        try:
+            images = ImageManager(docker_client())
+            states = {env: images.state(env).state for env in environments}
+        except UserError as exc:
+            if requested == "docker":
+                raise
+            engine_problem = str(exc).split(";")[0]
+    name, why = choose_launcher(requested, engine_problem, states, environments)
+    console.print(f"launcher: [bold]{name}[/bold] ({why})")
+    if name == "docker":
+        return DockerLauncher(images, gpus=gpus, log=console.print,
+                              build=lambda env: images.build(env, progress=console.print))
+    return LocalLauncher(EnvironmentManager(cfg.interpreters, python, log=console.print))
+
+
+def _needed_environments(plan: Plan) -> set[str]:
+    """Each planned run's environment, and the source frameworks' (exports and reference outputs run there)."""
+    needed = set()
+    for run in plan.runs:
+        runtime = parse_runtime(run.cell.runtime)
+        needed |= {runtime.environment, *([runtime.source_framework] if runtime.source_framework else [])}
+    return needed
+
+
+def _execute(cfg: SweepConfig, out: Path, measurement: Measurement, python: Optional[str], launcher_name: str = "auto",
+             gpus: str = "all") -> None:
     the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
     results = ResultsDir(out)
     results.open_for(the_plan)
     if not results.host_path.exists():
         results.write_json(results.host_path, host.describe(measurement.statuses))
-    launcher = LocalLauncher(EnvironmentManager(cfg.interpreters, python, log=console.print))
+    launcher = _launcher(launcher_name, _needed_environments(the_plan), python, cfg, gpus)
     runner = SweepRunner(cfg, the_plan, results, launcher, measurement,
                          ArtifactCache(launcher, timeout_s=cfg.timeout_seconds), log=console.print)
     pending = runner.pending()
@@ -168,7 +216,7 @@ def _execute(cfg: SweepConfig, out: Path, measurement: Measurement, python: Opti
     _write_and_show_tables(results)
 
 
-def _write_and_show_tables(results: ResultsDir) -> None:
+def _write_and_show_tables(results: ResultsDir, trace_run: Optional[str] = None) -> None:
     records, problems = results.records()
     for problem in problems:
         err.print(f"[yellow]warning:[/yellow] {problem.message}")
@@ -185,6 +233,18 @@ def _write_and_show_tables(results: ResultsDir) -> None:
                           _fmt(row["latency_p50_ms"]), _fmt(row["throughput_per_s"]), energy)
         console.print(table)
     console.print(f"tables: {results.tables_dir}/ ({', '.join(sorted(written))})")
+    _write_and_show_report(results, trace_run)
+
+
+def _write_and_show_report(results: ResultsDir, trace_run: Optional[str]) -> None:
+    from orchestrator.report.build import build_report  # matplotlib loads in seconds: only when a report is made
+
+    files = build_report(results.root, trace_run=trace_run)
+    console.print("[bold]top findings[/bold]")
+    for line in files.findings:
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"report: {files.markdown} and {files.html.name} ({len(files.figures)} figures, "
+                  f"{len(files.tables)} tables as CSV under {files.markdown.parent / 'tables'}/)")
 
 
 def _fmt(value: Optional[float]) -> str:
@@ -196,15 +256,18 @@ def sweep(config: Optional[Path] = typer.Option(None, "--config", "-c",
                                                 help="Sweep config (TOML); default: the one that fits this host."),
           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Results directory (resumed if it exists)."),
           powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
-          python: Optional[str] = typer.Option(None, help=PYTHON_HELP)) -> None:
+          python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
+          launcher: str = typer.Option("auto", help=LAUNCHER_HELP),
+          gpus: str = typer.Option("all", help=GPUS_HELP)) -> None:
     """Plan and measure a sweep, then merge its tables; re-running into the same --out resumes it."""
     with user_errors():
         measurement = _measurement(powercap_root)
         if config is None:
             config, why = default_config(host.capabilities(measurement.statuses))
             console.print(f"config: {config.relative_to(paths.PROJECT_ROOT)} ({why})")
+        _check_launcher(launcher)
         cfg = load_config(config)
-        _execute(cfg, out or paths.PROJECT_ROOT / "results" / cfg.name, measurement, python)
+        _execute(cfg, out or paths.PROJECT_ROOT / "results" / cfg.name, measurement, python, launcher, gpus)
 
 
 @app.command()
@@ -219,9 +282,12 @@ def run(runtime: str = typer.Option(..., help="framework/format/provider, e.g. o
         baseline_seconds: float = typer.Option(5.0, min=0),
         out: Optional[Path] = typer.Option(None, "--out", "-o"),
         powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
-        python: Optional[str] = typer.Option(None, help=PYTHON_HELP)) -> None:
+        python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
+        launcher: str = typer.Option("auto", help=LAUNCHER_HELP),
+        gpus: str = typer.Option("all", help=GPUS_HELP)) -> None:
     """Measure one cell ad hoc, through the same path as a sweep."""
     with user_errors():
+        _check_launcher(launcher)
         name = f"adhoc-{datetime.now():%Y%m%d-%H%M%S}"
         cfg = parse_config({"name": name, "models": [model], "batch_sizes": [batch_size], "runtimes": [runtime],
                             "precisions": [precision], "repetitions": repetitions,
@@ -232,17 +298,84 @@ def run(runtime: str = typer.Option(..., help="framework/format/provider, e.g. o
         the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
         if not the_plan.runs:
             raise UserError(f"cannot run {runtime} here: {the_plan.skipped[0].reason}")
-        _execute(cfg, out or paths.PROJECT_ROOT / "results" / name, measurement, python)
+        _execute(cfg, out or paths.PROJECT_ROOT / "results" / name, measurement, python, launcher, gpus)
 
 
 @app.command()
-def report(directory: Path = typer.Argument(..., help="A sweep's results directory.")) -> None:
-    """Merge a sweep's journal into tables (parquet + csv) and show the per-cell summary."""
+def report(directory: Path = typer.Argument(..., help="A sweep's results directory."),
+           trace_run: Optional[str] = typer.Option(None, help="Run id whose power trace is drawn "
+                                                                 "(default: the first run with samples).")) -> None:
+    """Merge a sweep's journal into tables, write DIR/report/ (report.md, report.html, figures, CSV), show findings."""
     with user_errors():
         results = ResultsDir(directory)
         if not results.plan_path.exists():
             raise UserError(f"{directory}: not a greenrt results directory (no plan.json)")
-        _write_and_show_tables(results)
+        _write_and_show_tables(results, trace_run)
+
+
+@app.command()
+def compare(a: Path = typer.Argument(..., help="Results directory of sweep A."),
+            b: Path = typer.Argument(..., help="Results directory of sweep B."),
+            out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                               help="Where comparison.md and .csv go (default: B/compare-<A's name>).")
+            ) -> None:
+    """Two sweeps side by side (two hosts, two driver versions): per cell medians, ratio B/A, significance."""
+    with user_errors():
+        from orchestrator.report.compare import write_comparison
+
+        files = write_comparison(a, b, out or b / f"compare-{a.resolve().name}")
+        table = files.table
+        tested = table.filter(table["latency_significant"].is_not_null())
+        console.print(f"{table.height} cells; latency differs significantly in "
+                      f"{int(tested['latency_significant'].sum())} of {tested.height} tested")
+        console.print(f"comparison: {files.markdown} and {files.csv.name}")
+
+
+def _check_launcher(name: str) -> None:
+    if name not in LAUNCHERS:
+        raise UserError(f"unknown launcher {name!r}; valid: {', '.join(LAUNCHERS)}")
+
+
+@images_app.command("list")
+def images_list() -> None:
+    """Each image: ready (built from this checkout), stale, or absent."""
+    with user_errors():
+        images = ImageManager(docker_client())
+        for name in image_names():
+            state = images.state(name)
+            console.print(f"{state.reference}: {state.state} ({state.detail})")
+
+
+@images_app.command("build")
+def images_build(names: Optional[list[str]] = typer.Argument(None, help="Images to build (default: all)."),
+                 base_image: Optional[str] = typer.Option(None, help=BASE_IMAGE_HELP),
+                 flavor: str = typer.Option("cuda", help=f"Which build: {', '.join(FLAVORS)} (cpu with a non-CUDA base)."),
+                 wheelhouse: Optional[list[Path]] = typer.Option(
+                     None, help="Folder of local wheels; those the image's requirements name are preferred (repeatable)."),
+                 force: bool = typer.Option(False, help="Rebuild even when the image is up to date.")) -> None:
+    """Build images from this checkout (Docker's layer cache keeps rebuilds quick)."""
+    with user_errors():
+        images = ImageManager(docker_client(), log=console.print)
+        for name in names or image_names():
+            state = images.state(name)
+            if force or state.state != "ready" or (base_image and state.labels.get("org.greenrt.base-image") != base_image):
+                state = images.build(name, base_image=base_image, flavor=flavor, wheelhouses=wheelhouse or [])
+            console.print(f"{state.reference}: {state.state} ({state.detail})")
+
+
+@images_app.command("base")
+def images_base(tag: str = typer.Option(DEFAULT_TAG, help="Tag of the base image."),
+                suite: str = typer.Option(DEFAULT_SUITE, help="Debian suite to bootstrap."),
+                mirror: str = typer.Option(DEFAULT_MIRROR, help="Debian mirror."),
+                force: bool = typer.Option(False, help="Rebuild even when the tag exists.")) -> None:
+    """Build a local Debian base with Python (debootstrap + import), for CPU images where no registry is reachable."""
+    with user_errors():
+        client = docker_client()
+        if base_exists(client, tag) and not force:
+            console.print(f"{tag}: present")
+            return
+        seconds = build_base(client, tag, suite, mirror, log=console.print)
+        console.print(f"{tag}: built in {seconds:.0f} s")
 
 
 @env_app.command("list")

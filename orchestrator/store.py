@@ -24,7 +24,8 @@ class JournalProblem:
 
 class ResultsDir:
     def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
+        # Absolute: runners (in containers too) get paths under it and run in another working directory.
+        self.root = Path(root).absolute()
         if self.root.exists() and not self.root.is_dir():
             raise UserError(f"{self.root}: exists and is not a directory")
 

@@ -22,7 +22,8 @@ from orchestrator.runtimes import parse_runtime
 from orchestrator.sampler import Sampler, SampleSeries
 from orchestrator.sensors.base import Sensor, SensorStatus
 from orchestrator.store import ResultsDir
-from runners.protocol import Budget, ProtocolError, RunRequest, RunResult, read_json, to_dict, write_json_atomic
+from runners.protocol import (Budget, ProtocolError, RunRequest, RunResult, Weights, read_json, to_dict,
+                              write_json_atomic)
 
 RECORD_SCHEMA = 1
 
@@ -67,6 +68,30 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
     )
 
 
+def weights_files(weights: Weights) -> list[Path]:
+    return [Path(weights.path)] if weights.kind == "file" and weights.path else []
+
+
+def run_mounts(request: RunRequest) -> dict[str, list[Path]]:
+    """What a run writes besides its own folder (a TensorRT engine cache), and what it only reads."""
+    writable = [Path(request.provider_options["trt_engine_cache_path"])] \
+        if "trt_engine_cache_path" in request.provider_options else []
+    readonly = weights_files(request.weights)
+    if request.artifact_path:
+        readonly.append(Path(request.artifact_path).parent)  # the model and its external-data file
+    return {"writable": writable, "readonly": readonly}
+
+
+def launch_facts(outcome: LaunchOutcome, result: RunResult | None) -> dict[str, Any]:
+    """How the runner was started, and what starting it cost: outside the measured window, but worth knowing."""
+    facts: dict[str, Any] = {"seconds": outcome.seconds, "exit_code": outcome.exit_code, **outcome.details}
+    if result and outcome.started_ns and result.process_start_ns:
+        facts["startup_s"] = (result.process_start_ns - outcome.started_ns) / 1e9
+    if result and outcome.started_ns and result.first_inference_ns:
+        facts["start_to_first_inference_s"] = (result.first_inference_ns - outcome.started_ns) / 1e9
+    return facts
+
+
 def _failure(kind: str, message: str, log_tail: str = "") -> dict[str, str]:
     return {"kind": kind, "message": message, "log_tail": log_tail}
 
@@ -75,6 +100,8 @@ def classify_outcome(outcome: LaunchOutcome, result: RunResult | None, result_pr
     """None when the run succeeded; else a failure with its kind and reason."""
     if outcome.start_error:
         return _failure("start", outcome.start_error, outcome.log_tail)
+    if outcome.oom_killed:
+        return _failure("oom", "the runner was killed for exceeding its memory", outcome.log_tail)
     if outcome.timed_out:
         return _failure("timeout", f"runner killed after the {outcome.seconds:.0f} s time limit", outcome.log_tail)
     if result is None:
@@ -149,7 +176,7 @@ class SweepRunner:
             write_json_atomic(folder / f"{stem}.request.json", to_dict(request))
             outcome = self.launcher.launch(source, ["run", "--request", str(folder / f"{stem}.request.json")],
                                            workdir=folder, timeout_s=self.config.timeout_seconds, env_vars={},
-                                           log_path=folder / f"{stem}.log")
+                                           log_path=folder / f"{stem}.log", readonly=weights_files(request.weights))
             self._references[key] = path if path.exists() else (
                 f"the {source} reference run failed ({outcome.start_error or 'exit ' + str(outcome.exit_code)}): "
                 + (outcome.log_tail.splitlines() or [""])[-1][:300])
@@ -220,7 +247,7 @@ class SweepRunner:
         try:
             outcome = self.launcher.launch(runtime.environment, ["run", "--request", str(request_path)], workdir=run_dir,
                                            timeout_s=self.config.timeout_seconds, env_vars=record["env_vars"],
-                                           log_path=run_dir / "runner.log")
+                                           log_path=run_dir / "runner.log", **run_mounts(request), gpu=runtime.needs_gpu)
         finally:
             if sampler:
                 series = sampler.stop()
@@ -233,6 +260,7 @@ class SweepRunner:
                 problem = f"no readable result ({exc})"
         record["failure"] = classify_outcome(outcome, result, problem)
         record["result"] = to_dict(result) if result else None
+        record["launch"] = launch_facts(outcome, result)
         window = None
         if result and result.status == "ok" and result.window_start_ns and result.window_end_ns:
             window = (result.window_start_ns, result.window_end_ns)

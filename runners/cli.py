@@ -26,9 +26,9 @@ EXPORTERS = {
 
 # Distributions `versions` reports when installed (metadata only: nothing is imported).
 KNOWN_DISTRIBUTIONS = (
-    "torch", "tensorflow", "tensorflow-cpu", "keras", "keras-hub", "mxnet", "mxnet-cu112", "gluonnlp",
+    "torch", "tensorflow", "tensorflow-cpu", "keras", "keras-hub", "mxnet", "mxnet-cu117", "gluonnlp",
     "onnxruntime", "onnxruntime-gpu", "onnx", "onnxscript", "tf2onnx", "transformers", "safetensors", "tensorrt",
-    "numpy",
+    "tensorrt-cu13-libs", "numpy",
 )
 
 

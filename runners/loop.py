@@ -23,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+import runners
 from runners.protocol import ERROR_KINDS, RunError, RunRequest, RunResult
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -265,6 +266,7 @@ def execute(request: RunRequest, adapter: Adapter | None = None) -> RunResult:
     result = RunResult(run_id=request.run_id, runtime=request.runtime, model=request.model,
                        batch_size=request.batch_size, status="error")
     result.versions = _base_versions()
+    result.process_start_ns = runners.PROCESS_START_NS
     phase = "bad-request"
     try:
         from models.inputs import make_inputs
@@ -298,6 +300,7 @@ def execute(request: RunRequest, adapter: Adapter | None = None) -> RunResult:
             prepared = adapter.prepare(inputs)
             del inputs
             budget = request.budget
+            result.first_inference_ns = time.monotonic_ns()
             n_warm, warm_s, first_s = warm_up(adapter.run, adapter.synchronize, prepared,
                                               budget.warmup_iterations, budget.warmup_seconds)
             result.warmup_iterations, result.warmup_seconds, result.engine_build_seconds = n_warm, warm_s, first_s
@@ -305,6 +308,8 @@ def execute(request: RunRequest, adapter: Adapter | None = None) -> RunResult:
             start, end, latencies, outputs = measure(adapter.run, adapter.synchronize, prepared,
                                                      budget.min_iterations, budget.min_seconds, budget.max_seconds)
             result.window_start_ns, result.window_end_ns = start, end
+            if n_warm == 0:
+                result.first_inference_ns = start
             result.latencies_ns, result.iterations = latencies, len(latencies)
             host_outputs = adapter.to_numpy(outputs)
         del outputs, prepared

@@ -124,6 +124,9 @@ class RunResult:
     peak_host_rss_bytes: int | None = None
     peak_device_bytes: int | None = None
     output_digest: dict[str, Any] | None = None
+    # Start-up, on the same clock: the runner's process began, and its first inference (warm-up or window) began.
+    process_start_ns: int | None = None
+    first_inference_ns: int | None = None
     schema: int = SCHEMA_VERSION
 
 
@@ -172,6 +175,15 @@ def from_dict(cls: type, data: dict[str, Any]):
         raise ProtocolError(f"{cls.__name__}: {exc}") from None
 
 
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+_UMASK = _current_umask()
+
+
 def write_json_atomic(path: str | os.PathLike, data: dict[str, Any]) -> None:
     """Write JSON through a temporary file and a rename, so a reader never sees half a file."""
     path = Path(path)
@@ -181,6 +193,8 @@ def write_json_atomic(path: str | os.PathLike, data: dict[str, Any]) -> None:
         with os.fdopen(fd, "w") as fh:
             json.dump(data, fh, indent=1, sort_keys=True)
             fh.flush()
+            # mkstemp makes the file private; a request must be readable by a container's runner (another uid).
+            os.fchmod(fh.fileno(), 0o644 & ~_UMASK)
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:

@@ -2,8 +2,9 @@
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Sequence
 
 
 @dataclass(frozen=True)
@@ -14,6 +15,9 @@ class LaunchOutcome:
     log_path: Path
     log_tail: str
     start_error: str | None = None  # the environment or engine refused to start the runner
+    started_ns: int | None = None  # time.monotonic_ns() when the launch began (start-up overhead = runner start - this)
+    oom_killed: bool = False  # the kernel killed the runner for memory (known where the launcher can tell)
+    details: dict[str, Any] = field(default_factory=dict)  # launcher-specific facts for the record (container, image)
 
 
 class Launcher(ABC):
@@ -25,8 +29,13 @@ class Launcher(ABC):
 
     @abstractmethod
     def launch(self, environment: str, argv: list[str], *, workdir: Path, timeout_s: float,
-               env_vars: dict[str, str], log_path: Path) -> LaunchOutcome:
-        """Run `python -m runners <argv>` in the environment and wait; never raises for a runner's failure."""
+               env_vars: dict[str, str], log_path: Path, writable: Sequence[Path] = (),
+               readonly: Sequence[Path] = (), gpu: bool = False) -> LaunchOutcome:
+        """Run `python -m runners <argv>` in the environment and wait; never raises for a runner's failure.
+
+        `workdir` and `writable` are the only paths the runner may write, `readonly` the others it reads (a
+        container sees nothing else of the host); `gpu` asks for the host's GPUs.
+        """
 
 
 def tail(path: Path, lines: int = 40) -> str:

@@ -6,6 +6,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Sequence
 
 from orchestrator import paths
 from orchestrator.environments import EnvironmentBuildError, EnvironmentManager
@@ -22,13 +23,17 @@ class LocalLauncher(Launcher):
         return str(self.environments.python_for(environment))
 
     def launch(self, environment: str, argv: list[str], *, workdir: Path, timeout_s: float,
-               env_vars: dict[str, str], log_path: Path) -> LaunchOutcome:
+               env_vars: dict[str, str], log_path: Path, writable: Sequence[Path] = (),
+               readonly: Sequence[Path] = (), gpu: bool = False) -> LaunchOutcome:
+        # A child process sees the whole host: the mounts and the GPU request only matter to containers.
+        started_ns = time.monotonic_ns()
         started = time.monotonic()
         log_path.parent.mkdir(parents=True, exist_ok=True)
         try:
             python = self.environments.python_for(environment)
         except EnvironmentBuildError as exc:
-            return LaunchOutcome(None, False, time.monotonic() - started, log_path, "", start_error=str(exc))
+            return LaunchOutcome(None, False, time.monotonic() - started, log_path, "", start_error=str(exc),
+                                 started_ns=started_ns)
         env = {**os.environ, **env_vars}
         # runners/ and models/ come from the checkout, never from whatever the interpreter has installed.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.PROJECT_ROOT), env_vars.get("PYTHONPATH")]))
@@ -46,7 +51,8 @@ class LocalLauncher(Launcher):
             except BaseException:  # Ctrl-C: leave no runner behind
                 _kill_group(process)
                 raise
-        return LaunchOutcome(exit_code, timed_out, time.monotonic() - started, log_path, tail(log_path))
+        return LaunchOutcome(exit_code, timed_out, time.monotonic() - started, log_path, tail(log_path),
+                             started_ns=started_ns, details={"python": str(python)})
 
 
 def _kill_group(process: subprocess.Popen) -> None:

@@ -1,0 +1,68 @@
+"""A local Debian base image with Python, for building the CPU images where no registry can be reached.
+
+debootstrap writes a minimal Debian root filesystem with python3 and venv support, which is imported into the
+engine as an image. The host's CA bundle is copied in, so that package downloads during image builds trust what
+the host trusts (a TLS-inspecting proxy's CA, for one). The NVIDIA CUDA images stay the Dockerfiles' default.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from orchestrator.errors import UserError
+
+DEFAULT_TAG = "greenrt/base:bookworm"
+DEFAULT_SUITE = "bookworm"
+DEFAULT_MIRROR = "http://deb.debian.org/debian"
+PACKAGES = ("python3", "python3-venv", "ca-certificates")
+HOST_CA_BUNDLE = Path("/etc/ssl/certs/ca-certificates.crt")
+# Trimmed from the root filesystem: caches and documentation no image needs (about half its size).
+_TRIM = ("var/cache/apt/archives", "var/lib/apt/lists", "usr/share/doc", "usr/share/man", "usr/share/locale")
+
+
+def base_exists(client: Any, tag: str) -> bool:
+    import docker
+
+    try:
+        client.images.get(tag)
+        return True
+    except docker.errors.ImageNotFound:
+        return False
+
+
+def build_base(client: Any, tag: str = DEFAULT_TAG, suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR,
+               log: Callable[[str], None] = print) -> float:
+    """Bootstrap, trim and import the base image; returns the seconds it took."""
+    debootstrap = shutil.which("debootstrap")
+    if debootstrap is None:
+        raise UserError("debootstrap not found: `apt-get install -y debootstrap` (Debian/Ubuntu), needed to build a "
+                        "local base image")
+    if os.geteuid() != 0:
+        raise UserError("building a base image with debootstrap needs root")
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="greenrt-base-") as tmp:
+        rootfs = Path(tmp) / "rootfs"
+        log(f"debootstrap {suite} from {mirror} into {rootfs} ({', '.join(PACKAGES)})")
+        command = [debootstrap, "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, str(rootfs), mirror]
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise UserError(f"debootstrap failed ({done.returncode}): {(done.stdout + done.stderr).strip()[-400:]}")
+        for relative in _TRIM:
+            target = rootfs / relative
+            if target.is_dir():
+                shutil.rmtree(target)
+                target.mkdir()
+        if HOST_CA_BUNDLE.is_file():
+            shutil.copy2(HOST_CA_BUNDLE, rootfs / "etc/ssl/certs/ca-certificates.crt")
+        archive = Path(tmp) / "rootfs.tar"
+        subprocess.run(["tar", "-C", str(rootfs), "-cf", str(archive), "."], check=True)
+        repository, _, version = tag.partition(":")
+        log(f"importing {archive.stat().st_size / 2**20:.0f} MiB as {tag}")
+        client.api.import_image_from_file(str(archive), repository=repository, tag=version or "latest",
+                                          changes=['CMD ["python3"]'])
+    return time.monotonic() - started

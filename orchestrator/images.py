@@ -1,0 +1,202 @@
+"""The runtimes' Docker images: one per images/<env>/ folder, built from the checkout with the docker SDK.
+
+An image is tagged greenrt/<env> and labelled with a digest of everything that went into it (its Dockerfile and
+requirements, the shared build scripts, runners/ and models/, the wheels given, the base and the flavor). The
+Docker launcher runs an image only while that digest matches the checkout, so a container never runs other code
+than the local launcher would.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from orchestrator import paths
+from orchestrator.errors import UserError
+
+REPOSITORY = "greenrt"
+LABEL_PREFIX = "org.greenrt."
+FLAVORS = ("cuda", "cpu")
+# The runner's uid inside every image (images/common/prepare-system.sh).
+RUNNER_UID = 10001
+_SOURCE_DIRS = ("runners", "models")
+_REQUIREMENT_NAME = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)")
+
+
+class ImageBuildError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class ImageState:
+    environment: str
+    reference: str
+    state: str  # "ready" | "stale" | "absent" | "no-engine"
+    detail: str
+    image_id: str | None = None
+    labels: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def flavor(self) -> str | None:
+        return self.labels.get(LABEL_PREFIX + "flavor")
+
+
+def image_names() -> list[str]:
+    """Environments that have a Dockerfile."""
+    return sorted(p.parent.name for p in (paths.PROJECT_ROOT / "images").glob("*/Dockerfile"))
+
+
+def image_reference(environment: str) -> str:
+    return f"{REPOSITORY}/{environment}:latest"
+
+
+def _files_under(root: Path) -> Iterable[Path]:
+    return sorted(p for p in root.rglob("*") if p.is_file() and "__pycache__" not in p.parts and p.suffix != ".pyc")
+
+
+def source_digest(environment: str, wheels: Iterable[str] = ()) -> str:
+    """What an image of this environment is built from, as the checkout has it now."""
+    root = paths.PROJECT_ROOT
+    digest = hashlib.sha256()
+    folders = [root / "images" / "common", root / "images" / environment, *(root / d for d in _SOURCE_DIRS)]
+    for folder in folders:
+        for path in _files_under(folder):
+            digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes() + b"\0")
+    for wheel in sorted(wheels):
+        digest.update(b"wheel\0" + wheel.encode())
+    return digest.hexdigest()[:16]
+
+
+def requirement_names(requirements: Path) -> set[str]:
+    names = set()
+    for line in requirements.read_text().splitlines():
+        match = _REQUIREMENT_NAME.match(line)
+        if match and not line.lstrip().startswith(("#", "-")):
+            names.add(_normalise(match.group(1)))
+    return names
+
+
+def _normalise(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def matching_wheels(wheelhouses: Iterable[Path], environment: str) -> list[Path]:
+    """Wheels from the given folders that one of the environment's requirements files names."""
+    folder = paths.PROJECT_ROOT / "images" / environment
+    wanted = set().union(*(requirement_names(f) for f in folder.glob("requirements*.txt")))
+    found = []
+    for wheelhouse in wheelhouses:
+        if not wheelhouse.is_dir():
+            raise UserError(f"wheelhouse {wheelhouse} is not a directory")
+        found += [w for w in sorted(wheelhouse.glob("*.whl")) if _normalise(w.name.split("-")[0]) in wanted]
+    return found
+
+
+def docker_client(timeout: int = 10) -> Any:
+    """A docker SDK client, or a UserError that says why there is none."""
+    try:
+        import docker
+
+        client = docker.from_env(timeout=timeout)
+        client.ping()
+        return client
+    except Exception as exc:  # the SDK raises several unrelated types for "no engine"
+        raise UserError(f"no Docker engine reachable ({type(exc).__name__}: {str(exc)[:200]}); "
+                        "start one (`make engine` installs and starts Docker on Debian) or use --launcher local") from None
+
+
+class ImageManager:
+    def __init__(self, client: Any | None = None, log: Callable[[str], None] = print) -> None:
+        self._client = client
+        self._log = log
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            self._client = docker_client()
+        return self._client
+
+    def state(self, environment: str) -> ImageState:
+        self._check_name(environment)
+        reference = image_reference(environment)
+        try:
+            client = self.client
+        except UserError as exc:
+            return ImageState(environment, reference, "no-engine", str(exc))
+        import docker
+
+        try:
+            image = client.images.get(reference)
+        except docker.errors.ImageNotFound:
+            return ImageState(environment, reference, "absent", f"not built: `greenrt images build {environment}`")
+        labels = dict(image.labels or {})
+        built_from = labels.get(LABEL_PREFIX + "source-digest")
+        wheels = [w for w in labels.get(LABEL_PREFIX + "wheels", "").split(",") if w]
+        current = source_digest(environment, wheels)
+        base = labels.get(LABEL_PREFIX + "base-image", "?")
+        flavor = labels.get(LABEL_PREFIX + "flavor", "?")
+        if built_from != current:
+            return ImageState(environment, reference, "stale", f"built from other sources than this checkout "
+                              f"({built_from} != {current}): rebuild with `greenrt images build {environment}`",
+                              image.id, labels)
+        return ImageState(environment, reference, "ready", f"{flavor} build on {base}, {image.short_id}", image.id, labels)
+
+    def build(self, environment: str, base_image: str | None = None, flavor: str = "cuda",
+              wheelhouses: Iterable[Path] = (), progress: Callable[[str], None] | None = None) -> ImageState:
+        """Build one image from the checkout; each Dockerfile step is reported to `progress`."""
+        self._check_name(environment)
+        if flavor not in FLAVORS:
+            raise UserError(f"unknown flavor {flavor!r}; valid: {', '.join(FLAVORS)}")
+        wheels = self._stage_wheels(environment, wheelhouses)
+        labels = {
+            LABEL_PREFIX + "environment": environment,
+            LABEL_PREFIX + "source-digest": source_digest(environment, [w.name for w in wheels]),
+            LABEL_PREFIX + "base-image": base_image or "dockerfile default",
+            LABEL_PREFIX + "flavor": flavor,
+            LABEL_PREFIX + "wheels": ",".join(w.name for w in wheels),
+        }
+        buildargs = {"FLAVOR": flavor, **({"BASE_IMAGE": base_image} if base_image else {})}
+        log_path = paths.cache_dir() / "images" / f"{environment}.build.log"
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        report = progress or self._log
+        report(f"building {image_reference(environment)} ({flavor}, base {base_image or 'the Dockerfile default'}); "
+               f"log: {log_path}")
+        error = None
+        with open(log_path, "w") as log:
+            # The low-level API streams the build; pull=False: a local base must not be looked up in a registry.
+            stream = self.client.api.build(path=str(paths.PROJECT_ROOT), dockerfile=f"images/{environment}/Dockerfile",
+                                           tag=image_reference(environment), buildargs=buildargs, labels=labels,
+                                           rm=True, forcerm=True, pull=False, decode=True)
+            for chunk in stream:
+                text = chunk.get("stream") or chunk.get("status") or ""
+                if text:
+                    log.write(text if text.endswith("\n") else text + "\n")
+                    if text.startswith("Step "):
+                        report(f"{environment}: {text.strip()[:150]}")
+                if "error" in chunk:
+                    error = chunk.get("errorDetail", {}).get("message") or chunk["error"]
+                    log.write(f"ERROR: {error}\n")
+        if error:
+            raise ImageBuildError(f"building image {environment} failed: {error.strip()[:300]}; see {log_path}")
+        state = self.state(environment)
+        report(f"{environment}: {state.state} ({state.detail})")
+        return state
+
+    def _stage_wheels(self, environment: str, wheelhouses: Iterable[Path]) -> list[Path]:
+        """Copy the wheels this image needs into images/wheelhouse/ (the build context), replacing earlier ones."""
+        staging = paths.PROJECT_ROOT / "images" / "wheelhouse"
+        staging.mkdir(exist_ok=True)
+        for old in staging.glob("*.whl"):
+            old.unlink()
+        wheels = matching_wheels([Path(w) for w in wheelhouses], environment)
+        for wheel in wheels:
+            shutil.copy2(wheel, staging / wheel.name)
+        return wheels
+
+    @staticmethod
+    def _check_name(environment: str) -> None:
+        if environment not in image_names():
+            raise UserError(f"unknown image {environment!r}; valid: {', '.join(image_names())}")

@@ -1,0 +1,157 @@
+"""The Docker launcher: each runner in a fresh container of its runtime's image, one container at a time.
+
+The container sees only what the run needs, bind-mounted at the same paths as on the host (so a request's paths
+mean the same inside and out): its working folder and the other writable folders read-write, the artifact and
+weights read-only. It has no network, no capabilities, a read-only root filesystem with a private /tmp, and runs
+as the image's unprivileged user. A container shares the host's monotonic clock, so the runner's window stamps are
+on the clock the host sampler uses. Whatever happens, the container is removed before launch() returns.
+"""
+from __future__ import annotations
+
+import os
+import re
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from orchestrator.errors import UserError
+from orchestrator.images import LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager
+from orchestrator.launchers.base import LaunchOutcome, Launcher, tail
+
+RUN_LABEL = LABEL_PREFIX + "run"  # on every container greenrt starts, so leftovers can be found
+
+
+def _container_name(argv: Sequence[str]) -> str:
+    hint = re.sub(r"[^a-zA-Z0-9_.-]+", "-", Path(argv[-1]).parent.name if argv else "runner")[:40].strip("-.")
+    return f"greenrt-{hint or 'runner'}-{uuid.uuid4().hex[:8]}"
+
+
+def _mounts(workdir: Path, writable: Sequence[Path], readonly: Sequence[Path]) -> dict[str, dict[str, str]]:
+    # The same absolute path inside as outside: the paths in a request need no translation.
+    volumes: dict[str, dict[str, str]] = {}
+    for path in readonly:
+        volumes[str(Path(path).absolute())] = {"bind": str(Path(path).absolute()), "mode": "ro"}
+    for path in (workdir, *writable):  # read-write wins where a path is given both ways
+        volumes[str(Path(path).absolute())] = {"bind": str(Path(path).absolute()), "mode": "rw"}
+    return volumes
+
+
+class DockerLauncher(Launcher):
+    name = "docker"
+
+    def __init__(self, images: ImageManager, gpus: str = "all", build: Callable[[str], object] | None = None,
+                 memory_limit: str | None = None, log: Callable[[str], None] = print) -> None:
+        """`gpus`: "all" or comma-separated device indices/UUIDs handed to runs that ask for a GPU.
+
+        `build(environment)` builds a missing or stale image; without it such an image is an error.
+        """
+        self.images = images
+        self.gpus = gpus
+        self.build = build
+        self.memory_limit = memory_limit
+        self.log = log
+        self._ready: dict[str, str] = {}
+
+    def prepare(self, environment: str) -> str:
+        state = self.images.state(environment)
+        if state.state in ("absent", "stale") and self.build is not None:
+            self.log(f"image {state.reference}: {state.state}, building it now")
+            try:
+                self.build(environment)
+            except (ImageBuildError, UserError) as exc:
+                raise ImageBuildError(str(exc)) from None
+            state = self.images.state(environment)
+        if state.state != "ready":
+            raise ImageBuildError(f"image {state.reference} is {state.state}: {state.detail}")
+        self._ready[environment] = state.image_id or state.reference
+        return f"image {state.reference} ({state.detail})"
+
+    def _device_requests(self) -> list[Any]:
+        import docker
+
+        if self.gpus == "all":
+            return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
+        ids = [g.strip() for g in self.gpus.split(",") if g.strip()]
+        return [docker.types.DeviceRequest(device_ids=ids, capabilities=[["gpu"]])]
+
+    def _user(self, writable_dirs: Sequence[Path]) -> str:
+        """The runner's uid: the host user's when greenrt runs unprivileged, else the image's own non-root user."""
+        if os.geteuid() != 0:
+            return f"{os.geteuid()}:{os.getegid()}"
+        # As root, hand the folders the runner writes to the image's user instead of running the runner as root.
+        for folder in writable_dirs:
+            os.chown(folder, RUNNER_UID, RUNNER_UID)
+        return f"{RUNNER_UID}:{RUNNER_UID}"
+
+    def launch(self, environment: str, argv: list[str], *, workdir: Path, timeout_s: float,
+               env_vars: dict[str, str], log_path: Path, writable: Sequence[Path] = (),
+               readonly: Sequence[Path] = (), gpu: bool = False) -> LaunchOutcome:
+        import docker
+        import requests
+
+        started_ns = time.monotonic_ns()
+        started = time.monotonic()
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+
+        def outcome(exit_code: int | None, timed_out: bool = False, start_error: str | None = None,
+                    oom: bool = False, **details: Any) -> LaunchOutcome:
+            return LaunchOutcome(exit_code, timed_out, time.monotonic() - started, log_path, tail(log_path),
+                                 start_error=start_error, started_ns=started_ns, oom_killed=oom, details=details)
+
+        try:
+            if environment not in self._ready:
+                self.prepare(environment)
+            image = self._ready[environment]
+        except ImageBuildError as exc:
+            log_path.write_text(f"{exc}\n")
+            return outcome(None, start_error=str(exc))
+        writable_dirs = [Path(workdir), *map(Path, writable)]
+        for folder in writable_dirs:
+            folder.mkdir(parents=True, exist_ok=True)
+        client = self.images.client
+        container = None
+        try:
+            container = client.containers.create(
+                image, command=list(argv), name=_container_name(argv), working_dir=str(Path(workdir).absolute()),
+                user=self._user(writable_dirs), environment=dict(env_vars), volumes=_mounts(workdir, writable, readonly),
+                labels={RUN_LABEL: "1", LABEL_PREFIX + "owner-pid": str(os.getpid())},
+                network_mode="none", read_only=True, tmpfs={"/tmp": "rw,exec,nosuid"}, cap_drop=["ALL"],
+                security_opt=["no-new-privileges"], device_requests=self._device_requests() if gpu else None,
+                mem_limit=self.memory_limit, detach=True)
+            details = {"container": container.name, "image": image}
+            try:
+                container.start()
+            except docker.errors.APIError as exc:
+                # e.g. a GPU request on an engine without NVIDIA's runtime: the engine's own words say why.
+                message = f"the engine refused to start the container: {exc.explanation or exc}"
+                log_path.write_text(message + "\n")
+                return outcome(None, start_error=message, **details)
+            try:
+                exit_code, timed_out = container.wait(timeout=timeout_s)["StatusCode"], False
+            except (requests.exceptions.ReadTimeout, requests.exceptions.ConnectionError):
+                container.kill()
+                container.wait(timeout=60)
+                exit_code, timed_out = None, True
+            log_path.write_bytes(container.logs(stdout=True, stderr=True))
+            container.reload()
+            oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
+            if oom or exit_code == 137:  # killed by a signal: report it the way a child process would
+                exit_code = -9 if exit_code == 137 else exit_code
+            return outcome(exit_code, timed_out, oom=oom, **details)
+        except docker.errors.DockerException as exc:
+            message = f"Docker engine error: {exc}"
+            with open(log_path, "a") as log:
+                log.write(message + "\n")
+            return outcome(None, start_error=message)
+        finally:
+            if container is not None:
+                try:
+                    container.remove(force=True)
+                except docker.errors.NotFound:
+                    pass
+
+
+def leftover_containers(client: Any) -> list[Any]:
+    """Containers greenrt started that still exist (after a crash of the orchestrator)."""
+    return client.containers.list(all=True, filters={"label": RUN_LABEL})
