@@ -8,7 +8,7 @@ PIP_VERSION := 26.3
 TEST_ENVS := torch onnxruntime tensorflow mxnet
 FRAMEWORK_TESTS := $(addprefix test-,torch tensorflow mxnet)
 
-.PHONY: setup system-packages envs sweep test test-host $(FRAMEWORK_TESTS) bench clean
+.PHONY: setup system-packages engine envs images cpu-images sweep test test-host $(FRAMEWORK_TESTS) bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,11 +18,28 @@ $(VENV)/.installed: pyproject.toml
 
 setup: $(VENV)/.installed
 
-# System libraries the frameworks' wheels link against (MXNet: libgomp, libquadmath), and gcc for
-# gluonnlp's source build; installed only where missing.
-SYSTEM_PACKAGES := libgomp1 libquadmath0 gcc
+# System libraries the frameworks' wheels link against (MXNet: libgomp, libquadmath), gcc for gluonnlp's
+# source build, and debootstrap for the local base image of the CPU images; installed only where missing.
+SYSTEM_PACKAGES := libgomp1 libquadmath0 gcc debootstrap
 system-packages:
 	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES))
+
+# A running Docker engine: installed (Debian's docker.io) and started here when none answers.
+engine:
+	sh images/start-engine.sh
+
+# The runtimes' images FROM NVIDIA's CUDA bases (an NVIDIA host with the container toolkit); IMAGES=... for some.
+IMAGES ?=
+images: setup engine
+	$(GREENRT) images build $(IMAGES)
+
+# CPU builds of the same images FROM a local Debian base (no registry needed); pip's find-links wheels (a CPU
+# torch) are preferred where the requirements name them.
+FIND_LINKS = $(shell $(BIN)/python -m pip config get global.find-links 2>/dev/null)
+cpu-images: setup engine system-packages
+	$(GREENRT) images base
+	$(GREENRT) images build $(IMAGES) --base-image greenrt/base:bookworm --flavor cpu \
+		$(foreach dir,$(FIND_LINKS),--wheelhouse $(dir))
 
 envs: setup system-packages
 	$(GREENRT) env build $(TEST_ENVS)
@@ -36,7 +53,8 @@ sweep: setup system-packages
 
 test: test-host $(FRAMEWORK_TESTS)
 
-test-host: envs
+# The host's tests include the Docker launcher's, against a real engine (images built by the tests themselves).
+test-host: envs engine
 	$(BIN)/pytest tests/host
 
 # Each framework's tests run inside that framework's own environment (tests/<framework>/).
@@ -46,7 +64,8 @@ $(FRAMEWORK_TESTS): test-%: envs
 	$$python -m pytest tests/$*
 
 # The harness's own cost: runner loop against a bare loop per framework, and the sampler's CPU use.
-bench: envs
+# Start-up per launcher uses the Docker images where they are built (`make cpu-images` / `make images`).
+bench: envs engine
 	mkdir -p bench/out
 	$(BIN)/python bench/sampler_cost.py --out bench/out/sampler.json
 	torch_python=$$($(GREENRT) env python torch) && ort_python=$$($(GREENRT) env python onnxruntime) && \
@@ -55,6 +74,7 @@ bench: envs
 		--export-only && \
 	$$ort_python bench/overhead.py --runtime onnxruntime/onnx-from-torch/cpu --artifact-dir bench/out/artifacts \
 		--out bench/out/overhead-ort.json
+	$(BIN)/python bench/startup.py --out bench/out/startup.json
 	$(BIN)/python bench/write_report.py bench/out BENCHMARKS.md
 
 clean:

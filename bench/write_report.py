@@ -42,6 +42,22 @@ def sampler_section(report: dict) -> list[str]:
     return lines
 
 
+def startup_section(report: dict) -> list[str]:
+    lines = ["Per cell, launches alternate between the launchers "
+             f"({report['launches']} each); seconds from the start of the launch. Docker: {report['docker']}.", "",
+             "| runtime | model | launcher | to runner process (median, min-max) | to first inference (median, "
+             "min-max) | whole launch (median) | first inference before the window |",
+             "|---|---|---|---|---|---|---|"]
+    for cell in report["cells"]:
+        for name, figures in cell["launchers"].items():
+            up, first = figures["startup"], figures["start_to_first_inference"]
+            lines.append(f"| {cell['runtime']} | {cell['model']} | {name} | {up['median_s']:.3f} "
+                         f"({up['min_s']:.3f}-{up['max_s']:.3f}) | {first['median_s']:.3f} ({first['min_s']:.3f}-"
+                         f"{first['max_s']:.3f}) | {figures['launch_total']['median_s']:.2f} | "
+                         f"{'every launch' if figures['all_outside_window'] else 'NOT always'} |")
+    return lines
+
+
 def main(out_dir: str, target: str) -> None:
     folder = Path(out_dir)
     sampler = json.loads((folder / "sampler.json").read_text())
@@ -65,6 +81,9 @@ def main(out_dir: str, target: str) -> None:
     for report in overheads:
         text += overhead_section(report) + [""]
     text += ["## Sampler cost", "", *sampler_section(sampler), ""]
+    if (folder / "startup.json").exists():
+        text += ["## Start-up cost per launcher (outside the measured window)", "",
+                 *startup_section(json.loads((folder / "startup.json").read_text())), ""]
     Path(target).write_text("\n".join(text))
     print(f"wrote {target}")
 

@@ -8,6 +8,7 @@ than the local launcher would.
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 import shutil
 from dataclasses import dataclass, field
@@ -150,6 +151,7 @@ class ImageManager:
         self._check_name(environment)
         if flavor not in FLAVORS:
             raise UserError(f"unknown flavor {flavor!r}; valid: {', '.join(FLAVORS)}")
+        wheelhouses = [Path(w) for w in wheelhouses]
         wheels = self._stage_wheels(environment, wheelhouses)
         labels = {
             LABEL_PREFIX + "environment": environment,
@@ -157,6 +159,7 @@ class ImageManager:
             LABEL_PREFIX + "base-image": base_image or "dockerfile default",
             LABEL_PREFIX + "flavor": flavor,
             LABEL_PREFIX + "wheels": ",".join(w.name for w in wheels),
+            LABEL_PREFIX + "wheelhouses": os.pathsep.join(str(w.absolute()) for w in wheelhouses),
         }
         buildargs = {"FLAVOR": flavor, **({"BASE_IMAGE": base_image} if base_image else {})}
         log_path = paths.cache_dir() / "images" / f"{environment}.build.log"
@@ -185,13 +188,25 @@ class ImageManager:
         report(f"{environment}: {state.state} ({state.detail})")
         return state
 
+    def rebuild(self, environment: str, progress: Callable[[str], None] | None = None) -> ImageState:
+        """Build a stale image again the way it was built (base, flavor, wheel folders, read from its labels)."""
+        state = self.state(environment)
+        if state.state == "absent":
+            raise ImageBuildError(f"image {state.reference} is absent: build it first with "
+                                  f"`greenrt images build {environment}` (--base-image/--flavor cpu without a GPU)")
+        base = state.labels.get(LABEL_PREFIX + "base-image")
+        wheelhouses = [Path(p) for p in state.labels.get(LABEL_PREFIX + "wheelhouses", "").split(os.pathsep) if p]
+        return self.build(environment, base_image=None if base in (None, "dockerfile default") else base,
+                          flavor=state.flavor or "cuda", wheelhouses=[p for p in wheelhouses if p.is_dir()],
+                          progress=progress)
+
     def _stage_wheels(self, environment: str, wheelhouses: Iterable[Path]) -> list[Path]:
         """Copy the wheels this image needs into images/wheelhouse/ (the build context), replacing earlier ones."""
         staging = paths.PROJECT_ROOT / "images" / "wheelhouse"
         staging.mkdir(exist_ok=True)
         for old in staging.glob("*.whl"):
             old.unlink()
-        wheels = matching_wheels([Path(w) for w in wheelhouses], environment)
+        wheels = matching_wheels(wheelhouses, environment)
         for wheel in wheels:
             shutil.copy2(wheel, staging / wheel.name)
         return wheels

@@ -15,7 +15,8 @@ def choose_launcher(requested: str, engine_problem: str | None, image_states: Ma
     if requested == "local":
         return "local", "asked for (--launcher local)"
     if requested == "docker":
-        return "docker", "asked for (--launcher docker); missing or stale images are built first"
+        return "docker", ("asked for (--launcher docker); stale images are rebuilt as they were built, runs whose "
+                          "image is absent fail with the command that builds it")
     if engine_problem:
         return "local", f"no Docker engine ({engine_problem})"
     not_ready = [f"{env} ({image_states.get(env, 'absent')})" for env in needed if image_states.get(env) != "ready"]

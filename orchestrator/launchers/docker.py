@@ -44,7 +44,7 @@ class DockerLauncher(Launcher):
                  memory_limit: str | None = None, log: Callable[[str], None] = print) -> None:
         """`gpus`: "all" or comma-separated device indices/UUIDs handed to runs that ask for a GPU.
 
-        `build(environment)` builds a missing or stale image; without it such an image is an error.
+        `build(environment)` rebuilds a stale image (or raises ImageBuildError); without it such an image is an error.
         """
         self.images = images
         self.gpus = gpus
@@ -55,7 +55,7 @@ class DockerLauncher(Launcher):
 
     def prepare(self, environment: str) -> str:
         state = self.images.state(environment)
-        if state.state in ("absent", "stale") and self.build is not None:
+        if state.state == "stale" and self.build is not None:
             self.log(f"image {state.reference}: {state.state}, building it now")
             try:
                 self.build(environment)
