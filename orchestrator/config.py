@@ -34,7 +34,15 @@ class Measure(_Section):
 
 
 class Cooldown(_Section):
+    # fixed: wait `seconds`. adaptive: wait at least `seconds`, then until every GPU is back within the margins of
+    # its idle temperature and power, or until `max_seconds`.
+    mode: Literal["fixed", "adaptive"] = "fixed"
     seconds: float = Field(0.0, ge=0)
+    max_seconds: float = Field(300.0, gt=0)
+    temperature_margin_c: float = Field(3.0, ge=0)
+    # Power counts as idle within whichever is larger: this many watts, or this fraction of the idle power.
+    power_margin_w: float = Field(10.0, ge=0)
+    power_margin_fraction: float = Field(0.1, ge=0)
 
 
 class SamplerSettings(_Section):
@@ -44,6 +52,8 @@ class SamplerSettings(_Section):
 class Baseline(_Section):
     # 0 skips the idle baseline; dynamic energy is then reported as unavailable, not as raw energy.
     seconds: float = Field(10.0, ge=0)
+    # Re-measure idle between runs once this many minutes have passed since the last baseline (0: never).
+    recheck_minutes: float = Field(0.0, ge=0)
 
 
 class SweepConfig(_Section):
@@ -105,6 +115,7 @@ class SweepConfig(_Section):
                 get_model(model)
                 if not Path(path).is_file():
                     raise ValueError(f"weights.{framework}.{model}: no such file {path}")
+        _check_protocol(self)
         for section in ("environment", "provider_options"):
             for runtime in getattr(self, section):
                 if runtime not in self.runtimes:
@@ -120,8 +131,36 @@ class SweepConfig(_Section):
 
     def digest(self) -> str:
         """Identity of the sweep: the same digest means the same planned runs and budgets."""
-        payload = self.model_dump(exclude={"description", "interpreters"})
+        payload = _without_later_defaults(self.model_dump(exclude={"description", "interpreters"}))
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
+
+
+# Keys added after sweeps had been recorded: left out of the digest while at their defaults, so that a results
+# directory written before them still resumes with the config that wrote it.
+_ADDED_LATER = {
+    "cooldown": ("mode", "max_seconds", "temperature_margin_c", "power_margin_w", "power_margin_fraction"),
+    "baseline": ("recheck_minutes",),
+}
+
+
+def _without_later_defaults(payload: dict) -> dict:
+    sections = {"cooldown": Cooldown, "baseline": Baseline}
+    for section, keys in _ADDED_LATER.items():
+        fields = sections[section].model_fields
+        payload[section] = {k: v for k, v in payload[section].items() if k not in keys or v != fields[k].default}
+    return payload
+
+
+def _check_protocol(config: SweepConfig) -> None:
+    cooldown, baseline = config.cooldown, config.baseline
+    if cooldown.mode == "adaptive":
+        if baseline.seconds <= 0:
+            raise ValueError("cooldown.mode = 'adaptive' waits for the idle baseline: it needs baseline.seconds > 0")
+        if cooldown.max_seconds < cooldown.seconds:
+            raise ValueError(f"cooldown.max_seconds ({cooldown.max_seconds:g}) is below the minimum "
+                             f"cooldown.seconds ({cooldown.seconds:g})")
+    if baseline.recheck_minutes > 0 and baseline.seconds <= 0:
+        raise ValueError("baseline.recheck_minutes re-measures the idle baseline: it needs baseline.seconds > 0")
 
 
 def _unique(values: list, field: str) -> list:

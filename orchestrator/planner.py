@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import product
 
 from orchestrator.config import SweepConfig
+from orchestrator.energy import SHORT_WINDOW_S
 from orchestrator.runtimes import parse_runtime
 
 
@@ -52,6 +53,8 @@ class Plan:
     seed: int
     runs: tuple[PlannedRun, ...]
     skipped: tuple[SkippedCell, ...] = field(default=())
+    # The validated config with every default filled in, for the report; the digest above is what resumes check.
+    config: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -60,7 +63,7 @@ class Plan:
     def from_dict(data: dict) -> Plan:
         runs = tuple(PlannedRun(r["run_id"], r["index"], r["repetition"], Cell(**r["cell"])) for r in data["runs"])
         skipped = tuple(SkippedCell(Cell(**s["cell"]), s["reason"]) for s in data["skipped"])
-        return Plan(data["config_name"], data["config_digest"], data["seed"], runs, skipped)
+        return Plan(data["config_name"], data["config_digest"], data["seed"], runs, skipped, data.get("config") or {})
 
 
 def skip_reason(cell: Cell, host: HostCapabilities) -> str | None:
@@ -98,4 +101,18 @@ def plan_sweep(config: SweepConfig, host: HostCapabilities) -> Plan:
         random.Random(f"{config.seed}:{repetition}").shuffle(order)
         for cell in order:
             runs.append(PlannedRun(run_id_for(repetition, cell), len(runs), repetition, cell))
-    return Plan(config.name, config.digest(), config.seed, tuple(runs), tuple(skipped))
+    return Plan(config.name, config.digest(), config.seed, tuple(runs), tuple(skipped),
+                config.model_dump(mode="json"))
+
+
+def protocol_warnings(config: SweepConfig) -> list[str]:
+    """Settings that are valid but weaken the measurement: said at plan time, before hours of runs."""
+    warnings = []
+    gpu = [r for r in config.runtimes if parse_runtime(r).needs_gpu]
+    if gpu and config.measure.min_seconds < SHORT_WINDOW_S:
+        warnings.append(
+            f"measure.min_seconds = {config.measure.min_seconds:g} s is shorter than {SHORT_WINDOW_S:g} s with GPU "
+            f"runtimes ({', '.join(gpu)}): on Ampere and newer GPUs NVML's power reading is a 1-second average, so "
+            f"power samples in short windows lag the load; such runs are flagged (energy still comes from the "
+            f"total-energy counter where the GPU has one)")
+    return warnings

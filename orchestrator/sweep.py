@@ -13,7 +13,8 @@ import numpy as np
 from models.fidelity import compare_outputs
 from orchestrator.accounting import account_energy
 from orchestrator.artifacts import Artifact, ArtifactCache, ExportFailed
-from orchestrator.baseline import measure_idle
+from orchestrator.baseline import baseline_reference, measure_idle, recheck_due
+from orchestrator.cooldown import adaptive_unavailable, fixed_wait, idle_reference, wait_until_idle
 from orchestrator.config import SweepConfig
 from orchestrator.environments import EnvironmentBuildError
 from orchestrator.launchers.base import Launcher, LaunchOutcome
@@ -200,6 +201,14 @@ class SweepRunner:
             raise artifact
         return artifact
 
+    # The protocol's state between runs: the baseline in force (its place in baseline.json's history and when it
+    # was measured, monotonic), the cooldown that preceded the next run, and whether a fallback was announced.
+    baseline: dict[str, Any] | None = None
+    baseline_index: int | None = None
+    _baseline_at: float | None = None
+    last_cooldown: dict[str, Any] | None = None
+    _fallback_announced: bool = False
+
     def measure_baseline(self) -> dict[str, Any]:
         baseline = measure_idle(self.measurement.sensors, self.config.baseline.seconds, self.config.sampler.interval_ms / 1e3)
         self.idle_w = baseline["idle_w"]
@@ -207,7 +216,22 @@ class SweepRunner:
         if self.results.baseline_path.exists():
             history = json.loads(self.results.baseline_path.read_text()).get("history", [])
         self.results.write_json(self.results.baseline_path, {"latest": baseline, "history": [*history, baseline]})
+        self.baseline, self.baseline_index, self._baseline_at = baseline, len(history), time.monotonic()
         return baseline
+
+    def recheck_baseline(self, now: float | None = None) -> dict[str, Any] | None:
+        """Measure idle again when baseline.recheck_minutes have passed (call it between runs, after the cooldown)."""
+        if self.baseline is None or self.baseline.get("status") != "ok":
+            return None
+        if not recheck_due(self._baseline_at, time.monotonic() if now is None else now,
+                           self.config.baseline.recheck_minutes):
+            return None
+        return self.measure_baseline()
+
+    def protocol_facts(self) -> dict[str, Any]:
+        """For the record of the run just executed: the baseline its dynamic energy used, the cooldown before it."""
+        return {"baseline": baseline_reference(self.baseline, self.baseline_index) if self.baseline else None,
+                "cooldown_before": self.last_cooldown}
 
     def execute(self, run: PlannedRun) -> dict[str, Any]:
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -290,6 +314,25 @@ class SweepRunner:
             outputs.unlink(missing_ok=True)  # tens of MB per run; the record keeps its digest and the comparison
         return {"status": "ok", **report}
 
-    def cooldown(self) -> None:
-        if self.config.cooldown.seconds > 0:
-            time.sleep(self.config.cooldown.seconds)
+    def cooldown(self, sleep: Callable[[float], None] = time.sleep,
+                 clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:
+        settings = self.config.cooldown
+        if settings.mode == "fixed":
+            facts = fixed_wait(settings.seconds, sleep)
+        else:
+            gpu_sensors = [s for s in self.measurement.sensors if "gpu" in s.channels().values()]
+            channels = [c for s in gpu_sensors for c, domain in s.channels().items() if domain == "gpu"]
+            nvml = next((s.reason for s in self.measurement.statuses if s.name == "nvml"), "no NVML sensor")
+            problem = adaptive_unavailable(channels, nvml, self.baseline)
+            if problem is None:
+                facts = wait_until_idle(gpu_sensors, idle_reference(self.baseline, channels), settings, clock, sleep)
+                if facts["outcome"] == "limit":
+                    self.log(f"cooldown: {settings.max_seconds:g} s limit reached before idle: {facts['detail']}")
+            else:
+                if not self._fallback_announced:
+                    self.log(f"cooldown: adaptive cannot watch the GPUs, so each cooldown waits the fixed minimum "
+                             f"of {settings.seconds:g} s: {problem}")
+                    self._fallback_announced = True
+                facts = fixed_wait(settings.seconds, sleep, fallback=problem)
+        self.last_cooldown = facts
+        return facts

@@ -152,6 +152,22 @@ class DockerLauncher(Launcher):
                     pass
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
 def leftover_containers(client: Any) -> list[Any]:
-    """Containers greenrt started that still exist (after a crash of the orchestrator)."""
-    return client.containers.list(all=True, filters={"label": RUN_LABEL})
+    """Containers greenrt started that outlived their launch: this process's (launch() removes its own before it
+    returns) and those of a greenrt that is no longer running (killed mid-run). A live sweep's container is not."""
+    left = []
+    for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
+        owner = container.labels.get(LABEL_PREFIX + "owner-pid", "")
+        if not owner.isdigit() or int(owner) == os.getpid() or not _alive(int(owner)):
+            left.append(container)
+    return left

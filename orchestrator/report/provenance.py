@@ -31,13 +31,43 @@ def sweep_facts(host: dict[str, Any], plan: dict[str, Any], baseline: dict[str, 
         if sensor.get("details"):
             detail += f" {_compact(sensor['details'])}"  # NVML's driver version lives here
         facts.append((f"sensor {sensor.get('name')}", detail))
-    latest = (baseline or {}).get("latest")
-    if latest:
-        idle = latest.get("idle_w") or {}
-        facts.append(("idle baseline", ", ".join(f"{k} {v:.2f} W" for k, v in idle.items())
-                      or f"{latest.get('status')}: {latest.get('reason')}"))
+    facts += baseline_facts(baseline)
+    facts += config_facts(plan)
     return pl.DataFrame({"what": [k for k, _ in facts], "value": [None if v is None else str(v) for _, v in facts]},
                         schema={"what": pl.String, "value": pl.String})
+
+
+def _idle_line(entry: dict[str, Any]) -> str:
+    idle = entry.get("idle_w") or {}
+    temperature = entry.get("idle_temperature_c") or {}
+    return ", ".join(f"{k} {v:.2f} W" + (f" {temperature[k]:.0f} °C" if k in temperature else "")
+                     for k, v in idle.items()) or f"{entry.get('status')}: {entry.get('reason')}"
+
+
+def baseline_facts(baseline: dict[str, Any] | None) -> list[tuple[str, str]]:
+    """The latest idle baseline, and the spread of every one measured when there were several (rechecks, resumes)."""
+    latest = (baseline or {}).get("latest")
+    if not latest:
+        return []
+    facts = [("idle baseline", _idle_line(latest))]
+    history = [b for b in (baseline or {}).get("history", []) if b.get("status") == "ok"]
+    if len(history) > 1:
+        channels = sorted({c for b in history for c in b.get("idle_w") or {}})
+        spread = []
+        for channel in channels:
+            values = [b["idle_w"][channel] for b in history if channel in (b.get("idle_w") or {})]
+            spread.append(f"{channel} {min(values):.2f}-{max(values):.2f} W")
+        facts.append((f"idle baselines ({len(history)} measured)",
+                      f"{history[0].get('measured_at')} to {history[-1].get('measured_at')}: " + ", ".join(spread)))
+    return facts
+
+
+def config_facts(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    """The resolved config, one row per top-level key, as the sweep ran it (defaults filled in)."""
+    config = plan.get("config")
+    if not config:
+        return [("config (resolved)", "not recorded (plan.json written by an older greenrt)")]
+    return [(f"config {key}", _compact(value)) for key, value in config.items()]
 
 
 def runtime_versions(records: list[dict[str, Any]]) -> pl.DataFrame:
