@@ -1,0 +1,127 @@
+"""Merging a sharded sweep: the union of the shards' journals, the missing runs counted, the hosts grouped.
+
+The merged runs.jsonl is an ordinary journal (tables and report read it as they read a single host's); each record
+gains the shard that measured it and that node's host signature, so hardware can be told apart afterwards.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from orchestrator.scheduling.sharded import expected_runs, read_manifest, shard_facts, shards_dir
+from orchestrator.scheduling.slurm import NOT_KNOWN, TaskState
+from orchestrator.store import INTERRUPTED, read_journal
+from runners.protocol import write_json_atomic
+
+
+def host_signature(host: dict[str, Any]) -> str:
+    """What makes two nodes' numbers comparable: CPU model and count, GPU models, NVIDIA driver."""
+    nvml = next((s for s in host.get("sensors", []) if s.get("name") == "nvml"), {}) or {}
+    details = nvml.get("details") or {}
+    gpus = [g.get("name", "?") if isinstance(g, dict) else str(g) for g in details.get("gpus", [])]
+    gpu = f"{len(gpus)}x {', '.join(sorted(set(gpus)))}, driver {details.get('driver_version')}" if gpus else "no GPU"
+    return f"{host.get('cpu_model', 'unknown CPU')} ({host.get('logical_cpus')} CPUs); {gpu}"
+
+
+@dataclass
+class ShardSummary:
+    index: int
+    planned: int
+    recorded: int
+    missing: int
+    state: str
+    exit_code: str | None
+    node: str | None
+    host_signature: str | None
+
+
+@dataclass
+class MergeSummary:
+    planned: int
+    recorded: int
+    missing: int
+    shards: list[ShardSummary] = field(default_factory=list)
+    hosts: dict[str, list[int]] = field(default_factory=dict)  # signature -> shards measured there
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"planned": self.planned, "recorded": self.recorded, "missing": self.missing,
+                "shards": [vars(s) for s in self.shards], "hosts": self.hosts}
+
+
+def _shard_indices(root: Path) -> list[int]:
+    return sorted(int(p.name) for p in shards_dir(root).glob("*") if p.is_dir() and p.name.isdigit())
+
+
+def merge_shards(root: Path, states: dict[int | None, TaskState] | None = None, state_problem: str | None = None
+                 ) -> MergeSummary:
+    """Union every shard's journal (and any earlier merge) into root/runs.jsonl; write merge.json and host.json."""
+    root = Path(root)
+    merged: dict[str, dict[str, Any]] = {}
+    for record in read_journal(root / "runs.jsonl")[0]:  # an earlier merge: shards recorded since win below
+        merged[record["run_id"]] = record
+    signatures: dict[int, str] = {}
+    hosts: dict[str, list[int]] = {}
+    first_host: Path | None = None
+    for index in _shard_indices(root):
+        host_path = shards_dir(root) / str(index) / "host.json"
+        if host_path.exists():
+            signatures[index] = host_signature(json.loads(host_path.read_text()))
+            hosts.setdefault(signatures[index], []).append(index)
+            first_host = first_host or host_path
+        for record in read_journal(shards_dir(root) / str(index) / "runs.jsonl")[0]:
+            merged.pop(record["run_id"], None)  # the latest record of a run wins, and goes last
+            merged[record["run_id"]] = {**record, "shard": index, "host_signature": signatures.get(index)}
+    _write_journal(root / "runs.jsonl", sorted(merged.values(), key=lambda r: (r.get("index") is None, r.get("index"))))
+    if first_host is not None:
+        # The report's provenance shows one host: the first shard's, with every signature listed beside it.
+        host = json.loads(first_host.read_text())
+        write_json_atomic(root / "host.json", {**host, "shard_hosts": hosts})
+        baseline = first_host.with_name("baseline.json")
+        if baseline.exists():
+            shutil.copyfile(baseline, root / "baseline.json")
+
+    expected = expected_runs(root)
+    manifest = read_manifest(root) or {}
+    summary = MergeSummary(planned=sum(len(v) for v in expected.values()), recorded=0, missing=0, hosts=hosts)
+    for index, run_ids in expected.items():
+        # an interrupted run (its shard was cancelled or timed out mid-run) is measured again on resubmission
+        recorded = sum(1 for r in run_ids if r in merged and merged[r].get("status") != INTERRUPTED)
+        state = (states or {}).get(index)
+        if state is None:
+            in_submission = index in manifest.get("tasks", [])
+            state = TaskState("not submitted (no runs left)" if not in_submission else
+                              f"unknown ({state_problem or NOT_KNOWN})")
+        facts = shard_facts(root, index) or {}
+        summary.shards.append(ShardSummary(index, len(run_ids), recorded, len(run_ids) - recorded, state.state,
+                                           state.exit_code, state.node or facts.get("node"), signatures.get(index)))
+        summary.recorded += recorded
+        summary.missing += len(run_ids) - recorded
+    write_json_atomic(root / "merge.json", summary.to_dict())
+    return summary
+
+
+def _write_journal(path: Path, records: list[dict[str, Any]]) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    with open(tmp, "w") as fh:
+        for record in records:
+            fh.write(json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+def mixed_hardware_cells(runs: pl.DataFrame) -> list[str]:
+    """Cells whose repetitions were measured on different hardware (host signatures): not one population."""
+    if runs.is_empty() or "host" not in runs.columns or runs["host"].drop_nulls().is_empty():
+        return []
+    keys = ["model", "batch_size", "runtime", "precision"]
+    mixed = (runs.filter(pl.col("host").is_not_null()).group_by(keys, maintain_order=True)
+             .agg(pl.col("host").n_unique().alias("hosts")).filter(pl.col("hosts") > 1).sort(keys))
+    return [f"{r['model']} bs{r['batch_size']} {r['runtime']} {r['precision']} ({r['hosts']} hosts)"
+            for r in mixed.iter_rows(named=True)]
