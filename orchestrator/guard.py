@@ -1,0 +1,167 @@
+"""What keeps a sweep whole under faults: the host lock, SIGINT/SIGTERM, a full disk, and leftovers of killed sweeps.
+
+    with SweepGuard(out, log, error) as guard:    # takes the host-wide lock (or refuses, naming the holder)
+        guard.end_leftovers(docker_client)         # runners and containers of sweeps killed with SIGKILL
+        record = guard.execute(runner, run)        # SIGINT/SIGTERM here: the launcher cleans up (kills the
+        guard.append(results, record)              #   process group / removes the container), the run is
+                                                   #   journaled as interrupted, and the sweep exits 130/143
+A signal arriving while a record is appended waits until the line is written, so a finished run is never recorded
+twice nor lost. A full disk (ENOSPC, EDQUOT) anywhere stops the sweep with one line and exit 1; the journal is
+left whole (a cut-short append is truncated back, see ResultsDir.append). Rerunning the same command resumes.
+"""
+from __future__ import annotations
+
+import errno
+import signal
+import threading
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from orchestrator import hostlock
+from orchestrator.launchers.base import tail
+from orchestrator.planner import PlannedRun
+from orchestrator.store import INTERRUPTED, ResultsDir
+
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
+DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded")
+
+
+class SweepStopped(BaseException):
+    """The sweep must stop now; `message` is its one line, `exit_code` the CLI's status.
+
+    A BaseException, like KeyboardInterrupt, so that no `except Exception` between the signal and the sweep loop
+    swallows it, and launchers clean up on their way out (the local one kills the runner's process group, the
+    Docker one removes the container in `finally`).
+    """
+
+    def __init__(self, message: str, exit_code: int) -> None:
+        super().__init__(message)
+        self.message, self.exit_code = message, exit_code
+
+
+class SweepInterrupted(SweepStopped):
+    def __init__(self, signum: int) -> None:
+        self.signal_name = signal.Signals(signum).name
+        super().__init__(f"interrupted by {self.signal_name}", 128 + signum)
+
+
+def disk_full(exc: BaseException) -> bool:
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
+
+
+class SweepGuard:
+    def __init__(self, out: Path, log: Callable[[str], None], error: Callable[[str], None],
+                 signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
+        self.out = Path(out)
+        self.log, self.error = log, error
+        self.signals = signals
+        self.lock: hostlock.HostLock | None = None
+        self.results: ResultsDir | None = None
+        self.runner: Any = None
+        self.current: PlannedRun | None = None
+        self._current_since = 0.0
+        self._previous: dict[int, Any] = {}
+        self._received: int | None = None
+        self._deferring = 0
+
+    # -- the lock and the signal handlers, for the whole sweep --------------------------------------------------
+    def __enter__(self) -> SweepGuard:
+        self.lock = hostlock.acquire(self.out)
+        if self.lock.recovered:
+            self.log(f"host lock {self.lock.path}: taken over from a sweep that is no longer running "
+                     f"({hostlock.describe_holder(self.lock.recovered)})")
+        if threading.current_thread() is threading.main_thread():
+            for signum in self.signals:
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+        return self
+
+    def _on_signal(self, signum: int, frame: Any) -> None:
+        if self._received is not None:
+            return  # the first one is being handled: let the cleanup finish
+        self._received = signum
+        if not self._deferring:
+            raise SweepInterrupted(signum)
+
+    @contextmanager
+    def _deferred(self) -> Iterator[None]:
+        """Signals wait until the block is done (a journal line is written whole, or not at all)."""
+        self._deferring += 1
+        try:
+            yield
+        finally:
+            self._deferring -= 1
+        if not self._deferring and self._received is not None:
+            raise SweepInterrupted(self._received)
+
+    def __exit__(self, kind: Any, exc: BaseException | None, tb: Any) -> bool:
+        try:
+            stop = self._stop_for(exc)
+            if stop is None:
+                return False
+            self.error(stop)
+        finally:
+            for signum, handler in self._previous.items():
+                signal.signal(signum, handler)
+            if self.lock is not None:
+                self.lock.release()
+        import typer  # the CLI's way out with a status
+
+        raise typer.Exit(exc.exit_code if isinstance(exc, SweepStopped) else 1) from None
+
+    def _stop_for(self, exc: BaseException | None) -> str | None:
+        """The one line to show for an exception that stops the sweep, recording the run in flight; None: not ours."""
+        if isinstance(exc, SweepInterrupted):
+            where = self._record_interrupted(exc)
+            return (f"{exc.message}{where}; every finished run is in {self.out / 'runs.jsonl'}: rerun the same "
+                    f"command to resume (`greenrt report {self.out}` writes the tables now)")
+        if isinstance(exc, SweepStopped):
+            return exc.message
+        if disk_full(exc):
+            return self._disk_full_message(f"{exc.strerror}: {exc.filename or 'writing'}")
+        return None
+
+    def _disk_full_message(self, what: str) -> str:
+        return (f"disk full ({what}): the sweep stopped; every finished run is in {self.out / 'runs.jsonl'}: free "
+                f"space and rerun the same command to resume")
+
+    def _record_interrupted(self, exc: SweepInterrupted) -> str:
+        run, results, runner = self.current, self.results, self.runner
+        if run is None or results is None or runner is None:
+            return " between runs"
+        record = runner.new_record(run)
+        log_path = results.run_dir(run.run_id) / "runner.log"
+        record.update({
+            "status": INTERRUPTED, "wall_seconds": time.monotonic() - self._current_since,
+            "failure": {"kind": INTERRUPTED, "message": f"{exc.signal_name} stopped the sweep during this run; "
+                                                         "it is measured again when the sweep resumes",
+                        "log_tail": tail(log_path)},
+            "energy": {"status": "unavailable", "reason": "the run was interrupted", "channels": {}}})
+        try:
+            results.append(record)
+        except OSError as write_error:
+            return f" during {run.run_id} (not recorded: {write_error})"
+        return f" during {run.run_id} (recorded as interrupted; its runner was stopped)"
+
+    # -- per run ----------------------------------------------------------------------------------------------
+    def end_leftovers(self, docker_client: Any | None) -> int:
+        return hostlock.end_leftovers(docker_client, self.log)
+
+    def execute(self, runner: Any, run: PlannedRun) -> dict[str, Any]:
+        """runner.execute(run), knowing which run is in flight; a run that failed for a full disk stops the sweep."""
+        self.runner, self.results = runner, runner.results
+        self.current, self._current_since = run, time.monotonic()
+        record = runner.execute(run)
+        failure = record.get("failure") or {}
+        text = f"{failure.get('message', '')}\n{failure.get('log_tail', '')}"
+        if any(words in text for words in DISK_FULL_WORDS):
+            # Not the run's fault: leave it unrecorded, so that it is measured once there is room again.
+            raise SweepStopped(self._disk_full_message(f"{run.run_id}: {failure.get('kind')}: the runner could not "
+                                                       "write"), 1)
+        return record
+
+    def append(self, results: ResultsDir, record: dict[str, Any]) -> None:
+        with self._deferred():
+            results.append(record)
+            self.current = None
