@@ -57,6 +57,15 @@ test: test-host $(FRAMEWORK_TESTS)
 test-host: envs engine
 	$(BIN)/pytest tests/host
 
+# Debian's Slurm for the scale-out tests, installed only where missing; tests/host/slurm_cluster.py starts a private
+# single-host cluster (munged, slurmctld, one slurmd per node name) and stops it by its daemons' PIDs.
+SLURM_PACKAGES := slurmctld slurmd slurm-client munge
+.PHONY: slurm
+slurm:
+	@dpkg -s $(SLURM_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && \
+		DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SLURM_PACKAGES))
+test-host: slurm
+
 # Each framework's tests run inside that framework's own environment (tests/<framework>/).
 $(FRAMEWORK_TESTS): test-%: envs
 	python=$$($(GREENRT) env python $*) && \

@@ -20,7 +20,6 @@ torch is importable (models.torch_export).
 from __future__ import annotations
 
 import argparse
-import json
 import math
 import statistics
 import sys

@@ -5,12 +5,15 @@ weights (seed, or the file's digest) and opset.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Iterator
 
 from orchestrator import paths
 from orchestrator.launchers.base import Launcher
@@ -32,6 +35,21 @@ class Artifact:
     exporter: str | None
     versions: dict[str, str]
     export_seconds: float | None
+
+
+@contextmanager
+def _export_lock(folder: Path) -> Iterator[None]:
+    """One export of an artifact at a time across processes sharing the cache: they would share its staging folder.
+
+    POSIX record locks (lockf), not flock: they also hold across nodes on NFS, where shards share the cache.
+    """
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    with open(folder.with_name(folder.name + ".lock"), "a") as fh:
+        fcntl.lockf(fh, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.lockf(fh, fcntl.LOCK_UN)
 
 
 def weights_identity(weights: Weights) -> str:
@@ -80,7 +98,9 @@ class ArtifactCache:
         folder = self.root / f"{source}-{model}-{key}"
         export_json = folder / "export.json"
         if not export_json.exists():
-            self._export(source, model, options, weights, opset, folder)
+            with _export_lock(folder):
+                if not export_json.exists():  # another process (a shard on another node) may have exported it meanwhile
+                    self._export(source, model, options, weights, opset, folder)
         result: ExportResult = read_json(ExportResult, export_json)
         return Artifact(result.output_path, key, result.opset, result.exporter, result.versions, result.seconds)
 

@@ -16,16 +16,22 @@ from rich.table import Table
 from orchestrator import host, paths
 from orchestrator.artifacts import ArtifactCache
 from orchestrator.base_image import DEFAULT_MIRROR, DEFAULT_SUITE, DEFAULT_TAG, base_exists, build_base
+from orchestrator.baseline import describe_baseline
 from orchestrator.config import SweepConfig, load_config, parse_config
 from orchestrator.environments import EnvironmentBuildError, EnvironmentManager
 from orchestrator.errors import UserError
-from orchestrator.images import FLAVORS, ImageBuildError, ImageManager, docker_client, image_names
+from orchestrator.guard import SweepGuard
+from orchestrator.images import FLAVORS, LABEL_PREFIX, ImageBuildError, ImageManager, docker_client, image_names
 from orchestrator.launchers.base import Launcher
 from orchestrator.launchers.choice import LAUNCHERS, choose_launcher
 from orchestrator.launchers.docker import DockerLauncher
 from orchestrator.launchers.local import LocalLauncher
-from orchestrator.planner import HostCapabilities, Plan, plan_sweep
+from orchestrator.planner import HostCapabilities, Plan, plan_sweep, protocol_warnings
 from orchestrator.runtimes import all_runtime_names, parse_runtime
+from orchestrator.scheduling import commands as sharded
+from orchestrator.scheduling.sharded import begin_shard, end_shard
+from orchestrator.scheduling.shards import DEFAULT_POLICY, POLICIES, ShardSpec, check_policy, parse_shard
+from orchestrator.scheduling.slurm import ShardCommand, SlurmOptions, check_options as check_slurm_options
 from orchestrator.sensors import discover_sensors
 from orchestrator.sensors.rapl import pyrapl_verdict, resolve_powercap_root
 from orchestrator.store import ResultsDir
@@ -49,6 +55,9 @@ PYTHON_HELP = "Run every runtime in this existing interpreter instead of buildin
 LAUNCHER_HELP = ("docker: each run in a container of its runtime's image; local: a process in the runtime's venv "
                  "(or --python); auto: docker where the engine and every needed image are ready, else local.")
 GPUS_HELP = "GPUs handed to containers of GPU runtimes: all, or comma-separated indices/UUIDs."
+SHARD_POLICY_HELP = (f"How runs split into shards: {POLICIES[0]} (every shard runs every cell and the repetitions "
+                     f"are divided, so comparisons stay paired within a host) or {POLICIES[1]}.")
+SCHEDULERS = ("none", "slurm")
 BASE_IMAGE_HELP = "Base image to build FROM (default: each Dockerfile's pinned NVIDIA CUDA image)."
 
 
@@ -132,15 +141,24 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
 @app.command()
 def plan(config: Path = typer.Option(..., "--config", "-c", help="Sweep config (TOML)."),
          powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
-         as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON.")) -> None:
+         as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+         shards: Optional[int] = typer.Option(None, help="Show how the runs split into this many shards."),
+         shard_policy: str = typer.Option(DEFAULT_POLICY, help=SHARD_POLICY_HELP)) -> None:
     """Dry run: the runs in order, and every skipped cell with its reason."""
     with user_errors():
         cfg = load_config(config)
+        check_policy(shard_policy)
         the_plan = plan_sweep(cfg, host.capabilities(_measurement(powercap_root).statuses))
+        split = sharded.split_runs(the_plan, shards, shard_policy) if shards is not None else None
+        for warning in protocol_warnings(cfg):
+            err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
         if as_json:
-            print(json.dumps(the_plan.to_dict(), indent=1))
+            print(json.dumps({**the_plan.to_dict(), **({"shards": [[r.run_id for r in runs] for runs in split]}
+                                                        if split is not None else {})}, indent=1))
         else:
             _print_plan(the_plan)
+            if shards is not None:
+                console.print(sharded.shard_table(the_plan, shards, shard_policy))
 
 
 def _launcher(requested: str, environments: set[str], python: Optional[str], cfg: SweepConfig, gpus: str) -> Launcher:
@@ -160,7 +178,7 @@ def _launcher(requested: str, environments: set[str], python: Optional[str], cfg
     console.print(f"launcher: [bold]{name}[/bold] ({why})")
     if name == "docker":
         return DockerLauncher(images, gpus=gpus, log=console.print,
-                              build=lambda env: images.build(env, progress=console.print))
+                              build=lambda env: images.rebuild(env, progress=console.print))
     return LocalLauncher(EnvironmentManager(cfg.interpreters, python, log=console.print))
 
 
@@ -174,46 +192,68 @@ def _needed_environments(plan: Plan) -> set[str]:
 
 
 def _execute(cfg: SweepConfig, out: Path, measurement: Measurement, python: Optional[str], launcher_name: str = "auto",
-             gpus: str = "all") -> None:
+             gpus: str = "all", shard: Optional[ShardSpec] = None, shard_policy: str = DEFAULT_POLICY,
+             fresh: bool = False) -> None:
     the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
-    results = ResultsDir(out)
-    results.open_for(the_plan)
-    if not results.host_path.exists():
-        results.write_json(results.host_path, host.describe(measurement.statuses))
-    launcher = _launcher(launcher_name, _needed_environments(the_plan), python, cfg, gpus)
-    runner = SweepRunner(cfg, the_plan, results, launcher, measurement,
-                         ArtifactCache(launcher, timeout_s=cfg.timeout_seconds), log=console.print)
-    pending = runner.pending()
-    console.print(f"sweep [bold]{cfg.name}[/bold] -> {out}: {len(the_plan.runs)} runs planned, "
-                  f"{len(the_plan.runs) - len(pending)} already recorded, {len(the_plan.skipped)} cells skipped "
-                  f"(see `greenrt plan`)")
-    if not any(s.available for s in measurement.statuses):
-        console.print("[yellow]energy: unavailable on this host[/yellow] ("
-                      + "; ".join(f"{s.name}: {s.reason}" for s in measurement.statuses)
-                      + "): latency and throughput are measured, energy columns stay empty")
-    if pending:
-        runner.prepare(pending)
-        baseline = runner.measure_baseline()
-        if baseline["status"] == "ok":
-            console.print("idle baseline: " + ", ".join(f"{k} {v:.1f} W" for k, v in baseline["idle_w"].items()))
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("eta"), TimeRemainingColumn())
-        failed = 0
-        with Progress(*columns, console=console) as progress:
-            task = progress.add_task("runs", total=len(pending))
-            for run in pending:
-                progress.update(task, description=f"{run.cell.model} bs{run.cell.batch_size} {run.cell.runtime}")
-                record = runner.execute(run)
-                results.append(record)
-                if record["status"] != "ok":
-                    failed += 1
-                    progress.console.print(f"[red]failed[/red] {run.run_id}: {record['failure']['kind']}: "
-                                           f"{record['failure']['message'][:300]}")
-                progress.advance(task)
-                if run is not pending[-1]:
-                    runner.cooldown()
-        console.print(f"{len(pending) - failed} runs ok, {failed} failed")
-    _write_and_show_tables(results)
+    # One sweep per host (the lock), a clean stop on SIGINT/SIGTERM or a full disk: orchestrator/guard.py.
+    with SweepGuard(out, console.print, _stop_line) as guard:
+        results = ResultsDir(out, shard=shard.index if shard else None)
+        if fresh and results.plan_path.exists():
+            console.print(f"--fresh: the results in {out} were moved to {results.set_aside()}")
+        results.open_for(the_plan)
+        if shard:
+            the_plan = begin_shard(results, the_plan, shard, shard_policy)
+        if not results.host_path.exists():
+            results.write_json(results.host_path, host.describe(measurement.statuses))
+        launcher = _launcher(launcher_name, _needed_environments(the_plan), python, cfg, gpus)
+        guard.end_leftovers(launcher.images.client if isinstance(launcher, DockerLauncher) else None)
+        runner = SweepRunner(cfg, the_plan, results, launcher, measurement,
+                             ArtifactCache(launcher, timeout_s=cfg.timeout_seconds), log=console.print)
+        pending = runner.pending()
+        console.print(f"sweep [bold]{cfg.name}[/bold] -> {out}: {len(the_plan.runs)} runs planned, "
+                      f"{len(the_plan.runs) - len(pending)} already recorded, {len(the_plan.skipped)} cells skipped "
+                      f"(see `greenrt plan`)")
+        if not any(s.available for s in measurement.statuses):
+            console.print("[yellow]energy: unavailable on this host[/yellow] ("
+                          + "; ".join(f"{s.name}: {s.reason}" for s in measurement.statuses)
+                          + "): latency and throughput are measured, energy columns stay empty")
+        if pending:
+            runner.prepare(pending)
+            for warning in protocol_warnings(cfg):
+                err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+            baseline = runner.measure_baseline()
+            if baseline["status"] == "ok":
+                console.print(f"idle baseline: {describe_baseline(baseline)}")
+            columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                       TextColumn("eta"), TimeRemainingColumn())
+            failed = 0
+            with Progress(*columns, console=console) as progress:
+                task = progress.add_task("runs", total=len(pending))
+                for run in pending:
+                    progress.update(task, description=f"{run.cell.model} bs{run.cell.batch_size} {run.cell.runtime}")
+                    rechecked = runner.recheck_baseline()
+                    if rechecked is not None:
+                        progress.console.print(f"idle baseline re-measured: {describe_baseline(rechecked)}")
+                    record = guard.execute(runner, run)
+                    record["protocol"] = runner.protocol_facts()
+                    guard.append(results, record)
+                    if record["status"] != "ok":
+                        failed += 1
+                        progress.console.print(f"[red]failed[/red] {run.run_id}: {record['failure']['kind']}: "
+                                               f"{record['failure']['message'][:300]}")
+                    progress.advance(task)
+                    if run is not pending[-1]:
+                        runner.cooldown()
+            console.print(f"{len(pending) - failed} runs ok, {failed} failed")
+        if shard:  # shards write their journals concurrently; the merge writes the tables once, from all of them
+            end_shard(results)
+            console.print(f"shard {shard} done: {results.journal_path}; `greenrt merge {out}` writes the tables")
+            return
+        _write_and_show_tables(results)
+
+
+def _stop_line(message: str) -> None:
+    err.print(f"[red]error:[/red] {message}", highlight=False, soft_wrap=True)
 
 
 def _write_and_show_tables(results: ResultsDir, trace_run: Optional[str] = None) -> None:
@@ -225,11 +265,11 @@ def _write_and_show_tables(results: ResultsDir, trace_run: Optional[str] = None)
     summary = cell_summary(runs_table(records))
     if not summary.is_empty():
         table = Table(title="cells (median over repetitions)", title_justify="left")
-        for column in ("model", "batch", "runtime", "ok/runs", "p50 ms", "inferences/s", "J/inference"):
+        for column in ("model", "batch", "runtime", "ok/runs", "failed", "p50 ms", "inferences/s", "J/inference"):
             table.add_column(column)
         for row in summary.iter_rows(named=True):
             energy = f"{row['j_per_inference']:.4g}" if row["j_per_inference"] is not None else f"n/a ({row['energy_status']})"
-            table.add_row(row["model"], str(row["batch_size"]), row["runtime"], f"{row['ok']}/{row['runs']}",
+            table.add_row(row["model"], str(row["batch_size"]), row["runtime"], f"{row['ok']}/{row['runs']}", str(row["failed"]),
                           _fmt(row["latency_p50_ms"]), _fmt(row["throughput_per_s"]), energy)
         console.print(table)
     console.print(f"tables: {results.tables_dir}/ ({', '.join(sorted(written))})")
@@ -257,17 +297,88 @@ def sweep(config: Optional[Path] = typer.Option(None, "--config", "-c",
           out: Optional[Path] = typer.Option(None, "--out", "-o", help="Results directory (resumed if it exists)."),
           powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
           python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
-          launcher: str = typer.Option("auto", help=LAUNCHER_HELP),
-          gpus: str = typer.Option("all", help=GPUS_HELP)) -> None:
+          launcher: Optional[str] = typer.Option(None, help=LAUNCHER_HELP + " Default: auto; local for Slurm shards."),
+          gpus: str = typer.Option("all", help=GPUS_HELP),
+          scheduler: str = typer.Option("none", help="none: measure here; slurm: submit --shards N as a job array."),
+          shards: Optional[int] = typer.Option(None, help="With --scheduler slurm: how many shards (array tasks)."),
+          shard: Optional[str] = typer.Option(None, help="i/N: measure only shard i of N (what each array task runs)."),
+          shard_policy: str = typer.Option(DEFAULT_POLICY, help=SHARD_POLICY_HELP),
+          partition: Optional[str] = typer.Option(None, help="Slurm partition of the shards and the merge."),
+          gpus_per_node: Optional[int] = typer.Option(None, help="GPUs each shard's node is allocated (--gres=gpu:G)."),
+          time_limit: Optional[str] = typer.Option(None, "--time", help="Slurm time limit per shard, e.g. 04:00:00."),
+          sbatch_arg: Optional[list[str]] = typer.Option(None, help="Another sbatch option for the shards (repeatable)."),
+          fresh: bool = typer.Option(False, help="Start over in --out: its old results are moved to a sibling "
+                                                 "folder (named in the output), never deleted.")
+          ) -> None:
     """Plan and measure a sweep, then merge its tables; re-running into the same --out resumes it."""
     with user_errors():
+        if scheduler not in SCHEDULERS:
+            raise UserError(f"unknown scheduler {scheduler!r}; valid: {', '.join(SCHEDULERS)}")
+        check_policy(shard_policy)
+        spec = parse_shard(shard) if shard is not None else None
+        if fresh and (spec is not None or scheduler != "none"):
+            raise UserError("--fresh starts a whole sweep over: it cannot be combined with --shard or --scheduler")
+        if scheduler == "slurm" and (shards is None or spec is not None):
+            raise UserError("--scheduler slurm needs --shards N (and no --shard: the array tasks get theirs)")
+        if scheduler == "none" and (shards is not None or partition or gpus_per_node is not None or time_limit
+                                    or sbatch_arg):
+            raise UserError("--shards, --partition, --gpus-per-node, --time and --sbatch-arg need --scheduler slurm; "
+                            "valid schedulers: " + ", ".join(SCHEDULERS))
+        launcher = launcher or ("local" if scheduler == "slurm" else "auto")
         measurement = _measurement(powercap_root)
         if config is None:
             config, why = default_config(host.capabilities(measurement.statuses))
             console.print(f"config: {config.relative_to(paths.PROJECT_ROOT)} ({why})")
         _check_launcher(launcher)
         cfg = load_config(config)
-        _execute(cfg, out or paths.PROJECT_ROOT / "results" / cfg.name, measurement, python, launcher, gpus)
+        out = (out or paths.PROJECT_ROOT / "results" / cfg.name).absolute()
+        if scheduler == "slurm":
+            _submit_slurm(cfg, config, out, measurement, python, launcher, gpus, shards, shard_policy,
+                          SlurmOptions(partition, gpus_per_node, time_limit, tuple(sbatch_arg or ())), powercap_root)
+            return
+        _execute(cfg, out, measurement, python, launcher, gpus, spec, shard_policy, fresh=fresh)
+
+
+def _submit_slurm(cfg: SweepConfig, config: Path, out: Path, measurement: Measurement, python: Optional[str],
+                  launcher_name: str, gpus: str, shards: int, policy: str, options: SlurmOptions,
+                  powercap_root: Optional[str]) -> None:
+    the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
+    sharded.split_runs(the_plan, shards, policy)  # refuse an impossible split before anything is written
+    check_slurm_options(options)
+    results = ResultsDir(out)
+    results.open_for(the_plan)
+
+    def prepare(runs: list) -> None:
+        launcher = _launcher(launcher_name, _needed_environments(the_plan), python, cfg, gpus)
+        SweepRunner(cfg, the_plan, results, launcher, measurement, ArtifactCache(launcher, timeout_s=cfg.timeout_seconds),
+                    log=console.print).prepare(runs)
+
+    # This installation's own entry point: the nodes see it at the same path on the shared filesystem.
+    entry = Path(sys.executable).with_name("greenrt")
+    command = ShardCommand(str(entry) if entry.exists() else "greenrt", config.absolute(), out, shards, policy,
+                           launcher_name, python, powercap_root, gpus)
+    sharded.submit(the_plan, results, shards, policy, command, options, prepare, lambda: merge(out), console)
+
+
+@app.command()
+def merge(directory: Path = typer.Argument(..., help="A sharded sweep's results directory.")) -> None:
+    """Union the shards' journals into DIR/runs.jsonl (Slurm state and missing runs per shard), then tables and report."""
+    with user_errors():
+        results = ResultsDir(directory)
+        if not results.plan_path.exists():
+            raise UserError(f"{directory}: not a greenrt results directory (no plan.json)")
+        sharded.merge(results, console)
+        _write_and_show_tables(results)
+
+
+@app.command()
+def status(directory: Path = typer.Argument(..., help="A sharded sweep's results directory."),
+           wait: bool = typer.Option(False, help="Block until the merge job has finished (exit 0: it completed)."),
+           interval: float = typer.Option(5.0, min=0.1, help="Seconds between polls with --wait.")) -> None:
+    """Per shard: its Slurm state and its progress from its journal."""
+    with user_errors():
+        code = sharded.status(ResultsDir(directory), wait, interval, console)
+    raise typer.Exit(code)
 
 
 @app.command()
@@ -358,7 +469,9 @@ def images_build(names: Optional[list[str]] = typer.Argument(None, help="Images 
         images = ImageManager(docker_client(), log=console.print)
         for name in names or image_names():
             state = images.state(name)
-            if force or state.state != "ready" or (base_image and state.labels.get("org.greenrt.base-image") != base_image):
+            built_otherwise = state.flavor != flavor or (base_image or "dockerfile default") != state.labels.get(
+                LABEL_PREFIX + "base-image")
+            if force or state.state != "ready" or built_otherwise:
                 state = images.build(name, base_image=base_image, flavor=flavor, wheelhouses=wheelhouse or [])
             console.print(f"{state.reference}: {state.state} ({state.detail})")
 

@@ -37,6 +37,24 @@ AVERAGED_POWER_GPUS: tuple[str, ...] = (
 _AVERAGED_RE = re.compile("|".join(f"(?:{p})" for p in AVERAGED_POWER_GPUS), re.IGNORECASE)
 
 
+# A cumulative energy counter that reads the same value for longer than this has stopped updating: RAPL moves
+# every ~1 ms and NVML's total-energy counter every few tens of ms, and no powered CPU or GPU draws 0 W.
+STALLED_COUNTER_S = 2.0
+
+
+def longest_stall_s(t_ns: np.ndarray, counter: np.ndarray) -> float:
+    """The longest time, in seconds, over which consecutive samples of a counter read the same value."""
+    if len(t_ns) < 2:
+        return 0.0
+    longest, start = 0, 0
+    for k in range(1, len(counter)):
+        if counter[k] != counter[start]:
+            start = k
+        else:
+            longest = max(longest, int(t_ns[k]) - int(t_ns[start]))
+    return longest / NS_PER_S
+
+
 class WindowNotCovered(ValueError):
     """The instant asked for lies outside the sampled series: extrapolating would be a guess."""
 
@@ -162,6 +180,12 @@ def channel_window_energy(series: SampleSeries, channel: str, start_ns: int, end
         )
 
     if method == "counter":
+        stalled = longest_stall_s(ts[lo : hi + 1], ys[lo : hi + 1])
+        if stalled > STALLED_COUNTER_S:
+            return _invalid(
+                channel, domain, f"counter stopped updating for {stalled:.1f} s inside the window (a hung sensor "
+                f"reads the same value; a live one moves every few ms)", n_inside
+            )
         joules = _lerp(ts, ys, end_ns) - _lerp(ts, ys, start_ns)
         reason = "counter difference, interpolated at both edges"
         wraps = int(series.channel_column(channel, "wrapped")[between].astype(bool).sum())

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,6 +16,9 @@ from typing import Any
 from orchestrator.errors import UserError
 from orchestrator.planner import Plan
 from runners.protocol import write_json_atomic
+
+_SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
+INTERRUPTED = "interrupted"  # status of a run stopped by SIGINT/SIGTERM: recorded, and measured again on resume
 
 
 @dataclass(frozen=True)
@@ -23,20 +28,27 @@ class JournalProblem:
 
 
 class ResultsDir:
-    def __init__(self, root: str | Path) -> None:
+    def __init__(self, root: str | Path, shard: int | None = None) -> None:
         # Absolute: runners (in containers too) get paths under it and run in another working directory.
         self.root = Path(root).absolute()
         if self.root.exists() and not self.root.is_dir():
             raise UserError(f"{self.root}: exists and is not a directory")
+        # A shard of a sweep spread over hosts keeps its journal, host and idle baseline (they belong to the node
+        # that measured them) under shards/<i>/; the plan, run folders and samples stay shared.
+        self.shard = shard
+        self.own = self.root / "shards" / str(shard) if shard is not None else self.root
 
     plan_path = property(lambda self: self.root / "plan.json")
-    host_path = property(lambda self: self.root / "host.json")
-    baseline_path = property(lambda self: self.root / "baseline.json")
-    journal_path = property(lambda self: self.root / "runs.jsonl")
+    host_path = property(lambda self: self.own / "host.json")
+    baseline_path = property(lambda self: self.own / "baseline.json")
+    journal_path = property(lambda self: self.own / "runs.jsonl")
     samples_dir = property(lambda self: self.root / "samples")
     tables_dir = property(lambda self: self.root / "tables")
 
     def run_dir(self, run_id: str) -> Path:
+        # Run ids come from the planner (sanitised) or from a plan.json on disk: never a path out of runs/.
+        if not _SAFE_NAME.fullmatch(run_id):
+            raise UserError(f"run id {run_id!r} is not a safe folder name (letters, digits, '.', '_', '-')")
         return self.root / "runs" / run_id
 
     def open_for(self, plan: Plan) -> None:
@@ -49,36 +61,78 @@ class ResultsDir:
             if existing.get("config_digest") != plan.config_digest:
                 raise UserError(
                     f"{self.root} holds another sweep ({existing.get('config_name')}, digest "
-                    f"{existing.get('config_digest')}); this config's digest is {plan.config_digest}: use another --out")
-            return
-        self.root.mkdir(parents=True, exist_ok=True)
-        self.write_json(self.plan_path, plan.to_dict())
+                    f"{existing.get('config_digest')}); this config's digest is {plan.config_digest}: use another "
+                    f"--out, or --fresh to set the old results aside and start over")
+        elif self.root.is_dir() and any(self.root.iterdir()):
+            # Never write a sweep into (or, with --fresh, move away) a folder that is not one of greenrt's.
+            raise UserError(f"{self.root}: not empty and not a greenrt results directory (no plan.json); "
+                            f"choose another --out")
+        else:
+            self.root.mkdir(parents=True, exist_ok=True)
+            self.write_json(self.plan_path, plan.to_dict())
+        self.own.mkdir(parents=True, exist_ok=True)
 
     def write_json(self, path: Path, data: dict[str, Any]) -> None:
         write_json_atomic(path, data)
 
     def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, sort_keys=True, allow_nan=False) + "\n"
-        with open(self.journal_path, "a") as fh:
-            fh.write(line)
-            fh.flush()
-            os.fsync(fh.fileno())
+        """One line, fsynced. A write that fails (a full disk) is cut back off, so the journal stays whole."""
+        line = (json.dumps(record, sort_keys=True, allow_nan=False) + "\n").encode()
+        with open(self.journal_path, "ab") as fh:
+            size = fh.seek(0, os.SEEK_END)
+            try:
+                if size and _last_byte(self.journal_path) != b"\n":
+                    line = b"\n" + line  # a line cut short by a crash stays one unreadable line, not two
+                fh.write(line)
+                fh.flush()
+                os.fsync(fh.fileno())
+            except BaseException:
+                fh.truncate(size)
+                raise
 
     def records(self) -> tuple[list[dict[str, Any]], list[JournalProblem]]:
         """Every readable record, and each unreadable line with its number (the rest stays usable)."""
-        records, problems = [], []
-        if not self.journal_path.exists():
-            return records, problems
-        with open(self.journal_path, "rb") as fh:
-            for number, raw in enumerate(fh, start=1):
-                try:
-                    record = json.loads(raw)
-                    if not isinstance(record, dict) or "run_id" not in record:
-                        raise ValueError("not a run record")
-                    records.append(record)
-                except (ValueError, UnicodeDecodeError) as exc:
-                    problems.append(JournalProblem(number, f"{self.journal_path}:{number}: unreadable record ({exc})"))
-        return records, problems
+        return read_journal(self.journal_path)
 
     def recorded_run_ids(self) -> set[str]:
-        return {r["run_id"] for r in self.records()[0]}
+        """Runs that are done: finished or failed. A run whose latest record says it was interrupted is not."""
+        records = self.records()[0]
+        if self.shard is not None:
+            # What the merge or another shard recorded is done too, so resubmitting with another shard count
+            # measures nothing twice.
+            for path in (self.root / "runs.jsonl", *sorted((self.root / "shards").glob("*/runs.jsonl"))):
+                records += read_journal(path)[0]
+        return {r["run_id"] for r in records if r.get("status") != INTERRUPTED}
+
+    def set_aside(self) -> Path:
+        """Move this directory's sweep to a new sibling folder (never deleted) and return where it went."""
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        target = self.root.with_name(f"{self.root.name}.old-{stamp}")
+        n = 1
+        while target.exists():
+            n += 1
+            target = self.root.with_name(f"{self.root.name}.old-{stamp}-{n}")
+        self.root.rename(target)
+        return target
+
+
+def read_journal(path: Path) -> tuple[list[dict[str, Any]], list[JournalProblem]]:
+    records, problems = [], []
+    if not path.exists():
+        return records, problems
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            try:
+                record = json.loads(raw)
+                if not isinstance(record, dict) or "run_id" not in record:
+                    raise ValueError("not a run record")
+                records.append(record)
+            except (ValueError, UnicodeDecodeError) as exc:
+                problems.append(JournalProblem(number, f"{path}:{number}: unreadable record ({exc})"))
+    return records, problems
+
+
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        fh.seek(-1, os.SEEK_END)
+        return fh.read(1)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -97,6 +98,13 @@ def _failure(kind: str, message: str, log_tail: str = "") -> dict[str, str]:
     return {"kind": kind, "message": message, "log_tail": log_tail}
 
 
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
 def classify_outcome(outcome: LaunchOutcome, result: RunResult | None, result_problem: str | None) -> dict | None:
     """None when the run succeeded; else a failure with its kind and reason."""
     if outcome.start_error:
@@ -107,8 +115,14 @@ def classify_outcome(outcome: LaunchOutcome, result: RunResult | None, result_pr
         return _failure("timeout", f"runner killed after the {outcome.seconds:.0f} s time limit", outcome.log_tail)
     if result is None:
         code = outcome.exit_code
-        kind = "killed" if code is not None and code < 0 else "crash"
-        return _failure(kind, f"runner exited with code {code} and {result_problem}", outcome.log_tail)
+        # Exit 0 without a readable result: the runner "succeeded" but wrote garbage (or nothing).
+        kind = "killed" if code is not None and code < 0 else "bad-result" if code == 0 else "crash"
+        how = f"exited with code {code}"
+        if kind == "killed":
+            how = f"was killed by {_signal_name(-code)}" + (
+                " (the kernel's OOM killer, or another process: a child process's end does not say which)"
+                if -code == signal.SIGKILL else "")
+        return _failure(kind, f"runner {how} and {result_problem}", outcome.log_tail)
     if result.status != "ok":
         error = result.error
         return _failure(error.kind if error else "runtime", error.message if error else "runner reported an error",
@@ -233,13 +247,11 @@ class SweepRunner:
         return {"baseline": baseline_reference(self.baseline, self.baseline_index) if self.baseline else None,
                 "cooldown_before": self.last_cooldown}
 
-    def execute(self, run: PlannedRun) -> dict[str, Any]:
+    def new_record(self, run: PlannedRun) -> dict[str, Any]:
+        """A run's record before anything is known of its outcome (also what an interrupted run is recorded as)."""
         started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
-        t0 = time.monotonic()
         runtime = parse_runtime(run.cell.runtime)
-        run_dir = self.results.run_dir(run.run_id)
-        run_dir.mkdir(parents=True, exist_ok=True)
-        record: dict[str, Any] = {
+        return {
             "schema": RECORD_SCHEMA, "run_id": run.run_id, "index": run.index, "repetition": run.repetition,
             "model": run.cell.model, "batch_size": run.cell.batch_size, "runtime": runtime.name,
             "framework": runtime.framework, "model_format": runtime.model_format, "provider": runtime.provider,
@@ -247,6 +259,13 @@ class SweepRunner:
             "environment": runtime.environment, "env_vars": self.config.environment.get(runtime.name, {}),
             "artifact": None, "result": None, "failure": None, "samples_path": None,
         }
+
+    def execute(self, run: PlannedRun) -> dict[str, Any]:
+        t0 = time.monotonic()
+        runtime = parse_runtime(run.cell.runtime)
+        run_dir = self.results.run_dir(run.run_id)
+        run_dir.mkdir(parents=True, exist_ok=True)
+        record = self.new_record(run)
         try:
             artifact = self._artifact_for(run)
         except ExportFailed as exc:

@@ -35,6 +35,8 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
         "provider": record.get("provider"), "precision": record.get("precision"),
         "status": record.get("status"), "failure_kind": failure.get("kind"), "failure_message": failure.get("message"),
         "launcher": record.get("launcher"), "started_at": record.get("started_at"),
+        # Set by the merge of a sharded sweep: which shard measured the run, and that node's hardware.
+        "shard": record.get("shard"), "host": record.get("host_signature"),
         "iterations": iterations if ok else None, "window_s": window_s,
         "latency_mean_ms": float(latencies.mean()) if ok else None,
         "latency_p50_ms": float(np.percentile(latencies, 50)) if ok else None,
@@ -99,6 +101,7 @@ def cell_summary(runs: pl.DataFrame) -> pl.DataFrame:
         .agg(
             pl.len().alias("runs"),
             (pl.col("status") == "ok").sum().alias("ok"),
+            (pl.col("status") != "ok").sum().alias("failed"),
             pl.col("latency_p50_ms").median().alias("latency_p50_ms"),
             pl.col("throughput_per_s").median().alias("throughput_per_s"),
             pl.col("j_per_inference").median().alias("j_per_inference"),

@@ -12,6 +12,8 @@ from orchestrator import paths
 from orchestrator.environments import EnvironmentBuildError, EnvironmentManager
 from orchestrator.launchers.base import LaunchOutcome, Launcher, tail
 
+OWNER_ENV = "GREENRT_OWNER_PID"  # in every runner's environment: the greenrt process that started it
+
 
 class LocalLauncher(Launcher):
     name = "local"
@@ -38,6 +40,9 @@ class LocalLauncher(Launcher):
         # runners/ and models/ come from the checkout, never from whatever the interpreter has installed.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.PROJECT_ROOT), env_vars.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
+        # Like the Docker launcher's owner-pid label: a runner whose greenrt was killed (-9) is found and ended by
+        # the next sweep on this host (orchestrator/hostlock.py).
+        env[OWNER_ENV] = str(os.getpid())
         with open(log_path, "wb") as log:
             # A session of its own, so a time-out kills the runner and every process it started.
             process = subprocess.Popen([str(python), "-m", "runners", *argv], cwd=workdir, env=env,

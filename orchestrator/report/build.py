@@ -21,6 +21,7 @@ from orchestrator.report.findings import top_findings
 from orchestrator.report.html import render_html
 from orchestrator.report.markdown import render_markdown
 from orchestrator.report.provenance import runtime_versions, sweep_facts
+from orchestrator.scheduling.merge import mixed_hardware_cells
 from orchestrator.store import ResultsDir
 from orchestrator.tables import runs_table, skipped_table
 
@@ -81,6 +82,21 @@ def _failures(runs: pl.DataFrame) -> pl.DataFrame:
     return (runs.filter(pl.col("status") != "ok")
             .select("run_id", "model", "batch_size", "runtime",
                     pl.col("failure_kind").cast(pl.String), pl.col("failure_message").cast(pl.String).str.slice(0, 300)))
+
+
+def failures_per_cell(runs: pl.DataFrame) -> pl.DataFrame:
+    """Per cell with a failed run: runs, failures, and how many of each kind (e.g. "timeout: 2, oom: 1")."""
+    keys = ["model", "batch_size", "runtime", "precision"]
+    if runs.is_empty() or "failure_kind" not in runs.columns:
+        return pl.DataFrame(schema={"model": pl.String, "batch_size": pl.Int64, "runtime": pl.String,
+                                    "precision": pl.String, "runs": pl.UInt32, "failed": pl.UInt32, "kinds": pl.String})
+    totals = runs.group_by(keys).agg(pl.len().alias("runs"), (pl.col("status") != "ok").sum().alias("failed"))
+    kinds = (runs.filter(pl.col("status") != "ok")
+             .group_by([*keys, pl.col("failure_kind").cast(pl.String).fill_null("unknown")]).agg(pl.len().alias("n"))
+             .sort([*keys, "failure_kind"])
+             .group_by(keys, maintain_order=True)
+             .agg(pl.format("{}: {}", "failure_kind", "n").str.join(", ").alias("kinds")))
+    return totals.join(kinds, on=keys, how="inner").sort(keys)
 
 
 def _trace_run(records: list[dict[str, Any]], root: Path, wanted: str | None) -> tuple[dict | None, str]:
@@ -151,6 +167,11 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     energy_note = None if energy_available else (energy_reason(runs) if not runs.is_empty() else "no runs")
     files.energy_note = energy_note
     files.findings = top_findings(best, correlations, energy_note)
+    mixed = mixed_hardware_cells(runs)
+    if mixed:  # a sharded sweep over unlike nodes: such a cell's spread is partly the hardware's
+        files.findings.insert(0, f"warning: {len(mixed)} cell(s) have repetitions measured on different hardware "
+                                 f"(host signatures in tables/runs 'host'): {'; '.join(mixed[:5])}"
+                                 f"{' ...' if len(mixed) > 5 else ''}")
 
     def table(name: str, title: str, frame: pl.DataFrame, max_rows: int = 60) -> TableBlock:
         path = table_dir / f"{name}.csv"
@@ -233,6 +254,7 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
         "when every output's largest absolute error is within 1e-4 + 1e-3 x max|reference| and its cosine "
         "similarity is at least 0.9999."), table("fidelity", "Fidelity of converted models", _fidelity(runs))]))
     doc.sections.append(Section("Failed and skipped", [
+        table("failures_per_cell", "Failures per cell, by kind", failures_per_cell(runs)),
         table("failures", "Failed runs", _failures(runs)),
         table("skipped", "Cells not run, with the reason", skipped_table(plan))]))
     doc.sections.append(Section("Provenance", [

@@ -1,7 +1,6 @@
 """The local launcher with real processes: exit codes, time limits and process groups, interpreter overrides."""
 from __future__ import annotations
 
-import os
 import sys
 import stat
 import time
