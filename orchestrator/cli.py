@@ -218,9 +218,9 @@ def _execute(cfg: SweepConfig, out: Path, measurement: Measurement, python: Opti
                           + "; ".join(f"{s.name}: {s.reason}" for s in measurement.statuses)
                           + "): latency and throughput are measured, energy columns stay empty")
         if pending:
-            runner.prepare(pending)
-            for warning in protocol_warnings(cfg):
+            for warning in protocol_warnings(cfg):  # before preparing, which can take minutes
                 err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+            runner.prepare(pending)
             baseline = runner.measure_baseline()
             if baseline["status"] == "ok":
                 console.print(f"idle baseline: {describe_baseline(baseline)}")

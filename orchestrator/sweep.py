@@ -18,6 +18,7 @@ from orchestrator.baseline import baseline_reference, measure_idle, recheck_due
 from orchestrator.cooldown import adaptive_unavailable, fixed_wait, idle_reference, wait_until_idle
 from orchestrator.config import SweepConfig
 from orchestrator.environments import EnvironmentBuildError
+from orchestrator.images import ImageBuildError
 from orchestrator.launchers.base import Launcher, LaunchOutcome
 from orchestrator.planner import Plan, PlannedRun
 from orchestrator.runtimes import parse_runtime
@@ -143,6 +144,13 @@ class SweepRunner:
         self.idle_w: dict[str, float] = {}
         self._artifacts: dict[tuple[str, str], Artifact | ExportFailed] = {}
         self._references: dict[tuple[str, str], Path | str] = {}
+        # The protocol's state between runs: the baseline in force (its place in baseline.json's history and when
+        # it was measured, monotonic), the cooldown that preceded the next run, and whether a fallback was announced.
+        self.baseline: dict[str, Any] | None = None
+        self.baseline_index: int | None = None
+        self._baseline_at: float | None = None
+        self.last_cooldown: dict[str, Any] | None = None
+        self._fallback_announced = False
 
     def pending(self) -> list[PlannedRun]:
         recorded = self.results.recorded_run_ids()
@@ -157,7 +165,7 @@ class SweepRunner:
         for environment in sorted({parse_runtime(r.cell.runtime).environment for r in runs}):
             try:
                 self.log(f"environment {environment}: {self.launcher.prepare(environment)}")
-            except EnvironmentBuildError as exc:
+            except (EnvironmentBuildError, ImageBuildError) as exc:
                 self.log(f"environment {environment}: FAILED: {exc}")
         for run in runs:
             try:
@@ -214,14 +222,6 @@ class SweepRunner:
         if isinstance(artifact, ExportFailed):
             raise artifact
         return artifact
-
-    # The protocol's state between runs: the baseline in force (its place in baseline.json's history and when it
-    # was measured, monotonic), the cooldown that preceded the next run, and whether a fallback was announced.
-    baseline: dict[str, Any] | None = None
-    baseline_index: int | None = None
-    _baseline_at: float | None = None
-    last_cooldown: dict[str, Any] | None = None
-    _fallback_announced: bool = False
 
     def measure_baseline(self) -> dict[str, Any]:
         baseline = measure_idle(self.measurement.sensors, self.config.baseline.seconds, self.config.sampler.interval_ms / 1e3)

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from orchestrator.errors import UserError
+from orchestrator.hostlock import alive
 from orchestrator.images import LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager
 from orchestrator.launchers.base import LaunchOutcome, Launcher, tail
 
@@ -152,22 +153,12 @@ class DockerLauncher(Launcher):
                     pass
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's live process
-        return True
-    return True
-
-
 def leftover_containers(client: Any) -> list[Any]:
     """Containers greenrt started that outlived their launch: this process's (launch() removes its own before it
     returns) and those of a greenrt that is no longer running (killed mid-run). A live sweep's container is not."""
     left = []
     for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
         owner = container.labels.get(LABEL_PREFIX + "owner-pid", "")
-        if not owner.isdigit() or int(owner) == os.getpid() or not _alive(int(owner)):
+        if not owner.isdigit() or int(owner) == os.getpid() or not alive(int(owner)):
             left.append(container)
     return left

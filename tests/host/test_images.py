@@ -6,9 +6,14 @@ import subprocess
 import pytest
 
 from orchestrator import paths
+from orchestrator.config import parse_config
 from orchestrator.errors import UserError
-from orchestrator.images import ImageManager, image_names, matching_wheels, requirement_names, source_digest
+from orchestrator.images import (ImageBuildError, ImageManager, image_names, matching_wheels, requirement_names,
+                                 source_digest)
 from orchestrator.launchers.choice import choose_launcher
+from orchestrator.planner import HostCapabilities, plan_sweep
+from orchestrator.store import ResultsDir
+from orchestrator.sweep import Measurement, SweepRunner
 from sweep_helpers import GREENRT
 
 
@@ -75,3 +80,19 @@ def test_a_bad_launcher_on_the_command_line_exits_2(tmp_path):
                           capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "unknown launcher 'podman'; valid: auto, docker, local" in done.stderr
     assert not (tmp_path / "o").exists()
+
+
+def test_an_image_that_cannot_be_prepared_fails_only_its_runs(tmp_path):
+    class NoImages:
+        name = "docker"
+
+        def prepare(self, environment):
+            raise ImageBuildError(f"image greenrt/{environment}:latest is absent: `greenrt images build {environment}`")
+
+    config = parse_config({"name": "t", "models": ["mobilenet_v2"], "batch_sizes": [1],
+                           "runtimes": ["torch/native/cpu"]}, source="test")
+    logged = []
+    runner = SweepRunner(config, plan_sweep(config, HostCapabilities()), ResultsDir(tmp_path / "r"), NoImages(),
+                         Measurement([], []), artifacts=None, log=logged.append)
+    runner.prepare(runner.plan.runs)
+    assert logged == ["environment torch: FAILED: image greenrt/torch:latest is absent: `greenrt images build torch`"]
