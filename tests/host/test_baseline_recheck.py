@@ -60,7 +60,8 @@ def test_recheck_measures_again_and_keeps_the_history(tmp_path):
     assert runner.protocol_facts()["baseline"] == {"index": 0, "status": "ok", "measured_at": first["measured_at"]}
     assert runner.recheck_baseline(now=runner._baseline_at + 29 * 60) is None
     fake.temperature_c = 44
-    again = runner.recheck_baseline(now=runner._baseline_at + 30 * 60)
+    # Just past the interval: (t + 1800) - t is not exactly 1800 in floating point for every monotonic t.
+    again = runner.recheck_baseline(now=runner._baseline_at + 30 * 60 + 0.5)
     assert again is not None and again["idle_temperature_c"] == {"gpu-0": 44.0}
     assert runner.protocol_facts()["baseline"]["index"] == 1
     stored = json.loads(runner.results.baseline_path.read_text())
