@@ -1,12 +1,18 @@
 """Energy accounting of one run: each channel's energy over the runner's window, raw and idle-subtracted.
 
-Pure: takes the sampled series, the window and the idle baseline; says why whenever a figure is missing.
+Pure: takes the sampled series, the window, the idle baseline and which GPUs the run was given; says why whenever
+a figure is missing. A GPU channel is marked `assigned` when its GPU was handed to the run: energy per inference
+counts those, the node's other GPUs are kept beside them (orchestrator/tables.py).
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+import numpy as np
+
 from orchestrator.energy import dynamic_energy, short_window_warning, window_energy
+from orchestrator.gpu import GpuDescription
 from orchestrator.sampler import SampleSeries
 from orchestrator.sensors.base import SensorStatus
 
@@ -15,12 +21,27 @@ def unavailable_reason(statuses: list[SensorStatus]) -> str:
     return "no readable energy sensor on this host: " + "; ".join(f"{s.name}: {s.reason}" for s in statuses)
 
 
+def window_temperature(series: SampleSeries, channel: str, start_ns: int, end_ns: int) -> dict[str, float] | None:
+    """The channel's temperature at the samples nearest the window's edges, and its maximum inside: or None."""
+    t = series.channel_column(channel, "t_ns")
+    temperature = series.channel_column(channel, "temperature_c")
+    known = np.isfinite(temperature)
+    if not known.any():
+        return None
+    t, temperature = t[known], temperature[known]
+    inside = (t >= start_ns) & (t <= end_ns)
+    start = int(np.argmin(np.abs(t - start_ns)))
+    end = int(np.argmin(np.abs(t - end_ns)))
+    peak = float(temperature[inside].max()) if inside.any() else max(float(temperature[start]), float(temperature[end]))
+    return {"start": float(temperature[start]), "end": float(temperature[end]), "max": peak}
+
+
 def account_energy(
     series: SampleSeries | None,
     window: tuple[int, int] | None,
     idle_w: dict[str, float] | None,
     statuses: list[SensorStatus],
-    gpu_names: list[str],
+    run_gpus: Sequence[GpuDescription] = (),
 ) -> dict[str, Any]:
     if not any(s.available for s in statuses):
         return {"status": "unavailable", "reason": unavailable_reason(statuses), "channels": {}}
@@ -28,6 +49,7 @@ def account_energy(
         return {"status": "unavailable", "reason": "the run produced no measurement window", "channels": {}}
     start_ns, end_ns = window
     seconds = (end_ns - start_ns) / 1e9
+    assigned = {g.channel for g in run_gpus}
     channels: dict[str, Any] = {}
     for name, energy in window_energy(series, start_ns, end_ns).items():
         idle = (idle_w or {}).get(name)
@@ -45,6 +67,9 @@ def account_energy(
             "samples_in_window": energy.samples_in_window,
             "reason": energy.reason or ("no idle baseline for this channel" if dynamic is None and energy.energy_j is not None else ""),
         }
+        if energy.domain == "gpu":
+            channels[name]["assigned"] = name in assigned
+            channels[name]["temperature_c"] = window_temperature(series, name, start_ns, end_ns)
     valid = [c for c in channels.values() if c["status"] == "ok"]
     status = "ok" if valid and len(valid) == len(channels) else ("partial" if valid else "invalid")
     reasons = sorted({f"{n}: {c['reason']}" for n, c in channels.items() if c["status"] != "ok"})
@@ -52,5 +77,5 @@ def account_energy(
         "status": status,
         "reason": "; ".join(reasons),
         "channels": channels,
-        "warning": short_window_warning(seconds, gpu_names),
+        "warning": short_window_warning(seconds, run_gpus),
     }

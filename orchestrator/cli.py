@@ -6,7 +6,7 @@ import sys
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Iterator, Optional
+from typing import Callable, Iterator, Optional
 
 import typer
 from rich.console import Console
@@ -20,6 +20,8 @@ from orchestrator.baseline import describe_baseline
 from orchestrator.config import SweepConfig, load_config, parse_config
 from orchestrator.environments import EnvironmentBuildError, EnvironmentManager
 from orchestrator.errors import UserError
+from orchestrator.gpu import ALL_GPUS, GpuDescription, GpuSelectionError, select_gpus
+from orchestrator.gpu import from_details as gpu_descriptions
 from orchestrator.guard import SweepGuard
 from orchestrator.images import FLAVORS, LABEL_PREFIX, ImageBuildError, ImageManager, docker_client, image_names
 from orchestrator.launchers.base import Launcher
@@ -27,12 +29,13 @@ from orchestrator.launchers.choice import LAUNCHERS, choose_launcher
 from orchestrator.launchers.docker import DockerLauncher
 from orchestrator.launchers.local import LocalLauncher
 from orchestrator.planner import HostCapabilities, Plan, plan_sweep, protocol_warnings
+from orchestrator.reaccount import reaccount_failed
 from orchestrator.runtimes import all_runtime_names, parse_runtime
 from orchestrator.scheduling import commands as sharded
 from orchestrator.scheduling.sharded import begin_shard, end_shard
 from orchestrator.scheduling.shards import DEFAULT_POLICY, POLICIES, ShardSpec, check_policy, parse_shard
 from orchestrator.scheduling.slurm import ShardCommand, SlurmOptions, check_options as check_slurm_options
-from orchestrator.sensors import discover_sensors
+from orchestrator.sensors import SensorStatus, discover_sensors
 from orchestrator.sensors.rapl import pyrapl_verdict, resolve_powercap_root
 from orchestrator.store import ResultsDir
 from orchestrator.sweep import Measurement, SweepRunner
@@ -54,7 +57,9 @@ POWERCAP_HELP = "Root of the powercap sysfs tree (default: $GREENRT_POWERCAP_ROO
 PYTHON_HELP = "Run every runtime in this existing interpreter instead of building venvs (e.g. a cluster module)."
 LAUNCHER_HELP = ("docker: each run in a container of its runtime's image; local: a process in the runtime's venv "
                  "(or --python); auto: docker where the engine and every needed image are ready, else local.")
-GPUS_HELP = "GPUs handed to containers of GPU runtimes: all, or comma-separated indices/UUIDs."
+GPUS_HELP = ("GPUs given to each run of a GPU runtime (both launchers): all, or comma-separated NVML indices (as "
+             "nvidia-smi numbers them), UUIDs or PCI bus ids. Energy per inference counts these GPUs; the node's "
+             "others are kept in their own column.")
 SHARD_POLICY_HELP = (f"How runs split into shards: {POLICIES[0]} (every shard runs every cell and the repetitions "
                      f"are divided, so comparisons stay paired within a host) or {POLICIES[1]}.")
 SCHEDULERS = ("none", "slurm")
@@ -72,13 +77,49 @@ def user_errors() -> Iterator[None]:
 
 def _measurement(powercap_root: Optional[str]) -> Measurement:
     sensors, statuses = discover_sensors(resolve_powercap_root(powercap_root))
-    return Measurement(sensors, statuses, list(host.capabilities(statuses).gpu_names))
+    return Measurement(sensors, statuses, host.capabilities(statuses).gpus)
 
 
 def default_config(caps: HostCapabilities) -> tuple[Path, str]:
-    if caps.gpu_names:
+    if caps.gpus:
         return paths.PROJECT_ROOT / "configs/study.toml", f"NVIDIA GPU found ({', '.join(caps.gpu_names)})"
     return paths.PROJECT_ROOT / "configs/quick.toml", f"no NVIDIA GPU ({caps.gpu_reason}): CPU runtimes, quick budget"
+
+
+def _config_or_default(config: Optional[Path], measurement: Measurement, say: Callable[[str], None]) -> Path:
+    """The config asked for, or the one `make sweep` uses on this host (and why, said once)."""
+    if config is not None:
+        return config
+    path, why = default_config(host.capabilities(measurement.statuses))
+    say(f"config: {path.relative_to(paths.PROJECT_ROOT)} ({why})")
+    return path
+
+
+def _run_gpus(spec: str, measurement: Measurement) -> tuple[GpuDescription, ...]:
+    """The GPUs --gpus names, checked against what NVML sees before anything is written."""
+    if not measurement.gpus:
+        if spec.strip() != ALL_GPUS:
+            nvml = next((s.reason for s in measurement.statuses if s.name == "nvml"), "NVML not probed")
+            raise UserError(f"--gpus {spec!r}: NVML sees no GPU on this host ({nvml}); valid: {ALL_GPUS}")
+        return ()
+    try:
+        return select_gpus(spec, measurement.gpus)
+    except GpuSelectionError as exc:
+        raise UserError(str(exc)) from None
+
+
+def _gpu_table(statuses: list[SensorStatus]) -> Optional[Table]:
+    nvml = next((s for s in statuses if s.name == "nvml" and s.available), None)
+    if nvml is None:
+        return None
+    table = Table(title=f"NVIDIA GPUs (driver {nvml.details.get('driver_version')})", title_justify="left")
+    for column in ("index", "name", "UUID", "PCI bus id", "energy counter", "power reading"):
+        table.add_column(column)
+    for g in gpu_descriptions(nvml.details.get("gpus", [])):
+        table.add_row(str(g.index), g.name, g.uuid or "-", g.pci_bus_id or "-",
+                      "yes" if g.energy_counter else "[yellow]no[/yellow]: power samples integrated",
+                      "1-s average" if g.power_is_1s_average else "instantaneous")
+    return table
 
 
 def _print_plan(plan: Plan) -> None:
@@ -114,6 +155,9 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
             sensors.add_row(s.name, "yes" if s.available else "[red]no[/red]", ", ".join(s.channels) or "-", s.reason)
         sensors.add_row("pyRAPL", "", "", pyrapl_verdict())
         console.print(sensors)
+        gpu_table = _gpu_table(measurement.statuses)
+        if gpu_table is not None:
+            console.print(gpu_table)
         engine = info["container_engine"]
         console.print(f"[bold]container engine[/bold]: {engine['reason']}")
         if engine["available"]:
@@ -129,7 +173,7 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
         for name in all_runtime_names():
             runtime = parse_runtime(name)
             reason = runtime.not_implemented_reason() or (
-                f"needs an NVIDIA GPU: {caps.gpu_reason}" if runtime.needs_gpu and not caps.gpu_names else None)
+                f"needs an NVIDIA GPU: {caps.gpu_reason}" if runtime.needs_gpu and not caps.gpus else None)
             state = envs.state(runtime.environment) if not reason else None
             runtimes.add_row(name, f"[red]no[/red]: {reason}" if reason else "yes",
                              f"{runtime.environment}: {state.state} ({state.detail})" if state else "-")
@@ -139,33 +183,47 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
 
 
 @app.command()
-def plan(config: Path = typer.Option(..., "--config", "-c", help="Sweep config (TOML)."),
+def plan(config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                              help="Sweep config (TOML); default: the one `make sweep` uses here."),
          powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
+         python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
+         launcher: str = typer.Option("auto", help=LAUNCHER_HELP),
          as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
          shards: Optional[int] = typer.Option(None, help="Show how the runs split into this many shards."),
          shard_policy: str = typer.Option(DEFAULT_POLICY, help=SHARD_POLICY_HELP)) -> None:
-    """Dry run: the runs in order, and every skipped cell with its reason."""
+    """Dry run: the config and launcher a sweep would use, the runs in order, every skipped cell with its reason."""
     with user_errors():
+        _check_launcher(launcher)
+        measurement = _measurement(powercap_root)
+        chosen: list[str] = []
+        config = _config_or_default(config, measurement, chosen.append)
         cfg = load_config(config)
         check_policy(shard_policy)
-        the_plan = plan_sweep(cfg, host.capabilities(_measurement(powercap_root).statuses))
+        the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
         split = sharded.split_runs(the_plan, shards, shard_policy) if shards is not None else None
+        name, why, _ = _launcher_choice(launcher, _needed_environments(the_plan), python)
         for warning in protocol_warnings(cfg):
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
         if as_json:
-            print(json.dumps({**the_plan.to_dict(), **({"shards": [[r.run_id for r in runs] for runs in split]}
-                                                        if split is not None else {})}, indent=1))
+            print(json.dumps({**the_plan.to_dict(), "config_path": str(config), "launcher": {"name": name, "why": why},
+                              **({"shards": [[r.run_id for r in runs] for runs in split]}
+                                 if split is not None else {})}, indent=1))
         else:
+            for line in chosen:
+                console.print(line)
+            console.print(f"launcher: [bold]{name}[/bold] ({why})")
             _print_plan(the_plan)
             if shards is not None:
                 console.print(sharded.shard_table(the_plan, shards, shard_policy))
 
 
-def _launcher(requested: str, environments: set[str], python: Optional[str], cfg: SweepConfig, gpus: str) -> Launcher:
+def _launcher_choice(requested: str, environments: set[str], python: Optional[str]
+                     ) -> tuple[str, str, Optional[ImageManager]]:
+    """(launcher, why, the image manager when Docker answered): what a sweep would use, nothing started."""
     if python and requested == "docker":
         raise UserError("--python runs runtimes in an existing interpreter: it needs --launcher local (or auto)")
     requested = "local" if python and requested == "auto" else requested
-    engine_problem, states = None, {}
+    engine_problem, states, images = None, {}, None
     if requested != "local":
         try:
             images = ImageManager(docker_client())
@@ -175,11 +233,19 @@ def _launcher(requested: str, environments: set[str], python: Optional[str], cfg
                 raise
             engine_problem = str(exc).split(";")[0]
     name, why = choose_launcher(requested, engine_problem, states, environments)
+    return name, why, images
+
+
+def _launcher(requested: str, environments: set[str], python: Optional[str], cfg: SweepConfig,
+              gpus: tuple[GpuDescription, ...]) -> Launcher:
+    name, why, images = _launcher_choice(requested, environments, python)
     console.print(f"launcher: [bold]{name}[/bold] ({why})")
+    if gpus:
+        console.print("GPUs given to GPU runtimes: " + ", ".join(f"{g.label()} ({g.uuid or g.pci_bus_id})" for g in gpus))
     if name == "docker":
-        return DockerLauncher(images, gpus=gpus, log=console.print,
+        return DockerLauncher(images, gpus=gpus or None, log=console.print,
                               build=lambda env: images.rebuild(env, progress=console.print))
-    return LocalLauncher(EnvironmentManager(cfg.interpreters, python, log=console.print))
+    return LocalLauncher(EnvironmentManager(cfg.interpreters, python, log=console.print), gpus=gpus or None)
 
 
 def _needed_environments(plan: Plan) -> set[str]:
@@ -195,6 +261,7 @@ def _execute(cfg: SweepConfig, out: Path, measurement: Measurement, python: Opti
              gpus: str = "all", shard: Optional[ShardSpec] = None, shard_policy: str = DEFAULT_POLICY,
              fresh: bool = False) -> None:
     the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
+    run_gpus = _run_gpus(gpus, measurement)
     # One sweep per host (the lock), a clean stop on SIGINT/SIGTERM or a full disk: orchestrator/guard.py.
     with SweepGuard(out, console.print, _stop_line) as guard:
         results = ResultsDir(out, shard=shard.index if shard else None)
@@ -205,10 +272,11 @@ def _execute(cfg: SweepConfig, out: Path, measurement: Measurement, python: Opti
             the_plan = begin_shard(results, the_plan, shard, shard_policy)
         if not results.host_path.exists():
             results.write_json(results.host_path, host.describe(measurement.statuses))
-        launcher = _launcher(launcher_name, _needed_environments(the_plan), python, cfg, gpus)
+        launcher = _launcher(launcher_name, _needed_environments(the_plan), python, cfg, run_gpus)
         guard.end_leftovers(launcher.images.client if isinstance(launcher, DockerLauncher) else None)
         runner = SweepRunner(cfg, the_plan, results, launcher, measurement,
-                             ArtifactCache(launcher, timeout_s=cfg.timeout_seconds), log=console.print)
+                             ArtifactCache(launcher, timeout_s=cfg.timeout_seconds), log=console.print,
+                             run_gpus=run_gpus)
         pending = runner.pending()
         console.print(f"sweep [bold]{cfg.name}[/bold] -> {out}: {len(the_plan.runs)} runs planned, "
                       f"{len(the_plan.runs) - len(pending)} already recorded, {len(the_plan.skipped)} cells skipped "
@@ -326,9 +394,7 @@ def sweep(config: Optional[Path] = typer.Option(None, "--config", "-c",
                             "valid schedulers: " + ", ".join(SCHEDULERS))
         launcher = launcher or ("local" if scheduler == "slurm" else "auto")
         measurement = _measurement(powercap_root)
-        if config is None:
-            config, why = default_config(host.capabilities(measurement.statuses))
-            console.print(f"config: {config.relative_to(paths.PROJECT_ROOT)} ({why})")
+        config = _config_or_default(config, measurement, console.print)
         _check_launcher(launcher)
         cfg = load_config(config)
         out = (out or paths.PROJECT_ROOT / "results" / cfg.name).absolute()
@@ -345,13 +411,14 @@ def _submit_slurm(cfg: SweepConfig, config: Path, out: Path, measurement: Measur
     the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
     sharded.split_runs(the_plan, shards, policy)  # refuse an impossible split before anything is written
     check_slurm_options(options)
+    run_gpus = _run_gpus(gpus, measurement)
     results = ResultsDir(out)
     results.open_for(the_plan)
 
     def prepare(runs: list) -> None:
-        launcher = _launcher(launcher_name, _needed_environments(the_plan), python, cfg, gpus)
+        launcher = _launcher(launcher_name, _needed_environments(the_plan), python, cfg, run_gpus)
         SweepRunner(cfg, the_plan, results, launcher, measurement, ArtifactCache(launcher, timeout_s=cfg.timeout_seconds),
-                    log=console.print).prepare(runs)
+                    log=console.print, run_gpus=run_gpus).prepare(runs)
 
     # This installation's own entry point: the nodes see it at the same path on the shared filesystem.
     entry = Path(sys.executable).with_name("greenrt")
@@ -421,6 +488,8 @@ def report(directory: Path = typer.Argument(..., help="A sweep's results directo
         results = ResultsDir(directory)
         if not results.plan_path.exists():
             raise UserError(f"{directory}: not a greenrt results directory (no plan.json)")
+        for done in reaccount_failed(results):
+            console.print(f"accounted again: {done.run_id}: {done.status} ({done.detail})", markup=False)
         _write_and_show_tables(results, trace_run)
 
 

@@ -7,12 +7,13 @@ with a reason and energy None: never 0.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Literal
 
 import numpy as np
+
+from .gpu import GpuDescription
 
 if TYPE_CHECKING:
     from .sampler import SampleSeries
@@ -21,21 +22,6 @@ NS_PER_S = 1_000_000_000
 
 # Below this, a 1-second-averaged power reading cannot follow the load; the counter is unaffected.
 SHORT_WINDOW_S = 5.0
-
-# GPUs whose nvmlDeviceGetPowerUsage is a 1-second average: Ampere and newer, except GA100 (A100, A30, A800), for
-# which NVIDIA documents an instantaneous reading. Patterns, not bare substrings, because "A10" is inside "A100".
-AVERAGED_POWER_GPUS: tuple[str, ...] = (
-    r"\bG?H(100|200|800|20)\b",  # Hopper: H100, H200, H800, H20, GH200
-    r"\bG?B(100|200|300)\b",  # Blackwell data centre: B100, B200, GB200, B300
-    r"\bL(4|20|40S?)\b",  # Ada data centre: L4, L20, L40, L40S
-    r"\bA(2|10G?|10M|16|40)\b",  # Ampere GA10x data centre: A2, A10, A10G, A16, A40
-    r"\bRTX A\d{4}",  # Ampere workstation: RTX A4000 ... A6000
-    r"\bRTX (30|40|50)\d\d",  # GeForce RTX 30xx (Ampere), 40xx (Ada), 50xx (Blackwell)
-    r"\bAda\b",  # "RTX 6000 Ada Generation" and other Ada workstation cards
-    r"\bBlackwell\b",  # "RTX PRO 6000 Blackwell ..."
-)
-_AVERAGED_RE = re.compile("|".join(f"(?:{p})" for p in AVERAGED_POWER_GPUS), re.IGNORECASE)
-
 
 # A cumulative energy counter that reads the same value for longer than this has stopped updating: RAPL moves
 # every ~1 ms and NVML's total-energy counter every few tens of ms, and no powered CPU or GPU draws 0 W.
@@ -71,12 +57,8 @@ class ChannelEnergy:
     samples_in_window: int
 
 
-def power_reading_is_averaged(gpu_name: str) -> bool:
-    return _AVERAGED_RE.search(gpu_name) is not None
-
-
-def short_window_warning(seconds: float, gpu_names: Iterable[str]) -> str | None:
-    averaged = sorted({n for n in gpu_names if power_reading_is_averaged(n)})
+def short_window_warning(seconds: float, gpus: Iterable[GpuDescription]) -> str | None:
+    averaged = sorted({g.name for g in gpus if g.power_is_1s_average})
     if not averaged or seconds >= SHORT_WINDOW_S:
         return None
     return (

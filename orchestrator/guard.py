@@ -11,7 +11,6 @@ left whole (a cut-short append is truncated back, see ResultsDir.append). Rerunn
 """
 from __future__ import annotations
 
-import errno
 import signal
 import threading
 import time
@@ -22,9 +21,8 @@ from typing import Any, Callable, Iterator
 from orchestrator import hostlock
 from orchestrator.launchers.base import tail
 from orchestrator.planner import PlannedRun
-from orchestrator.store import INTERRUPTED, ResultsDir
+from orchestrator.store import INTERRUPTED, ResultsDir, disk_full
 
-DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded")
 
 
@@ -45,10 +43,6 @@ class SweepInterrupted(SweepStopped):
     def __init__(self, signum: int) -> None:
         self.signal_name = signal.Signals(signum).name
         super().__init__(f"interrupted by {self.signal_name}", 128 + signum)
-
-
-def disk_full(exc: BaseException) -> bool:
-    return isinstance(exc, OSError) and exc.errno in DISK_FULL
 
 
 class SweepGuard:

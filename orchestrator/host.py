@@ -8,7 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from orchestrator import paths
+from orchestrator import gpu, paths
 from orchestrator.planner import HostCapabilities
 from orchestrator.sensors.base import SensorStatus
 
@@ -56,7 +56,7 @@ def container_engine() -> dict[str, Any]:
 def capabilities(statuses: list[SensorStatus]) -> HostCapabilities:
     nvml = next((s for s in statuses if s.name == "nvml"), None)
     if nvml and nvml.available:
-        return HostCapabilities(gpu_names=tuple(nvml.details.get("gpus", [])))
+        return HostCapabilities(gpus=gpu.from_details(nvml.details.get("gpus", [])))
     return HostCapabilities(gpu_reason=nvml.reason if nvml else "NVML not probed")
 
 

@@ -11,13 +11,18 @@ from itertools import product
 
 from orchestrator.config import SweepConfig
 from orchestrator.energy import SHORT_WINDOW_S
+from orchestrator.gpu import GpuDescription
 from orchestrator.runtimes import parse_runtime
 
 
 @dataclass(frozen=True)
 class HostCapabilities:
-    gpu_names: tuple[str, ...] = ()
+    gpus: tuple[GpuDescription, ...] = ()
     gpu_reason: str = "no NVIDIA GPU found"  # why there is none, when there is none
+
+    @property
+    def gpu_names(self) -> tuple[str, ...]:
+        return tuple(g.name for g in self.gpus)
 
 
 @dataclass(frozen=True)
@@ -71,7 +76,7 @@ def skip_reason(cell: Cell, host: HostCapabilities) -> str | None:
     missing = runtime.not_implemented_reason()
     if missing:
         return missing
-    if runtime.needs_gpu and not host.gpu_names:
+    if runtime.needs_gpu and not host.gpus:
         return f"provider {runtime.provider} needs an NVIDIA GPU: {host.gpu_reason}"
     if cell.precision == "fp16" and not runtime.needs_gpu:
         return "fp16 is measured on GPU providers only (CPU kernels emulate it)"

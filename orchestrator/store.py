@@ -5,6 +5,7 @@ loses at most the run in flight. Everything else is written atomically (temporar
 """
 from __future__ import annotations
 
+import errno
 import json
 import os
 import re
@@ -17,8 +18,14 @@ from orchestrator.errors import UserError
 from orchestrator.planner import Plan
 from runners.protocol import write_json_atomic
 
+DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
 INTERRUPTED = "interrupted"  # status of a run stopped by SIGINT/SIGTERM: recorded, and measured again on resume
+
+
+def disk_full(exc: BaseException) -> bool:
+    """Writing failed for want of space (or quota): the sweep stops, it is not the run's fault."""
+    return isinstance(exc, OSError) and exc.errno in DISK_FULL
 
 
 @dataclass(frozen=True)

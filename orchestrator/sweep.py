@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import signal
 import time
+import traceback
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -12,32 +13,35 @@ from typing import Any, Callable
 import numpy as np
 
 from models.fidelity import compare_outputs
-from orchestrator.accounting import account_energy
+from orchestrator import accounting
 from orchestrator.artifacts import Artifact, ArtifactCache, ExportFailed
 from orchestrator.baseline import baseline_reference, measure_idle, recheck_due
 from orchestrator.cooldown import adaptive_unavailable, fixed_wait, idle_reference, wait_until_idle
 from orchestrator.config import SweepConfig
 from orchestrator.environments import EnvironmentBuildError
+from orchestrator.gpu import GpuDescription
 from orchestrator.images import ImageBuildError
 from orchestrator.launchers.base import Launcher, LaunchOutcome
 from orchestrator.planner import Plan, PlannedRun
 from orchestrator.runtimes import parse_runtime
 from orchestrator.sampler import Sampler, SampleSeries
 from orchestrator.sensors.base import Sensor, SensorStatus
-from orchestrator.store import ResultsDir
+from orchestrator.store import ResultsDir, disk_full
 from runners.protocol import (Budget, ProtocolError, RunRequest, RunResult, Weights, read_json, to_dict,
                               write_json_atomic)
 
 RECORD_SCHEMA = 1
+ACCOUNTING = "accounting"  # failure kind: the runner finished, greenrt failed afterwards (the result is kept)
+ACCOUNTING_ERROR_FILE = "accounting-error.txt"
 
 
 @dataclass
 class Measurement:
-    """What the host offers for measuring: sensors (possibly none) and why each kind is or is not there."""
+    """What the host offers for measuring: sensors (possibly none), why each kind is or is not there, the GPUs."""
 
     sensors: list[Sensor]
     statuses: list[SensorStatus]
-    gpu_names: list[str] = field(default_factory=list)
+    gpus: tuple[GpuDescription, ...] = field(default_factory=tuple)  # every GPU NVML sees, in NVML order
 
 
 def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact: Artifact | None) -> RunRequest:
@@ -69,6 +73,20 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
             **config.provider_options.get(cell.runtime, {}),
         },
     )
+
+
+def reference_path(artifact_path: str, batch_size: int, seed: int) -> Path:
+    """Where the source framework's outputs for a converted model, batch and input seed are cached."""
+    return Path(artifact_path).parent / f"reference-bs{batch_size}-seed{seed}.npz"
+
+
+def compare_output_files(reference: Path, outputs: Path) -> dict[str, Any]:
+    """The fidelity record of a converted model's saved outputs against its source's."""
+    try:
+        with np.load(reference) as ref, np.load(outputs) as out:
+            return {"status": "ok", **compare_outputs(dict(ref), dict(out))}
+    except (OSError, ValueError) as exc:
+        return {"status": "unavailable", "reason": f"outputs not comparable: {exc}"}
 
 
 def weights_files(weights: Weights) -> list[Path]:
@@ -133,8 +151,11 @@ def classify_outcome(outcome: LaunchOutcome, result: RunResult | None, result_pr
 
 class SweepRunner:
     def __init__(self, config: SweepConfig, plan: Plan, results: ResultsDir, launcher: Launcher,
-                 measurement: Measurement, artifacts: ArtifactCache, log: Callable[[str], None] = print) -> None:
+                 measurement: Measurement, artifacts: ArtifactCache, log: Callable[[str], None] = print,
+                 run_gpus: tuple[GpuDescription, ...] | None = None) -> None:
         self.config = config
+        # The GPUs a GPU runtime's run is given (--gpus); CPU runtimes are given none.
+        self.run_gpus = measurement.gpus if run_gpus is None else run_gpus
         self.plan = plan
         self.results = results
         self.launcher = launcher
@@ -183,9 +204,8 @@ class SweepRunner:
         converted model; the converted model's outputs are compared with it after each ONNX Runtime run.
         """
         source = parse_runtime(run.cell.runtime).source_framework
-        folder = Path(artifact.path).parent
-        stem = f"reference-bs{run.cell.batch_size}-seed{self.config.seed}"
-        path = folder / f"{stem}.npz"
+        path = reference_path(artifact.path, run.cell.batch_size, self.config.seed)
+        folder, stem = path.parent, path.stem
         if path.exists():
             return path
         key = (artifact.key, stem)
@@ -257,8 +277,12 @@ class SweepRunner:
             "framework": runtime.framework, "model_format": runtime.model_format, "provider": runtime.provider,
             "precision": run.cell.precision, "started_at": started_at, "launcher": self.launcher.name,
             "environment": runtime.environment, "env_vars": self.config.environment.get(runtime.name, {}),
+            "gpus": [g.to_dict() for g in self.gpus_for(run)],
             "artifact": None, "result": None, "failure": None, "samples_path": None,
         }
+
+    def gpus_for(self, run: PlannedRun) -> tuple[GpuDescription, ...]:
+        return self.run_gpus if parse_runtime(run.cell.runtime).needs_gpu else ()
 
     def execute(self, run: PlannedRun) -> dict[str, Any]:
         t0 = time.monotonic()
@@ -294,7 +318,20 @@ class SweepRunner:
         finally:
             if sampler:
                 series = sampler.stop()
+        try:
+            self._account(record, run, outcome, series, request, artifact)
+        except Exception as exc:
+            if disk_full(exc):
+                raise  # not the run's fault: the guard stops the sweep, the run is measured again on resume
+            self._accounting_failed(record, run, outcome, series, request, exc)
+        record["wall_seconds"] = time.monotonic() - t0
+        return record
 
+    def _account(self, record: dict[str, Any], run: PlannedRun, outcome: LaunchOutcome, series: SampleSeries | None,
+                 request: RunRequest, artifact: Artifact | None) -> None:
+        """Everything after the runner returned: its result, energy, fidelity, samples. May raise: see execute."""
+        if series is not None:  # first, so that the samples outlive any failure below
+            self._keep_samples(record, run, series)
         result, problem = None, None
         if not outcome.start_error and not outcome.timed_out:
             try:
@@ -307,31 +344,61 @@ class SweepRunner:
         window = None
         if result and result.status == "ok" and result.window_start_ns and result.window_end_ns:
             window = (result.window_start_ns, result.window_end_ns)
-        record["energy"] = account_energy(series, window, self.idle_w, self.measurement.statuses,
-                                          self.measurement.gpu_names)
+        record["energy"] = accounting.account_energy(series, window, self.idle_w, self.measurement.statuses,
+                                                     self.gpus_for(run))
         if artifact is not None and window is not None:
             record["fidelity"] = self._fidelity(run, artifact, Path(request.outputs_path))
-        if series is not None:
-            samples_path = self.results.samples_dir / f"{run.run_id}.parquet"
-            samples_path.parent.mkdir(parents=True, exist_ok=True)
-            series.write_parquet(samples_path)
-            record["samples_path"] = str(samples_path.relative_to(self.results.root))
         record["status"] = "failed" if record["failure"] else "ok"
-        record["wall_seconds"] = time.monotonic() - t0
-        return record
+        json.dumps(record, allow_nan=False)  # a record the journal cannot hold fails here, as accounting
+
+    def _keep_samples(self, record: dict[str, Any], run: PlannedRun, series: SampleSeries) -> None:
+        samples_path = self.results.samples_dir / f"{run.run_id}.parquet"
+        samples_path.parent.mkdir(parents=True, exist_ok=True)
+        series.write_parquet(samples_path)
+        record["samples_path"] = str(samples_path.relative_to(self.results.root))
+
+    def _accounting_failed(self, record: dict[str, Any], run: PlannedRun, outcome: LaunchOutcome,
+                           series: SampleSeries | None, request: RunRequest, exc: Exception) -> None:
+        """greenrt failed after the runner returned: keep what the run produced, record why, let the sweep go on.
+
+        The result, the samples and the traceback stay under runs/<id>/ and in the record, so `greenrt report`
+        can account the run again once the cause is fixed (orchestrator/reaccount.py).
+        """
+        trace = traceback.format_exc()
+        if record.get("result") is None:
+            try:
+                record["result"] = to_dict(read_json(RunResult, request.result_path))
+            except ProtocolError:
+                pass
+        if record.get("samples_path") is None and series is not None:
+            try:
+                self._keep_samples(record, run, series)
+            except Exception as again:  # the samples themselves are what failed: say so, keep the rest
+                trace += f"\nthe samples could not be written either: {type(again).__name__}: {again}\n"
+        (self.results.run_dir(run.run_id) / ACCOUNTING_ERROR_FILE).write_text(trace)
+        record.setdefault("launch", launch_facts(outcome, None))
+        record["energy"] = {"status": "unavailable", "reason": f"accounting failed: {type(exc).__name__}: {exc}",
+                            "channels": {}}
+        record.pop("fidelity", None)
+        if record.get("failure") and record["failure"]["kind"] != ACCOUNTING:  # the runner's own failure comes first
+            record["failure"]["message"] += f" (and greenrt's accounting failed: {type(exc).__name__}: {exc})"
+            record["status"] = "failed"
+            return
+        record["failure"] = _failure(ACCOUNTING, f"greenrt failed after the runner returned: {type(exc).__name__}: "
+                                                 f"{exc} (result and samples kept; `greenrt report` accounts it "
+                                                 f"again; traceback in runs/{run.run_id}/{ACCOUNTING_ERROR_FILE})",
+                                     trace[-4000:])
+        record["status"] = "failed"
+        self.log(f"accounting of {run.run_id} failed ({type(exc).__name__}: {exc}); the run is recorded with its "
+                 "result and samples")
 
     def _fidelity(self, run: PlannedRun, artifact: Artifact, outputs: Path) -> dict[str, Any]:
         reference = self._reference_for(run, artifact)
         if isinstance(reference, str):
             return {"status": "unavailable", "reason": reference}
-        try:
-            with np.load(reference) as ref, np.load(outputs) as out:
-                report = compare_outputs(dict(ref), dict(out))
-        except (OSError, ValueError) as exc:
-            return {"status": "unavailable", "reason": f"outputs not comparable: {exc}"}
-        finally:
-            outputs.unlink(missing_ok=True)  # tens of MB per run; the record keeps its digest and the comparison
-        return {"status": "ok", **report}
+        report = compare_output_files(reference, outputs)
+        outputs.unlink(missing_ok=True)  # tens of MB per run; the record keeps its digest and the comparison
+        return report
 
     def cooldown(self, sleep: Callable[[float], None] = time.sleep,
                  clock: Callable[[], float] = time.monotonic) -> dict[str, Any]:

@@ -10,12 +10,18 @@ import polars as pl
 ENERGY_DOMAINS = ("cpu", "dram", "gpu")
 
 
-def _domain_total(channels: dict[str, Any], domain: str, key: str) -> float | None:
-    """Sum of a domain's channels; None when the domain has no channel or any of its channels has no figure."""
-    values = [c.get(key) for c in channels.values() if c["domain"] == domain]
+def _total(channels: list[dict[str, Any]], key: str) -> float | None:
+    """Sum over channels; None when there is no channel or any of them has no figure (never a partial sum)."""
+    values = [c.get(key) for c in channels]
     if not values or any(v is None for v in values):
         return None
     return float(sum(values))
+
+
+def _run_channels(channels: dict[str, Any], domain: str) -> list[dict[str, Any]]:
+    """The channels of a domain that belong to the run: for GPUs, those given to it (a journal written before
+    per-GPU attribution has no `assigned`: every GPU counted, as it was then)."""
+    return [c for c in channels.values() if c["domain"] == domain and (domain != "gpu" or c.get("assigned", True))]
 
 
 def run_row(record: dict[str, Any]) -> dict[str, Any]:
@@ -54,13 +60,23 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
     }
     channels = energy.get("channels") or {}
     for domain in ENERGY_DOMAINS:
-        row[f"{domain}_energy_j"] = _domain_total(channels, domain, "raw_j") if ok else None
-        row[f"{domain}_dynamic_j"] = _domain_total(channels, domain, "dynamic_j") if ok else None
-    measured = [d for d in ENERGY_DOMAINS if any(c["domain"] == d for c in channels.values())]
+        row[f"{domain}_energy_j"] = _total(_run_channels(channels, domain), "raw_j") if ok else None
+        row[f"{domain}_dynamic_j"] = _total(_run_channels(channels, domain), "dynamic_j") if ok else None
+    # GPUs the run was not given still drew power on the node: kept beside the run's, never in its per-inference.
+    node_gpus = [c for c in channels.values() if c["domain"] == "gpu"]
+    other_gpus = [c for c in node_gpus if not c.get("assigned", True)]
+    row["other_gpus_energy_j"] = _total(other_gpus, "raw_j") if ok else None
+    row["node_gpu_energy_j"] = _total(node_gpus, "raw_j") if ok else None
+    row["gpu_energy_method"] = "+".join(sorted({c["method"] for c in node_gpus if c.get("method")})) or None
+    measured = [d for d in ENERGY_DOMAINS if _run_channels(channels, d)]
     for kind in ("energy", "dynamic"):
         parts = [row[f"{d}_{kind}_j"] for d in measured]
         row[f"total_{kind}_j"] = float(sum(parts)) if ok and parts and None not in parts else None
     row["energy_domains"] = "+".join(measured)
+    if ok and node_gpus and not measured:
+        row["energy_note"] = ("no sensor measures the devices this run used: the GPUs sampled were not given to it "
+                              "(their energy is in other_gpus_energy_j)" + (f"; {row['energy_note']}"
+                                                                            if row["energy_note"] else ""))
     row["j_per_inference"] = row["total_energy_j"] / samples if row["total_energy_j"] is not None and samples else None
     row["dynamic_j_per_inference"] = (row["total_dynamic_j"] / samples
                                       if row["total_dynamic_j"] is not None and samples else None)
@@ -73,6 +89,9 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
     row["fidelity_note"] = fidelity.get("reason") or ("" if fidelity or not ok else "not a converted model")
     for name, channel in sorted(channels.items()):
         row[f"energy_{name}_j"] = channel.get("raw_j") if ok else None
+        if channel["domain"] == "gpu":
+            row[f"power_{name}_w"] = channel.get("mean_power_w") if ok else None
+            row[f"temperature_max_{name}_c"] = (channel.get("temperature_c") or {}).get("max") if ok else None
     return row
 
 

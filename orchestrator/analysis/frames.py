@@ -73,11 +73,16 @@ def energy_reason(runs: pl.DataFrame) -> str:
     """Why energy figures are missing from these runs, in the journal's own words (the most common note)."""
     if runs.is_empty() or "energy_note" not in runs.columns:
         return "no run recorded energy"
-    notes = runs.filter(pl.col("energy_status") != "ok")["energy_note"].drop_nulls()
-    notes = notes.filter(notes != "")
-    if notes.is_empty():
-        return "no run recorded energy"
-    return str(notes.value_counts(sort=True).row(0)[0])
+    # A run that finished says best why it has no figure; a failed run only says that it never had a window.
+    finished = runs.filter(pl.col("status") == "ok") if "status" in runs.columns else runs.clear()
+    if "j_per_inference" in finished.columns:
+        finished = finished.filter(pl.col("j_per_inference").is_null())
+    for candidates in (finished, runs.filter(pl.col("energy_status") != "ok")):
+        notes = candidates["energy_note"].drop_nulls()
+        notes = notes.filter(notes != "")
+        if not notes.is_empty():
+            return str(notes.value_counts(sort=True).row(0)[0])
+    return "no run recorded energy"
 
 
 _HOST_PREFIX = "no readable energy sensor on this host: "

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from orchestrator.errors import UserError
+from orchestrator.gpu import GpuDescription, cuda_visible_devices
 from orchestrator.hostlock import alive
 from orchestrator.images import LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager
 from orchestrator.launchers.base import LaunchOutcome, Launcher, tail
@@ -41,9 +42,10 @@ def _mounts(workdir: Path, writable: Sequence[Path], readonly: Sequence[Path]) -
 class DockerLauncher(Launcher):
     name = "docker"
 
-    def __init__(self, images: ImageManager, gpus: str = "all", build: Callable[[str], object] | None = None,
-                 memory_limit: str | None = None, log: Callable[[str], None] = print) -> None:
-        """`gpus`: "all" or comma-separated device indices/UUIDs handed to runs that ask for a GPU.
+    def __init__(self, images: ImageManager, gpus: Sequence[GpuDescription] | None = None,
+                 build: Callable[[str], object] | None = None, memory_limit: str | None = None,
+                 log: Callable[[str], None] = print) -> None:
+        """`gpus`: the GPUs handed to runs that ask for one, by UUID (None: every GPU the engine sees).
 
         `build(environment)` rebuilds a stale image (or raises ImageBuildError); without it such an image is an error.
         """
@@ -71,9 +73,10 @@ class DockerLauncher(Launcher):
     def _device_requests(self) -> list[Any]:
         import docker
 
-        if self.gpus == "all":
+        if self.gpus is None:
             return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
-        ids = [g.strip() for g in self.gpus.split(",") if g.strip()]
+        # UUIDs: the NVIDIA container runtime takes them as they are, whatever order it enumerates GPUs in.
+        ids = cuda_visible_devices(self.gpus).split(",")
         return [docker.types.DeviceRequest(device_ids=ids, capabilities=[["gpu"]])]
 
     def _user(self, writable_dirs: Sequence[Path]) -> str:
@@ -120,7 +123,8 @@ class DockerLauncher(Launcher):
                 network_mode="none", read_only=True, tmpfs={"/tmp": "rw,exec,nosuid"}, cap_drop=["ALL"],
                 security_opt=["no-new-privileges"], device_requests=self._device_requests() if gpu else None,
                 mem_limit=self.memory_limit, detach=True)
-            details = {"container": container.name, "image": image}
+            details = {"container": container.name, "image": image,
+                       "gpus": ("all" if self.gpus is None else cuda_visible_devices(self.gpus)) if gpu else ""}
             try:
                 container.start()
             except docker.errors.APIError as exc:

@@ -10,6 +10,7 @@ from typing import Sequence
 
 from orchestrator import paths
 from orchestrator.environments import EnvironmentBuildError, EnvironmentManager
+from orchestrator.gpu import GpuDescription, cuda_visible_devices
 from orchestrator.launchers.base import LaunchOutcome, Launcher, tail
 
 OWNER_ENV = "GREENRT_OWNER_PID"  # in every runner's environment: the greenrt process that started it
@@ -18,8 +19,10 @@ OWNER_ENV = "GREENRT_OWNER_PID"  # in every runner's environment: the greenrt pr
 class LocalLauncher(Launcher):
     name = "local"
 
-    def __init__(self, environments: EnvironmentManager) -> None:
+    def __init__(self, environments: EnvironmentManager, gpus: Sequence[GpuDescription] | None = None) -> None:
+        """`gpus`: the GPUs a run that asks for one is given (None: whatever CUDA sees, for a host without NVML)."""
         self.environments = environments
+        self.gpus = gpus
 
     def prepare(self, environment: str) -> str:
         return str(self.environments.python_for(environment))
@@ -27,7 +30,8 @@ class LocalLauncher(Launcher):
     def launch(self, environment: str, argv: list[str], *, workdir: Path, timeout_s: float,
                env_vars: dict[str, str], log_path: Path, writable: Sequence[Path] = (),
                readonly: Sequence[Path] = (), gpu: bool = False) -> LaunchOutcome:
-        # A child process sees the whole host: the mounts and the GPU request only matter to containers.
+        # A child process sees the whole host: the mounts only matter to containers; GPUs are narrowed by CUDA's
+        # own variable, by UUID, so that CUDA's device order (fastest first) cannot pick another GPU than NVML's.
         started_ns = time.monotonic_ns()
         started = time.monotonic()
         log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -43,6 +47,10 @@ class LocalLauncher(Launcher):
         # Like the Docker launcher's owner-pid label: a runner whose greenrt was killed (-9) is found and ended by
         # the next sweep on this host (orchestrator/hostlock.py).
         env[OWNER_ENV] = str(os.getpid())
+        visible = self._visible_devices(gpu)
+        if visible is not None:
+            env["CUDA_VISIBLE_DEVICES"] = visible
+            env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # indices, where no UUID is known, then mean NVML's
         with open(log_path, "wb") as log:
             # A session of its own, so a time-out kills the runner and every process it started.
             process = subprocess.Popen([str(python), "-m", "runners", *argv], cwd=workdir, env=env,
@@ -57,7 +65,16 @@ class LocalLauncher(Launcher):
                 _kill_group(process)
                 raise
         return LaunchOutcome(exit_code, timed_out, time.monotonic() - started, log_path, tail(log_path),
-                             started_ns=started_ns, details={"python": str(python)})
+                             started_ns=started_ns,
+                             details={"python": str(python), **({"cuda_visible_devices": visible}
+                                                                if visible is not None else {})})
+
+    def _visible_devices(self, gpu: bool) -> str | None:
+        """CUDA_VISIBLE_DEVICES for the runner: its GPUs' UUIDs, "" for a CPU runtime (so that a framework with
+        CUDA cannot quietly use a GPU in a CPU cell), None to leave the variable as the host has it."""
+        if not gpu:
+            return ""
+        return cuda_visible_devices(self.gpus) if self.gpus else None
 
 
 def _kill_group(process: subprocess.Popen) -> None:

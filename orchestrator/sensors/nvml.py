@@ -6,11 +6,10 @@ The NVML module is a parameter, so tests hand in a small fake; errors are recogn
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-from ..energy import power_reading_is_averaged
+from ..gpu import GpuDescription, power_reading_is_averaged
 from .base import Reading, Sensor, SensorReadError, SensorStatus
 
 # Fields a GPU may simply not have: the reading is None, the sensor is still fine.
@@ -30,18 +29,22 @@ def _text(value: Any) -> str:
     return value.decode() if isinstance(value, bytes) else str(value)
 
 
+class _FunctionNotFound(Exception):
+    pass
+
+
+_FunctionNotFound.__name__ = "NVMLError_FunctionNotFound"
+
+
+def _missing(*args: Any) -> Any:
+    """Stands in for a function the binding does not have: read as a field the GPU does not support."""
+    raise _FunctionNotFound()
+
+
 def _load_pynvml() -> ModuleType:
     import pynvml
 
     return pynvml
-
-
-@dataclass(frozen=True)
-class GpuInfo:
-    index: int
-    name: str
-    energy_counter: bool  # nvmlDeviceGetTotalEnergyConsumption works (Volta and newer)
-    power_is_1s_average: bool
 
 
 class NvmlSensor(Sensor):
@@ -75,7 +78,7 @@ class NvmlSensor(Sensor):
             self.close()
             raise
 
-    def _describe(self, index: int, handle: Any) -> GpuInfo:
+    def _describe(self, index: int, handle: Any) -> GpuDescription:
         name = _text(self.nvml.nvmlDeviceGetName(handle))
         try:
             self.nvml.nvmlDeviceGetTotalEnergyConsumption(handle)
@@ -84,7 +87,12 @@ class NvmlSensor(Sensor):
             if not _is(exc, *_FIELD_UNSUPPORTED):
                 raise
             counter = False
-        return GpuInfo(index, name, counter, power_reading_is_averaged(name))
+        # Both identify the GPU to CUDA and Docker whatever their enumeration order; optional for old bindings.
+        uuid = self._optional(getattr(self.nvml, "nvmlDeviceGetUUID", _missing), handle)
+        pci = self._optional(getattr(self.nvml, "nvmlDeviceGetPciInfo", _missing), handle)
+        bus_id = getattr(pci, "busId", None) if pci is not None else None
+        return GpuDescription(index, name, _text(uuid) if uuid is not None else None,
+                              _text(bus_id) if bus_id is not None else None, counter, power_reading_is_averaged(name))
 
     def _pick_reasons_fn(self) -> Callable[[Any], int] | None:
         # "Throttle reasons" became "clocks event reasons" in NVML 12.2; a driver older than that lacks the new
@@ -191,16 +199,8 @@ def probe_nvml(
         driver = f"unknown ({type(exc).__name__})"
     details: dict[str, Any] = {
         "driver_version": driver,
-        "gpus": [
-            {
-                "index": g.index,
-                "channel": f"gpu-{g.index}",
-                "name": g.name,
-                "energy_counter": g.energy_counter,
-                "power_is_1s_average": g.power_is_1s_average,
-            }
-            for g in sensor.gpus
-        ],
+        # Plain dicts here because host.json keeps them; read them back with orchestrator.gpu.from_details.
+        "gpus": [{**g.to_dict(), "channel": g.channel} for g in sensor.gpus],
         "power_note": AVERAGED_POWER_NOTE,
     }
     names = ", ".join(f"gpu-{g.index} {g.name}" for g in sensor.gpus)

@@ -3,13 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from orchestrator.gpu import GpuDescription, power_reading_is_averaged
 from orchestrator.energy import (
     WindowNotCovered,
     counter_at,
     dynamic_energy,
     idle_power,
     integrate_power,
-    power_reading_is_averaged,
     short_window_warning,
     window_energy,
 )
@@ -184,9 +184,14 @@ def test_which_gpus_average_power_over_one_second(name: str, averaged: bool) -> 
     assert power_reading_is_averaged(name) is averaged
 
 
+def _gpus(*names: str) -> list[GpuDescription]:
+    return [GpuDescription(i, n, f"GPU-{i}", f"00000000:{i:02x}:00.0", True, power_reading_is_averaged(n))
+            for i, n in enumerate(names)]
+
+
 def test_short_window_warning() -> None:
-    warning = short_window_warning(2.0, ["NVIDIA H200", "NVIDIA A100-SXM4-80GB"])
+    warning = short_window_warning(2.0, _gpus("NVIDIA H200", "NVIDIA A100-SXM4-80GB"))
     assert warning is not None and "NVIDIA H200" in warning and "A100" not in warning
-    assert short_window_warning(5.0, ["NVIDIA H200"]) is None
-    assert short_window_warning(0.5, ["NVIDIA A100-SXM4-80GB", "Tesla V100"]) is None
+    assert short_window_warning(5.0, _gpus("NVIDIA H200")) is None
+    assert short_window_warning(0.5, _gpus("NVIDIA A100-SXM4-80GB", "Tesla V100")) is None
     assert short_window_warning(0.5, []) is None

@@ -2,10 +2,11 @@
 from collections import Counter
 
 from orchestrator.config import parse_config
+from orchestrator.gpu import GpuDescription
 from orchestrator.planner import HostCapabilities, Plan, plan_sweep
 
 CPU_HOST = HostCapabilities(gpu_reason="NVML library not found (no NVIDIA driver on this host)")
-GPU_HOST = HostCapabilities(gpu_names=("NVIDIA H200",))
+GPU_HOST = HostCapabilities(gpus=(GpuDescription(0, "NVIDIA H200", "GPU-0", "00000000:19:00.0", True, True),))
 
 
 def config(**change):

@@ -1,0 +1,95 @@
+"""Accounting a run again from what its record kept, after greenrt failed once the runner had returned.
+
+Such a run (failure kind `accounting`) keeps its runner's result, its samples and the traceback; once the cause is
+fixed, `greenrt report` accounts it again here and appends the finished record to the journal (the latest record
+of a run wins, so nothing is rewritten and the failed attempt stays readable).
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from orchestrator import accounting
+from orchestrator.gpu import GpuDescription
+from orchestrator.sampler import SampleSeries
+from orchestrator.sensors.base import SensorStatus
+from orchestrator.store import ResultsDir
+from orchestrator.sweep import ACCOUNTING, compare_output_files, reference_path
+
+
+@dataclass(frozen=True)
+class Reaccounted:
+    run_id: str
+    status: str  # the new record's status, or "failed-again"
+    detail: str
+
+
+def _idle_w(results: ResultsDir, record: dict[str, Any]) -> dict[str, float]:
+    if not results.baseline_path.exists():
+        return {}
+    stored = json.loads(results.baseline_path.read_text())
+    index = ((record.get("protocol") or {}).get("baseline") or {}).get("index")
+    history = stored.get("history") or []
+    chosen = history[index] if isinstance(index, int) and 0 <= index < len(history) else stored.get("latest") or {}
+    return dict(chosen.get("idle_w") or {})
+
+
+def _statuses(results: ResultsDir) -> list[SensorStatus]:
+    host = json.loads(results.host_path.read_text()) if results.host_path.exists() else {}
+    return [SensorStatus(**s) for s in host.get("sensors", [])]
+
+
+def _fidelity(results: ResultsDir, record: dict[str, Any], seed: int) -> dict[str, Any] | None:
+    artifact = record.get("artifact")
+    if not artifact:
+        return None
+    outputs = results.run_dir(record["run_id"]) / "outputs.npz"
+    reference = reference_path(artifact["path"], record["batch_size"], seed)
+    if not outputs.exists() or not reference.exists():
+        return {"status": "unavailable", "reason": "accounted again later: the run's outputs or its source's "
+                                                   "reference outputs were not kept"}
+    report = compare_output_files(reference, outputs)
+    outputs.unlink(missing_ok=True)
+    return report
+
+
+def reaccount_record(results: ResultsDir, record: dict[str, Any], seed: int) -> dict[str, Any]:
+    """The finished record of a run whose accounting failed (raises if it fails again)."""
+    result = record.get("result") or {}
+    start, end = result.get("window_start_ns"), result.get("window_end_ns")
+    window = (int(start), int(end)) if result.get("status") == "ok" and start and end else None
+    series = SampleSeries.read_parquet(results.root / record["samples_path"]) if record.get("samples_path") else None
+    gpus = tuple(GpuDescription.from_dict(g) for g in record.get("gpus") or [])
+    again = {**record, "energy": accounting.account_energy(series, window, _idle_w(results, record),
+                                                           _statuses(results), gpus)}
+    fidelity = _fidelity(results, record, seed)
+    if fidelity is not None:
+        again["fidelity"] = fidelity
+    again.update(status="ok" if window else "failed", failure=None if window else record["failure"],
+                 reaccounted={"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                              "previous_failure": record["failure"]["message"]})
+    json.dumps(again, allow_nan=False)
+    return again
+
+
+def reaccount_failed(results: ResultsDir) -> list[Reaccounted]:
+    """Account again every run whose latest record failed in accounting; append what succeeds."""
+    records, _ = results.records()
+    latest = {r["run_id"]: r for r in records}
+    plan = json.loads(results.plan_path.read_text())
+    seed = int(plan.get("seed", 0))
+    done = []
+    for record in latest.values():
+        if (record.get("failure") or {}).get("kind") != ACCOUNTING:
+            continue
+        try:
+            again = reaccount_record(results, record, seed)
+        except Exception as exc:  # still failing: the record stays as it was, the report goes on
+            done.append(Reaccounted(record["run_id"], "failed-again", f"{type(exc).__name__}: {exc}"))
+            continue
+        results.append(again)
+        done.append(Reaccounted(record["run_id"], again["status"], again["energy"]["status"]))
+    return done
+
