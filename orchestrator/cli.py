@@ -248,6 +248,17 @@ def _launcher(requested: str, environments: set[str], python: Optional[str], cfg
     return LocalLauncher(EnvironmentManager(cfg.interpreters, python, log=console.print), gpus=gpus or None)
 
 
+def _engine_for_leftovers(launcher: Launcher) -> object | None:
+    """The Docker engine whatever this sweep's launcher: a container orphaned by a killed Docker sweep must not
+    run beside a local sweep's measurements either."""
+    if isinstance(launcher, DockerLauncher):
+        return launcher.images.client
+    try:
+        return docker_client(timeout=3)
+    except UserError:
+        return None
+
+
 def _needed_environments(plan: Plan) -> set[str]:
     """Each planned run's environment, and the source frameworks' (exports and reference outputs run there)."""
     needed = set()
@@ -273,7 +284,7 @@ def _execute(cfg: SweepConfig, out: Path, measurement: Measurement, python: Opti
         if not results.host_path.exists():
             results.write_json(results.host_path, host.describe(measurement.statuses))
         launcher = _launcher(launcher_name, _needed_environments(the_plan), python, cfg, run_gpus)
-        guard.end_leftovers(launcher.images.client if isinstance(launcher, DockerLauncher) else None)
+        guard.end_leftovers(_engine_for_leftovers(launcher))
         runner = SweepRunner(cfg, the_plan, results, launcher, measurement,
                              ArtifactCache(launcher, timeout_s=cfg.timeout_seconds), log=console.print,
                              run_gpus=run_gpus)

@@ -9,12 +9,14 @@ from typing import Any
 
 import polars as pl
 
+from models.fidelity import ABS_TOL, MIN_COSINE, REL_TOL
 from orchestrator.analysis.best import best_runtimes
 from orchestrator.analysis.comparisons import ALPHA, MIN_RUNS, compare_runtimes
 from orchestrator.analysis.correlation import energy_time_correlations
 from orchestrator.analysis.frames import CELL_KEYS, energy_reason, ok_runs, unavailable_text, with_derived
 from orchestrator.analysis.stats import CONFIDENCE, N_RESAMPLES, cell_statistics
 from orchestrator.errors import UserError
+from orchestrator.gpu import from_details as gpu_descriptions
 from orchestrator.report import figures
 from orchestrator.report.document import Bullets, Document, FigureBlock, Paragraph, Section, TableBlock
 from orchestrator.report.findings import top_findings
@@ -143,6 +145,34 @@ def _power_section(records, root: Path, trace_run: str | None, fig_dir: Path,
     return section
 
 
+def _gpu_section(runs: pl.DataFrame, host: dict[str, Any], table: Any) -> Section | None:
+    """The node's GPUs, where each figure came from (counter or power integral), and how energy was attributed."""
+    nvml = next((s for s in host.get("sensors", []) if s.get("name") == "nvml" and s.get("available")), None)
+    if nvml is None:
+        return None
+    gpus = gpu_descriptions(nvml.get("details", {}).get("gpus", []))
+    section = Section("GPUs", [Paragraph(
+        f"NVML saw {len(gpus)} GPU(s), driver {nvml.get('details', {}).get('driver_version')}: "
+        + "; ".join(f"{g.label()} ({g.uuid or '?'}, PCI {g.pci_bus_id or '?'}): "
+                    f"{'total-energy counter' if g.energy_counter else 'no energy counter'}, power reading "
+                    f"{'a 1-second average' if g.power_is_1s_average else 'instantaneous'}" for g in gpus)
+        + ". Energy per inference counts the GPUs each run was given (none for a CPU runtime); the node's other "
+          "GPUs are in other_gpus_energy_j, all of them in node_gpu_energy_j.")])
+    integrated = [g.label() for g in gpus if not g.energy_counter]
+    if integrated:
+        section.blocks.append(Paragraph(
+            f"Power-integral energy: {', '.join(integrated)} ha{'s' if len(integrated) == 1 else 've'} no total-energy "
+            f"counter, so {'its' if len(integrated) == 1 else 'their'} energy is the trapezoid integral of the sampled power over each window (method "
+            "'power-integral' in gpu_energy_method), less exact than a counter difference.", notice=True))
+    columns = [c for c in runs.columns if c in ("run_id", "runtime", "batch_size", "status", "gpu_energy_j",
+                                                 "other_gpus_energy_j", "node_gpu_energy_j", "gpu_energy_method")
+               or c.startswith(("power_gpu-", "temperature_max_gpu-", "energy_gpu-"))]
+    if not runs.is_empty():
+        section.blocks.append(table("gpus", "Per run: GPU energy (J), mean power (W) and peak temperature (°C) "
+                                            "per GPU over the window", runs.select(columns)))
+    return section
+
+
 def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, alpha: float = ALPHA) -> ReportFiles:
     results = ResultsDir(root)
     root = results.root
@@ -248,11 +278,14 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
         table("pairwise", "Pairwise Mann-Whitney U, Holm-adjusted, Cliff's delta", pairs, 40)])
     doc.sections.append(comp)
 
+    gpu_section = _gpu_section(runs, host, table)
+    if gpu_section is not None:
+        doc.sections.append(gpu_section)
     doc.sections.append(_power_section(records, root, trace_run, fig_dir, files))
     doc.sections.append(Section("Conversion fidelity", [Paragraph(
         "Each ONNX Runtime run's outputs against its source framework's on the same weights and inputs; faithful "
-        "when every output's largest absolute error is within 1e-4 + 1e-3 x max|reference| and its cosine "
-        "similarity is at least 0.9999."), table("fidelity", "Fidelity of converted models", _fidelity(runs))]))
+        f"when every output's largest absolute error is within {ABS_TOL:g} + {REL_TOL:g} x max|reference| and its "
+        f"cosine similarity is at least {MIN_COSINE:g}."), table("fidelity", "Fidelity of converted models", _fidelity(runs))]))
     doc.sections.append(Section("Failed and skipped", [
         table("failures_per_cell", "Failures per cell, by kind", failures_per_cell(runs)),
         table("failures", "Failed runs", _failures(runs)),
