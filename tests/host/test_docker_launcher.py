@@ -19,6 +19,8 @@ from powercap import make_powercap_tree
 from runners.protocol import Budget, RunRequest, to_dict, write_json_atomic
 from sweep_helpers import PACKAGE_W, SteadyDraw, greenrt, write_config
 
+pytestmark = [pytest.mark.docker, pytest.mark.root]
+
 
 @pytest.fixture(scope="module")
 def engine():

@@ -8,6 +8,8 @@ import pytest
 
 from faults_helpers import ORT, assert_every_run_once, fault_config, journal, output_of, run_sweep, start_sweep, wait_for
 
+pytestmark = [pytest.mark.process, pytest.mark.root]
+
 
 @pytest.fixture
 def small_disk(tmp_path):

@@ -14,6 +14,8 @@ from orchestrator import hostlock
 from orchestrator.images import LABEL_PREFIX
 from orchestrator.launchers.docker import RUN_LABEL
 
+pytestmark = [pytest.mark.process, pytest.mark.docker]
+
 
 def measuring(sweep, out):
     """A run of this sweep is in flight: a runner working on a request under out/runs/ (not an export)."""

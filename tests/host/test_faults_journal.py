@@ -17,6 +17,8 @@ from orchestrator.store import ResultsDir
 from powercap import make_powercap_tree
 from records import make_record
 
+pytestmark = pytest.mark.process
+
 
 def test_an_append_that_fails_half_way_is_cut_back_and_the_journal_stays_whole(tmp_path, monkeypatch):
     results = ResultsDir(tmp_path)

@@ -16,6 +16,8 @@ import pytest
 
 from faults_helpers import ORT, assert_every_run_once, fault_config, journal, run_sweep
 
+pytestmark = [pytest.mark.process, pytest.mark.root]
+
 CGROUP_V1 = Path("/sys/fs/cgroup/memory")
 
 

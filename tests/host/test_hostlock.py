@@ -13,6 +13,8 @@ from faults_helpers import ORT, fault_config, run_sweep
 from orchestrator import hostlock
 from orchestrator.errors import UserError
 
+pytestmark = pytest.mark.process
+
 HOLD = """
 import sys, time
 from pathlib import Path

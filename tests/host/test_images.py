@@ -75,6 +75,7 @@ def test_an_unknown_launcher_is_refused_with_the_choices():
         choose_launcher("podman", None, {}, [])
 
 
+@pytest.mark.process
 def test_a_bad_launcher_on_the_command_line_exits_2(tmp_path):
     done = subprocess.run([GREENRT, "sweep", "--launcher", "podman", "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=120)

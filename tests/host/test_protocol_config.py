@@ -69,6 +69,7 @@ def test_short_windows_are_warned_about_only_with_gpu_runtimes():
     assert protocol_warnings(parse_config({**GPU, "measure": {"min_seconds": 5.0}})) == []
 
 
+@pytest.mark.process
 def test_plan_command_warns_on_stderr_and_keeps_json_clean(tmp_path):
     config = tmp_path / "gpu.toml"
     config.write_text('name = "g"\nmodels = ["resnet50"]\nbatch_sizes = [1]\nruntimes = ["torch/native/cuda"]\n'

@@ -94,6 +94,7 @@ def test_parse_shard_refuses(text):
     (["--scheduler", "slurm"], "--scheduler slurm needs --shards N"),
     (["--scheduler", "slurm", "--shards", "2", "--partition", "a b"], "--partition 'a b': must be non-empty"),
 ])
+@pytest.mark.process
 def test_bad_sharding_options_exit_2_with_one_line(tmp_path, args, message):
     config = tmp_path / "c.toml"
     config.write_text('name = "c"\nmodels = ["mobilenet_v2"]\nruntimes = ["torch/native/cpu"]\nbatch_sizes = [1]\n'
@@ -106,6 +107,7 @@ def test_bad_sharding_options_exit_2_with_one_line(tmp_path, args, message):
     assert not out.exists()
 
 
+@pytest.mark.process
 def test_plan_shows_the_split(tmp_path):
     config = tmp_path / "c.toml"
     config.write_text('name = "c"\nmodels = ["mobilenet_v2"]\nruntimes = ["torch/native/cpu"]\nbatch_sizes = [1, 2]\n'

@@ -16,6 +16,8 @@ import pytest
 
 from slurm_cluster import SlurmCluster
 
+pytestmark = [pytest.mark.slurm, pytest.mark.root, pytest.mark.process]
+
 GREENRT = str(Path(sys.executable).with_name("greenrt"))
 SHARDS = 4
 CONFIG = """name = "sharded"

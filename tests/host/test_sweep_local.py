@@ -13,6 +13,8 @@ import pytest
 from powercap import make_powercap_tree
 from sweep_helpers import DRAM_W, PACKAGE_W, SteadyDraw, greenrt, write_config
 
+pytestmark = pytest.mark.process
+
 @pytest.fixture(scope="module")
 def measured_sweep(tmp_path_factory):
     """One real sweep with a RAPL tree drawing known power, and its resumption."""
