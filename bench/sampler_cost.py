@@ -23,10 +23,10 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.sampler import Sampler
-from orchestrator.sensors import discover_sensors, resolve_powercap_root
-from orchestrator.sensors.base import Sensor
-from orchestrator.sensors.rapl import RaplSensor
+from orchestrator.measurement.sampler import Sampler
+from orchestrator.measurement.sensors import discover_sensors, resolve_powercap_root
+from orchestrator.measurement.sensors.base import Sensor
+from orchestrator.measurement.sensors.rapl import RaplSensor
 
 REPO = Path(__file__).resolve().parents[1]
 

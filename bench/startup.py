@@ -13,13 +13,13 @@ import statistics
 import tempfile
 from pathlib import Path
 
-from orchestrator.artifacts import ArtifactCache
-from orchestrator.environments import EnvironmentManager
-from orchestrator.images import ImageManager, docker_client
-from orchestrator.launchers.docker import DockerLauncher
-from orchestrator.launchers.local import LocalLauncher
-from orchestrator.runtimes import parse_runtime
-from orchestrator.sweep import launch_facts, run_mounts
+from orchestrator.execution.artifacts import ArtifactCache
+from orchestrator.provisioning.environments import EnvironmentManager
+from orchestrator.provisioning.images import ImageManager, docker_client
+from orchestrator.execution.launchers.docker import DockerLauncher
+from orchestrator.execution.launchers.local import LocalLauncher
+from orchestrator.planning.runtimes import parse_runtime
+from orchestrator.execution.sweep import launch_facts, run_mounts
 from runners.protocol import Budget, RunRequest, RunResult, Weights, read_json, to_dict, write_json_atomic
 
 CELLS = (("onnxruntime/onnx-from-torch/cpu", "mobilenet_v2"), ("torch/native/cpu", "mobilenet_v2"))

@@ -14,32 +14,32 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from orchestrator import host, paths
-from orchestrator.artifacts import ArtifactCache
-from orchestrator.base_image import DEFAULT_MIRROR, DEFAULT_SUITE, DEFAULT_TAG, base_exists, build_base
-from orchestrator.baseline import describe_baseline
-from orchestrator.config import SweepConfig, load_config, parse_config
-from orchestrator.environments import EnvironmentBuildError, EnvironmentManager
+from orchestrator.execution.artifacts import ArtifactCache
+from orchestrator.provisioning.base_image import DEFAULT_MIRROR, DEFAULT_SUITE, DEFAULT_TAG, base_exists, build_base
+from orchestrator.measurement.baseline import describe_baseline
+from orchestrator.planning.config import SweepConfig, load_config, parse_config
+from orchestrator.provisioning.environments import EnvironmentBuildError, EnvironmentManager
 from orchestrator.errors import UserError
-from orchestrator.gpu import ALL_GPUS, GpuDescription, GpuSelectionError, select_gpus
-from orchestrator.gpu import from_details as gpu_descriptions
-from orchestrator.guard import SweepGuard
-from orchestrator.images import FLAVORS, LABEL_PREFIX, ImageBuildError, ImageManager, docker_client, image_names
-from orchestrator.launchers.base import Launcher
-from orchestrator.launchers.choice import LAUNCHERS, choose_launcher
-from orchestrator.launchers.docker import DockerLauncher
-from orchestrator.launchers.local import LocalLauncher
-from orchestrator.planner import HostCapabilities, Plan, plan_sweep, protocol_warnings
-from orchestrator.reaccount import reaccount_failed
-from orchestrator.runtimes import all_runtime_names, parse_runtime
+from orchestrator.measurement.gpu import ALL_GPUS, GpuDescription, GpuSelectionError, select_gpus
+from orchestrator.measurement.gpu import from_details as gpu_descriptions
+from orchestrator.execution.guard import SweepGuard
+from orchestrator.provisioning.images import FLAVORS, LABEL_PREFIX, ImageBuildError, ImageManager, docker_client, image_names
+from orchestrator.execution.launchers.base import Launcher
+from orchestrator.execution.launchers.choice import LAUNCHERS, choose_launcher
+from orchestrator.execution.launchers.docker import DockerLauncher
+from orchestrator.execution.launchers.local import LocalLauncher
+from orchestrator.planning.planner import HostCapabilities, Plan, plan_sweep, protocol_warnings
+from orchestrator.execution.reaccount import reaccount_failed
+from orchestrator.planning.runtimes import all_runtime_names, parse_runtime
 from orchestrator.scheduling import commands as sharded
 from orchestrator.scheduling.sharded import begin_shard, end_shard
 from orchestrator.scheduling.shards import DEFAULT_POLICY, POLICIES, ShardSpec, check_policy, parse_shard
 from orchestrator.scheduling.slurm import ShardCommand, SlurmOptions, check_options as check_slurm_options
-from orchestrator.sensors import SensorStatus, discover_sensors
-from orchestrator.sensors.rapl import pyrapl_verdict, resolve_powercap_root
-from orchestrator.store import ResultsDir
-from orchestrator.sweep import Measurement, SweepRunner
-from orchestrator.tables import cell_summary, runs_table, write_tables
+from orchestrator.measurement.sensors import SensorStatus, discover_sensors
+from orchestrator.measurement.sensors.rapl import pyrapl_verdict, resolve_powercap_root
+from orchestrator.results.store import ResultsDir
+from orchestrator.execution.sweep import Measurement, SweepRunner
+from orchestrator.results.tables import cell_summary, runs_table, write_tables
 
 app = typer.Typer(help="Energy and latency of DL inference across runtime infrastructures.", no_args_is_help=True,
                   pretty_exceptions_enable=False, add_completion=False)
@@ -273,7 +273,7 @@ def _execute(cfg: SweepConfig, out: Path, measurement: Measurement, python: Opti
              fresh: bool = False) -> None:
     the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
     run_gpus = _run_gpus(gpus, measurement)
-    # One sweep per host (the lock), a clean stop on SIGINT/SIGTERM or a full disk: orchestrator/guard.py.
+    # One sweep per host (the lock), a clean stop on SIGINT/SIGTERM or a full disk: orchestrator/execution/guard.py.
     with SweepGuard(out, console.print, _stop_line) as guard:
         results = ResultsDir(out, shard=shard.index if shard else None)
         if fresh and results.plan_path.exists():

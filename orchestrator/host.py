@@ -8,9 +8,11 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from orchestrator import gpu, paths
-from orchestrator.planner import HostCapabilities
-from orchestrator.sensors.base import SensorStatus
+from orchestrator import paths
+
+from orchestrator.measurement import gpu
+from orchestrator.planning.planner import HostCapabilities
+from orchestrator.measurement.sensors.base import SensorStatus
 
 
 def cpu_model() -> str:

@@ -16,7 +16,7 @@ from orchestrator.analysis.correlation import energy_time_correlations
 from orchestrator.analysis.frames import CELL_KEYS, energy_reason, ok_runs, unavailable_text, with_derived
 from orchestrator.analysis.stats import CONFIDENCE, N_RESAMPLES, cell_statistics
 from orchestrator.errors import UserError
-from orchestrator.gpu import from_details as gpu_descriptions
+from orchestrator.measurement.gpu import from_details as gpu_descriptions
 from orchestrator.report import figures
 from orchestrator.report.document import Bullets, Document, FigureBlock, Paragraph, Section, TableBlock
 from orchestrator.report.findings import top_findings
@@ -24,8 +24,8 @@ from orchestrator.report.html import render_html
 from orchestrator.report.markdown import render_markdown
 from orchestrator.report.provenance import runtime_versions, sweep_facts
 from orchestrator.scheduling.merge import mixed_hardware_cells
-from orchestrator.store import ResultsDir
-from orchestrator.tables import runs_table, skipped_table
+from orchestrator.results.store import ResultsDir
+from orchestrator.results.tables import runs_table, skipped_table
 
 
 @dataclass

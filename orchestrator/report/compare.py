@@ -13,8 +13,8 @@ from orchestrator.analysis.sweeps import compare_sweeps
 from orchestrator.errors import UserError
 from orchestrator.report.document import TableBlock
 from orchestrator.report.markdown import table_markdown
-from orchestrator.store import ResultsDir
-from orchestrator.tables import runs_table
+from orchestrator.results.store import ResultsDir
+from orchestrator.results.tables import runs_table
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from orchestrator.errors import UserError
-from orchestrator.planner import Plan
+from orchestrator.planning.planner import Plan
 from orchestrator.scheduling import slurm
 from orchestrator.scheduling.merge import MergeSummary, merge_shards
 from orchestrator.scheduling.sharded import (all_recorded, append_submission, latest_submission, progress,
                                              read_manifest, write_manifest)
 from orchestrator.scheduling.shards import split_runs
-from orchestrator.store import ResultsDir
+from orchestrator.results.store import ResultsDir
 
 # The same columns as a local sweep's bar, so a sharded sweep reads like one.
 PROGRESS_COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),

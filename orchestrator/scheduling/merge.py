@@ -16,7 +16,7 @@ import polars as pl
 
 from orchestrator.scheduling.sharded import expected_runs, read_manifest, shard_facts, shards_dir
 from orchestrator.scheduling.slurm import NOT_KNOWN, TaskState
-from orchestrator.store import INTERRUPTED, read_journal
+from orchestrator.results.store import INTERRUPTED, read_journal
 from runners.protocol import write_json_atomic
 
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from orchestrator.planner import Plan
+from orchestrator.planning.planner import Plan
 from orchestrator.scheduling.shards import ShardSpec, shard_plan, split_runs
-from orchestrator.store import INTERRUPTED, ResultsDir, read_journal
+from orchestrator.results.store import INTERRUPTED, ResultsDir, read_journal
 from runners.protocol import write_json_atomic
 
 

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, replace
 
 from orchestrator.errors import UserError
-from orchestrator.planner import Plan, PlannedRun
+from orchestrator.planning.planner import Plan, PlannedRun
 
 # by-repetition first: each host measures every runtime, so runtime comparisons stay paired within one host.
 POLICIES = ("by-repetition", "by-cell")

@@ -10,9 +10,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from orchestrator.base_image import DEFAULT_TAG, base_exists, build_base
-from orchestrator.images import ImageManager, docker_client
-from orchestrator.launchers.docker import leftover_containers
+from orchestrator.provisioning.base_image import DEFAULT_TAG, base_exists, build_base
+from orchestrator.provisioning.images import ImageManager, docker_client
+from orchestrator.execution.launchers.docker import leftover_containers
 
 TEST_IMAGES = ("torch", "onnxruntime")
 

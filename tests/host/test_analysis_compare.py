@@ -9,7 +9,7 @@ from scipy import stats as sps
 from orchestrator.analysis.best import best_runtimes
 from orchestrator.analysis.comparisons import cliffs_delta, compare_runtimes, delta_magnitude, holm
 from orchestrator.analysis.sweeps import compare_sweeps
-from orchestrator.tables import runs_table
+from orchestrator.results.tables import runs_table
 from synthetic_sweep import JPI_R50, LAT_R50, ORT, TF, TORCH, journal, unavailable_journal
 
 

@@ -6,7 +6,7 @@ from scipy import stats as sps
 
 from orchestrator.analysis.correlation import correlate, energy_time_correlations
 from orchestrator.analysis.stats import N_RESAMPLES, cell_statistics, summarize
-from orchestrator.tables import runs_table
+from orchestrator.results.tables import runs_table
 from synthetic_sweep import DYNAMIC_SHARE, GPU_SHARE, JPI_R50, LAT_MBV2, LAT_R50, ORT, TORCH, journal, unavailable_journal
 
 

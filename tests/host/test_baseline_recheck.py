@@ -4,14 +4,14 @@ import json
 import pytest
 
 from fake_nvml import FakeGpu, FakeNvml
-from orchestrator.baseline import baseline_reference, describe_baseline, idle_temperature, recheck_due
-from orchestrator.config import parse_config
-from orchestrator.planner import HostCapabilities, plan_sweep
-from orchestrator.sampler import SampleSeries
-from orchestrator.sensors.base import Reading, SensorStatus
-from orchestrator.sensors.nvml import NvmlSensor
-from orchestrator.store import ResultsDir
-from orchestrator.sweep import Measurement, SweepRunner
+from orchestrator.measurement.baseline import baseline_reference, describe_baseline, idle_temperature, recheck_due
+from orchestrator.planning.config import parse_config
+from orchestrator.planning.planner import HostCapabilities, plan_sweep
+from orchestrator.measurement.sampler import SampleSeries
+from orchestrator.measurement.sensors.base import Reading, SensorStatus
+from orchestrator.measurement.sensors.nvml import NvmlSensor
+from orchestrator.results.store import ResultsDir
+from orchestrator.execution.sweep import Measurement, SweepRunner
 
 VALID = {"name": "t", "models": ["resnet50"], "batch_sizes": [1], "runtimes": ["torch/native/cpu"]}
 

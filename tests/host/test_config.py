@@ -2,7 +2,7 @@
 import pytest
 
 from orchestrator import paths
-from orchestrator.config import load_config, parse_config
+from orchestrator.planning.config import load_config, parse_config
 from orchestrator.errors import UserError
 
 VALID = {"name": "t", "models": ["resnet50"], "batch_sizes": [1], "runtimes": ["torch/native/cpu"]}

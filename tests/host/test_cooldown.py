@@ -4,11 +4,11 @@ import math
 import pytest
 
 from fake_nvml import FakeGpu, FakeNvml
-from orchestrator.config import Cooldown
-from orchestrator.cooldown import (SETTLE_POLLS, IdleReference, adaptive_unavailable, cooldown_verdict, fixed_wait,
+from orchestrator.planning.config import Cooldown
+from orchestrator.measurement.cooldown import (SETTLE_POLLS, IdleReference, adaptive_unavailable, cooldown_verdict, fixed_wait,
                                    idle_reference, power_ceiling, still_warm, wait_until_idle)
-from orchestrator.sensors.base import Reading
-from orchestrator.sensors.nvml import NvmlSensor
+from orchestrator.measurement.sensors.base import Reading
+from orchestrator.measurement.sensors.nvml import NvmlSensor
 
 SETTINGS = Cooldown(mode="adaptive", seconds=5.0, max_seconds=60.0, temperature_margin_c=3.0, power_margin_w=10.0,
                     power_margin_fraction=0.1)

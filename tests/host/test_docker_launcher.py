@@ -12,9 +12,9 @@ import polars as pl
 import pytest
 
 from docker_helpers import assert_no_leftovers, engine_with_cpu_images
-from orchestrator.images import RUNNER_UID
-from orchestrator.launchers.docker import RUN_LABEL, DockerLauncher
-from orchestrator.sweep import classify_outcome
+from orchestrator.provisioning.images import RUNNER_UID
+from orchestrator.execution.launchers.docker import RUN_LABEL, DockerLauncher
+from orchestrator.execution.sweep import classify_outcome
 from powercap import make_powercap_tree
 from runners.protocol import Budget, RunRequest, to_dict, write_json_atomic
 from sweep_helpers import PACKAGE_W, SteadyDraw, greenrt, write_config

@@ -3,8 +3,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.gpu import GpuDescription, power_reading_is_averaged
-from orchestrator.energy import (
+from orchestrator.measurement.gpu import GpuDescription, power_reading_is_averaged
+from orchestrator.measurement.energy import (
     WindowNotCovered,
     counter_at,
     dynamic_energy,
@@ -13,8 +13,8 @@ from orchestrator.energy import (
     short_window_warning,
     window_energy,
 )
-from orchestrator.sampler import SampleError, SampleSeries
-from orchestrator.sensors.base import Reading
+from orchestrator.measurement.sampler import SampleError, SampleSeries
+from orchestrator.measurement.sensors.base import Reading
 
 S = 1_000_000_000
 

@@ -10,9 +10,9 @@ import pytest
 from docker_helpers import assert_no_leftovers, engine_with_cpu_images
 from faults_helpers import (ORT, assert_every_run_once, fault_config, journal, output_of, run_sweep,
                             runner_processes, start_sweep, wait_for)
-from orchestrator import hostlock
-from orchestrator.images import LABEL_PREFIX
-from orchestrator.launchers.docker import RUN_LABEL
+from orchestrator.execution import hostlock
+from orchestrator.provisioning.images import LABEL_PREFIX
+from orchestrator.execution.launchers.docker import RUN_LABEL
 
 pytestmark = [pytest.mark.process, pytest.mark.docker]
 

@@ -9,11 +9,11 @@ import time
 import pytest
 
 from faults_helpers import ORT, assert_every_run_once, fault_config, run_sweep
-from orchestrator.accounting import account_energy
+from orchestrator.measurement.accounting import account_energy
 from orchestrator.errors import UserError
-from orchestrator.sampler import Sampler
-from orchestrator.sensors.rapl import RaplSensor
-from orchestrator.store import ResultsDir
+from orchestrator.measurement.sampler import Sampler
+from orchestrator.measurement.sensors.rapl import RaplSensor
+from orchestrator.results.store import ResultsDir
 from powercap import make_powercap_tree
 from records import make_record
 
@@ -108,7 +108,7 @@ def _window_energy(tree, during) -> dict:
     end = time.monotonic_ns()
     time.sleep(0.2)
     series = sampler.stop()
-    from orchestrator.sensors.base import SensorStatus
+    from orchestrator.measurement.sensors.base import SensorStatus
 
     status = SensorStatus("rapl", True, "synthetic", dict(sensor.channels()))
     return account_energy(series, (start, end), {}, [status], [])

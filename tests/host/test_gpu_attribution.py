@@ -6,13 +6,13 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.accounting import account_energy
-from orchestrator.environments import EnvironmentManager
-from orchestrator.gpu import GpuDescription, GpuSelectionError, cuda_visible_devices, from_details, select_gpus
-from orchestrator.launchers.local import LocalLauncher
-from orchestrator.sampler import SampleSeries
-from orchestrator.sensors.base import Reading, SensorStatus
-from orchestrator.tables import run_row
+from orchestrator.measurement.accounting import account_energy
+from orchestrator.provisioning.environments import EnvironmentManager
+from orchestrator.measurement.gpu import GpuDescription, GpuSelectionError, cuda_visible_devices, from_details, select_gpus
+from orchestrator.execution.launchers.local import LocalLauncher
+from orchestrator.measurement.sampler import SampleSeries
+from orchestrator.measurement.sensors.base import Reading, SensorStatus
+from orchestrator.results.tables import run_row
 from records import make_record
 
 # NVML's order is PCI bus order; the UUIDs are deliberately not sorted like the indices.

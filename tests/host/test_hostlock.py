@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from faults_helpers import ORT, fault_config, run_sweep
-from orchestrator import hostlock
+from orchestrator.execution import hostlock
 from orchestrator.errors import UserError
 
 pytestmark = pytest.mark.process
@@ -18,7 +18,7 @@ pytestmark = pytest.mark.process
 HOLD = """
 import sys, time
 from pathlib import Path
-from orchestrator import hostlock
+from orchestrator.execution import hostlock
 hostlock.acquire(Path(sys.argv[1]), Path(sys.argv[2]))
 print("held", flush=True)
 time.sleep(120)

@@ -6,14 +6,14 @@ import subprocess
 import pytest
 
 from orchestrator import paths
-from orchestrator.config import parse_config
+from orchestrator.planning.config import parse_config
 from orchestrator.errors import UserError
-from orchestrator.images import (ImageBuildError, ImageManager, image_names, matching_wheels, requirement_names,
+from orchestrator.provisioning.images import (ImageBuildError, ImageManager, image_names, matching_wheels, requirement_names,
                                  source_digest)
-from orchestrator.launchers.choice import choose_launcher
-from orchestrator.planner import HostCapabilities, plan_sweep
-from orchestrator.store import ResultsDir
-from orchestrator.sweep import Measurement, SweepRunner
+from orchestrator.execution.launchers.choice import choose_launcher
+from orchestrator.planning.planner import HostCapabilities, plan_sweep
+from orchestrator.results.store import ResultsDir
+from orchestrator.execution.sweep import Measurement, SweepRunner
 from sweep_helpers import GREENRT
 
 

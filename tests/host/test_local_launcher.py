@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.environments import EnvironmentManager
+from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.errors import UserError
-from orchestrator.launchers.local import LocalLauncher
-from orchestrator.sweep import classify_outcome
+from orchestrator.execution.launchers.local import LocalLauncher
+from orchestrator.execution.sweep import classify_outcome
 
 
 def fake_interpreter(tmp_path: Path, body: str) -> str:
@@ -82,7 +82,7 @@ def test_venv_is_stale_when_its_requirements_change(tmp_path, monkeypatch):
     venv = tmp_path / "envs/demo"
     (venv / "bin").mkdir(parents=True)
     (venv / "bin/python").symlink_to(sys.executable)
-    from orchestrator.environments import requirements_digest
+    from orchestrator.provisioning.environments import requirements_digest
 
     (venv / "greenrt-requirements.sha256").write_text(requirements_digest(requirements))
     assert envs.state("demo").state == "ready"

@@ -11,11 +11,11 @@ from fake_nvml import (
 )
 from powercap import PowercapTree
 
-from orchestrator.energy import window_energy
-from orchestrator.sampler import SampleSeries, Sampler
-from orchestrator.sensors import discover_sensors
-from orchestrator.sensors.base import SensorReadError
-from orchestrator.sensors.nvml import NvmlSensor, probe_nvml
+from orchestrator.measurement.energy import window_energy
+from orchestrator.measurement.sampler import SampleSeries, Sampler
+from orchestrator.measurement.sensors import discover_sensors
+from orchestrator.measurement.sensors.base import SensorReadError
+from orchestrator.measurement.sensors.nvml import NvmlSensor, probe_nvml
 
 S = 1_000_000_000
 

@@ -1,9 +1,9 @@
 """Planning: the matrix expanded, every unrunnable cell explained, a seeded and interleaved order."""
 from collections import Counter
 
-from orchestrator.config import parse_config
-from orchestrator.gpu import GpuDescription
-from orchestrator.planner import HostCapabilities, Plan, plan_sweep
+from orchestrator.planning.config import parse_config
+from orchestrator.measurement.gpu import GpuDescription
+from orchestrator.planning.planner import HostCapabilities, Plan, plan_sweep
 
 CPU_HOST = HostCapabilities(gpu_reason="NVML library not found (no NVIDIA driver on this host)")
 GPU_HOST = HostCapabilities(gpus=(GpuDescription(0, "NVIDIA H200", "GPU-0", "00000000:19:00.0", True, True),))
@@ -51,7 +51,7 @@ def test_gpu_providers_are_skipped_on_a_cpu_host_with_the_reason():
 
 def test_the_studys_matrix_is_fully_planned_on_a_gpu_host():
     from orchestrator import paths
-    from orchestrator.config import load_config
+    from orchestrator.planning.config import load_config
 
     study = load_config(paths.PROJECT_ROOT / "configs/study.toml")
     plan = plan_sweep(study, GPU_HOST)
@@ -60,7 +60,7 @@ def test_the_studys_matrix_is_fully_planned_on_a_gpu_host():
 
 
 def test_a_runtime_without_a_runner_or_exporter_gets_its_reason():
-    from orchestrator.runtimes import parse_runtime
+    from orchestrator.planning.runtimes import parse_runtime
 
     only_torch = frozenset({"torch", "onnxruntime"})
     assert parse_runtime("tensorflow/native/cuda").not_implemented_reason(only_torch, frozenset({"torch"})) == \

@@ -7,11 +7,11 @@ from pathlib import Path
 import pytest
 
 from orchestrator import paths
-from orchestrator.config import load_config, parse_config
+from orchestrator.planning.config import load_config, parse_config
 from orchestrator.errors import UserError
-from orchestrator.planner import HostCapabilities, Plan, plan_sweep, protocol_warnings
+from orchestrator.planning.planner import HostCapabilities, Plan, plan_sweep, protocol_warnings
 from orchestrator.report.provenance import baseline_facts, config_facts, sweep_facts
-from orchestrator.store import ResultsDir
+from orchestrator.results.store import ResultsDir
 
 VALID = {"name": "t", "models": ["resnet50"], "batch_sizes": [1], "runtimes": ["torch/native/cpu"]}
 GPU = {**VALID, "runtimes": ["torch/native/cuda", "torch/native/cpu"]}

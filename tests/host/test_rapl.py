@@ -8,10 +8,10 @@ from pathlib import Path
 import pytest
 from powercap import PowercapTree, make_powercap_tree
 
-from orchestrator.energy import window_energy
-from orchestrator.sampler import SampleSeries
-from orchestrator.sensors.base import SensorReadError
-from orchestrator.sensors.rapl import (
+from orchestrator.measurement.energy import window_energy
+from orchestrator.measurement.sampler import SampleSeries
+from orchestrator.measurement.sensors.base import SensorReadError
+from orchestrator.measurement.sensors.rapl import (
     POWERCAP_ROOT_ENV,
     RaplSensor,
     probe_rapl,
@@ -166,7 +166,7 @@ def test_read_failure_raises_sensor_read_error(powercap_tree: PowercapTree) -> N
 
 def test_pyrapl_verdict_explains_itself_quietly() -> None:
     # A fresh interpreter: pyRAPL's import-time warnings only show on first import.
-    code = "from orchestrator.sensors.rapl import pyrapl_verdict; import logging; " \
+    code = "from orchestrator.measurement.sensors.rapl import pyrapl_verdict; import logging; " \
            "print(pyrapl_verdict()); print(len(logging.getLogger().handlers))"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     verdict, handlers = done.stdout.strip().splitlines()

@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from powercap import PowercapTree
 
-from orchestrator.energy import window_energy
-from orchestrator.sampler import SampleSeries, Sampler
-from orchestrator.sensors.base import Reading, Sensor, SensorReadError
-from orchestrator.sensors.rapl import RaplSensor
+from orchestrator.measurement.energy import window_energy
+from orchestrator.measurement.sampler import SampleSeries, Sampler
+from orchestrator.measurement.sensors.base import Reading, Sensor, SensorReadError
+from orchestrator.measurement.sensors.rapl import RaplSensor
 
 
 class Advancer:

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.config import parse_config
+from orchestrator.planning.config import parse_config
 from orchestrator.errors import UserError
-from orchestrator.planner import HostCapabilities, plan_sweep
+from orchestrator.planning.planner import HostCapabilities, plan_sweep
 from orchestrator.scheduling.shards import parse_shard, shard_plan, split_runs, ShardSpec
 
 GREENRT = str(Path(sys.executable).with_name("greenrt"))

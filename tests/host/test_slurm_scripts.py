@@ -10,13 +10,13 @@ import polars as pl
 import pytest
 
 from orchestrator.errors import UserError
-from orchestrator.planner import HostCapabilities, plan_sweep
-from orchestrator.config import parse_config
+from orchestrator.planning.planner import HostCapabilities, plan_sweep
+from orchestrator.planning.config import parse_config
 from orchestrator.scheduling.merge import host_signature, merge_shards, mixed_hardware_cells
 from orchestrator.scheduling.sharded import write_manifest
 from orchestrator.scheduling.slurm import (ShardCommand, SlurmOptions, TaskState, array_spec, check_options,
                                            parse_scontrol, render_array_script, render_merge_script)
-from orchestrator.tables import runs_table
+from orchestrator.results.tables import runs_table
 
 
 def command(out: Path, config: Path, **change) -> ShardCommand:

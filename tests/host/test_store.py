@@ -3,10 +3,10 @@ import json
 
 import pytest
 
-from orchestrator.config import parse_config
+from orchestrator.planning.config import parse_config
 from orchestrator.errors import UserError
-from orchestrator.planner import HostCapabilities, plan_sweep
-from orchestrator.store import ResultsDir
+from orchestrator.planning.planner import HostCapabilities, plan_sweep
+from orchestrator.results.store import ResultsDir
 from records import make_record
 
 

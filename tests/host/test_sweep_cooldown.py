@@ -1,11 +1,11 @@
 """SweepRunner.cooldown: fixed, adaptive on a fake GPU, and the fallback said once; each next record keeps it."""
 from fake_nvml import FakeGpu, FakeNvml
-from orchestrator.config import parse_config
-from orchestrator.planner import HostCapabilities, plan_sweep
-from orchestrator.sensors.base import SensorStatus
-from orchestrator.sensors.nvml import NvmlSensor
-from orchestrator.store import ResultsDir
-from orchestrator.sweep import Measurement, SweepRunner
+from orchestrator.planning.config import parse_config
+from orchestrator.planning.planner import HostCapabilities, plan_sweep
+from orchestrator.measurement.sensors.base import SensorStatus
+from orchestrator.measurement.sensors.nvml import NvmlSensor
+from orchestrator.results.store import ResultsDir
+from orchestrator.execution.sweep import Measurement, SweepRunner
 
 VALID = {"name": "t", "models": ["resnet50"], "batch_sizes": [1], "runtimes": ["torch/native/cpu"]}
 

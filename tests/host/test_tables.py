@@ -2,7 +2,7 @@
 import polars as pl
 import pytest
 
-from orchestrator.tables import cell_summary, run_row, runs_table, write_tables
+from orchestrator.results.tables import cell_summary, run_row, runs_table, write_tables
 from records import channel, make_record
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from orchestrator.errors import UserError
-from orchestrator.launchers.local import OWNER_ENV
+from orchestrator.execution.launchers.local import OWNER_ENV
 
 LOCK_ENV = "GREENRT_LOCK_DIR"
 
@@ -158,8 +158,8 @@ def end_leftovers(docker_client: Any | None, log: Callable[[str], None]) -> int:
         ended += 1
         log(f"ended runner process {pid} left by greenrt {owner}, which is no longer running")
     if docker_client is not None:
-        from orchestrator.images import LABEL_PREFIX
-        from orchestrator.launchers.docker import leftover_containers
+        from orchestrator.provisioning.images import LABEL_PREFIX
+        from orchestrator.execution.launchers.docker import leftover_containers
 
         for container in leftover_containers(docker_client):
             owner = container.labels.get(LABEL_PREFIX + "owner-pid", "?")

@@ -16,10 +16,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from orchestrator.errors import UserError
-from orchestrator.gpu import GpuDescription, cuda_visible_devices
-from orchestrator.hostlock import alive
-from orchestrator.images import LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager
-from orchestrator.launchers.base import LaunchOutcome, Launcher, tail
+from orchestrator.measurement.gpu import GpuDescription, cuda_visible_devices
+from orchestrator.execution.hostlock import alive
+from orchestrator.provisioning.images import LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager
+from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, tail
 
 RUN_LABEL = LABEL_PREFIX + "run"  # on every container greenrt starts, so leftovers can be found
 

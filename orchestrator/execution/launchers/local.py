@@ -9,9 +9,9 @@ from pathlib import Path
 from typing import Sequence
 
 from orchestrator import paths
-from orchestrator.environments import EnvironmentBuildError, EnvironmentManager
-from orchestrator.gpu import GpuDescription, cuda_visible_devices
-from orchestrator.launchers.base import LaunchOutcome, Launcher, tail
+from orchestrator.provisioning.environments import EnvironmentBuildError, EnvironmentManager
+from orchestrator.measurement.gpu import GpuDescription, cuda_visible_devices
+from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, tail
 
 OWNER_ENV = "GREENRT_OWNER_PID"  # in every runner's environment: the greenrt process that started it
 
@@ -45,7 +45,7 @@ class LocalLauncher(Launcher):
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.PROJECT_ROOT), env_vars.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
         # Like the Docker launcher's owner-pid label: a runner whose greenrt was killed (-9) is found and ended by
-        # the next sweep on this host (orchestrator/hostlock.py).
+        # the next sweep on this host (orchestrator/execution/hostlock.py).
         env[OWNER_ENV] = str(os.getpid())
         visible = self._visible_devices(gpu)
         if visible is not None:

@@ -18,10 +18,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
-from orchestrator import hostlock
-from orchestrator.launchers.base import tail
-from orchestrator.planner import PlannedRun
-from orchestrator.store import INTERRUPTED, ResultsDir, disk_full
+from orchestrator.execution import hostlock
+from orchestrator.execution.launchers.base import tail
+from orchestrator.planning.planner import PlannedRun
+from orchestrator.results.store import INTERRUPTED, ResultsDir, disk_full
 
 DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded")
 

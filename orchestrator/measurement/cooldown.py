@@ -11,8 +11,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from orchestrator.config import Cooldown
-from orchestrator.sensors.base import Reading, Sensor
+from orchestrator.planning.config import Cooldown
+from orchestrator.measurement.sensors.base import Reading, Sensor
 
 POLL_S = 0.5
 # Consecutive polls that must all be within the margins: one low reading of a noisy sensor is not a cool GPU.

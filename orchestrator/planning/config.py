@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from models.registry import MODELS, UnknownModelError, get_model
 from orchestrator.errors import UserError
-from orchestrator.runtimes import NATIVE_FRAMEWORKS, UnknownRuntimeError, parse_runtime
+from orchestrator.planning.runtimes import NATIVE_FRAMEWORKS, UnknownRuntimeError, parse_runtime
 from runners.protocol import Weights
 
 Precision = Literal["fp32", "fp16"]

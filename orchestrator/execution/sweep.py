@@ -13,20 +13,20 @@ from typing import Any, Callable
 import numpy as np
 
 from models.fidelity import compare_outputs
-from orchestrator import accounting
-from orchestrator.artifacts import Artifact, ArtifactCache, ExportFailed
-from orchestrator.baseline import baseline_reference, measure_idle, recheck_due
-from orchestrator.cooldown import adaptive_unavailable, fixed_wait, idle_reference, wait_until_idle
-from orchestrator.config import SweepConfig
-from orchestrator.environments import EnvironmentBuildError
-from orchestrator.gpu import GpuDescription
-from orchestrator.images import ImageBuildError
-from orchestrator.launchers.base import Launcher, LaunchOutcome
-from orchestrator.planner import Plan, PlannedRun
-from orchestrator.runtimes import parse_runtime
-from orchestrator.sampler import Sampler, SampleSeries
-from orchestrator.sensors.base import Sensor, SensorStatus
-from orchestrator.store import ResultsDir, disk_full
+from orchestrator.measurement import accounting
+from orchestrator.execution.artifacts import Artifact, ArtifactCache, ExportFailed
+from orchestrator.measurement.baseline import baseline_reference, measure_idle, recheck_due
+from orchestrator.measurement.cooldown import adaptive_unavailable, fixed_wait, idle_reference, wait_until_idle
+from orchestrator.planning.config import SweepConfig
+from orchestrator.provisioning.environments import EnvironmentBuildError
+from orchestrator.measurement.gpu import GpuDescription
+from orchestrator.provisioning.images import ImageBuildError
+from orchestrator.execution.launchers.base import Launcher, LaunchOutcome
+from orchestrator.planning.planner import Plan, PlannedRun
+from orchestrator.planning.runtimes import parse_runtime
+from orchestrator.measurement.sampler import Sampler, SampleSeries
+from orchestrator.measurement.sensors.base import Sensor, SensorStatus
+from orchestrator.results.store import ResultsDir, disk_full
 from runners.protocol import (Budget, ProtocolError, RunRequest, RunResult, Weights, read_json, to_dict,
                               write_json_atomic)
 
@@ -362,7 +362,7 @@ class SweepRunner:
         """greenrt failed after the runner returned: keep what the run produced, record why, let the sweep go on.
 
         The result, the samples and the traceback stay under runs/<id>/ and in the record, so `greenrt report`
-        can account the run again once the cause is fixed (orchestrator/reaccount.py).
+        can account the run again once the cause is fixed (orchestrator/execution/reaccount.py).
         """
         trace = traceback.format_exc()
         if record.get("result") is None:

@@ -11,12 +11,12 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
-from orchestrator import accounting
-from orchestrator.gpu import GpuDescription
-from orchestrator.sampler import SampleSeries
-from orchestrator.sensors.base import SensorStatus
-from orchestrator.store import ResultsDir
-from orchestrator.sweep import ACCOUNTING, compare_output_files, reference_path
+from orchestrator.measurement import accounting
+from orchestrator.measurement.gpu import GpuDescription
+from orchestrator.measurement.sampler import SampleSeries
+from orchestrator.measurement.sensors.base import SensorStatus
+from orchestrator.results.store import ResultsDir
+from orchestrator.execution.sweep import ACCOUNTING, compare_output_files, reference_path
 
 
 @dataclass(frozen=True)

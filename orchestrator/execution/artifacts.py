@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Iterator
 
 from orchestrator import paths
-from orchestrator.launchers.base import Launcher
-from orchestrator.runtimes import Runtime
+from orchestrator.execution.launchers.base import Launcher
+from orchestrator.planning.runtimes import Runtime
 from runners.protocol import ExportRequest, ExportResult, ProtocolError, Weights, read_json, to_dict, write_json_atomic
 
 

@@ -9,10 +9,10 @@ import re
 from dataclasses import asdict, dataclass, field
 from itertools import product
 
-from orchestrator.config import SweepConfig
-from orchestrator.energy import SHORT_WINDOW_S
-from orchestrator.gpu import GpuDescription
-from orchestrator.runtimes import parse_runtime
+from orchestrator.planning.config import SweepConfig
+from orchestrator.measurement.energy import SHORT_WINDOW_S
+from orchestrator.measurement.gpu import GpuDescription
+from orchestrator.planning.runtimes import parse_runtime
 
 
 @dataclass(frozen=True)

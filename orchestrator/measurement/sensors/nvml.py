@@ -199,7 +199,7 @@ def probe_nvml(
         driver = f"unknown ({type(exc).__name__})"
     details: dict[str, Any] = {
         "driver_version": driver,
-        # Plain dicts here because host.json keeps them; read them back with orchestrator.gpu.from_details.
+        # Plain dicts here because host.json keeps them; read them back with orchestrator.measurement.gpu.from_details.
         "gpus": [{**g.to_dict(), "channel": g.channel} for g in sensor.gpus],
         "power_note": AVERAGED_POWER_NOTE,
     }

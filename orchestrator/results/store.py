@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.errors import UserError
-from orchestrator.planner import Plan
+from orchestrator.planning.planner import Plan
 from runners.protocol import write_json_atomic
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)

@@ -2,7 +2,7 @@
 
 Pure: takes the sampled series, the window, the idle baseline and which GPUs the run was given; says why whenever
 a figure is missing. A GPU channel is marked `assigned` when its GPU was handed to the run: energy per inference
-counts those, the node's other GPUs are kept beside them (orchestrator/tables.py).
+counts those, the node's other GPUs are kept beside them (orchestrator/results/tables.py).
 """
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.energy import dynamic_energy, short_window_warning, window_energy
-from orchestrator.gpu import GpuDescription
-from orchestrator.sampler import SampleSeries
-from orchestrator.sensors.base import SensorStatus
+from orchestrator.measurement.energy import dynamic_energy, short_window_warning, window_energy
+from orchestrator.measurement.gpu import GpuDescription
+from orchestrator.measurement.sampler import SampleSeries
+from orchestrator.measurement.sensors.base import SensorStatus
 
 
 def unavailable_reason(statuses: list[SensorStatus]) -> str:

@@ -7,9 +7,9 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.energy import idle_power
-from orchestrator.sampler import Sampler, SampleSeries
-from orchestrator.sensors.base import Sensor
+from orchestrator.measurement.energy import idle_power
+from orchestrator.measurement.sampler import Sampler, SampleSeries
+from orchestrator.measurement.sensors.base import Sensor
 
 
 def measure_idle(sensors: list[Sensor], seconds: float, interval_s: float) -> dict[str, Any]:

@@ -1,0 +1,1 @@
+"""How energy is measured: sensors, the background sampler, window energy, accounting, idle baseline, cooldown, GPU descriptions."""

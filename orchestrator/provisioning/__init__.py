@@ -1,0 +1,1 @@
+"""Where runtimes run: their virtual environments, Docker images and the local base image."""
