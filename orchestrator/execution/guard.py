@@ -1,7 +1,7 @@
 """What keeps a sweep whole under faults: the host lock, SIGINT/SIGTERM, a full disk, and leftovers of killed sweeps.
 
     with SweepGuard(out, log, error) as guard:    # takes the host-wide lock (or refuses, naming the holder)
-        guard.end_leftovers(docker_client)         # runners and containers of sweeps killed with SIGKILL
+        guard.end_leftovers()                      # runners and containers of sweeps killed with SIGKILL
         record = guard.execute(runner, run)        # SIGINT/SIGTERM here: the launcher cleans up (kills the
         guard.append(results, record)              #   process group / removes the container), the run is
                                                    #   journaled as interrupted, and the sweep exits 130/143
@@ -19,10 +19,13 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from orchestrator.execution import hostlock
+from orchestrator.execution.launchers.docker import DockerLauncher
+from orchestrator.execution.launchers.local import LocalLauncher
 from orchestrator.execution.launchers.base import tail
 from orchestrator.planning.planner import PlannedRun
 from orchestrator.results.store import INTERRUPTED, ResultsDir, disk_full
 
+LAUNCHER_KINDS = (LocalLauncher, DockerLauncher)
 DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded")
 
 
@@ -139,8 +142,10 @@ class SweepGuard:
         return f" during {run.run_id} (recorded as interrupted; its runner was stopped)"
 
     # -- per run ----------------------------------------------------------------------------------------------
-    def end_leftovers(self, docker_client: Any | None) -> int:
-        return hostlock.end_leftovers(docker_client, self.log)
+    def end_leftovers(self) -> int:
+        """Every launcher's leftovers, whichever this sweep uses (a killed Docker sweep's container must not run
+        beside a local sweep's measurements)."""
+        return sum(launcher.end_leftovers(self.log) for launcher in LAUNCHER_KINDS)
 
     def execute(self, runner: Any, run: PlannedRun) -> dict[str, Any]:
         """runner.execute(run), knowing which run is in flight; a run that failed for a full disk stops the sweep."""

@@ -9,9 +9,8 @@ when its process dies, even by SIGKILL: a stale lock is taken over, and the take
 Under Slurm the lock is per node (SLURMD_NODENAME joins the file name): several slurmd daemons on one machine are
 several nodes to Slurm, and a real cluster's nodes each have their own /run/lock anyway.
 
-A sweep killed with SIGKILL leaves its runner running: a process of the local launcher (its environment holds
-GREENRT_OWNER_PID) or a container of the Docker launcher (its owner-pid label). Whoever holds the lock next ends
-those whose owner is gone, before measuring anything.
+A sweep killed with SIGKILL leaves its runner running; whoever holds the lock next asks every launcher to end
+what it left whose owner is gone (`Launcher.end_leftovers`, with `alive` below), before measuring anything.
 """
 from __future__ import annotations
 
@@ -19,16 +18,14 @@ import fcntl
 import json
 import os
 import re
-import signal
 import socket
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from orchestrator.errors import UserError
-from orchestrator.execution.launchers.local import OWNER_ENV
 
 LOCK_ENV = "GREENRT_LOCK_DIR"
 
@@ -125,49 +122,3 @@ def acquire(sweep_dir: Path, path: Path | None = None) -> HostLock:
     # The kernel freed the lock of a process that died holding it; its facts are still in the file.
     recovered = previous if previous and previous.get("pid") != os.getpid() else None
     return HostLock(path, fd, recovered)
-
-
-def leftover_runner_processes(proc: Path = Path("/proc")) -> list[tuple[int, int]]:
-    """(pid, owner pid) of runner processes whose greenrt is gone: they would load the host while it measures."""
-    marker = f"{OWNER_ENV}=".encode()
-    found = []
-    for entry in proc.iterdir():
-        if not entry.name.isdigit() or int(entry.name) == os.getpid():
-            continue
-        try:
-            environ = (entry / "environ").read_bytes()
-        except OSError:  # gone, or another user's
-            continue
-        for var in environ.split(b"\0"):
-            if var.startswith(marker):
-                owner = var[len(marker):].decode(errors="replace")
-                if owner.isdigit() and int(owner) != os.getpid() and not alive(int(owner)) and alive(int(entry.name)):
-                    found.append((int(entry.name), int(owner)))
-                break
-    return found
-
-
-def end_leftovers(docker_client: Any | None, log: Callable[[str], None]) -> int:
-    """End what killed sweeps left running (runner processes, containers); say what; return how many."""
-    ended = 0
-    for pid, owner in leftover_runner_processes():
-        try:
-            os.killpg(os.getpgid(pid), signal.SIGKILL)  # its own session: the runner and anything it started
-        except (ProcessLookupError, PermissionError):
-            continue
-        ended += 1
-        log(f"ended runner process {pid} left by greenrt {owner}, which is no longer running")
-    if docker_client is not None:
-        from orchestrator.provisioning.images import LABEL_PREFIX
-        from orchestrator.execution.launchers.docker import leftover_containers
-
-        for container in leftover_containers(docker_client):
-            owner = container.labels.get(LABEL_PREFIX + "owner-pid", "?")
-            try:
-                container.remove(force=True)
-            except Exception as exc:  # noqa: BLE001 - an engine error must not stop the sweep; it is said
-                log(f"could not remove leftover container {container.name}: {exc}")
-                continue
-            ended += 1
-            log(f"removed container {container.name} left by greenrt {owner}, which is no longer running")
-    return ended

@@ -5,7 +5,7 @@ import json
 import signal
 import time
 import traceback
-from dataclasses import dataclass, field
+
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -20,12 +20,12 @@ from orchestrator.measurement.cooldown import adaptive_unavailable, fixed_wait, 
 from orchestrator.planning.config import SweepConfig
 from orchestrator.provisioning.environments import EnvironmentBuildError
 from orchestrator.measurement.gpu import GpuDescription
+from orchestrator.measurement.probe import Measurement
 from orchestrator.provisioning.images import ImageBuildError
 from orchestrator.execution.launchers.base import Launcher, LaunchOutcome
 from orchestrator.planning.planner import Plan, PlannedRun
 from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.measurement.sampler import Sampler, SampleSeries
-from orchestrator.measurement.sensors.base import Sensor, SensorStatus
 from orchestrator.results.store import ResultsDir, disk_full
 from runners.protocol import (Budget, ProtocolError, RunRequest, RunResult, Weights, read_json, to_dict,
                               write_json_atomic)
@@ -33,15 +33,6 @@ from runners.protocol import (Budget, ProtocolError, RunRequest, RunResult, Weig
 RECORD_SCHEMA = 1
 ACCOUNTING = "accounting"  # failure kind: the runner finished, greenrt failed afterwards (the result is kept)
 ACCOUNTING_ERROR_FILE = "accounting-error.txt"
-
-
-@dataclass
-class Measurement:
-    """What the host offers for measuring: sensors (possibly none), why each kind is or is not there, the GPUs."""
-
-    sensors: list[Sensor]
-    statuses: list[SensorStatus]
-    gpus: tuple[GpuDescription, ...] = field(default_factory=tuple)  # every GPU NVML sees, in NVML order
 
 
 def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact: Artifact | None) -> RunRequest:

@@ -11,7 +11,8 @@ from orchestrator.measurement.sampler import SampleSeries
 from orchestrator.measurement.sensors.base import Reading, SensorStatus
 from orchestrator.measurement.sensors.nvml import NvmlSensor
 from orchestrator.results.store import ResultsDir
-from orchestrator.execution.sweep import Measurement, SweepRunner
+from orchestrator.execution.sweep import SweepRunner
+from orchestrator.measurement.probe import Measurement
 
 VALID = {"name": "t", "models": ["resnet50"], "batch_sizes": [1], "runtimes": ["torch/native/cpu"]}
 

@@ -118,3 +118,25 @@ def test_docker_sigint_removes_the_container_and_sigkill_leaves_one_that_the_nex
     assert _containers(client, first, second) == []
     assert_every_run_once(out)
     assert [r["launcher"] for r in journal(out)] == ["docker"] * 3
+
+
+def test_a_local_sweep_after_a_killed_docker_sweep_removes_the_orphaned_container_before_measuring(engine, tmp_path):
+    """The guard asks every launcher for its leftovers, not only the one this sweep uses."""
+    client, _ = engine
+    config = fault_config(tmp_path / "c.toml", runtimes=[ORT], batch_sizes="[1, 2]", min_seconds=3)
+    out, lock = tmp_path / "out", tmp_path / "lock"
+    killed = start_sweep(config, out, lock, launcher="docker")
+    wait_for(lambda: _measuring(client, killed), what="the Docker sweep's container")
+    killed.kill()
+    killed.wait(timeout=30)
+    [orphan] = _containers(client, killed)
+
+    local = run_sweep(config, out, lock, "local")
+    assert local.returncode == 0, local.stdout + local.stderr
+    removed = f"removed container {orphan.name} left by greenrt {killed.pid}"
+    assert removed in local.stdout
+    # Removed before the first run of this sweep was measured, not after.
+    assert local.stdout.index(removed) < local.stdout.index("runs planned")
+    assert _containers(client, killed) == []
+    assert_every_run_once(out)
+    assert [r["launcher"] for r in journal(out)][-2:] == ["local", "local"]

@@ -13,7 +13,8 @@ from orchestrator.provisioning.images import (ImageBuildError, ImageManager, ima
 from orchestrator.execution.launchers.choice import choose_launcher
 from orchestrator.planning.planner import HostCapabilities, plan_sweep
 from orchestrator.results.store import ResultsDir
-from orchestrator.execution.sweep import Measurement, SweepRunner
+from orchestrator.execution.sweep import SweepRunner
+from orchestrator.measurement.probe import Measurement
 from sweep_helpers import GREENRT
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,12 @@ class Launcher(ABC):
     @abstractmethod
     def prepare(self, environment: str) -> str:
         """Make the environment ready before anything is measured; returns a description for the record."""
+
+    @classmethod
+    @abstractmethod
+    def end_leftovers(cls, log: Callable[[str], None]) -> int:
+        """End what this kind of launcher's runs left behind when their sweep was killed with SIGKILL (processes,
+        containers) and whose owner is gone; say each; return how many. Called before any sweep measures."""
 
     @abstractmethod
     def launch(self, environment: str, argv: list[str], *, workdir: Path, timeout_s: float,

@@ -18,7 +18,7 @@ from typing import Any, Callable, Sequence
 from orchestrator.errors import UserError
 from orchestrator.measurement.gpu import GpuDescription, cuda_visible_devices
 from orchestrator.execution.hostlock import alive
-from orchestrator.provisioning.images import LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager
+from orchestrator.provisioning.images import LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager, docker_client
 from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, tail
 
 RUN_LABEL = LABEL_PREFIX + "run"  # on every container greenrt starts, so leftovers can be found
@@ -69,6 +69,16 @@ class DockerLauncher(Launcher):
             raise ImageBuildError(f"image {state.reference} is {state.state}: {state.detail}")
         self._ready[environment] = state.image_id or state.reference
         return f"image {state.reference} ({state.detail})"
+
+    @classmethod
+    def end_leftovers(cls, log: Callable[[str], None]) -> int:
+        """Remove the containers of sweeps killed with SIGKILL, on this host's engine if one answers (whatever
+        launcher the current sweep uses: an orphaned container must not run beside its measurements either)."""
+        try:
+            client = docker_client(timeout=3)
+        except UserError:
+            return 0  # no engine, no container
+        return end_leftover_containers(client, log)
 
     def _device_requests(self) -> list[Any]:
         import docker
@@ -155,6 +165,20 @@ class DockerLauncher(Launcher):
                     container.remove(force=True)
                 except docker.errors.NotFound:
                     pass
+
+
+def end_leftover_containers(client: Any, log: Callable[[str], None]) -> int:
+    ended = 0
+    for container in leftover_containers(client):
+        owner = container.labels.get(LABEL_PREFIX + "owner-pid", "?")
+        try:
+            container.remove(force=True)
+        except Exception as exc:  # noqa: BLE001 - an engine error must not stop the sweep; it is said
+            log(f"could not remove leftover container {container.name}: {exc}")
+            continue
+        ended += 1
+        log(f"removed container {container.name} left by greenrt {owner}, which is no longer running")
+    return ended
 
 
 def leftover_containers(client: Any) -> list[Any]:

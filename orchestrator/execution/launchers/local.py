@@ -6,11 +6,12 @@ import signal
 import subprocess
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from orchestrator import paths
 from orchestrator.provisioning.environments import EnvironmentBuildError, EnvironmentManager
 from orchestrator.measurement.gpu import GpuDescription, cuda_visible_devices
+from orchestrator.execution.hostlock import alive
 from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, tail
 
 OWNER_ENV = "GREENRT_OWNER_PID"  # in every runner's environment: the greenrt process that started it
@@ -69,6 +70,19 @@ class LocalLauncher(Launcher):
                              details={"python": str(python), **({"cuda_visible_devices": visible}
                                                                 if visible is not None else {})})
 
+    @classmethod
+    def end_leftovers(cls, log: Callable[[str], None]) -> int:
+        """End the runner processes of local sweeps killed with SIGKILL (their environment names a dead owner)."""
+        ended = 0
+        for pid, owner in leftover_runner_processes():
+            try:
+                os.killpg(os.getpgid(pid), signal.SIGKILL)  # its own session: the runner and anything it started
+            except (ProcessLookupError, PermissionError):
+                continue
+            ended += 1
+            log(f"ended runner process {pid} left by greenrt {owner}, which is no longer running")
+        return ended
+
     def _visible_devices(self, gpu: bool) -> str | None:
         """CUDA_VISIBLE_DEVICES for the runner: its GPUs' UUIDs, "" for a CPU runtime (so that a framework with
         CUDA cannot quietly use a GPU in a CPU cell), None to leave the variable as the host has it."""
@@ -83,3 +97,23 @@ def _kill_group(process: subprocess.Popen) -> None:
     except ProcessLookupError:
         pass
     process.wait()
+
+
+def leftover_runner_processes(proc: Path = Path("/proc")) -> list[tuple[int, int]]:
+    """(pid, owner pid) of runner processes whose greenrt is gone: they would load the host while it measures."""
+    marker = f"{OWNER_ENV}=".encode()
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+        except OSError:  # gone, or another user's
+            continue
+        for var in environ.split(b"\0"):
+            if var.startswith(marker):
+                owner = var[len(marker):].decode(errors="replace")
+                if owner.isdigit() and int(owner) != os.getpid() and not alive(int(owner)) and alive(int(entry.name)):
+                    found.append((int(entry.name), int(owner)))
+                break
+    return found

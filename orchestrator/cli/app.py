@@ -1,0 +1,57 @@
+"""The Typer application, its consoles, the shared option help texts and the way user errors end a command."""
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator, Optional
+
+import typer
+from rich.console import Console
+
+from orchestrator.errors import UserError
+from orchestrator.execution.launchers.choice import LAUNCHERS
+from orchestrator.provisioning.environments import EnvironmentBuildError
+from orchestrator.provisioning.images import ImageBuildError
+from orchestrator.scheduling.shards import POLICIES
+
+app = typer.Typer(help="Energy and latency of DL inference across runtime infrastructures.", no_args_is_help=True,
+                  pretty_exceptions_enable=False, add_completion=False)
+env_app = typer.Typer(help="The runtimes' environments (venvs built from images/<env>/requirements.txt).",
+                      no_args_is_help=True)
+app.add_typer(env_app, name="env")
+images_app = typer.Typer(help="The runtimes' Docker images (images/<env>/Dockerfile), built from this checkout.",
+                         no_args_is_help=True)
+app.add_typer(images_app, name="images")
+# Logs of a sweep are read in files and CI output: don't fold them at 80 columns when not on a terminal.
+console = Console(width=None if sys.stdout.isatty() else 160)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+POWERCAP_HELP = "Root of the powercap sysfs tree (default: $GREENRT_POWERCAP_ROOT, else /sys/class/powercap)."
+PYTHON_HELP = "Run every runtime in this existing interpreter instead of building venvs (e.g. a cluster module)."
+LAUNCHER_HELP = ("docker: each run in a container of its runtime's image; local: a process in the runtime's venv "
+                 "(or --python); auto: docker where the engine and every needed image are ready, else local.")
+GPUS_HELP = ("GPUs given to each run of a GPU runtime (both launchers): all, or comma-separated NVML indices (as "
+             "nvidia-smi numbers them), UUIDs or PCI bus ids. Energy per inference counts these GPUs; the node's "
+             "others are kept in their own column.")
+SHARD_POLICY_HELP = (f"How runs split into shards: {POLICIES[0]} (every shard runs every cell and the repetitions "
+                     f"are divided, so comparisons stay paired within a host) or {POLICIES[1]}.")
+SCHEDULERS = ("none", "slurm")
+BASE_IMAGE_HELP = "Base image to build FROM (default: each Dockerfile's pinned NVIDIA CUDA image)."
+
+
+@contextmanager
+def user_errors() -> Iterator[None]:
+    try:
+        yield
+    except (UserError, EnvironmentBuildError, ImageBuildError) as exc:
+        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        raise typer.Exit(2) from None
+
+
+def check_launcher(name: str) -> None:
+    if name not in LAUNCHERS:
+        raise UserError(f"unknown launcher {name!r}; valid: {', '.join(LAUNCHERS)}")
+
+
+def fmt(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3g}" if value < 100 else f"{value:.0f}"

@@ -1,0 +1,297 @@
+"""The verbs that measure or say what would be measured: doctor, plan, sweep (and its Slurm submission), run."""
+from __future__ import annotations
+
+import json
+import sys
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Callable, Iterator, Optional
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from orchestrator import host, paths
+from orchestrator.cli.app import (GPUS_HELP, LAUNCHER_HELP, POWERCAP_HELP, PYTHON_HELP, SCHEDULERS, SHARD_POLICY_HELP,
+                                  app, check_launcher, console, err, user_errors)
+from orchestrator.cli.results import merge, write_and_show_tables
+from orchestrator.errors import UserError
+from orchestrator.execution.artifacts import ArtifactCache
+from orchestrator.execution.session import (SweepSettings, launcher_choice, make_launcher, needed_environments,
+                                            run_gpus, run_sweep)
+from orchestrator.execution.sweep import SweepRunner
+from orchestrator.measurement.gpu import from_details as gpu_descriptions
+from orchestrator.measurement.probe import Measurement, probe
+from orchestrator.measurement.sensors import SensorStatus
+from orchestrator.measurement.sensors.rapl import pyrapl_verdict
+from orchestrator.planning.config import SweepConfig, load_config, parse_config
+from orchestrator.planning.defaults import default_config
+from orchestrator.planning.planner import Plan, PlannedRun, plan_sweep, protocol_warnings
+from orchestrator.planning.runtimes import all_runtime_names, parse_runtime
+from orchestrator.provisioning.environments import EnvironmentManager
+from orchestrator.provisioning.images import ImageManager, image_names
+from orchestrator.results.store import ResultsDir
+from orchestrator.scheduling import commands as sharded
+from orchestrator.scheduling.shards import DEFAULT_POLICY, check_policy, parse_shard
+from orchestrator.scheduling.slurm import ShardCommand, SlurmOptions, check_options as check_slurm_options
+
+
+def _measure(settings: SweepSettings, measurement: Measurement) -> None:
+    outcome = run_sweep(settings, measurement, RichSweepView())
+    if not outcome.sharded:  # shards write their journals concurrently; the merge writes the tables once
+        write_and_show_tables(outcome.results)
+
+
+class RichSweepView:
+    """A sweep's story on the terminal: lines, warnings on stderr, and a progress bar over the runs."""
+
+    def say(self, text: str) -> None:
+        console.print(text)
+
+    def warn(self, text: str) -> None:
+        err.print(f"[yellow]warning:[/yellow] {text}", highlight=False, soft_wrap=True)
+
+    def error(self, text: str) -> None:
+        err.print(f"[red]error:[/red] {text}", highlight=False, soft_wrap=True)
+
+    @contextmanager
+    def runs(self, total: int) -> Iterator["_RunBar"]:
+        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                   TextColumn("eta"), TimeRemainingColumn())
+        with Progress(*columns, console=console) as progress:
+            yield _RunBar(progress, progress.add_task("runs", total=total))
+
+
+class _RunBar:
+    def __init__(self, progress: Progress, task: int) -> None:
+        self.progress, self.task = progress, task
+
+    def starting(self, run: PlannedRun) -> None:
+        self.progress.update(self.task, description=f"{run.cell.model} bs{run.cell.batch_size} {run.cell.runtime}")
+
+    def say(self, text: str) -> None:
+        self.progress.console.print(text)
+
+    def finished(self, run: PlannedRun, record: dict) -> None:
+        if record["status"] != "ok":
+            self.progress.console.print(f"[red]failed[/red] {run.run_id}: {record['failure']['kind']}: "
+                                        f"{record['failure']['message'][:300]}")
+        self.progress.advance(self.task)
+
+
+def _config_or_default(config: Optional[Path], measurement: Measurement, say: Callable[[str], None]) -> Path:
+    """The config asked for, or the one `make sweep` uses on this host (and why, said once)."""
+    if config is not None:
+        return config
+    path, why = default_config(host.capabilities(measurement.statuses))
+    say(f"config: {path.relative_to(paths.PROJECT_ROOT)} ({why})")
+    return path
+
+
+def _gpu_table(statuses: list[SensorStatus]) -> Optional[Table]:
+    nvml = next((s for s in statuses if s.name == "nvml" and s.available), None)
+    if nvml is None:
+        return None
+    table = Table(title=f"NVIDIA GPUs (driver {nvml.details.get('driver_version')})", title_justify="left")
+    for column in ("index", "name", "UUID", "PCI bus id", "energy counter", "power reading"):
+        table.add_column(column)
+    for g in gpu_descriptions(nvml.details.get("gpus", [])):
+        table.add_row(str(g.index), g.name, g.uuid or "-", g.pci_bus_id or "-",
+                      "yes" if g.energy_counter else "[yellow]no[/yellow]: power samples integrated",
+                      "1-s average" if g.power_is_1s_average else "instantaneous")
+    return table
+
+
+def _print_plan(plan: Plan) -> None:
+    table = Table(title=f"plan {plan.config_name}: {len(plan.runs)} runs", title_justify="left")
+    for column in ("#", "run id", "model", "batch", "runtime", "precision"):
+        table.add_column(column)
+    for run in plan.runs:
+        c = run.cell
+        table.add_row(str(run.index), run.run_id, c.model, str(c.batch_size), c.runtime, c.precision)
+    console.print(table)
+    if plan.skipped:
+        skipped = Table(title=f"{len(plan.skipped)} cells skipped", title_justify="left")
+        for column in ("model", "batch", "runtime", "precision", "reason"):
+            skipped.add_column(column)
+        for s in plan.skipped:
+            skipped.add_row(s.cell.model, str(s.cell.batch_size), s.cell.runtime, s.cell.precision, s.reason)
+        console.print(skipped)
+
+
+@app.command()
+def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
+           python: Optional[str] = typer.Option(None, help=PYTHON_HELP)) -> None:
+    """What this host can measure and run, and why not where it cannot."""
+    with user_errors():
+        measurement = probe(powercap_root)
+        info = host.describe(measurement.statuses)
+        console.print(f"[bold]host[/bold] {info['hostname']}: {info['cpu_model']}, {info['logical_cpus']} logical CPUs, "
+                      f"{(info['memory_bytes'] or 0) / 2**30:.1f} GiB, {info['os']}, Python {info['python']}")
+        sensors = Table(title="energy sensors", title_justify="left")
+        for column in ("sensor", "readable", "channels", "why"):
+            sensors.add_column(column)
+        for s in measurement.statuses:
+            sensors.add_row(s.name, "yes" if s.available else "[red]no[/red]", ", ".join(s.channels) or "-", s.reason)
+        sensors.add_row("pyRAPL", "", "", pyrapl_verdict())
+        console.print(sensors)
+        gpu_table = _gpu_table(measurement.statuses)
+        if gpu_table is not None:
+            console.print(gpu_table)
+        engine = info["container_engine"]
+        console.print(f"[bold]container engine[/bold]: {engine['reason']}")
+        if engine["available"]:
+            images = ImageManager()
+            for name in image_names():
+                state = images.state(name)
+                console.print(f"  image {state.reference}: {state.state} ({state.detail})")
+        caps = host.capabilities(measurement.statuses)
+        envs = EnvironmentManager(default_interpreter=python)
+        runtimes = Table(title="runtimes", title_justify="left")
+        for column in ("runtime", "runs here", "environment"):
+            runtimes.add_column(column)
+        for name in all_runtime_names():
+            runtime = parse_runtime(name)
+            reason = runtime.not_implemented_reason() or (
+                f"needs an NVIDIA GPU: {caps.gpu_reason}" if runtime.needs_gpu and not caps.gpus else None)
+            state = envs.state(runtime.environment) if not reason else None
+            runtimes.add_row(name, f"[red]no[/red]: {reason}" if reason else "yes",
+                             f"{runtime.environment}: {state.state} ({state.detail})" if state else "-")
+        console.print(runtimes)
+        path, why = default_config(caps)
+        console.print(f"[bold]make sweep[/bold] would use {path.relative_to(paths.PROJECT_ROOT)}: {why}")
+
+
+@app.command()
+def plan(config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                              help="Sweep config (TOML); default: the one `make sweep` uses here."),
+         powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
+         python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
+         launcher: str = typer.Option("auto", help=LAUNCHER_HELP),
+         as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
+         shards: Optional[int] = typer.Option(None, help="Show how the runs split into this many shards."),
+         shard_policy: str = typer.Option(DEFAULT_POLICY, help=SHARD_POLICY_HELP)) -> None:
+    """Dry run: the config and launcher a sweep would use, the runs in order, every skipped cell with its reason."""
+    with user_errors():
+        check_launcher(launcher)
+        measurement = probe(powercap_root)
+        chosen: list[str] = []
+        config = _config_or_default(config, measurement, chosen.append)
+        cfg = load_config(config)
+        check_policy(shard_policy)
+        the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
+        split = sharded.split_runs(the_plan, shards, shard_policy) if shards is not None else None
+        name, why, _ = launcher_choice(launcher, needed_environments(the_plan), python)
+        for warning in protocol_warnings(cfg):
+            err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+        if as_json:
+            print(json.dumps({**the_plan.to_dict(), "config_path": str(config), "launcher": {"name": name, "why": why},
+                              **({"shards": [[r.run_id for r in runs] for runs in split]}
+                                 if split is not None else {})}, indent=1))
+        else:
+            for line in chosen:
+                console.print(line)
+            console.print(f"launcher: [bold]{name}[/bold] ({why})")
+            _print_plan(the_plan)
+            if shards is not None:
+                console.print(sharded.shard_table(the_plan, shards, shard_policy))
+
+
+@app.command()
+def sweep(config: Optional[Path] = typer.Option(None, "--config", "-c",
+                                                help="Sweep config (TOML); default: the one that fits this host."),
+          out: Optional[Path] = typer.Option(None, "--out", "-o", help="Results directory (resumed if it exists)."),
+          powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
+          python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
+          launcher: Optional[str] = typer.Option(None, help=LAUNCHER_HELP + " Default: auto; local for Slurm shards."),
+          gpus: str = typer.Option("all", help=GPUS_HELP),
+          scheduler: str = typer.Option("none", help="none: measure here; slurm: submit --shards N as a job array."),
+          shards: Optional[int] = typer.Option(None, help="With --scheduler slurm: how many shards (array tasks)."),
+          shard: Optional[str] = typer.Option(None, help="i/N: measure only shard i of N (what each array task runs)."),
+          shard_policy: str = typer.Option(DEFAULT_POLICY, help=SHARD_POLICY_HELP),
+          partition: Optional[str] = typer.Option(None, help="Slurm partition of the shards and the merge."),
+          gpus_per_node: Optional[int] = typer.Option(None, help="GPUs each shard's node is allocated (--gres=gpu:G)."),
+          time_limit: Optional[str] = typer.Option(None, "--time", help="Slurm time limit per shard, e.g. 04:00:00."),
+          sbatch_arg: Optional[list[str]] = typer.Option(None, help="Another sbatch option for the shards (repeatable)."),
+          fresh: bool = typer.Option(False, help="Start over in --out: its old results are moved to a sibling "
+                                                 "folder (named in the output), never deleted.")
+          ) -> None:
+    """Plan and measure a sweep, then merge its tables; re-running into the same --out resumes it."""
+    with user_errors():
+        if scheduler not in SCHEDULERS:
+            raise UserError(f"unknown scheduler {scheduler!r}; valid: {', '.join(SCHEDULERS)}")
+        check_policy(shard_policy)
+        spec = parse_shard(shard) if shard is not None else None
+        if fresh and (spec is not None or scheduler != "none"):
+            raise UserError("--fresh starts a whole sweep over: it cannot be combined with --shard or --scheduler")
+        if scheduler == "slurm" and (shards is None or spec is not None):
+            raise UserError("--scheduler slurm needs --shards N (and no --shard: the array tasks get theirs)")
+        if scheduler == "none" and (shards is not None or partition or gpus_per_node is not None or time_limit
+                                    or sbatch_arg):
+            raise UserError("--shards, --partition, --gpus-per-node, --time and --sbatch-arg need --scheduler slurm; "
+                            "valid schedulers: " + ", ".join(SCHEDULERS))
+        launcher = launcher or ("local" if scheduler == "slurm" else "auto")
+        measurement = probe(powercap_root)
+        config = _config_or_default(config, measurement, console.print)
+        check_launcher(launcher)
+        cfg = load_config(config)
+        out = (out or paths.PROJECT_ROOT / "results" / cfg.name).absolute()
+        if scheduler == "slurm":
+            _submit_slurm(cfg, config, out, measurement, python, launcher, gpus, shards, shard_policy,
+                          SlurmOptions(partition, gpus_per_node, time_limit, tuple(sbatch_arg or ())), powercap_root)
+            return
+        _measure(SweepSettings(cfg, out, launcher, python, gpus, spec, shard_policy, fresh), measurement)
+
+
+def _submit_slurm(cfg: SweepConfig, config: Path, out: Path, measurement: Measurement, python: Optional[str],
+                  launcher_name: str, gpus: str, shards: int, policy: str, options: SlurmOptions,
+                  powercap_root: Optional[str]) -> None:
+    the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
+    sharded.split_runs(the_plan, shards, policy)  # refuse an impossible split before anything is written
+    check_slurm_options(options)
+    given = run_gpus(gpus, measurement)
+    results = ResultsDir(out)
+    results.open_for(the_plan)
+
+    def prepare(runs: list) -> None:
+        launcher = make_launcher(launcher_name, needed_environments(the_plan), python, cfg, given, console.print)
+        SweepRunner(cfg, the_plan, results, launcher, measurement, ArtifactCache(launcher, timeout_s=cfg.timeout_seconds),
+                    log=console.print, run_gpus=given).prepare(runs)
+
+    # This installation's own entry point: the nodes see it at the same path on the shared filesystem.
+    entry = Path(sys.executable).with_name("greenrt")
+    command = ShardCommand(str(entry) if entry.exists() else "greenrt", config.absolute(), out, shards, policy,
+                           launcher_name, python, powercap_root, gpus)
+    sharded.submit(the_plan, results, shards, policy, command, options, prepare, lambda: merge(out), console)
+
+
+@app.command()
+def run(runtime: str = typer.Option(..., help="framework/format/provider, e.g. onnxruntime/onnx-from-torch/cpu"),
+        model: str = typer.Option(..., help="resnet50, mobilenet_v2 or bert-base-uncased"),
+        batch_size: int = typer.Option(1, min=1),
+        precision: str = typer.Option("fp32"),
+        repetitions: int = typer.Option(1, min=1),
+        warmup_iterations: int = typer.Option(5, min=0),
+        min_iterations: int = typer.Option(20, min=1),
+        min_seconds: float = typer.Option(2.0, min=0),
+        baseline_seconds: float = typer.Option(5.0, min=0),
+        out: Optional[Path] = typer.Option(None, "--out", "-o"),
+        powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
+        python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
+        launcher: str = typer.Option("auto", help=LAUNCHER_HELP),
+        gpus: str = typer.Option("all", help=GPUS_HELP)) -> None:
+    """Measure one cell ad hoc, through the same path as a sweep."""
+    with user_errors():
+        check_launcher(launcher)
+        name = f"adhoc-{datetime.now():%Y%m%d-%H%M%S}"
+        cfg = parse_config({"name": name, "models": [model], "batch_sizes": [batch_size], "runtimes": [runtime],
+                            "precisions": [precision], "repetitions": repetitions,
+                            "warmup": {"iterations": warmup_iterations},
+                            "measure": {"min_iterations": min_iterations, "min_seconds": min_seconds},
+                            "baseline": {"seconds": baseline_seconds}}, source="greenrt run")
+        measurement = probe(powercap_root)
+        the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
+        if not the_plan.runs:
+            raise UserError(f"cannot run {runtime} here: {the_plan.skipped[0].reason}")
+        _measure(SweepSettings(cfg, out or paths.PROJECT_ROOT / "results" / name, launcher, python, gpus), measurement)

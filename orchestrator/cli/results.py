@@ -1,0 +1,100 @@
+"""The verbs that read results: report, merge, status, compare; and the tables and report a sweep ends with."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+from rich.table import Table
+
+from orchestrator.cli.app import app, console, err, fmt, user_errors
+from orchestrator.errors import UserError
+from orchestrator.execution.reaccount import reaccount_failed
+from orchestrator.results.store import ResultsDir
+from orchestrator.results.tables import cell_summary, runs_table, write_tables
+from orchestrator.scheduling import commands as sharded
+
+
+def write_and_show_tables(results: ResultsDir, trace_run: Optional[str] = None) -> None:
+    records, problems = results.records()
+    for problem in problems:
+        err.print(f"[yellow]warning:[/yellow] {problem.message}")
+    plan_data = json.loads(results.plan_path.read_text())
+    written = write_tables(results.tables_dir, records, plan_data)
+    summary = cell_summary(runs_table(records))
+    if not summary.is_empty():
+        table = Table(title="cells (median over repetitions)", title_justify="left")
+        for column in ("model", "batch", "runtime", "ok/runs", "failed", "p50 ms", "inferences/s", "J/inference"):
+            table.add_column(column)
+        for row in summary.iter_rows(named=True):
+            energy = f"{row['j_per_inference']:.4g}" if row["j_per_inference"] is not None else f"n/a ({row['energy_status']})"
+            table.add_row(row["model"], str(row["batch_size"]), row["runtime"], f"{row['ok']}/{row['runs']}", str(row["failed"]),
+                          fmt(row["latency_p50_ms"]), fmt(row["throughput_per_s"]), energy)
+        console.print(table)
+    console.print(f"tables: {results.tables_dir}/ ({', '.join(sorted(written))})")
+    write_and_show_report(results, trace_run)
+
+
+def write_and_show_report(results: ResultsDir, trace_run: Optional[str]) -> None:
+    from orchestrator.report.build import build_report  # matplotlib loads in seconds: only when a report is made
+
+    files = build_report(results.root, trace_run=trace_run)
+    console.print("[bold]top findings[/bold]")
+    for line in files.findings:
+        console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
+    console.print(f"report: {files.markdown} and {files.html.name} ({len(files.figures)} figures, "
+                  f"{len(files.tables)} tables as CSV under {files.markdown.parent / 'tables'}/)")
+
+
+@app.command()
+def merge(directory: Path = typer.Argument(..., help="A sharded sweep's results directory.")) -> None:
+    """Union the shards' journals into DIR/runs.jsonl (Slurm state and missing runs per shard), then tables and report."""
+    with user_errors():
+        results = ResultsDir(directory)
+        if not results.plan_path.exists():
+            raise UserError(f"{directory}: not a greenrt results directory (no plan.json)")
+        sharded.merge(results, console)
+        write_and_show_tables(results)
+
+
+@app.command()
+def status(directory: Path = typer.Argument(..., help="A sharded sweep's results directory."),
+           wait: bool = typer.Option(False, help="Block until the merge job has finished (exit 0: it completed)."),
+           interval: float = typer.Option(5.0, min=0.1, help="Seconds between polls with --wait.")) -> None:
+    """Per shard: its Slurm state and its progress from its journal."""
+    with user_errors():
+        code = sharded.status(ResultsDir(directory), wait, interval, console)
+    raise typer.Exit(code)
+
+
+@app.command()
+def report(directory: Path = typer.Argument(..., help="A sweep's results directory."),
+           trace_run: Optional[str] = typer.Option(None, help="Run id whose power trace is drawn "
+                                                                 "(default: the first run with samples).")) -> None:
+    """Merge a sweep's journal into tables, write DIR/report/ (report.md, report.html, figures, CSV), show findings."""
+    with user_errors():
+        results = ResultsDir(directory)
+        if not results.plan_path.exists():
+            raise UserError(f"{directory}: not a greenrt results directory (no plan.json)")
+        for done in reaccount_failed(results):
+            console.print(f"accounted again: {done.run_id}: {done.status} ({done.detail})", markup=False)
+        write_and_show_tables(results, trace_run)
+
+
+@app.command()
+def compare(a: Path = typer.Argument(..., help="Results directory of sweep A."),
+            b: Path = typer.Argument(..., help="Results directory of sweep B."),
+            out: Optional[Path] = typer.Option(None, "--out", "-o",
+                                               help="Where comparison.md and .csv go (default: B/compare-<A's name>).")
+            ) -> None:
+    """Two sweeps side by side (two hosts, two driver versions): per cell medians, ratio B/A, significance."""
+    with user_errors():
+        from orchestrator.report.compare import write_comparison
+
+        files = write_comparison(a, b, out or b / f"compare-{a.resolve().name}")
+        table = files.table
+        tested = table.filter(table["latency_significant"].is_not_null())
+        console.print(f"{table.height} cells; latency differs significantly in "
+                      f"{int(tested['latency_significant'].sum())} of {tested.height} tested")
+        console.print(f"comparison: {files.markdown} and {files.csv.name}")

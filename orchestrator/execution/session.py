@@ -1,0 +1,177 @@
+"""One sweep from plan to journal: the launcher it uses, the lock, preparation, baseline, the runs, the cooldowns.
+
+The CLI only parses and presents: it hands a SweepSettings and a SweepView (where each line and the progress go)
+to `run_sweep`, and writes the tables afterwards.
+"""
+from __future__ import annotations
+
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional, Protocol
+
+from orchestrator import host
+from orchestrator.errors import UserError
+from orchestrator.execution.artifacts import ArtifactCache
+from orchestrator.execution.guard import SweepGuard
+from orchestrator.execution.launchers.base import Launcher
+from orchestrator.execution.launchers.choice import choose_launcher
+from orchestrator.execution.launchers.docker import DockerLauncher
+from orchestrator.execution.launchers.local import LocalLauncher
+from orchestrator.execution.sweep import SweepRunner
+from orchestrator.measurement.baseline import describe_baseline
+from orchestrator.measurement.gpu import ALL_GPUS, GpuDescription, GpuSelectionError, select_gpus
+from orchestrator.measurement.probe import Measurement
+from orchestrator.planning.config import SweepConfig
+from orchestrator.planning.planner import Plan, PlannedRun, plan_sweep, protocol_warnings
+from orchestrator.planning.runtimes import parse_runtime
+from orchestrator.provisioning.environments import EnvironmentManager
+from orchestrator.provisioning.images import ImageManager, docker_client
+from orchestrator.results.store import ResultsDir
+from orchestrator.scheduling.sharded import begin_shard, end_shard
+from orchestrator.scheduling.shards import DEFAULT_POLICY, ShardSpec
+
+
+class RunProgress(Protocol):
+    def starting(self, run: PlannedRun) -> None: ...
+    def say(self, text: str) -> None: ...
+    def finished(self, run: PlannedRun, record: dict) -> None: ...
+
+
+class SweepView(Protocol):
+    """Where a sweep's story goes: lines (rich markup allowed), warnings, the stop line, the progress of the runs."""
+
+    def say(self, text: str) -> None: ...
+    def warn(self, text: str) -> None: ...
+    def error(self, text: str) -> None: ...
+    def runs(self, total: int) -> AbstractContextManager[RunProgress]: ...
+
+
+@dataclass(frozen=True)
+class SweepSettings:
+    config: SweepConfig
+    out: Path
+    launcher: str = "auto"
+    python: Optional[str] = None
+    gpus: str = ALL_GPUS
+    shard: Optional[ShardSpec] = None
+    shard_policy: str = DEFAULT_POLICY
+    fresh: bool = False
+
+
+@dataclass(frozen=True)
+class SweepOutcome:
+    results: ResultsDir
+    ok: int
+    failed: int
+    sharded: bool
+
+
+def needed_environments(plan: Plan) -> set[str]:
+    """Each planned run's environment, and the source frameworks' (exports and reference outputs run there)."""
+    needed = set()
+    for run in plan.runs:
+        runtime = parse_runtime(run.cell.runtime)
+        needed |= {runtime.environment, *([runtime.source_framework] if runtime.source_framework else [])}
+    return needed
+
+
+def run_gpus(spec: str, measurement: Measurement) -> tuple[GpuDescription, ...]:
+    """The GPUs --gpus names, checked against what NVML sees before anything is written."""
+    if not measurement.gpus:
+        if spec.strip() != ALL_GPUS:
+            nvml = next((s.reason for s in measurement.statuses if s.name == "nvml"), "NVML not probed")
+            raise UserError(f"--gpus {spec!r}: NVML sees no GPU on this host ({nvml}); valid: {ALL_GPUS}")
+        return ()
+    try:
+        return select_gpus(spec, measurement.gpus)
+    except GpuSelectionError as exc:
+        raise UserError(str(exc)) from None
+
+
+def launcher_choice(requested: str, environments: set[str], python: Optional[str]
+                    ) -> tuple[str, str, Optional[ImageManager]]:
+    """(launcher, why, the image manager when Docker answered): what a sweep would use, nothing started."""
+    if python and requested == "docker":
+        raise UserError("--python runs runtimes in an existing interpreter: it needs --launcher local (or auto)")
+    requested = "local" if python and requested == "auto" else requested
+    engine_problem, states, images = None, {}, None
+    if requested != "local":
+        try:
+            images = ImageManager(docker_client())
+            states = {env: images.state(env).state for env in environments}
+        except UserError as exc:
+            if requested == "docker":
+                raise
+            engine_problem = str(exc).split(";")[0]
+    name, why = choose_launcher(requested, engine_problem, states, environments)
+    return name, why, images
+
+
+def make_launcher(requested: str, environments: set[str], python: Optional[str], cfg: SweepConfig,
+                  gpus: tuple[GpuDescription, ...], say: "callable") -> Launcher:
+    name, why, images = launcher_choice(requested, environments, python)
+    say(f"launcher: [bold]{name}[/bold] ({why})")
+    if gpus:
+        say("GPUs given to GPU runtimes: " + ", ".join(f"{g.label()} ({g.uuid or g.pci_bus_id})" for g in gpus))
+    if name == "docker":
+        return DockerLauncher(images, gpus=gpus or None, log=say,
+                              build=lambda env: images.rebuild(env, progress=say))
+    return LocalLauncher(EnvironmentManager(cfg.interpreters, python, log=say), gpus=gpus or None)
+
+
+def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView) -> SweepOutcome:
+    """Measure every pending run of the plan into settings.out (resuming what is there); the guard turns a signal
+    or a full disk into one stop line and the CLI's exit status."""
+    cfg, out, shard = settings.config, settings.out, settings.shard
+    the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
+    gpus = run_gpus(settings.gpus, measurement)
+    ok = failed = 0
+    # One sweep per host (the lock), a clean stop on SIGINT/SIGTERM or a full disk: orchestrator/execution/guard.py.
+    with SweepGuard(out, view.say, view.error) as guard:
+        results = ResultsDir(out, shard=shard.index if shard else None)
+        if settings.fresh and results.plan_path.exists():
+            view.say(f"--fresh: the results in {out} were moved to {results.set_aside()}")
+        results.open_for(the_plan)
+        if shard:
+            the_plan = begin_shard(results, the_plan, shard, settings.shard_policy)
+        if not results.host_path.exists():
+            results.write_json(results.host_path, host.describe(measurement.statuses))
+        launcher = make_launcher(settings.launcher, needed_environments(the_plan), settings.python, cfg, gpus,
+                                 view.say)
+        guard.end_leftovers()
+        runner = SweepRunner(cfg, the_plan, results, launcher, measurement,
+                             ArtifactCache(launcher, timeout_s=cfg.timeout_seconds), log=view.say, run_gpus=gpus)
+        pending = runner.pending()
+        view.say(f"sweep [bold]{cfg.name}[/bold] -> {out}: {len(the_plan.runs)} runs planned, "
+                 f"{len(the_plan.runs) - len(pending)} already recorded, {len(the_plan.skipped)} cells skipped "
+                 f"(see `greenrt plan`)")
+        if not any(s.available for s in measurement.statuses):
+            view.say("[yellow]energy: unavailable on this host[/yellow] ("
+                     + "; ".join(f"{s.name}: {s.reason}" for s in measurement.statuses)
+                     + "): latency and throughput are measured, energy columns stay empty")
+        if pending:
+            for warning in protocol_warnings(cfg):  # before preparing, which can take minutes
+                view.warn(warning)
+            runner.prepare(pending)
+            baseline = runner.measure_baseline()
+            if baseline["status"] == "ok":
+                view.say(f"idle baseline: {describe_baseline(baseline)}")
+            with view.runs(len(pending)) as progress:
+                for run in pending:
+                    progress.starting(run)
+                    rechecked = runner.recheck_baseline()
+                    if rechecked is not None:
+                        progress.say(f"idle baseline re-measured: {describe_baseline(rechecked)}")
+                    record = guard.execute(runner, run)
+                    record["protocol"] = runner.protocol_facts()
+                    guard.append(results, record)
+                    ok, failed = (ok + 1, failed) if record["status"] == "ok" else (ok, failed + 1)
+                    progress.finished(run, record)
+                    if run is not pending[-1]:
+                        runner.cooldown()
+            view.say(f"{ok} runs ok, {failed} failed")
+        if shard:  # shards write their journals concurrently; the merge writes the tables once, from all of them
+            end_shard(results)
+            view.say(f"shard {shard} done: {results.journal_path}; `greenrt merge {out}` writes the tables")
+    return SweepOutcome(results, ok, failed, sharded=shard is not None)
