@@ -1,4 +1,4 @@
-"""What this host is and offers: machine, interpreters, sensors, container engine, runnable runtimes."""
+"""What this host is, for host.json and `greenrt doctor`: machine, interpreter, sensors, container engine, revision."""
 from __future__ import annotations
 
 import os
@@ -10,8 +10,6 @@ from typing import Any
 
 from orchestrator import paths
 
-from orchestrator.measurement import gpu
-from orchestrator.planning.planner import HostCapabilities
 from orchestrator.measurement.sensors.base import SensorStatus
 
 
@@ -53,13 +51,6 @@ def container_engine() -> dict[str, Any]:
                 "runtimes": sorted(client.info().get("Runtimes", {}))}
     except Exception as exc:  # the SDK raises several unrelated types for "no engine"
         return {"available": False, "reason": f"no Docker engine reachable ({type(exc).__name__}: {str(exc)[:160]})"}
-
-
-def capabilities(statuses: list[SensorStatus]) -> HostCapabilities:
-    nvml = next((s for s in statuses if s.name == "nvml"), None)
-    if nvml and nvml.available:
-        return HostCapabilities(gpus=gpu.from_details(nvml.details.get("gpus", [])))
-    return HostCapabilities(gpu_reason=nvml.reason if nvml else "NVML not probed")
 
 
 def describe(statuses: list[SensorStatus], engine: dict[str, Any] | None = None) -> dict[str, Any]:

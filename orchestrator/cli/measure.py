@@ -21,7 +21,7 @@ from orchestrator.execution.artifacts import ArtifactCache
 from orchestrator.execution.session import (SweepSettings, launcher_choice, make_launcher, needed_environments,
                                             run_gpus, run_sweep)
 from orchestrator.execution.sweep import SweepRunner
-from orchestrator.measurement.gpu import from_details as gpu_descriptions
+from orchestrator.planning.gpus import from_details as gpu_descriptions
 from orchestrator.measurement.probe import Measurement, probe
 from orchestrator.measurement.sensors import SensorStatus
 from orchestrator.measurement.sensors.rapl import pyrapl_verdict
@@ -84,7 +84,7 @@ def _config_or_default(config: Optional[Path], measurement: Measurement, say: Ca
     """The config asked for, or the one `make sweep` uses on this host (and why, said once)."""
     if config is not None:
         return config
-    path, why = default_config(host.capabilities(measurement.statuses))
+    path, why = default_config(measurement.capabilities)
     say(f"config: {path.relative_to(paths.PROJECT_ROOT)} ({why})")
     return path
 
@@ -146,7 +146,7 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
             for name in image_names():
                 state = images.state(name)
                 console.print(f"  image {state.reference}: {state.state} ({state.detail})")
-        caps = host.capabilities(measurement.statuses)
+        caps = measurement.capabilities
         envs = EnvironmentManager(default_interpreter=python)
         runtimes = Table(title="runtimes", title_justify="left")
         for column in ("runtime", "runs here", "environment"):
@@ -180,7 +180,7 @@ def plan(config: Optional[Path] = typer.Option(None, "--config", "-c",
         config = _config_or_default(config, measurement, chosen.append)
         cfg = load_config(config)
         check_policy(shard_policy)
-        the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
+        the_plan = plan_sweep(cfg, measurement.capabilities)
         split = sharded.split_runs(the_plan, shards, shard_policy) if shards is not None else None
         name, why, _ = launcher_choice(launcher, needed_environments(the_plan), python)
         for warning in protocol_warnings(cfg):
@@ -247,7 +247,7 @@ def sweep(config: Optional[Path] = typer.Option(None, "--config", "-c",
 def _submit_slurm(cfg: SweepConfig, config: Path, out: Path, measurement: Measurement, python: Optional[str],
                   launcher_name: str, gpus: str, shards: int, policy: str, options: SlurmOptions,
                   powercap_root: Optional[str]) -> None:
-    the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
+    the_plan = plan_sweep(cfg, measurement.capabilities)
     sharded.split_runs(the_plan, shards, policy)  # refuse an impossible split before anything is written
     check_slurm_options(options)
     given = run_gpus(gpus, measurement)
@@ -291,7 +291,7 @@ def run(runtime: str = typer.Option(..., help="framework/format/provider, e.g. o
                             "measure": {"min_iterations": min_iterations, "min_seconds": min_seconds},
                             "baseline": {"seconds": baseline_seconds}}, source="greenrt run")
         measurement = probe(powercap_root)
-        the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
+        the_plan = plan_sweep(cfg, measurement.capabilities)
         if not the_plan.runs:
             raise UserError(f"cannot run {runtime} here: {the_plan.skipped[0].reason}")
         _measure(SweepSettings(cfg, out or paths.PROJECT_ROOT / "results" / name, launcher, python, gpus), measurement)

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 from orchestrator.measurement import accounting
-from orchestrator.measurement.gpu import GpuDescription
+from orchestrator.planning.gpus import GpuDescription
 from orchestrator.measurement.sampler import SampleSeries
 from orchestrator.measurement.sensors.base import SensorStatus
 from orchestrator.results.store import ResultsDir

@@ -20,7 +20,7 @@ from orchestrator.execution.launchers.docker import DockerLauncher
 from orchestrator.execution.launchers.local import LocalLauncher
 from orchestrator.execution.sweep import SweepRunner
 from orchestrator.measurement.baseline import describe_baseline
-from orchestrator.measurement.gpu import ALL_GPUS, GpuDescription, GpuSelectionError, select_gpus
+from orchestrator.planning.gpus import ALL_GPUS, GpuDescription, GpuSelectionError, select_gpus
 from orchestrator.measurement.probe import Measurement
 from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.planner import Plan, PlannedRun, plan_sweep, protocol_warnings
@@ -124,7 +124,7 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
     """Measure every pending run of the plan into settings.out (resuming what is there); the guard turns a signal
     or a full disk into one stop line and the CLI's exit status."""
     cfg, out, shard = settings.config, settings.out, settings.shard
-    the_plan = plan_sweep(cfg, host.capabilities(measurement.statuses))
+    the_plan = plan_sweep(cfg, measurement.capabilities)
     gpus = run_gpus(settings.gpus, measurement)
     ok = failed = 0
     # One sweep per host (the lock), a clean stop on SIGINT/SIGTERM or a full disk: orchestrator/execution/guard.py.

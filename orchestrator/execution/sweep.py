@@ -19,7 +19,7 @@ from orchestrator.measurement.baseline import baseline_reference, measure_idle, 
 from orchestrator.measurement.cooldown import adaptive_unavailable, fixed_wait, idle_reference, wait_until_idle
 from orchestrator.planning.config import SweepConfig
 from orchestrator.provisioning.environments import EnvironmentBuildError
-from orchestrator.measurement.gpu import GpuDescription
+from orchestrator.planning.gpus import GpuDescription
 from orchestrator.measurement.probe import Measurement
 from orchestrator.provisioning.images import ImageBuildError
 from orchestrator.execution.launchers.base import Launcher, LaunchOutcome

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 
 from orchestrator.measurement.energy import dynamic_energy, short_window_warning, window_energy
-from orchestrator.measurement.gpu import GpuDescription
+from orchestrator.planning.gpus import GpuDescription
 from orchestrator.measurement.sampler import SampleSeries
 from orchestrator.measurement.sensors.base import SensorStatus
 

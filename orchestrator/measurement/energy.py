@@ -13,15 +13,12 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 
-from .gpu import GpuDescription
+from orchestrator.planning.gpus import SHORT_WINDOW_S, GpuDescription
 
 if TYPE_CHECKING:
     from .sampler import SampleSeries
 
 NS_PER_S = 1_000_000_000
-
-# Below this, a 1-second-averaged power reading cannot follow the load; the counter is unaffected.
-SHORT_WINDOW_S = 5.0
 
 # A cumulative energy counter that reads the same value for longer than this has stopped updating: RAPL moves
 # every ~1 ms and NVML's total-energy counter every few tens of ms, and no powered CPU or GPU draws 0 W.

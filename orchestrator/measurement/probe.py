@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from orchestrator import host
-from orchestrator.measurement.gpu import GpuDescription
+from orchestrator.planning.gpus import GpuDescription, from_details
+from orchestrator.planning.planner import HostCapabilities
 from orchestrator.measurement.sensors import discover_sensors
 from orchestrator.measurement.sensors.base import Sensor, SensorStatus
 from orchestrator.measurement.sensors.rapl import resolve_powercap_root
@@ -17,8 +17,20 @@ class Measurement:
     statuses: list[SensorStatus]
     gpus: tuple[GpuDescription, ...] = field(default_factory=tuple)  # every GPU NVML sees, in NVML order
 
+    @property
+    def capabilities(self) -> HostCapabilities:
+        """What the planner needs to know of this host: its GPUs, or why there are none."""
+        return capabilities(self.statuses)
+
+
+def capabilities(statuses: list[SensorStatus]) -> HostCapabilities:
+    nvml = next((s for s in statuses if s.name == "nvml"), None)
+    if nvml and nvml.available:
+        return HostCapabilities(gpus=from_details(nvml.details.get("gpus", [])))
+    return HostCapabilities(gpu_reason=nvml.reason if nvml else "NVML not probed")
+
 
 def probe(powercap_root: str | None = None) -> Measurement:
     """Every readable sensor (RAPL under the powercap root, NVML), and the GPUs NVML describes."""
     sensors, statuses = discover_sensors(resolve_powercap_root(powercap_root))
-    return Measurement(sensors, statuses, host.capabilities(statuses).gpus)
+    return Measurement(sensors, statuses, capabilities(statuses).gpus)

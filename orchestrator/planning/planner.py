@@ -10,8 +10,7 @@ from dataclasses import asdict, dataclass, field
 from itertools import product
 
 from orchestrator.planning.config import SweepConfig
-from orchestrator.measurement.energy import SHORT_WINDOW_S
-from orchestrator.measurement.gpu import GpuDescription
+from orchestrator.planning.gpus import SHORT_WINDOW_S, GpuDescription
 from orchestrator.planning.runtimes import parse_runtime
 
 

@@ -16,7 +16,7 @@ from orchestrator.analysis.correlation import energy_time_correlations
 from orchestrator.analysis.frames import CELL_KEYS, energy_reason, ok_runs, unavailable_text, with_derived
 from orchestrator.analysis.stats import CONFIDENCE, N_RESAMPLES, cell_statistics
 from orchestrator.errors import UserError
-from orchestrator.measurement.gpu import from_details as gpu_descriptions
+from orchestrator.planning.gpus import from_details as gpu_descriptions
 from orchestrator.report import figures
 from orchestrator.report.document import Bullets, Document, FigureBlock, Paragraph, Section, TableBlock
 from orchestrator.report.findings import top_findings

@@ -3,7 +3,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from orchestrator.measurement.gpu import GpuDescription, power_reading_is_averaged
+from orchestrator.planning.gpus import GpuDescription, power_reading_is_averaged
 from orchestrator.measurement.energy import (
     WindowNotCovered,
     counter_at,

@@ -8,7 +8,7 @@ import pytest
 
 from orchestrator.measurement.accounting import account_energy
 from orchestrator.provisioning.environments import EnvironmentManager
-from orchestrator.measurement.gpu import GpuDescription, GpuSelectionError, cuda_visible_devices, from_details, select_gpus
+from orchestrator.planning.gpus import GpuDescription, GpuSelectionError, cuda_visible_devices, from_details, select_gpus
 from orchestrator.execution.launchers.local import LocalLauncher
 from orchestrator.measurement.sampler import SampleSeries
 from orchestrator.measurement.sensors.base import Reading, SensorStatus

@@ -2,7 +2,7 @@
 from collections import Counter
 
 from orchestrator.planning.config import parse_config
-from orchestrator.measurement.gpu import GpuDescription
+from orchestrator.planning.gpus import GpuDescription
 from orchestrator.planning.planner import HostCapabilities, Plan, plan_sweep
 
 CPU_HOST = HostCapabilities(gpu_reason="NVML library not found (no NVIDIA driver on this host)")

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from orchestrator.errors import UserError
-from orchestrator.measurement.gpu import GpuDescription, cuda_visible_devices
+from orchestrator.planning.gpus import GpuDescription, cuda_visible_devices
 from orchestrator.execution.hostlock import alive
 from orchestrator.provisioning.images import LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager, docker_client
 from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, tail

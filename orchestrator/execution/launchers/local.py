@@ -10,7 +10,7 @@ from typing import Callable, Sequence
 
 from orchestrator import paths
 from orchestrator.provisioning.environments import EnvironmentBuildError, EnvironmentManager
-from orchestrator.measurement.gpu import GpuDescription, cuda_visible_devices
+from orchestrator.planning.gpus import GpuDescription, cuda_visible_devices
 from orchestrator.execution.hostlock import alive
 from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, tail
 

@@ -9,7 +9,7 @@ from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
 
-from ..gpu import GpuDescription, power_reading_is_averaged
+from orchestrator.planning.gpus import GpuDescription, power_reading_is_averaged
 from .base import Reading, Sensor, SensorReadError, SensorStatus
 
 # Fields a GPU may simply not have: the reading is None, the sensor is still fine.

@@ -26,6 +26,8 @@ AVERAGED_POWER_GPUS: tuple[str, ...] = (
 _AVERAGED_RE = re.compile("|".join(f"(?:{p})" for p in AVERAGED_POWER_GPUS), re.IGNORECASE)
 
 ALL_GPUS = "all"
+# Below this, a 1-second-averaged power reading cannot follow the load; the counter is unaffected.
+SHORT_WINDOW_S = 5.0
 
 
 def power_reading_is_averaged(gpu_name: str) -> bool:
