@@ -138,6 +138,10 @@ class Adapter(ABC):
     def peak_device_bytes(self) -> int | None:
         return None
 
+    def node_placement(self) -> dict[str, Any] | None:
+        """Where the runtime put the graph's nodes, per execution provider (ONNX Runtime); None elsewhere."""
+        return None
+
 
 # ---------------------------------------------------------------------------------------------------------------
 # Digests and memory.
@@ -347,7 +351,8 @@ def _check_request(request: RunRequest) -> None:
 def _describe(result: RunResult, adapter: Adapter) -> None:
     """Copy what the adapter knows about itself into the result; a failing query never hides the run's outcome."""
     for attr, getter in (("devices", adapter.devices), ("provider_used", adapter.provider_used),
-                         ("threads", adapter.threads), ("peak_device_bytes", adapter.peak_device_bytes)):
+                         ("threads", adapter.threads), ("peak_device_bytes", adapter.peak_device_bytes),
+                         ("node_placement", adapter.node_placement)):
         with contextlib.suppress(Exception):
             value = getter()
             if value is not None and value != []:

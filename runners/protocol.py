@@ -127,6 +127,10 @@ class RunResult:
     # Start-up, on the same clock: the runner's process began, and its first inference (warm-up or window) began.
     process_start_ns: int | None = None
     first_inference_ns: int | None = None
+    # ONNX Runtime only (None elsewhere, and in results written before it): where the session put the graph's nodes,
+    # from ORT's own log at construction. {"status": "ok", "requested": ep, "by_provider": {ep: nodes},
+    # "cpu_fallback_nodes": n, "cpu_op_types": {op: n}, "memcpy_nodes": n} or {"status": "unknown", "reason": ...}.
+    node_placement: dict[str, Any] | None = None
     schema: int = SCHEMA_VERSION
 
 

@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from models.registry import MODELS, UnknownModelError, get_model
 from orchestrator.errors import UserError
 from orchestrator.planning.runtimes import NATIVE_FRAMEWORKS, UnknownRuntimeError, parse_runtime
+from runners.adapters.onnxruntime_session import DISABLE_CPU_FALLBACK, SESSION_CONFIG_PREFIX
 from runners.protocol import Weights
 
 Precision = Literal["fp32", "fp16"]
@@ -120,6 +121,7 @@ class SweepConfig(_Section):
             for runtime in getattr(self, section):
                 if runtime not in self.runtimes:
                     raise ValueError(f"{section}: runtime {runtime!r} is not in runtimes ({', '.join(self.runtimes)})")
+        _check_session_config(self)
         return self
 
     def weights_for(self, framework: str, model: str) -> Weights:
@@ -161,6 +163,26 @@ def _check_protocol(config: SweepConfig) -> None:
                              f"cooldown.seconds ({cooldown.seconds:g})")
     if baseline.recheck_minutes > 0 and baseline.seconds <= 0:
         raise ValueError("baseline.recheck_minutes re-measures the idle baseline: it needs baseline.seconds > 0")
+
+
+def _check_session_config(config: SweepConfig) -> None:
+    """`session.*` provider options are ONNX Runtime session config entries: onnxruntime runtimes only."""
+    onnx = [r for r in config.runtimes if parse_runtime(r).framework == "onnxruntime"]
+    for runtime, options in config.provider_options.items():
+        for key, value in options.items():
+            if not key.startswith(SESSION_CONFIG_PREFIX):
+                continue
+            where = f"provider_options.{runtime}.{key}"
+            if parse_runtime(runtime).framework != "onnxruntime":
+                raise ValueError(f"{where}: session.* keys are ONNX Runtime session config entries; valid only for "
+                                 f"onnxruntime runtimes ({', '.join(onnx) or 'none in runtimes'})")
+            if key == DISABLE_CPU_FALLBACK:
+                if parse_runtime(runtime).provider == "cpu":
+                    gpu = [r for r in onnx if parse_runtime(r).provider != "cpu"]
+                    raise ValueError(f"{where}: refuses nodes on the CPU provider, which is all a cpu runtime runs on; "
+                                     f"valid for cuda/tensorrt runtimes ({', '.join(gpu) or 'none in runtimes'})")
+                if str(int(value) if isinstance(value, bool) else value) not in ("0", "1"):
+                    raise ValueError(f"{where}: {value!r} is not one of \"1\" (refuse CPU fallback), \"0\"")
 
 
 def _unique(values: list, field: str) -> list:

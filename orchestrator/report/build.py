@@ -19,7 +19,7 @@ from orchestrator.errors import UserError
 from orchestrator.planning.gpus import from_details as gpu_descriptions
 from orchestrator.report import figures
 from orchestrator.report.document import Bullets, Document, FigureBlock, Paragraph, Section, TableBlock
-from orchestrator.report.findings import top_findings
+from orchestrator.report.findings import cpu_fallback_findings, top_findings
 from orchestrator.report.html import render_html
 from orchestrator.report.markdown import render_markdown
 from orchestrator.report.provenance import runtime_versions, sweep_facts
@@ -196,7 +196,7 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     energy_available = not ok.is_empty() and not ok["j_per_inference"].drop_nulls().is_empty()
     energy_note = None if energy_available else (energy_reason(runs) if not runs.is_empty() else "no runs")
     files.energy_note = energy_note
-    files.findings = top_findings(best, correlations, energy_note)
+    files.findings = cpu_fallback_findings(runs) + top_findings(best, correlations, energy_note)
     mixed = mixed_hardware_cells(runs)
     if mixed:  # a sharded sweep over unlike nodes: such a cell's spread is partly the hardware's
         files.findings.insert(0, f"warning: {len(mixed)} cell(s) have repetitions measured on different hardware "

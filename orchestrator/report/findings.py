@@ -43,3 +43,28 @@ def top_findings(best: pl.DataFrame, correlations: pl.DataFrame, energy_note: st
     if energy_note:
         lines.append(unavailable_text(energy_note))
     return lines
+
+
+def cpu_fallback_findings(runs: pl.DataFrame, shown: int = 5) -> list[str]:
+    """A warning when an ONNX Runtime GPU run had graph nodes on the CPU provider, and a note where that is unknown."""
+    if runs.is_empty() or "cpu_fallback_nodes" not in runs.columns:
+        return []
+    gpu = runs.filter(pl.col("runtime").str.starts_with("onnxruntime/") & pl.col("provider").is_in(["cuda", "tensorrt"])
+                      & (pl.col("status") == "ok"))
+    nodes, ops = pl.col("cpu_fallback_nodes").cast(pl.Int64), pl.col("cpu_fallback_ops").cast(pl.String)
+    lines = []
+    fell = gpu.filter(nodes.fill_null(0) > 0)
+    if fell.height:
+        cells = (fell.group_by("runtime", "model", "batch_size", maintain_order=True)
+                 .agg(nodes.max().alias("nodes"), ops.first().alias("ops")).sort("runtime", "model", "batch_size"))
+        parts = [f"{c['runtime']} {c['model']} bs{c['batch_size']}: {c['nodes']} node(s)"
+                 + (f" ({c['ops']})" if c["ops"] else "") for c in cells.head(shown).iter_rows(named=True)]
+        lines.append(f"warning: {fell.height} ONNX Runtime GPU run(s) had graph nodes on the CPU provider, so their "
+                     "latency and energy are partly a CPU measurement (tables/runs cpu_fallback_nodes, "
+                     f"cpu_fallback_ops): {'; '.join(parts)}{' ...' if cells.height > shown else ''}; provider option "
+                     f"\"session.disable_cpu_ep_fallback\" = \"1\" refuses such runs")
+    unknown = gpu.filter(ops.str.starts_with("unknown"))
+    if unknown.height:
+        lines.append(f"note: node placement unknown for {unknown.height} ONNX Runtime GPU run(s) "
+                     f"({unknown['cpu_fallback_ops'].cast(pl.String)[0]})")
+    return lines

@@ -87,6 +87,15 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
     row["fidelity_min_cosine"] = fidelity.get("min_cosine_similarity")
     row["fidelity_top1_agreement"] = fidelity.get("top1_agreement")
     row["fidelity_note"] = fidelity.get("reason") or ("" if fidelity or not ok else "not a converted model")
+    # ONNX Runtime: graph nodes its CPU provider took in a GPU session (0 on cpu); None for other runtimes.
+    placement = result.get("node_placement") or {}
+    row["cpu_fallback_nodes"], row["cpu_fallback_ops"] = None, None
+    if placement.get("status") == "ok":
+        row["cpu_fallback_nodes"] = placement.get("cpu_fallback_nodes")
+        row["cpu_fallback_ops"] = (", ".join(f"{op}:{n}" for op, n in (placement.get("cpu_op_types") or {}).items())
+                                   or placement.get("note", ""))
+    elif placement:
+        row["cpu_fallback_ops"] = f"unknown: {placement.get('reason')}"
     for name, channel in sorted(channels.items()):
         row[f"energy_{name}_j"] = channel.get("raw_j") if ok else None
         if channel["domain"] == "gpu":

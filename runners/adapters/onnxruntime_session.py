@@ -3,13 +3,24 @@
 The requested execution provider must be the one ONNX Runtime actually puts first; a silent fallback to the CPU
 would measure the wrong thing, so it is reported as "unsupported" instead.  On cuda/tensorrt the inputs are bound
 once as device OrtValues and the outputs are bound to the device (IO binding): no transfer inside the window.
+
+ONNX Runtime also gives each graph node it cannot run on the requested provider to the CPU provider, silently.  The
+session is therefore built with its log at VERBOSE, fd 2 captured (only during construction), and the "Node
+placements" section ORT prints there is recorded per run (node_placement): nodes per provider, and the op types
+that went to the CPU.  `session.*` keys in provider_options are ORT session config entries; with
+session.disable_cpu_ep_fallback = "1" a GPU session that would put any node on the CPU is refused.
 """
 from __future__ import annotations
 
 import contextlib
+import os
+import re
+import sys
+import tempfile
+from collections import Counter
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
 
 import numpy as np
 
@@ -18,6 +29,9 @@ from runners.loop import Adapter, BadRequestError, RunnerError, UnsupportedError
 from runners.protocol import RunRequest
 
 EP_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+CPU_EP = "CPUExecutionProvider"
+SESSION_CONFIG_PREFIX = "session."  # provider_options keys handed to SessionOptions.add_session_config_entry
+DISABLE_CPU_FALLBACK = "session.disable_cpu_ep_fallback"
 
 # ONNX tensor types -> numpy dtypes, for casting inputs to what the graph declares.
 _ONNX_TO_NUMPY = {
@@ -69,7 +83,7 @@ def provider_chain(provider: str, request: RunRequest) -> list[tuple[str, dict[s
     else:
         raise UnsupportedError(f"onnxruntime has no provider {provider!r} here; valid: {', '.join(EP_NAMES)}")
     per_ep = {k: v for k, v in opts.items() if k.endswith("ExecutionProvider") and isinstance(v, dict)}
-    flat = {k: v for k, v in opts.items() if k not in per_ep}
+    flat = {k: v for k, v in opts.items() if k not in per_ep and not k.startswith(SESSION_CONFIG_PREFIX)}
     merged = []
     for i, (name, defaults) in enumerate(chain):
         options = dict(defaults)
@@ -84,6 +98,190 @@ def provider_chain(provider: str, request: RunRequest) -> list[tuple[str, dict[s
     return merged
 
 
+def session_config_entries(provider_options: dict[str, Any]) -> dict[str, str]:
+    """The `session.*` keys of provider_options as ORT session config entries (strings; booleans as "1"/"0")."""
+    entries = {}
+    for key, value in provider_options.items():
+        if key.startswith(SESSION_CONFIG_PREFIX):
+            entries[key] = ("1" if value else "0") if isinstance(value, bool) else str(value)
+    return entries
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Where ORT put the nodes: its VERBOSE session log at construction.
+#
+# onnxruntime/core/framework/session_state.cc, VerifyEachNodeIsAssignedToAnEp (1.32 prints it from line 1598ff):
+#   LOGS(logger, VERBOSE) << "Node placements";
+#   one provider:  LOGS(logger, VERBOSE) << " All nodes placed on [" << provider << "]. Number of nodes: " << n;
+#   otherwise, per provider (unordered_map order):
+#                  LOGS(logger, VERBOSE) << " Node(s) placed on [" << provider << "]. Number of nodes: " << n;
+#                  and per node LOGS(logger, VERBOSE) << "  " << node.OpType() + " (" + node.Name() + ")";
+# Each message follows ORT's default sink prefix "<time> [V:onnxruntime:<logid>, session_state.cc:<line> <function>] ".
+# Nodes of subgraphs (If/Loop/Scan bodies) are counted with the main graph's; a TensorRT engine is one fused node.
+
+_PLACEMENT_MESSAGE = re.compile(r"VerifyEachNodeIsAssignedToAnEp\] (?P<message>.*?)(?:\x1b\[m)?\s*$")
+_ALL_PLACED = re.compile(r"^\s*All nodes placed on \[(?P<ep>[^\]]+)\]\. Number of nodes: (?P<n>\d+)\s*$")
+_SOME_PLACED = re.compile(r"^\s*Node\(s\) placed on \[(?P<ep>[^\]]+)\]\. Number of nodes: (?P<n>\d+)\s*$")
+_NO_KERNEL = re.compile(r"kernel not found in registries for Op type: (?P<op>[A-Za-z0-9_.]+)")
+_ORT_RECORD = re.compile(r"\[(?P<severity>[VIWEF]):onnxruntime:")
+_PY_WARNING = re.compile(r"^\S.*:\d+: \w*Warning: ")
+_MEMCPY_OPS = ("MemcpyToHost", "MemcpyFromHost")
+
+
+class PlacementParseError(ValueError):
+    """ORT's construction log has no usable "Node placements" section."""
+
+
+def parse_node_placements(lines: Iterable[str] | str) -> dict[str, Any]:
+    """The last "Node placements" section of an ORT VERBOSE log (pure).
+
+    Returns {"by_provider": {ep: nodes}, "op_types": {ep: {op_type: n}}, "listed": bool, "mismatch": [str]}; op
+    types are only listed by ORT when more than one provider holds nodes ("listed" False otherwise); "mismatch" names
+    providers whose listed nodes do not add up to ORT's count.  Raises PlacementParseError.
+    """
+    if isinstance(lines, str):
+        lines = lines.splitlines()
+    section: dict[str, Any] | None = None
+    current: str | None = None
+    for line in lines:
+        match = _PLACEMENT_MESSAGE.search(line)
+        if not match:
+            continue
+        message = match["message"]
+        if message.strip() == "Node placements":
+            section, current = {"by_provider": {}, "op_types": {}, "listed": False}, None
+            continue
+        if section is None:
+            continue
+        if (m := _ALL_PLACED.match(message)) is not None:
+            section["by_provider"][m["ep"]] = int(m["n"])
+            current = None
+        elif (m := _SOME_PLACED.match(message)) is not None:
+            current = m["ep"]
+            section["by_provider"][current] = int(m["n"])
+            section["op_types"].setdefault(current, Counter())
+            section["listed"] = True
+        elif current is not None and message.startswith("  ") and message.strip():
+            section["op_types"][current][message.strip().split(" (", 1)[0]] += 1
+    if section is None:
+        raise PlacementParseError("ONNX Runtime's VERBOSE session log has no 'Node placements' section "
+                                  "(a minimal build, or a log format this parser does not know)")
+    if not section["by_provider"]:
+        raise PlacementParseError("ONNX Runtime's 'Node placements' section names no provider")
+    # The counts are ORT's; a listing that does not add up to them (a node name across lines) is said, not trusted.
+    section["mismatch"] = [f"ORT lists {sum(ops.values())} of the {section['by_provider'][ep]} node(s) on {ep}"
+                           for ep, ops in section["op_types"].items() if sum(ops.values()) != section["by_provider"][ep]]
+    section["op_types"] = {ep: dict(ops) for ep, ops in section["op_types"].items()}
+    return section
+
+
+def _by_count(counts: dict[str, int]) -> dict[str, int]:
+    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def placement_summary(lines: Iterable[str] | str, requested_ep: str) -> dict[str, Any]:
+    """What the run records as node_placement (pure; never raises: an unreadable log is status "unknown").
+
+    cpu_fallback_nodes counts the nodes on CPUExecutionProvider when another provider was requested (0 for a cpu
+    run: there the CPU is no fallback); cpu_op_types are their op types, most frequent first.
+    """
+    try:
+        parsed = parse_node_placements(lines)
+    except PlacementParseError as exc:
+        return {"status": "unknown", "reason": str(exc), "requested": requested_ep}
+    except Exception as exc:  # noqa: BLE001 - recording the placement must never fail a run
+        return {"status": "unknown", "reason": f"parsing ONNX Runtime's log failed: {type(exc).__name__}: {exc}",
+                "requested": requested_ep}
+    by_provider = _by_count(parsed["by_provider"])
+    fallback = requested_ep != CPU_EP
+    summary: dict[str, Any] = {
+        "status": "ok", "requested": requested_ep, "by_provider": by_provider,
+        "cpu_fallback_nodes": by_provider.get(CPU_EP, 0) if fallback else 0,
+        "cpu_op_types": _by_count(parsed["op_types"].get(CPU_EP, {})) if fallback else {},
+        "memcpy_nodes": sum(n for ops in parsed["op_types"].values() for op, n in ops.items() if op in _MEMCPY_OPS),
+    }
+    notes = list(parsed["mismatch"])
+    if fallback and summary["cpu_fallback_nodes"] and not parsed["listed"]:
+        notes.append("every node is on CPUExecutionProvider; ORT lists no op types when one provider has all")
+    if notes:
+        summary["note"] = "; ".join(notes)
+    return summary
+
+
+def placement_line(summary: dict[str, Any]) -> str:
+    """One line for runner.log."""
+    if summary.get("status") != "ok":
+        return f"onnxruntime: node placement unknown: {summary.get('reason')}"
+    counts = ", ".join(f"{ep} {n}" for ep, n in summary["by_provider"].items())
+    line = f"onnxruntime: node placement: {counts}"
+    if summary["cpu_fallback_nodes"]:
+        ops = ", ".join(f"{op}:{n}" for op, n in summary["cpu_op_types"].items())
+        line += f"; CPU fallback: {summary['cpu_fallback_nodes']} node(s)" + (f" ({ops})" if ops else "")
+    return line
+
+
+def log_passthrough(lines: Iterable[str]) -> list[str]:
+    """The captured lines worth keeping in runner.log: ORT warnings and errors, and anything not ORT's VERBOSE/INFO.
+
+    A line without an ORT record prefix continues the record before it (multi-line messages), except Python
+    warnings, which are kept.
+    """
+    keep, out = True, []
+    for line in lines:
+        record = _ORT_RECORD.search(line[:160])
+        if record:
+            keep = record["severity"] in "WEF"
+        elif _PY_WARNING.match(line):
+            keep = True
+        if keep:
+            out.append(line)
+    return out
+
+
+def missing_kernel_ops(lines: Iterable[str]) -> list[str]:
+    """Op types an execution provider logged "kernel not found in registries" for (a hint when a session fails)."""
+    return sorted({m["op"] for line in lines if (m := _NO_KERNEL.search(line))})
+
+
+@contextlib.contextmanager
+def captured_stderr_fd(lines: list[str]):
+    """Capture what is written to file descriptor 2 inside the block (ORT's C++ logger writes there) into `lines`.
+
+    fd 2 is restored on the way out, also when the block raises; where fd 2 cannot be duplicated nothing is
+    captured (the placement is then recorded as unknown).
+    """
+    with contextlib.suppress(Exception):
+        sys.stderr.flush()
+    try:
+        saved = os.dup(2)
+    except OSError:
+        yield
+        return
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            lines[:] = tmp.read().decode("utf-8", errors="replace").splitlines()
+
+
+def _refusal_message(exc: Exception, chain: list[str], lines: list[str]) -> str | None:
+    """A clear message when ORT refused the session because disable_cpu_ep_fallback met a node for the CPU."""
+    text = str(exc)
+    if "fallback to CPU EP has been explicitly disabled" not in text and "assigned to the default CPU EP" not in text:
+        return None
+    ops = missing_kernel_ops(lines)
+    hint = f"; op types without a kernel there: {', '.join(ops)}" if ops else ""
+    return (f"refused: {DISABLE_CPU_FALLBACK} = 1 and ONNX Runtime would run graph node(s) on CPUExecutionProvider "
+            f"that {' / '.join(chain)} cannot take (a CPU fallback inside a GPU measurement){hint}. "
+            f"ONNX Runtime: {text.strip()}")
+
+
 class OnnxRuntimeAdapter(Adapter):
     def __init__(self) -> None:
         self.ort = None
@@ -96,6 +294,8 @@ class OnnxRuntimeAdapter(Adapter):
         self.input_types: dict[str, str] = {}
         self.n_threads: int | None = None
         self.provider_options: list[tuple[str, dict[str, Any]]] = []
+        self.placement: dict[str, Any] | None = None
+        self.run_options = None
 
     def load(self, request: RunRequest) -> None:
         ort = self.ort = _import_ort()
@@ -116,7 +316,14 @@ class OnnxRuntimeAdapter(Adapter):
         if request.precision not in ("fp32", "fp16"):
             raise UnsupportedError(f"onnxruntime: precision {request.precision!r} is not one of fp32, fp16")
 
+        entries = session_config_entries(request.provider_options)
+        refuse_cpu = entries.get(DISABLE_CPU_FALLBACK) == "1"
+        if refuse_cpu and provider == "cpu":
+            raise BadRequestError(f"{DISABLE_CPU_FALLBACK} = 1 refuses every node on the CPU provider, which is all "
+                                  f"{request.runtime} runs on; it is for cuda and tensorrt runtimes")
         chain = provider_chain(provider, request)
+        if refuse_cpu:  # ORT refuses an explicit CPU provider with fallback disabled; it adds it implicitly instead
+            chain = [(name, opts) for name, opts in chain if name != CPU_EP]
         self.provider_options = chain
         self.device_id = int(chain[0][1].get("device_id", 0))
         so = ort.SessionOptions()
@@ -124,10 +331,34 @@ class OnnxRuntimeAdapter(Adapter):
         if request.threads is not None:
             so.intra_op_num_threads = request.threads
         self.n_threads = request.threads
-        so.log_severity_level = 3  # errors only: the fallback warnings are checked below, not printed
-        self.session = ort.InferenceSession(
-            str(artifact), sess_options=so, providers=[name for name, _ in chain],
-            provider_options=[opts for _, opts in chain])
+        for key, value in entries.items():
+            so.add_session_config_entry(key, value)
+        # VERBOSE during construction only, so that ORT prints where it placed each node; the log goes to a
+        # temporary file (not runner.log): its warnings and errors are passed on, plus one placement line.
+        so.log_severity_level = 0
+        names = [name for name, _ in chain]
+        log: list[str] = []
+        try:
+            with captured_stderr_fd(log):
+                self.session = ort.InferenceSession(str(artifact), sess_options=so, providers=names,
+                                                    provider_options=[opts for _, opts in chain])
+        except Exception as exc:
+            self._pass_on(log)
+            refusal = _refusal_message(exc, names, log)
+            if refusal:
+                raise UnsupportedError(refusal) from None
+            raise
+        finally:
+            so.log_severity_level = 3
+        self._pass_on(log)
+        self.placement = placement_summary(log, ep) if log else {
+            "status": "unknown", "requested": ep,
+            "reason": "nothing was captured from ONNX Runtime's log (file descriptor 2 could not be redirected)"}
+        print(placement_line(self.placement), file=sys.stderr, flush=True)
+        # A run's logger takes the session logger's severity (VERBOSE here) unless RunOptions sets one: errors only,
+        # as the session had before.
+        self.run_options = ort.RunOptions()
+        self.run_options.log_severity_level = 3
         self.providers_used = self.session.get_providers()
         if not self.providers_used or self.providers_used[0] != ep:
             raise UnsupportedError(
@@ -157,6 +388,12 @@ class OnnxRuntimeAdapter(Adapter):
             feed[name] = np.ascontiguousarray(array)
         return feed
 
+    @staticmethod
+    def _pass_on(lines: list[str]) -> None:
+        kept = log_passthrough(lines)
+        if kept:
+            print("\n".join(kept), file=sys.stderr, flush=True)
+
     def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
         feed = self._feed(inputs)
         if self.provider == "cpu":
@@ -174,8 +411,8 @@ class OnnxRuntimeAdapter(Adapter):
 
     def run(self, prepared: Any) -> Any:
         if self.binding is None:
-            return self.session.run(self.output_names, prepared)
-        self.session.run_with_iobinding(prepared)
+            return self.session.run(self.output_names, prepared, self.run_options)
+        self.session.run_with_iobinding(prepared, self.run_options)
         return prepared
 
     def synchronize(self) -> None:
@@ -220,6 +457,9 @@ class OnnxRuntimeAdapter(Adapter):
 
     def threads(self) -> int | None:
         return self.n_threads
+
+    def node_placement(self) -> dict[str, Any] | None:
+        return self.placement
 
     def peak_device_bytes(self) -> int | None:
         return None
