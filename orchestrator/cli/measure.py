@@ -31,6 +31,7 @@ from orchestrator.planning.planner import Plan, PlannedRun, plan_sweep, protocol
 from orchestrator.planning.runtimes import all_runtime_names, parse_runtime
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.provisioning.images import ImageManager, image_names
+from orchestrator.results.record import RunRecord
 from orchestrator.results.store import ResultsDir
 from orchestrator.scheduling import commands as sharded
 from orchestrator.scheduling.shards import DEFAULT_POLICY, check_policy, parse_shard
@@ -73,10 +74,10 @@ class _RunBar:
     def say(self, text: str) -> None:
         self.progress.console.print(text)
 
-    def finished(self, run: PlannedRun, record: dict) -> None:
-        if record["status"] != "ok":
-            self.progress.console.print(f"[red]failed[/red] {run.run_id}: {record['failure']['kind']}: "
-                                        f"{record['failure']['message'][:300]}")
+    def finished(self, run: PlannedRun, record: RunRecord) -> None:
+        if not record.ok and record.failure:
+            self.progress.console.print(f"[red]failed[/red] {run.run_id}: {record.failure.kind}: "
+                                        f"{record.failure.message[:300]}")
         self.progress.advance(self.task)
 
 

@@ -23,7 +23,8 @@ from orchestrator.execution.launchers.docker import DockerLauncher
 from orchestrator.execution.launchers.local import LocalLauncher
 from orchestrator.execution.launchers.base import tail
 from orchestrator.planning.planner import PlannedRun
-from orchestrator.results.store import INTERRUPTED, ResultsDir, disk_full
+from orchestrator.results.record import INTERRUPTED, RunRecord, no_energy
+from orchestrator.results.store import ResultsDir, disk_full
 
 LAUNCHER_KINDS = (LocalLauncher, DockerLauncher)
 DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded")
@@ -129,12 +130,10 @@ class SweepGuard:
             return " between runs"
         record = runner.new_record(run)
         log_path = results.run_dir(run.run_id) / "runner.log"
-        record.update({
-            "status": INTERRUPTED, "wall_seconds": time.monotonic() - self._current_since,
-            "failure": {"kind": INTERRUPTED, "message": f"{exc.signal_name} stopped the sweep during this run; "
-                                                         "it is measured again when the sweep resumes",
-                        "log_tail": tail(log_path)},
-            "energy": {"status": "unavailable", "reason": "the run was interrupted", "channels": {}}})
+        record.fail(INTERRUPTED, f"{exc.signal_name} stopped the sweep during this run; it is measured again when "
+                                 "the sweep resumes", tail(log_path))
+        record.status, record.wall_seconds = INTERRUPTED, time.monotonic() - self._current_since
+        record.energy = no_energy("the run was interrupted")
         try:
             results.append(record)
         except OSError as write_error:
@@ -147,20 +146,20 @@ class SweepGuard:
         beside a local sweep's measurements)."""
         return sum(launcher.end_leftovers(self.log) for launcher in LAUNCHER_KINDS)
 
-    def execute(self, runner: Any, run: PlannedRun) -> dict[str, Any]:
+    def execute(self, runner: Any, run: PlannedRun) -> RunRecord:
         """runner.execute(run), knowing which run is in flight; a run that failed for a full disk stops the sweep."""
         self.runner, self.results = runner, runner.results
         self.current, self._current_since = run, time.monotonic()
         record = runner.execute(run)
-        failure = record.get("failure") or {}
-        text = f"{failure.get('message', '')}\n{failure.get('log_tail', '')}"
+        failure = record.failure
+        text = f"{failure.message}\n{failure.log_tail}" if failure else ""
         if any(words in text for words in DISK_FULL_WORDS):
             # Not the run's fault: leave it unrecorded, so that it is measured once there is room again.
-            raise SweepStopped(self._disk_full_message(f"{run.run_id}: {failure.get('kind')}: the runner could not "
+            raise SweepStopped(self._disk_full_message(f"{run.run_id}: {failure.kind}: the runner could not "
                                                        "write"), 1)
         return record
 
-    def append(self, results: ResultsDir, record: dict[str, Any]) -> None:
+    def append(self, results: ResultsDir, record: RunRecord) -> None:
         with self._deferred():
             results.append(record)
             self.current = None

@@ -15,6 +15,7 @@ from orchestrator.measurement import accounting
 from orchestrator.planning.gpus import GpuDescription
 from orchestrator.measurement.sampler import SampleSeries
 from orchestrator.measurement.sensors.base import SensorStatus
+from orchestrator.results.record import OK, RunRecord
 from orchestrator.results.store import ResultsDir
 from orchestrator.execution.sweep import ACCOUNTING, compare_output_files, reference_path
 
@@ -26,11 +27,11 @@ class Reaccounted:
     detail: str
 
 
-def _idle_w(results: ResultsDir, record: dict[str, Any]) -> dict[str, float]:
+def _idle_w(results: ResultsDir, record: RunRecord) -> dict[str, float]:
     if not results.baseline_path.exists():
         return {}
     stored = json.loads(results.baseline_path.read_text())
-    index = ((record.get("protocol") or {}).get("baseline") or {}).get("index")
+    index = ((record.protocol or {}).get("baseline") or {}).get("index")
     history = stored.get("history") or []
     chosen = history[index] if isinstance(index, int) and 0 <= index < len(history) else stored.get("latest") or {}
     return dict(chosen.get("idle_w") or {})
@@ -41,12 +42,12 @@ def _statuses(results: ResultsDir) -> list[SensorStatus]:
     return [SensorStatus(**s) for s in host.get("sensors", [])]
 
 
-def _fidelity(results: ResultsDir, record: dict[str, Any], seed: int) -> dict[str, Any] | None:
-    artifact = record.get("artifact")
+def _fidelity(results: ResultsDir, record: RunRecord, seed: int) -> dict[str, Any] | None:
+    artifact = record.artifact
     if not artifact:
         return None
-    outputs = results.run_dir(record["run_id"]) / "outputs.npz"
-    reference = reference_path(artifact["path"], record["batch_size"], seed)
+    outputs = results.run_dir(record.run_id) / "outputs.npz"
+    reference = reference_path(artifact["path"], record.batch_size, seed)
     if not outputs.exists() or not reference.exists():
         return {"status": "unavailable", "reason": "accounted again later: the run's outputs or its source's "
                                                    "reference outputs were not kept"}
@@ -55,41 +56,42 @@ def _fidelity(results: ResultsDir, record: dict[str, Any], seed: int) -> dict[st
     return report
 
 
-def reaccount_record(results: ResultsDir, record: dict[str, Any], seed: int) -> dict[str, Any]:
+def reaccount_record(results: ResultsDir, record: RunRecord, seed: int) -> RunRecord:
     """The finished record of a run whose accounting failed (raises if it fails again)."""
-    result = record.get("result") or {}
+    result = record.result or {}
     start, end = result.get("window_start_ns"), result.get("window_end_ns")
     window = (int(start), int(end)) if result.get("status") == "ok" and start and end else None
-    series = SampleSeries.read_parquet(results.root / record["samples_path"]) if record.get("samples_path") else None
-    gpus = tuple(GpuDescription.from_dict(g) for g in record.get("gpus") or [])
-    again = {**record, "energy": accounting.account_energy(series, window, _idle_w(results, record),
-                                                           _statuses(results), gpus)}
+    series = SampleSeries.read_parquet(results.root / record.samples_path) if record.samples_path else None
+    gpus = tuple(GpuDescription.from_dict(g) for g in record.gpus)
+    again = record.model_copy(deep=True)
+    again.energy = accounting.account_energy(series, window, _idle_w(results, record), _statuses(results), gpus)
     fidelity = _fidelity(results, record, seed)
     if fidelity is not None:
-        again["fidelity"] = fidelity
-    again.update(status="ok" if window else "failed", failure=None if window else record["failure"],
-                 reaccounted={"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                              "previous_failure": record["failure"]["message"]})
-    json.dumps(again, allow_nan=False)
+        again.fidelity = fidelity
+    if window:
+        again.status, again.failure = OK, None
+    again.reaccounted = {"at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                         "previous_failure": record.failure.message if record.failure else ""}
+    json.dumps(again.to_journal(), allow_nan=False)
     return again
 
 
 def reaccount_failed(results: ResultsDir) -> list[Reaccounted]:
     """Account again every run whose latest record failed in accounting; append what succeeds."""
     records, _ = results.records()
-    latest = {r["run_id"]: r for r in records}
+    latest = {r.run_id: r for r in records}
     plan = json.loads(results.plan_path.read_text())
     seed = int(plan.get("seed", 0))
     done = []
     for record in latest.values():
-        if (record.get("failure") or {}).get("kind") != ACCOUNTING:
+        if record.failure is None or record.failure.kind != ACCOUNTING:
             continue
         try:
             again = reaccount_record(results, record, seed)
         except Exception as exc:  # still failing: the record stays as it was, the report goes on
-            done.append(Reaccounted(record["run_id"], "failed-again", f"{type(exc).__name__}: {exc}"))
+            done.append(Reaccounted(record.run_id, "failed-again", f"{type(exc).__name__}: {exc}"))
             continue
         results.append(again)
-        done.append(Reaccounted(record["run_id"], again["status"], again["energy"]["status"]))
+        done.append(Reaccounted(record.run_id, again.status, again.energy["status"]))
     return done
 

@@ -27,6 +27,7 @@ from orchestrator.planning.planner import Plan, PlannedRun, plan_sweep, protocol
 from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.provisioning.images import ImageManager, docker_client
+from orchestrator.results.record import RunRecord
 from orchestrator.results.store import ResultsDir
 from orchestrator.scheduling.sharded import begin_shard, end_shard
 from orchestrator.scheduling.shards import DEFAULT_POLICY, ShardSpec
@@ -35,7 +36,7 @@ from orchestrator.scheduling.shards import DEFAULT_POLICY, ShardSpec
 class RunProgress(Protocol):
     def starting(self, run: PlannedRun) -> None: ...
     def say(self, text: str) -> None: ...
-    def finished(self, run: PlannedRun, record: dict) -> None: ...
+    def finished(self, run: PlannedRun, record: RunRecord) -> None: ...
 
 
 class SweepView(Protocol):
@@ -164,9 +165,9 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
                     if rechecked is not None:
                         progress.say(f"idle baseline re-measured: {describe_baseline(rechecked)}")
                     record = guard.execute(runner, run)
-                    record["protocol"] = runner.protocol_facts()
+                    record.protocol = runner.protocol_facts()
                     guard.append(results, record)
-                    ok, failed = (ok + 1, failed) if record["status"] == "ok" else (ok, failed + 1)
+                    ok, failed = (ok + 1, failed) if record.ok else (ok, failed + 1)
                     progress.finished(run, record)
                     if run is not pending[-1]:
                         runner.cooldown()

@@ -26,11 +26,11 @@ from orchestrator.execution.launchers.base import Launcher, LaunchOutcome
 from orchestrator.planning.planner import Plan, PlannedRun
 from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.measurement.sampler import Sampler, SampleSeries
+from orchestrator.results.record import FAILED, OK, Failure, RunRecord, no_energy
 from orchestrator.results.store import ResultsDir, disk_full
 from runners.protocol import (Budget, ProtocolError, RunRequest, RunResult, Weights, read_json, to_dict,
                               write_json_atomic)
 
-RECORD_SCHEMA = 1
 ACCOUNTING = "accounting"  # failure kind: the runner finished, greenrt failed afterwards (the result is kept)
 ACCOUNTING_ERROR_FILE = "accounting-error.txt"
 
@@ -104,8 +104,8 @@ def launch_facts(outcome: LaunchOutcome, result: RunResult | None) -> dict[str, 
     return facts
 
 
-def _failure(kind: str, message: str, log_tail: str = "") -> dict[str, str]:
-    return {"kind": kind, "message": message, "log_tail": log_tail}
+def _failure(kind: str, message: str, log_tail: str = "") -> Failure:
+    return Failure(kind=kind, message=message, log_tail=log_tail)
 
 
 def _signal_name(number: int) -> str:
@@ -115,7 +115,7 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
-def classify_outcome(outcome: LaunchOutcome, result: RunResult | None, result_problem: str | None) -> dict | None:
+def classify_outcome(outcome: LaunchOutcome, result: RunResult | None, result_problem: str | None) -> Failure | None:
     """None when the run succeeded; else a failure with its kind and reason."""
     if outcome.start_error:
         return _failure("start", outcome.start_error, outcome.log_tail)
@@ -258,24 +258,21 @@ class SweepRunner:
         return {"baseline": baseline_reference(self.baseline, self.baseline_index) if self.baseline else None,
                 "cooldown_before": self.last_cooldown}
 
-    def new_record(self, run: PlannedRun) -> dict[str, Any]:
+    def new_record(self, run: PlannedRun) -> RunRecord:
         """A run's record before anything is known of its outcome (also what an interrupted run is recorded as)."""
-        started_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         runtime = parse_runtime(run.cell.runtime)
-        return {
-            "schema": RECORD_SCHEMA, "run_id": run.run_id, "index": run.index, "repetition": run.repetition,
-            "model": run.cell.model, "batch_size": run.cell.batch_size, "runtime": runtime.name,
-            "framework": runtime.framework, "model_format": runtime.model_format, "provider": runtime.provider,
-            "precision": run.cell.precision, "started_at": started_at, "launcher": self.launcher.name,
-            "environment": runtime.environment, "env_vars": self.config.environment.get(runtime.name, {}),
-            "gpus": [g.to_dict() for g in self.gpus_for(run)],
-            "artifact": None, "result": None, "failure": None, "samples_path": None,
-        }
+        return RunRecord(
+            run_id=run.run_id, index=run.index, repetition=run.repetition, model=run.cell.model,
+            batch_size=run.cell.batch_size, runtime=runtime.name, framework=runtime.framework,
+            model_format=runtime.model_format, provider=runtime.provider, precision=run.cell.precision,
+            started_at=datetime.now(timezone.utc).isoformat(timespec="seconds"), launcher=self.launcher.name,
+            environment=runtime.environment, env_vars=self.config.environment.get(runtime.name, {}),
+            gpus=[g.to_dict() for g in self.gpus_for(run)])
 
     def gpus_for(self, run: PlannedRun) -> tuple[GpuDescription, ...]:
         return self.run_gpus if parse_runtime(run.cell.runtime).needs_gpu else ()
 
-    def execute(self, run: PlannedRun) -> dict[str, Any]:
+    def execute(self, run: PlannedRun) -> RunRecord:
         t0 = time.monotonic()
         runtime = parse_runtime(run.cell.runtime)
         run_dir = self.results.run_dir(run.run_id)
@@ -284,15 +281,14 @@ class SweepRunner:
         try:
             artifact = self._artifact_for(run)
         except ExportFailed as exc:
-            record["failure"] = _failure("export", str(exc), exc.log_tail)
-            record["energy"] = {"status": "unavailable", "reason": "the run did not start", "channels": {}}
-            record["status"] = "failed"
-            record["wall_seconds"] = time.monotonic() - t0
+            record.fail("export", str(exc), exc.log_tail)
+            record.energy = no_energy("the run did not start")
+            record.wall_seconds = time.monotonic() - t0
             return record
-        record["artifact"] = to_dict(artifact) if artifact else None
+        record.artifact = to_dict(artifact) if artifact else None
 
         request = build_request(self.config, run, run_dir, artifact)
-        record["provider_options"] = request.provider_options
+        record.provider_options = request.provider_options
         request_path = run_dir / "request.json"
         write_json_atomic(request_path, to_dict(request))
         Path(request.result_path).unlink(missing_ok=True)  # a stale result must never pass for this run's
@@ -304,7 +300,7 @@ class SweepRunner:
             sampler.start()
         try:
             outcome = self.launcher.launch(runtime.environment, ["run", "--request", str(request_path)], workdir=run_dir,
-                                           timeout_s=self.config.timeout_seconds, env_vars=record["env_vars"],
+                                           timeout_s=self.config.timeout_seconds, env_vars=record.env_vars,
                                            log_path=run_dir / "runner.log", **run_mounts(request), gpu=runtime.needs_gpu)
         finally:
             if sampler:
@@ -315,10 +311,10 @@ class SweepRunner:
             if disk_full(exc):
                 raise  # not the run's fault: the guard stops the sweep, the run is measured again on resume
             self._accounting_failed(record, run, outcome, series, request, exc)
-        record["wall_seconds"] = time.monotonic() - t0
+        record.wall_seconds = time.monotonic() - t0
         return record
 
-    def _account(self, record: dict[str, Any], run: PlannedRun, outcome: LaunchOutcome, series: SampleSeries | None,
+    def _account(self, record: RunRecord, run: PlannedRun, outcome: LaunchOutcome, series: SampleSeries | None,
                  request: RunRequest, artifact: Artifact | None) -> None:
         """Everything after the runner returned: its result, energy, fidelity, samples. May raise: see execute."""
         if series is not None:  # first, so that the samples outlive any failure below
@@ -329,26 +325,26 @@ class SweepRunner:
                 result = read_json(RunResult, request.result_path)
             except ProtocolError as exc:
                 problem = f"no readable result ({exc})"
-        record["failure"] = classify_outcome(outcome, result, problem)
-        record["result"] = to_dict(result) if result else None
-        record["launch"] = launch_facts(outcome, result)
+        record.failure = classify_outcome(outcome, result, problem)
+        record.result = to_dict(result) if result else None
+        record.launch = launch_facts(outcome, result)
         window = None
         if result and result.status == "ok" and result.window_start_ns and result.window_end_ns:
             window = (result.window_start_ns, result.window_end_ns)
-        record["energy"] = accounting.account_energy(series, window, self.idle_w, self.measurement.statuses,
+        record.energy = accounting.account_energy(series, window, self.idle_w, self.measurement.statuses,
                                                      self.gpus_for(run))
         if artifact is not None and window is not None:
-            record["fidelity"] = self._fidelity(run, artifact, Path(request.outputs_path))
-        record["status"] = "failed" if record["failure"] else "ok"
-        json.dumps(record, allow_nan=False)  # a record the journal cannot hold fails here, as accounting
+            record.fidelity = self._fidelity(run, artifact, Path(request.outputs_path))
+        record.status = FAILED if record.failure else OK
+        json.dumps(record.to_journal(), allow_nan=False)  # a record the journal cannot hold fails here, as accounting
 
-    def _keep_samples(self, record: dict[str, Any], run: PlannedRun, series: SampleSeries) -> None:
+    def _keep_samples(self, record: RunRecord, run: PlannedRun, series: SampleSeries) -> None:
         samples_path = self.results.samples_dir / f"{run.run_id}.parquet"
         samples_path.parent.mkdir(parents=True, exist_ok=True)
         series.write_parquet(samples_path)
-        record["samples_path"] = str(samples_path.relative_to(self.results.root))
+        record.samples_path = str(samples_path.relative_to(self.results.root))
 
-    def _accounting_failed(self, record: dict[str, Any], run: PlannedRun, outcome: LaunchOutcome,
+    def _accounting_failed(self, record: RunRecord, run: PlannedRun, outcome: LaunchOutcome,
                            series: SampleSeries | None, request: RunRequest, exc: Exception) -> None:
         """greenrt failed after the runner returned: keep what the run produced, record why, let the sweep go on.
 
@@ -356,30 +352,29 @@ class SweepRunner:
         can account the run again once the cause is fixed (orchestrator/execution/reaccount.py).
         """
         trace = traceback.format_exc()
-        if record.get("result") is None:
+        if record.result is None:
             try:
-                record["result"] = to_dict(read_json(RunResult, request.result_path))
+                record.result = to_dict(read_json(RunResult, request.result_path))
             except ProtocolError:
                 pass
-        if record.get("samples_path") is None and series is not None:
+        if record.samples_path is None and series is not None:
             try:
                 self._keep_samples(record, run, series)
             except Exception as again:  # the samples themselves are what failed: say so, keep the rest
                 trace += f"\nthe samples could not be written either: {type(again).__name__}: {again}\n"
         (self.results.run_dir(run.run_id) / ACCOUNTING_ERROR_FILE).write_text(trace)
-        record.setdefault("launch", launch_facts(outcome, None))
-        record["energy"] = {"status": "unavailable", "reason": f"accounting failed: {type(exc).__name__}: {exc}",
-                            "channels": {}}
-        record.pop("fidelity", None)
-        if record.get("failure") and record["failure"]["kind"] != ACCOUNTING:  # the runner's own failure comes first
-            record["failure"]["message"] += f" (and greenrt's accounting failed: {type(exc).__name__}: {exc})"
-            record["status"] = "failed"
+        record.launch = record.launch or launch_facts(outcome, None)
+        record.energy = no_energy(f"accounting failed: {type(exc).__name__}: {exc}")
+        record.fidelity = None
+        if record.failure and record.failure.kind != ACCOUNTING:  # the runner's own failure comes first
+            record.failure.message += f" (and greenrt's accounting failed: {type(exc).__name__}: {exc})"
+            record.status = FAILED
             return
-        record["failure"] = _failure(ACCOUNTING, f"greenrt failed after the runner returned: {type(exc).__name__}: "
+        record.failure = _failure(ACCOUNTING, f"greenrt failed after the runner returned: {type(exc).__name__}: "
                                                  f"{exc} (result and samples kept; `greenrt report` accounts it "
                                                  f"again; traceback in runs/{run.run_id}/{ACCOUNTING_ERROR_FILE})",
                                      trace[-4000:])
-        record["status"] = "failed"
+        record.status = FAILED
         self.log(f"accounting of {run.run_id} failed ({type(exc).__name__}: {exc}); the run is recorded with its "
                  "result and samples")
 

@@ -24,6 +24,7 @@ from orchestrator.report.html import render_html
 from orchestrator.report.markdown import render_markdown
 from orchestrator.report.provenance import runtime_versions, sweep_facts
 from orchestrator.scheduling.merge import mixed_hardware_cells
+from orchestrator.results.record import RunRecord
 from orchestrator.results.store import ResultsDir
 from orchestrator.results.tables import runs_table, skipped_table
 
@@ -101,14 +102,14 @@ def failures_per_cell(runs: pl.DataFrame) -> pl.DataFrame:
     return totals.join(kinds, on=keys, how="inner").sort(keys)
 
 
-def _trace_run(records: list[dict[str, Any]], root: Path, wanted: str | None) -> tuple[dict | None, str]:
-    ok = [r for r in records if r.get("status") == "ok"]
+def _trace_run(records: list[RunRecord], root: Path, wanted: str | None) -> tuple[RunRecord | None, str]:
+    ok = [r for r in records if r.ok]
     if wanted:
-        match = [r for r in records if r["run_id"] == wanted]
+        match = [r for r in records if r.run_id == wanted]
         if not match:
             raise UserError(f"--trace-run {wanted}: no such run in {root / 'runs.jsonl'}")
         return match[-1], ""
-    with_samples = [r for r in ok if r.get("samples_path") and (root / r["samples_path"]).exists()]
+    with_samples = [r for r in ok if r.samples_path and (root / r.samples_path).exists()]
     if with_samples:
         return with_samples[0], ""
     return (ok[0] if ok else None), "no run of this sweep has power samples"
@@ -121,22 +122,22 @@ def _power_section(records, root: Path, trace_run: str | None, fig_dir: Path,
     if record is None:
         section.blocks.append(Paragraph("No successful run: no power trace.", notice=True))
         return section
-    result = record.get("result") or {}
-    samples_path = root / record["samples_path"] if record.get("samples_path") else None
+    result = record.result or {}
+    samples_path = root / record.samples_path if record.samples_path else None
     if samples_path is None or not samples_path.exists():
-        reason = (record.get("energy") or {}).get("reason") or why
-        section.blocks.append(Paragraph(f"No power samples for run {record['run_id']}: {reason}. "
+        reason = record.energy.get("reason") or why
+        section.blocks.append(Paragraph(f"No power samples for run {record.run_id}: {reason}. "
                                         "The sampler only runs where a sensor is readable.", notice=True))
         return section
     window = (result.get("window_start_ns"), result.get("window_end_ns"))
     if None in window:
-        section.blocks.append(Paragraph(f"Run {record['run_id']} has no measured window.", notice=True))
+        section.blocks.append(Paragraph(f"Run {record.run_id} has no measured window.", notice=True))
         return section
-    title = (f"{record['run_id']}: {record['model']} bs{record['batch_size']} {record['runtime']}, "
+    title = (f"{record.run_id}: {record.model} bs{record.batch_size} {record.runtime}, "
              f"window {(window[1] - window[0]) / 1e9:.2f} s")
     saved = figures.power_trace(pl.read_parquet(samples_path), window, title, fig_dir)
     if saved is None:
-        section.blocks.append(Paragraph(f"Run {record['run_id']}'s samples hold no power or energy readings.",
+        section.blocks.append(Paragraph(f"Run {record.run_id}'s samples hold no power or energy readings.",
                                         notice=True))
         return section
     files.figures["power_trace"] = saved.png

@@ -6,6 +6,8 @@ from typing import Any
 
 import polars as pl
 
+from orchestrator.results.record import RunRecord
+
 
 def _compact(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
@@ -70,27 +72,27 @@ def config_facts(plan: dict[str, Any]) -> list[tuple[str, str]]:
     return [(f"config {key}", _compact(value)) for key, value in config.items()]
 
 
-def runtime_versions(records: list[dict[str, Any]]) -> pl.DataFrame:
+def runtime_versions(records: list[RunRecord]) -> pl.DataFrame:
     """Per runtime: the launcher, the image (when a container ran it), devices and library versions it reported."""
     seen: dict[str, dict[str, str]] = {}
     for record in records:
-        result = record.get("result") or {}
-        runtime = record.get("runtime")
+        result = record.result or {}
+        runtime = record.runtime
         if runtime in seen or not result.get("versions"):
             continue
-        artifact = record.get("artifact") or {}
-        image = record.get("image")
+        artifact = record.artifact or {}
+        image = record.launch.get("image")  # set by the Docker launcher
         seen[runtime] = {
             "runtime": runtime,
-            "launcher": record.get("launcher") or "",
+            "launcher": record.launcher or "",
             "image": _compact(image) if image else "none (local environment)",
-            "environment": record.get("environment") or "",
+            "environment": record.environment or "",
             "devices": "; ".join(result.get("devices") or []),
             "versions": ", ".join(f"{k} {v}" for k, v in sorted(result["versions"].items())
                                   if not k.endswith("_build")),
             "exporter": artifact.get("exporter") or "",
             "opset": str(artifact.get("opset") or ""),
-            "env_vars": _compact(record.get("env_vars")) if record.get("env_vars") else "",
+            "env_vars": _compact(record.env_vars) if record.env_vars else "",
         }
     columns = ["runtime", "launcher", "image", "environment", "devices", "versions", "exporter", "opset", "env_vars"]
     return pl.DataFrame([seen[k] for k in sorted(seen)], schema={c: pl.String for c in columns})

@@ -16,11 +16,11 @@ from typing import Any
 
 from orchestrator.errors import UserError
 from orchestrator.planning.planner import Plan
+from orchestrator.results.record import INTERRUPTED, RunRecord, as_record, from_journal  # noqa: F401 - INTERRUPTED: the store says what is done
 from runners.protocol import write_json_atomic
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
 _SAFE_NAME = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
-INTERRUPTED = "interrupted"  # status of a run stopped by SIGINT/SIGTERM: recorded, and measured again on resume
 
 
 def disk_full(exc: BaseException) -> bool:
@@ -82,9 +82,9 @@ class ResultsDir:
     def write_json(self, path: Path, data: dict[str, Any]) -> None:
         write_json_atomic(path, data)
 
-    def append(self, record: dict[str, Any]) -> None:
+    def append(self, record: RunRecord | dict[str, Any]) -> None:
         """One line, fsynced. A write that fails (a full disk) is cut back off, so the journal stays whole."""
-        line = (json.dumps(record, sort_keys=True, allow_nan=False) + "\n").encode()
+        line = (json.dumps(as_record(record).to_journal(), sort_keys=True, allow_nan=False) + "\n").encode()
         with open(self.journal_path, "ab") as fh:
             size = fh.seek(0, os.SEEK_END)
             try:
@@ -97,7 +97,7 @@ class ResultsDir:
                 fh.truncate(size)
                 raise
 
-    def records(self) -> tuple[list[dict[str, Any]], list[JournalProblem]]:
+    def records(self) -> tuple[list[RunRecord], list[JournalProblem]]:
         """Every readable record, and each unreadable line with its number (the rest stays usable)."""
         return read_journal(self.journal_path)
 
@@ -109,7 +109,7 @@ class ResultsDir:
             # measures nothing twice.
             for path in (self.root / "runs.jsonl", *sorted((self.root / "shards").glob("*/runs.jsonl"))):
                 records += read_journal(path)[0]
-        return {r["run_id"] for r in records if r.get("status") != INTERRUPTED}
+        return {r.run_id for r in records if r.status != INTERRUPTED}
 
     def set_aside(self) -> Path:
         """Move this directory's sweep to a new sibling folder (never deleted) and return where it went."""
@@ -123,18 +123,16 @@ class ResultsDir:
         return target
 
 
-def read_journal(path: Path) -> tuple[list[dict[str, Any]], list[JournalProblem]]:
-    records, problems = [], []
+def read_journal(path: Path) -> tuple[list[RunRecord], list[JournalProblem]]:
+    records: list[RunRecord] = []
+    problems: list[JournalProblem] = []
     if not path.exists():
         return records, problems
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh, start=1):
             try:
-                record = json.loads(raw)
-                if not isinstance(record, dict) or "run_id" not in record:
-                    raise ValueError("not a run record")
-                records.append(record)
-            except (ValueError, UnicodeDecodeError) as exc:
+                records.append(from_journal(json.loads(raw)))
+            except (ValueError, UnicodeDecodeError) as exc:  # UnreadableRecord is a ValueError
                 problems.append(JournalProblem(number, f"{path}:{number}: unreadable record ({exc})"))
     return records, problems
 

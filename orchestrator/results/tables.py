@@ -7,6 +7,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from orchestrator.results.record import RunRecord, as_record
+
 ENERGY_DOMAINS = ("cpu", "dram", "gpu")
 
 
@@ -24,25 +26,26 @@ def _run_channels(channels: dict[str, Any], domain: str) -> list[dict[str, Any]]
     return [c for c in channels.values() if c["domain"] == domain and (domain != "gpu" or c.get("assigned", True))]
 
 
-def run_row(record: dict[str, Any]) -> dict[str, Any]:
-    result = record.get("result") or {}
-    failure = record.get("failure") or {}
-    energy = record.get("energy") or {"status": "unavailable", "reason": "not recorded", "channels": {}}
+def run_row(record: RunRecord | dict[str, Any]) -> dict[str, Any]:
+    record = as_record(record)
+    result = record.result or {}
+    failure = record.failure
+    energy = record.energy
     latencies = np.asarray(result.get("latencies_ns") or [], dtype=np.float64) / 1e6
-    ok = record.get("status") == "ok" and latencies.size > 0
+    ok = record.ok and latencies.size > 0
     start, end = result.get("window_start_ns"), result.get("window_end_ns")
     window_s = (end - start) / 1e9 if ok and start and end else None
     iterations = result.get("iterations") or 0
-    samples = iterations * record["batch_size"]
+    samples = iterations * record.batch_size
     row: dict[str, Any] = {
-        "run_id": record["run_id"], "index": record.get("index"), "repetition": record.get("repetition"),
-        "model": record["model"], "batch_size": record["batch_size"], "runtime": record["runtime"],
-        "framework": record.get("framework"), "model_format": record.get("model_format"),
-        "provider": record.get("provider"), "precision": record.get("precision"),
-        "status": record.get("status"), "failure_kind": failure.get("kind"), "failure_message": failure.get("message"),
-        "launcher": record.get("launcher"), "started_at": record.get("started_at"),
+        "run_id": record.run_id, "index": record.index, "repetition": record.repetition,
+        "model": record.model, "batch_size": record.batch_size, "runtime": record.runtime,
+        "framework": record.framework, "model_format": record.model_format,
+        "provider": record.provider, "precision": record.precision, "status": record.status,
+        "failure_kind": failure.kind if failure else None, "failure_message": failure.message if failure else None,
+        "launcher": record.launcher, "started_at": record.started_at,
         # Set by the merge of a sharded sweep: which shard measured the run, and that node's hardware.
-        "shard": record.get("shard"), "host": record.get("host_signature"),
+        "shard": record.shard, "host": record.host_signature,
         "iterations": iterations if ok else None, "window_s": window_s,
         "latency_mean_ms": float(latencies.mean()) if ok else None,
         "latency_p50_ms": float(np.percentile(latencies, 50)) if ok else None,
@@ -54,7 +57,7 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
         "peak_rss_mb": result["peak_host_rss_bytes"] / 2**20 if result.get("peak_host_rss_bytes") else None,
         "peak_device_mb": result["peak_device_bytes"] / 2**20 if result.get("peak_device_bytes") else None,
         "threads": result.get("threads"), "provider_used": result.get("provider_used"),
-        "framework_version": (result.get("versions") or {}).get(record.get("framework") or "", None),
+        "framework_version": (result.get("versions") or {}).get(record.framework or "", None),
         "output_sha256": (result.get("output_digest") or {}).get("sha256"),
         "energy_status": energy["status"], "energy_note": energy.get("reason") or energy.get("warning") or "",
     }
@@ -81,7 +84,7 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
     row["dynamic_j_per_inference"] = (row["total_dynamic_j"] / samples
                                       if row["total_dynamic_j"] is not None and samples else None)
     row["mean_power_w"] = row["total_energy_j"] / window_s if row["total_energy_j"] is not None and window_s else None
-    fidelity = record.get("fidelity") or {}
+    fidelity = record.fidelity or {}
     row["fidelity_faithful"] = fidelity.get("faithful")
     row["fidelity_max_abs_error"] = fidelity.get("max_abs_error")
     row["fidelity_min_cosine"] = fidelity.get("min_cosine_similarity")
@@ -104,10 +107,10 @@ def run_row(record: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-def runs_table(records: list[dict[str, Any]]) -> pl.DataFrame:
+def runs_table(records: list[RunRecord] | list[dict[str, Any]]) -> pl.DataFrame:
     # The latest record of a run wins (a resumed sweep may have recorded an interrupted attempt before).
-    latest = {r["run_id"]: r for r in records}
-    rows = [run_row(r) for r in sorted(latest.values(), key=lambda r: (r.get("index") is None, r.get("index")))]
+    latest = {r.run_id: r for r in map(as_record, records)}
+    rows = [run_row(r) for r in sorted(latest.values(), key=lambda r: (r.index is None, r.index))]
     if not rows:
         return pl.DataFrame()
     return pl.DataFrame(rows, infer_schema_length=None)
@@ -139,7 +142,7 @@ def cell_summary(runs: pl.DataFrame) -> pl.DataFrame:
     )
 
 
-def write_tables(tables_dir: Path, records: list[dict[str, Any]], plan: dict[str, Any]) -> dict[str, Path]:
+def write_tables(tables_dir: Path, records: list[RunRecord], plan: dict[str, Any]) -> dict[str, Path]:
     tables_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, frame in (("runs", runs_table(records)), ("skipped", skipped_table(plan))):

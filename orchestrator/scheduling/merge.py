@@ -16,7 +16,8 @@ import polars as pl
 
 from orchestrator.scheduling.sharded import expected_runs, read_manifest, shard_facts, shards_dir
 from orchestrator.scheduling.slurm import NOT_KNOWN, TaskState
-from orchestrator.results.store import INTERRUPTED, read_journal
+from orchestrator.results.record import INTERRUPTED, RunRecord
+from orchestrator.results.store import read_journal
 from runners.protocol import write_json_atomic
 
 
@@ -62,9 +63,9 @@ def merge_shards(root: Path, states: dict[int | None, TaskState] | None = None, 
                  ) -> MergeSummary:
     """Union every shard's journal (and any earlier merge) into root/runs.jsonl; write merge.json and host.json."""
     root = Path(root)
-    merged: dict[str, dict[str, Any]] = {}
+    merged: dict[str, RunRecord] = {}
     for record in read_journal(root / "runs.jsonl")[0]:  # an earlier merge: shards recorded since win below
-        merged[record["run_id"]] = record
+        merged[record.run_id] = record
     signatures: dict[int, str] = {}
     hosts: dict[str, list[int]] = {}
     first_host: Path | None = None
@@ -75,9 +76,9 @@ def merge_shards(root: Path, states: dict[int | None, TaskState] | None = None, 
             hosts.setdefault(signatures[index], []).append(index)
             first_host = first_host or host_path
         for record in read_journal(shards_dir(root) / str(index) / "runs.jsonl")[0]:
-            merged.pop(record["run_id"], None)  # the latest record of a run wins, and goes last
-            merged[record["run_id"]] = {**record, "shard": index, "host_signature": signatures.get(index)}
-    _write_journal(root / "runs.jsonl", sorted(merged.values(), key=lambda r: (r.get("index") is None, r.get("index"))))
+            merged.pop(record.run_id, None)  # the latest record of a run wins, and goes last
+            merged[record.run_id] = record.model_copy(update={"shard": index, "host_signature": signatures.get(index)})
+    _write_journal(root / "runs.jsonl", sorted(merged.values(), key=lambda r: (r.index is None, r.index)))
     if first_host is not None:
         # The report's provenance shows one host: the first shard's, with every signature listed beside it.
         host = json.loads(first_host.read_text())
@@ -91,7 +92,7 @@ def merge_shards(root: Path, states: dict[int | None, TaskState] | None = None, 
     summary = MergeSummary(planned=sum(len(v) for v in expected.values()), recorded=0, missing=0, hosts=hosts)
     for index, run_ids in expected.items():
         # an interrupted run (its shard was cancelled or timed out mid-run) is measured again on resubmission
-        recorded = sum(1 for r in run_ids if r in merged and merged[r].get("status") != INTERRUPTED)
+        recorded = sum(1 for r in run_ids if r in merged and merged[r].status != INTERRUPTED)
         state = (states or {}).get(index)
         if state is None:
             in_submission = index in manifest.get("tasks", [])
@@ -106,11 +107,11 @@ def merge_shards(root: Path, states: dict[int | None, TaskState] | None = None, 
     return summary
 
 
-def _write_journal(path: Path, records: list[dict[str, Any]]) -> None:
+def _write_journal(path: Path, records: list[RunRecord]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "w") as fh:
         for record in records:
-            fh.write(json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
+            fh.write(json.dumps(record.to_journal(), sort_keys=True, allow_nan=False) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
     os.replace(tmp, path)

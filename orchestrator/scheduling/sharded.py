@@ -19,7 +19,8 @@ from typing import Any
 
 from orchestrator.planning.planner import Plan
 from orchestrator.scheduling.shards import ShardSpec, shard_plan, split_runs
-from orchestrator.results.store import INTERRUPTED, ResultsDir, read_journal
+from orchestrator.results.record import INTERRUPTED, RunRecord
+from orchestrator.results.store import ResultsDir, read_journal
 from runners.protocol import write_json_atomic
 
 
@@ -106,17 +107,17 @@ def progress(root: Path) -> list[ShardProgress]:
     """Per shard: its runs, how many any journal of the sweep holds (earlier submissions count), how many failed."""
     root = Path(root)
     journals = [root / "runs.jsonl", *sorted(shards_dir(root).glob("*/runs.jsonl"))]
-    latest: dict[str, dict] = {}
+    latest: dict[str, RunRecord] = {}
     for path in journals:
         for record in read_journal(path)[0]:
-            latest[record["run_id"]] = record
+            latest[record.run_id] = record
     rows = []
     for index, run_ids in expected_runs(root).items():
         # A shard stopped by SIGTERM (scancel, a time limit) records its run in flight as interrupted: not done.
-        recorded = [latest[r] for r in run_ids if r in latest and latest[r].get("status") != INTERRUPTED]
+        recorded = [latest[r] for r in run_ids if r in latest and latest[r].status != INTERRUPTED]
         facts = shard_facts(root, index) or {}
         rows.append(ShardProgress(index, len(run_ids), len(recorded),
-                                  sum(1 for r in recorded if r.get("status") != "ok"), facts.get("node")))
+                                  sum(1 for r in recorded if not r.ok), facts.get("node")))
     return rows
 
 
@@ -125,5 +126,5 @@ def all_recorded(root: Path) -> set[str]:
     root = Path(root)
     ids: set[str] = set()
     for path in (root / "runs.jsonl", *sorted(shards_dir(root).glob("*/runs.jsonl"))):
-        ids |= {r["run_id"] for r in read_journal(path)[0] if r.get("status") != INTERRUPTED}
+        ids |= {r.run_id for r in read_journal(path)[0] if r.status != INTERRUPTED}
     return ids

@@ -106,7 +106,8 @@ def write_sweep(root: Path, records: list[dict] | None = None, with_samples: boo
         path.parent.mkdir(parents=True, exist_ok=True)
         _samples_frame(first["result"]["window_start_ns"], first["result"]["window_end_ns"]).write_parquet(path)
         first["samples_path"] = str(path.relative_to(root))
-        first["image"] = {"name": "greenrt/torch:cpu", "digest": "sha256:" + "cd" * 32}
+        # Where the Docker launcher records the image it ran (orchestrator/execution/launchers/docker.py).
+        first["launch"] = {"container": "greenrt-run-r000", "image": "greenrt/torch:cpu@sha256:" + "cd" * 32}
     plan = {"config_digest": "feedfacecafe0001", "config_name": "synthetic", "seed": 0,
             "runs": [{"run_id": r["run_id"], "index": r["index"]} for r in records],
             "skipped": [{"cell": {"model": "bert-base-uncased", "batch_size": 1, "runtime": "mxnet/native/cuda",

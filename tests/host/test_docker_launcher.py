@@ -114,7 +114,7 @@ def test_a_gpu_request_refused_by_the_engine_is_a_clear_start_failure(engine, tm
     assert outcome.exit_code is None and not outcome.timed_out
     assert "the engine refused to start the container" in outcome.start_error
     assert "gpu" in outcome.start_error  # the engine's own words: no device driver with the gpu capability
-    assert classify_outcome(outcome, None, None)["kind"] == "start"
+    assert classify_outcome(outcome, None, None).kind == "start"
     assert_no_leftovers(client)
 
 
@@ -125,7 +125,7 @@ def test_a_runner_that_exits_non_zero_is_a_crash_with_its_log(engine, tmp_path):
     assert outcome.exit_code == 2 and not outcome.timed_out and not outcome.start_error
     assert "missing.json" in outcome.log_tail
     failure = classify_outcome(outcome, None, "no readable result")
-    assert failure["kind"] == "crash" and "code 2" in failure["message"]
+    assert failure.kind == "crash" and "code 2" in failure.message
     assert_no_leftovers(client)
 
 
@@ -149,7 +149,7 @@ def test_a_runner_past_its_time_limit_is_killed_and_its_container_removed(engine
     watcher.join()
     assert outcome.timed_out and outcome.exit_code is None
     assert 8 <= outcome.seconds < 60
-    assert classify_outcome(outcome, None, None)["kind"] == "timeout"
+    assert classify_outcome(outcome, None, None).kind == "timeout"
     assert_no_leftovers(client)
     # What the container was while it ran: no network, nothing writable but its folder, no privileges.
     host = seen["HostConfig"]
@@ -167,5 +167,5 @@ def test_a_runner_killed_for_memory_is_an_oom_failure(engine, tmp_path):
         "torch", ["run", "--request", str(request)], workdir=tmp_path, timeout_s=120, env_vars={},
         log_path=tmp_path / "log")
     assert outcome.oom_killed, (outcome.exit_code, outcome.log_tail)
-    assert classify_outcome(outcome, None, None)["kind"] == "oom"
+    assert classify_outcome(outcome, None, None).kind == "oom"
     assert_no_leftovers(client)

@@ -34,7 +34,7 @@ def test_exit_code_log_and_environment_reach_the_outcome(tmp_path):
     assert "args: -m runners run --request x.json var: set" in outcome.log_tail
     assert "boom" in outcome.log_tail
     failure = classify_outcome(outcome, None, "no readable result")
-    assert failure["kind"] == "crash" and "exited with code 3" in failure["message"]
+    assert failure.kind == "crash" and "exited with code 3" in failure.message
 
 
 def test_time_limit_kills_the_runner_and_its_children(tmp_path):
@@ -46,7 +46,7 @@ def test_time_limit_kills_the_runner_and_its_children(tmp_path):
     child = int(pid_file.read_text())
     time.sleep(0.2)
     assert not process_alive(child)  # the whole process group went, not only the direct child
-    assert classify_outcome(outcome, None, None)["kind"] == "timeout"
+    assert classify_outcome(outcome, None, None).kind == "timeout"
 
 
 def process_alive(pid: int) -> bool:

@@ -29,7 +29,7 @@ def test_journal_appends_and_reads_back(tmp_path):
     results.append(make_record("r000-a"))
     results.append(make_record("r000-b"))
     records, problems = results.records()
-    assert [r["run_id"] for r in records] == ["r000-a", "r000-b"]
+    assert [r.run_id for r in records] == ["r000-a", "r000-b"]
     assert problems == []
     assert results.recorded_run_ids() == {"r000-a", "r000-b"}
 
@@ -41,7 +41,7 @@ def test_a_corrupt_line_is_reported_with_its_number_and_the_rest_stays_usable(tm
         fh.write('{"run_id": "r000-half", "mod\n')  # a write cut short by a crash
     results.append(make_record("r000-c"))
     records, problems = results.records()
-    assert [r["run_id"] for r in records] == ["r000-a", "r000-c"]
+    assert [r.run_id for r in records] == ["r000-a", "r000-c"]
     assert len(problems) == 1 and problems[0].line == 2
     assert "runs.jsonl:2: unreadable record" in problems[0].message
 

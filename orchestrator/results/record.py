@@ -1,0 +1,115 @@
+"""The run record: what the journal keeps of one run, typed, and the only place it is written and read.
+
+One JSON line per finished or failed run (runs.jsonl). The sweep, the guard, the merge and re-accounting build
+records; the tables and the report read them. Nested payloads keep the runner's and the accounting's own shapes
+(`result` is a RunResult as JSON, `energy` the accounting's channels), since those are versioned where they are
+made (runners/protocol.py, orchestrator/measurement/accounting.py).
+
+Schema versions: 1 (before per-GPU attribution: no `gpus`, GPU channels without `assigned`, every GPU counted as
+the run's) and 2 (now). A journal of either version resumes and reports; a record from a newer greenrt keeps the
+keys this version does not know.
+"""
+from __future__ import annotations
+
+from typing import Any, Optional
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+RECORD_SCHEMA = 2
+READABLE_SCHEMAS = (1, 2)
+
+OK, FAILED, INTERRUPTED = "ok", "failed", "interrupted"
+
+
+class Failure(BaseModel):
+    """Why a run has no figures: its kind (start, crash, timeout, oom, export, accounting, ...) and the words."""
+
+    model_config = ConfigDict(extra="allow")
+
+    kind: str
+    message: str
+    log_tail: str = ""
+
+
+def no_energy(reason: str) -> dict[str, Any]:
+    return {"status": "unavailable", "reason": reason, "channels": {}}
+
+
+class RunRecord(BaseModel):
+    model_config = ConfigDict(extra="allow", populate_by_name=True)
+
+    schema_version: int = Field(RECORD_SCHEMA, alias="schema")
+    run_id: str
+    index: Optional[int] = None  # position in the plan's run order
+    repetition: Optional[int] = None
+    model: str
+    batch_size: int
+    runtime: str
+    framework: Optional[str] = None
+    model_format: Optional[str] = None
+    provider: Optional[str] = None
+    precision: str = "fp32"
+    started_at: Optional[str] = None
+    launcher: Optional[str] = None
+    environment: Optional[str] = None
+    env_vars: dict[str, str] = Field(default_factory=dict)
+    gpus: list[dict[str, Any]] = Field(default_factory=list)  # GpuDescription dicts: the GPUs given to the run
+    artifact: Optional[dict[str, Any]] = None  # the converted model (ONNX) the run loaded
+    provider_options: dict[str, Any] = Field(default_factory=dict)
+    result: Optional[dict[str, Any]] = None  # the runner's RunResult
+    failure: Optional[Failure] = None
+    samples_path: Optional[str] = None  # relative to the results directory
+    energy: dict[str, Any] = Field(default_factory=lambda: no_energy("not recorded"))
+    fidelity: Optional[dict[str, Any]] = None
+    launch: dict[str, Any] = Field(default_factory=dict)
+    protocol: Optional[dict[str, Any]] = None  # the baseline and cooldown this run was measured under
+    status: str = FAILED
+    wall_seconds: Optional[float] = None
+    shard: Optional[int] = None  # set by the merge of a sharded sweep
+    host_signature: Optional[str] = None
+    reaccounted: Optional[dict[str, Any]] = None  # accounted again by `greenrt report` after an accounting failure
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nulls_are_defaults(cls, data: Any) -> Any:
+        """A null where a collection belongs (a hand-written or older journal) reads as the empty default."""
+        if isinstance(data, dict):
+            return {k: v for k, v in data.items() if v is not None or k not in _COLLECTIONS}
+        return data
+
+    @property
+    def ok(self) -> bool:
+        return self.status == OK
+
+    def fail(self, kind: str, message: str, log_tail: str = "") -> None:
+        self.failure = Failure(kind=kind, message=message, log_tail=log_tail)
+        self.status = FAILED
+
+    def to_journal(self) -> dict[str, Any]:
+        """The JSON object of one journal line."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+_COLLECTIONS = ("env_vars", "gpus", "provider_options", "energy", "launch")
+
+
+class UnreadableRecord(ValueError):
+    """A journal line that is JSON but not a run record this greenrt can read."""
+
+
+def from_journal(data: Any) -> RunRecord:
+    if not isinstance(data, dict) or "run_id" not in data:
+        raise UnreadableRecord("not a run record")
+    schema = data.get("schema", 1)
+    if schema not in READABLE_SCHEMAS:
+        raise UnreadableRecord(f"record schema {schema!r}: this greenrt reads {', '.join(map(str, READABLE_SCHEMAS))}")
+    try:
+        return RunRecord.model_validate(data)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise UnreadableRecord(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+
+
+def as_record(record: RunRecord | dict[str, Any]) -> RunRecord:
+    """A record, or a journal line's object read as one (tables and tests hand either)."""
+    return record if isinstance(record, RunRecord) else from_journal(record)
