@@ -8,7 +8,7 @@ PIP_VERSION := 26.3
 TEST_ENVS := torch onnxruntime tensorflow mxnet
 FRAMEWORK_TESTS := $(addprefix test-,torch tensorflow mxnet)
 
-.PHONY: setup system-packages engine envs images cpu-images sweep test test-host $(FRAMEWORK_TESTS) bench clean
+.PHONY: setup system-packages engine envs images cpu-images sweep test test-host $(FRAMEWORK_TESTS) bench clean gpu-wheels gpu-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -85,6 +85,24 @@ bench: envs engine
 		--out bench/out/overhead-ort.json
 	$(BIN)/python bench/startup.py --out bench/out/startup.json
 	$(BIN)/python bench/write_report.py bench/out BENCHMARKS.md
+
+# `make gpu-check` on a real NVIDIA host without Docker or network (bench/gpu_check.py; the README says what it
+# checks). What greenrt's host side needs beyond that machine's python3 travels as CPython wheels in .whl/
+# (git-ignored), at the versions of this host venv (bench/gpu_check_wheels.py lists them): `make gpu-wheels` here,
+# where there is network, then carry .whl/ there and run `make gpu-check` (or `sh bench/gpu-check.sh`).
+GPU_WHEELS_PYTHON ?= 3.12
+GPU_WHEELS_PLATFORMS := manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64
+GPU_WHEELS_MAX_MIB := 60
+gpu-wheels: setup
+	pins=$$($(BIN)/python bench/gpu_check_wheels.py) && rm -rf .whl && mkdir -p .whl && \
+	$(BIN)/python -m pip download -q --only-binary=:all: --no-deps --python-version $(GPU_WHEELS_PYTHON) \
+		--implementation cp $(addprefix --platform ,$(GPU_WHEELS_PLATFORMS)) -d .whl $$pins
+	@ls .whl
+	@size=$$(du -sm .whl | cut -f1); echo "wheelhouse .whl: $$size MiB (limit $(GPU_WHEELS_MAX_MIB))"; \
+		test $$size -lt $(GPU_WHEELS_MAX_MIB)
+
+gpu-check:
+	sh bench/gpu-check.sh
 
 clean:
 	rm -rf $(VENV) .cache bench/out

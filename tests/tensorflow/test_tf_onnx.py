@@ -8,10 +8,11 @@ import pytest
 from onnx import helper, numpy_helper
 
 import tf_helpers  # noqa: F401  (repository root on sys.path)
+from models.export_flow import ExportError, verify_onnx
 from models.fidelity import compare_outputs
 from models.inputs import make_inputs
 from models.registry import get_model
-from models.tensorflow_export import ExportError, export_onnx, verify_onnx
+from models.tensorflow_export import export_onnx
 from runners.loop import execute
 from runners.protocol import ExportRequest, ExportResult, read_json
 from tf_helpers import ORT_CPU, make_request, run_cli
@@ -92,8 +93,8 @@ def test_a_perturbed_weight_is_caught_as_not_faithful(tmp_path, mobilenet_onnx):
     assert verdict["max_abs_error"] > verdict["outputs"][0]["tolerance"]
     # the exporter's own gate, given TensorFlow's reference outputs, refuses the perturbed file
     with pytest.raises(ExportError, match="not faithful"):
-        verify_onnx(bad, good, inputs)
-    assert verify_onnx(path, good, inputs)["faithful"]
+        verify_onnx(bad, good, inputs, "TensorFlow")
+    assert verify_onnx(path, good, inputs, "TensorFlow")["faithful"]
 
 
 def test_a_model_onnx_runtime_refuses_fails_the_export_with_its_message(tmp_path):

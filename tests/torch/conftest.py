@@ -1,4 +1,4 @@
-"""Tests that run INSIDE the torch environment: `/tmp/exp/torchenv/bin/python -m pytest tests/torch -q`."""
+"""Tests that run INSIDE the torch environment: `$(greenrt env python torch) -m pytest tests/torch`."""
 from __future__ import annotations
 
 import sys

@@ -10,7 +10,8 @@ import onnx
 import pytest
 
 from torch_helpers import ROOT, make_request
-from models.torch_export import export_onnx
+from models.export_flow import run_export
+from models.torch_export import TorchExporter, export_onnx
 from runners.loop import execute
 from runners.protocol import Budget, ExportRequest, ExportResult, read_json
 
@@ -109,3 +110,31 @@ def test_ort_run_records_budget_and_window(tmp_path, mobilenet_onnx):
                                   budget=Budget(warmup_iterations=2, min_iterations=5)))
     assert result.status == "ok" and result.iterations == 5 and result.warmup_iterations == 2
     assert sum(result.latencies_ns) <= result.window_end_ns - result.window_start_ns
+
+
+class _BentExporter(TorchExporter):
+    """The torch exporter with one hook bent, to see what the shared flow (models.export_flow) makes of it."""
+
+    def __init__(self, bend):
+        self.bend = bend
+
+    def reference(self, model, spec, options, inputs):
+        reference = super().reference(model, spec, options, inputs)
+        return {k: v * 1.01 for k, v in reference.items()} if self.bend == "reference" else reference
+
+    def convert(self, model, spec, options, inputs, reference, opset, exporter, workdir):
+        proto = super().convert(model, spec, options, inputs, reference, opset, exporter, workdir)
+        if self.bend == "opset":
+            next(o for o in proto.opset_import if o.domain in ("", "ai.onnx")).version = opset + 1
+        return proto
+
+
+@pytest.mark.parametrize("bend, words", [("reference", "not faithful to torch"), ("opset", "not the requested 17")])
+def test_an_unfaithful_or_mislabelled_conversion_fails_the_export_and_leaves_no_file(tmp_path, bend, words):
+    """One criterion for every framework: models.fidelity.compare_outputs against the source's own outputs."""
+    out = tmp_path / "m.onnx"
+    result = run_export(ExportRequest(framework="torch", model="mobilenet_v2", output_path=str(out),
+                                      result_path="unused", opset=17), _BentExporter(bend))
+    assert result.status == "error" and result.error.kind == "export" and words in result.error.message, result.error
+    assert result.opset == (17 if bend == "reference" else 18) and result.seconds > 0
+    assert not list(tmp_path.iterdir())  # no temporary file, no work folder

@@ -465,7 +465,8 @@ def nvmlSystemGetCudaDriverVersion() -> int:
 
 def nvmlSystemGetNVMLVersion() -> str:
     with _lock:
-        return "13." + _check("nvmlSystemGetNVMLVersion").driver_version
+        host = _check("nvmlSystemGetNVMLVersion")  # e.g. "12.550.54.15": CUDA major, then the driver's version
+        return f"{host.cuda_driver_version // 1000}.{host.driver_version}"
 
 
 def nvmlDeviceGetCount() -> int:

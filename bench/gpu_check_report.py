@@ -1,0 +1,137 @@
+"""The markdown of `make gpu-check`'s results (bench/out/gpu-check.json): a section for BENCHMARKS.md.
+
+Pure and standard-library only: bench/gpu_check.py writes bench/out/gpu-check.md with it on the GPU host, and
+bench/write_report.py includes the same section in BENCHMARKS.md whenever gpu-check.json is in bench/out/.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+
+def _f(value: Any, spec: str = ".3g", missing: str = "-") -> str:
+    if value is None or isinstance(value, bool) or not isinstance(value, (int, float)):
+        return missing
+    return format(value, spec)
+
+
+def _period(stats: dict[str, Any] | None, what: dict[str, Any] | None = None) -> str:
+    if not stats:
+        return "no change seen" if what else "-"
+    return f"{_f(stats.get('median'), '.1f')} ({_f(stats.get('min'), '.1f')}-{_f(stats.get('max'), '.1f')})"
+
+
+def _gpu_lines(report: dict[str, Any]) -> list[str]:
+    nvml = report.get("nvml") or {}
+    lines = ["| NVML index | GPU | UUID | energy counter | power limit W (enforced) | memory GiB |",
+             "|---|---|---|---|---|---|"]
+    for gpu in nvml.get("gpus") or []:
+        counter = "works" if gpu.get("energy_counter") else f"no ({gpu.get('energy_counter_reason') or 'unsupported'})"
+        memory = gpu.get("memory_total_mib")
+        lines.append(f"| {gpu.get('index')} | {gpu.get('name')} | {gpu.get('uuid') or '-'} | {counter} | "
+                     f"{_f(gpu.get('power_limit_w'), '.0f')} ({_f(gpu.get('enforced_power_limit_w'), '.0f')}) | "
+                     f"{_f(memory / 1024 if isinstance(memory, (int, float)) else None, '.1f')} |")
+    return lines
+
+
+def _update_lines(report: dict[str, Any]) -> list[str]:
+    updates = report.get("updates") or {}
+    if not updates:
+        return []
+    lines = ["| reading | GPU | polls | poll interval ms | changes | interval between changes ms: median (min-max) | "
+             "load |", "|---|---|---|---|---|---|---|"]
+    for name, entry in updates.items():
+        if entry.get("error"):
+            lines.append(f"| {name} | {entry.get('nvml_index', '-')} | - | - | - | {entry['error']} | - |")
+            continue
+        lines.append(f"| {name} | {entry.get('nvml_index', '-')} | {entry.get('polls')} | "
+                     f"{_f(entry.get('poll_interval_ms_median'), '.3g')} | {entry.get('changes')} | "
+                     f"{_period(entry.get('update_period_ms'), entry)} | {entry.get('load') or '-'} |")
+    return lines
+
+
+def _sweep_lines(report: dict[str, Any]) -> list[str]:
+    sweep = report.get("sweep") or {}
+    lines = []
+    if sweep.get("error"):
+        lines += [f"Sweep: **{sweep['error']}**", ""]
+    cells = sweep.get("cells") or []
+    if cells:
+        lines += ["| batch | precision | runs ok | p50 ms | GPU J/inference | total J/inference | GPU dynamic "
+                  "J/inference | GPU mean W | samples/s | window spanned (min) | counter / power integral |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
+        for c in cells:
+            lines.append(f"| {c['batch_size']} | {c['precision']} | {c['ok']}/{c['runs']} | "
+                         f"{_f(c.get('latency_p50_ms'), '.3f')} | {_f(c.get('gpu_j_per_inference'), '.4g')} | "
+                         f"{_f(c.get('total_j_per_inference'), '.4g')} | "
+                         f"{_f(c.get('gpu_dynamic_j_per_inference'), '.4g')} | {_f(c.get('gpu_mean_power_w'), '.1f')} | "
+                         f"{_f(c.get('samples_per_s'), '.1f')} | {_f(c.get('spanned_fraction_min'), '.3f')} | "
+                         f"{_f(c.get('counter_power_ratio'), '.4f')} |")
+    failed = [r for r in sweep.get("runs") or [] if r.get("status") != "ok"]
+    for run in failed:
+        lines.append(f"- run {run.get('run_id')} {run.get('status')}: {str(run.get('failure') or '')[:300]}")
+    notes = sorted({r.get("energy_note") for r in sweep.get("runs") or [] if r.get("energy_note")})
+    for note in notes[:5]:
+        lines.append(f"- energy note: {note[:300]}")
+    return lines
+
+
+def _bare_lines(report: dict[str, Any]) -> list[str]:
+    rows = report.get("overhead") or []
+    if not rows:
+        return []
+    lines = ["| batch | precision | bare eager p50 ms | bare CUDA graph p50 ms | orchestrator p50 ms | "
+             "orchestrator / bare eager | added ms per batch | eager / graph |",
+             "|---|---|---|---|---|---|---|---|"]
+    for r in rows:
+        graph = r.get("graph_p50_ms")
+        graph_text = _f(graph, ".3f") if graph is not None else (f"failed: {r['graph_error'][:80]}"
+                                                                  if r.get("graph_error") else "-")
+        lines.append(f"| {r['batch_size']} | {r['precision']} | {_f(r.get('bare_eager_p50_ms'), '.3f')} | "
+                     f"{graph_text} | {_f(r.get('orchestrator_p50_ms'), '.3f')} | {_f(r.get('ratio'), '.3f')} | "
+                     f"{_f(r.get('added_ms'), '+.3f')} | {_f(r.get('graph_speedup'), '.2f')} |")
+    return lines
+
+
+def section(report: dict[str, Any], heading: str = "##") -> list[str]:
+    """Markdown lines of one gpu-check report (the dict bench/gpu_check.py writes)."""
+    host = report.get("host") or {}
+    nvml = report.get("nvml") or {}
+    sweep = report.get("sweep") or {}
+    versions = ", ".join(f"{k} {v}" for k, v in (host.get("versions") or {}).items() if v)
+    lines = [f"{heading} GPU check (a real NVIDIA host)", "",
+             f"Written by `make gpu-check` on {report.get('started_at', '?')} ({host.get('hostname', '?')}, "
+             f"{host.get('cpus', '?')} CPUs; {versions or 'versions unknown'}; NVIDIA driver "
+             f"{nvml.get('driver') or '?'}, NVML {nvml.get('nvml_version') or '?'}), in "
+             f"{_f(report.get('wall_s'), '.0f')} s. Status: **{report.get('status', '?')}**. Figures are measured, "
+             "never edited by hand.", ""]
+    lines += _gpu_lines(report) + [""]
+    updates = _update_lines(report)
+    if updates:
+        lines += ["How often NVML's readings change, polled as fast as Python calls NVML for about "
+                  f"{_f((report.get('updates') or {}).get('energy_counter', {}).get('seconds'), '.1f')} s each "
+                  "under a light CUDA load (each interval is known to about one poll interval):", "", *updates, ""]
+    model = sweep.get("model", "resnet50")
+    lines += [f"Through the orchestrator (`greenrt sweep --launcher local --python {sweep.get('python') or 'python3'}`, "
+              f"config `{sweep.get('config') or 'configs/gpu-check.toml'}`): `{sweep.get('runtimes') or 'torch/native/cuda'}`, "
+              f"{model}, medians "
+              "over the repetitions. An inference is one sample (batch x iterations); the window spanned is the "
+              "fraction of each run's measured window between its first and last GPU sample; the last column "
+              "divides the counter difference over the window by the trapezoid integral of the sampled power over "
+              "the same window.", ""]
+    lines += _sweep_lines(report) + [""]
+    bare = _bare_lines(report)
+    if bare:
+        lines += ["A bare loop in one process (the same model builder, inputs on the device, `torch.inference_mode`, "
+                  "`torch.cuda.synchronize()` after each batch), eager and replaying one captured CUDA graph, against "
+                  "the orchestrator's median latency for the same cell (the harness's overhead):", "", *bare, ""]
+    for title, key in (("Problems (something did not work)", "problems"),
+                       ("Warnings (it worked; a figure is outside what is expected)", "warnings")):
+        items = report.get(key) or []
+        if items:
+            lines += [f"{title}:", "", *[f"- {item}" for item in items], ""]
+    return lines
+
+
+def render(report: dict[str, Any], heading: str = "##") -> str:
+    return "\n".join(section(report, heading)).rstrip() + "\n"
+

@@ -1,0 +1,562 @@
+"""`make gpu-check` without a GPU: its pure computations, the sweep analysis on a synthetic results directory, the
+markdown, the wheelhouse list, and that on a host without CUDA/NVML the script says so in one line and exits 2.
+
+What needs a real GPU (the CUDA load, the bare loop, the CUDA-graph capture, the live sweep) runs only on one
+(DESIGN.md's gpu tier, `make gpu-check`): never faked here. Tests that start a Python subprocess are marked
+`process`; the rest are the unit tier.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+BENCH = ROOT / "bench"
+if str(BENCH) not in sys.path:
+    sys.path.insert(0, str(BENCH))
+
+import gpu_check  # noqa: E402
+import gpu_check_calc as calc  # noqa: E402
+import gpu_check_report  # noqa: E402
+import gpu_check_sweep  # noqa: E402
+import gpu_check_wheels  # noqa: E402
+from fake_nvml import FakeGpu, FakeNvml  # noqa: E402
+from orchestrator.config import load_config  # noqa: E402
+from orchestrator.sampler import SampleSeries  # noqa: E402
+from orchestrator.sensors.base import Reading  # noqa: E402
+from records import channel, make_record  # noqa: E402
+
+MS = 1_000_000
+S = 1_000_000_000
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Update period of a polled counter.
+
+
+def _polled_counter(period_ms: float, poll_ms: float, seconds: float, watts: float = 100.0, jitter: bool = True):
+    """A counter that moves only every period_ms (as NVML's does), read every ~poll_ms."""
+    rng = np.random.default_rng(0)
+    steps = rng.uniform(0.5, 1.5, int(seconds * 1e3 / poll_ms) + 1) if jitter else np.ones(int(seconds * 1e3 / poll_ms) + 1)
+    t_ns = (np.cumsum(steps) * poll_ms * MS).astype(np.int64) + 5 * S
+    updated_at_s = np.floor(t_ns / (period_ms * MS)) * period_ms / 1e3
+    return t_ns, np.floor(updated_at_s * watts * 1e3)  # mJ, integer like NVML's
+
+
+def test_update_period_of_a_counter_moving_every_20_ms():
+    t_ns, mj = _polled_counter(period_ms=20.0, poll_ms=0.5, seconds=2.0)
+    out = calc.counter_update_period(t_ns, mj)
+    assert out["polls"] == len(t_ns)
+    assert 98 <= out["changes"] <= 101
+    assert out["update_period_ms"]["median"] == pytest.approx(20.0, abs=0.75)
+    # Each change is seen up to one poll late: the extremes stay within about one poll interval (max 0.75 ms).
+    assert 20.0 - 1.6 <= out["update_period_ms"]["min"] <= out["update_period_ms"]["max"] <= 20.0 + 1.6
+    assert out["resolution_ms"] == pytest.approx(0.5, rel=0.1)
+    assert out["increment_median"] == pytest.approx(2000.0, abs=1.0)  # 100 W x 20 ms = 2 J = 2000 mJ
+    assert out["backwards"] == 0
+    assert out["seconds"] == pytest.approx(2.0, abs=0.01)
+
+
+def test_update_period_needs_two_changes_and_counts_backwards_steps():
+    flat = calc.counter_update_period([1, 2, 3, 4], [5.0, 5.0, 5.0, 5.0])
+    assert flat["changes"] == 0 and flat["update_period_ms"] is None and flat["increment_median"] is None
+    one = calc.counter_update_period([0, MS, 2 * MS], [5.0, 6.0, 6.0])
+    assert one["changes"] == 1 and one["update_period_ms"] is None
+    back = calc.counter_update_period([0, 10 * MS, 20 * MS, 30 * MS], [5.0, 6.0, 4.0, 7.0])
+    assert back["backwards"] == 1 and back["changes"] == 3
+    assert back["update_period_ms"]["median"] == pytest.approx(10.0)
+    empty = calc.counter_update_period([], [])
+    assert empty["polls"] == 0 and empty["poll_interval_ms_median"] is None
+    with pytest.raises(ValueError):
+        calc.counter_update_period([1, 2], [1.0])
+    with pytest.raises(ValueError):
+        calc.counter_update_period([2, 1], [1.0, 2.0])
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Coverage of a window by samples.
+
+
+def test_coverage_of_a_window_sampled_every_50_ms():
+    t = np.arange(-100 * MS, 10_100 * MS + 1, 50 * MS)  # -0.1 s .. 10.1 s around a 10 s window
+    out = calc.window_coverage(t, 0, 10 * S)
+    assert out["samples_in_window"] == 201  # 0, 50 ms, ..., 10 s
+    assert out["spanned_fraction"] == pytest.approx(1.0)
+    assert out["samples_per_s"] == pytest.approx(20.1)
+    assert out["bracketed"] and out["lead_ms"] == 0.0 and out["trail_ms"] == 0.0
+    assert out["max_gap_ms"] == pytest.approx(50.0)
+
+
+def test_coverage_sees_gaps_and_a_window_the_samples_do_not_bracket():
+    t = np.concatenate([np.arange(0, 4 * S, 100 * MS), np.arange(6 * S, 10 * S + 1, 100 * MS)]) + 30 * MS
+    out = calc.window_coverage(t, 0, 10 * S)
+    assert not out["bracketed"]  # the first sample is 30 ms after the start
+    assert out["lead_ms"] is None and out["trail_ms"] == pytest.approx(30.0)  # nothing at or before the start
+    assert out["max_gap_ms"] == pytest.approx(2100.0)
+    assert out["spanned_fraction"] == pytest.approx((9.93 - 0.03) / 10)
+    inside_one = calc.window_coverage([-S, S // 2, 2 * S], 0, S)
+    assert inside_one["samples_in_window"] == 1 and inside_one["spanned_fraction"] == 0.0 and inside_one["bracketed"]
+    assert inside_one["lead_ms"] == 1000.0 and inside_one["trail_ms"] == 1000.0
+    with pytest.raises(ValueError):
+        calc.window_coverage(t, 5, 5)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Counter against the power integral.
+
+
+def test_counter_and_power_integral_agree_for_a_steady_load():
+    t = np.arange(0, 12 * S + 1, 50 * MS)
+    power = np.full(t.size, 200.0)
+    energy = 1e4 + 200.0 * t / S
+    out = calc.counter_vs_power(t, energy, power, S, 11 * S)
+    assert out["counter_j"] == pytest.approx(2000.0)
+    assert out["power_integral_j"] == pytest.approx(2000.0)
+    assert out["ratio"] == pytest.approx(1.0)
+    assert out["counter_mean_w"] == pytest.approx(200.0) and out["power_mean_w"] == pytest.approx(200.0)
+    assert out["reason"] == ""
+
+
+def test_a_lagging_power_reading_gives_a_ratio_away_from_one():
+    # Load steps from 100 W to 300 W at 5 s; the counter follows at once, the (1 s averaged) reading 1 s later.
+    t = np.arange(0, 20 * S + 1, 50 * MS)
+    true_w = np.where(t < 5 * S, 100.0, 300.0)
+    energy = np.concatenate([[0.0], np.cumsum(true_w[1:] * np.diff(t) / S)])
+    lagged = np.where(t < 6 * S, 100.0, 300.0)
+    out = calc.counter_vs_power(t, energy, lagged, 2 * S, 8 * S)
+    # Each sample's energy step uses the power at its end: the step ending at 5.0 s is already at 300 W.
+    assert out["counter_j"] == pytest.approx(2.95 * 100 + 3.05 * 300, rel=1e-6)
+    assert out["power_integral_j"] == pytest.approx(4 * 100 + 2 * 300 + (300 - 100) * 0.05 / 2, rel=1e-3)
+    assert out["ratio"] == pytest.approx(out["counter_j"] / out["power_integral_j"])
+    assert out["ratio"] > 1.1
+
+
+def test_missing_or_uncovering_signals_give_none_and_say_why():
+    t = np.arange(0, 10 * S + 1, 100 * MS)
+    nan = np.full(t.size, np.nan)
+    no_counter = calc.counter_vs_power(t, nan, np.full(t.size, 50.0), S, 9 * S)
+    assert no_counter["counter_j"] is None and no_counter["ratio"] is None
+    assert no_counter["power_integral_j"] == pytest.approx(400.0)
+    assert "counter: no energy-counter samples" in no_counter["reason"]
+    late = calc.counter_vs_power(t, t / S * 50.0, np.full(t.size, 50.0), -S, 9 * S)
+    assert late["counter_j"] is None and late["power_integral_j"] is None and late["ratio"] is None
+    assert "counter: " in late["reason"] and "power: " in late["reason"]
+    partial_power = np.where(t < 5 * S, np.nan, 50.0)  # nan values are dropped, not read as 0
+    dropped = calc.counter_vs_power(t, t / S * 50.0, partial_power, 6 * S, 9 * S)
+    assert dropped["ratio"] == pytest.approx(1.0)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Energy per inference from a runs-table row, and cells.
+
+
+def test_energy_per_inference_reads_the_gpu_column_defensively():
+    row = {"iterations": 100, "batch_size": 64, "window_s": 10.0, "gpu_energy_j": 3200.0, "total_energy_j": 4000.0,
+           "gpu_dynamic_j": 1600.0, "energy_gpu-0_j": 3200.0, "energy_domains": "cpu+gpu",
+           "gpu_energy_method": "counter"}
+    out = calc.energy_per_inference(row)
+    assert out["inferences"] == 6400
+    assert out["gpu_j_per_inference"] == pytest.approx(0.5)
+    assert out["total_j_per_inference"] == pytest.approx(0.625)
+    assert out["gpu_dynamic_j_per_inference"] == pytest.approx(0.25)
+    assert out["gpu_j_per_batch"] == pytest.approx(32.0)
+    assert out["gpu_mean_power_w"] == pytest.approx(320.0)
+    assert out["gpu_energy_method"] == "counter"
+    # A table from before `gpu_energy_j`: the per-GPU columns are summed.
+    old = {"iterations": 10, "batch_size": 1, "window_s": 1.0, "energy_gpu-0_j": 30.0, "energy_gpu-1_j": 10.0}
+    assert calc.energy_per_inference(old)["gpu_j_per_inference"] == pytest.approx(4.0)
+    # The column is there but empty (no GPU given to the run): missing, never the sum of other GPUs, never 0.
+    cpu_run = {"iterations": 10, "batch_size": 1, "window_s": 1.0, "gpu_energy_j": None, "energy_gpu-0_j": 30.0,
+               "other_gpus_energy_j": 30.0, "total_energy_j": float("nan")}
+    out = calc.energy_per_inference(cpu_run)
+    assert out["gpu_j_per_inference"] is None and out["total_j_per_inference"] is None
+    assert out["other_gpus_energy_j"] == 30.0
+    assert calc.energy_per_inference({})["gpu_j_per_inference"] is None
+
+
+def test_cell_summaries_take_medians_over_ok_repetitions_and_overhead_compares_p50s():
+    def run(rep, status, p50, jpi, ratio, spanned):
+        return {"model": "resnet50", "batch_size": 64, "precision": "fp16", "repetition": rep, "status": status,
+                "latency_p50_ms": p50, "energy": {"gpu_j_per_inference": jpi},
+                "channels": {"gpu-0": {"coverage": {"samples_per_s": 20.0, "spanned_fraction": spanned},
+                                       "counter_vs_power": {"ratio": ratio}}}}
+
+    runs = [run(0, "ok", 10.0, 0.1, 1.0, 0.99), run(1, "ok", 12.0, 0.3, 1.02, 0.98),
+            run(2, "failed", 99.0, 9.9, 9.0, 0.0)]
+    runs.append({"model": "resnet50", "batch_size": 1, "precision": "fp32", "status": "ok", "latency_p50_ms": 3.0})
+    cells = calc.cell_summaries(runs)
+    assert [(c["batch_size"], c["precision"]) for c in cells] == [(1, "fp32"), (64, "fp16")]
+    big = cells[1]
+    assert big["runs"] == 3 and big["ok"] == 2
+    assert big["latency_p50_ms"] == pytest.approx(11.0)
+    assert big["gpu_j_per_inference"] == pytest.approx(0.2)
+    assert big["counter_power_ratio"] == pytest.approx(1.01)
+    assert big["spanned_fraction_min"] == pytest.approx(0.98)
+    assert cells[0]["gpu_j_per_inference"] is None and cells[0]["spanned_fraction_min"] is None
+    assert calc.harness_overhead(10.5, 10.0) == {"ratio": pytest.approx(1.05), "added_ms": pytest.approx(0.5)}
+    assert calc.harness_overhead(None, 10.0) == {"ratio": None, "added_ms": None}
+    stats = calc.latency_stats([1 * MS, 2 * MS, 3 * MS])
+    assert stats["n"] == 3 and stats["p50_ms"] == 2.0 and stats["min_ms"] == 1.0
+    assert calc.latency_stats([])["p50_ms"] is None
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The sweep analysis on a synthetic results directory (what the orchestrator writes).
+
+WINDOW_START = 1_000 * S
+
+
+def _write_sweep(root: Path, with_table: bool = True) -> None:
+    """Two GPU runs: samples every 50 ms at 250 W from 1 s before to 1 s after a 10 s window; one failed run."""
+    root.mkdir(parents=True)
+    (root / "samples").mkdir()
+    records, rows = [], []
+    for rep, batch in enumerate((64, 64)):
+        run_id = f"r{rep:03d}-resnet50-bs{batch}-torch_native_cuda-fp16"
+        record = make_record(run_id, batch_size=batch, runtime="torch/native/cuda", latencies_ms=(20.0,) * 500,
+                             window_s=10.0, channels={"gpu-0": channel("gpu", 2500.0, 1500.0)}, index=rep)
+        record["precision"] = "fp16"
+        record["repetition"] = rep
+        record["result"]["window_start_ns"] = WINDOW_START
+        record["result"]["window_end_ns"] = WINDOW_START + 10 * S
+        series = SampleSeries(channels={"gpu-0": "gpu", "package-0": "cpu"})
+        for t in range(WINDOW_START - S, WINDOW_START + 11 * S + 1, 50 * MS):
+            series.append(t, Reading("gpu-0", 1e5 + 250.0 * (t - WINDOW_START) / S, power_w=250.0), "gpu")
+            series.append(t, Reading("package-0", 50.0 * t / S), "cpu")
+        series.write_parquet(root / "samples" / f"{run_id}.parquet")
+        record["samples_path"] = f"samples/{run_id}.parquet"
+        records.append(record)
+        rows.append({"run_id": run_id, "model": "resnet50", "batch_size": batch, "precision": "fp16",
+                     "repetition": rep, "status": "ok", "iterations": 500, "window_s": 10.0,
+                     "latency_p50_ms": 20.0 + rep, "latency_mean_ms": 20.0, "throughput_per_s": 3200.0,
+                     "energy_status": "ok", "energy_note": "", "gpu_energy_j": 2500.0, "gpu_dynamic_j": 1500.0,
+                     "total_energy_j": 3000.0, "energy_gpu-0_j": 2500.0, "gpu_energy_method": "counter"})
+    failed = make_record("r000-resnet50-bs1-torch_native_cuda-fp16", batch_size=1, runtime="torch/native/cuda",
+                         status="failed", index=2, failure={"kind": "runtime", "message": "CUDA error: boom"})
+    failed["precision"] = "fp16"
+    records.append(failed)
+    rows.append({"run_id": failed["run_id"], "model": "resnet50", "batch_size": 1, "precision": "fp16",
+                 "repetition": 0, "status": "failed", "iterations": None, "window_s": None, "latency_p50_ms": None,
+                 "latency_mean_ms": None, "throughput_per_s": None, "energy_status": "unavailable",
+                 "energy_note": "the run did not start", "gpu_energy_j": None, "gpu_dynamic_j": None,
+                 "total_energy_j": None, "energy_gpu-0_j": None, "gpu_energy_method": None})
+    (root / "runs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    if with_table:
+        (root / "tables").mkdir()
+        pl.DataFrame(rows, infer_schema_length=None).write_parquet(root / "tables" / "runs.parquet")
+
+
+def test_sweep_analysis_computes_energy_coverage_and_ratio_per_run_and_cell(tmp_path):
+    _write_sweep(tmp_path / "sweep")
+    analysis = gpu_check_sweep.analyse_sweep(tmp_path / "sweep")
+    assert analysis["table"].endswith("tables/runs.parquet")
+    by_id = {r["run_id"]: r for r in analysis["runs"]}
+    ok = by_id["r000-resnet50-bs64-torch_native_cuda-fp16"]
+    assert ok["energy"]["gpu_j_per_inference"] == pytest.approx(2500.0 / (500 * 64))
+    assert ok["energy"]["total_j_per_inference"] == pytest.approx(3000.0 / (500 * 64))
+    assert set(ok["channels"]) == {"gpu-0"}  # CPU channels are not GPU checks
+    gpu = ok["channels"]["gpu-0"]
+    assert gpu["coverage"]["samples_in_window"] == 201 and gpu["coverage"]["bracketed"]
+    assert gpu["coverage"]["spanned_fraction"] == pytest.approx(1.0)
+    assert gpu["counter_vs_power"]["counter_j"] == pytest.approx(2500.0)
+    assert gpu["counter_vs_power"]["ratio"] == pytest.approx(1.0)
+    assert gpu["orchestrator_raw_j"] == 2500.0 and gpu["read_errors"] == 0
+    bad = by_id["r000-resnet50-bs1-torch_native_cuda-fp16"]
+    assert bad["status"] == "failed" and "CUDA error: boom" in bad["failure"] and bad["channels"] == {}
+    cells = {c["batch_size"]: c for c in analysis["cells"]}
+    assert cells[64]["ok"] == 2 and cells[64]["latency_p50_ms"] == pytest.approx(20.5)
+    assert cells[64]["counter_power_ratio"] == pytest.approx(1.0)
+    assert cells[1]["ok"] == 0 and cells[1]["latency_p50_ms"] is None
+
+
+def test_sweep_analysis_makes_the_table_from_the_journal_when_the_sweep_wrote_none(tmp_path):
+    _write_sweep(tmp_path / "sweep", with_table=False)
+    analysis = gpu_check_sweep.analyse_sweep(tmp_path / "sweep")
+    assert "journal" in analysis["table"]
+    assert len(analysis["runs"]) == 3
+    ok = [r for r in analysis["runs"] if r["status"] == "ok"]
+    assert ok and all(r["latency_p50_ms"] == pytest.approx(20.0) for r in ok)
+    assert all(r["channels"]["gpu-0"]["counter_vs_power"]["ratio"] == pytest.approx(1.0) for r in ok)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The thin GPU-side pieces that run on fakes: NVML facts, polling, judging, the report files.
+
+
+def test_nvml_facts_from_a_fake_nvml_and_cuda0_matched_by_uuid():
+    nvml = FakeNvml([FakeGpu(), FakeGpu(name="Tesla K80", energy_mj=None)])
+    nvml.nvmlDeviceGetUUID = lambda h: f"GPU-0000000{h}-aaaa-bbbb-cccc-dddddddddddd"
+    facts = gpu_check.nvml_facts(nvml)
+    assert facts["driver"] == "999.01" and facts["nvml_version"] is None and facts["cuda_driver"] is None
+    first, second = facts["gpus"]
+    assert first["name"] == "NVIDIA H200" and first["energy_counter"] and first["energy_counter_mj"] == 1_000_000
+    assert first["power_w_now"] == 150.0
+    assert first["power_limit_w"] is None and first["power_limit_reason"] == "not in this nvidia-ml-py"
+    assert not second["energy_counter"] and second["energy_counter_reason"] == "NVMLError_NotSupported"
+
+    class Props:
+        uuid = "00000001-aaaa-bbbb-cccc-dddddddddddd"
+
+    class Cuda:
+        @staticmethod
+        def get_device_properties(i):
+            return Props()
+
+    class Torch:
+        cuda = Cuda()
+
+    assert gpu_check.nvml_index_of_cuda0(Torch(), facts["gpus"]) == (1, "matched by UUID")
+    Props.uuid = "not-a-gpu-here"
+    assert gpu_check.nvml_index_of_cuda0(Torch(), facts["gpus"])[0] == 0
+
+
+def test_poll_reads_back_to_back_and_ticks_the_load():
+    values = iter(range(10**9))
+    ticks = []
+
+    def read():
+        value = next(values)
+        if value == 3:
+            raise RuntimeError("one failed read")
+        return value
+
+    t_ns, got, failed = gpu_check.poll(read, 0.05, tick=lambda: ticks.append(1), tick_every_s=0.01)
+    assert failed == 1 and len(got) == len(t_ns) > 10
+    assert 3 not in got and np.all(np.diff(t_ns) > 0)
+    assert 3 <= len(ticks) <= 7
+
+
+def _report() -> dict:
+    return {
+        "schema": gpu_check.SCHEMA, "started_at": "2026-12-01T00:00:00+00:00", "wall_s": 312.4, "status": "ok",
+        "host": {"hostname": "gpu-box", "cpus": 16, "versions": {"torch": "2.11.0+cu130", "cuda": "13.0"}},
+        "nvml": {"driver": "580.159.04", "nvml_version": "13.580", "gpus": [
+            {"index": 0, "name": "NVIDIA H200", "uuid": "GPU-1234", "energy_counter": True,
+             "power_limit_w": 700.0, "enforced_power_limit_w": 700.0, "memory_total_mib": 143771.0}]},
+        "updates": {"energy_counter": {"nvml_index": 0, "polls": 20000, "seconds": 2.0,
+                                       "poll_interval_ms_median": 0.1, "changes": 80,
+                                       "update_period_ms": {"median": 25.0, "min": 24.1, "max": 26.0},
+                                       "load": "matmuls"},
+                    "power_reading": {"nvml_index": 0, "polls": 20000, "changes": 0, "update_period_ms": None,
+                                      "poll_interval_ms_median": 0.1}},
+        "sweep": {"config": "configs/gpu-check.toml", "python": "/usr/bin/python3", "model": "resnet50",
+                  "exit_code": 0, "cells": [{"batch_size": 64, "precision": "fp16", "runs": 2, "ok": 2,
+                                             "latency_p50_ms": 7.25, "gpu_j_per_inference": 0.0123,
+                                             "total_j_per_inference": None, "gpu_mean_power_w": 412.3,
+                                             "samples_per_s": 19.9, "spanned_fraction_min": 0.998,
+                                             "counter_power_ratio": 1.0123}],
+                  "runs": [{"run_id": "r1", "status": "failed", "failure": "runtime: CUDA error"}]},
+        "overhead": [{"batch_size": 64, "precision": "fp16", "bare_eager_p50_ms": 7.0, "graph_p50_ms": 6.0,
+                      "orchestrator_p50_ms": 7.25, "ratio": 1.0357, "added_ms": 0.25, "graph_speedup": 1.1667},
+                     {"batch_size": 1, "precision": "fp32", "graph_error": "RuntimeError: capture failed"}],
+        "problems": ["run r1: failed: runtime: CUDA error"], "warnings": ["run r2 gpu-0: counter / power = 1.2"],
+    }
+
+
+def test_markdown_section_shows_every_part_and_survives_an_empty_report():
+    text = gpu_check_report.render(_report())
+    assert text.startswith("## GPU check (a real NVIDIA host)")
+    assert "| 0 | NVIDIA H200 | GPU-1234 | works | 700 (700) | 140.4 |" in text
+    assert "| energy_counter | 0 | 20000 | 0.1 | 80 | 25.0 (24.1-26.0) | matmuls |" in text
+    assert "| power_reading | 0 | 20000 | 0.1 | 0 | no change seen | - |" in text
+    assert "| 64 | fp16 | 2/2 | 7.250 | 0.0123 | - | - | 412.3 | 19.9 | 0.998 | 1.0123 |" in text
+    assert "| 64 | fp16 | 7.000 | 6.000 | 7.250 | 1.036 | +0.250 | 1.17 |" in text
+    assert "failed: RuntimeError: capture failed" in text
+    assert "- run r1 failed: runtime: CUDA error" in text
+    assert "Problems (something did not work):" in text and "counter / power = 1.2" in text
+    assert "580.159.04" in text and "torch 2.11.0+cu130" in text
+    assert gpu_check_report.render({}).startswith("## GPU check")
+
+
+def test_judge_separates_what_failed_from_figures_out_of_range():
+    report = {"problems": ["NVML: boom"], "nvml": {"gpus": [{"index": 0, "name": "X", "energy_counter": False,
+                                                             "energy_counter_reason": "NVMLError_NotSupported"}]},
+              "sweep": {"exit_code": 1, "log": "l", "runs": [
+                  {"run_id": "a", "status": "failed", "failure": "oom"},
+                  {"run_id": "b", "status": "ok", "energy": {"gpu_energy_j": None}, "energy_status": "invalid",
+                   "energy_note": "why"},
+                  {"run_id": "c", "status": "ok", "energy": {"gpu_energy_j": 5.0}, "channels": {"gpu-0": {
+                      "coverage": {"bracketed": True, "spanned_fraction": 0.5},
+                      "counter_vs_power": {"ratio": 1.3}}}},
+                  {"run_id": "d", "status": "ok", "energy": {"gpu_energy_j": 5.0}, "channels": {"gpu-0": {
+                      "coverage": {"bracketed": False, "spanned_fraction": 1.0}, "counter_vs_power": {}}}}]}}
+    problems, warnings = gpu_check.judge(report)
+    assert problems[0] == "NVML: boom"
+    assert any("the sweep exited 1" in p for p in problems)
+    assert any(p.startswith("run a: failed") for p in problems)
+    assert any(p.startswith("run b: no GPU energy (invalid: why)") for p in problems)
+    assert any("run d gpu-0: samples do not bracket" in p for p in problems)
+    assert any("span only 0.500" in w for w in warnings) and any("= 1.300" in w for w in warnings)
+    assert any("no total-energy counter" in w for w in warnings)
+    assert gpu_check.judge({"sweep": {"exit_code": 0, "runs": [{"run_id": "e", "status": "ok",
+                                                               "energy": {"gpu_energy_j": 1.0}}]}}) == ([], [])
+
+
+def test_a_results_folder_of_another_config_is_not_analysed(tmp_path):
+    config = ROOT / "configs" / "gpu-check.toml"
+    assert gpu_check._foreign_sweep(config, tmp_path / "none") is None
+    (tmp_path / "plan.json").write_text(json.dumps({"config_digest": load_config(config).digest()}))
+    assert gpu_check._foreign_sweep(config, tmp_path) is None
+    (tmp_path / "plan.json").write_text(json.dumps({"config_digest": "0123"}))
+    assert "holds another config's sweep (digest 0123" in gpu_check._foreign_sweep(config, tmp_path)
+
+
+def test_overhead_rows_pair_the_bare_loop_with_the_orchestrators_cell():
+    cells = [{"model": "resnet50", "batch_size": 1, "precision": "fp32", "latency_p50_ms": 2.2}]
+    bare = [{"model": "resnet50", "batch_size": 1, "precision": "fp32", "eager": {"p50_ms": 2.0},
+             "graph": {"p50_ms": 1.0}, "graph_error": None},
+            {"model": "resnet50", "batch_size": 64, "precision": "fp32", "error": "skipped: the time budget is spent"}]
+    first, second = gpu_check.overhead_rows(cells, bare)
+    assert first["ratio"] == pytest.approx(1.1) and first["added_ms"] == pytest.approx(0.2)
+    assert first["graph_speedup"] == pytest.approx(2.0)
+    assert second["graph_error"].startswith("skipped")
+
+
+@pytest.mark.process  # a Python subprocess
+def test_report_files_and_benchmarks_md_include_the_gpu_section(tmp_path):
+    report = _report()
+    report["sweep"]["cells"][0]["total_j_per_inference"] = float("nan")
+    json_path, md_path = gpu_check.write_outputs(report, tmp_path)
+    written = json.loads(json_path.read_text())
+    assert written["status"] == "ok" and written["sweep"]["cells"][0]["total_j_per_inference"] is None
+    assert md_path.read_text().startswith("## GPU check")
+    (tmp_path / "sampler.json").write_text(json.dumps({"note": "n", "host": "h", "cpu_count": 2, "python": "3.11",
+                                                       "runs": []}))
+    target = tmp_path / "BENCHMARKS.md"
+    subprocess.run([sys.executable, str(BENCH / "write_report.py"), str(tmp_path), str(target)], check=True,
+                   capture_output=True)
+    text = target.read_text()
+    assert "## Sampler cost" in text and "## GPU check (a real NVIDIA host)" in text
+    assert "| 64 | fp16 | 2/2 | 7.250 |" in text
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# On a host without CUDA or NVML: one line, exit 2, no traceback.
+
+
+def _fake_modules(folder: Path, cuda: bool = False) -> Path:
+    """A `torch` without CUDA and a `pynvml` without a driver, first on the path: what a CPU host looks like."""
+    (folder / "torch").mkdir(parents=True)
+    (folder / "torch" / "__init__.py").write_text(
+        "__version__ = '9.9.9+cpu'\n"
+        "class version:\n    cuda = None\n"
+        "class cuda:\n"
+        f"    is_available = staticmethod(lambda: {cuda})\n"
+        "    device_count = staticmethod(lambda: 0)\n")
+    (folder / "pynvml.py").write_text(
+        "class NVMLError(Exception):\n    pass\n"
+        "class NVMLError_LibraryNotFound(NVMLError):\n    pass\n"
+        "def nvmlInit():\n    raise NVMLError_LibraryNotFound('NVML Shared Library Not Found')\n")
+    (folder / "transformers").mkdir()
+    (folder / "transformers" / "__init__.py").write_text("")
+    return folder
+
+
+def _run(command: list[str], extra_path: Path | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    if extra_path is not None:
+        env["PYTHONPATH"] = str(extra_path)
+    return subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.process  # a Python subprocess
+def test_on_a_host_without_cuda_or_nvml_the_script_exits_2_with_one_line(tmp_path):
+    done = _run([sys.executable, str(BENCH / "gpu_check.py")], _fake_modules(tmp_path / "fake"))
+    assert done.returncode == 2
+    assert done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1, done.stderr
+    assert lines[0].startswith("gpu-check: cannot run on this host: no CUDA device for torch 9.9.9+cpu")
+    assert "NVML library not found (no NVIDIA driver on this host)" in lines[0]
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.process  # a Python subprocess
+def test_the_real_cpu_host_is_told_what_is_missing_in_one_line():
+    # The host venv as it is: no torch there (and no NVIDIA driver on this machine).
+    done = _run([sys.executable, str(BENCH / "gpu_check.py")])
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpu-check: cannot run on this host: "), done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.process  # a Python subprocess
+def test_the_shell_entry_point_stops_at_the_preflight_before_installing_anything(tmp_path):
+    site = tmp_path / "site"
+    env_path = _fake_modules(tmp_path / "fake")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH=str(env_path), GPU_CHECK_PYTHON=sys.executable, GPU_CHECK_SITE=str(site))
+    done = subprocess.run(["sh", str(BENCH / "gpu-check.sh")], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 2
+    assert len(done.stderr.strip().splitlines()) == 1 and "no CUDA device" in done.stderr
+    assert not site.exists()
+    env["GPU_CHECK_PYTHON"] = str(tmp_path / "no-such-python")
+    missing = subprocess.run(["sh", str(BENCH / "gpu-check.sh")], cwd=ROOT, env=env, capture_output=True, text=True)
+    assert missing.returncode == 2 and missing.stderr.strip().splitlines() == [
+        f"gpu-check: cannot run on this host: no {tmp_path / 'no-such-python'} on PATH (set GPU_CHECK_PYTHON)"]
+
+
+@pytest.mark.process  # a Python subprocess
+def test_preflight_lists_host_side_packages_only_when_asked(tmp_path, monkeypatch):
+    fake = _fake_modules(tmp_path / "fake", cuda=True)
+    (fake / "pynvml.py").write_text("def nvmlInit():\n    pass\ndef nvmlShutdown():\n    pass\n"
+                                    "def nvmlDeviceGetCount():\n    return 1\n")
+    code = ("import sys; sys.path.insert(0, 'bench'); import gpu_check\n"
+            "import importlib.util as u; real = u.find_spec\n"
+            "u.find_spec = lambda n, *a: None if n == 'polars' else real(n, *a)\n"
+            "try:\n    gpu_check.preflight(host_side=True)\nexcept gpu_check.CannotRun as e:\n    print(e)\n"
+            "print(gpu_check.preflight(host_side=False)[0].__version__)\n")
+    done = _run([sys.executable, "-c", code], fake)
+    assert done.returncode == 0, done.stderr
+    first, second = done.stdout.strip().splitlines()
+    assert first.startswith("polars not importable: run `sh bench/gpu-check.sh`")
+    assert second == "9.9.9+cpu"
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The wheelhouse and the config.
+
+
+def test_the_wheelhouse_is_pyprojects_host_side_minus_what_the_gpu_machine_has():
+    pins = gpu_check_wheels.wheel_pins()
+    declared = gpu_check_wheels.pyproject_pins()
+    for name in ("polars", "pydantic", "typer", "rich", "pyrapl"):
+        assert pins[name] == declared[name]
+    # Their own requirements come along (polars 2.x keeps its engine in a runtime package) ...
+    assert {"polars-runtime-32", "pydantic-core", "annotated-types", "typing-inspection",
+            "typing-extensions"} <= set(pins)
+    # ... but not what the machine has, nor the docker SDK, which `--launcher local` never imports.
+    assert not {"numpy", "scipy", "matplotlib", "nvidia-ml-py", "docker", "requests", "urllib3"} & set(pins)
+    assert gpu_check_wheels.check_against_pyproject(pins) == []
+    makefile = (ROOT / "Makefile").read_text()
+    assert "bench/gpu_check_wheels.py" in makefile and "--python-version $(GPU_WHEELS_PYTHON)" in makefile
+
+
+@pytest.mark.process  # a Python subprocess
+def test_the_cli_imports_no_docker_sdk_and_nothing_the_wheelhouse_lacks():
+    code = ("import sys, orchestrator.cli\n"
+            "print(' '.join(sorted({m.split('.')[0] for m in sys.modules})))")
+    done = _run([sys.executable, "-c", code])
+    assert done.returncode == 0, done.stderr
+    loaded = set(done.stdout.split())
+    assert not {"docker", "requests", "urllib3", "pyRAPL"} & loaded
+
+
+def test_the_gpu_check_config_is_valid_and_fits_its_budget():
+    config = load_config(ROOT / "configs" / "gpu-check.toml")
+    assert config.runtimes == ["torch/native/cuda"] and config.models == ["resnet50"]
+    assert config.batch_sizes == [1, 64] and config.precisions == ["fp32", "fp16"]
+    runs = len(config.batch_sizes) * len(config.precisions) * config.repetitions
+    # ~15 s per run to start Python, import torch and transformers, build the model and warm up, then the window.
+    per_run = 15 + config.measure.min_seconds + config.cooldown.seconds
+    assert config.baseline.seconds + runs * per_run < 300
+    assert config.cooldown.mode == "fixed" and config.timeout_seconds <= 180
