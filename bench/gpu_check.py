@@ -445,7 +445,7 @@ def _foreign_sweep(config: Path, sweep_out: Path) -> str | None:
     if not plan.exists():
         return None
     try:
-        from orchestrator.config import load_config
+        from orchestrator.planning.config import load_config
 
         digest = load_config(config).digest()
         recorded = json.loads(plan.read_text()).get("config_digest")

@@ -7,7 +7,7 @@
 - energy_per_inference: a runs-table row's energy per inference, read defensively (columns come and go);
 - latency_stats, cell_summaries and harness_overhead: the bare loop against the orchestrator's runs.
 
-Imported by the tests in the host venv and by bench/gpu_check.py on the GPU host; orchestrator.energy (numpy only)
+Imported by the tests in the host venv and by bench/gpu_check.py on the GPU host; orchestrator.measurement.energy (numpy only)
 supplies the interpolation and the power integral, so these figures mean what the orchestrator's do.
 """
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from orchestrator.energy import WindowNotCovered, counter_at, integrate_power
+from orchestrator.measurement.energy import WindowNotCovered, counter_at, integrate_power
 
 NS_PER_S = 1_000_000_000
 NS_PER_MS = 1_000_000

@@ -19,7 +19,7 @@ def runs_rows(out: Path, records: list[dict[str, Any]]) -> tuple[list[dict[str, 
     the journal, else the same table made now from the journal (a sweep stopped before it wrote its tables)."""
     import polars as pl
 
-    from orchestrator.tables import runs_table
+    from orchestrator.results.tables import runs_table
 
     latest_ids = {r["run_id"] for r in records}
     parquet = out / "tables" / "runs.parquet"
@@ -42,7 +42,7 @@ def _failure_text(record: dict[str, Any]) -> str | None:
 def channel_checks(samples_path: Path, start_ns: int, end_ns: int,
                    energy_channels: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per GPU channel of a run's samples: coverage of the window, counter against power integral."""
-    from orchestrator.sampler import SampleSeries
+    from orchestrator.measurement.sampler import SampleSeries
 
     series = SampleSeries.read_parquet(samples_path)
     out: dict[str, dict[str, Any]] = {}
@@ -67,12 +67,12 @@ def channel_checks(samples_path: Path, start_ns: int, end_ns: int,
 
 def analyse_sweep(out: Path) -> dict[str, Any]:
     """Per run and per cell: latency, energy per inference, sample coverage and counter/power-integral ratio."""
-    from orchestrator.store import ResultsDir
+    from orchestrator.results.store import ResultsDir
 
     out = Path(out)
     results = ResultsDir(out)
     records, problems = results.records()
-    latest = {r["run_id"]: r for r in records}
+    latest = {r.run_id: r.to_journal() for r in records}  # the journal's own JSON shape, as the tables read it
     rows, source = runs_rows(out, list(latest.values()))
     runs = []
     notes = [p.message for p in problems]

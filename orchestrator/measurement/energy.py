@@ -129,10 +129,18 @@ def channel_window_energy(series: SampleSeries, channel: str, start_ns: int, end
         keep = np.isfinite(power)
         values = power
     else:
+        failed = [e for e in series.errors if channel in e.channels]
+        if failed:  # a sensor that failed every read (a GPU lost before the run) says why
+            return _invalid(channel, domain, f"no readable sample: {failed[0].reason}")
         return _invalid(channel, domain, "no energy counter and no power samples for this channel")
     idx = np.flatnonzero(keep)
     ts, ys = t[idx], values[idx]
 
+    # A read that failed inside the window says more than the gap it leaves (a GPU lost mid-run stops its samples).
+    for err in series.errors:
+        if channel in err.channels and start_ns <= err.t_ns <= end_ns:
+            return _invalid(channel, domain, f"read error at {_fmt_s(err.t_ns, start_ns)} from window start: "
+                                             f"{err.reason}", int(np.count_nonzero((ts >= start_ns) & (ts <= end_ns))))
     if start_ns < ts[0] or end_ns > ts[-1]:
         return _invalid(
             channel,

@@ -195,3 +195,16 @@ def test_short_window_warning() -> None:
     assert short_window_warning(5.0, _gpus("NVIDIA H200")) is None
     assert short_window_warning(0.5, _gpus("NVIDIA A100-SXM4-80GB", "Tesla V100")) is None
     assert short_window_warning(0.5, []) is None
+
+
+def test_a_sensor_lost_mid_window_is_invalid_with_the_read_error_not_a_coverage_gap() -> None:
+    series = SampleSeries(channels={"gpu-0": "gpu"})
+    for k in range(5):  # samples up to 2 s, then the GPU is lost: every later read fails
+        series.append(k * S // 2, Reading("gpu-0", 100.0 * k / 2, power_w=100.0), "gpu")
+    series.errors += [SampleError(t, "nvml", ("gpu-0",), "gpu-0: NVMLError_GpuIsLost: GPU is lost")
+                      for t in (int(2.5 * S), 3 * S, int(3.5 * S))]
+    lost = window_energy(series, 1 * S, 3 * S)["gpu-0"]
+    assert lost.status == "invalid" and lost.energy_j is None
+    assert lost.reason.startswith("read error at +1.500 s from window start") and "GpuIsLost" in lost.reason
+    later = window_energy(SampleSeries(channels={"gpu-0": "gpu"}, errors=series.errors), 3 * S, 4 * S)["gpu-0"]
+    assert later.status == "invalid" and "no readable sample" in later.reason and "GpuIsLost" in later.reason

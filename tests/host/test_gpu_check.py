@@ -28,9 +28,9 @@ import gpu_check_report  # noqa: E402
 import gpu_check_sweep  # noqa: E402
 import gpu_check_wheels  # noqa: E402
 from fake_nvml import FakeGpu, FakeNvml  # noqa: E402
-from orchestrator.config import load_config  # noqa: E402
-from orchestrator.sampler import SampleSeries  # noqa: E402
-from orchestrator.sensors.base import Reading  # noqa: E402
+from orchestrator.planning.config import load_config  # noqa: E402
+from orchestrator.measurement.sampler import SampleSeries  # noqa: E402
+from orchestrator.measurement.sensors.base import Reading  # noqa: E402
 from records import channel, make_record  # noqa: E402
 
 MS = 1_000_000

@@ -377,7 +377,8 @@ def test_a_gpu_without_counter_is_measured_by_integrating_power(no_counter_sweep
     low, high = truth.power_range(done.pid, 0, start - 250_000_000, end + 250_000_000)
     tolerance = (high - low) * (end - start) / 1e9 + 0.5
     assert abs(channel["raw_j"] - true_j) <= tolerance, (channel["raw_j"], true_j, tolerance)
-    assert low > 200  # busy through the window and the samples around it
+    # Busy through the window itself (the runner may exit within the 250 ms after it, so not around it).
+    assert truth.power_range(done.pid, 0, start, end)[0] > 200
     (row,) = runs_table(out).values()
     assert row["gpu_energy_method"] == "power-integral"
     assert row["energy_gpu-0_j"] == pytest.approx(channel["raw_j"])
