@@ -8,7 +8,7 @@ PIP_VERSION := 26.3
 TEST_ENVS := torch onnxruntime tensorflow mxnet
 FRAMEWORK_TESTS := $(addprefix test-,torch tensorflow mxnet)
 
-.PHONY: setup system-packages engine envs images cpu-images sweep test test-host $(FRAMEWORK_TESTS) bench clean gpu-wheels gpu-check
+.PHONY: setup system-packages engine envs images cpu-images sweep test test-unit test-host $(FRAMEWORK_TESTS) bench clean gpu-wheels gpu-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -41,6 +41,13 @@ cpu-images: setup engine system-packages
 	$(GREENRT) images build $(IMAGES) --base-image greenrt/base:bookworm --flavor cpu \
 		$(foreach dir,$(FIND_LINKS),--wheelhouse $(dir))
 
+# The CUDA images' Python layers without a GPU (not part of `make test`): each CUDA flavor's requirements installed
+# once into a venv of the image's Python, then imports, CUDA/cuDNN build versions, ONNX Runtime's providers and ldd;
+# .cache/cuda-layers/summary.json and a table (docs/cuda-layers.md). IMAGES=... for some; resumable.
+.PHONY: cuda-layers
+cuda-layers: system-packages
+	$(PYTHON) images/check_cuda_layers.py $(IMAGES)
+
 envs: setup system-packages
 	$(GREENRT) env build $(TEST_ENVS)
 
@@ -52,6 +59,11 @@ sweep: setup system-packages
 		$(if $(PYTHON_RUNTIME),--python $(PYTHON_RUNTIME))
 
 test: test-host $(FRAMEWORK_TESTS)
+
+# The fast tier alone: pure functions and in-process parts of the host side (no engine, cluster, runner or GPU).
+UNIT_TIER := not (process or docker or slurm or root or gpu)
+test-unit: setup
+	$(BIN)/pytest -q -m "$(UNIT_TIER)" tests/host
 
 # The host's tests include the Docker launcher's, against a real engine (images built by the tests themselves).
 test-host: envs engine
