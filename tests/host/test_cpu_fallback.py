@@ -16,7 +16,7 @@ from runners.protocol import RunRequest, RunResult, from_dict, to_dict
 
 # Captured from onnxruntime 1.32.0 (CPU build) on this project's host: InferenceSession(logreg_iris.onnx,
 # log_severity_level=0, providers=[CPUExecutionProvider]), everything written to fd 2 during construction.
-REAL_CPU_LOG = Path(__file__).parent / "ort_logs" / "ort-1.32.0-cpu-logreg_iris-verbose.log"
+REAL_CPU_LOG = Path(__file__).parent / "ort_logs" / "ort-1.32.0-cpu-logreg_iris-verbose.txt"  # a captured ORT log, kept as text
 
 CUDA = "CUDAExecutionProvider"
 CPU = "CPUExecutionProvider"
