@@ -70,50 +70,63 @@ def _facets(frame: pl.DataFrame) -> tuple[list[str], list[int]]:
     return sorted(frame["model"].unique().to_list()), sorted(frame["batch_size"].unique().to_list())
 
 
+def _facet_grid(frame: pl.DataFrame, ylabel: str) -> tuple[plt.Figure, list[tuple[plt.Axes, pl.DataFrame, list]]]:
+    """A figure of one panel per model (row) and batch size (column), the runtimes along each panel's x axis.
+
+    Returns the figure and, for each panel that was measured, its axes (ticks, title and y label set), its rows of
+    `frame`, and (x, runtime, row) for each runtime it has a row for. A panel that was not measured (that model at
+    that batch size) is hidden.
+    """
+    models, batches = _facets(frame)
+    runtimes = sorted_runtimes(frame["runtime"].to_list())
+    fig, axes = plt.subplots(len(models), len(batches), figsize=(3.2 + 2.6 * len(batches) * max(1, len(runtimes) / 6),
+                                                                 0.6 + 2.9 * len(models)), squeeze=False)
+    panels = []
+    for i, model in enumerate(models):
+        for j, batch in enumerate(batches):
+            ax = axes[i][j]
+            panel = frame.filter((pl.col("model") == model) & (pl.col("batch_size") == batch))
+            if panel.is_empty():
+                ax.set_visible(False)  # this model was not measured at this batch size
+                continue
+            ax.set_xlim(-0.6, len(runtimes) - 0.4)
+            ax.set_xticks(range(len(runtimes)), [runtime_label(r) for r in runtimes], rotation=40, ha="right",
+                          fontsize=8)
+            ax.set_title(f"{model}, batch {batch}", fontsize=9)
+            if j == 0:
+                ax.set_ylabel(ylabel, fontsize=8)
+            by_runtime = {r["runtime"]: r for r in panel.iter_rows(named=True)}
+            # A runtime without a row is not a cell of this sweep: its slot stays empty.
+            panels.append((ax, panel, [(x, runtime, by_runtime[runtime]) for x, runtime in enumerate(runtimes)
+                                       if runtime in by_runtime]))
+    return fig, panels
+
+
 def facet_bars(stats: pl.DataFrame, metric: str, ylabel: str, title: str, out_dir: Path, name: str,
                colors: dict[str, tuple]) -> SavedFigure | None:
     """Bars of the per-cell median of `metric`, whiskers from Q1 to Q3, one panel per model (row) and batch size."""
     data = stats.filter(pl.col("metric") == metric)
     if data.is_empty() or data["median"].drop_nulls().is_empty():
         return None
-    models, batches = _facets(data)
-    runtimes = sorted_runtimes(data["runtime"].to_list())
-    fig, axes = plt.subplots(len(models), len(batches), figsize=(3.2 + 2.6 * len(batches) * max(1, len(runtimes) / 6),
-                                                                 0.6 + 2.9 * len(models)), squeeze=False)
-    for i, model in enumerate(models):
-        for j, batch in enumerate(batches):
-            ax = axes[i][j]
-            panel = data.filter((pl.col("model") == model) & (pl.col("batch_size") == batch))
-            if panel.is_empty():
-                ax.set_visible(False)  # this model was not measured at this batch size
+    fig, panels = _facet_grid(data, ylabel)
+    for ax, panel, cells in panels:
+        top = max([row["q3"] or row["median"] or 0 for _, _, row in cells] or [0]) or 1.0
+        for x, runtime, row in cells:
+            if row["median"] is None:
+                ax.text(x, top * 0.02, "n/a", ha="center", va="bottom", fontsize=8, color="0.4", rotation=90)
                 continue
-            by_runtime = {r["runtime"]: r for r in panel.iter_rows(named=True)}
-            top = max([r["q3"] or r["median"] or 0 for r in by_runtime.values()] or [0]) or 1.0
-            for x, runtime in enumerate(runtimes):
-                row = by_runtime.get(runtime)
-                if row is None:
-                    continue  # not a cell of this sweep
-                if row["median"] is None:
-                    ax.text(x, top * 0.02, "n/a", ha="center", va="bottom", fontsize=8, color="0.4", rotation=90)
-                    continue
-                ax.bar(x, row["median"], color=colors[runtime], width=0.75)
-                if row["q1"] is not None:
-                    ax.errorbar(x, row["median"], yerr=[[row["median"] - row["q1"]], [row["q3"] - row["median"]]],
-                                color="black", capsize=3, lw=1)
-                ax.text(x, row["q3"] if row["q3"] is not None else row["median"], short_number(row["median"]),
-                        ha="center", va="bottom", fontsize=7)
-            ax.set_xlim(-0.6, len(runtimes) - 0.4)
-            if panel["median"].drop_nulls().is_empty():
-                ax.text(0.5, 0.5, "no value in any run of this panel", transform=ax.transAxes, ha="center",
-                        fontsize=9, color="0.3")
-                ax.set_yticks([])
-            ax.set_xticks(range(len(runtimes)), [runtime_label(r) for r in runtimes], rotation=40, ha="right",
-                          fontsize=8)
-            ax.set_title(f"{model}, batch {batch}", fontsize=9)
-            ax.set_ylim(0, top * 1.15)
-            if j == 0:
-                ax.set_ylabel(ylabel, fontsize=8)
-            ax.tick_params(axis="y", labelsize=7)
+            ax.bar(x, row["median"], color=colors[runtime], width=0.75)
+            if row["q1"] is not None:
+                ax.errorbar(x, row["median"], yerr=[[row["median"] - row["q1"]], [row["q3"] - row["median"]]],
+                            color="black", capsize=3, lw=1)
+            ax.text(x, row["q3"] if row["q3"] is not None else row["median"], short_number(row["median"]),
+                    ha="center", va="bottom", fontsize=7)
+        if panel["median"].drop_nulls().is_empty():
+            ax.text(0.5, 0.5, "no value in any run of this panel", transform=ax.transAxes, ha="center",
+                    fontsize=9, color="0.3")
+            ax.set_yticks([])
+        ax.set_ylim(0, top * 1.15)
+        ax.tick_params(axis="y", labelsize=7)
     single = data.filter(pl.col("median").is_not_null())["n"].max() == 1
     fig.suptitle(title + ("\none run per cell: no whiskers, and no test can separate runtimes" if single else ""),
                  fontsize=11)
@@ -132,37 +145,18 @@ def energy_split(runs: pl.DataFrame, out_dir: Path, colors: dict[str, tuple]) ->
     present = [d for d in domains if not medians[d[0]].drop_nulls().is_empty()]
     if not present:
         return None
-    models, batches = _facets(medians)
-    runtimes = sorted_runtimes(medians["runtime"].to_list())
-    fig, axes = plt.subplots(len(models), len(batches), figsize=(3.2 + 2.6 * len(batches) * max(1, len(runtimes) / 6),
-                                                                 0.6 + 2.9 * len(models)), squeeze=False)
-    for i, model in enumerate(models):
-        for j, batch in enumerate(batches):
-            ax = axes[i][j]
-            panel = {r["runtime"]: r for r in medians.filter((pl.col("model") == model)
-                                                              & (pl.col("batch_size") == batch)).iter_rows(named=True)}
-            if not panel:
-                ax.set_visible(False)
+    fig, panels = _facet_grid(medians, "J per inference")
+    for ax, _, cells in panels:
+        for x, _, row in cells:
+            values = [row[c] for c, _, _ in present]
+            if all(v is None for v in values):
+                ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=8, color="0.4", rotation=90)
                 continue
-            ax.set_xlim(-0.6, len(runtimes) - 0.4)
-            for x, runtime in enumerate(runtimes):
-                row = panel.get(runtime)
-                if row is None:
-                    continue
-                values = [row[c] for c, _, _ in present]
-                if all(v is None for v in values):
-                    ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=8, color="0.4", rotation=90)
-                    continue
-                bottom = 0.0
-                for (_, _, color), value in zip(present, values):
-                    if value is not None:
-                        ax.bar(x, value, bottom=bottom, color=color, width=0.75)
-                        bottom += value
-            ax.set_xticks(range(len(runtimes)), [runtime_label(r) for r in runtimes], rotation=40, ha="right",
-                          fontsize=8)
-            ax.set_title(f"{model}, batch {batch}", fontsize=9)
-            if j == 0:
-                ax.set_ylabel("J per inference", fontsize=8)
+            bottom = 0.0
+            for (_, _, color), value in zip(present, values):
+                if value is not None:
+                    ax.bar(x, value, bottom=bottom, color=color, width=0.75)
+                    bottom += value
     handles = [plt.Rectangle((0, 0), 1, 1, color=c) for _, _, c in present]
     fig.legend(handles, [label for _, label, _ in present], loc="center right", fontsize=8)
     fig.suptitle("Where the energy goes: CPU / DRAM / GPU per inference (median over runs)", fontsize=11)
