@@ -20,33 +20,41 @@ def _period(stats: dict[str, Any] | None, what: dict[str, Any] | None = None) ->
     return f"{_f(stats.get('median'), '.1f')} ({_f(stats.get('min'), '.1f')}-{_f(stats.get('max'), '.1f')})"
 
 
+def _table(columns: list[str], rows: list[list[Any]]) -> list[str]:
+    """A markdown table: the header, its rule, and a line per row (each cell as str() writes it)."""
+    return [_row(columns), "|" + "---|" * len(columns), *map(_row, rows)]
+
+
+def _row(cells: list[Any]) -> str:
+    return "| " + " | ".join(map(str, cells)) + " |"
+
+
 def _gpu_lines(report: dict[str, Any]) -> list[str]:
     nvml = report.get("nvml") or {}
-    lines = ["| NVML index | GPU | UUID | energy counter | power limit W (enforced) | memory GiB |",
-             "|---|---|---|---|---|---|"]
+    rows = []
     for gpu in nvml.get("gpus") or []:
         counter = "works" if gpu.get("energy_counter") else f"no ({gpu.get('energy_counter_reason') or 'unsupported'})"
         memory = gpu.get("memory_total_mib")
-        lines.append(f"| {gpu.get('index')} | {gpu.get('name')} | {gpu.get('uuid') or '-'} | {counter} | "
-                     f"{_f(gpu.get('power_limit_w'), '.0f')} ({_f(gpu.get('enforced_power_limit_w'), '.0f')}) | "
-                     f"{_f(memory / 1024 if isinstance(memory, (int, float)) else None, '.1f')} |")
-    return lines
+        rows.append([gpu.get("index"), gpu.get("name"), gpu.get("uuid") or "-", counter,
+                     f"{_f(gpu.get('power_limit_w'), '.0f')} ({_f(gpu.get('enforced_power_limit_w'), '.0f')})",
+                     _f(memory / 1024 if isinstance(memory, (int, float)) else None, ".1f")])
+    return _table(["NVML index", "GPU", "UUID", "energy counter", "power limit W (enforced)", "memory GiB"], rows)
 
 
 def _update_lines(report: dict[str, Any]) -> list[str]:
     updates = report.get("updates") or {}
     if not updates:
         return []
-    lines = ["| reading | GPU | polls | poll interval ms | changes | interval between changes ms: median (min-max) | "
-             "load |", "|---|---|---|---|---|---|---|"]
+    rows = []
     for name, entry in updates.items():
         if entry.get("error"):
-            lines.append(f"| {name} | {entry.get('nvml_index', '-')} | - | - | - | {entry['error']} | - |")
-            continue
-        lines.append(f"| {name} | {entry.get('nvml_index', '-')} | {entry.get('polls')} | "
-                     f"{_f(entry.get('poll_interval_ms_median'), '.3g')} | {entry.get('changes')} | "
-                     f"{_period(entry.get('update_period_ms'), entry)} | {entry.get('load') or '-'} |")
-    return lines
+            rows.append([name, entry.get("nvml_index", "-"), "-", "-", "-", entry["error"], "-"])
+        else:
+            rows.append([name, entry.get("nvml_index", "-"), entry.get("polls"),
+                         _f(entry.get("poll_interval_ms_median"), ".3g"), entry.get("changes"),
+                         _period(entry.get("update_period_ms"), entry), entry.get("load") or "-"])
+    return _table(["reading", "GPU", "polls", "poll interval ms", "changes",
+                   "interval between changes ms: median (min-max)", "load"], rows)
 
 
 def _sweep_lines(report: dict[str, Any]) -> list[str]:
@@ -56,16 +64,14 @@ def _sweep_lines(report: dict[str, Any]) -> list[str]:
         lines += [f"Sweep: **{sweep['error']}**", ""]
     cells = sweep.get("cells") or []
     if cells:
-        lines += ["| batch | precision | runs ok | p50 ms | GPU J/inference | total J/inference | GPU dynamic "
-                  "J/inference | GPU mean W | samples/s | window spanned (min) | counter / power integral |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|"]
-        for c in cells:
-            lines.append(f"| {c['batch_size']} | {c['precision']} | {c['ok']}/{c['runs']} | "
-                         f"{_f(c.get('latency_p50_ms'), '.3f')} | {_f(c.get('gpu_j_per_inference'), '.4g')} | "
-                         f"{_f(c.get('total_j_per_inference'), '.4g')} | "
-                         f"{_f(c.get('gpu_dynamic_j_per_inference'), '.4g')} | {_f(c.get('gpu_mean_power_w'), '.1f')} | "
-                         f"{_f(c.get('samples_per_s'), '.1f')} | {_f(c.get('spanned_fraction_min'), '.3f')} | "
-                         f"{_f(c.get('counter_power_ratio'), '.4f')} |")
+        lines += _table(["batch", "precision", "runs ok", "p50 ms", "GPU J/inference", "total J/inference",
+                         "GPU dynamic J/inference", "GPU mean W", "samples/s", "window spanned (min)",
+                         "counter / power integral"],
+                        [[c["batch_size"], c["precision"], f"{c['ok']}/{c['runs']}", _f(c.get("latency_p50_ms"), ".3f"),
+                          _f(c.get("gpu_j_per_inference"), ".4g"), _f(c.get("total_j_per_inference"), ".4g"),
+                          _f(c.get("gpu_dynamic_j_per_inference"), ".4g"), _f(c.get("gpu_mean_power_w"), ".1f"),
+                          _f(c.get("samples_per_s"), ".1f"), _f(c.get("spanned_fraction_min"), ".3f"),
+                          _f(c.get("counter_power_ratio"), ".4f")] for c in cells])
     failed = [r for r in sweep.get("runs") or [] if r.get("status") != "ok"]
     for run in failed:
         lines.append(f"- run {run.get('run_id')} {run.get('status')}: {str(run.get('failure') or '')[:300]}")
@@ -79,17 +85,16 @@ def _bare_lines(report: dict[str, Any]) -> list[str]:
     rows = report.get("overhead") or []
     if not rows:
         return []
-    lines = ["| batch | precision | bare eager p50 ms | bare CUDA graph p50 ms | orchestrator p50 ms | "
-             "orchestrator / bare eager | added ms per batch | eager / graph |",
-             "|---|---|---|---|---|---|---|---|"]
+    cells = []
     for r in rows:
         graph = r.get("graph_p50_ms")
         graph_text = _f(graph, ".3f") if graph is not None else (f"failed: {r['graph_error'][:80]}"
                                                                   if r.get("graph_error") else "-")
-        lines.append(f"| {r['batch_size']} | {r['precision']} | {_f(r.get('bare_eager_p50_ms'), '.3f')} | "
-                     f"{graph_text} | {_f(r.get('orchestrator_p50_ms'), '.3f')} | {_f(r.get('ratio'), '.3f')} | "
-                     f"{_f(r.get('added_ms'), '+.3f')} | {_f(r.get('graph_speedup'), '.2f')} |")
-    return lines
+        cells.append([r["batch_size"], r["precision"], _f(r.get("bare_eager_p50_ms"), ".3f"), graph_text,
+                      _f(r.get("orchestrator_p50_ms"), ".3f"), _f(r.get("ratio"), ".3f"), _f(r.get("added_ms"), "+.3f"),
+                      _f(r.get("graph_speedup"), ".2f")])
+    return _table(["batch", "precision", "bare eager p50 ms", "bare CUDA graph p50 ms", "orchestrator p50 ms",
+                   "orchestrator / bare eager", "added ms per batch", "eager / graph"], cells)
 
 
 def section(report: dict[str, Any], heading: str = "##") -> list[str]:
