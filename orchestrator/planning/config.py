@@ -19,6 +19,10 @@ Precision = Literal["fp32", "fp16"]
 PositiveInt = Annotated[int, Field(ge=1)]
 
 
+# The lists of names a sweep config gives, each with what raises one clear line for a name it does not know.
+_NAME_CHECKS = {"models": get_model, "runtimes": parse_runtime}
+
+
 class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -86,23 +90,13 @@ class SweepConfig(_Section):
     # without an entry gets seeded random weights. ONNX runtimes export from their source framework's weights.
     weights: dict[str, dict[str, str]] = {}
 
-    @field_validator("models")
+    @field_validator("models", "batch_sizes", "runtimes", "precisions")
     @classmethod
-    def _known_models(cls, value: list[str]) -> list[str]:
-        for name in value:
-            get_model(name)
-        return _unique(value, "models")
-
-    @field_validator("runtimes")
-    @classmethod
-    def _known_runtimes(cls, value: list[str]) -> list[str]:
-        for name in value:
-            parse_runtime(name)
-        return _unique(value, "runtimes")
-
-    @field_validator("batch_sizes", "precisions")
-    @classmethod
-    def _no_duplicates(cls, value: list, info) -> list:
+    def _known_and_unique(cls, value: list, info) -> list:
+        check = _NAME_CHECKS.get(info.field_name)
+        if check is not None:
+            for name in value:
+                check(name)
         return _unique(value, info.field_name)
 
     @model_validator(mode="after")
