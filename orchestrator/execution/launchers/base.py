@@ -1,6 +1,7 @@
 """What every launcher offers: start a runner in a runtime's environment, wait for it, and say how it ended."""
 from __future__ import annotations
 
+import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +19,28 @@ class LaunchOutcome:
     started_ns: int | None = None  # time.monotonic_ns() when the launch began (start-up overhead = runner start - this)
     oom_killed: bool = False  # the kernel killed the runner for memory (known where the launcher can tell)
     details: dict[str, Any] = field(default_factory=dict)  # launcher-specific facts for the record (container, image)
+
+
+@dataclass(frozen=True)
+class LaunchStart:
+    """When one launch began, on both monotonic clocks, and its log; `outcome` says how that launch ended."""
+    log_path: Path
+    started_ns: int
+    started: float
+
+    @classmethod
+    def now(cls, log_path: Path) -> LaunchStart:
+        """Stamp the start of a launch, then make its log's folder."""
+        start = cls(log_path, time.monotonic_ns(), time.monotonic())
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        return start
+
+    def outcome(self, exit_code: int | None, timed_out: bool = False, start_error: str | None = None,
+                oom: bool = False, log_tail: str | None = None, **details: Any) -> LaunchOutcome:
+        """The outcome, timed from the start; its log tail is the log's (`log_tail` where the caller knows better)."""
+        return LaunchOutcome(exit_code, timed_out, time.monotonic() - self.started, self.log_path,
+                             tail(self.log_path) if log_tail is None else log_tail, start_error=start_error,
+                             started_ns=self.started_ns, oom_killed=oom, details=details)
 
 
 class Launcher(ABC):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import re
-import time
 import uuid
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -19,7 +18,7 @@ from orchestrator.errors import UserError
 from orchestrator.planning.gpus import GpuDescription, cuda_visible_devices
 from orchestrator.execution.hostlock import alive
 from orchestrator.provisioning.images import LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager, docker_client
-from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, tail
+from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, LaunchStart
 
 RUN_LABEL = LABEL_PREFIX + "run"  # on every container greenrt starts, so leftovers can be found
 
@@ -104,15 +103,7 @@ class DockerLauncher(Launcher):
         import docker
         import requests
 
-        started_ns = time.monotonic_ns()
-        started = time.monotonic()
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-
-        def outcome(exit_code: int | None, timed_out: bool = False, start_error: str | None = None,
-                    oom: bool = False, **details: Any) -> LaunchOutcome:
-            return LaunchOutcome(exit_code, timed_out, time.monotonic() - started, log_path, tail(log_path),
-                                 start_error=start_error, started_ns=started_ns, oom_killed=oom, details=details)
-
+        outcome = LaunchStart.now(log_path).outcome
         try:
             if environment not in self._ready:
                 self.prepare(environment)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Callable, Sequence
 
@@ -12,7 +11,7 @@ from orchestrator import paths
 from orchestrator.provisioning.environments import EnvironmentBuildError, EnvironmentManager
 from orchestrator.planning.gpus import GpuDescription, cuda_visible_devices
 from orchestrator.execution.hostlock import alive
-from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, tail
+from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, LaunchStart
 
 OWNER_ENV = "GREENRT_OWNER_PID"  # in every runner's environment: the greenrt process that started it
 
@@ -33,14 +32,11 @@ class LocalLauncher(Launcher):
                readonly: Sequence[Path] = (), gpu: bool = False) -> LaunchOutcome:
         # A child process sees the whole host: the mounts only matter to containers; GPUs are narrowed by CUDA's
         # own variable, by UUID, so that CUDA's device order (fastest first) cannot pick another GPU than NVML's.
-        started_ns = time.monotonic_ns()
-        started = time.monotonic()
-        log_path.parent.mkdir(parents=True, exist_ok=True)
+        start = LaunchStart.now(log_path)
         try:
             python = self.environments.python_for(environment)
         except EnvironmentBuildError as exc:
-            return LaunchOutcome(None, False, time.monotonic() - started, log_path, "", start_error=str(exc),
-                                 started_ns=started_ns)
+            return start.outcome(None, start_error=str(exc), log_tail="")  # no runner, nothing of it in the log
         env = {**os.environ, **env_vars}
         # runners/ and models/ come from the checkout, never from whatever the interpreter has installed.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.PROJECT_ROOT), env_vars.get("PYTHONPATH")]))
@@ -65,10 +61,8 @@ class LocalLauncher(Launcher):
             except BaseException:  # Ctrl-C: leave no runner behind
                 _kill_group(process)
                 raise
-        return LaunchOutcome(exit_code, timed_out, time.monotonic() - started, log_path, tail(log_path),
-                             started_ns=started_ns,
-                             details={"python": str(python), **({"cuda_visible_devices": visible}
-                                                                if visible is not None else {})})
+        return start.outcome(exit_code, timed_out, python=str(python),
+                             **({"cuda_visible_devices": visible} if visible is not None else {}))
 
     @classmethod
     def end_leftovers(cls, log: Callable[[str], None]) -> int:
