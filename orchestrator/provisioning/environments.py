@@ -7,6 +7,7 @@ venv (a cluster's module-provided framework, a machine with no package index): i
 from __future__ import annotations
 
 import hashlib
+import re
 import shutil
 import subprocess
 import sys
@@ -91,12 +92,14 @@ class EnvironmentManager:
         self._log(f"building environment {name} from {requirements.relative_to(paths.PROJECT_ROOT)} (first use)")
         log_path = self._root / f"{name}.build.log"
         python = venv / "bin" / "python"
+        # The same pins constrain what sdists build with (gluonnlp needs a pinned Cython), so a retired framework's
+        # environment builds the same way on every machine; as constraints, without extras and option lines.
+        constraints = self._root / f"{name}.build-constraints.txt"
+        constraints.write_text(build_constraints(requirements.read_text()))
         steps = [
             [sys.executable, "-m", "venv", str(venv)],
             [str(python), "-m", "pip", "install", "-q", f"pip=={PIP_VERSION}"],
-            # The same file constrains what sdists build with (gluonnlp needs a pinned Cython), so a retired
-            # framework's environment builds the same way on every machine.
-            [str(python), "-m", "pip", "install", "-q", "-r", str(requirements), "--build-constraint", str(requirements)],
+            [str(python), "-m", "pip", "install", "-q", "-r", str(requirements), "--build-constraint", str(constraints)],
         ]
         with open(log_path, "w") as log:
             for step in steps:
@@ -104,6 +107,17 @@ class EnvironmentManager:
                     raise EnvironmentBuildError(f"building environment {name} failed at `{' '.join(step[-3:])}`; see {log_path}")
         (venv / _STAMP).write_text(requirements_digest(requirements))
         return python
+
+
+def build_constraints(requirements: str) -> str:
+    """A requirements file's pins as pip constraints: no option lines, no extras (pip refuses both there:
+    `onnxruntime-gpu[cuda,cudnn]==1.31.1` would fail every sdist's build with "Constraints cannot have extras")."""
+    lines = []
+    for line in requirements.splitlines():
+        if line.strip().startswith("-"):
+            continue
+        lines.append(re.sub(r"\[[^]]*\]", "", line, count=1))
+    return "\n".join(lines) + "\n"
 
 
 def _resolve_interpreter(value: str) -> Path:

@@ -98,3 +98,11 @@ def test_an_image_that_cannot_be_prepared_fails_only_its_runs(tmp_path):
                          Measurement([], []), artifacts=None, log=logged.append)
     runner.prepare(runner.plan.runs)
     assert logged == ["environment torch: FAILED: image greenrt/torch:latest is absent: `greenrt images build torch`"]
+
+
+def test_an_environments_pins_constrain_sdist_builds_without_extras_or_options():
+    from orchestrator.provisioning.environments import build_constraints
+
+    text = ("# CUDA 13 from the wheels\n--extra-index-url https://example.org/simple\n"
+            "onnxruntime-gpu[cuda,cudnn]==1.31.1\nnumpy==2.4.6  # comment kept\n  -c other.txt\n")
+    assert build_constraints(text) == "# CUDA 13 from the wheels\nonnxruntime-gpu==1.31.1\nnumpy==2.4.6  # comment kept\n"
