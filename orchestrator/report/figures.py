@@ -66,10 +66,6 @@ def _save(fig: plt.Figure, out_dir: Path, name: str) -> SavedFigure:
     return SavedFigure(png, svg)
 
 
-def _facets(frame: pl.DataFrame) -> tuple[list[str], list[int]]:
-    return sorted(frame["model"].unique().to_list()), sorted(frame["batch_size"].unique().to_list())
-
-
 def _facet_grid(frame: pl.DataFrame, ylabel: str) -> tuple[plt.Figure, list[tuple[plt.Axes, pl.DataFrame, list]]]:
     """A figure of one panel per model (row) and batch size (column), the runtimes along each panel's x axis.
 
@@ -77,7 +73,7 @@ def _facet_grid(frame: pl.DataFrame, ylabel: str) -> tuple[plt.Figure, list[tupl
     `frame`, and (x, runtime, row) for each runtime it has a row for. A panel that was not measured (that model at
     that batch size) is hidden.
     """
-    models, batches = _facets(frame)
+    models, batches = sorted(frame["model"].unique().to_list()), sorted(frame["batch_size"].unique().to_list())
     runtimes = sorted_runtimes(frame["runtime"].to_list())
     fig, axes = plt.subplots(len(models), len(batches), figsize=(3.2 + 2.6 * len(batches) * max(1, len(runtimes) / 6),
                                                                  0.6 + 2.9 * len(models)), squeeze=False)
