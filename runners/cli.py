@@ -12,17 +12,15 @@ import platform
 import sys
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from runners.protocol import (ExportRequest, ExportResult, ProtocolError, RunError, RunRequest, RunResult,
                               read_json, to_dict, write_json_atomic)
+from runners.runtimes_table import ONNX_EXPORTERS
 
-# framework -> "module:function" converting that framework's models to ONNX, run in that framework's environment.
-EXPORTERS = {
-    "torch": "models.torch_export:export_onnx",
-    "tensorflow": "models.tensorflow_export:export_onnx",
-    "mxnet": "models.mxnet_export:export_onnx",
-}
+# framework -> "module:function" converting that framework's models to ONNX, run in that framework's environment
+# (the runtimes table's exporters).
+EXPORTERS = ONNX_EXPORTERS
 
 # Distributions `versions` reports when installed (metadata only: nothing is imported).
 KNOWN_DISTRIBUTIONS = (
@@ -53,6 +51,31 @@ def _write(path: str, result) -> bool:
         return False
 
 
+def _read_request(cls: type, path: str, refusal: Callable[[dict[str, Any], RunError], Any]):
+    """The request in `path`, or None when it does not follow the protocol: then the failure is said on stderr and,
+    where the file still names a result_path, `refusal(raw request, bad-request error)` is written there."""
+    try:
+        return read_json(cls, path)
+    except ProtocolError as exc:
+        _fail(f"bad request: {exc}")
+        raw = _raw(path)
+        if isinstance(raw.get("result_path"), str) and raw["result_path"]:
+            _write(raw["result_path"], refusal(raw, RunError(kind="bad-request", message=str(exc))))
+        return None
+
+
+def _refused_run(raw: dict[str, Any], error: RunError) -> RunResult:
+    bs = raw.get("batch_size")
+    return RunResult(run_id=str(raw.get("run_id", "")), runtime=str(raw.get("runtime", "")),
+                     model=str(raw.get("model", "")), batch_size=bs if isinstance(bs, int) else 0, status="error",
+                     error=error)
+
+
+def _refused_export(raw: dict[str, Any], error: RunError) -> ExportResult:
+    return ExportResult(framework=str(raw.get("framework", "")), model=str(raw.get("model", "")), status="error",
+                        output_path=str(raw.get("output_path", "")), error=error)
+
+
 def _summary(result: RunResult) -> str:
     if result.status != "ok":
         return f"{result.run_id}: error ({result.error.kind}): {result.error.message}".splitlines()[0][:400]
@@ -63,18 +86,8 @@ def _summary(result: RunResult) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    try:
-        request = read_json(RunRequest, args.request)
-    except ProtocolError as exc:
-        _fail(f"bad request: {exc}")
-        raw = _raw(args.request)
-        if isinstance(raw.get("result_path"), str) and raw["result_path"]:
-            bs = raw.get("batch_size")
-            result = RunResult(
-                run_id=str(raw.get("run_id", "")), runtime=str(raw.get("runtime", "")), model=str(raw.get("model", "")),
-                batch_size=bs if isinstance(bs, int) else 0, status="error",
-                error=RunError(kind="bad-request", message=str(exc)))
-            _write(raw["result_path"], result)
+    request = _read_request(RunRequest, args.request, _refused_run)
+    if request is None:
         return 2
     from runners.loop import execute
 
@@ -91,16 +104,8 @@ def _export_error(request: ExportRequest, kind: str, message: str) -> ExportResu
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    try:
-        request = read_json(ExportRequest, args.request)
-    except ProtocolError as exc:
-        _fail(f"bad request: {exc}")
-        raw = _raw(args.request)
-        if isinstance(raw.get("result_path"), str) and raw["result_path"]:
-            result = ExportResult(framework=str(raw.get("framework", "")), model=str(raw.get("model", "")),
-                                  status="error", output_path=str(raw.get("output_path", "")),
-                                  error=RunError(kind="bad-request", message=str(exc)))
-            _write(raw["result_path"], result)
+    request = _read_request(ExportRequest, args.request, _refused_export)
+    if request is None:
         return 2
     target = EXPORTERS.get(request.framework)
     if target is None:

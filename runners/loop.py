@@ -16,69 +16,16 @@ import resource
 import sys
 import tempfile
 import time
-from abc import ABC, abstractmethod
 from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 import runners
-from runners.failures import BadRequestError, RunnerError, UnsupportedError, classify, error_of  # noqa: F401
+from runners.adapters import create_adapter
+from runners.adapters.contract import Adapter
+from runners.failures import BadRequestError, classify, error_of
 from runners.protocol import RunRequest, RunResult
-
-# ---------------------------------------------------------------------------------------------------------------
-# The adapter protocol.
-
-
-class Adapter(ABC):
-    """How one runtime loads a model, places inputs on its device, runs one batch and synchronises.
-
-    The loop calls, in order: load, prepare (once, before any timing), then run + synchronize repeatedly, then
-    to_numpy on the last outputs.  Outputs stay on the device inside the window.
-    """
-
-    @abstractmethod
-    def load(self, request: RunRequest) -> None:
-        """Build or load the model on the device (timed as load_seconds)."""
-
-    @abstractmethod
-    def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
-        """Device-resident inputs, placed before the window: data transfer is never measured."""
-
-    @abstractmethod
-    def run(self, prepared: Any) -> Any:
-        """One inference on the prepared inputs; the outputs may stay on the device."""
-
-    def synchronize(self) -> None:
-        """Wait until the device has finished the work queued so far (no-op for synchronous runtimes)."""
-
-    @abstractmethod
-    def to_numpy(self, outputs: Any) -> dict[str, np.ndarray]:
-        """The outputs of `run` as host arrays, by the registry's output names."""
-
-    def context(self) -> contextlib.AbstractContextManager:
-        """Entered around warm-up and window (e.g. torch.inference_mode())."""
-        return contextlib.nullcontext()
-
-    def versions(self) -> dict[str, str]:
-        return {}
-
-    def devices(self) -> list[str]:
-        return []
-
-    def provider_used(self) -> str | None:
-        return None
-
-    def threads(self) -> int | None:
-        return None
-
-    def peak_device_bytes(self) -> int | None:
-        return None
-
-    def node_placement(self) -> dict[str, Any] | None:
-        """Where the runtime put the graph's nodes, per execution provider (ONNX Runtime); None elsewhere."""
-        return None
-
 
 # ---------------------------------------------------------------------------------------------------------------
 # Digests and memory.
@@ -218,11 +165,10 @@ def execute(request: RunRequest, adapter: Adapter | None = None) -> RunResult:
             options = spec.resolve_options(request.model_options)
         except UnknownModelError as exc:
             raise BadRequestError(str(exc)) from None
-        _check_request(request)
+        _check_fields(request)
         if adapter is None:
-            from runners.adapters import create_adapter
-
             adapter = create_adapter(request)
+        adapter.check_request(request)
 
         phase = "load"
         t0 = time.monotonic_ns()
@@ -270,7 +216,8 @@ def execute(request: RunRequest, adapter: Adapter | None = None) -> RunResult:
     return result
 
 
-def _check_request(request: RunRequest) -> None:
+def _check_fields(request: RunRequest) -> None:
+    """The request's own fields (runtime shape, batch size, budget, threads); the adapter checks the rest."""
     parts = request.runtime.split("/")
     if len(parts) != 3 or not all(parts):
         raise BadRequestError(f"runtime {request.runtime!r} is not framework/format/provider")

@@ -1,20 +1,30 @@
-"""Runtimes: framework x model format x execution provider, and what each needs from the host."""
+"""Runtimes: framework x model format x execution provider, and what each needs from the host.
+
+Everything here is read from the one table of runtimes, runners.runtimes_table (standard library only), which the
+runners' adapter registry and the adapters' own checks read as well.
+"""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runners.adapters import ADAPTERS
-from runners.cli import EXPORTERS
+from runners import runtimes_table as table
 
-NATIVE_FRAMEWORKS = ("torch", "tensorflow", "mxnet")
-NATIVE_PROVIDERS = ("cpu", "cuda")
-ONNX_PROVIDERS = ("cpu", "cuda", "tensorrt")
-GPU_PROVIDERS = frozenset({"cuda", "tensorrt"})
 
-# What the runners implement, read from their registries (which import no framework). A runtime outside these
-# is planned as skipped with the reason, so a config can still show the whole matrix.
-IMPLEMENTED_RUNNERS = frozenset(entry.framework for entry in ADAPTERS)
-ONNX_EXPORT_SOURCES = frozenset(EXPORTERS)
+
+def _providers(model_format: str) -> tuple[str, ...]:
+    """The providers of the table's families of `model_format`, in the table's order."""
+    return tuple(dict.fromkeys(p for f in table.FAMILIES if f.model_format == model_format for p in f.providers))
+
+
+NATIVE_FRAMEWORKS = table.NATIVE_FRAMEWORKS
+NATIVE_PROVIDERS = _providers("native")
+ONNX_PROVIDERS = _providers(table.ONNX_FROM)
+GPU_PROVIDERS = table.GPU_PROVIDERS
+
+# What the runners implement, read from the table (which imports no framework). A runtime outside these is planned
+# as skipped with the reason, so a config can still show the whole matrix.
+IMPLEMENTED_RUNNERS = frozenset(family.framework for family in table.FAMILIES)
+ONNX_EXPORT_SOURCES = frozenset(table.ONNX_EXPORTERS)
 
 
 class UnknownRuntimeError(ValueError):
@@ -34,7 +44,7 @@ class Runtime:
     @property
     def source_framework(self) -> str | None:
         """The framework an ONNX model is exported from (in that framework's environment)."""
-        prefix = "onnx-from-"
+        prefix = table.ONNX_FROM
         return self.model_format[len(prefix):] if self.model_format.startswith(prefix) else None
 
     @property
@@ -44,9 +54,10 @@ class Runtime:
     @property
     def environment(self) -> str:
         """The images/<environment>/ folder whose requirements build this runtime's venv or image."""
-        if self.framework == "onnxruntime":
-            return {"cpu": "onnxruntime", "cuda": "onnxruntime-cuda", "tensorrt": "onnxruntime-tensorrt"}[self.provider]
-        return self.framework
+        family = table.find(self.framework, self.model_format)
+        if family is None or self.provider not in family.environments:
+            return self.framework
+        return family.environments[self.provider]
 
     def not_implemented_reason(self, runners: frozenset[str] = IMPLEMENTED_RUNNERS,
                                export_sources: frozenset[str] = ONNX_EXPORT_SOURCES) -> str | None:
@@ -59,9 +70,7 @@ class Runtime:
 
 
 def all_runtime_names() -> list[str]:
-    names = [f"{fw}/native/{p}" for fw in NATIVE_FRAMEWORKS for p in NATIVE_PROVIDERS]
-    names += [f"onnxruntime/onnx-from-{fw}/{p}" for fw in NATIVE_FRAMEWORKS for p in ONNX_PROVIDERS]
-    return names
+    return table.runtime_names()
 
 
 def parse_runtime(name: str) -> Runtime:

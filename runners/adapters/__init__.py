@@ -1,71 +1,40 @@
-"""Lazy registry of framework adapters, keyed by (framework, model format).
+"""Lazy registry of framework adapters, keyed by (framework, model format), read from runners.runtimes_table.
 
-Importing this module imports no framework: an entry names the module and class, which are imported only when a
-request for that runtime is executed.
+Importing this module imports no framework: a table entry names the adapter's module and class, which are imported
+only when a request for that runtime is executed.  The adapter contract is runners.adapters.contract.
 """
 from __future__ import annotations
 
 import importlib
-from dataclasses import dataclass
 
-from runners.loop import Adapter, UnsupportedError
-
-
-@dataclass(frozen=True)
-class AdapterEntry:
-    framework: str
-    model_format: str  # exact, or a prefix ending in "-" ("onnx-from-" matches onnx-from-torch, ...)
-    module: str
-    cls: str
-    providers: tuple[str, ...]
-
-    def matches(self, framework: str, model_format: str) -> bool:
-        if framework != self.framework:
-            return False
-        if self.model_format.endswith("-"):
-            return model_format.startswith(self.model_format) and len(model_format) > len(self.model_format)
-        return model_format == self.model_format
-
-
-ADAPTERS: tuple[AdapterEntry, ...] = (
-    AdapterEntry("torch", "native", "runners.adapters.torch_native", "TorchNativeAdapter", ("cpu", "cuda")),
-    AdapterEntry("tensorflow", "native", "runners.adapters.tensorflow_native", "TensorflowNativeAdapter",
-                 ("cpu", "cuda")),
-    AdapterEntry("mxnet", "native", "runners.adapters.mxnet_native", "MxnetNativeAdapter", ("cpu", "cuda")),
-    AdapterEntry("onnxruntime", "onnx", "runners.adapters.onnxruntime_session", "OnnxRuntimeAdapter",
-                 ("cpu", "cuda", "tensorrt")),
-    AdapterEntry("onnxruntime", "onnx-from-", "runners.adapters.onnxruntime_session", "OnnxRuntimeAdapter",
-                 ("cpu", "cuda", "tensorrt")),
-)
+from runners.adapters.contract import Adapter
+from runners.failures import UnsupportedError
+from runners.runtimes_table import FAMILIES, Family, find
 
 
 def supported_runtimes() -> list[str]:
     """Runtime patterns this runner knows, e.g. 'torch/native/{cpu,cuda}'."""
-    out = []
-    for e in ADAPTERS:
-        fmt = e.model_format + "<framework>" if e.model_format.endswith("-") else e.model_format
-        out.append(f"{e.framework}/{fmt}/{{{','.join(e.providers)}}}")
-    return out
+    return [family.pattern for family in FAMILIES]
 
 
-def resolve(runtime: str) -> AdapterEntry:
+def resolve(runtime: str) -> Family:
+    """The table's entry for `runtime` (framework/format/provider); "unsupported" for a runtime it does not have."""
     parts = runtime.split("/")
     if len(parts) != 3:
         raise UnsupportedError(f"runtime {runtime!r} is not framework/format/provider; known: {', '.join(supported_runtimes())}")
     framework, model_format, provider = parts
-    for entry in ADAPTERS:
-        if entry.matches(framework, model_format):
-            if provider not in entry.providers:
-                raise UnsupportedError(
-                    f"runtime {runtime}: provider {provider!r} is not one of {framework}/{model_format}'s "
-                    f"({', '.join(entry.providers)})")
-            return entry
-    raise UnsupportedError(f"no adapter for runtime {runtime!r}; known: {', '.join(supported_runtimes())}")
+    family = find(framework, model_format)
+    if family is None:
+        raise UnsupportedError(f"no adapter for runtime {runtime!r}; known: {', '.join(supported_runtimes())}")
+    reason = family.provider_refusal(provider)
+    if reason:
+        raise UnsupportedError(reason)
+    return family
 
 
 def adapter_class(runtime: str) -> type[Adapter]:
-    entry = resolve(runtime)
-    return getattr(importlib.import_module(entry.module), entry.cls)
+    family = resolve(runtime)
+    return getattr(importlib.import_module(family.module), family.cls)
 
 
 def create_adapter(request) -> Adapter:

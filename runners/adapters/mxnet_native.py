@@ -32,11 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from runners.adapters.contract import Adapter, import_framework
+from runners.failures import BadRequestError, UnsupportedError
 from runners.hostinfo import cpu_device, nvidia_gpu_name
-from runners.loop import Adapter, BadRequestError, UnsupportedError
 from runners.protocol import RunRequest
 
-PRECISIONS = ("fp32", "fp16")
 BACKENDS = {"cpu": ("MKLDNN",), "cuda": ()}  # graph backends a request may ask for (provider_options["backend"])
 PROVIDER_OPTIONS = ("backend", "device_id")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS")
@@ -56,14 +56,6 @@ def _set_threads(threads: int | None) -> None:
                 f"{', '.join(f'{k}={v}' for k, v in current.items())}: run it in a fresh process")
         return
     os.environ.update(wanted)
-
-
-def _import_mxnet():
-    try:
-        import mxnet
-    except ModuleNotFoundError as exc:
-        raise UnsupportedError(f"mxnet is not importable in this environment ({exc})") from None
-    return mxnet
 
 
 def _default_threads() -> int:
@@ -90,15 +82,9 @@ class MxnetNativeAdapter(Adapter):
         self.n_threads: int | None = None
         self.backend: str | None = None
 
-    def load(self, request: RunRequest) -> None:
+    def check_request(self, request: RunRequest) -> None:
+        super().check_request(request)  # provider and precision, from the runtimes table
         provider = request.provider
-        if provider not in ("cpu", "cuda"):
-            raise UnsupportedError(f"mxnet/native has no provider {provider!r}; valid: cpu, cuda")
-        if request.precision not in PRECISIONS:
-            raise UnsupportedError(f"mxnet/native: precision {request.precision!r} is not one of {', '.join(PRECISIONS)}")
-        if request.precision == "fp16" and provider != "cuda":
-            raise UnsupportedError("mxnet/native: fp16 is measured on cuda only (CPU half-precision kernels are "
-                                   "not a deployment target)")
         unknown = sorted(set(request.provider_options) - set(PROVIDER_OPTIONS))
         if unknown:
             raise BadRequestError(f"mxnet/native: unknown provider option(s) {', '.join(unknown)}; valid: "
@@ -107,8 +93,12 @@ class MxnetNativeAdapter(Adapter):
         if backend is not None and backend not in BACKENDS[provider]:
             raise UnsupportedError(f"mxnet/native/{provider}: graph backend {backend!r} is not one of "
                                    f"{', '.join(BACKENDS[provider]) or 'none'}")
+
+    def load(self, request: RunRequest) -> None:
+        provider = request.provider
+        backend = request.provider_options.get("backend")
         _set_threads(request.threads)
-        mx = self.mx = _import_mxnet()
+        mx = self.mx = import_framework("mxnet")
         from models.mxnet_models import build_mxnet_model
         from models.registry import get_model
 

@@ -24,8 +24,9 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from runners.adapters.contract import Adapter, import_framework
+from runners.failures import BadRequestError, RunnerError, UnsupportedError
 from runners.hostinfo import cpu_device, nvidia_gpu_name
-from runners.loop import Adapter, BadRequestError, RunnerError, UnsupportedError
 from runners.protocol import RunRequest
 
 EP_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
@@ -39,14 +40,6 @@ _ONNX_TO_NUMPY = {
     "tensor(int64)": np.int64, "tensor(int32)": np.int32, "tensor(int8)": np.int8, "tensor(uint8)": np.uint8,
     "tensor(bool)": np.bool_,
 }
-
-
-def _import_ort():
-    try:
-        import onnxruntime
-    except ModuleNotFoundError as exc:
-        raise UnsupportedError(f"onnxruntime is not importable in this environment ({exc})") from None
-    return onnxruntime
 
 
 def _ort_distribution() -> str | None:
@@ -298,10 +291,8 @@ class OnnxRuntimeAdapter(Adapter):
         self.run_options = None
 
     def load(self, request: RunRequest) -> None:
-        ort = self.ort = _import_ort()
+        ort = self.ort = import_framework("onnxruntime")
         provider = request.provider
-        if provider not in EP_NAMES:
-            raise UnsupportedError(f"onnxruntime has no provider {provider!r} here; valid: {', '.join(EP_NAMES)}")
         if not request.artifact_path:
             raise BadRequestError(f"runtime {request.runtime} needs artifact_path (the exported .onnx model)")
         artifact = Path(request.artifact_path)
@@ -313,8 +304,6 @@ class OnnxRuntimeAdapter(Adapter):
             raise UnsupportedError(
                 f"{ep} is not available in this ONNX Runtime ({_ort_distribution() or ort.__version__}); "
                 f"available: {', '.join(available)}")
-        if request.precision not in ("fp32", "fp16"):
-            raise UnsupportedError(f"onnxruntime: precision {request.precision!r} is not one of fp32, fp16")
 
         entries = session_config_entries(request.provider_options)
         refuse_cpu = entries.get(DISABLE_CPU_FALLBACK) == "1"

@@ -22,21 +22,16 @@ from typing import Any
 
 import numpy as np
 
+from runners.adapters.contract import Adapter, import_framework
+from runners.failures import UnsupportedError
 from runners.hostinfo import cpu_device, nvidia_gpu_name
-from runners.loop import Adapter, UnsupportedError
 from runners.protocol import RunRequest
-
-PRECISIONS = ("fp32", "fp16")
 
 
 def _import_tf():
     # INFO lines (oneDNN notices, CPU feature guard) are noise in a runner's log; warnings and errors stay.
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
-    try:
-        import tensorflow as tf
-    except ModuleNotFoundError as exc:
-        raise UnsupportedError(f"tensorflow is not importable in this environment ({exc})") from None
-    return tf
+    return import_framework("tensorflow")
 
 
 class TensorflowNativeAdapter(Adapter):
@@ -116,14 +111,6 @@ class TensorflowNativeAdapter(Adapter):
 
     def load(self, request: RunRequest) -> None:
         provider = request.provider
-        if provider not in ("cpu", "cuda"):
-            raise UnsupportedError(f"tensorflow/native has no provider {provider!r}; valid: cpu, cuda")
-        if request.precision not in PRECISIONS:
-            raise UnsupportedError(
-                f"tensorflow/native: precision {request.precision!r} is not one of {', '.join(PRECISIONS)}")
-        if request.precision == "fp16" and provider != "cuda":
-            raise UnsupportedError("tensorflow/native: fp16 (mixed_float16) is measured on cuda only (CPU "
-                                   "half-precision kernels are not a deployment target)")
         tf = self.tf = _import_tf()
         # Device visibility and thread pools must be fixed before TensorFlow initialises its runtime.
         if provider == "cuda":

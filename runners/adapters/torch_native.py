@@ -7,19 +7,10 @@ from typing import Any
 
 import numpy as np
 
+from runners.adapters.contract import Adapter, import_framework
+from runners.failures import UnsupportedError
 from runners.hostinfo import cpu_device
-from runners.loop import Adapter, UnsupportedError
 from runners.protocol import RunRequest
-
-PRECISIONS = ("fp32", "fp16")
-
-
-def _import_torch():
-    try:
-        import torch
-    except ModuleNotFoundError as exc:
-        raise UnsupportedError(f"torch is not importable in this environment ({exc})") from None
-    return torch
 
 
 class TorchNativeAdapter(Adapter):
@@ -32,18 +23,11 @@ class TorchNativeAdapter(Adapter):
         self.output_names: tuple[str, ...] = ()
 
     def load(self, request: RunRequest) -> None:
-        torch = self.torch = _import_torch()
+        torch = self.torch = import_framework("torch")
         from models.registry import get_model
         from models.torch_models import build_torch_model
 
         provider = request.provider
-        if provider not in ("cpu", "cuda"):
-            raise UnsupportedError(f"torch/native has no provider {provider!r}; valid: cpu, cuda")
-        if request.precision not in PRECISIONS:
-            raise UnsupportedError(f"torch/native: precision {request.precision!r} is not one of {', '.join(PRECISIONS)}")
-        if request.precision == "fp16" and provider != "cuda":
-            raise UnsupportedError("torch/native: fp16 is measured on cuda only (CPU half-precision kernels are "
-                                   "not a deployment target)")
         if provider == "cuda":
             if not torch.cuda.is_available():
                 raise UnsupportedError(

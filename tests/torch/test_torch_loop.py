@@ -10,7 +10,8 @@ import pytest
 
 from torch_helpers import ROOT, make_request
 from runners.adapters import resolve
-from runners.loop import Adapter, execute, output_digest
+from runners.adapters.contract import Adapter
+from runners.loop import execute, output_digest
 from runners.protocol import Budget, RunResult, from_dict, to_dict
 
 
@@ -172,7 +173,8 @@ def test_runtimes_this_host_cannot_run_are_unsupported(tmp_path, runtime, precis
 def test_adapter_registry_resolves_formats_without_importing_frameworks():
     assert resolve("onnxruntime/onnx-from-tensorflow/cuda").cls == "OnnxRuntimeAdapter"
     assert resolve("torch/native/cpu").cls == "TorchNativeAdapter"
-    code = ("import sys, runners.adapters, runners.loop, runners.cli, runners.adapters.torch_native, "
+    code = ("import sys, runners.adapters, runners.adapters.contract, runners.runtimes_table, runners.loop, "
+            "runners.cli, runners.adapters.torch_native, "
             "runners.adapters.onnxruntime_session, models, models.inputs; "
             "bad = sorted(m for m in ('torch', 'onnxruntime', 'onnx', 'transformers') if m in sys.modules); "
             "assert not bad, bad")
