@@ -47,6 +47,11 @@ class Adapter(ABC):
     repeatedly, then to_numpy on the last outputs.  Outputs stay on the device inside the window.
     """
 
+    # What the loop reports of every adapter, set by load: the provider it runs on once its device is ready (None
+    # until then: a run refused before that reports none), and the intra-op threads where the adapter knows them.
+    provider: str | None = None
+    n_threads: int | None = None
+
     def check_request(self, request: RunRequest) -> None:
         """Refuse, before anything is imported or loaded, what this runtime cannot run: by default the providers
         and precisions of the runtimes table (runners.runtimes_table).  An adapter extends it with its own
@@ -83,10 +88,10 @@ class Adapter(ABC):
         return []
 
     def provider_used(self) -> str | None:
-        return None
+        return self.provider
 
     def threads(self) -> int | None:
-        return None
+        return self.n_threads
 
     def peak_device_bytes(self) -> int | None:
         return None

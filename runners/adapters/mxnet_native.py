@@ -74,12 +74,10 @@ class MxnetNativeAdapter(Adapter):
         self.mx = None
         self.block = None
         self.ctx = None
-        self.provider: str | None = None
         self.device_id = 0
         self.float_dtype = "float32"
         self.input_names: tuple[str, ...] = ()
         self.output_names: tuple[str, ...] = ()
-        self.n_threads: int | None = None
         self.backend: str | None = None
 
     def check_request(self, request: RunRequest) -> None:
@@ -189,12 +187,6 @@ class MxnetNativeAdapter(Adapter):
         if self.provider == "cuda":
             return [nvidia_gpu_name(self.device_id)]
         return [cpu_device()]
-
-    def provider_used(self) -> str | None:
-        return self.provider
-
-    def threads(self) -> int | None:
-        return self.n_threads
 
     def peak_device_bytes(self) -> int | None:
         return None  # MXNet 1.9 reports free/total GPU memory only, no peak of its own allocations

@@ -279,13 +279,11 @@ class OnnxRuntimeAdapter(Adapter):
     def __init__(self) -> None:
         self.ort = None
         self.session = None
-        self.provider: str | None = None
         self.providers_used: list[str] = []
         self.device_id = 0
         self.binding = None
         self.output_names: list[str] = []
         self.input_types: dict[str, str] = {}
-        self.n_threads: int | None = None
         self.provider_options: list[tuple[str, dict[str, Any]]] = []
         self.placement: dict[str, Any] | None = None
         self.run_options = None
@@ -443,9 +441,6 @@ class OnnxRuntimeAdapter(Adapter):
 
     def provider_used(self) -> str | None:
         return self.providers_used[0] if self.provider else None
-
-    def threads(self) -> int | None:
-        return self.n_threads
 
     def node_placement(self) -> dict[str, Any] | None:
         return self.placement

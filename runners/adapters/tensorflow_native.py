@@ -39,14 +39,12 @@ class TensorflowNativeAdapter(Adapter):
         self.tf = None
         self.model = None
         self.fn = None
-        self.provider: str | None = None
         self.device: str | None = None  # the tf.device string everything runs under
         self.memory_device: str | None = None  # for tf.config.experimental.get_memory_info
         self.device_id = 0
         self.gpu_name: str | None = None
         self.spec = None
         self.output_names: tuple[str, ...] = ()
-        self.n_threads: int | None = None
         self._sync = None
 
     # -- device set-up -----------------------------------------------------------------------------------------
@@ -216,9 +214,6 @@ class TensorflowNativeAdapter(Adapter):
         if self.provider == "cuda":
             return [f"cuda:{self.device_id}: {self.gpu_name}" if self.gpu_name else nvidia_gpu_name(self.device_id)]
         return [cpu_device()]
-
-    def provider_used(self) -> str | None:
-        return self.provider
 
     def threads(self) -> int | None:
         if self.tf is None:

@@ -18,7 +18,6 @@ class TorchNativeAdapter(Adapter):
         self.torch = None
         self.model = None
         self.device = None
-        self.provider: str | None = None
         self.dtype = None
         self.output_names: tuple[str, ...] = ()
 
@@ -99,9 +98,6 @@ class TorchNativeAdapter(Adapter):
         if self.provider == "cuda":
             return [f"{self.device}: {self.torch.cuda.get_device_name(self.device)}"]
         return [cpu_device()]
-
-    def provider_used(self) -> str | None:
-        return self.provider
 
     def threads(self) -> int | None:
         return self.torch.get_num_threads() if self.torch is not None else None
