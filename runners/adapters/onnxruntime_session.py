@@ -42,6 +42,29 @@ _ONNX_TO_NUMPY = {
 }
 
 
+# The CUDA, cuDNN and TensorRT wheels a GPU environment may hold (CUDA 13 names first, then CUDA 12's).
+CUDA_DISTRIBUTIONS = ("tensorrt-cu13-libs", "tensorrt-cu13-bindings", "nvidia-cudnn-cu13", "nvidia-cuda-runtime",
+                      "nvidia-cublas", "tensorrt", "tensorrt-cu12", "nvidia-cudnn-cu12", "nvidia-cuda-runtime-cu12",
+                      "nvidia-cublas-cu12")
+
+
+def _preload_cuda_libraries(ort: Any) -> str:
+    """Load the CUDA and cuDNN libraries of the nvidia-* wheels before the session asks for them.
+
+    On Linux the CUDA provider dlopens libcudnn.so.9 and friends by name; in a venv (the local launcher) nothing
+    puts the wheels' folders on the loader's path (the images do it with ldconfig), so without this the provider
+    fails to load and the run is refused. Returns what happened, for the record.
+    """
+    preload = getattr(ort, "preload_dlls", None)
+    if preload is None:
+        return "not available in this ONNX Runtime"
+    try:
+        preload(cuda=True, cudnn=True, msvc=False)
+    except Exception as exc:  # the session's own error, if any, says more; keep this one for the record
+        return f"failed: {type(exc).__name__}: {exc}"
+    return "ok"
+
+
 def _ort_distribution() -> str | None:
     for dist in ("onnxruntime-gpu", "onnxruntime", "onnxruntime-directml", "onnxruntime-openvino"):
         with contextlib.suppress(metadata.PackageNotFoundError):
@@ -303,6 +326,8 @@ class OnnxRuntimeAdapter(Adapter):
                 f"{ep} is not available in this ONNX Runtime ({_ort_distribution() or ort.__version__}); "
                 f"available: {', '.join(available)}")
 
+        if provider != "cpu":
+            self.preloaded = _preload_cuda_libraries(ort)
         entries = session_config_entries(request.provider_options)
         refuse_cpu = entries.get(DISABLE_CPU_FALLBACK) == "1"
         if refuse_cpu and provider == "cpu":
@@ -427,9 +452,11 @@ class OnnxRuntimeAdapter(Adapter):
         if dist:
             out["onnxruntime_package"] = dist
         if self.provider in ("cuda", "tensorrt"):
-            for d in ("tensorrt", "tensorrt-cu12", "nvidia-cudnn-cu12", "nvidia-cuda-runtime-cu12", "nvidia-cublas-cu12"):
+            for d in CUDA_DISTRIBUTIONS:
                 with contextlib.suppress(metadata.PackageNotFoundError):
                     out[d] = metadata.version(d)
+            if getattr(self, "preloaded", None):
+                out["onnxruntime_preload_dlls"] = self.preloaded
         return out
 
     def devices(self) -> list[str]:

@@ -290,3 +290,25 @@ def test_the_report_heads_its_findings_with_the_cpu_fallback_warning(tmp_path):
     report = build_report(write_sweep(tmp_path / "sweep", records))
     assert report.findings[0].startswith("warning: 2 ONNX Runtime GPU run(s) had graph nodes on the CPU provider")
     assert "(Shape:3, Gather:2)" in report.markdown.read_text()
+
+
+def test_gpu_sessions_preload_the_cuda_wheels_libraries_and_say_how_it_went():
+    from runners.adapters.onnxruntime_session import _preload_cuda_libraries
+
+    calls = []
+
+    class Ort:
+        @staticmethod
+        def preload_dlls(**kwargs):
+            calls.append(kwargs)
+
+    assert _preload_cuda_libraries(Ort) == "ok"
+    assert calls == [{"cuda": True, "cudnn": True, "msvc": False}]
+
+    class Broken:
+        @staticmethod
+        def preload_dlls(**kwargs):
+            raise OSError("libcudnn.so.9: cannot open shared object file")
+
+    assert _preload_cuda_libraries(Broken) == "failed: OSError: libcudnn.so.9: cannot open shared object file"
+    assert _preload_cuda_libraries(object()) == "not available in this ONNX Runtime"
