@@ -83,9 +83,11 @@ def test_docker_records_have_the_local_launchers_shape(both_sweeps):
     assert docker.keys() == local.keys()
     for runtime in docker:
         d, lo = docker[runtime], local[runtime]
-        # Only how the runner was started differs: a container and its image, or an interpreter.
+        # Only how the runner was started differs: a container and its image, or an interpreter; and how it was
+        # handed GPUs: a device request ("gpus") or CUDA_VISIBLE_DEVICES ("" for a CPU runtime).
         d_launch, lo_launch = d.pop("launch"), lo.pop("launch")
-        assert set(d_launch) - {"container", "image"} == set(lo_launch) - {"python"}
+        assert set(d_launch) - {"container", "image", "gpus"} == set(lo_launch) - {"python", "cuda_visible_devices"}
+        assert d_launch["gpus"] == "" and lo_launch["cuda_visible_devices"] == ""
         assert _shape(d) == _shape(lo), runtime
         assert (d["launcher"], lo["launcher"]) == ("docker", "local")
     docker_columns = pl.read_parquet(tmp / "docker/tables/runs.parquet").columns
