@@ -35,7 +35,7 @@ def test_an_append_that_fails_half_way_is_cut_back_and_the_journal_stays_whole(t
     assert results.journal_path.stat().st_size == size
     results.append(make_record("r000-c"))
     records, problems = results.records()
-    assert [r["run_id"] for r in records] == ["r000-a", "r000-c"] and problems == []
+    assert [r.run_id for r in records] == ["r000-a", "r000-c"] and problems == []
 
 
 def test_a_line_cut_short_by_a_crash_stays_one_reported_line_and_appends_go_on(tmp_path):
@@ -45,7 +45,7 @@ def test_a_line_cut_short_by_a_crash_stays_one_reported_line_and_appends_go_on(t
         fh.write('{"run_id": "r000-b", "sta')  # killed mid-write: no newline
     results.append(make_record("r000-c"))
     records, problems = results.records()
-    assert [r["run_id"] for r in records] == ["r000-a", "r000-c"]
+    assert [r.run_id for r in records] == ["r000-a", "r000-c"]
     assert [p.line for p in problems] == [2] and "runs.jsonl:2: unreadable record" in problems[0].message
     assert results.recorded_run_ids() == {"r000-a", "r000-c"}  # r000-b runs again on resume
 
