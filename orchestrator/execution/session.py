@@ -8,7 +8,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Protocol
+from typing import Callable, Optional, Protocol
 
 from orchestrator import host
 from orchestrator.errors import UserError
@@ -110,7 +110,7 @@ def launcher_choice(requested: str, environments: set[str], python: Optional[str
 
 
 def make_launcher(requested: str, environments: set[str], python: Optional[str], cfg: SweepConfig,
-                  gpus: tuple[GpuDescription, ...], say: "callable") -> Launcher:
+                  gpus: tuple[GpuDescription, ...], say: Callable[[str], None]) -> Launcher:
     name, why, images = launcher_choice(requested, environments, python)
     say(f"launcher: [bold]{name}[/bold] ({why})")
     if gpus:
