@@ -22,6 +22,8 @@ tolerance there is (P_max - P_min) * W + 0.5 J, a few joules with a small wobble
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import polars as pl
@@ -499,3 +501,39 @@ def test_report_accounts_the_failed_runs_again(accounting_fault):
         assert again["energy"]["channels"]["package-0"]["status"] == "ok"
     rows = runs_table(out)
     assert {row["status"] for row in rows.values()} == {"ok"} and all(r["energy_gpu-0_j"] for r in rows.values())
+
+
+# --- make gpu-check's analysis, on a real sweep of the simulated host -----------------------------------------------
+def test_gpu_checks_analysis_of_a_gpu_sampled_sweep(gpu_sweep):
+    """bench/gpu_check.py's figures (coverage, counter against power integral), from the samples a real sweep kept."""
+    sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+    from gpu_check_sweep import analyse_sweep
+
+    _, done, out = gpu_sweep
+    assert done.returncode == 0, done.output
+    analysis = analyse_sweep(out)
+    assert len(analysis["runs"]) == 2 and not analysis["notes"], analysis["notes"]
+    for run in analysis["runs"]:
+        assert set(run["channels"]) == {"gpu-0", "gpu-1"}
+        for channel in run["channels"].values():
+            coverage = channel["coverage"]
+            assert coverage["spanned_fraction"] > 0.9 and 10 < coverage["samples_per_s"] <= 25  # 50 ms sampler
+            # The counter difference is the orchestrator's own figure; the 1-second-averaged power, integrated
+            # over the same busy window, agrees with it to a few per cent (the simulator's wobble lags by ~0.5 s).
+            ratio = channel["counter_vs_power"]
+            assert ratio["counter_j"] == pytest.approx(channel["orchestrator_raw_j"], rel=1e-9)
+            assert 0.9 < ratio["ratio"] < 1.1, ratio
+            assert channel["read_errors"] == 0 and channel["orchestrator_method"] == "counter"
+
+
+def test_gpu_checks_nvml_facts_read_the_simulated_gpus(h200_host, tmp_path):
+    code = ("import json, sys; sys.path.insert(0, 'bench'); import pynvml; from gpu_check import nvml_facts; "
+            "pynvml.nvmlInit(); print(json.dumps(nvml_facts(pynvml))); pynvml.nvmlShutdown()")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env=h200_host.env(), cwd=Path(__file__).resolve().parents[2])
+    assert done.returncode == 0, done.stderr
+    facts = json.loads(done.stdout)
+    (gpu,) = facts["gpus"]
+    expected = h200_host.gpus[0]
+    assert (gpu["name"], gpu["uuid"], gpu["pci_bus_id"]) == (expected.name, expected.uuid, expected.pci_bus_id)
+    assert gpu["energy_counter"] and facts["driver"] == "550.54.15"
