@@ -537,3 +537,15 @@ def test_gpu_checks_nvml_facts_read_the_simulated_gpus(h200_host, tmp_path):
     expected = h200_host.gpus[0]
     assert (gpu["name"], gpu["uuid"], gpu["pci_bus_id"]) == (expected.name, expected.uuid, expected.pci_bus_id)
     assert gpu["energy_counter"] and facts["driver"] == "550.54.15"
+
+
+def test_gpu_check_on_the_simulated_host_finds_nvml_and_stops_in_one_line_for_want_of_cuda(h200_host):
+    """The script's preflight against an NVML that answers: only the missing CUDA device is named, no traceback."""
+    root = Path(__file__).resolve().parents[2]
+    torch_python = root / ".cache" / "envs" / "torch" / "bin" / "python"  # built by `make test` (TEST_ENVS)
+    done = subprocess.run([str(torch_python), "bench/gpu_check.py"], capture_output=True, text=True, timeout=120,
+                          env=h200_host.env(), cwd=root)
+    assert done.returncode == 2, done.stdout + done.stderr
+    (line,) = done.stderr.strip().splitlines()
+    assert line.startswith("gpu-check: cannot run on this host: no CUDA device for torch")
+    assert "NVML" not in line and "Traceback" not in done.stderr
