@@ -21,9 +21,7 @@ from orchestrator.execution.artifacts import ArtifactCache
 from orchestrator.execution.session import (SweepSettings, launcher_choice, make_launcher, needed_environments,
                                             run_gpus, run_sweep)
 from orchestrator.execution.sweep import SweepRunner
-from orchestrator.planning.gpus import from_details as gpu_descriptions
 from orchestrator.measurement.probe import Measurement, probe
-from orchestrator.measurement.sensors import SensorStatus
 from orchestrator.measurement.sensors.rapl import pyrapl_verdict
 from orchestrator.planning.config import SweepConfig, load_config, parse_config
 from orchestrator.planning.defaults import default_config
@@ -90,14 +88,14 @@ def _config_or_default(config: Optional[Path], measurement: Measurement, say: Ca
     return path
 
 
-def _gpu_table(statuses: list[SensorStatus]) -> Optional[Table]:
-    nvml = next((s for s in statuses if s.name == "nvml" and s.available), None)
+def _gpu_table(measurement: Measurement) -> Optional[Table]:
+    nvml = next((s for s in measurement.statuses if s.name == "nvml" and s.available), None)
     if nvml is None:
         return None
     table = Table(title=f"NVIDIA GPUs (driver {nvml.details.get('driver_version')})", title_justify="left")
     for column in ("index", "name", "UUID", "PCI bus id", "energy counter", "power reading"):
         table.add_column(column)
-    for g in gpu_descriptions(nvml.details.get("gpus", [])):
+    for g in measurement.gpus:  # already read from NVML's details by the probe
         table.add_row(str(g.index), g.name, g.uuid or "-", g.pci_bus_id or "-",
                       "yes" if g.energy_counter else "[yellow]no[/yellow]: power samples integrated",
                       "1-s average" if g.power_is_1s_average else "instantaneous")
@@ -137,7 +135,7 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
             sensors.add_row(s.name, "yes" if s.available else "[red]no[/red]", ", ".join(s.channels) or "-", s.reason)
         sensors.add_row("pyRAPL", "", "", pyrapl_verdict())
         console.print(sensors)
-        gpu_table = _gpu_table(measurement.statuses)
+        gpu_table = _gpu_table(measurement)
         if gpu_table is not None:
             console.print(gpu_table)
         engine = info["container_engine"]
