@@ -32,7 +32,10 @@ def window_temperature(series: SampleSeries, channel: str, start_ns: int, end_ns
     inside = (t >= start_ns) & (t <= end_ns)
     start = int(np.argmin(np.abs(t - start_ns)))
     end = int(np.argmin(np.abs(t - end_ns)))
-    peak = float(temperature[inside].max()) if inside.any() else max(float(temperature[start]), float(temperature[end]))
+    # The edge readings can be samples just outside the window; the maximum covers them too, so that a
+    # reader never sees a "max" below the "end" printed beside it.
+    edges = max(float(temperature[start]), float(temperature[end]))
+    peak = max(float(temperature[inside].max()), edges) if inside.any() else edges
     return {"start": float(temperature[start]), "end": float(temperature[end]), "max": peak}
 
 

@@ -119,3 +119,12 @@ def test_a_journal_from_before_attribution_counts_every_gpu_as_it_did():
            "gpu-1": {"domain": "gpu", "status": "ok", "raw_j": 7.0, "dynamic_j": 2.0, "method": "counter", "reason": ""}}
     row = run_row(make_record(channels=old))
     assert row["gpu_energy_j"] == pytest.approx(12.0) and row["other_gpus_energy_j"] is None
+
+
+def test_a_runs_hottest_reading_is_never_below_the_edge_readings_beside_it():
+    # The sample nearest the window's end lies just after it, warmer than anything inside (seen in CI).
+    series = SampleSeries(channels={"gpu-0": "gpu"})
+    for t, temperature in ((0.9, 48.0), (1.5, 50.0), (2.0, 51.0), (3.05, 52.0)):
+        series.append(int(t * S), Reading("gpu-0", 100.0 * t, power_w=100.0, temperature_c=temperature), "gpu")
+    energy = account_energy(series, (1 * S, 3 * S), {}, NVML_OK, (NODE[0],))
+    assert energy["channels"]["gpu-0"]["temperature_c"] == {"start": 48.0, "end": 52.0, "max": 52.0}
