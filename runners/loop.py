@@ -192,6 +192,7 @@ def execute(request: RunRequest, adapter: Adapter | None = None) -> RunResult:
                                               budget.warmup_iterations, budget.warmup_seconds)
             result.warmup_iterations, result.warmup_seconds, result.engine_build_seconds = n_warm, warm_s, first_s
             gc.collect()  # the warm-up's garbage is collected now, not inside the window
+            adapter.on_window_start()
             start, end, latencies, outputs = measure(adapter.run, adapter.synchronize, prepared,
                                                      budget.min_iterations, budget.min_seconds, budget.max_seconds)
             result.window_start_ns, result.window_end_ns = start, end
@@ -236,7 +237,7 @@ def _describe(result: RunResult, adapter: Adapter) -> None:
     """Copy what the adapter knows about itself into the result; a failing query never hides the run's outcome."""
     for attr, getter in (("devices", adapter.devices), ("provider_used", adapter.provider_used),
                          ("threads", adapter.threads), ("peak_device_bytes", adapter.peak_device_bytes),
-                         ("node_placement", adapter.node_placement)):
+                         ("node_placement", adapter.node_placement), ("runtime_facts", adapter.runtime_facts)):
         with contextlib.suppress(Exception):
             value = getter()
             if value is not None and value != []:

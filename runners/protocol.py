@@ -131,6 +131,10 @@ class RunResult:
     # from ORT's own log at construction. {"status": "ok", "requested": ep, "by_provider": {ep: nodes},
     # "cpu_fallback_nodes": n, "cpu_op_types": {op: n}, "memcpy_nodes": n} or {"status": "unknown", "reason": ...}.
     node_placement: dict[str, Any] | None = None
+    # What the runtime itself decided or saw, as the adapter reports it (None where it reports nothing): settings
+    # it chose (OpenVINO's performance hint, streams, threads), a compiler's graphs, breaks and recompilations
+    # (torch.compile), a quantized model's calibration. Kept as is in the record; keys are the adapter's.
+    runtime_facts: dict[str, Any] | None = None
     schema: int = SCHEMA_VERSION
 
 

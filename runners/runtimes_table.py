@@ -29,6 +29,9 @@ class Family:
     precisions: tuple[str, ...] = PRECISIONS
     fp16_providers: tuple[str, ...] | None = None  # where fp16 is measured; None: on every provider
     exporter: str | None = None  # native only: "module:function" converting this framework's models to ONNX
+    # A compiler of the framework's own model in its own environment (torch.compile, XLA): its outputs are compared
+    # with the framework's native CPU run, as a converted model's are with its source's.
+    compiled: bool = False
 
     @property
     def providers(self) -> tuple[str, ...]:

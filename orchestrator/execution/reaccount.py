@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any
 
 from orchestrator.measurement import accounting
@@ -43,11 +44,13 @@ def _statuses(results: ResultsDir) -> list[SensorStatus]:
 
 
 def _fidelity(results: ResultsDir, record: RunRecord, seed: int) -> dict[str, Any] | None:
-    artifact = record.artifact
-    if not artifact:
+    if record.reference_outputs:
+        reference = Path(record.reference_outputs)
+    elif record.artifact:  # recorded before references had their own cache: kept beside the converted model
+        reference = reference_path(Path(record.artifact["path"]).parent, record.batch_size, seed)
+    else:
         return None
     outputs = results.run_dir(record.run_id) / "outputs.npz"
-    reference = reference_path(artifact["path"], record.batch_size, seed)
     if not outputs.exists() or not reference.exists():
         return {"status": "unavailable", "reason": "accounted again later: the run's outputs or its source's "
                                                    "reference outputs were not kept"}

@@ -14,7 +14,7 @@ import numpy as np
 
 from models.fidelity import compare_outputs
 from orchestrator.measurement import accounting
-from orchestrator.execution.artifacts import Artifact, ArtifactCache, ExportFailed
+from orchestrator.execution.artifacts import Artifact, ArtifactCache, ExportFailed, artifact_key
 from orchestrator.measurement.baseline import baseline_reference, measure_idle, recheck_due
 from orchestrator.measurement.cooldown import adaptive_unavailable, fixed_wait, idle_reference, wait_until_idle
 from orchestrator.planning.config import SweepConfig
@@ -56,8 +56,8 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
         ),
         model_options=config.options_for(cell.model),
         artifact_path=artifact.path if artifact else None,
-        # A converted model's outputs are kept until they are compared with its source's (fidelity).
-        outputs_path=str(run_dir / "outputs.npz") if artifact else None,
+        # A converted or compiled model's outputs are kept until they are compared with its reference's (fidelity).
+        outputs_path=str(run_dir / "outputs.npz") if runtime.reference_framework else None,
         threads=config.threads,
         provider_options={
             **({"trt_engine_cache_path": str(run_dir.parent.parent / "trt-engines")} if runtime.provider == "tensorrt" else {}),
@@ -66,9 +66,9 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
     )
 
 
-def reference_path(artifact_path: str, batch_size: int, seed: int) -> Path:
-    """Where the source framework's outputs for a converted model, batch and input seed are cached."""
-    return Path(artifact_path).parent / f"reference-bs{batch_size}-seed{seed}.npz"
+def reference_path(folder: Path, batch_size: int, seed: int) -> Path:
+    """Where a reference framework's outputs for one model (its folder), batch and input seed are cached."""
+    return folder / f"reference-bs{batch_size}-seed{seed}.npz"
 
 
 def compare_output_files(reference: Path, outputs: Path) -> dict[str, Any]:
@@ -185,22 +185,35 @@ class SweepRunner:
             except ExportFailed as exc:
                 self.log(f"FAILED: {exc}")
                 continue
-            if artifact is not None:
-                self._reference_for(run, artifact)
+            if parse_runtime(run.cell.runtime).reference_framework is not None:
+                self._reference_for(run)
 
-    def _reference_for(self, run: PlannedRun, artifact: Artifact) -> Path | str:
-        """The source framework's outputs for this run's model, batch and inputs: a path, or why there are none.
+    def reference_folder(self, framework: str, model: str) -> Path:
+        """The cache folder of `framework`'s native outputs for `model`: keyed like a converted model (framework
+        and its versions, model options, weights), so that every runtime compared with it shares one run."""
+        key = artifact_key(framework, model, self.config.options_for(model), self.config.weights_for(framework, model),
+                           None, self.artifacts.source_versions(framework))
+        return self.artifacts.root.parent / "references" / f"{framework}-{model}-{key}"
 
-        A native CPU run of the source framework with the same seeded weights and inputs, cached beside the
-        converted model; the converted model's outputs are compared with it after each ONNX Runtime run.
+    def _reference_for(self, run: PlannedRun) -> Path | str:
+        """The reference framework's outputs for this run's model, batch and inputs: a path, or why there are none.
+
+        A native CPU run of the reference framework (a converted model's source, a compiler's own framework) with
+        the same seeded weights and inputs, cached; each converted or compiled run's outputs are compared with it.
         """
-        source = parse_runtime(run.cell.runtime).source_framework
-        path = reference_path(artifact.path, run.cell.batch_size, self.config.seed)
-        folder, stem = path.parent, path.stem
+        source = parse_runtime(run.cell.runtime).reference_framework
+        assert source is not None, f"{run.cell.runtime} has no reference framework"
+        try:
+            folder = self.reference_folder(source, run.cell.model)
+        except ExportFailed as exc:
+            return f"no {source} reference: {exc}"
+        path = reference_path(folder, run.cell.batch_size, self.config.seed)
+        stem = path.stem
         if path.exists():
             return path
-        key = (artifact.key, stem)
+        key = (str(folder), stem)
         if key not in self._references:
+            folder.mkdir(parents=True, exist_ok=True)
             self.log(f"reference outputs: {run.cell.model} bs{run.cell.batch_size} in {source}")
             request = RunRequest(run_id=stem, runtime=f"{source}/native/cpu", model=run.cell.model,
                                  batch_size=run.cell.batch_size, result_path=str(folder / f"{stem}.json"),
@@ -286,6 +299,9 @@ class SweepRunner:
             record.wall_seconds = time.monotonic() - t0
             return record
         record.artifact = to_dict(artifact) if artifact else None
+        if runtime.reference_framework is not None:
+            reference = self._reference_for(run)
+            record.reference_outputs = str(reference) if isinstance(reference, Path) else None
 
         request = build_request(self.config, run, run_dir, artifact)
         record.provider_options = request.provider_options
@@ -333,8 +349,8 @@ class SweepRunner:
             window = (result.window_start_ns, result.window_end_ns)
         record.energy = accounting.account_energy(series, window, self.idle_w, self.measurement.statuses,
                                                      self.gpus_for(run))
-        if artifact is not None and window is not None:
-            record.fidelity = self._fidelity(run, artifact, Path(request.outputs_path))
+        if request.outputs_path is not None and window is not None:
+            record.fidelity = self._fidelity(run, Path(request.outputs_path))
         record.status = FAILED if record.failure else OK
         json.dumps(record.to_journal(), allow_nan=False)  # a record the journal cannot hold fails here, as accounting
 
@@ -378,8 +394,8 @@ class SweepRunner:
         self.log(f"accounting of {run.run_id} failed ({type(exc).__name__}: {exc}); the run is recorded with its "
                  "result and samples")
 
-    def _fidelity(self, run: PlannedRun, artifact: Artifact, outputs: Path) -> dict[str, Any]:
-        reference = self._reference_for(run, artifact)
+    def _fidelity(self, run: PlannedRun, outputs: Path) -> dict[str, Any]:
+        reference = self._reference_for(run)
         if isinstance(reference, str):
             return {"status": "unavailable", "reason": reference}
         report = compare_output_files(reference, outputs)

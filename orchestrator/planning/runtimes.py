@@ -48,6 +48,15 @@ class Runtime:
         return self.model_format[len(prefix):] if self.model_format.startswith(prefix) else None
 
     @property
+    def reference_framework(self) -> str | None:
+        """Whose native CPU run this runtime's outputs are compared with (fidelity): a converted model's source
+        framework, a compiler's own framework; None for a framework's native runtime (it is the reference)."""
+        if self.source_framework is not None:
+            return self.source_framework
+        family = table.find(self.framework, self.model_format)
+        return self.framework if family is not None and family.compiled else None
+
+    @property
     def needs_gpu(self) -> bool:
         return self.provider in GPU_PROVIDERS
 

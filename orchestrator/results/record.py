@@ -61,6 +61,8 @@ class RunRecord(BaseModel):
     samples_path: Optional[str] = None  # relative to the results directory
     energy: dict[str, Any] = Field(default_factory=lambda: no_energy("not recorded"))
     fidelity: Optional[dict[str, Any]] = None
+    # The cached reference outputs (a native CPU run) this run's outputs are compared with; None for a native run.
+    reference_outputs: Optional[str] = None
     launch: dict[str, Any] = Field(default_factory=dict)
     protocol: Optional[dict[str, Any]] = None  # the baseline and cooldown this run was measured under
     status: str = FAILED

@@ -96,6 +96,15 @@ class Adapter(ABC):
     def peak_device_bytes(self) -> int | None:
         return None
 
+    def on_window_start(self) -> None:
+        """Called once after warm-up, just before the measured window (outside timing): e.g. to snapshot a
+        compiler's counters, so that what happens inside the window (a recompilation) can be told apart."""
+
+    def runtime_facts(self) -> dict[str, Any] | None:
+        """What the runtime decided or saw (settings it chose, graphs compiled, breaks, recompilations in the
+        window), JSON-serialisable; None when the adapter reports nothing. Read after the run, even a failed one."""
+        return None
+
     def node_placement(self) -> dict[str, Any] | None:
         """Where the runtime put the graph's nodes, per execution provider (ONNX Runtime); None elsewhere."""
         return None
