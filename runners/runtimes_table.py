@@ -32,6 +32,9 @@ class Family:
     # A compiler of the framework's own model in its own environment (torch.compile, XLA): its outputs are compared
     # with the framework's native CPU run, as a converted model's are with its source's.
     compiled: bool = False
+    # A converted format (model_format a prefix such as ONNX_FROM): the source frameworks it is converted from;
+    # None: every framework with an ONNX exporter.
+    sources: tuple[str, ...] | None = None
 
     @property
     def providers(self) -> tuple[str, ...]:
@@ -104,12 +107,15 @@ def find(framework: str, model_format: str) -> Family | None:
 
 
 def runtime_names() -> list[str]:
-    """Every runtime a sweep may name: framework/native/<provider>, onnxruntime/onnx-from-<source>/<provider>."""
+    """Every runtime a sweep may name: framework/<format>/<provider> for each family of the table, a converted
+    format once per source (onnxruntime/onnx-from-<source>/<provider>). The bare "onnx" format (a file given as is)
+    is not a sweep's runtime."""
     names = []
     for family in FAMILIES:
-        if family.model_format == "native":
-            names += [f"{family.framework}/native/{p}" for p in family.providers]
-        elif family.model_format == ONNX_FROM:
-            names += [f"{family.framework}/{ONNX_FROM}{source}/{p}"
-                      for source in ONNX_SOURCE_FRAMEWORKS for p in family.providers]
+        if family.model_format.endswith("-"):
+            sources = family.sources if family.sources is not None else ONNX_SOURCE_FRAMEWORKS
+            names += [f"{family.framework}/{family.model_format}{source}/{p}"
+                      for source in sources for p in family.providers]
+        elif family.model_format != "onnx":
+            names += [f"{family.framework}/{family.model_format}/{p}" for p in family.providers]
     return names
