@@ -10,7 +10,10 @@ from typing import Any
 import polars as pl
 
 from models.fidelity import ABS_TOL, MIN_COSINE, REL_TOL
+from orchestrator.analysis.advice import AdviceRequest, advise
+from orchestrator.analysis.advice_schema import Advice
 from orchestrator.analysis.best import best_runtimes
+from orchestrator.analysis.carbon import GridFigures
 from orchestrator.analysis.comparisons import ALPHA, MIN_RUNS, compare_runtimes
 from orchestrator.analysis.correlation import energy_time_correlations
 from orchestrator.analysis.frames import CELL_KEYS, energy_reason, ok_runs, unavailable_text, with_derived
@@ -18,10 +21,13 @@ from orchestrator.analysis.stats import CONFIDENCE, N_RESAMPLES, cell_statistics
 from orchestrator.errors import UserError
 from orchestrator.planning.gpus import from_details as gpu_descriptions
 from orchestrator.report import figures
+from orchestrator.report.advice_text import OBJECTIVE_WORDS, constraint_words, recommendations_table
 from orchestrator.report.document import Bullets, Document, FigureBlock, Paragraph, Section, TableBlock
 from orchestrator.report.findings import cpu_fallback_findings, top_findings
 from orchestrator.report.html import render_html
 from orchestrator.report.markdown import render_markdown
+from orchestrator.report.pareto_figure import figure_name, pareto_figure
+from orchestrator.report.pooled import config_grid, with_host
 from orchestrator.report.provenance import runtime_versions, sweep_facts
 from orchestrator.scheduling.merge import mixed_hardware_cells
 from orchestrator.results.record import RunRecord
@@ -37,6 +43,7 @@ class ReportFiles:
     tables: dict[str, Path] = field(default_factory=dict)  # name -> CSV
     findings: list[str] = field(default_factory=list)
     energy_note: str | None = None  # why there is no energy figure, when there is none
+    advice: Advice | None = None  # what the report opens with
 
 
 def _read_json(path: Path) -> dict[str, Any]:
@@ -174,7 +181,38 @@ def _gpu_section(runs: pl.DataFrame, host: dict[str, Any], table: Any) -> Sectio
     return section
 
 
-def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, alpha: float = ALPHA) -> ReportFiles:
+def _advice_sections(advice: Advice, fig_dir: Path, colors: dict, files: ReportFiles, table) -> list[Section]:
+    """The recommendations table (the report's first section) and a Pareto figure per model and batch size."""
+    opening = Section("Recommendations", [Paragraph(
+        f"The runtime to deploy per model and batch size, by {OBJECTIVE_WORDS[advice.objective]} "
+        f"({constraint_words(advice)}; {advice.pooling}). 'recommended' means significantly lower than every other "
+        f"candidate (Holm-adjusted Mann-Whitney over runs, alpha {advice.alpha:g}); a tie names the runtimes it "
+        "cannot be told apart from; 'why' says what the evidence lacks. The figure is the median over runs; its "
+        "interval is the 95% bootstrap interval of the mean. The same advice: `greenrt advise` on this directory."),
+        table("recommendations", "Recommendations", recommendations_table(advice))])
+    if advice.grid.carbon_label or advice.grid.cost_label:
+        opening.blocks.append(Paragraph("Carbon and cost from the median energy per inference: "
+                                        + "; ".join(x for x in (advice.grid.carbon_label, advice.grid.cost_label) if x)
+                                        + "."))
+    front = Section("Energy against latency: the Pareto front")
+    several = len(advice.hosts) > 1
+    hosts = [h.signature for h in advice.hosts]
+    for cell in advice.cells:
+        where = f"{cell.model}, batch {cell.batch_size}, {cell.precision}" + (f", host {cell.host}" if several else "")
+        name = figure_name(cell, several, hosts.index(cell.host))
+        saved = pareto_figure(cell, fig_dir, name, colors)
+        if saved is None:
+            front.blocks.append(Paragraph(f"{where}: {cell.front_note}; no Pareto figure is drawn.", notice=True))
+            continue
+        files.figures[name] = saved.png
+        front.blocks.append(FigureBlock(f"{where}: energy per inference against p99 latency, one point per runtime "
+                                        f"(medians over runs, whiskers 95% CI of the mean); front: "
+                                        f"{', '.join(cell.front) or 'none'}", saved.png, saved.svg))
+    return [opening, front]
+
+
+def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, alpha: float = ALPHA,
+                 grid: GridFigures | None = None) -> ReportFiles:
     results = ResultsDir(root)
     root = results.root
     if not results.plan_path.exists():
@@ -211,9 +249,14 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
         return TableBlock(title, frame, path, max_rows)
 
     doc = Document(f"greenrt report: {plan.get('config_name', root.name)}")
-    doc.sections.append(Section("Findings", [Bullets(tuple(files.findings or ["no successful run"]))]))
+    grid_used = GridFigures(**config_grid(plan, root.name)).overridden_by(grid or GridFigures())
+    files.advice = advise(with_host(runs, results, root.name), AdviceRequest(grid=grid_used, alpha=alpha, seed=seed))
+    colors = figures.runtime_colors(derived["runtime"].unique().to_list()) if not runs.is_empty() else {}
+    recommendations, front = _advice_sections(files.advice, fig_dir, colors, files, table)
+    findings = Section("Findings", [Bullets(tuple(files.findings or ["no successful run"]))])
+    doc.sections += [recommendations, findings, front]
     if energy_note:
-        doc.sections[0].blocks.append(Paragraph(
+        findings.blocks.append(Paragraph(
             f"{unavailable_text(energy_note)}. Latency and throughput were measured; every energy "
             "column is empty (not zero) and no energy figure is drawn.", notice=True))
 
@@ -229,7 +272,6 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
         f"not tested ('untested'); its interval is empty, never zero.")])
     doc.sections.append(how)
 
-    colors = figures.runtime_colors(derived["runtime"].unique().to_list()) if not runs.is_empty() else {}
     perf = Section("Latency and throughput")
     for metric, ylabel, title, name in (
             ("latency_p50_ms", "ms per batch (p50)", "Latency p50 per batch (median over runs, whiskers IQR)", "latency_p50"),

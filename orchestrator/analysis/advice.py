@@ -1,0 +1,316 @@
+"""The runtime to deploy, per host, model, batch size and precision: a pure function of the runs table.
+
+The runs table is orchestrator.results.tables.runs_table's, with a `host` column (the host signature) and,
+where several results directories were read, a `source` column. Runs of different hosts are never pooled: each
+host gets its own advice.
+
+Per group, the candidates are the runtimes that meet the constraints (faithful outputs, p99 latency, throughput:
+each judged on the runtime's median over runs). The leader, the tie and the test are best.py's (lowest median;
+Holm-adjusted two-sided Mann-Whitney U over the candidates' runs), so `advise` and the report's "Which runtime is
+best" can never disagree on the same runs. The Pareto front is over the candidates on (energy per inference,
+p99 latency).
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+from orchestrator.analysis.advice_schema import (OBJECTIVES, Advice, CellAdvice, Constraints, Estimate, Grid,
+                                                 HostGroup, RuntimePoint, Separation)
+from orchestrator.analysis.best import best_runtimes
+from orchestrator.analysis.carbon import GridFigures
+from orchestrator.analysis.comparisons import ALPHA, MIN_RUNS, compare_runtimes
+from orchestrator.analysis.frames import GROUP_KEYS, energy_reason, ok_runs, unavailable_text, with_derived
+from orchestrator.analysis.pareto import Point, dominated_by, pareto_front
+from orchestrator.analysis.stats import summarize
+
+UNKNOWN_HOST = "unknown host"
+ENERGY_BASED = ("energy", "edp", "carbon", "cost")
+# objective -> (column of the runs table it ranks by, unit). Each is one number per run, so the run stays the
+# sample unit of the test. EDP is energy per inference times the p50 latency per batch.
+METRICS = {"energy": ("j_per_inference", "J per inference"),
+           "latency": ("latency_p50_ms", "ms per batch (p50)"),
+           "edp": ("edp_j_s", "J·s (J per inference × p50 s per batch)"),
+           "carbon": ("gco2e_per_million", "gCO2e per million inferences"),
+           "cost": ("cost_per_million", "cost per million inferences")}
+NATIVE_NOTE = "not a converted model"  # tables.run_row's fidelity note for a run nothing was compared for
+
+
+@dataclass(frozen=True)
+class AdviceRequest:
+    objective: str = "energy"
+    max_p99_ms: float | None = None
+    min_throughput: float | None = None
+    faithful_only: bool = True
+    precision: str | None = None
+    models: tuple[str, ...] | None = None
+    batch_sizes: tuple[int, ...] | None = None
+    grid: GridFigures = field(default_factory=GridFigures)
+    alpha: float = ALPHA
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"unknown objective {self.objective!r}; valid: {', '.join(OBJECTIVES)}")
+        if self.objective == "carbon" and not self.grid.carbon_shown:
+            raise ValueError("objective carbon needs the grid's carbon intensity (grid_intensity_g_per_kwh)")
+        if self.objective == "cost" and not self.grid.cost_shown:
+            raise ValueError("objective cost needs the electricity price (price_per_kwh)")
+
+
+def with_objective_columns(runs: pl.DataFrame, grid: GridFigures) -> pl.DataFrame:
+    """The derived runs table plus one column per objective; carbon and cost stay null where their figure is unset."""
+    runs = with_derived(runs)
+    j = pl.col("j_per_inference")
+    scale_c = grid.grams_per_million(1.0)
+    scale_p = grid.cost_per_million(1.0)
+    return runs.with_columns(
+        (j * pl.col("latency_p50_ms") / 1e3).alias("edp_j_s"),
+        (j * scale_c if scale_c is not None else pl.lit(None, pl.Float64)).alias("gco2e_per_million"),
+        (j * scale_p if scale_p is not None else pl.lit(None, pl.Float64)).alias("cost_per_million"))
+
+
+def min_runs_to_separate(comparisons: int, alpha: float = ALPHA) -> int:
+    """The fewest runs per runtime with which the exact two-sided Mann-Whitney test can reach alpha after Holm.
+
+    With n runs a side and no ties, the smallest two-sided p is 2 / C(2n, n); Holm multiplies the family's smallest
+    p by the number of comparisons, so the leader can be separated from every other runtime only if
+    comparisons * 2 / C(2n, n) < alpha (3 runs a side never reach 0.05: 2/20 = 0.1).
+    """
+    n = MIN_RUNS
+    while max(comparisons, 1) * 2 / math.comb(2 * n, n) >= alpha:
+        n += 1
+    return n
+
+
+def _estimate(frame: pl.DataFrame, column: str, unit: str, seed: int, missing: str) -> Estimate:
+    values = frame[column].drop_nulls().to_numpy().astype(np.float64) if column in frame.columns else np.array([])
+    s = summarize(values, seed, missing)
+    return Estimate(metric=column, unit=unit, runs=s.n, median=s.median, mean=s.mean, ci_low=s.ci_low,
+                    ci_high=s.ci_high, note=s.note)
+
+
+def _median(frame: pl.DataFrame, column: str) -> float | None:
+    values = frame[column].drop_nulls()
+    return float(values.median()) if not values.is_empty() else None
+
+
+def _fidelity(ok: pl.DataFrame) -> tuple[str, str]:
+    """(faithful | unfaithful | not established | native, the words) for one runtime's successful runs."""
+    if "fidelity_faithful" not in ok.columns or ok.is_empty():
+        return "native", ""
+    verdicts = ok["fidelity_faithful"].to_list()
+    notes = ok["fidelity_note"].to_list() if "fidelity_note" in ok.columns else [""] * ok.height
+    if any(v is False for v in verdicts):
+        bad = sum(v is False for v in verdicts)
+        worst = ok["fidelity_max_abs_error"].drop_nulls().max() if "fidelity_max_abs_error" in ok.columns else None
+        return "unfaithful", (f"outputs not faithful to the reference in {bad} of {ok.height} runs"
+                              + (f" (max abs error {worst:.3g})" if worst is not None else ""))
+    if all(v is True for v in verdicts):
+        return "faithful", ""
+    unknown = sorted({n for v, n in zip(verdicts, notes) if v is None and n and n != NATIVE_NOTE})
+    if unknown:
+        return "not established", "fidelity not established: " + "; ".join(unknown)
+    if any(v is True for v in verdicts):
+        return "faithful", ""
+    return "native", ""
+
+
+def _exclusion(point: dict, request: AdviceRequest) -> str | None:
+    if request.faithful_only and point["fidelity"] in ("unfaithful", "not established"):
+        return point["fidelity_words"] + " (--no-faithful-only admits it)"
+    p99 = point["p99"].median
+    if request.max_p99_ms is not None and p99 is not None and p99 > request.max_p99_ms:
+        return f"p99 {p99:.4g} ms is above the limit of {request.max_p99_ms:g} ms"
+    thr = point["throughput"]
+    if request.min_throughput is not None and thr is not None and thr < request.min_throughput:
+        return f"throughput {thr:.4g}/s is below the minimum of {request.min_throughput:g}/s"
+    return None
+
+
+def _repetitions_reason(candidates: dict[str, int], alpha: float) -> str | None:
+    """Why no test can separate the candidates with the runs there are, or None when enough were made."""
+    if len(candidates) < 2:
+        return None
+    fewest = min(candidates.values())
+    needed = min_runs_to_separate(math.comb(len(candidates), 2), alpha)
+    if fewest >= needed:
+        return None
+    return (f"{fewest} repetition{'s' if fewest != 1 else ''}: run at least {needed} (with {len(candidates)} "
+            f"runtimes, fewer runs can never be significant at alpha {alpha:g} after Holm)")
+
+
+def _separation(pairs: pl.DataFrame, leader: str, runner_up: str, leader_median: float,
+                runner_up_median: float, comparisons: int) -> Separation:
+    row = pairs.filter(((pl.col("runtime_a") == leader) & (pl.col("runtime_b") == runner_up))
+                       | ((pl.col("runtime_a") == runner_up) & (pl.col("runtime_b") == leader)))
+    test = row.row(0, named=True) if row.height else {}
+    delta = test.get("cliffs_delta")
+    if delta is not None and test.get("runtime_a") != leader:
+        delta = -delta  # the table's delta is a's against b's: turned to read as the leader's against the runner-up's
+    return Separation(runner_up=runner_up, runner_up_median=runner_up_median,
+                      ratio=runner_up_median / leader_median if leader_median else None,
+                      test="two-sided Mann-Whitney U over runs, Holm-adjusted over the candidates' pairs",
+                      comparisons=comparisons, p_value=test.get("p_value"), p_holm=test.get("p_holm"),
+                      cliffs_delta=delta, magnitude=test.get("magnitude"), significant=test.get("significant"),
+                      note=test.get("note") or "")
+
+
+def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
+    first = group.row(0, named=True)
+    key = {k: first[k] for k in GROUP_KEYS}
+    sources = sorted({s for s in group["source"].to_list() if s}) if "source" in group.columns else []
+    ok = ok_runs(group)
+    reasons: list[str] = []
+    objective = request.objective
+    energy_missing = ok.is_empty() or ok["j_per_inference"].drop_nulls().is_empty()
+    if objective in ENERGY_BASED and energy_missing and not ok.is_empty():
+        reasons.append(f"{unavailable_text(energy_reason(group))}; ranked by latency (p50) instead of {objective}")
+        objective = "latency"
+    metric, unit = METRICS[objective]
+
+    points: dict[str, dict] = {}
+    for runtime in sorted(group["runtime"].unique().to_list()):
+        all_runs = group.filter(pl.col("runtime") == runtime)
+        mine = ok.filter(pl.col("runtime") == runtime)
+        fidelity, fidelity_words = _fidelity(mine)
+        energy_words = unavailable_text(energy_reason(all_runs)) if mine.height else "no successful run"
+        energy = _estimate(mine, "j_per_inference", "J", request.seed, energy_words)
+        points[runtime] = {
+            "runs": mine.height, "failed": all_runs.height - mine.height, "energy": energy,
+            "p99": _estimate(mine, "latency_p99_ms", "ms", request.seed, "no successful run"),
+            "p50": _median(mine, "latency_p50_ms") if mine.height else None,
+            "throughput": _median(mine, "throughput_per_s") if mine.height else None,
+            "objective": _estimate(mine, metric, unit, request.seed, "no value") if mine.height else None,
+            "fidelity": fidelity, "fidelity_words": fidelity_words}
+        if all_runs.height > mine.height:
+            kinds = all_runs.filter(pl.col("status") != "ok")["failure_kind"].cast(pl.String).fill_null("unknown")
+            reasons.append(f"{runtime}: {all_runs.height - mine.height} of {all_runs.height} runs failed "
+                           f"({', '.join(sorted(set(kinds.to_list())))})")
+
+    for runtime, point in points.items():
+        why = None
+        if point["runs"] == 0:
+            why = "no successful run"
+        elif point["objective"] is None or point["objective"].median is None:
+            why = (f"no {objective} figure: {point['energy'].note}" if objective in ENERGY_BASED
+                   else f"no {objective} figure")
+        point["excluded"] = why or _exclusion(point, request)
+    candidates = {r: p["objective"].runs for r, p in points.items() if p["excluded"] is None}
+    for runtime, point in points.items():
+        if point["excluded"]:
+            reasons.append(f"{runtime} excluded: {point['excluded']}")
+
+    # The front: the candidates with both figures. Where energy is missing, there is no front to draw.
+    placed = [Point(r, points[r]["energy"].median, points[r]["p99"].median) for r in candidates
+              if points[r]["energy"].median is not None and points[r]["p99"].median is not None]
+    front = pareto_front(placed)
+    front_names = [p.runtime for p in front]
+    if energy_missing:
+        front_note = (unavailable_text(energy_reason(group)) if not ok.is_empty() else "no successful run")
+        front_note = f"no front: {front_note}"
+    elif not placed:
+        front_note = "no front: no candidate has both an energy and a p99 figure"
+    else:
+        front_note = (f"{len(front)} of {len(placed)} candidate(s) on the front of (median energy per inference, "
+                      "median p99 latency): no other candidate is at least as good on both and better on one")
+
+    verdict, recommended, leader, figure, tied, separation = "no candidate", None, None, None, [], None
+    if not candidates:
+        reasons.insert(0, "no runtime meets the constraints" if points and ok.height else "no successful run")
+    else:
+        chosen = group.filter(pl.col("runtime").is_in(list(candidates)))
+        chosen = with_objective_columns(chosen, request.grid)
+        pairs = compare_runtimes(chosen, {objective: metric}, request.alpha)[0]
+        best = best_runtimes(chosen, pairs, {objective: metric}, request.alpha).row(0, named=True)
+        leader = best["best"]
+        figure = points[leader]["objective"]
+        tied = [t for t in best["tied_with"].split(", ") if t] if best["tied_with"] else []
+        comparisons = math.comb(len(candidates), 2)
+        if best["runner_up"] is not None:
+            separation = _separation(pairs, leader, best["runner_up"], best["median"], best["runner_up_median"],
+                                     comparisons)
+        verdict = {"best": "recommended", "tie": "tie", "untested": "not enough evidence",
+                   "only runtime": "only candidate"}[best["verdict"]]
+        if verdict == "not enough evidence":
+            tied = [r for r in candidates if r != leader]
+        recommended = leader if verdict in ("recommended", "only candidate") else None
+        if verdict == "only candidate":
+            reasons.insert(0, "one runtime meets the constraints: nothing to compare it with")
+        elif verdict != "recommended":
+            lacking = _repetitions_reason(candidates, request.alpha)
+            reasons.insert(0, lacking or f"{best['note']}: more repetitions may separate them")
+    runtimes = []
+    for runtime, p in points.items():
+        median_energy = p["energy"].median
+        on = None if p["excluded"] or median_energy is None or p["p99"].median is None else runtime in front_names
+        mine = next((q for q in placed if q.runtime == runtime), None)
+        runtimes.append(RuntimePoint(
+            runtime=runtime, runs=p["runs"], failed_runs=p["failed"], energy=p["energy"], p99=p["p99"],
+            p50_ms=p["p50"], throughput_per_s=p["throughput"], objective=p["objective"],
+            carbon_g_per_million=request.grid.grams_per_million(median_energy),
+            cost_per_million=request.grid.cost_per_million(median_energy), fidelity=p["fidelity"],
+            eligible=p["excluded"] is None, excluded_because=p["excluded"], on_front=on,
+            dominated_by=dominated_by(mine, placed) if mine else []))
+    return CellAdvice(host=host, sources=sources, **key, objective=request.objective, objective_used=objective,
+                      metric=metric, unit=unit, verdict=verdict, recommended=recommended, leader=leader,
+                      figure=figure, tied_with=tied, separation=separation, front=front_names,
+                      front_note=front_note, runtimes=runtimes, reasons=reasons)
+
+
+def _selected(runs: pl.DataFrame, request: AdviceRequest) -> pl.DataFrame:
+    if request.models is not None:
+        runs = runs.filter(pl.col("model").is_in(list(request.models)))
+    if request.batch_sizes is not None:
+        runs = runs.filter(pl.col("batch_size").is_in(list(request.batch_sizes)))
+    if request.precision is not None:
+        runs = runs.filter(pl.col("precision") == request.precision)
+    return runs
+
+
+def host_groups(runs: pl.DataFrame) -> list[HostGroup]:
+    if runs.is_empty():
+        return []
+    hosts = runs["host"].fill_null(UNKNOWN_HOST) if "host" in runs.columns else pl.Series([UNKNOWN_HOST] * runs.height)
+    sources = runs["source"] if "source" in runs.columns else pl.Series([None] * runs.height, dtype=pl.String)
+    seen: dict[str, set[str]] = {}
+    for h, s in zip(hosts.to_list(), sources.to_list()):
+        seen.setdefault(h, set()).update([s] if s else [])
+    return [HostGroup(signature=h, sources=sorted(s)) for h, s in sorted(seen.items())]
+
+
+def pooling_text(hosts: list[HostGroup]) -> str:
+    sources = sorted({s for h in hosts for s in h.sources})
+    if len(hosts) > 1:
+        return (f"{len(hosts)} hosts (their signatures differ): advice per host, runs never pooled across hosts")
+    if len(sources) > 1:
+        return f"{len(sources)} directories pooled: one host signature"
+    return "one host"
+
+
+def advise(runs: pl.DataFrame, request: AdviceRequest = AdviceRequest()) -> Advice:
+    selected = _selected(runs, request) if not runs.is_empty() else runs
+    cells = []
+    if not selected.is_empty():
+        selected = with_objective_columns(selected, request.grid)
+        if "host" not in selected.columns:
+            selected = selected.with_columns(pl.lit(UNKNOWN_HOST).alias("host"))
+        selected = selected.with_columns(pl.col("host").fill_null(UNKNOWN_HOST))
+        keys = ["host", *GROUP_KEYS]
+        for key, group in sorted(selected.group_by(keys), key=lambda kg: tuple(str(k) for k in kg[0])):
+            cells.append(_cell(group, key[0], request))
+    hosts = host_groups(selected)
+    grid = request.grid
+    return Advice(objective=request.objective, alpha=request.alpha,
+                  constraints=Constraints(max_p99_ms=request.max_p99_ms, min_throughput=request.min_throughput,
+                                          faithful_only=request.faithful_only, precision=request.precision,
+                                          models=list(request.models) if request.models is not None else None,
+                                          batch_sizes=list(request.batch_sizes) if request.batch_sizes is not None
+                                          else None),
+                  grid=Grid(grid_intensity_g_per_kwh=grid.grid_intensity_g_per_kwh, pue=grid.pue,
+                            price_per_kwh=grid.price_per_kwh, carbon_label=grid.carbon_label(),
+                            cost_label=grid.cost_label()),
+                  hosts=hosts, pooling=pooling_text(hosts), cells=cells)
