@@ -1,8 +1,11 @@
-"""onnxruntime/onnx-from-<framework>/{cpu,cuda,tensorrt}: an ONNX Runtime InferenceSession on request.artifact_path.
+"""onnxruntime/onnx-from-<framework>/{cpu,cuda,tensorrt,openvino}: an ONNX Runtime InferenceSession on
+request.artifact_path.
 
 The requested execution provider must be the one ONNX Runtime actually puts first; a silent fallback to the CPU
 would measure the wrong thing, so it is reported as "unsupported" instead.  On cuda/tensorrt the inputs are bound
 once as device OrtValues and the outputs are bound to the device (IO binding): no transfer inside the window.
+openvino is Intel's OpenVINO execution provider on the CPU (device_type CPU; the onnxruntime-openvino wheel, in its
+own environment): host memory, no binding; it takes each supported subgraph as one fused node.
 
 ONNX Runtime also gives each graph node it cannot run on the requested provider to the CPU provider, silently.  The
 session is therefore built with its log at VERBOSE, fd 2 captured (only during construction), and the "Node
@@ -29,8 +32,12 @@ from runners.failures import BadRequestError, RunnerError, UnsupportedError
 from runners.hostinfo import cpu_device, nvidia_gpu_name
 from runners.protocol import RunRequest
 
-EP_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider"}
+EP_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
+            "openvino": "OpenVINOExecutionProvider"}
 CPU_EP = "CPUExecutionProvider"
+OPENVINO_EP = "OpenVINOExecutionProvider"
+# Providers whose inputs and outputs live in CUDA memory (IO binding, CUDA libraries preloaded).
+CUDA_PROVIDERS = ("cuda", "tensorrt")
 SESSION_CONFIG_PREFIX = "session."  # provider_options keys handed to SessionOptions.add_session_config_entry
 DISABLE_CPU_FALLBACK = "session.disable_cpu_ep_fallback"
 
@@ -65,6 +72,17 @@ def _preload_cuda_libraries(ort: Any) -> str:
     return "ok"
 
 
+def _bundled_openvino(ort: Any) -> str | None:
+    """The OpenVINO version the onnxruntime-openvino wheel carries (its capi/libopenvino.so.<version>), or None.
+
+    That wheel loads its own copy of OpenVINO's libraries, not the `openvino` wheel's: the version measured is this
+    one."""
+    capi = Path(ort.__file__).parent / "capi"
+    found = sorted(m["v"] for f in capi.glob("libopenvino.so.*")
+                   if (m := re.fullmatch(r"libopenvino\.so\.(?P<v>\d+\.\d+\.\d+)", f.name)))
+    return found[-1] if found else None
+
+
 def _ort_distribution() -> str | None:
     for dist in ("onnxruntime-gpu", "onnxruntime", "onnxruntime-directml", "onnxruntime-openvino"):
         with contextlib.suppress(metadata.PackageNotFoundError):
@@ -96,6 +114,10 @@ def provider_chain(provider: str, request: RunRequest) -> list[tuple[str, dict[s
             "trt_fp16_enable": request.precision == "fp16",
         }
         chain = [("TensorrtExecutionProvider", trt), ("CUDAExecutionProvider", cuda), ("CPUExecutionProvider", {})]
+    elif provider == "openvino":
+        # The EP's own thread count; SessionOptions' intra-op threads only reach the nodes left to the CPU provider.
+        threads = {"num_of_threads": str(request.threads)} if request.threads is not None else {}
+        chain = [(OPENVINO_EP, {"device_type": "CPU", **threads}), ("CPUExecutionProvider", {})]
     else:
         raise UnsupportedError(f"onnxruntime has no provider {provider!r} here; valid: {', '.join(EP_NAMES)}")
     per_ep = {k: v for k, v in opts.items() if k.endswith("ExecutionProvider") and isinstance(v, dict)}
@@ -219,6 +241,9 @@ def placement_summary(lines: Iterable[str] | str, requested_ep: str) -> dict[str
     notes = list(parsed["mismatch"])
     if fallback and summary["cpu_fallback_nodes"] and not parsed["listed"]:
         notes.append("every node is on CPUExecutionProvider; ORT lists no op types when one provider has all")
+    if requested_ep == OPENVINO_EP and by_provider.get(OPENVINO_EP):
+        notes.append(f"{OPENVINO_EP} runs each subgraph it takes as one fused node: its count is subgraphs, not the "
+                     f"model's ONNX nodes")
     if notes:
         summary["note"] = "; ".join(notes)
     return summary
@@ -294,7 +319,7 @@ def _refusal_message(exc: Exception, chain: list[str], lines: list[str]) -> str 
     ops = missing_kernel_ops(lines)
     hint = f"; op types without a kernel there: {', '.join(ops)}" if ops else ""
     return (f"refused: {DISABLE_CPU_FALLBACK} = 1 and ONNX Runtime would run graph node(s) on CPUExecutionProvider "
-            f"that {' / '.join(chain)} cannot take (a CPU fallback inside a GPU measurement){hint}. "
+            f"that {' / '.join(chain)} cannot take (a CPU fallback inside a {chain[0]} measurement){hint}. "
             f"ONNX Runtime: {text.strip()}")
 
 
@@ -326,13 +351,13 @@ class OnnxRuntimeAdapter(Adapter):
                 f"{ep} is not available in this ONNX Runtime ({_ort_distribution() or ort.__version__}); "
                 f"available: {', '.join(available)}")
 
-        if provider != "cpu":
+        if provider in CUDA_PROVIDERS:
             self.preloaded = _preload_cuda_libraries(ort)
         entries = session_config_entries(request.provider_options)
         refuse_cpu = entries.get(DISABLE_CPU_FALLBACK) == "1"
         if refuse_cpu and provider == "cpu":
             raise BadRequestError(f"{DISABLE_CPU_FALLBACK} = 1 refuses every node on the CPU provider, which is all "
-                                  f"{request.runtime} runs on; it is for cuda and tensorrt runtimes")
+                                  f"{request.runtime} runs on; it is for cuda, tensorrt and openvino runtimes")
         chain = provider_chain(provider, request)
         if refuse_cpu:  # ORT refuses an explicit CPU provider with fallback disabled; it adds it implicitly instead
             chain = [(name, opts) for name, opts in chain if name != CPU_EP]
@@ -408,7 +433,7 @@ class OnnxRuntimeAdapter(Adapter):
 
     def prepare(self, inputs: dict[str, np.ndarray]) -> Any:
         feed = self._feed(inputs)
-        if self.provider == "cpu":
+        if self.provider not in CUDA_PROVIDERS:
             return feed
         ort = self.ort
         binding = self.session.io_binding()
@@ -451,7 +476,12 @@ class OnnxRuntimeAdapter(Adapter):
         dist = _ort_distribution()
         if dist:
             out["onnxruntime_package"] = dist
-        if self.provider in ("cuda", "tensorrt"):
+        if self.provider == "openvino" and ort is not None:
+            with contextlib.suppress(Exception):
+                bundled = _bundled_openvino(ort)
+                if bundled:
+                    out["onnxruntime_openvino_libraries"] = bundled
+        if self.provider in CUDA_PROVIDERS:
             for d in CUDA_DISTRIBUTIONS:
                 with contextlib.suppress(metadata.PackageNotFoundError):
                     out[d] = metadata.version(d)
@@ -462,7 +492,7 @@ class OnnxRuntimeAdapter(Adapter):
     def devices(self) -> list[str]:
         if self.provider is None:
             return []
-        if self.provider == "cpu":
+        if self.provider not in CUDA_PROVIDERS:
             return [cpu_device()]
         return [nvidia_gpu_name(self.device_id)]
 
