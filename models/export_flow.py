@@ -1,4 +1,5 @@
-"""The one ONNX export flow, for every source framework: `run_export(ExportRequest, SourceExporter) -> ExportResult`.
+"""The one export flow, for every source framework and target format: `run_export(ExportRequest, SourceExporter)
+-> ExportResult`.  ONNX is every framework's target; TFLite (for LiteRT) is TensorFlow's too.
 
 The flow owns what every export does the same way:
 - validation: the framework, the model and its options, the exporter, the opset (`bad-request`, `unsupported`);
@@ -7,16 +8,19 @@ The flow owns what every export does the same way:
   runners.failures as the measured loop classifies a run's failures;
 - the write: temporary names next to the output, renamed into place only once verified (ONNX external data in
   `<name>.data` for a model above protobuf's 2 GB, renamed first, so the .onnx never points at a missing file);
-- the opset read back from the written file, which must be the one asked for;
+- the opset read back from the written file, which must be the one asked for (ONNX; a TFLite file has none);
 - the verification: the written file run in ONNX Runtime CPU (graph optimisation ALL) on make_inputs(seed 0,
   batch 2) against the source framework's own outputs on the same inputs, judged by models.fidelity.compare_outputs
   (the one fidelity criterion); a model ONNX Runtime refuses, or whose outputs are not faithful, fails the export
   with kind "export" and ONNX Runtime's / the comparison's own words.  max_abs_diff is recorded (None where
-  onnxruntime is not importable in the source environment).
+  onnxruntime is not importable in the source environment).  A .tflite file is verified the same way in the
+  TFLite interpreter with its default XNNPACK delegate (runners.adapters.litert_interpreter.TfliteModel, what
+  the LiteRT runtime runs), on the same inputs, against the same criterion.
 
 A framework's exporter (models.torch_export, models.tensorflow_export, models.mxnet_export) is a SourceExporter
 that fills in only what differs: its exporters and opsets, building the model, running it for the reference
-outputs, and converting it to an ONNX ModelProto with the registry's interface.
+outputs, and converting it to an ONNX ModelProto (or, for target "tflite", the .tflite flatbuffer's bytes) with the
+registry's interface.
 
 Standard library and runners.protocol/runners.failures at import time; numpy, onnx and onnxruntime are imported
 where they are used, inside the source framework's environment.
@@ -29,9 +33,10 @@ import os
 import shutil
 import tempfile
 import time
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from runners.failures import RunnerError, classify, error_of
 from runners.protocol import ExportRequest, ExportResult, Weights
@@ -70,6 +75,7 @@ class SourceExporter:
     """What one source framework's export needs beyond the shared flow; subclasses set the names and the hooks."""
 
     framework: str  # the ExportRequest.framework it serves
+    target: str = "onnx"  # the ExportRequest.target it serves: a key of TARGETS
     source: str  # the framework as messages name it ("torch", "TensorFlow", "MXNet")
     exporters: tuple[str, ...]  # valid ExportRequest.exporter values, the default first
     distributions: tuple[str, ...]  # recorded in ExportResult.versions
@@ -108,7 +114,7 @@ class SourceExporter:
 def run_export(request: ExportRequest, source: SourceExporter) -> ExportResult:
     """Export request.model to request.output_path; every failure becomes an error result (never raises)."""
     result = ExportResult(framework=request.framework, model=request.model, status="error",
-                          output_path=request.output_path)
+                          output_path=request.output_path, target=request.target)
     result.versions = installed_versions(source.distributions)
     phase = "bad-request"
     temps: list[Path] = []
@@ -121,6 +127,10 @@ def run_export(request: ExportRequest, source: SourceExporter) -> ExportResult:
         if request.framework != source.framework:
             raise ExportError(f"{type(source).__module__} exports {source.framework} models, not "
                               f"{request.framework!r}", "unsupported")
+        if request.target != source.target:
+            raise ExportError(f"{type(source).__name__} converts to {source.target}, not {request.target!r}",
+                              "unsupported")
+        target = TARGETS[source.target]
         try:
             spec = get_model(request.model)
             options = spec.resolve_options(request.model_options)
@@ -145,14 +155,14 @@ def run_export(request: ExportRequest, source: SourceExporter) -> ExportResult:
         result.exporter = source.describe(exporter, result.versions)
         del model  # the converters hold copies of the graph: free the source model before writing (TF BERT)
         gc.collect()
-        temps = _write(model_proto, out)
+        temps = target.write(model_proto, out)
         del model_proto
         gc.collect()
-        result.opset = written_opset(temps[0])
+        result.opset = target.written_opset(temps[0])
         if opset is not None and result.opset != opset:
             raise ExportError(f"the converter wrote opset {result.opset}, not the requested {opset}")
         try:
-            report = verify_onnx(temps[0], reference, inputs, source.source)
+            report = target.verify(temps[0], reference, inputs, source.source)
         except ExportError as exc:
             context = source.verification_context()
             if context:
@@ -257,3 +267,64 @@ def _remove(temps: list[Path]) -> None:
         tmp.unlink(missing_ok=True)
     if len(temps) == 2:
         shutil.rmtree(temps[0].parent, ignore_errors=True)
+
+
+def verify_tflite(path: str | os.PathLike, reference: dict[str, Any], inputs: dict[str, Any],
+                  source: str = "the source framework") -> dict[str, Any] | None:
+    """compare_outputs(source framework, the TFLite interpreter with its default delegate) on the same inputs: the
+    report, or None where no TFLite interpreter is importable here.  ExportError if the interpreter cannot load or
+    run the model, or it is not faithful."""
+    from runners.adapters.litert_interpreter import TfliteModel, interpreter_class
+
+    found = interpreter_class()
+    if found is None:
+        return None
+    cls, distribution = found
+    names = list(reference)
+    try:
+        model = TfliteModel(cls, str(path), None)
+        model.bind(inputs)
+        model.invoke()
+        got = model.results(names)
+    except Exception as exc:  # noqa: BLE001 - the interpreter raises RuntimeError/ValueError with its own words
+        raise ExportError(f"the TFLite interpreter ({distribution}) cannot run the converted model: "
+                          f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
+    del model
+    from models.fidelity import compare_outputs
+
+    try:
+        report = compare_outputs(reference, got)
+    except ValueError as exc:  # a shape differs
+        raise ExportError(f"the converted model does not reproduce {source}: {exc}") from exc
+    if not report["faithful"]:
+        worst = "; ".join(f"{o['name']}: max |diff| {o['max_abs_error']:.3g} (tolerance {o['tolerance']:.3g}), "
+                          f"cosine {o['cosine_similarity']:.6f}" for o in report["outputs"] if not o["faithful"])
+        raise ExportError(f"the converted model is not faithful to {source} in the TFLite interpreter: {worst}")
+    return report
+
+
+def _write_bytes(content: bytes, out: Path) -> list[Path]:
+    """A converter's file (a .tflite flatbuffer) under a temporary name next to `out`, for the rename."""
+    fd, name = tempfile.mkstemp(dir=out.parent, prefix=f".{out.stem}.", suffix=out.suffix)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(content)
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return [Path(name)]
+
+
+@dataclass(frozen=True)
+class TargetFormat:
+    """How the flow writes, reads back and verifies one target format."""
+
+    write: Callable[[Any, Path], list[Path]]  # (what convert() returned, output path) -> temporary files
+    written_opset: Callable[[Path], int | None]
+    verify: Callable[..., dict[str, Any] | None]  # (path, reference, inputs, source) -> fidelity report
+
+
+TARGETS: dict[str, TargetFormat] = {
+    "onnx": TargetFormat(_write, written_opset, verify_onnx),
+    "tflite": TargetFormat(_write_bytes, lambda path: None, verify_tflite),
+}

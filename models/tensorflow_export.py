@@ -1,4 +1,5 @@
-"""ONNX export from TensorFlow (runs in the tensorflow environment): `export_onnx(ExportRequest) -> ExportResult`.
+"""ONNX and TFLite export from TensorFlow (runs in the tensorflow environment): `export_onnx(ExportRequest) ->
+ExportResult`, and `export_tflite` for LiteRT (at the end of this module).
 
 Converter: tf2onnx's `convert.from_function` on a tf.function of the Keras model (models.tensorflow_models.
 serving_function) whose input_signature has a dynamic batch dimension; the opset is the request's, or tf2onnx's
@@ -143,6 +144,7 @@ class TensorFlowExporter(SourceExporter):
     source = "TensorFlow"
     exporters = ("tf2onnx",)
     distributions = ("tensorflow", "keras", "keras-hub", "tf2onnx", "onnx", "onnxruntime", "protobuf")
+    ids_dtype = "int64"  # the token ids ONNX graphs take (cast to Keras-Hub's int32 inside the graph)
 
     def __init__(self) -> None:
         self._log = _ErrorLog()
@@ -171,7 +173,7 @@ class TensorFlowExporter(SourceExporter):
 
         from models.tensorflow_models import input_signature, serving_function
 
-        self._signature = input_signature(spec, None, options, layout="NHWC", ids_dtype="int64")
+        self._signature = input_signature(spec, None, options, layout="NHWC", ids_dtype=self.ids_dtype)
         self._fn = tf.function(serving_function(model, spec), input_signature=self._signature)
         kinds = {i.name: i.kind for i in spec.inputs}
         feed = {}
@@ -204,3 +206,66 @@ class TensorFlowExporter(SourceExporter):
 def export_onnx(request: ExportRequest) -> ExportResult:
     """Export request.model to request.output_path; every failure becomes an error result (never raises)."""
     return run_export(request, TensorFlowExporter())
+
+
+# -- TFLite, for LiteRT -------------------------------------------------------------------------------------------
+#
+# Converter: tf.lite.TFLiteConverter.from_concrete_functions on the same tf.function of the Keras model, its
+# variables frozen into constants first (convert_variables_to_constants_v2).  Given the Keras 3 model as its
+# trackable object instead, the converter keeps every weight as a resource variable (VAR_HANDLE/READ_VARIABLE ops,
+# a 0.2 MB file for MobileNetV2) that nothing initialises: the interpreter returns NaN (seen 2026-12, TF 2.21).
+# Builtin TFLite ops only (TFLITE_BUILTINS): what LiteRT runs by itself.  A model that needs TensorFlow's own ops
+# (SELECT_TF_OPS, the Flex delegate LiteRT's wheel does not carry) fails with the converter's own words.
+#
+# Interface: the registry's input and output names (the signature serving_default); images NHWC, as TensorFlow's
+# native runtime takes them (the LiteRT adapter transposes outside the window, as the native adapter does); token
+# ids int32 (Keras-Hub's); axis 0 of every input and output dynamic (-1), so one file serves every batch size.
+# fp32: no optimisation (quantization) is asked of the converter.
+
+
+class TensorFlowLiteExporter(TensorFlowExporter):
+    target = "tflite"
+    exporters = ("tflite-converter",)
+    distributions = ("tensorflow", "keras", "keras-hub", "flatbuffers", "protobuf")
+    ids_dtype = "int32"
+
+    def resolve_opset(self, requested: int | None) -> int | None:
+        if requested is not None:
+            raise ExportError(f"opset {requested!r}: an opset is an ONNX version; a TFLite conversion takes none",
+                              "bad-request")
+        return None
+
+    def describe(self, exporter: str, versions: dict[str, str]) -> str:
+        return (f"tf.lite.TFLiteConverter.from_concrete_functions, frozen, TFLITE_BUILTINS "
+                f"(tensorflow {versions.get('tensorflow', '?')})")
+
+    def convert(self, model, spec, options, inputs, reference, opset, exporter, workdir: Path) -> bytes:
+        import tensorflow as tf
+        from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+        concrete = self._fn.get_concrete_function()
+        frozen = convert_variables_to_constants_v2(concrete)
+        structure = concrete.structured_outputs
+
+        # The frozen function returns a flat list; this one gives the outputs their registry names again (the
+        # signature's output names) and takes the inputs by the signature's TensorSpec names.
+        @tf.function(input_signature=self._signature)
+        def serving(*args):
+            return tf.nest.pack_sequence_as(structure, frozen(*args))
+
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([serving.get_concrete_function()], tf.Module())
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        try:
+            return converter.convert()
+        finally:
+            self._fn = None
+            del frozen, serving, converter
+            gc.collect()
+
+    def verification_context(self) -> str | None:
+        return None
+
+
+def export_tflite(request: ExportRequest) -> ExportResult:
+    """Convert request.model to a .tflite file at request.output_path; every failure becomes an error result."""
+    return run_export(request, TensorFlowLiteExporter())

@@ -1,7 +1,9 @@
-"""Converted models (ONNX), exported in the SOURCE framework's environment and cached across runs and sweeps.
+"""Converted models (ONNX, TFLite), exported in the SOURCE framework's environment and cached across runs and sweeps.
 
-The cache key covers everything that changes the file: source framework and its version, model and its options,
-weights (seed, or the file's digest) and opset.
+The cache key covers everything that changes the file: target format, source framework and its version, model and
+its options, weights (seed, or the file's digest) and opset (ONNX only).  The file is named by its format
+(model.onnx, model.tflite) in a folder <source>-<model>[-<format>]-<key>; ONNX keys and folders read as before
+the target format existed, so caches built then stay valid.
 """
 from __future__ import annotations
 
@@ -19,6 +21,10 @@ from orchestrator import paths
 from orchestrator.execution.launchers.base import Launcher
 from orchestrator.planning.runtimes import Runtime
 from runners.protocol import ExportRequest, ExportResult, ProtocolError, Weights, read_json, to_dict, write_json_atomic
+
+
+# The target format -> how messages name it (the file is model.<target>).
+FORMAT_NAMES = {"onnx": "ONNX", "tflite": "TFLite"}
 
 
 class ExportFailed(RuntimeError):
@@ -62,9 +68,12 @@ def weights_identity(weights: Weights) -> str:
     return f"file:{digest.hexdigest()}"
 
 
-def artifact_key(source: str, model: str, options: dict, weights: Weights, opset: int | None, source_versions: dict) -> str:
+def artifact_key(source: str, model: str, options: dict, weights: Weights, opset: int | None, source_versions: dict,
+                 target: str = "onnx") -> str:
     identity = {"source": source, "model": model, "options": options, "weights": weights_identity(weights),
                 "opset": opset, "versions": source_versions}
+    if target != "onnx":  # an ONNX artifact's key is what it was before other formats: its cache stays valid
+        identity["target"] = target
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -92,25 +101,29 @@ class ArtifactCache:
         return self._versions[environment]
 
     def ensure(self, runtime: Runtime, model: str, options: dict, weights: Weights, opset: int | None) -> Artifact:
-        source = runtime.source_framework
-        assert source is not None, f"{runtime.name} loads no converted model"
-        key = artifact_key(source, model, options, weights, opset, self.source_versions(source))
-        folder = self.root / f"{source}-{model}-{key}"
+        source, target = runtime.source_framework, runtime.target_format
+        assert source is not None and target is not None, f"{runtime.name} loads no converted model"
+        opset = opset if target == "onnx" else None  # an ONNX opset means nothing to another format
+        key = artifact_key(source, model, options, weights, opset, self.source_versions(source), target)
+        folder = self.root / (f"{source}-{model}-{key}" if target == "onnx" else f"{source}-{model}-{target}-{key}")
         export_json = folder / "export.json"
         if not export_json.exists():
             with _export_lock(folder):
                 if not export_json.exists():  # another process (a shard on another node) may have exported it meanwhile
-                    self._export(source, model, options, weights, opset, folder)
+                    self._export(source, model, options, weights, opset, folder, target)
         result: ExportResult = read_json(ExportResult, export_json)
         return Artifact(result.output_path, key, result.opset, result.exporter, result.versions, result.seconds)
 
-    def _export(self, source: str, model: str, options: dict, weights: Weights, opset: int | None, folder: Path) -> None:
+    def _export(self, source: str, model: str, options: dict, weights: Weights, opset: int | None, folder: Path,
+                target: str = "onnx") -> None:
         # Export into a staging folder and rename it, so a half-written model is never taken from the cache.
         staging = folder.with_name(folder.name + ".partial")
         staging.mkdir(parents=True, exist_ok=True)
-        request = ExportRequest(framework=source, model=model, output_path=str(staging / "model.onnx"),
+        file_name = f"model.{target}"
+        what = FORMAT_NAMES.get(target, target)
+        request = ExportRequest(framework=source, model=model, output_path=str(staging / file_name),
                                 result_path=str(staging / "export.json"), opset=opset, weights=weights,
-                                model_options=options)
+                                model_options=options, target=target)
         write_json_atomic(staging / "request.json", to_dict(request))
         outcome = self.launcher.launch(source, ["export", "--request", str(staging / "request.json")], workdir=staging,
                                        timeout_s=self.timeout_s, env_vars={}, log_path=staging / "export.log",
@@ -119,12 +132,12 @@ class ArtifactCache:
             result: ExportResult = read_json(ExportResult, staging / "export.json")
         except ProtocolError as exc:
             why = outcome.start_error or ("timed out" if outcome.timed_out else f"exit code {outcome.exit_code}")
-            raise ExportFailed(f"ONNX export of {model} from {source} failed ({why}; {exc})", outcome.log_tail) from None
+            raise ExportFailed(f"{what} export of {model} from {source} failed ({why}; {exc})", outcome.log_tail) from None
         if result.status != "ok":
             message = result.error.message if result.error else "unknown error"
-            raise ExportFailed(f"ONNX export of {model} from {source} failed: {message}", outcome.log_tail)
+            raise ExportFailed(f"{what} export of {model} from {source} failed: {message}", outcome.log_tail)
         # ONNX external-data references are relative, so the model survives the folder's rename.
-        write_json_atomic(staging / "export.json", to_dict(replace(result, output_path=str(folder / "model.onnx"))))
+        write_json_atomic(staging / "export.json", to_dict(replace(result, output_path=str(folder / file_name))))
         if folder.exists():
             shutil.rmtree(folder)
         staging.rename(folder)

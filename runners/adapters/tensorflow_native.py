@@ -9,7 +9,9 @@
   (input_ids -> token_ids, attention_mask -> padding_mask, token_type_ids -> segment_ids); outputs carry the
   registry's names (logits; last_hidden_state, pooler_output).
 - One tf.function with a fixed input_signature (the request's batch size): traced once, by the first warm-up
-  iteration (engine_build_seconds), never inside the window.  XLA (jit_compile) is off: TensorFlow as shipped.
+  iteration (engine_build_seconds), never inside the window.  XLA (jit_compile) is off: TensorFlow as shipped;
+  tensorflow/xla/* (runners.adapters.tensorflow_xla) is this adapter with jit_compile on.
+- runtime_facts: jit_compile, how often the function was traced, and how often inside the window (0 expected).
 - threads: request.threads sets TensorFlow's intra-op pool (tf.config.threading), before TensorFlow initialises.
 - fp16: Keras' "mixed_float16" policy, on cuda only.
 """
@@ -35,6 +37,8 @@ def _import_tf():
 
 
 class TensorflowNativeAdapter(Adapter):
+    jit_compile = False  # XLA: the one difference of tensorflow/xla (a subclass)
+
     def __init__(self) -> None:
         self.tf = None
         self.model = None
@@ -46,6 +50,7 @@ class TensorflowNativeAdapter(Adapter):
         self.spec = None
         self.output_names: tuple[str, ...] = ()
         self._sync = None
+        self._traces_at_window_start: int | None = None
 
     # -- device set-up -----------------------------------------------------------------------------------------
 
@@ -63,12 +68,12 @@ class TensorflowNativeAdapter(Adapter):
         build = tf.sysconfig.get_build_info()
         if not physical:
             raise UnsupportedError(
-                f"tensorflow/native/cuda: TensorFlow {tf.__version__} sees no GPU (CUDA build: "
+                f"{request.runtime}: TensorFlow {tf.__version__} sees no GPU (CUDA build: "
                 f"{build.get('is_cuda_build', False)}, built for CUDA {build.get('cuda_version', 'none')}, cuDNN "
                 f"{build.get('cudnn_version', 'none')}); refusing to run on the CPU instead")
         device_id = int(request.provider_options.get("device_id", 0))
         if not 0 <= device_id < len(physical):
-            raise UnsupportedError(f"tensorflow/native/cuda: device_id {device_id} is not one of the "
+            raise UnsupportedError(f"{request.runtime}: device_id {device_id} is not one of the "
                                    f"{len(physical)} GPU(s) TensorFlow sees")
         gpu = physical[device_id]
         logical_index = device_id
@@ -82,7 +87,7 @@ class TensorflowNativeAdapter(Adapter):
         logical = tf.config.list_logical_devices("GPU")
         if logical_index >= len(logical):
             raise UnsupportedError(
-                f"tensorflow/native/cuda: GPU {device_id} exists but is hidden from TensorFlow in this process "
+                f"{request.runtime}: GPU {device_id} exists but is hidden from TensorFlow in this process "
                 f"(logical GPUs: {len(logical)}); refusing to run on the CPU instead")
         self.device_id = device_id
         self.device = f"/GPU:{logical_index}"
@@ -135,7 +140,8 @@ class TensorflowNativeAdapter(Adapter):
         finally:
             keras.mixed_precision.set_global_policy(previous_policy)
         signature = input_signature(spec, request.batch_size, options, layout="NHWC", ids_dtype="int32")
-        self.fn = tf.function(serving_function(self.model, spec), input_signature=signature, jit_compile=False)
+        self.fn = tf.function(serving_function(self.model, spec), input_signature=signature,
+                              jit_compile=self.jit_compile)
         if provider == "cuda":
             # A tf.function call returns once its GPU kernels are ENQUEUED on the device's stream: the outputs are
             # handles to buffers the GPU may still be computing.  sync_devices() blocks until every pending op on
@@ -192,6 +198,19 @@ class TensorflowNativeAdapter(Adapter):
     def tracing_count(self) -> int:
         """How many times the tf.function was traced (1 after a run: traced once, in warm-up)."""
         return int(self.fn.experimental_get_tracing_count()) if self.fn is not None else 0
+
+    def on_window_start(self) -> None:
+        self._traces_at_window_start = self.tracing_count()
+
+    def runtime_facts(self) -> dict[str, Any] | None:
+        if self.fn is None:
+            return None
+        traces = self.tracing_count()
+        facts: dict[str, Any] = {"jit_compile": self.jit_compile, "traces": traces}
+        if self._traces_at_window_start is not None:  # a retrace in the window is a compilation measured as latency
+            facts["traces_before_window"] = self._traces_at_window_start
+            facts["traces_in_window"] = traces - self._traces_at_window_start
+        return facts
 
     def versions(self) -> dict[str, str]:
         out = {}
