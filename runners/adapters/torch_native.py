@@ -24,13 +24,12 @@ class TorchNativeAdapter(Adapter):
     def load(self, request: RunRequest) -> None:
         torch = self.torch = import_framework("torch")
         from models.registry import get_model
-        from models.torch_models import build_torch_model
 
         provider = request.provider
         if provider == "cuda":
             if not torch.cuda.is_available():
                 raise UnsupportedError(
-                    f"torch/native/cuda: CUDA is not available (torch {torch.__version__}, built for CUDA "
+                    f"{request.runtime}: CUDA is not available (torch {torch.__version__}, built for CUDA "
                     f"{torch.version.cuda or 'none'}, {torch.cuda.device_count()} device(s))")
             device_id = int(request.provider_options.get("device_id", 0))
             self.device = torch.device("cuda", device_id)
@@ -43,11 +42,16 @@ class TorchNativeAdapter(Adapter):
         self.provider = provider
         self.output_names = get_model(request.model).outputs
         self.dtype = torch.float16 if request.precision == "fp16" else torch.float32
-        model = build_torch_model(request.model, request.model_options, request.weights)
-        model = model.to(self.device)
+        model = self.build_model(request).to(self.device)
         if request.precision == "fp16":
             model = model.half()
         self.model = model.eval()
+
+    def build_model(self, request: RunRequest) -> Any:
+        """The registry's model as an eager nn.Module on the CPU (torch/inductor compiles this same module)."""
+        from models.torch_models import build_torch_model
+
+        return build_torch_model(request.model, request.model_options, request.weights)
 
     def context(self) -> contextlib.AbstractContextManager:
         return self.torch.inference_mode()
