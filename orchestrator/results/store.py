@@ -6,17 +6,20 @@ loses at most the run in flight. Everything else is written atomically (temporar
 from __future__ import annotations
 
 import errno
+import io
 import json
 import os
 import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable, Iterator
+
+import polars as pl
 
 from orchestrator.errors import UserError
 from orchestrator.planning.planner import Plan
-from orchestrator.results.record import INTERRUPTED, RunRecord, as_record, from_journal  # noqa: F401 - INTERRUPTED: the store says what is done
+from orchestrator.results.record import INTERRUPTED, READABLE_SCHEMAS, RunRecord, as_record, from_journal  # noqa: F401 - INTERRUPTED: the store says what is done
 from runners.protocol import write_json_atomic
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -58,13 +61,34 @@ class ResultsDir:
             raise UserError(f"run id {run_id!r} is not a safe folder name (letters, digits, '.', '_', '-')")
         return self.root / "runs" / run_id
 
+    def read_plan(self) -> dict[str, Any]:
+        """plan.json, or one line naming it and what to do: without it, which runs were planned is unknown."""
+        if not self.plan_path.exists():
+            raise UserError(f"{self.root}: not a greenrt results directory (no plan.json)")
+        data, problem = read_json_object(self.plan_path)
+        if problem is None and not isinstance(data.get("runs"), list):
+            problem = "no list of runs"
+        if problem is not None:
+            raise UserError(f"{self.plan_path}: unreadable ({problem}); restore it from a copy of this folder "
+                            f"(greenrt never rewrites it), or sweep again with --fresh, which moves the folder "
+                            f"aside (nothing is deleted) and starts over")
+        return data
+
+    def read_facts(self, path: Path, say: Callable[[str], None]) -> dict[str, Any]:
+        """host.json or baseline.json: {} when missing; when damaged, {} and one line (via say) naming the file."""
+        if not path.exists():
+            return {}
+        data, problem = read_json_object(path)
+        if problem is not None:
+            say(f"{path}: unreadable ({problem}); left as it is: the report's provenance goes without it; "
+                f"restore it from a copy of this folder")
+            return {}
+        return data
+
     def open_for(self, plan: Plan) -> None:
         """Start a new sweep here, or resume the same one; refuse to mix two different sweeps in one directory."""
         if self.plan_path.exists():
-            try:
-                existing = json.loads(self.plan_path.read_text())
-            except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-                raise UserError(f"{self.plan_path}: unreadable ({exc}); choose another --out") from None
+            existing = self.read_plan()
             if existing.get("config_digest") != plan.config_digest:
                 raise UserError(
                     f"{self.root} holds another sweep ({existing.get('config_name')}, digest "
@@ -103,13 +127,12 @@ class ResultsDir:
 
     def recorded_run_ids(self) -> set[str]:
         """Runs that are done: finished or failed. A run whose latest record says it was interrupted is not."""
-        records = self.records()[0]
+        paths = [self.journal_path]
         if self.shard is not None:
             # What the merge or another shard recorded is done too, so resubmitting with another shard count
             # measures nothing twice.
-            for path in (self.root / "runs.jsonl", *sorted((self.root / "shards").glob("*/runs.jsonl"))):
-                records += read_journal(path)[0]
-        return {r.run_id for r in records if r.status != INTERRUPTED}
+            paths += [self.root / "runs.jsonl", *sorted((self.root / "shards").glob("*/runs.jsonl"))]
+        return set().union(*(done_run_ids(path) for path in paths))
 
     def set_aside(self) -> Path:
         """Move this directory's sweep to a new sibling folder (never deleted) and return where it went."""
@@ -124,17 +147,71 @@ class ResultsDir:
 
 
 def read_journal(path: Path) -> tuple[list[RunRecord], list[JournalProblem]]:
-    records: list[RunRecord] = []
     problems: list[JournalProblem] = []
+    records = [record for _, record in iter_journal(path, problems)]
+    return records, problems
+
+
+def iter_journal(path: Path, problems: list[JournalProblem]) -> Iterator[tuple[int, RunRecord]]:
+    """(line number, record) for each readable line, in order; each unreadable line is added to problems."""
     if not path.exists():
-        return records, problems
+        return
     with open(path, "rb") as fh:
         for number, raw in enumerate(fh, start=1):
             try:
-                records.append(from_journal(json.loads(raw)))
+                record = from_journal(json.loads(raw))
             except (ValueError, UnicodeDecodeError) as exc:  # UnreadableRecord is a ValueError
                 problems.append(JournalProblem(number, f"{path}:{number}: unreadable record ({exc})"))
-    return records, problems
+                continue
+            yield number, record
+
+
+def describe_problems(path: Path, problems: list[JournalProblem]) -> str:
+    """One line for every unreadable line of a journal: which, why (the first), and what happens to them."""
+    numbers = ", ".join(str(p.line) for p in problems[:10]) + (" ..." if len(problems) > 10 else "")
+    first = problems[0].message.split(": unreadable record ", 1)[-1]
+    return (f"{path}: {len(problems)} unreadable line(s) ({numbers}; {first}); left as they are and skipped: "
+            f"their runs are missing from the tables and a resumed sweep measures them again; repair or delete "
+            f"those lines by hand to silence this")
+
+
+# The top-level fields resume needs, typed: a line polars reads with these is one from_journal reads too, unless
+# a nested payload is malformed (then the report calls it unreadable and a later resume measures it again).
+_DONE_SCHEMA = {"run_id": pl.String, "status": pl.String, "schema": pl.Int64, "model": pl.String,
+                "batch_size": pl.Int64, "runtime": pl.String}
+
+
+def done_run_ids(path: Path) -> set[str]:
+    """Run ids a journal holds a finished or failed record of (an interrupted attempt alone is not done).
+
+    Resuming 200,000 runs reads a gigabyte of journal; polars reads just these fields of every line in a second or
+    two, where parsing every record would take tens. Any line it cannot read the same way (damage, an old or
+    unusual record) sends the whole journal through the record-by-record reader, which is the reference.
+    """
+    if not path.exists():
+        return set()
+    data = path.read_bytes()
+    lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+    try:
+        frame = pl.read_ndjson(io.BytesIO(data), schema=_DONE_SCHEMA) if data else pl.DataFrame(schema=_DONE_SCHEMA)
+    except (pl.exceptions.PolarsError, ValueError):
+        frame = None
+    if frame is not None and frame.height == lines and not frame.select(
+            pl.any_horizontal(pl.col("run_id", "status", "model", "batch_size", "runtime").is_null()).any()
+            | (~pl.col("schema").fill_null(1).is_in(READABLE_SCHEMAS)).any()).item():
+        return set(frame.filter(pl.col("status") != INTERRUPTED)["run_id"].to_list())
+    return {r.run_id for r in read_journal(path)[0] if r.status != INTERRUPTED}
+
+
+def read_json_object(path: Path) -> tuple[dict[str, Any], str | None]:
+    """A JSON object file, or {} and why it cannot be read."""
+    try:
+        data = json.loads(path.read_bytes())
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        return {}, f"{type(exc).__name__}: {exc}"
+    if not isinstance(data, dict):
+        return {}, f"not a JSON object but {type(data).__name__}"
+    return data, None
 
 
 def _last_byte(path: Path) -> bytes:
