@@ -48,6 +48,7 @@ class LocalLauncher(Launcher):
         if visible is not None:
             env["CUDA_VISIBLE_DEVICES"] = visible
             env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # indices, where no UUID is known, then mean NVML's
+        counters_before = oom_kill_counters()
         with open(log_path, "wb") as log:
             # A session of its own, so a time-out kills the runner and every process it started.
             process = subprocess.Popen([str(python), "-m", "runners", *argv], cwd=workdir, env=env,
@@ -61,8 +62,12 @@ class LocalLauncher(Launcher):
             except BaseException:  # Ctrl-C: leave no runner behind
                 _kill_group(process)
                 raise
-        return start.outcome(exit_code, timed_out, python=str(python),
-                             **({"cuda_visible_devices": visible} if visible is not None else {}))
+        oom, evidence = (False, None)
+        if exit_code == -signal.SIGKILL and not timed_out:  # what the OOM killer's end looks like, and others'
+            oom, evidence = oom_kill_verdict(process.pid, counters_before, oom_kill_counters())
+        return start.outcome(exit_code, timed_out, oom=oom, python=str(python),
+                             **({"cuda_visible_devices": visible} if visible is not None else {}),
+                             **({"oom_evidence": evidence} if evidence else {}))
 
     @classmethod
     def end_leftovers(cls, log: Callable[[str], None]) -> int:
@@ -111,3 +116,86 @@ def leftover_runner_processes(proc: Path = Path("/proc")) -> list[tuple[int, int
                     found.append((int(entry.name), int(owner)))
                 break
     return found
+
+
+# The kernel's evidence of an OOM kill, read around each launch: a child's SIGKILL alone does not say who killed it.
+_VMSTAT = Path("/proc/vmstat")
+_KMSG = Path("/dev/kmsg")
+
+
+def _own_memory_cgroup_events(proc_cgroup: Path = Path("/proc/self/cgroup"),
+                              root: Path = Path("/sys/fs/cgroup")) -> Path | None:
+    """This process's memory cgroup file that counts OOM kills (the runner starts in it): cgroup v2's
+    memory.events, or v1's memory.oom_control (its oom_kill line, Linux 4.13+)."""
+    try:
+        lines = proc_cgroup.read_text().splitlines()
+    except OSError:
+        return None
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        if controllers == "":  # v2: one unified hierarchy
+            candidate = root / path.lstrip("/") / "memory.events"
+        elif "memory" in controllers.split(","):
+            candidate = root / "memory" / path.lstrip("/") / "memory.oom_control"
+        else:
+            continue
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _counter(path: Path | None, key: str = "oom_kill") -> int | None:
+    try:
+        for line in path.read_text().splitlines() if path else ():
+            name, _, value = line.partition(" ")
+            if name == key:
+                return int(value)
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def oom_kill_counters() -> dict[str, int]:
+    """The OOM-kill counters readable here: this process's memory cgroup's ("cgroup") and the system's ("system")."""
+    found = {"cgroup": _counter(_own_memory_cgroup_events()), "system": _counter(_VMSTAT)}
+    return {name: value for name, value in found.items() if value is not None}
+
+
+def _kernel_log_names(pid: int, kmsg: Path = _KMSG) -> str | None:
+    """The kernel log's OOM-kill line for `pid`, where the log is readable (root, or kernel.dmesg_restrict = 0)."""
+    try:
+        fd = os.open(kmsg, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return None
+    found = None
+    try:
+        os.lseek(fd, 0, os.SEEK_SET)
+        while True:
+            try:
+                record = os.read(fd, 8192).decode(errors="replace")
+            except BlockingIOError:
+                break
+            except OSError:  # a record overwritten while reading: go on with the next
+                continue
+            if f"Killed process {pid} " in record:
+                found = record.split(";", 1)[-1].strip()
+    finally:
+        os.close(fd)
+    return found
+
+
+def oom_kill_verdict(pid: int, before: dict[str, int], after: dict[str, int]) -> tuple[bool, str]:
+    """(killed by the OOM killer, the evidence in words) for a runner that ended by SIGKILL."""
+    logged = _kernel_log_names(pid)
+    if logged:
+        return True, f"kernel log: {logged[:300]}"
+    moved = {name: (before[name], after[name]) for name in before.keys() & after.keys() if after[name] > before[name]}
+    if "cgroup" in moved:
+        return True, f"the memory cgroup's oom_kill counter rose from {moved['cgroup'][0]} to {moved['cgroup'][1]}"
+    if "system" in moved:
+        return False, (f"the system's oom_kill counter rose from {moved['system'][0]} to {moved['system'][1]} during "
+                       f"the run, but neither the kernel log nor this cgroup's counter names the runner: cannot tell "
+                       f"whether it was the victim")
+    if not after:
+        return False, "cannot tell: no OOM-kill counter is readable here (no memory cgroup file, no /proc/vmstat)"
+    return False, "not the OOM killer: no OOM-kill counter moved during the run (another process sent SIGKILL)"
