@@ -194,6 +194,12 @@ class SweepConfig(_Section):
         _raise_if(_protocol_mistakes(info.data.get("cooldown"), value))
         return value
 
+    @model_validator(mode="after")
+    def _protocol_with_defaults(self) -> SweepConfig:
+        # The same cross-check as _protocol, for a config that leaves [baseline] out (defaults are not validated).
+        _raise_if(_protocol_mistakes(self.cooldown, self.baseline))
+        return self
+
     @field_validator("environment")
     @classmethod
     def _environment(cls, value: dict, info: ValidationInfo) -> dict:
@@ -421,8 +427,8 @@ def _describe(error: dict, model_fields: dict) -> list[str]:
     if error["type"] == "missing":
         return [f"{location}: required key missing; valid: {_REQUIRED.get(str(error['loc'][-1]), 'a value')}"]
     message = error["msg"].removeprefix("Value error, ")
-    shown = f" = {_show(error['input'])}" if "input" in error else ""
-    return [f"{location}{shown}: {message}" if location else message]
+    shown = f", not {_show(error['input'])}" if "input" in error else ""
+    return [f"{location}: {message}{shown}" if location else message + shown]
 
 
 # What each required key takes, for the line that says it is missing.
