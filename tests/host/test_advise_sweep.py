@@ -8,15 +8,22 @@ runs table's own p50 latencies.
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 
 import polars as pl
 import pytest
 
 from orchestrator.analysis.advice_schema import Advice
-from sweep_helpers import greenrt, write_config
+from sweep_helpers import GREENRT, write_config
 
 pytestmark = pytest.mark.process
 RUNTIMES = ("onnxruntime/onnx-from-torch/cpu", "torch/native/cpu")
+
+
+def greenrt(*args: str, env: dict) -> subprocess.CompletedProcess:
+    launcher = ("--launcher", "local") if args[0] == "sweep" else ()
+    return subprocess.run([GREENRT, *args, *launcher], capture_output=True, text=True, timeout=600, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -27,13 +34,17 @@ def sweep(tmp_path_factory):
     config.write_text(config.read_text().replace("min_seconds = 1.0", "min_seconds = 0.3")
                       .replace("[baseline]\nseconds = 1.0", "[baseline]\nseconds = 0"))
     out = tmp / "results"
-    done = greenrt("sweep", "--config", str(config), "--out", str(out), "--powercap-root", str(tmp / "no-powercap"))
+    # Its own host-lock folder (as tests/host/faults_helpers.py): no energy is measured here, so it neither waits
+    # on nor blocks another sweep of this host.
+    env = {**os.environ, "GREENRT_LOCK_DIR": str(tmp / "lock")}
+    done = greenrt("sweep", "--config", str(config), "--out", str(out), "--powercap-root", str(tmp / "no-powercap"),
+                   env=env)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    return done, out
+    return done, out, env
 
 
 def test_the_sweep_ends_with_the_advice(sweep):
-    done, _ = sweep
+    done, _, _ = sweep
     tail = done.stdout[done.stdout.index("advice: by energy per inference"):]
     assert "mobilenet_v2 bs1 fp32: tie between" in tail
     assert "why: 3 repetitions: run at least 4" in tail
@@ -41,8 +52,8 @@ def test_the_sweep_ends_with_the_advice(sweep):
 
 
 def test_advise_ranks_by_latency_and_says_the_runs_cannot_separate(sweep):
-    _, out = sweep
-    result = greenrt("advise", str(out), "--json")
+    _, out, env = sweep
+    result = greenrt("advise", str(out), "--json", env=env)
     assert result.returncode == 0, result.stderr
     advice = Advice.model_validate(json.loads(result.stdout))
     (cell,) = advice.cells
@@ -61,7 +72,7 @@ def test_advise_ranks_by_latency_and_says_the_runs_cannot_separate(sweep):
 
 
 def test_the_report_opens_with_the_recommendation_and_says_why_no_front_is_drawn(sweep):
-    _, out = sweep
+    _, out, _ = sweep
     md = (out / "report" / "report.md").read_text()
     assert md.index("## Recommendations") < md.index("## Findings")
     assert "mobilenet_v2, batch 1, fp32: no front: energy unavailable on this host" in md
