@@ -42,3 +42,16 @@ def test_command_line_figures_override_the_config_one_by_one():
     config = GridFigures(grid_intensity_g_per_kwh=100.0, pue=1.5)
     merged = config.overridden_by(GridFigures(pue=1.1, price_per_kwh=0.2))
     assert merged == GridFigures(100.0, 1.1, 0.2)
+
+
+def test_report_section_of_the_config_is_validated_and_left_out_of_the_digest():
+    from orchestrator.errors import UserError
+    from orchestrator.planning.config import parse_config
+
+    base = {"name": "c", "models": ["mobilenet_v2"], "batch_sizes": [1], "runtimes": ["torch/native/cpu"]}
+    with_grid = parse_config({**base, "report": {"grid_intensity_g_per_kwh": 250, "pue": 1.2}})
+    assert with_grid.report.grid_intensity_g_per_kwh == 250 and with_grid.report.price_per_kwh is None
+    assert with_grid.digest() == parse_config(base).digest()  # shown, not measured: a sweep still resumes
+    for bad in ({"pue": 0.9}, {"price_per_kwh": 0}, {"grid_intensity_g_per_kwh": float("inf")}, {"co2": 1}):
+        with pytest.raises(UserError, match="report"):
+            parse_config({**base, "report": bad})
