@@ -17,7 +17,7 @@ from orchestrator.scheduling.merge import MergeSummary, merge_shards
 from orchestrator.scheduling.sharded import (all_recorded, append_submission, latest_submission, progress,
                                              read_manifest, write_manifest)
 from orchestrator.scheduling.shards import split_runs
-from orchestrator.results.store import ResultsDir
+from orchestrator.results.store import ResultsDir, damage
 
 # The same columns as a local sweep's bar, so a sharded sweep reads like one.
 PROGRESS_COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -82,12 +82,15 @@ def submit(plan: Plan, results: ResultsDir, count: int, policy: str, command: sl
 
 
 def merge(results: ResultsDir, console: Console) -> MergeSummary:
+    results.read_plan()  # one line naming plan.json when it is damaged, before anything is written
     if read_manifest(results.root) is None:
         raise UserError(f"{results.root}: not a sharded sweep (no shards/shards.json); `greenrt report {results.root}` "
                         "writes a single host's tables")
     last = latest_submission(results.root)
     query = slurm.job_states(last["array_job"]) if last else slurm.JobQuery(problem="no submission recorded")
-    summary = merge_shards(results.root, query.states, query.problem)
+    summary = merge_shards(results.root, query.states, query.problem,
+                           warn=lambda line: console.print(f"[yellow]warning:[/yellow] {line}", markup=True,
+                                                           highlight=False, soft_wrap=True))
     table = Table(title=f"shards: {summary.recorded} of {summary.planned} runs recorded, {summary.missing} missing",
                   title_justify="left")
     for column in ("shard", "state", "exit code", "node", "runs", "missing"):
@@ -117,9 +120,18 @@ def _states(out: Path) -> tuple[dict, slurm.TaskState | None, str | None]:
 def status(results: ResultsDir, wait: bool, interval_s: float, console: Console) -> int:
     """Per shard its Slurm state and progress; with wait, until the merge job has finished. 0 when it completed."""
     root = results.root
+    plan = Plan.from_dict(results.read_plan())
+    damaged = damage(results)  # one line per damaged file, whatever else status can say
+    for line in damaged:
+        console.print(f"[yellow]damaged:[/yellow] {line}", highlight=False, soft_wrap=True)
     manifest = read_manifest(root)
-    if manifest is None:
-        raise UserError(f"{root}: not a sharded sweep (no shards/shards.json); `greenrt report {root}` for a local one")
+    if manifest is None:  # a single host's sweep: its progress from the journal
+        done = results.recorded_run_ids()
+        left = sum(1 for r in plan.runs if r.run_id not in done)
+        console.print(f"{root}: {len(plan.runs) - left} of {len(plan.runs)} runs recorded, {left} left"
+                      + (f" (`greenrt sweep --out {root}` with its config measures them)" if left else ""),
+                      highlight=False, soft_wrap=True)
+        return 0
     last = latest_submission(root) or {}
     with Progress(*PROGRESS_COLUMNS, console=console, transient=False,
                   auto_refresh=sys.stdout.isatty()) as bar:

@@ -5,19 +5,21 @@ gains the shard that measured it and that node's host signature, so hardware can
 """
 from __future__ import annotations
 
+import filecmp
 import json
 import os
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import polars as pl
 
 from orchestrator.scheduling.sharded import expected_runs, read_manifest, shard_facts, shards_dir
 from orchestrator.scheduling.slurm import NOT_KNOWN, TaskState
 from orchestrator.results.record import INTERRUPTED, RunRecord
-from orchestrator.results.store import read_journal
+from orchestrator.errors import UserError
+from orchestrator.results.store import describe_problems, journal_problems, read_journal, read_json_object
 from runners.protocol import write_json_atomic
 
 
@@ -59,10 +61,39 @@ def _shard_indices(root: Path) -> list[int]:
     return sorted(int(p.name) for p in shards_dir(root).glob("*") if p.is_dir() and p.name.isdigit())
 
 
-def merge_shards(root: Path, states: dict[int | None, TaskState] | None = None, state_problem: str | None = None
-                 ) -> MergeSummary:
-    """Union every shard's journal (and any earlier merge) into root/runs.jsonl; write merge.json and host.json."""
+def check_mergeable(root: Path) -> list[str]:
+    """Why merging would lose something the user has: the merge rewrites runs.jsonl, host.json and baseline.json
+    of the sweep's folder, so each of those must read whole first, and each shard's host.json (its signature)."""
+    refusals = []
+    journal = root / "runs.jsonl"
+    if journal.exists():
+        problems = journal_problems(journal)
+        if problems:
+            refusals.append(f"{journal}: {len(problems)} unreadable line(s) ({', '.join(str(p.line) for p in problems[:10])}); "
+                            f"the merge rewrites this journal from the shards and would drop them: repair or delete "
+                            f"those lines (or move the file aside), then merge again")
+    for path in (root / "host.json", root / "baseline.json",
+                 *sorted(shards_dir(root).glob("*/host.json")), *sorted(shards_dir(root).glob("*/baseline.json"))):
+        if path.exists() and read_json_object(path)[1] is not None:
+            action = ("the merge writes it anew from the shards' and would replace it: move it aside (or restore it "
+                      "from a copy), then merge again") if path.parent == root else (
+                      "the merge copies it into the sweep's folder: restore it from a copy, then merge again")
+            refusals.append(f"{path}: unreadable ({read_json_object(path)[1]}); {action}")
+    return refusals
+
+
+def merge_shards(root: Path, states: dict[int | None, TaskState] | None = None, state_problem: str | None = None,
+                 warn: Callable[[str], None] | None = None) -> MergeSummary:
+    """Union every shard's journal (and any earlier merge) into root/runs.jsonl; write merge.json and host.json.
+
+    Refuses (UserError, nothing written) when that would lose a damaged file (check_mergeable); a shard journal's
+    unreadable lines are left in it, said through warn, and their runs counted missing.
+    """
     root = Path(root)
+    refusals = check_mergeable(root)
+    if refusals:
+        raise UserError(refusals[0] + (f" (and {len(refusals) - 1} more: `greenrt status {root}` lists them)"
+                                       if len(refusals) > 1 else ""))
     merged: dict[str, RunRecord] = {}
     for record in read_journal(root / "runs.jsonl")[0]:  # an earlier merge: shards recorded since win below
         merged[record.run_id] = record
@@ -75,17 +106,21 @@ def merge_shards(root: Path, states: dict[int | None, TaskState] | None = None, 
             signatures[index] = host_signature(json.loads(host_path.read_text()))
             hosts.setdefault(signatures[index], []).append(index)
             first_host = first_host or host_path
-        for record in read_journal(shards_dir(root) / str(index) / "runs.jsonl")[0]:
+        journal = shards_dir(root) / str(index) / "runs.jsonl"
+        records, problems = read_journal(journal)
+        if problems and warn is not None:
+            warn(describe_problems(journal, problems))
+        for record in records:
             merged.pop(record.run_id, None)  # the latest record of a run wins, and goes last
             merged[record.run_id] = record.model_copy(update={"shard": index, "host_signature": signatures.get(index)})
     _write_journal(root / "runs.jsonl", sorted(merged.values(), key=lambda r: (r.index is None, r.index)))
     if first_host is not None:
         # The report's provenance shows one host: the first shard's, with every signature listed beside it.
         host = json.loads(first_host.read_text())
-        write_json_atomic(root / "host.json", {**host, "shard_hosts": hosts})
+        _replace_if_changed(root / "host.json", lambda tmp: write_json_atomic(tmp, {**host, "shard_hosts": hosts}))
         baseline = first_host.with_name("baseline.json")
         if baseline.exists():
-            shutil.copyfile(baseline, root / "baseline.json")
+            _replace_if_changed(root / "baseline.json", lambda tmp: shutil.copyfile(baseline, tmp))
 
     expected = expected_runs(root)
     manifest = read_manifest(root) or {}
@@ -103,17 +138,28 @@ def merge_shards(root: Path, states: dict[int | None, TaskState] | None = None, 
                                            state.exit_code, state.node or facts.get("node"), signatures.get(index)))
         summary.recorded += recorded
         summary.missing += len(run_ids) - recorded
-    write_json_atomic(root / "merge.json", summary.to_dict())
+    _replace_if_changed(root / "merge.json", lambda tmp: write_json_atomic(tmp, summary.to_dict()))
     return summary
 
 
 def _write_journal(path: Path, records: list[RunRecord]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "w") as fh:
-        for record in records:
-            fh.write(json.dumps(record.to_journal(), sort_keys=True, allow_nan=False) + "\n")
-        fh.flush()
-        os.fsync(fh.fileno())
+    def write(tmp: Path) -> None:
+        with open(tmp, "w") as fh:
+            for record in records:
+                fh.write(json.dumps(record.to_journal(), sort_keys=True, allow_nan=False) + "\n")
+            fh.flush()
+            os.fsync(fh.fileno())
+
+    _replace_if_changed(path, write)
+
+
+def _replace_if_changed(path: Path, write: Callable[[Path], None]) -> None:
+    """Write beside path, then replace it only if the bytes differ: a merge run again leaves its files untouched."""
+    tmp = path.with_name(f".{path.name}.merge-tmp")
+    write(tmp)
+    if path.exists() and filecmp.cmp(tmp, path, shallow=False):
+        tmp.unlink()
+        return
     os.replace(tmp, path)
 
 
