@@ -27,11 +27,14 @@ from runners.adapters.contract import Adapter, import_framework
 from runners.failures import BadRequestError, RunnerError, UnsupportedError
 from runners.hostinfo import cpu_device
 from runners.protocol import RunRequest
+from runners.runtimes_table import OPENVINO_OPTIONS
 
 DEVICE = "CPU"
-PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
+# The choices are the runtimes table's (which a sweep's config is checked against); the numbers are checked here.
+_CHOICES = {option.key: option.choices for option in OPENVINO_OPTIONS}
+PERFORMANCE_HINTS: tuple[str, ...] = _CHOICES["performance_hint"] or ()
 NUM_STREAMS_WORDS = ("AUTO", "NUMA")
-PRECISION_HINTS = ("f32", "bf16", "f16")
+PRECISION_HINTS: tuple[str, ...] = _CHOICES["inference_precision_hint"] or ()
 # greenrt precision -> the CPU plugin's INFERENCE_PRECISION_HINT asked for unless inference_precision_hint is given.
 PRECISION_FOR = {"fp32": "f32"}
 

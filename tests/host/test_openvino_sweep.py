@@ -117,3 +117,16 @@ def test_a_perturbed_conversion_is_flagged_unfaithful(sweeps):
     for record in _records(tmp / "perturbed").values():
         assert record["fidelity"]["faithful"] is False
         assert record["fidelity"]["max_abs_error"] > record["fidelity"]["outputs"][0]["tolerance"]
+
+
+def test_bad_openvino_options_in_a_config_exit_2_naming_the_valid_choices_before_anything_is_written(tmp_path):
+    config = write_config(tmp_path / "bad.toml", batch_sizes="[1]", runtimes=f'["{OV}", "{ORT_OV}"]')
+    config.write_text(config.read_text() + f'[provider_options."{OV}"]\nperformance_hint = "FASTEST"\n'
+                      f'[provider_options."{ORT_OV}"]\nprecision = "FP16"\n')
+    out = tmp_path / "out"
+    done = greenrt("sweep", "--config", str(config), "--out", str(out))
+    assert done.returncode == 2, done.stdout + done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 2 and "performance_hint = 'FASTEST'" in lines[0] and "valid: LATENCY, THROUGHPUT" in lines[0]
+    assert "precision = 'FP16'" in lines[1] and "valid: FP32, ACCURACY" in lines[1]
+    assert not out.exists()

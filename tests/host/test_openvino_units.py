@@ -76,3 +76,14 @@ def test_bad_openvino_options_are_one_line_naming_the_valid_choices(options, say
 def test_good_openvino_options_pass():
     assert provider_option_refusal({"performance_hint": "CUMULATIVE_THROUGHPUT", "num_streams": "AUTO",
                                     "inference_num_threads": 2, "inference_precision_hint": "f16"}, 2) is None
+
+
+def test_the_adapter_reads_the_options_the_runtimes_table_declares():
+    from runners.adapters.openvino_runtime import PROVIDER_OPTIONS
+    from runners.runtimes_table import OPENVINO_OPTIONS, option_refusal
+
+    assert set(PROVIDER_OPTIONS) == {option.key for option in OPENVINO_OPTIONS}
+    # What a sweep's config is refused for (before anything runs), the adapter refuses too, and the other way round.
+    assert "valid: LATENCY, THROUGHPUT" in option_refusal("openvino", "onnx-from-torch", "cpu", "performance_hint", "x")
+    assert "valid: FP32, ACCURACY" in option_refusal("onnxruntime", "onnx-from-torch", "openvino", "precision", "FP16")
+    assert option_refusal("onnxruntime", "onnx-from-torch", "openvino", "num_of_threads", "2") is None
