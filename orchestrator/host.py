@@ -11,6 +11,7 @@ from typing import Any
 from orchestrator import paths
 
 from orchestrator.measurement.sensors.base import SensorStatus
+from runners.hostinfo import cpu_flags
 
 
 def cpu_model() -> str:
@@ -60,6 +61,7 @@ def describe(statuses: list[SensorStatus], engine: dict[str, Any] | None = None)
         "os": f"{uname.system} {uname.release}",
         "machine": uname.machine,
         "cpu_model": cpu_model(),
+        "cpu_flags": list(cpu_flags() or []),  # what the planner reads (HostCapabilities.cpu_flags): int8, bf16
         "logical_cpus": os.cpu_count(),
         "memory_bytes": memory_bytes(),
         "python": platform.python_version(),

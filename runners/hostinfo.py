@@ -21,6 +21,21 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+@lru_cache(maxsize=None)
+def cpu_flags() -> tuple[str, ...] | None:
+    """The CPU's feature flags as Linux lists them (/proc/cpuinfo "flags", Arm's "Features"), sorted; None where
+    they cannot be read (another OS)."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                key = line.split(":", 1)[0].strip().lower()
+                if key in ("flags", "features"):
+                    return tuple(sorted(set(line.split(":", 1)[1].split())))
+    except OSError:
+        pass
+    return None
+
+
 def cpu_device() -> str:
     return f"cpu: {cpu_name()} ({os.cpu_count()} logical CPUs)"
 

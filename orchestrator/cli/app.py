@@ -7,6 +7,7 @@ from typing import Iterator, Optional
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from orchestrator.errors import UserError
 from orchestrator.execution.launchers.choice import LAUNCHERS
@@ -44,7 +45,8 @@ def user_errors() -> Iterator[None]:
     try:
         yield
     except (UserError, EnvironmentBuildError, ImageBuildError) as exc:
-        err.print(f"[red]error:[/red] {exc}", highlight=False, soft_wrap=True)
+        for line in str(exc).splitlines() or [""]:  # one line per mistake (a config lists all of its mistakes)
+            err.print(f"[red]error:[/red] {escape(line)}", highlight=False, soft_wrap=True)
         raise typer.Exit(2) from None
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Protocol
+from typing import Callable, Mapping, Optional, Protocol
 
 from orchestrator import host
 from orchestrator.errors import UserError
@@ -22,7 +22,7 @@ from orchestrator.execution.sweep import SweepRunner
 from orchestrator.measurement.baseline import describe_baseline
 from orchestrator.planning.gpus import ALL_GPUS, GpuDescription, GpuSelectionError, select_gpus
 from orchestrator.measurement.probe import Measurement
-from orchestrator.planning.config import SweepConfig
+from orchestrator.planning.config import SweepConfig, interpreter_refusal
 from orchestrator.planning.planner import Plan, PlannedRun, plan_sweep, protocol_warnings
 from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.provisioning.environments import EnvironmentManager
@@ -58,6 +58,7 @@ class SweepSettings:
     shard: Optional[ShardSpec] = None
     shard_policy: str = DEFAULT_POLICY
     fresh: bool = False
+    skip_oversized: bool = False  # plan cells whose batch cannot fit in memory as skipped, instead of refusing
 
 
 @dataclass(frozen=True)
@@ -90,11 +91,25 @@ def run_gpus(spec: str, measurement: Measurement) -> tuple[GpuDescription, ...]:
         raise UserError(str(exc)) from None
 
 
-def launcher_choice(requested: str, environments: set[str], python: Optional[str]
-                    ) -> tuple[str, str, Optional[ImageManager]]:
-    """(launcher, why, the image manager when Docker answered): what a sweep would use, nothing started."""
+def refuse_ignored_interpreters(requested: str, environments: set[str], python: Optional[str],
+                                interpreters: Mapping[str, str]) -> list[str]:
+    """The config's interpreters for this sweep's environments; a UserError where the launcher would ignore them."""
+    named = sorted(set(interpreters) & set(environments))
     if python and requested == "docker":
         raise UserError("--python runs runtimes in an existing interpreter: it needs --launcher local (or auto)")
+    if named and requested == "docker":
+        raise UserError(f"interpreters.{named[0]} = {interpreters[named[0]]!r}: the config runs "
+                        f"{', '.join(named)} in an existing interpreter, which --launcher docker would ignore; "
+                        f"valid: --launcher local or auto (auto then runs locally), or leave [interpreters] out")
+    return named
+
+
+def launcher_choice(requested: str, environments: set[str], python: Optional[str],
+                    interpreters: Mapping[str, str] = {}) -> tuple[str, str, Optional[ImageManager]]:
+    """(launcher, why, the image manager when Docker answered): what a sweep would use, nothing started."""
+    named = refuse_ignored_interpreters(requested, environments, python, interpreters)
+    if named and requested == "auto":  # never run elsewhere than where the config says
+        return "local", f"the config names interpreters for {', '.join(named)} ([interpreters])", None
     requested = "local" if python and requested == "auto" else requested
     engine_problem, states, images = None, {}, None
     if requested != "local":
@@ -111,7 +126,7 @@ def launcher_choice(requested: str, environments: set[str], python: Optional[str
 
 def make_launcher(requested: str, environments: set[str], python: Optional[str], cfg: SweepConfig,
                   gpus: tuple[GpuDescription, ...], say: Callable[[str], None]) -> Launcher:
-    name, why, images = launcher_choice(requested, environments, python)
+    name, why, images = launcher_choice(requested, environments, python, cfg.interpreters)
     say(f"launcher: [bold]{name}[/bold] ({why})")
     if gpus:
         say("GPUs given to GPU runtimes: " + ", ".join(f"{g.label()} ({g.uuid or g.pci_bus_id})" for g in gpus))
@@ -125,8 +140,13 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
     """Measure every pending run of the plan into settings.out (resuming what is there); the guard turns a signal
     or a full disk into one stop line and the CLI's exit status."""
     cfg, out, shard = settings.config, settings.out, settings.shard
-    the_plan = plan_sweep(cfg, measurement.capabilities)
+    the_plan = plan_sweep(cfg, measurement.capabilities, settings.skip_oversized)
     gpus = run_gpus(settings.gpus, measurement)
+    # Refused before the results folder is made: an interpreter that does not run, one the launcher would ignore.
+    if settings.python and interpreter_refusal(settings.python):
+        raise UserError(f"--python {settings.python!r}: {interpreter_refusal(settings.python)}; valid: a Python 3 "
+                        f"interpreter with the runtimes' packages")
+    refuse_ignored_interpreters(settings.launcher, needed_environments(the_plan), settings.python, cfg.interpreters)
     ok = failed = 0
     # One sweep per host (the lock), a clean stop on SIGINT/SIGTERM or a full disk: orchestrator/execution/guard.py.
     with SweepGuard(out, view.say, view.error) as guard:
@@ -144,6 +164,8 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
         runner = SweepRunner(cfg, the_plan, results, launcher, measurement,
                              ArtifactCache(launcher, timeout_s=cfg.timeout_seconds), log=view.say, run_gpus=gpus)
         pending = runner.pending()
+        if pending:
+            results.baseline_history()  # a damaged baseline.json stops the sweep before it measures anything
         view.say(f"sweep [bold]{cfg.name}[/bold] -> {out}: {len(the_plan.runs)} runs planned, "
                  f"{len(the_plan.runs) - len(pending)} already recorded, {len(the_plan.skipped)} cells skipped "
                  f"(see `greenrt plan`)")

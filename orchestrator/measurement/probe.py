@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from orchestrator.host import memory_bytes
 from orchestrator.planning.gpus import GpuDescription, from_details
 from orchestrator.planning.planner import HostCapabilities
 from orchestrator.measurement.sensors import discover_sensors
 from orchestrator.measurement.sensors.base import Sensor, SensorStatus
 from orchestrator.measurement.sensors.rapl import resolve_powercap_root
+from runners.hostinfo import cpu_flags
 
 
 @dataclass
@@ -26,8 +28,10 @@ class Measurement:
 def capabilities(statuses: list[SensorStatus]) -> HostCapabilities:
     nvml = next((s for s in statuses if s.name == "nvml"), None)
     if nvml and nvml.available:
-        return HostCapabilities(gpus=from_details(nvml.details.get("gpus", [])))
-    return HostCapabilities(gpu_reason=nvml.reason if nvml else "NVML not probed")
+        return HostCapabilities(gpus=from_details(nvml.details.get("gpus", [])), cpu_flags=cpu_flags(),
+                                memory_bytes=memory_bytes())
+    return HostCapabilities(gpu_reason=nvml.reason if nvml else "NVML not probed", cpu_flags=cpu_flags(),
+                            memory_bytes=memory_bytes())
 
 
 def probe(powercap_root: str | None = None) -> Measurement:

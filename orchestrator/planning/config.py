@@ -22,7 +22,7 @@ from runners.adapters.onnxruntime_session import DISABLE_CPU_FALLBACK, SESSION_C
 from runners.protocol import Weights
 from runners.runtimes_table import EXPORTER_OPSETS, ONNX_FROM, option_refusal
 
-Precision = Literal["fp32", "fp16"]
+Precision = Literal["fp32", "fp16", "int8"]
 PositiveInt = Annotated[int, Field(ge=1)]
 # A week: longer waits and time limits are mistakes (and past what time.sleep and subprocess time-outs accept).
 MAX_SECONDS = 7 * 24 * 3600.0
@@ -106,6 +106,13 @@ class Baseline(_Section):
     recheck_minutes: float = Field(0.0, ge=0, le=MAX_SECONDS / 60)
 
 
+class ReportSettings(_Section):
+    # The user's own grid figures turn energy into carbon and cost; unset means not shown, never a default mix.
+    grid_intensity_g_per_kwh: float | None = Field(None, gt=0, allow_inf_nan=False)
+    pue: float | None = Field(None, ge=1, allow_inf_nan=False)  # facility / IT energy: at least 1
+    price_per_kwh: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
 class SweepConfig(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     description: str = ""
@@ -124,6 +131,7 @@ class SweepConfig(_Section):
     cooldown: Cooldown = Cooldown()
     sampler: SamplerSettings = SamplerSettings()
     baseline: Baseline = Baseline()
+    report: ReportSettings = ReportSettings()  # shown, not measured: left out of the digest
     # Extra environment variables per runtime (allocator, thread counts): set explicitly and recorded.
     environment: dict[str, dict[str, str]] = {}
     # Options handed to a runtime's adapter, e.g. an execution provider's settings, or MXNet's fused CPU backend
@@ -280,7 +288,7 @@ class SweepConfig(_Section):
 
     def digest(self) -> str:
         """Identity of the sweep: the same digest means the same planned runs and budgets."""
-        payload = _without_later_defaults(self.model_dump(exclude={"description", "interpreters"}))
+        payload = _without_later_defaults(self.model_dump(exclude={"description", "interpreters", "report"}))
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

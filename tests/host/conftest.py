@@ -12,6 +12,13 @@ if _HERE not in sys.path:
     sys.path.insert(0, _HERE)
 
 from powercap import PowercapTree, make_powercap_tree  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+# Property tests: derandomized (the same examples every run, so `make test` is reproducible), and the failing example
+# printed with the blob that replays it.
+settings.register_profile("greenrt", derandomize=True, print_blob=True, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("greenrt")
 
 
 @pytest.fixture
