@@ -15,6 +15,7 @@ from rich.table import Table
 from orchestrator import host, paths
 from orchestrator.cli.app import (GPUS_HELP, LAUNCHER_HELP, POWERCAP_HELP, PYTHON_HELP, SCHEDULERS, SHARD_POLICY_HELP,
                                   app, check_launcher, console, err, user_errors)
+from orchestrator.cli.advise import show_sweep_advice
 from orchestrator.cli.results import merge, write_and_show_tables
 from orchestrator.errors import UserError
 from orchestrator.execution.artifacts import ArtifactCache
@@ -36,10 +37,15 @@ from orchestrator.scheduling.shards import DEFAULT_POLICY, check_policy, parse_s
 from orchestrator.scheduling.slurm import ShardCommand, SlurmOptions, check_options as check_slurm_options
 
 
+SKIP_OVERSIZED_HELP = ("Plan cells whose batch cannot fit in this host's (or its GPUs') memory as skipped, with the "
+                       "reason, instead of refusing the config.")
+
+
 def _measure(settings: SweepSettings, measurement: Measurement) -> None:
     outcome = run_sweep(settings, measurement, RichSweepView())
     if not outcome.sharded:  # shards write their journals concurrently; the merge writes the tables once
         write_and_show_tables(outcome.results)
+        show_sweep_advice(outcome.results.root)
 
 
 class RichSweepView:
@@ -93,10 +99,11 @@ def _gpu_table(measurement: Measurement) -> Optional[Table]:
     if nvml is None:
         return None
     table = Table(title=f"NVIDIA GPUs (driver {nvml.details.get('driver_version')})", title_justify="left")
-    for column in ("index", "name", "UUID", "PCI bus id", "energy counter", "power reading"):
+    for column in ("index", "name", "UUID", "PCI bus id", "memory", "energy counter", "power reading"):
         table.add_column(column)
     for g in measurement.gpus:  # already read from NVML's details by the probe
         table.add_row(str(g.index), g.name, g.uuid or "-", g.pci_bus_id or "-",
+                      f"{g.memory_bytes / 2**30:.1f} GiB" if g.memory_bytes else "unknown",
                       "yes" if g.energy_counter else "[yellow]no[/yellow]: power samples integrated",
                       "1-s average" if g.power_is_1s_average else "instantaneous")
     return table
@@ -170,7 +177,8 @@ def plan(config: Optional[Path] = typer.Option(None, "--config", "-c",
          launcher: str = typer.Option("auto", help=LAUNCHER_HELP),
          as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
          shards: Optional[int] = typer.Option(None, help="Show how the runs split into this many shards."),
-         shard_policy: str = typer.Option(DEFAULT_POLICY, help=SHARD_POLICY_HELP)) -> None:
+         shard_policy: str = typer.Option(DEFAULT_POLICY, help=SHARD_POLICY_HELP),
+         skip_oversized: bool = typer.Option(False, help=SKIP_OVERSIZED_HELP)) -> None:
     """Dry run: the config and launcher a sweep would use, the runs in order, every skipped cell with its reason."""
     with user_errors():
         check_launcher(launcher)
@@ -179,9 +187,9 @@ def plan(config: Optional[Path] = typer.Option(None, "--config", "-c",
         config = _config_or_default(config, measurement, chosen.append)
         cfg = load_config(config)
         check_policy(shard_policy)
-        the_plan = plan_sweep(cfg, measurement.capabilities)
+        the_plan = plan_sweep(cfg, measurement.capabilities, skip_oversized)
         split = sharded.split_runs(the_plan, shards, shard_policy) if shards is not None else None
-        name, why, _ = launcher_choice(launcher, needed_environments(the_plan), python)
+        name, why, _ = launcher_choice(launcher, needed_environments(the_plan), python, cfg.interpreters)
         for warning in protocol_warnings(cfg):
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
         if as_json:
@@ -214,7 +222,8 @@ def sweep(config: Optional[Path] = typer.Option(None, "--config", "-c",
           time_limit: Optional[str] = typer.Option(None, "--time", help="Slurm time limit per shard, e.g. 04:00:00."),
           sbatch_arg: Optional[list[str]] = typer.Option(None, help="Another sbatch option for the shards (repeatable)."),
           fresh: bool = typer.Option(False, help="Start over in --out: its old results are moved to a sibling "
-                                                 "folder (named in the output), never deleted.")
+                                                 "folder (named in the output), never deleted."),
+          skip_oversized: bool = typer.Option(False, help=SKIP_OVERSIZED_HELP)
           ) -> None:
     """Plan and measure a sweep, then merge its tables; re-running into the same --out resumes it."""
     with user_errors():
@@ -240,7 +249,8 @@ def sweep(config: Optional[Path] = typer.Option(None, "--config", "-c",
             _submit_slurm(cfg, config, out, measurement, python, launcher, gpus, shards, shard_policy,
                           SlurmOptions(partition, gpus_per_node, time_limit, tuple(sbatch_arg or ())), powercap_root)
             return
-        _measure(SweepSettings(cfg, out, launcher, python, gpus, spec, shard_policy, fresh), measurement)
+        _measure(SweepSettings(cfg, out, launcher, python, gpus, spec, shard_policy, fresh, skip_oversized),
+                 measurement)
 
 
 def _submit_slurm(cfg: SweepConfig, config: Path, out: Path, measurement: Measurement, python: Optional[str],

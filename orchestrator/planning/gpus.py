@@ -42,6 +42,7 @@ class GpuDescription:
     pci_bus_id: str | None
     energy_counter: bool  # nvmlDeviceGetTotalEnergyConsumption works (Volta and newer)
     power_is_1s_average: bool
+    memory_bytes: int | None = None  # nvmlDeviceGetMemoryInfo's total; None where NVML did not say
 
     @property
     def channel(self) -> str:
@@ -54,7 +55,8 @@ class GpuDescription:
     @staticmethod
     def from_dict(data: dict[str, Any]) -> GpuDescription:
         return GpuDescription(int(data["index"]), str(data["name"]), data.get("uuid"), data.get("pci_bus_id"),
-                              bool(data.get("energy_counter")), bool(data.get("power_is_1s_average")))
+                              bool(data.get("energy_counter")), bool(data.get("power_is_1s_average")),
+                              int(data["memory_bytes"]) if data.get("memory_bytes") else None)
 
     def label(self) -> str:
         return f"{self.channel} {self.name}"

@@ -60,6 +60,7 @@ class SimGpu:
     lost_after_s: float | None = None  # after this process's first nvmlInit
     lost_after_busy_s: float | None = None  # after the GPU first became busy in this process
     unsupported: tuple[str, ...] = ()  # of: temperature, clocks, clock_event_reasons, power, power_limit, memory
+    memory_total_bytes: int = 143_771 * 2**20  # nvmlDeviceGetMemoryInfo's total (an H200: 143,771 MiB)
     busy_mode: BusyMode | None = None  # default: the host's
 
     @property

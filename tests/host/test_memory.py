@@ -3,6 +3,7 @@ import pytest
 
 from orchestrator.errors import UserError
 from orchestrator.planning.config import parse_config
+from orchestrator.planning.gpus import GpuDescription
 from orchestrator.planning.memory import estimate, oversized_reason
 from orchestrator.planning.planner import HostCapabilities, plan_sweep
 
@@ -38,3 +39,12 @@ def test_the_planner_refuses_or_skips_an_oversized_cell():
     plan = plan_sweep(config, host, skip_oversized=True)
     assert [r.cell.batch_size for r in plan.runs] == [1]
     assert plan.skipped[0].reason.startswith("oversized: mobilenet_v2 at batch 4096: its inputs alone need 2.3 GiB")
+
+
+def test_a_gpu_runtime_is_refused_a_batch_larger_than_its_gpus_memory_that_the_host_could_hold():
+    small = GpuDescription(0, "NVIDIA T4", "GPU-0", "00000000:19:00.0", True, False, memory_bytes=2**30)
+    config = parse_config({"name": "m", "models": ["resnet50"], "batch_sizes": [4096],
+                           "runtimes": ["torch/native/cpu", "torch/native/cuda"]})
+    plan = plan_sweep(config, HostCapabilities(gpus=(small,), memory_bytes=64 * 2**30), skip_oversized=True)
+    assert [r.cell.runtime for r in plan.runs] == ["torch/native/cpu"]  # 2.3 GiB of inputs fit the host's 64
+    assert "more than the GPU's 1.0 GiB of memory" in plan.skipped[0].reason

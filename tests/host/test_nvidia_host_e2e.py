@@ -120,6 +120,7 @@ def test_doctor_lists_the_gpus_and_picks_the_study_config(doctor_h200, h200_host
     assert len(rows) == 1, done.output
     assert {"0", "NVIDIA H200", gpu.uuid, gpu.pci_bus_id} <= set(rows[0]), rows[0]
     assert has_cell(rows[0], "yes") and has_cell(rows[0], "1-s average"), rows[0]
+    assert has_cell(rows[0], f"{gpu.memory_total_bytes / 2**30:.1f} GiB"), rows[0]
     assert any("driver" in line and "550.54.15" in line for line in done.stdout.splitlines()), done.output
     last = [line for line in done.stdout.splitlines() if line.strip()][-1]
     assert last.startswith("make sweep would use configs/study.toml: "), last

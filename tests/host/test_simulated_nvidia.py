@@ -347,9 +347,12 @@ def test_greenrt_nvml_sensor_reads_the_simulated_host(simulate):
     """The product's own sensor, handed this module in-process: the simulator speaks the API greenrt uses."""
     from orchestrator.measurement.sensors.nvml import probe_nvml
 
-    nv, host = simulate(SimHost([SimGpu("NVIDIA H200"), SimGpu("Tesla P100-PCIE-16GB")]), init=False)
+    nv, host = simulate(SimHost([SimGpu("NVIDIA H200"), SimGpu("Tesla P100-PCIE-16GB", unsupported=("memory",))]),
+                        init=False)
     sensor, status = probe_nvml(nv)
     assert status.available, status.reason
+    # The planner refuses batches larger than a GPU's memory: NVML's total, or unknown (never a guess).
+    assert [g.memory_bytes for g in sensor.gpus] == [SimGpu().memory_total_bytes, None]
     assert "550.54.15" in status.reason and "gpu-1" in status.reason
     readings = {r.channel: r for r in sensor.read()}
     assert readings["gpu-0"].energy_j is not None and readings["gpu-1"].energy_j is None

@@ -91,8 +91,11 @@ class NvmlSensor(Sensor):
         uuid = self._optional(getattr(self.nvml, "nvmlDeviceGetUUID", _missing), handle)
         pci = self._optional(getattr(self.nvml, "nvmlDeviceGetPciInfo", _missing), handle)
         bus_id = getattr(pci, "busId", None) if pci is not None else None
+        memory = self._optional(getattr(self.nvml, "nvmlDeviceGetMemoryInfo", _missing), handle)
+        total = getattr(memory, "total", None) if memory is not None else None
         return GpuDescription(index, name, _text(uuid) if uuid is not None else None,
-                              _text(bus_id) if bus_id is not None else None, counter, power_reading_is_averaged(name))
+                              _text(bus_id) if bus_id is not None else None, counter, power_reading_is_averaged(name),
+                              int(total) if total else None)
 
     def _pick_reasons_fn(self) -> Callable[[Any], int] | None:
         # "Throttle reasons" became "clocks event reasons" in NVML 12.2; a driver older than that lacks the new
