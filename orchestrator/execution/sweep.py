@@ -15,6 +15,7 @@ import numpy as np
 from models.fidelity import compare_outputs
 from orchestrator.measurement import accounting
 from orchestrator.execution.artifacts import Artifact, ArtifactCache, ExportFailed, artifact_key
+from orchestrator.execution.quantized import INT8, QuantizedArtifact, ensure_quantized
 from orchestrator.measurement.baseline import baseline_reference, measure_idle, recheck_due
 from orchestrator.measurement.cooldown import adaptive_unavailable, fixed_wait, idle_reference, wait_until_idle
 from orchestrator.planning.config import SweepConfig
@@ -28,6 +29,7 @@ from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.measurement.sampler import Sampler, SampleSeries
 from orchestrator.results.record import FAILED, OK, Failure, RunRecord, no_energy
 from orchestrator.results.store import ResultsDir, disk_full
+from runners.runtimes_table import cpu_precision_fast
 from runners.protocol import (Budget, ProtocolError, RunRequest, RunResult, Weights, read_json, to_dict,
                               write_json_atomic)
 
@@ -71,11 +73,12 @@ def reference_path(folder: Path, batch_size: int, seed: int) -> Path:
     return folder / f"reference-bs{batch_size}-seed{seed}.npz"
 
 
-def compare_output_files(reference: Path, outputs: Path) -> dict[str, Any]:
-    """The fidelity record of a converted model's saved outputs against its source's."""
+def compare_output_files(reference: Path, outputs: Path, precision: str = "fp32") -> dict[str, Any]:
+    """The fidelity record of a converted model's saved outputs against its source's (an int8 run's by the
+    quantized criterion: models.fidelity.criterion_for)."""
     try:
         with np.load(reference) as ref, np.load(outputs) as out:
-            return {"status": "ok", **compare_outputs(dict(ref), dict(out))}
+            return {"status": "ok", **compare_outputs(dict(ref), dict(out), precision=precision)}
     except (OSError, ValueError) as exc:
         return {"status": "unavailable", "reason": f"outputs not comparable: {exc}"}
 
@@ -115,12 +118,17 @@ def _signal_name(number: int) -> str:
         return f"signal {number}"
 
 
+_UNTOLD_SIGKILL = "the kernel's OOM killer, or another process: a child process's end does not say which"
+
+
 def classify_outcome(outcome: LaunchOutcome, result: RunResult | None, result_problem: str | None) -> Failure | None:
     """None when the run succeeded; else a failure with its kind and reason."""
     if outcome.start_error:
         return _failure("start", outcome.start_error, outcome.log_tail)
     if outcome.oom_killed:
-        return _failure("oom", "the runner was killed for exceeding its memory", outcome.log_tail)
+        evidence = outcome.details.get("oom_evidence")
+        return _failure("oom", "the runner was killed (SIGKILL) for exceeding its memory"
+                        + (f": {evidence}" if evidence else ""), outcome.log_tail)
     if outcome.timed_out:
         return _failure("timeout", f"runner killed after the {outcome.seconds:.0f} s time limit", outcome.log_tail)
     if result is None:
@@ -130,13 +138,14 @@ def classify_outcome(outcome: LaunchOutcome, result: RunResult | None, result_pr
         how = f"exited with code {code}"
         if kind == "killed":
             how = f"was killed by {_signal_name(-code)}" + (
-                " (the kernel's OOM killer, or another process: a child process's end does not say which)"
-                if -code == signal.SIGKILL else "")
+                f" ({outcome.details.get('oom_evidence') or _UNTOLD_SIGKILL})" if -code == signal.SIGKILL else "")
         return _failure(kind, f"runner {how} and {result_problem}", outcome.log_tail)
     if result.status != "ok":
         error = result.error
-        return _failure(error.kind if error else "runtime", error.message if error else "runner reported an error",
-                        outcome.log_tail)
+        kind = error.kind if error else "runtime"
+        # The runner's own out-of-memory error (MemoryError, CUDA OOM) and the OOM killer's end are one kind.
+        return _failure("oom" if kind == "out-of-memory" else kind,
+                        error.message if error else "runner reported an error", outcome.log_tail)
     return None
 
 
@@ -233,9 +242,9 @@ class SweepRunner:
         runtime = parse_runtime(run.cell.runtime)
         if runtime.source_framework is None:
             return None
-        key = (runtime.source_framework, run.cell.model)
+        key = (runtime.model_format, run.cell.model)  # onnx-from-tensorflow and tflite-from-tensorflow differ
         if key not in self._artifacts:
-            self.log(f"ONNX artifact: {run.cell.model} from {runtime.source_framework}")
+            self.log(f"{runtime.target_format} artifact: {run.cell.model} from {runtime.source_framework}")
             try:
                 self._artifacts[key] = self.artifacts.ensure(runtime, run.cell.model, self.config.options_for(run.cell.model),
                                                              self.config.weights_for(runtime.source_framework, run.cell.model),
@@ -245,14 +254,24 @@ class SweepRunner:
         artifact = self._artifacts[key]
         if isinstance(artifact, ExportFailed):
             raise artifact
+        if run.cell.precision == INT8:  # an INT8 model quantized from the fp32 one, cached like it
+            qkey = (*key, INT8)
+            if qkey not in self._artifacts:
+                self.log(f"INT8 artifact: {run.cell.model} from {runtime.source_framework}'s ONNX")
+                try:
+                    self._artifacts[qkey] = ensure_quantized(self.artifacts, artifact, runtime.source_framework,
+                                                             run.cell.model, self.config.options_for(run.cell.model))
+                except ExportFailed as exc:
+                    self._artifacts[qkey] = exc
+            artifact = self._artifacts[qkey]
+            if isinstance(artifact, ExportFailed):
+                raise artifact
         return artifact
 
     def measure_baseline(self) -> dict[str, Any]:
         baseline = measure_idle(self.measurement.sensors, self.config.baseline.seconds, self.config.sampler.interval_ms / 1e3)
         self.idle_w = baseline["idle_w"]
-        history = []
-        if self.results.baseline_path.exists():
-            history = json.loads(self.results.baseline_path.read_text()).get("history", [])
+        history = self.results.baseline_history()
         self.results.write_json(self.results.baseline_path, {"latest": baseline, "history": [*history, baseline]})
         self.baseline, self.baseline_index, self._baseline_at = baseline, len(history), time.monotonic()
         return baseline
@@ -299,6 +318,8 @@ class SweepRunner:
             record.wall_seconds = time.monotonic() - t0
             return record
         record.artifact = to_dict(artifact) if artifact else None
+        if isinstance(artifact, QuantizedArtifact):  # int8 runs everywhere, slowly without VNNI: say which it was
+            record.artifact["host_cpu"] = cpu_precision_fast(INT8, self.measurement.capabilities.cpu_flags)
         if runtime.reference_framework is not None:
             reference = self._reference_for(run)
             record.reference_outputs = str(reference) if isinstance(reference, Path) else None
@@ -398,7 +419,7 @@ class SweepRunner:
         reference = self._reference_for(run)
         if isinstance(reference, str):
             return {"status": "unavailable", "reason": reference}
-        report = compare_output_files(reference, outputs)
+        report = compare_output_files(reference, outputs, run.cell.precision)
         outputs.unlink(missing_ok=True)  # tens of MB per run; the record keeps its digest and the comparison
         return report
 
