@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Callable
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -89,7 +90,7 @@ def merge(results: ResultsDir, console: Console) -> MergeSummary:
     last = latest_submission(results.root)
     query = slurm.job_states(last["array_job"]) if last else slurm.JobQuery(problem="no submission recorded")
     summary = merge_shards(results.root, query.states, query.problem,
-                           warn=lambda line: console.print(f"[yellow]warning:[/yellow] {line}", markup=True,
+                           warn=lambda line: console.print(f"[yellow]warning:[/yellow] {escape(line)}",
                                                            highlight=False, soft_wrap=True))
     table = Table(title=f"shards: {summary.recorded} of {summary.planned} runs recorded, {summary.missing} missing",
                   title_justify="left")
@@ -123,7 +124,7 @@ def status(results: ResultsDir, wait: bool, interval_s: float, console: Console)
     plan = Plan.from_dict(results.read_plan())
     damaged = damage(results)  # one line per damaged file, whatever else status can say
     for line in damaged:
-        console.print(f"[yellow]damaged:[/yellow] {line}", highlight=False, soft_wrap=True)
+        console.print(f"[yellow]damaged:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
     manifest = read_manifest(root)
     if manifest is None:  # a single host's sweep: its progress from the journal
         done = results.recorded_run_ids()
