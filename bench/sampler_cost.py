@@ -31,9 +31,9 @@ from orchestrator.measurement.sensors.rapl import RaplSensor
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _load_powercap_helper() -> Any:
+def _load_powercap_helper(name: str = "powercap") -> Any:
     # tests/ is not a package; load the helper by path so the benchmark and the tests build the same tree.
-    spec = importlib.util.spec_from_file_location("greenrt_test_powercap", REPO / "tests" / "host" / "powercap.py")
+    spec = importlib.util.spec_from_file_location(f"greenrt_test_{name}", REPO / "tests" / "host" / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
@@ -81,8 +81,22 @@ def measure(sensors: list[Sensor], interval_s: float, duration_s: float) -> dict
     }
 
 
+def simulated_host(tmp: Path, gpus: int) -> tuple[list[Sensor], str]:
+    """A node like the issue's: `gpus` simulated NVIDIA GPUs (tests/host/fake_nvml.py behind greenrt's own NVML
+    sensor: every call it makes per poll, answered in-process) and a synthetic RAPL tree of 4 zones."""
+    from orchestrator.measurement.sensors.nvml import NvmlSensor
+
+    fake = _load_powercap_helper("fake_nvml")
+    tree = _load_powercap_helper().make_powercap_tree(tmp / "powercap", packages=2, dram=True)
+    nvml = NvmlSensor(fake.FakeNvml([fake.FakeGpu() for _ in range(gpus)]))
+    return [RaplSensor(tree.root), nvml], (
+        f"SIMULATED node: {gpus} GPUs through greenrt's NVML sensor on an in-process stand-in for pynvml (no driver "
+        f"call costs), and a synthetic powercap tree of 4 zones: the sampler's own overhead")
+
+
 def run_benchmark(
-    duration_s: float = 10.0, intervals: tuple[float, ...] = (0.05, 0.01), powercap_root: str | None = None
+    duration_s: float = 10.0, intervals: tuple[float, ...] = (0.05, 0.01), powercap_root: str | None = None,
+    simulated_gpus: int = 0,
 ) -> dict[str, Any]:
     root = resolve_powercap_root(powercap_root)
     sensors, statuses = discover_sensors(root)
@@ -95,7 +109,10 @@ def run_benchmark(
         "synthetic": not sensors,
     }
     with tempfile.TemporaryDirectory(prefix="greenrt-bench-") as tmp:
-        if not sensors:
+        if simulated_gpus:
+            sensors, result["note"] = simulated_host(Path(tmp), simulated_gpus)
+            result["synthetic"] = True
+        elif not sensors:
             helper = _load_powercap_helper()
             tree = helper.make_powercap_tree(Path(tmp) / "powercap", packages=2, dram=True)
             sensors = [RaplSensor(tree.root)]
@@ -131,9 +148,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--duration", type=float, default=10.0, help="seconds per interval (default 10)")
     parser.add_argument("--intervals", type=float, nargs="+", default=[0.05, 0.01], help="seconds")
     parser.add_argument("--powercap-root", default=None, help="powercap sysfs root (else $GREENRT_POWERCAP_ROOT)")
+    parser.add_argument("--simulated-gpus", type=int, default=0,
+                        help="poll this many simulated NVIDIA GPUs and 4 synthetic RAPL zones instead")
     parser.add_argument("--out", type=Path, default=None, help="write the figures as JSON here")
     args = parser.parse_args(argv)
-    result = run_benchmark(args.duration, tuple(args.intervals), args.powercap_root)
+    result = run_benchmark(args.duration, tuple(args.intervals), args.powercap_root, args.simulated_gpus)
     _print(result)
     if args.out is not None:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -61,6 +61,34 @@ def startup_section(report: dict) -> list[str]:
     return lines
 
 
+def scale_section(after: dict, before: dict | None) -> list[str]:
+    """report / resume / merge per size, medians of the repeats, side by side with the code before (--src)."""
+    lines = [f"Synthetic results directories of real-shaped records and sample files (bench/scale.py: copies of a tiny "
+             f"real sweep's records onto every run of a quick-like plan; merge over {after['shards']} shards at most, "
+             f"fewer where the plan has fewer repetitions). Each command in its own subprocess; median of "
+             f"{after['repeats']} repeat(s) and the peak RSS of the child. Targets (issue 16): report 20,000 runs < 15 s "
+             "and 1 GiB, 200,000 runs < 120 s and 4 GiB; resume (deciding what is left) at 200,000 < 5 s; merge of "
+             "64 shards at 200,000 < 60 s.", "",
+             "| command | runs | before: median s | before: peak MiB | now: median s | now: peak MiB | target |",
+             "|---|---|---|---|---|---|---|"]
+    for command in ("report", "resume", "merge"):
+        for runs, figures in sorted(after["sizes"].items(), key=lambda kv: int(kv[0])):
+            if command not in figures:
+                continue
+            old = ((before or {}).get("sizes", {}).get(runs) or {}).get(command)
+            target = after["targets"].get(command, {}).get(str(int(runs) // 1000 * 1000)) or after["targets"].get(
+                command, {}).get(int(runs) // 1000 * 1000)
+            goal = (f"< {target[0]} s" + (f", < {target[1]} GiB" if target[1] else "")) if target else "-"
+            now = figures[command]
+            lines.append(f"| {command} | {runs} | {old['wall_s_median'] if old else '-'} | "
+                         f"{old['peak_rss_mib_max'] if old else '-'} | {now['wall_s_median']} | "
+                         f"{now['peak_rss_mib_max']} | {goal} |")
+    growth = ", ".join(f"{c} {k}" for c, k in (after.get("growth_exponent") or {}).items() if k is not None)
+    lines += ["", f"Growth from the smallest to the largest size, as the exponent k of time ~ runs^k (1: linear): "
+              f"{growth or 'one size only'}."]
+    return lines
+
+
 def main(out_dir: str, target: str) -> None:
     folder = Path(out_dir)
     sampler = json.loads((folder / "sampler.json").read_text())
@@ -84,6 +112,13 @@ def main(out_dir: str, target: str) -> None:
     for report in overheads:
         text += overhead_section(report) + [""]
     text += ["## Sampler cost", "", *sampler_section(sampler), ""]
+    if (folder / "sampler-8gpu.json").exists():
+        text += ["### 8 simulated GPUs and 4 RAPL zones (target: under 1 % of a core at 50 ms)", "",
+                 *sampler_section(json.loads((folder / "sampler-8gpu.json").read_text())), ""]
+    if (folder / "scale.json").exists():
+        before = json.loads((folder / "scale-before.json").read_text()) if (folder / "scale-before.json").exists() else None
+        text += ["## Scale: report, resume and merge from 2,000 to 200,000 runs", "",
+                 *scale_section(json.loads((folder / "scale.json").read_text()), before), ""]
     if (folder / "startup.json").exists():
         text += ["## Start-up cost per launcher (outside the measured window)", "",
                  *startup_section(json.loads((folder / "startup.json").read_text())), ""]
