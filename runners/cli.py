@@ -1,4 +1,4 @@
-"""`python -m runners run|export --request FILE` and `python -m runners versions` (argparse, standard library only).
+"""`python -m runners run|export|quantize --request FILE` and `python -m runners versions` (argparse, standard library only).
 
 Exit status: 0 when the result says "ok"; 1 when it says "error" (the result file is still written); 2 when the
 request file cannot be read or does not follow the protocol (an error result is written if its result_path can be
@@ -16,7 +16,8 @@ from typing import Any, Callable
 
 from runners.protocol import (ExportRequest, ExportResult, ProtocolError, RunError, RunRequest, RunResult,
                               read_json, to_dict, write_json_atomic)
-from runners.runtimes_table import ONNX_EXPORTERS
+from runners.protocol import QuantizeRequest, QuantizeResult
+from runners.runtimes_table import EXPORTERS as CONVERTERS, ONNX_EXPORTERS
 
 # framework -> "module:function" converting that framework's models to ONNX, run in that framework's environment
 # (the runtimes table's exporters).
@@ -26,7 +27,7 @@ EXPORTERS = ONNX_EXPORTERS
 KNOWN_DISTRIBUTIONS = (
     "torch", "tensorflow", "tensorflow-cpu", "keras", "keras-hub", "mxnet", "mxnet-cu117", "gluonnlp",
     "onnxruntime", "onnxruntime-gpu", "onnx", "onnxscript", "tf2onnx", "transformers", "safetensors", "tensorrt",
-    "tensorrt-cu13-libs", "numpy",
+    "tensorrt-cu13-libs", "numpy", "openvino", "onnxruntime-openvino", "ai-edge-litert",
 )
 
 
@@ -107,10 +108,11 @@ def cmd_export(args: argparse.Namespace) -> int:
     request = _read_request(ExportRequest, args.request, _refused_export)
     if request is None:
         return 2
-    target = EXPORTERS.get(request.framework)
+    target = CONVERTERS.get((request.framework, request.target))
     if target is None:
-        result = _export_error(request, "unsupported", f"no ONNX exporter for framework {request.framework!r}; "
-                               f"supported: {', '.join(sorted(EXPORTERS))}")
+        result = _export_error(request, "unsupported", f"no {request.target} exporter for framework "
+                               f"{request.framework!r}; supported: "
+                               f"{', '.join(f'{f} -> {t}' for f, t in sorted(CONVERTERS))}")
     else:
         module_name, func_name = target.split(":")
         try:
@@ -126,9 +128,32 @@ def cmd_export(args: argparse.Namespace) -> int:
         return 3
     if result.status == "ok":
         print(f"{request.model}: exported to {result.output_path} (opset {result.opset}, {result.exporter}, "
-              f"max |onnx - {request.framework}| {result.max_abs_diff})", file=sys.stderr)
+              f"max |{request.target} - {request.framework}| {result.max_abs_diff})", file=sys.stderr)
     else:
         _fail(f"export failed ({result.error.kind}): {result.error.message}".splitlines()[0][:400])
+    return 0 if result.status == "ok" else 1
+
+
+def _refused_quantize(raw: dict[str, Any], error: RunError) -> QuantizeResult:
+    return QuantizeResult(model=str(raw.get("model", "")), status="error", output_path=str(raw.get("output_path", "")),
+                          error=error)
+
+
+def cmd_quantize(args: argparse.Namespace) -> int:
+    """An fp32 ONNX model to INT8 (models.quantize), in an environment with onnxruntime and onnx."""
+    request = _read_request(QuantizeRequest, args.request, _refused_quantize)
+    if request is None:
+        return 2
+    from models.quantize import run_quantize
+
+    result = run_quantize(request)
+    if not _write(request.result_path, result):
+        return 3
+    if result.status == "ok":
+        print(f"{request.model}: quantized ({request.method}) to {result.output_path} in {result.seconds:.1f} s: "
+              f"{result.quantization.get('quantized_op_types')}", file=sys.stderr)
+    else:
+        _fail(f"quantize failed ({result.error.kind}): {result.error.message}".splitlines()[0][:400])
     return 0 if result.status == "ok" else 1
 
 
@@ -156,6 +181,9 @@ def build_parser() -> argparse.ArgumentParser:
     export = sub.add_parser("export", help="convert a model to ONNX (ExportRequest -> ExportResult)")
     export.add_argument("--request", required=True, help="ExportRequest JSON file")
     export.set_defaults(func=cmd_export)
+    quantize = sub.add_parser("quantize", help="quantize an fp32 ONNX model to INT8 (QuantizeRequest -> QuantizeResult)")
+    quantize.add_argument("--request", required=True, help="QuantizeRequest JSON file")
+    quantize.set_defaults(func=cmd_quantize)
     versions = sub.add_parser("versions", help="print the versions of the installed frameworks as JSON")
     versions.set_defaults(func=cmd_versions)
     return parser

@@ -91,6 +91,7 @@ class ExportRequest:
     weights: Weights = field(default_factory=Weights)
     model_options: dict[str, Any] = field(default_factory=dict)
     exporter: str | None = None  # None: the framework's measured-best exporter (torch: "torchscript" | "dynamo")
+    target: str = "onnx"  # the file format converted to: "onnx" | "tflite" (runners.runtimes_table.EXPORTERS)
     schema: int = SCHEMA_VERSION
 
 
@@ -152,6 +153,41 @@ class ExportResult:
     # Fidelity check done by the exporter: max |ONNX Runtime CPU - source framework| over all outputs on
     # make_inputs(seed 0, batch 2); None where ONNX Runtime is not importable in the source environment.
     max_abs_diff: float | None = None
+    target: str = "onnx"  # the format written; for "tflite", max_abs_diff is the TFLite interpreter's (opset None)
+    schema: int = SCHEMA_VERSION
+
+
+@dataclass(frozen=True)
+class QuantizeRequest:
+    """Quantize an fp32 ONNX model to INT8 (models.quantize), in an environment with onnxruntime and onnx."""
+
+    model: str  # the registry model (its calibration inputs come from models.inputs)
+    source_path: str  # the fp32 .onnx
+    output_path: str
+    result_path: str
+    method: str  # "static-qdq" | "dynamic"
+    per_channel: bool = True
+    activation_type: str = "QUInt8"  # onnxruntime.quantization.QuantType names
+    weight_type: str = "QInt8"
+    calibrate_method: str | None = "MinMax"  # static only
+    calibration_seed: int | None = None  # static only: make_inputs(batch=calibration_size, seed=calibration_seed)
+    calibration_size: int | None = None
+    op_types: list[str] | None = None  # None: every op type the tool quantizes by default
+    model_options: dict[str, Any] = field(default_factory=dict)
+    schema: int = SCHEMA_VERSION
+
+
+@dataclass
+class QuantizeResult:
+    model: str
+    status: str
+    output_path: str
+    error: RunError | None = None
+    method: str | None = None
+    # What was done: calibration (method, seed, size), per-channel, types, the op types quantized, node counts.
+    quantization: dict[str, Any] = field(default_factory=dict)
+    versions: dict[str, str] = field(default_factory=dict)
+    seconds: float | None = None
     schema: int = SCHEMA_VERSION
 
 

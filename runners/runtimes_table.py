@@ -10,11 +10,54 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 # Execution provider -> whether it needs an NVIDIA GPU.
-PROVIDERS: dict[str, bool] = {"cpu": False, "cuda": True, "tensorrt": True}
+PROVIDERS: dict[str, bool] = {"cpu": False, "cuda": True, "tensorrt": True, "openvino": False}
 GPU_PROVIDERS = frozenset(name for name, gpu in PROVIDERS.items() if gpu)
 
 PRECISIONS = ("fp32", "fp16")
 ONNX_FROM = "onnx-from-"  # the model format of an ONNX model exported from a source framework: onnx-from-<framework>
+TFLITE_FROM = "tflite-from-"  # a TensorFlow Lite (LiteRT) model converted from a source framework
+# Converted model formats: the prefix of the runtime's model format -> the file format exported (ExportRequest.target).
+CONVERTED_FORMATS: dict[str, str] = {ONNX_FROM: "onnx", TFLITE_FROM: "tflite"}
+
+
+@dataclass(frozen=True)
+class CpuPrecision:
+    """What a precision asks of a CPU, by the flags Linux reports in /proc/cpuinfo (x86 names; Arm's in brackets)."""
+
+    needs: tuple[str, ...] = ()  # any one of these, or a CPU cell at this precision is skipped with the reason
+    fast: tuple[str, ...] = ()  # any one of these, or it runs without its fast kernels (recorded, not skipped)
+    fast_label: str = ""
+
+
+CPU_PRECISIONS: dict[str, CpuPrecision] = {
+    # int8 runs on every x86-64 and Arm CPU (ONNX Runtime's MLAS has SSE2 and NEON integer kernels), several times
+    # faster with an int8 dot-product instruction: AVX512-VNNI, AVX-VNNI, AMX-INT8 (Arm: asimddp).
+    "int8": CpuPrecision(fast=("avx512_vnni", "avx_vnni", "amx_int8", "asimddp"), fast_label="vnni"),
+    # bf16 only where the CPU computes it: without AVX512-BF16 or AMX-BF16 (Arm: bf16) it is emulated in fp32.
+    "bf16": CpuPrecision(needs=("avx512_bf16", "amx_bf16", "bf16")),
+}
+
+
+def cpu_precision_refusal(precision: str, cpu_flags: tuple[str, ...] | frozenset[str] | None) -> str | None:
+    """Why a CPU whose flags are `cpu_flags` does not run `precision` (None when it does, or when the host reported
+    no flags: then nothing is known to be missing). Pure."""
+    need = CPU_PRECISIONS.get(precision)
+    if need is None or not need.needs or cpu_flags is None or set(need.needs) & set(cpu_flags):
+        return None
+    return (f"{precision} needs a CPU with {' or '.join(need.needs)}; this host's CPU reports none of them "
+            f"(it would be emulated, not measured)")
+
+
+def cpu_precision_fast(precision: str, cpu_flags: tuple[str, ...] | frozenset[str] | None) -> dict[str, object]:
+    """For the record: whether the CPU has the instructions that make `precision` fast, e.g. {"vnni": False,
+    "vnni_flags": []}; {} for a precision without such instructions. Pure."""
+    need = CPU_PRECISIONS.get(precision)
+    if need is None or not need.fast:
+        return {}
+    if cpu_flags is None:
+        return {need.fast_label: None, f"{need.fast_label}_flags": "the CPU reported no flags"}
+    have = sorted(set(need.fast) & set(cpu_flags))
+    return {need.fast_label: bool(have), f"{need.fast_label}_flags": have}
 
 
 @dataclass(frozen=True)
@@ -28,6 +71,7 @@ class Family:
     environments: dict[str, str] = field(hash=False)  # provider -> the images/<environment>/ it runs in, in order
     precisions: tuple[str, ...] = PRECISIONS
     fp16_providers: tuple[str, ...] | None = None  # where fp16 is measured; None: on every provider
+    int8_providers: tuple[str, ...] | None = None  # where int8 (a quantized QDQ model) is measured; None: everywhere
     exporter: str | None = None  # native only: "module:function" converting this framework's models to ONNX
     # A compiler of the framework's own model in its own environment (torch.compile, XLA): its outputs are compared
     # with the framework's native CPU run, as a converted model's are with its source's.
@@ -71,6 +115,9 @@ class Family:
         if precision == "fp16" and self.fp16_providers is not None and provider not in self.fp16_providers:
             return (f"{self.label}: fp16 is measured on {' and '.join(self.fp16_providers)} only (CPU "
                     f"half-precision kernels are not a deployment target)")
+        if precision == "int8" and self.int8_providers is not None and provider not in self.int8_providers:
+            return (f"{self.label}: int8 is measured on {' and '.join(self.int8_providers)} only (the quantized QDQ "
+                    f"model's integer kernels are CPU ones; TensorRT's INT8 needs its own calibration)")
         return None
 
     def refusal(self, provider: str, precision: str) -> str | None:
@@ -84,7 +131,9 @@ def _native(framework: str, adapter: str, exporter: str) -> Family:
                   {"cpu": framework, "cuda": framework}, fp16_providers=("cuda",), exporter=exporter)
 
 
-_ORT_ENVIRONMENTS = {"cpu": "onnxruntime", "cuda": "onnxruntime-cuda", "tensorrt": "onnxruntime-tensorrt"}
+# openvino: ONNX Runtime's OpenVINO execution provider (device_type CPU), from the onnxruntime-openvino wheel.
+_ORT_ENVIRONMENTS = {"cpu": "onnxruntime", "cuda": "onnxruntime-cuda", "tensorrt": "onnxruntime-tensorrt",
+                     "openvino": "onnxruntime-openvino"}
 _ORT = ("runners.adapters.onnxruntime_session", "OnnxRuntimeAdapter")
 
 FAMILIES: tuple[Family, ...] = (
@@ -93,13 +142,122 @@ FAMILIES: tuple[Family, ...] = (
     _native("mxnet", "mxnet_native:MxnetNativeAdapter", "models.mxnet_export:export_onnx"),
     # An .onnx file given as is, and one exported from a source framework (what a sweep plans).
     Family("onnxruntime", "onnx", *_ORT, _ORT_ENVIRONMENTS),
-    Family("onnxruntime", ONNX_FROM, *_ORT, _ORT_ENVIRONMENTS),
+    # int8: the fp32 ONNX model quantized by models.quantize (QDQ, or dynamic for BERT), on the CPU providers.
+    Family("onnxruntime", ONNX_FROM, *_ORT, _ORT_ENVIRONMENTS, precisions=(*PRECISIONS, "int8"),
+           int8_providers=("cpu", "openvino")),
+    # OpenVINO's own runtime on the converted ONNX model, CPU plugin (OpenVINO has no CUDA build).
+    # int8: the same QDQ model as ONNX Runtime's (OpenVINO runs its QuantizeLinear/DequantizeLinear pairs as int8).
+    Family("openvino", ONNX_FROM, "runners.adapters.openvino_runtime", "OpenVinoAdapter", {"cpu": "openvino"},
+           precisions=("fp32", "int8")),
+    # torch.compile with inductor: the native PyTorch model compiled in warm-up (C++/OpenMP on cpu, Triton on cuda).
+    Family("torch", "inductor", "runners.adapters.torch_compiled", "TorchCompiledAdapter",
+           {"cpu": "torch", "cuda": "torch"}, fp16_providers=("cuda",), compiled=True),
+    # XLA: the native Keras model in one tf.function(jit_compile=True), compiled in warm-up.
+    Family("tensorflow", "xla", "runners.adapters.tensorflow_xla", "TensorflowXlaAdapter",
+           {"cpu": "tensorflow", "cuda": "tensorflow"}, fp16_providers=("cuda",), compiled=True),
+    # LiteRT (TensorFlow Lite) on a model converted in the tensorflow environment; CPU only (no CUDA build).
+    Family("litert", TFLITE_FROM, "runners.adapters.litert_interpreter", "LiteRtAdapter", {"cpu": "litert"},
+           precisions=("fp32",), sources=("tensorflow",)),
 )
 
 NATIVE_FRAMEWORKS = tuple(f.framework for f in FAMILIES if f.model_format == "native")
 # The frameworks an ONNX model is exported from (in that framework's environment), and the exporter of each.
 ONNX_SOURCE_FRAMEWORKS = NATIVE_FRAMEWORKS
 ONNX_EXPORTERS: dict[str, str] = {f.framework: f.exporter for f in FAMILIES if f.model_format == "native" and f.exporter}
+# The TFLite converters, run in the source framework's environment.
+TFLITE_EXPORTERS: dict[str, str] = {"tensorflow": "models.tensorflow_export:export_tflite"}
+# (source framework, target format) -> "module:function" of `python -m runners export`.
+EXPORTERS: dict[tuple[str, str], str] = {**{(f, "onnx"): e for f, e in ONNX_EXPORTERS.items()},
+                                         **{(f, "tflite"): e for f, e in TFLITE_EXPORTERS.items()}}
+
+
+def converted_format(model_format: str) -> tuple[str, str] | None:
+    """(target format, source framework) of a converted model format ('tflite-from-tensorflow' -> ('tflite',
+    'tensorflow')); None for a format that is not converted from a source framework."""
+    for prefix, target in CONVERTED_FORMATS.items():
+        if model_format.startswith(prefix) and len(model_format) > len(prefix):
+            return target, model_format[len(prefix):]
+    return None
+
+
+@dataclass(frozen=True)
+class ProviderOption:
+    """A provider option an adapter accepts (RunRequest.provider_options[key]), checked when a sweep is planned."""
+
+    key: str  # exact, or a prefix ending in "." or "_" (ONNX Runtime's session.* entries, TensorRT's trt_*)
+    providers: tuple[str, ...] | None = None  # the providers it applies to; None: each of the family's
+    choices: tuple[str, ...] | None = None  # the values it accepts; None: any string, number or boolean
+
+    def matches(self, key: str) -> bool:
+        return key.startswith(self.key) if self.key.endswith((".", "_")) else key == self.key
+
+
+# ONNX Runtime's CUDA EP options (OrtCUDAProviderOptionsV2's fields): a flat provider option goes to the first EP of
+# the chain (runners/adapters/onnxruntime_session.py provider_chain), and the CUDA EP refuses a key it does not know.
+_ORT_CUDA_OPTIONS = ("device_id", "gpu_mem_limit", "arena_extend_strategy", "do_copy_in_default_stream",
+                     "cudnn_conv_use_max_workspace", "cudnn_conv1d_pad_to_nc1d", "enable_cuda_graph",
+                     "tunable_op_enable", "tunable_op_tuning_enable", "tunable_op_max_tuning_duration_ms",
+                     "enable_skip_layer_norm_strict_mode", "prefer_nhwc", "use_ep_level_unified_stream", "use_tf32")
+_ORT_OPTIONS = (
+    ProviderOption("session."),  # SessionOptions.add_session_config_entry, on every provider
+    *(ProviderOption(key, ("cuda",)) for key in _ORT_CUDA_OPTIONS),
+    ProviderOption("cudnn_conv_algo_search", ("cuda",), ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")),
+    ProviderOption("device_id", ("tensorrt",)),
+    ProviderOption("trt_", ("tensorrt",)),  # the TensorRT EP's own options all start with trt_
+    # The OpenVINO EP's own options (onnxruntime-openvino 1.24.1 refuses others); its CPU takes FP32 or ACCURACY.
+    ProviderOption("device_type", ("openvino",), ("CPU",)),
+    ProviderOption("precision", ("openvino",), ("FP32", "ACCURACY")),
+    *(ProviderOption(key, ("openvino",)) for key in ("num_of_threads", "num_streams", "cache_dir", "load_config",
+                                                     "enable_qdq_optimizer", "disable_dynamic_shapes",
+                                                     "model_priority")),
+)
+# OpenVINO's own runtime (runners/adapters/openvino_runtime.py maps each to the CPU plugin's property, and also
+# checks the numbers: num_streams a positive integer or AUTO/NUMA, inference_num_threads a positive integer).
+OPENVINO_OPTIONS = (
+    ProviderOption("performance_hint", None, ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")),
+    ProviderOption("num_streams"),
+    ProviderOption("inference_num_threads"),
+    ProviderOption("inference_precision_hint", None, ("f32", "bf16", "f16")),
+)
+# The provider options each family's adapter reads, by (framework, model format) as Family.matches finds them.
+# A family missing here is not checked when a sweep is planned: its adapter refuses what it does not know at run time.
+ACCEPTED_OPTIONS: dict[tuple[str, str], tuple[ProviderOption, ...]] = {
+    ("torch", "native"): (ProviderOption("device_id", ("cuda",)),),
+    ("tensorflow", "native"): (ProviderOption("device_id", ("cuda",)), ProviderOption("memory_growth", ("cuda",))),
+    # MXNet's graph backends (runners/adapters/mxnet_native.py BACKENDS): oneDNN fusion on the CPU only.
+    ("mxnet", "native"): (ProviderOption("backend", ("cpu",), ("MKLDNN",)), ProviderOption("device_id", ("cuda",))),
+    ("onnxruntime", "onnx"): _ORT_OPTIONS,
+    ("onnxruntime", ONNX_FROM): _ORT_OPTIONS,
+    ("openvino", ONNX_FROM): OPENVINO_OPTIONS,
+}
+
+# The ONNX opsets each source framework's exporter writes, as its installed converter declares them: torch 2.13's
+# TorchScript exporter (the default) torch.onnx._constants.ONNX_MIN_OPSET..ONNX_TORCHSCRIPT_EXPORTER_MAX_OPSET;
+# tf2onnx 1.17's tf2onnx.constants.OPSET_TO_IR_VERSION up to 18 (from models.export_flow.MIN_OPSET); MXNet 1.9's
+# mx2onnx only 12 and 13 (models/mxnet_export.py SUPPORTED_OPSETS).
+EXPORTER_OPSETS: dict[str, tuple[int, ...]] = {
+    "torch": tuple(range(7, 21)),
+    "tensorflow": tuple(range(7, 19)),
+    "mxnet": (12, 13),
+}
+
+
+def option_refusal(framework: str, model_format: str, provider: str, key: str, value: object) -> str | None:
+    """Why the adapter of framework/model_format does not accept provider option `key` = `value` on `provider`
+    (None when it does, or when the family declares no options here)."""
+    family = find(framework, model_format)
+    declared = next((opts for (fw, fmt), opts in ACCEPTED_OPTIONS.items()
+                     if family is not None and fw == family.framework and fmt == family.model_format), None)
+    if declared is None:
+        return None
+    here = [o for o in declared if o.providers is None or provider in o.providers]
+    option = next((o for o in here if o.matches(key)), None)
+    if option is None:
+        valid = ", ".join(o.key + ("*" if o.key.endswith((".", "_")) else "") for o in here) or "none"
+        return f"unknown provider option for {framework}/{model_format}/{provider}; valid: {valid}"
+    if option.choices is not None and value not in option.choices:
+        return f"not accepted by {framework}/{model_format}/{provider}; valid: {', '.join(option.choices)}"
+    return None
 
 
 def find(framework: str, model_format: str) -> Family | None:

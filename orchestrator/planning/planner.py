@@ -9,15 +9,22 @@ import re
 from dataclasses import asdict, dataclass, field
 from itertools import product
 
+from orchestrator.errors import UserError
 from orchestrator.planning.config import SweepConfig
+from orchestrator.planning.memory import estimate, oversized_reason
 from orchestrator.planning.gpus import SHORT_WINDOW_S, GpuDescription
 from orchestrator.planning.runtimes import parse_runtime
+from runners.runtimes_table import cpu_precision_refusal, find
 
 
 @dataclass(frozen=True)
 class HostCapabilities:
     gpus: tuple[GpuDescription, ...] = ()
     gpu_reason: str = "no NVIDIA GPU found"  # why there is none, when there is none
+    # The CPU's feature flags as the host reports them (runners.hostinfo.cpu_flags, kept in host.json); None: unknown.
+    cpu_flags: tuple[str, ...] | None = None
+    # The host's memory (bytes), for refusing batches whose inputs alone cannot fit; None: unknown, not checked.
+    memory_bytes: int | None = None
 
     @property
     def gpu_names(self) -> tuple[str, ...]:
@@ -75,10 +82,17 @@ def skip_reason(cell: Cell, host: HostCapabilities) -> str | None:
     missing = runtime.not_implemented_reason()
     if missing:
         return missing
-    if runtime.needs_gpu and not host.gpus:
-        return f"provider {runtime.provider} needs an NVIDIA GPU: {host.gpu_reason}"
     if cell.precision == "fp16" and not runtime.needs_gpu:
         return "fp16 is measured on GPU providers only (CPU kernels emulate it)"
+    # What the runtime cannot run at this precision on any host (int8 on cuda), before what this host lacks.
+    family = find(runtime.framework, runtime.model_format)
+    refusal = family.precision_refusal(cell.precision, runtime.provider) if family else None
+    if refusal:
+        return refusal
+    if runtime.needs_gpu and not host.gpus:
+        return f"provider {runtime.provider} needs an NVIDIA GPU: {host.gpu_reason}"
+    if not runtime.needs_gpu:
+        return cpu_precision_refusal(cell.precision, host.cpu_flags)
     return None
 
 
@@ -87,15 +101,33 @@ def run_id_for(repetition: int, cell: Cell) -> str:
     return f"r{repetition:03d}-{slug}"
 
 
-def plan_sweep(config: SweepConfig, host: HostCapabilities) -> Plan:
+def oversized_cell_reason(cell: Cell, config: SweepConfig, host: HostCapabilities) -> str | None:
+    """Why the cell's batch cannot fit in this host's (or, for a GPU runtime, its GPUs') memory; None: it may."""
+    gpu_memory = [g.memory_bytes for g in host.gpus if getattr(g, "memory_bytes", None)]
+    needs_gpu = parse_runtime(cell.runtime).needs_gpu
+    return oversized_reason(estimate(cell.model, cell.batch_size, config.options_for(cell.model)), host.memory_bytes,
+                            min(gpu_memory) if needs_gpu and gpu_memory else None)
+
+
+def plan_sweep(config: SweepConfig, host: HostCapabilities, skip_oversized: bool = False) -> Plan:
+    """The plan; a cell whose batch cannot fit in memory is refused (UserError, one line per cell), or skipped with
+    the reason when `skip_oversized`."""
     cells = [Cell(m, b, r, p) for m, b, r, p in product(config.models, config.batch_sizes, config.runtimes, config.precisions)]
-    runnable, skipped = [], []
+    runnable, skipped, oversized = [], [], []
     for cell in cells:
         reason = skip_reason(cell, host)
+        too_big = None if reason else oversized_cell_reason(cell, config, host)
         if reason:
             skipped.append(SkippedCell(cell, reason))
+        elif too_big and skip_oversized:
+            skipped.append(SkippedCell(cell, f"oversized: {too_big}"))
+        elif too_big:
+            oversized.append(f"batch_sizes: {cell.batch_size} for {cell.runtime}: {too_big}; valid: a smaller batch "
+                             f"size, or --skip-oversized to plan the other cells")
         else:
             runnable.append(cell)
+    if oversized:
+        raise UserError("\n".join(f"{config.name}: {line}" for line in dict.fromkeys(oversized)))
 
     # Blocked randomisation: every repetition measures each cell once, in its own seeded order, so runtimes are
     # interleaved and slow drift (temperature, background load) spreads over all of them instead of one.

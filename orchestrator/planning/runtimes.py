@@ -43,9 +43,15 @@ class Runtime:
 
     @property
     def source_framework(self) -> str | None:
-        """The framework an ONNX model is exported from (in that framework's environment)."""
-        prefix = table.ONNX_FROM
-        return self.model_format[len(prefix):] if self.model_format.startswith(prefix) else None
+        """The framework a converted model (ONNX, TFLite) is exported from (in that framework's environment)."""
+        converted = table.converted_format(self.model_format)
+        return converted[1] if converted else None
+
+    @property
+    def target_format(self) -> str | None:
+        """The file format of the converted model this runtime loads ("onnx", "tflite"); None where it loads none."""
+        converted = table.converted_format(self.model_format)
+        return converted[0] if converted else None
 
     @property
     def reference_framework(self) -> str | None:
@@ -73,8 +79,10 @@ class Runtime:
         if self.framework not in runners:
             return f"no {self.framework} runner in this version of greenrt"
         source = self.source_framework
-        if source is not None and source not in export_sources:
+        if source is not None and self.target_format == "onnx" and source not in export_sources:
             return f"no ONNX export from {source} in this version of greenrt"
+        if source is not None and self.target_format != "onnx" and (source, self.target_format) not in table.EXPORTERS:
+            return f"no {self.target_format} export from {source} in this version of greenrt"
         return None
 
 
