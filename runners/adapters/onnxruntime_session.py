@@ -16,6 +16,7 @@ session.disable_cpu_ep_fallback = "1" a GPU session that would put any node on t
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import sys
@@ -27,6 +28,7 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from models.quantize import METADATA_KEY as QUANTIZATION_METADATA_KEY
 from runners.adapters.contract import Adapter, import_framework
 from runners.failures import BadRequestError, RunnerError, UnsupportedError
 from runners.hostinfo import cpu_device, nvidia_gpu_name
@@ -409,6 +411,14 @@ class OnnxRuntimeAdapter(Adapter):
                 raise UnsupportedError(
                     f"onnxruntime/{provider}: fp16 needs an fp16 artifact (this one takes "
                     f"{', '.join(sorted(set(self.input_types.values())))}); fp16 of an fp32 model is tensorrt only")
+        self.quantization = None
+        if request.precision == "int8":
+            # An fp32 file labelled int8 must never be measured as int8: the quantizer stamps what it did.
+            facts = self.session.get_modelmeta().custom_metadata_map.get(QUANTIZATION_METADATA_KEY)
+            if facts is None:
+                raise UnsupportedError(f"onnxruntime/{provider}: int8 needs a quantized artifact (models.quantize "
+                                       f"stamps {QUANTIZATION_METADATA_KEY!r} in it); this file has none")
+            self.quantization = json.loads(facts)
 
     def _feed(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Only the inputs the graph declares, matched by name, cast to the declared element type."""
@@ -498,6 +508,9 @@ class OnnxRuntimeAdapter(Adapter):
 
     def provider_used(self) -> str | None:
         return self.providers_used[0] if self.provider else None
+
+    def runtime_facts(self) -> dict[str, Any] | None:
+        return {"quantization": self.quantization} if getattr(self, "quantization", None) else None
 
     def node_placement(self) -> dict[str, Any] | None:
         return self.placement

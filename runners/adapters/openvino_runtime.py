@@ -36,7 +36,8 @@ PERFORMANCE_HINTS: tuple[str, ...] = _CHOICES["performance_hint"] or ()
 NUM_STREAMS_WORDS = ("AUTO", "NUMA")
 PRECISION_HINTS: tuple[str, ...] = _CHOICES["inference_precision_hint"] or ()
 # greenrt precision -> the CPU plugin's INFERENCE_PRECISION_HINT asked for unless inference_precision_hint is given.
-PRECISION_FOR = {"fp32": "f32"}
+# int8: the QDQ model's quantized operations run in int8 whatever the hint; f32 keeps the rest as the fp32 model's.
+PRECISION_FOR = {"fp32": "f32", "int8": "f32"}
 
 # provider option -> (OpenVINO property, what it accepts: a tuple of words, or "positive-int", or both).
 PROVIDER_OPTIONS: dict[str, tuple[str, tuple[str, ...], bool]] = {

@@ -89,3 +89,17 @@ def test_int8_on_a_provider_without_it_is_refused_in_one_line_before_anything_is
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     assert len(lines) == 1 and "int8 is measured on cpu and openvino only" in lines[0], lines
     assert not (tmp_path / "out").exists()
+
+
+def test_openvino_measures_the_same_quantized_model_under_the_quantized_verdict(tmp_path):
+    (tmp_path / "ov.toml").write_text(CONFIG.replace(RUNTIME, "openvino/onnx-from-torch/cpu")
+                                      .replace('["fp32", "int8"]', '["int8"]').replace('"int8"\n', '"int8-ov"\n', 1))
+    done = greenrt("sweep", "--config", str(tmp_path / "ov.toml"), "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stdout + done.stderr
+    [record] = map(json.loads, (tmp_path / "out/runs.jsonl").read_text().splitlines())
+    assert record["status"] == "ok", record["failure"]
+    assert record["artifact"]["quantization"]["method"] == "static-qdq"
+    assert record["fidelity"]["criterion"] == "quantized" and record["fidelity"]["faithful"] is None
+    assert record["fidelity"]["acceptable"] is True, record["fidelity"]
+    facts = record["result"]["runtime_facts"]
+    assert facts, "OpenVINO reports the settings it compiled the quantized model with"

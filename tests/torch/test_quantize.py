@@ -143,3 +143,21 @@ def test_bad_settings_are_refused_before_anything_is_written(tmp_path, classifie
     result = run_quantize(request)
     assert result.status == "error" and result.error.kind == "bad-request" and words in result.error.message
     assert not (tmp_path / "int8").exists()
+
+
+def test_onnx_runtime_measures_int8_only_on_a_quantized_file_and_reports_its_facts(tmp_path, classifier):
+    from runners.loop import execute
+    from runners.protocol import Budget, RunRequest
+
+    def run(path, name):
+        return execute(RunRequest(run_id=name, runtime="onnxruntime/onnx-from-torch/cpu", model="mobilenet_v2",
+                                  batch_size=1, precision="int8", result_path=str(tmp_path / f"{name}.json"),
+                                  budget=Budget(warmup_iterations=1, min_iterations=2), artifact_path=str(path)))
+
+    refused = run(classifier, "fp32-file")
+    assert refused.status == "error" and refused.error.kind == "unsupported"
+    assert "int8 needs a quantized artifact" in refused.error.message
+    quantized = run_quantize(_request(tmp_path, classifier, "mobilenet_v2", calibration_size=2))
+    measured = run(quantized.output_path, "int8-file")
+    assert measured.status == "ok", measured.error
+    assert measured.runtime_facts["quantization"]["method"] == STATIC_QDQ
