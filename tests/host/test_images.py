@@ -52,7 +52,7 @@ def test_the_source_digest_follows_the_wheels_and_differs_between_images():
 
 
 def test_an_unknown_image_names_the_valid_ones():
-    with pytest.raises(UserError, match="unknown image 'pytorch'; valid: mxnet, onnxruntime"):
+    with pytest.raises(UserError, match="unknown image 'pytorch'; valid: litert, mxnet, onnxruntime"):
         ImageManager(client=object()).state("pytorch")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator import paths
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.errors import UserError
 from orchestrator.execution.launchers.local import LocalLauncher
@@ -64,7 +65,9 @@ def test_a_missing_interpreter_is_a_clear_error(tmp_path):
 
 
 def test_unknown_environment_names_the_valid_ones():
-    with pytest.raises(UserError, match="unknown environment 'tensorflw'.*valid: mxnet, onnxruntime, onnxruntime-cuda, onnxruntime-tensorrt, tensorflow, torch"):
+    valid = ", ".join(paths.environment_names())  # every images/<env>/ folder, sorted
+    assert {"torch", "tensorflow", "mxnet", "onnxruntime", "openvino", "litert"} <= set(paths.environment_names())
+    with pytest.raises(UserError, match=f"unknown environment 'tensorflw'.*; valid: {valid}$"):
         EnvironmentManager().state("tensorflw")
 
 
