@@ -25,23 +25,37 @@ class SavedFigure:
     svg: Path
 
 
-def runtime_label(runtime: str) -> str:
-    framework, model_format, provider = (runtime.split("/") + ["", ""])[:3]
-    short = {"tensorflow": "TF", "torch": "torch", "mxnet": "MXNet", "onnxruntime": "ORT"}
-    name = (f"ORT←{short.get(model_format.removeprefix('onnx-from-'), model_format.removeprefix('onnx-from-'))}"
-            if model_format.startswith("onnx-from-") else short.get(framework, framework))
-    return name if provider in ("cpu", "") else f"{name} [{provider}]"
-
-
+_SHORT = {"tensorflow": "TF", "torch": "torch", "mxnet": "MXNet", "onnxruntime": "ORT", "openvino": "OV",
+          "litert": "LiteRT"}
 _FRAMEWORK_ORDER = {"torch": 0, "tensorflow": 1, "mxnet": 2}
 
 
-def runtime_order(runtime: str) -> tuple:
-    """Native frameworks first, then ONNX Runtime from each source in the same order (the README's columns)."""
+def _converted(model_format: str) -> tuple[str, str] | None:
+    """(format, source) of a converted model's format such as onnx-from-torch or tflite-from-tensorflow."""
+    kind, sep, source = model_format.partition("-from-")
+    return (kind, source) if sep and source else None
+
+
+def runtime_label(runtime: str) -> str:
+    """Short and unique per runtime: 'ORT←torch', 'OV←torch', 'LiteRT←TF', 'torch inductor', 'TF [cuda]'."""
     framework, model_format, provider = (runtime.split("/") + ["", ""])[:3]
-    source = model_format.removeprefix("onnx-from-")
-    converted = model_format.startswith("onnx-from-")
-    return (converted, _FRAMEWORK_ORDER.get(source if converted else framework, 9), provider, runtime)
+    converted = _converted(model_format)
+    name = _SHORT.get(framework, framework)
+    if converted:
+        name = f"{name}←{_SHORT.get(converted[1], converted[1])}"
+    elif model_format not in ("native", ""):
+        name = f"{name} {model_format}"
+    return name if provider in ("cpu", "") else f"{name} [{provider}]"
+
+
+def runtime_order(runtime: str) -> tuple:
+    """Native frameworks first (then their compilers), then converted models by runtime and source (the README's
+    columns)."""
+    framework, model_format, provider = (runtime.split("/") + ["", ""])[:3]
+    converted = _converted(model_format)
+    source = converted[1] if converted else framework
+    return (converted is not None, framework if converted else "", _FRAMEWORK_ORDER.get(source, 9),
+            model_format != "native", provider, runtime)
 
 
 def sorted_runtimes(runtimes) -> list[str]:
