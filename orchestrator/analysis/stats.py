@@ -10,8 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-from scipy import stats as sps
-
+from orchestrator.analysis.bootstrap import mean_intervals
 from orchestrator.analysis.frames import CELL_KEYS, METRICS, Metric, ok_runs, with_derived
 
 CONFIDENCE = 0.95
@@ -34,21 +33,28 @@ class Summary:
 def bootstrap_mean_ci(values: np.ndarray, seed: int, confidence: float = CONFIDENCE,
                       n_resamples: int = N_RESAMPLES) -> tuple[float, float]:
     # A fresh generator per call: a cell's interval must not depend on which cells were computed before it.
-    result = sps.bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
-                           method="percentile", rng=np.random.default_rng(seed))
-    return float(result.confidence_interval.low), float(result.confidence_interval.high)
+    # scipy.stats.bootstrap's resamples and interval, computed as one matrix product (analysis/bootstrap.py).
+    low, high = mean_intervals(np.asarray(values, dtype=np.float64)[:, None], seed, confidence, n_resamples)[0]
+    return float(low), float(high)
 
 
-def summarize(values: np.ndarray | list[float], seed: int = 0, missing_reason: str = "no value") -> Summary:
+def _finite(values: np.ndarray | list[float]) -> np.ndarray:
     x = np.asarray(values, dtype=np.float64)
-    x = x[np.isfinite(x)]
+    return x[np.isfinite(x)]
+
+
+def summarize(values: np.ndarray | list[float], seed: int = 0, missing_reason: str = "no value",
+              ci: tuple[float, float] | None = None) -> Summary:
+    """ci: the bootstrap interval when the caller computed it already (cell_statistics, for a cell's metrics at
+    once); else it is computed here."""
+    x = _finite(values)
     if x.size == 0:
         return Summary(0, None, None, None, None, None, None, None, missing_reason)
     median, mean = float(np.median(x)), float(np.mean(x))
     if x.size == 1:
         return Summary(1, median, None, None, None, mean, None, None, "one run: no spread, no interval")
     q1, q3 = (float(v) for v in np.percentile(x, [25, 75]))
-    low, high = bootstrap_mean_ci(x, seed)
+    low, high = ci if ci is not None else bootstrap_mean_ci(x, seed)
     note = "all runs equal" if np.all(x == x[0]) else ""
     return Summary(int(x.size), median, q1, q3, q3 - q1, mean, low, high, note)
 
@@ -76,8 +82,10 @@ def cell_statistics(runs: pl.DataFrame, seed: int = 0, metrics: tuple[Metric, ..
         return pl.DataFrame(schema=_SCHEMA)
     for key, cell in runs.group_by(list(CELL_KEYS)):
         ok = ok_runs(cell)
+        values = {m.column: _finite(ok[m.column].drop_nulls().to_numpy()) for m in metrics}
+        intervals = _intervals(values, seed)
         for metric in metrics:
-            s = summarize(ok[metric.column].drop_nulls().to_numpy(), seed, _missing_reason(cell, ok, metric))
+            s = summarize(values[metric.column], seed, _missing_reason(cell, ok, metric), intervals.get(metric.column))
             rows.append({**dict(zip(CELL_KEYS, key)), "metric": metric.column, "unit": metric.unit,
                          "runs": cell.height, "ok_runs": ok.height, "n": s.n, "median": s.median, "q1": s.q1,
                          "q3": s.q3, "iqr": s.iqr, "mean": s.mean, "ci_low": s.ci_low, "ci_high": s.ci_high,
@@ -86,6 +94,19 @@ def cell_statistics(runs: pl.DataFrame, seed: int = 0, metrics: tuple[Metric, ..
     frame = pl.DataFrame(rows, schema=_SCHEMA)
     return (frame.with_columns(pl.col("metric").replace_strict(order, return_dtype=pl.Int64).alias("_order"))
             .sort([*CELL_KEYS, "_order"]).drop("_order"))
+
+
+def _intervals(values: dict[str, np.ndarray], seed: int) -> dict[str, tuple[float, float]]:
+    """The bootstrap interval of every metric with two values or more: one matrix product per sample size."""
+    by_size: dict[int, list[str]] = {}
+    for column, x in values.items():
+        if x.size > 1:
+            by_size.setdefault(x.size, []).append(column)
+    out: dict[str, tuple[float, float]] = {}
+    for columns in by_size.values():
+        bounds = mean_intervals(np.column_stack([values[c] for c in columns]), seed, CONFIDENCE, N_RESAMPLES)
+        out.update({c: (float(low), float(high)) for c, (low, high) in zip(columns, bounds)})
+    return out
 
 
 _SCHEMA = {"model": pl.String, "batch_size": pl.Int64, "runtime": pl.String, "precision": pl.String,

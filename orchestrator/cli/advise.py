@@ -38,7 +38,8 @@ def _check_present(name: str, asked: list, present: list) -> None:
                         f"{', '.join(map(str, sorted(present))) or 'none (no runs)'}")
 
 
-def compute_advice(directories: list[Path], request_options: dict, given: GridFigures) -> Advice:
+def compute_advice(directories: list[Path], request_options: dict, given: GridFigures,
+                   say_problems: bool = True) -> Advice:
     """Every check first (one line, exit 2), then the advice: nothing is written either way."""
     objective = request_options.get("objective", "energy")
     if objective not in OBJECTIVES:
@@ -48,7 +49,7 @@ def compute_advice(directories: list[Path], request_options: dict, given: GridFi
         if value is not None and not (value > 0 and value != float("inf")):
             raise UserError(f"--{name.replace('_', '-')}: {value!r} is not a finite positive number")
     pooled = read_directories(directories, given)
-    for problem in pooled.problems:
+    for problem in pooled.problems if say_problems else ():
         err.print(f"[yellow]warning:[/yellow] {problem}", highlight=False, soft_wrap=True)
     grid = pooled.grid.overridden_by(given)
     if objective == "carbon" and not grid.carbon_shown:
@@ -80,7 +81,8 @@ def print_advice(advice: Advice) -> None:
 def show_sweep_advice(directory: Path) -> None:
     """What a sweep ends with: the default advice (energy, faithful only) for each model and batch size."""
     with user_errors():
-        print_advice(compute_advice([directory], {}, GridFigures()))
+        # The sweep's tables and report have just named any damaged file: not a second time.
+        print_advice(compute_advice([directory], {}, GridFigures(), say_problems=False))
 
 
 @app.command()

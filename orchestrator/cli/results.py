@@ -1,28 +1,33 @@
 """The verbs that read results: report, merge, status, compare; and the tables and report a sweep ends with."""
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
+from orchestrator.cli.advise import GRID_HELP, grid_from_options
 from orchestrator.cli.app import app, console, err, fmt, user_errors
 from orchestrator.errors import UserError
 from orchestrator.execution.reaccount import reaccount_failed
 from orchestrator.results.store import ResultsDir
-from orchestrator.results.tables import cell_summary, runs_table, write_tables
+from orchestrator.results.store import describe_problems
+from orchestrator.results.tables import JournalTables, cell_summary, read_runs, write_tables
 from orchestrator.scheduling import commands as sharded
 
 
-def write_and_show_tables(results: ResultsDir, trace_run: Optional[str] = None) -> None:
-    records, problems = results.records()
-    for problem in problems:
-        err.print(f"[yellow]warning:[/yellow] {problem.message}")
-    plan_data = json.loads(results.plan_path.read_text())
-    written = write_tables(results.tables_dir, records, plan_data)
-    summary = cell_summary(runs_table(records))
+def write_and_show_tables(results: ResultsDir, trace_run: Optional[str] = None, grid=None,
+                          journal: Optional[JournalTables] = None) -> None:
+    plan_data = results.read_plan()
+    # The journal is read once for the tables, the summary and the report (200,000 runs: a gigabyte of JSON).
+    journal = journal if journal is not None else read_runs(results.journal_path, results.root, trace_run)
+    if journal.problems:
+        err.print(f"[yellow]warning:[/yellow] {escape(describe_problems(results.journal_path, journal.problems))}",
+                  highlight=False, soft_wrap=True)
+    written = write_tables(results.tables_dir, [], plan_data, runs=journal.runs)
+    summary = cell_summary(journal.runs)
     if not summary.is_empty():
         table = Table(title="cells (median over repetitions)", title_justify="left")
         for column in ("model", "batch", "runtime", "ok/runs", "failed", "p50 ms", "inferences/s", "J/inference"):
@@ -33,13 +38,16 @@ def write_and_show_tables(results: ResultsDir, trace_run: Optional[str] = None) 
                           fmt(row["latency_p50_ms"]), fmt(row["throughput_per_s"]), energy)
         console.print(table)
     console.print(f"tables: {results.tables_dir}/ ({', '.join(sorted(written))})")
-    write_and_show_report(results, trace_run)
+    write_and_show_report(results, trace_run, grid, journal)
 
 
-def write_and_show_report(results: ResultsDir, trace_run: Optional[str]) -> None:
+def write_and_show_report(results: ResultsDir, trace_run: Optional[str], grid=None,
+                          journal: Optional[JournalTables] = None) -> None:
     from orchestrator.report.build import build_report  # matplotlib loads in seconds: only when a report is made
 
-    files = build_report(results.root, trace_run=trace_run)
+    files = build_report(results.root, trace_run=trace_run, grid=grid, journal=journal)
+    for line in files.warnings:
+        err.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
     console.print("[bold]top findings[/bold]")
     for line in files.findings:
         console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
@@ -52,17 +60,16 @@ def merge(directory: Path = typer.Argument(..., help="A sharded sweep's results 
     """Union the shards' journals into DIR/runs.jsonl (Slurm state and missing runs per shard), then tables and report."""
     with user_errors():
         results = ResultsDir(directory)
-        if not results.plan_path.exists():
-            raise UserError(f"{directory}: not a greenrt results directory (no plan.json)")
+        results.read_plan()  # one line naming plan.json when it is missing or damaged
         sharded.merge(results, console)
         write_and_show_tables(results)
 
 
 @app.command()
-def status(directory: Path = typer.Argument(..., help="A sharded sweep's results directory."),
+def status(directory: Path = typer.Argument(..., help="A sweep's results directory (sharded or not)."),
            wait: bool = typer.Option(False, help="Block until the merge job has finished (exit 0: it completed)."),
            interval: float = typer.Option(5.0, min=0.1, help="Seconds between polls with --wait.")) -> None:
-    """Per shard: its Slurm state and its progress from its journal."""
+    """Progress (per shard: its Slurm state and its journal's) and one line per damaged file of the directory."""
     with user_errors():
         code = sharded.status(ResultsDir(directory), wait, interval, console)
     raise typer.Exit(code)
@@ -71,15 +78,21 @@ def status(directory: Path = typer.Argument(..., help="A sharded sweep's results
 @app.command()
 def report(directory: Path = typer.Argument(..., help="A sweep's results directory."),
            trace_run: Optional[str] = typer.Option(None, help="Run id whose power trace is drawn "
-                                                                 "(default: the first run with samples).")) -> None:
+                                                                 "(default: the first run with samples)."),
+           grid_intensity_g_per_kwh: Optional[float] = typer.Option(None, help=GRID_HELP["grid_intensity_g_per_kwh"]),
+           pue: Optional[float] = typer.Option(None, help=GRID_HELP["pue"]),
+           price_per_kwh: Optional[float] = typer.Option(None, help=GRID_HELP["price_per_kwh"])) -> None:
     """Merge a sweep's journal into tables, write DIR/report/ (report.md, report.html, figures, CSV), show findings."""
     with user_errors():
+        grid = grid_from_options(grid_intensity_g_per_kwh, pue, price_per_kwh)
         results = ResultsDir(directory)
-        if not results.plan_path.exists():
-            raise UserError(f"{directory}: not a greenrt results directory (no plan.json)")
-        for done in reaccount_failed(results):
+        results.read_plan()  # one line naming plan.json when it is missing or damaged, before anything is written
+        journal = read_runs(results.journal_path, results.root, trace_run)
+        redone = reaccount_failed(results, journal.accounting_failed)
+        for done in redone:
             console.print(f"accounted again: {done.run_id}: {done.status} ({done.detail})", markup=False)
-        write_and_show_tables(results, trace_run)
+        appended = any(done.status != "failed-again" for done in redone)
+        write_and_show_tables(results, trace_run, grid, None if appended else journal)
 
 
 @app.command()
@@ -93,6 +106,8 @@ def compare(a: Path = typer.Argument(..., help="Results directory of sweep A."),
         from orchestrator.report.compare import write_comparison
 
         files = write_comparison(a, b, out or b / f"compare-{a.resolve().name}")
+        for line in files.warnings:
+            err.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
         table = files.table
         tested = table.filter(table["latency_significant"].is_not_null())
         console.print(f"{table.height} cells; latency differs significantly in "

@@ -54,7 +54,7 @@ def _fidelity(results: ResultsDir, record: RunRecord, seed: int) -> dict[str, An
     if not outputs.exists() or not reference.exists():
         return {"status": "unavailable", "reason": "accounted again later: the run's outputs or its source's "
                                                    "reference outputs were not kept"}
-    report = compare_output_files(reference, outputs)
+    report = compare_output_files(reference, outputs, record.precision)
     outputs.unlink(missing_ok=True)
     return report
 
@@ -79,14 +79,18 @@ def reaccount_record(results: ResultsDir, record: RunRecord, seed: int) -> RunRe
     return again
 
 
-def reaccount_failed(results: ResultsDir) -> list[Reaccounted]:
-    """Account again every run whose latest record failed in accounting; append what succeeds."""
-    records, _ = results.records()
-    latest = {r.run_id: r for r in records}
-    plan = json.loads(results.plan_path.read_text())
+def reaccount_failed(results: ResultsDir, latest: list[RunRecord] | None = None) -> list[Reaccounted]:
+    """Account again every run whose latest record failed in accounting; append what succeeds.
+
+    latest: those records, when the caller has read the journal already (tables.read_runs).
+    """
+    if latest is None:
+        records, _ = results.records()
+        latest = list({r.run_id: r for r in records}.values())
+    plan = results.read_plan()
     seed = int(plan.get("seed", 0))
     done = []
-    for record in latest.values():
+    for record in latest:
         if record.failure is None or record.failure.kind != ACCOUNTING:
             continue
         try:

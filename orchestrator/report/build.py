@@ -1,7 +1,6 @@
 """Building DIR/report/: statistics, figures, CSV tables, report.md and report.html from a sweep's directory."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -9,7 +8,7 @@ from typing import Any
 
 import polars as pl
 
-from models.fidelity import ABS_TOL, MIN_COSINE, REL_TOL
+from models.fidelity import ABS_TOL, MIN_COSINE, QUANT_MIN_COSINE, QUANT_MIN_TOP1, REL_TOL
 from orchestrator.analysis.advice import AdviceRequest, advise
 from orchestrator.analysis.advice_schema import Advice
 from orchestrator.analysis.best import best_runtimes
@@ -32,7 +31,7 @@ from orchestrator.report.provenance import runtime_versions, sweep_facts
 from orchestrator.scheduling.merge import mixed_hardware_cells
 from orchestrator.results.record import RunRecord
 from orchestrator.results.store import ResultsDir
-from orchestrator.results.tables import runs_table, skipped_table
+from orchestrator.results.tables import JournalTables, read_runs, skipped_table
 
 
 @dataclass
@@ -44,10 +43,7 @@ class ReportFiles:
     findings: list[str] = field(default_factory=list)
     energy_note: str | None = None  # why there is no energy figure, when there is none
     advice: Advice | None = None  # what the report opens with
-
-
-def _read_json(path: Path) -> dict[str, Any]:
-    return json.loads(path.read_text()) if path.exists() else {}
+    warnings: list[str] = field(default_factory=list)  # damaged files the report went on without, one line each
 
 
 def _write_atomic(path: Path, text: str) -> None:
@@ -78,8 +74,9 @@ def cell_table(stats: pl.DataFrame) -> pl.DataFrame:
 
 
 def _fidelity(runs: pl.DataFrame) -> pl.DataFrame:
-    columns = ["model", "batch_size", "runtime", "repetition", "fidelity_faithful", "fidelity_max_abs_error",
-               "fidelity_min_cosine", "fidelity_top1_agreement", "fidelity_note"]
+    columns = ["model", "batch_size", "runtime", "precision", "repetition", "fidelity_faithful",
+               "fidelity_max_abs_error", "fidelity_min_cosine", "fidelity_top1_agreement", "fidelity_verdict",
+               "fidelity_note"]
     if runs.is_empty() or "fidelity_faithful" not in runs.columns:
         return pl.DataFrame(schema={c: pl.String for c in columns})
     converted = runs.filter(pl.col("model_format").str.starts_with("onnx") & (pl.col("status") == "ok"))
@@ -142,7 +139,15 @@ def _power_section(records, root: Path, trace_run: str | None, fig_dir: Path,
         return section
     title = (f"{record.run_id}: {record.model} bs{record.batch_size} {record.runtime}, "
              f"window {(window[1] - window[0]) / 1e9:.2f} s")
-    saved = figures.power_trace(pl.read_parquet(samples_path), window, title, fig_dir)
+    try:
+        samples = pl.read_parquet(samples_path)
+    except (OSError, pl.exceptions.PolarsError) as exc:  # a truncated or damaged file: said, left as it is
+        files.warnings.append(f"{samples_path}: unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:200]}); "
+                              "left as it is: the report has no power trace; restore the file from a copy, or "
+                              "choose another run with --trace-run")
+        section.blocks.append(Paragraph(f"Run {record.run_id}'s power samples are unreadable.", notice=True))
+        return section
+    saved = figures.power_trace(samples, window, title, fig_dir)
     if saved is None:
         section.blocks.append(Paragraph(f"Run {record.run_id}'s samples hold no power or energy readings.",
                                         notice=True))
@@ -212,20 +217,24 @@ def _advice_sections(advice: Advice, fig_dir: Path, colors: dict, files: ReportF
 
 
 def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, alpha: float = ALPHA,
-                 grid: GridFigures | None = None) -> ReportFiles:
+                 grid: GridFigures | None = None, journal: JournalTables | None = None) -> ReportFiles:
+    """journal: the journal read once by the caller (read_runs), when it has it; else it is read here."""
     results = ResultsDir(root)
     root = results.root
     if not results.plan_path.exists():
         raise UserError(f"{root}: not a greenrt results directory (no plan.json)")
-    plan, host = _read_json(results.plan_path), _read_json(results.host_path)
-    records, _ = results.records()
+    warnings: list[str] = []
+    plan, host = results.read_plan(), results.read_facts(results.host_path, warnings.append)
+    baseline = results.read_facts(results.baseline_path, warnings.append)
+    journal = journal if journal is not None else read_runs(results.journal_path, root, trace_run)
+    records = journal.shown  # the few whole records the report shows; the table holds every run
     out = root / "report"
     fig_dir, table_dir = out / "figures", out / "tables"
     for d in (fig_dir, table_dir):
         d.mkdir(parents=True, exist_ok=True)
-    files = ReportFiles(out / "report.md", out / "report.html")
+    files = ReportFiles(out / "report.md", out / "report.html", warnings=warnings)
 
-    runs = runs_table(records)
+    runs = journal.runs
     derived = with_derived(runs) if not runs.is_empty() else runs
     stats = cell_statistics(runs, seed=seed)
     correlations = energy_time_correlations(runs)
@@ -328,7 +337,9 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     doc.sections.append(Section("Conversion fidelity", [Paragraph(
         "Each ONNX Runtime run's outputs against its source framework's on the same weights and inputs; faithful "
         f"when every output's largest absolute error is within {ABS_TOL:g} + {REL_TOL:g} x max|reference| and its "
-        f"cosine similarity is at least {MIN_COSINE:g}."), table("fidelity", "Fidelity of converted models", _fidelity(runs))]))
+        f"cosine similarity is at least {MIN_COSINE:g}. An int8 (quantized) run is never called faithful: the "
+        f"quantized criterion judges it, top-1 agreement of the logits at least {QUANT_MIN_TOP1 * 100:.0f} % "
+        f"(classifiers) and every output's cosine similarity at least {QUANT_MIN_COSINE:g}, in its own verdict."), table("fidelity", "Fidelity of converted models", _fidelity(runs))]))
     doc.sections.append(Section("Failed and skipped", [
         table("failures_per_cell", "Failures per cell, by kind", failures_per_cell(runs)),
         table("failures", "Failed runs", _failures(runs)),
@@ -336,7 +347,7 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     doc.sections.append(Section("Provenance", [
         Paragraph("Everything needed to reproduce these numbers: the config's digest and seed, greenrt's git "
                   "revision, the host and its sensors (drivers), each runtime's libraries and image."),
-        table("provenance", "Sweep and host", sweep_facts(host, plan, _read_json(results.baseline_path))),
+        table("provenance", "Sweep and host", sweep_facts(host, plan, baseline)),
         table("versions", "Per runtime: launcher, image, devices, library versions", runtime_versions(records))]))
 
     _write_atomic(files.markdown, render_markdown(doc, out))

@@ -1,7 +1,6 @@
 """`greenrt compare A B`: two sweeps side by side, per cell, as markdown and CSV."""
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,7 +13,8 @@ from orchestrator.errors import UserError
 from orchestrator.report.document import TableBlock
 from orchestrator.report.markdown import table_markdown
 from orchestrator.results.store import ResultsDir
-from orchestrator.results.tables import runs_table
+from orchestrator.results.store import describe_problems
+from orchestrator.results.tables import read_runs
 
 
 @dataclass(frozen=True)
@@ -22,19 +22,23 @@ class ComparisonFiles:
     markdown: Path
     csv: Path
     table: pl.DataFrame
+    warnings: tuple[str, ...] = ()  # damaged files the comparison went on without, one line each
 
 
-def _load(directory: Path, side: str) -> tuple[pl.DataFrame, dict]:
+def _load(directory: Path, side: str, warnings: list[str]) -> tuple[pl.DataFrame, dict]:
     results = ResultsDir(directory)
     if not results.root.is_dir():
         raise UserError(f"{side} {directory}: no such directory")
     if not results.plan_path.exists():
         raise UserError(f"{side} {directory}: not a greenrt results directory (no plan.json)")
-    records, _ = results.records()
-    if not records:
+    results.read_plan()  # a damaged plan.json: one line naming it
+    journal = read_runs(results.journal_path, results.root)
+    if journal.problems:
+        warnings.append(f"{side}: {describe_problems(results.journal_path, journal.problems)}")
+    if journal.runs.is_empty():
         raise UserError(f"{side} {directory}: no run recorded yet (runs.jsonl is empty or missing)")
-    host = json.loads(results.host_path.read_text()) if results.host_path.exists() else {}
-    return runs_table(records), host
+    host = results.read_facts(results.host_path, lambda line: warnings.append(f"{side}: {line}"))
+    return journal.runs, host
 
 
 def _describe(directory: Path, host: dict) -> str:
@@ -45,8 +49,9 @@ def _describe(directory: Path, host: dict) -> str:
 
 
 def write_comparison(a: Path, b: Path, out: Path, alpha: float = ALPHA) -> ComparisonFiles:
-    runs_a, host_a = _load(Path(a), "A")
-    runs_b, host_b = _load(Path(b), "B")
+    warnings: list[str] = []
+    runs_a, host_a = _load(Path(a), "A", warnings)
+    runs_b, host_b = _load(Path(b), "B", warnings)
     table = compare_sweeps(runs_a, runs_b, alpha)
     out.mkdir(parents=True, exist_ok=True)
     csv = out / "comparison.csv"
@@ -62,4 +67,4 @@ def write_comparison(a: Path, b: Path, out: Path, alpha: float = ALPHA) -> Compa
     tmp = md.with_name(f".{md.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, md)
-    return ComparisonFiles(md, csv, table)
+    return ComparisonFiles(md, csv, table, tuple(warnings))

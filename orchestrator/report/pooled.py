@@ -6,7 +6,6 @@ directories that disagree on one must have it given on the command line, so a fi
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -14,8 +13,8 @@ import polars as pl
 
 from orchestrator.analysis.carbon import GridFigures, InvalidGridFigure
 from orchestrator.errors import UserError
-from orchestrator.results.store import ResultsDir
-from orchestrator.results.tables import runs_table
+from orchestrator.results.store import ResultsDir, describe_problems, read_json_object
+from orchestrator.results.tables import read_runs
 from orchestrator.scheduling.merge import host_signature
 
 GRID_NAMES = ("grid_intensity_g_per_kwh", "pue", "price_per_kwh")
@@ -31,7 +30,10 @@ class PooledRuns:
 def _host_of(results: ResultsDir) -> str:
     if not results.host_path.exists():
         return f"unknown host (no host.json in {results.root.name})"
-    return host_signature(json.loads(results.host_path.read_text()))
+    host, problem = read_json_object(results.host_path)
+    if problem is not None:  # said once by read_directories; the runs still count, under an unknown host
+        return f"unknown host (host.json unreadable in {results.root.name})"
+    return host_signature(host)
 
 
 def config_grid(plan: dict, source: str) -> dict[str, float]:
@@ -74,10 +76,12 @@ def read_directories(directories: list[Path], given: GridFigures = GridFigures()
         source = str(directory)
         if not results.plan_path.exists():
             raise UserError(f"{directory}: not a greenrt results directory (no plan.json)")
-        grids[source] = config_grid(json.loads(results.plan_path.read_text()), source)
-        records, bad = results.records()
-        problems += [f"{source}: {p.message}" for p in bad]
-        table = with_host(runs_table(records), results, source)
+        grids[source] = config_grid(results.read_plan(), source)  # damaged: one line naming plan.json
+        journal = read_runs(results.journal_path, results.root)
+        if journal.problems:
+            problems.append(f"{source}: {describe_problems(results.journal_path, journal.problems)}")
+        results.read_facts(results.host_path, lambda line: problems.append(f"{source}: {line}"))
+        table = with_host(journal.runs, results, source)
         if not table.is_empty():
             frames.append(table)
     runs = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()

@@ -27,7 +27,7 @@ def _assert_valid_png(path):
 
 def test_every_figure_png_and_svg_exist_and_render(report):
     assert set(report.figures) == {"latency_p50", "throughput", "energy_per_inference", "energy_split",
-                                   "energy_vs_time", "power_trace"}
+                                   "energy_vs_time", "power_trace", "pareto-resnet50-bs2-fp32"}
     for png in report.figures.values():
         _assert_valid_png(png)
         svg = png.with_suffix(".svg")
