@@ -5,8 +5,8 @@ BIN := $(VENV)/bin
 GREENRT := $(BIN)/greenrt
 PIP_VERSION := 26.3
 # Runtime environments the tests need (each built once from images/<env>/requirements.txt, cached in .cache/).
-TEST_ENVS := torch onnxruntime tensorflow mxnet
-FRAMEWORK_TESTS := $(addprefix test-,torch tensorflow mxnet)
+TEST_ENVS := torch onnxruntime tensorflow mxnet openvino onnxruntime-openvino litert
+FRAMEWORK_TESTS := $(addprefix test-,torch tensorflow mxnet openvino litert)
 
 .PHONY: setup system-packages engine envs images cpu-images sweep test test-unit test-host $(FRAMEWORK_TESTS) bench clean gpu-wheels gpu-check
 
@@ -20,7 +20,9 @@ setup: $(VENV)/.installed
 
 # System libraries the frameworks' wheels link against (MXNet: libgomp, libquadmath), gcc for gluonnlp's
 # source build, and debootstrap for the local base image of the CPU images; installed only where missing.
-SYSTEM_PACKAGES := libgomp1 libquadmath0 gcc debootstrap
+# torch/inductor/cpu compiles C++ kernels as Python extensions at run time: g++ and Python's headers (python3-dev
+# for Debian's python3; a pyenv or python.org build brings its own include/ folder).
+SYSTEM_PACKAGES := libgomp1 libquadmath0 gcc g++ python3-dev debootstrap
 system-packages:
 	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES))
 
@@ -96,6 +98,8 @@ bench: envs engine
 	$$ort_python bench/overhead.py --runtime onnxruntime/onnx-from-torch/cpu --artifact-dir bench/out/artifacts \
 		--out bench/out/overhead-ort.json
 	$(BIN)/python bench/startup.py --out bench/out/startup.json
+	$(BIN)/python bench/sampler_cost.py --simulated-gpus 8 --out bench/out/sampler-8gpu.json
+	$(BIN)/python bench/scale.py --out bench/out/scale.json
 	$(BIN)/python bench/write_report.py bench/out BENCHMARKS.md
 
 # `make gpu-check` on a real NVIDIA host without Docker or network (bench/gpu_check.py; the README says what it
