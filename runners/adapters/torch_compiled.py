@@ -102,6 +102,10 @@ def compile_facts(utils: Any, at_load: DynamoState, at_window: DynamoState | Non
     aot = _counter_delta(now.counters, at_load.counters, "aot_autograd")
     recompiles = [e for e in events if e["recompile_reason"] is not None]
     in_window = [e for e in events if e["phase"] == "window"]
+    # Dynamo gave up on a frame after too many recompilations: from then on it runs that frame eagerly.
+    gave_up = any(k.startswith(RECOMPILE_LIMIT_GB_TYPE) for k in unsupported)
+    gave_up_in_window = at_window is not None and any(
+        k.startswith(RECOMPILE_LIMIT_GB_TYPE) for k in _counter_delta(now.counters, at_window.counters, "unimplemented"))
     return {
         "frames_compiled": len(events),
         "graphs_compiled": stats.get("unique_graphs", 0),
@@ -113,11 +117,11 @@ def compile_facts(utils: Any, at_load: DynamoState, at_window: DynamoState | Non
         "recompilations": len(recompiles),
         "recompilations_in_window": sum(1 for e in in_window if e["recompile_reason"] is not None),
         "compiles_in_window": len(in_window),
-        "window_clean": not in_window,  # nothing was compiled while the window was timed
+        # Nothing was compiled, nor given up on, while the window was timed.
+        "window_clean": not in_window and not gave_up_in_window,
         "compile_seconds": round(sum(e["seconds"] or 0.0 for e in events if e["phase"] == "warm-up"), 6),
         "compile_seconds_in_window": round(sum(e["seconds"] or 0.0 for e in in_window), 6),
-        # Dynamo gave up on a frame after too many recompilations: it then runs that frame eagerly.
-        "recompile_limit_hit": any(k.startswith(RECOMPILE_LIMIT_GB_TYPE) for k in unsupported),
+        "recompile_limit_hit": gave_up, "recompile_limit_hit_in_window": gave_up_in_window,
         "fx_graph_cache": {"hits": inductor.get("fxgraph_cache_hit", 0), "misses": inductor.get("fxgraph_cache_miss", 0)},
         "aot_autograd_cache": {"hits": aot.get("autograd_cache_hit", 0), "misses": aot.get("autograd_cache_miss", 0)},
         "compiles": events,

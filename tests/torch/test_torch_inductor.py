@@ -117,6 +117,19 @@ def test_a_recompilation_inside_the_window_is_recorded_and_flagged(tmp_path, ind
     assert latencies[0] > 10 * statistics.median(latencies[1:])
 
 
+def test_a_frame_dynamo_gives_up_on_inside_the_window_is_flagged(tmp_path, inductor_cache):
+    # One compiled version per frame: the window's guard failure is then not recompiled but run eagerly.
+    with torch._dynamo.config.patch(recompile_limit=1):
+        result, _ = run(tmp_path, RecompilesInWindow(), cache_dir=str(inductor_cache))
+    facts = result.runtime_facts
+    # Dynamo records the attempt (the guard that failed, and why it gave up); no graph was compiled in the window.
+    (attempt,) = [c for c in facts["compiles"] if c["phase"] == "window"]
+    assert "scale" in attempt["recompile_reason"] and attempt["fail"] == "Dynamo recompile limit exceeded"
+    assert facts["graphs_compiled"] == 1 and facts["recompilations_in_window"] == 1
+    assert facts["recompile_limit_hit"] is True and facts["recompile_limit_hit_in_window"] is True
+    assert facts["window_clean"] is False
+
+
 def test_a_graph_break_is_recorded_with_its_reason(tmp_path, inductor_cache):
     eager, eager_out = run(tmp_path / "eager", tiny(TorchNativeAdapter, BranchyNet)(), runtime="torch/native/cpu")
     compiled, compiled_out = run(tmp_path / "compiled", tiny(TorchCompiledAdapter, BranchyNet)(),
