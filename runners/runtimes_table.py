@@ -99,8 +99,10 @@ class Family:
 
     @property
     def label(self) -> str:
-        """How messages name the family: 'torch/native'; 'onnxruntime' (one adapter for every ONNX format)."""
-        return f"{self.framework}/{self.model_format}" if self.model_format == "native" else self.framework
+        """How messages name the family: 'torch/native', 'torch/inductor'; 'onnxruntime', 'openvino' (a runtime of
+        converted models: one adapter for every source)."""
+        converted = self.model_format.endswith("-") or self.model_format == "onnx"
+        return self.framework if converted else f"{self.framework}/{self.model_format}"
 
     def provider_refusal(self, provider: str) -> str | None:
         """Why `provider` is not one of this family's (None when it is)."""
