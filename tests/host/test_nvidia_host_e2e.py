@@ -143,6 +143,23 @@ def test_doctor_says_which_gpus_lack_the_counter_and_average_their_power(tmp_pat
     assert "535.183.01" in done.stdout
 
 
+def test_a_batch_too_large_for_the_gpus_memory_is_refused_before_anything_is_written(tmp_path):
+    host = SimHost([SimGpu("NVIDIA T4", memory_total_bytes=2**30)]).write(tmp_path / "host")
+    config = tmp_path / "big.toml"
+    config.write_text('name = "big"\nmodels = ["resnet50"]\nbatch_sizes = [4096]\n'
+                      'runtimes = ["torch/native/cpu", "torch/native/cuda"]\n')
+    out = tmp_path / "out"
+    args = ["--config", str(config), "--powercap-root", str(tmp_path / "no-powercap")]
+    refused = run_greenrt(["sweep", *args, "--out", str(out)], env=host.env(), timeout=120)
+    assert refused.returncode == 2 and not out.exists(), refused.output
+    [line] = refused.stderr.strip().splitlines()
+    assert "torch/native/cuda" in line and "more than the GPU's 1.0 GiB of memory" in line, line
+    skipped = run_greenrt(["plan", *args, "--skip-oversized", "--json"], env=host.env(), timeout=120)
+    plan = json.loads(skipped.stdout)
+    assert [r["cell"]["runtime"] for r in plan["runs"]] == ["torch/native/cpu"]  # the host's memory holds it
+    assert "more than the GPU's" in plan["skipped"][0]["reason"]
+
+
 @pytest.fixture(scope="module")
 def plans(h200_host, tmp_path_factory):
     cwd = tmp_path_factory.mktemp("plan-cwd")
