@@ -1,0 +1,59 @@
+"""A user's own model as a registry entry: made from the plain dict that the config's `[user_models.<name>]` table
+becomes (orchestrator/planning/user_models.py) and that travels to the runner in RunRequest.user_model, so that the
+runner's registry knows the model without the orchestrator loading anything.
+
+The entry (JSON, the same on both sides):
+    {"name", "format": "onnx" | "torch" | "keras" | "hf", "path": absolute file (hf: its config.json, or None for a
+     model_type's defaults), "size": bytes, "sha256", "loader": what loads it in the runner,
+     "inputs": [{"name", "shape": [dims without the batch], "dtype", "range": [low, high] | None}],
+     "outputs": [names], "hf": {"model_type", "config": {...}, "weights": path | None} (hf only)}
+
+Standard library and models.registry only: imported by the orchestrator (no framework) and by every runner.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+from models.registry import MODELS, InputSpec, ModelSpec, register_user_model
+
+FORMATS = ("onnx", "torch", "keras", "hf")
+# How each format is loaded in its runner (recorded in every run's provenance): nothing that runs code the user did
+# not ask for (no pickle; weights_only and safe_mode where the library has them).
+LOADERS = {
+    "onnx": "the runtime's own ONNX reader (onnxruntime.InferenceSession / openvino.Core.read_model)",
+    "torch": "torch.export.load (a torch.export program: weights read without unpickling code)",
+    "keras": "keras.saving.load_model(safe_mode=True)",
+    "hf": "transformers AutoConfig + AutoModel.from_config (seeded random weights, or safetensors), offline",
+}
+
+
+def spec_from_entry(entry: dict[str, Any]) -> ModelSpec:
+    """The registry's ModelSpec of a user model entry. Pure."""
+    inputs = tuple(
+        InputSpec(name=i["name"], shape=tuple(i["shape"]), dtype=i["dtype"], kind="user",
+                  range=tuple(i["range"]) if i.get("range") is not None else None)
+        for i in entry["inputs"])
+    return ModelSpec(name=entry["name"], description=f"user model ({entry['format']}): {entry.get('path') or '-'}",
+                     task="user", inputs=inputs, outputs=tuple(entry["outputs"]), user=dict(entry))
+
+
+def ensure_registered(entry: dict[str, Any]) -> ModelSpec:
+    """Register the entry's model (again, if its entry changed: a new file under the same name) and return it."""
+    spec = spec_from_entry(entry)
+    current = MODELS.get(spec.name)
+    if current is None or current.user != spec.user:
+        register_user_model(spec)
+    return spec
+
+
+def is_user_model(name: str) -> bool:
+    spec = MODELS.get(name)
+    return spec is not None and spec.user is not None
+
+
+def provenance(entry: dict[str, Any]) -> dict[str, Any]:
+    """What a run record says of where its model came from."""
+    hf = entry.get("hf") or {}
+    return {"format": entry["format"], "file": entry.get("path"), "size_bytes": entry.get("size"),
+            "sha256": entry.get("sha256"), "loader": entry.get("loader") or LOADERS[entry["format"]],
+            **({"model_type": hf.get("model_type"), "weights": hf.get("weights")} if entry["format"] == "hf" else {})}
