@@ -59,10 +59,14 @@ def measure(sensors: list[Sensor], interval_s: float, duration_s: float) -> dict
     series = sampler.stop()
     wall, cpu = time.perf_counter() - wall0, _process_cpu_s() - cpu0
 
-    first_channel = next(iter(sampler.channels))
-    t = series.channel_arrays(first_channel)[0]
+    # A poll reads every sensor, each read stamped with its own time: distinct timestamps count polls x sensors
+    # (the figure was doubled with RAPL and NVML). A poll is one sample of a channel; the channel seen most often
+    # counts them all (a failed read leaves its channels without that sample). start() and stop() take one poll
+    # each on the calling thread: the sampler thread's CPU pays for the others.
+    t = max((series.channel_arrays(name)[0] for name in sampler.channels), key=len)
     gaps_ms = np.diff(t[:-1]) / 1e6 if len(t) > 2 else np.array([np.nan])  # the final sample is off-schedule
-    reads = len(set(series.t_ns))
+    polls = len(t)
+    thread_polls = max(1, polls - 2)
     return {
         "interval_s": interval_s,
         "duration_s": duration_s,
@@ -71,8 +75,9 @@ def measure(sensors: list[Sensor], interval_s: float, duration_s: float) -> dict
         "process_cpu_percent_of_one_core": round(100 * cpu / wall, 3),
         "sampler_thread_cpu_s": round(thread_cpu, 4),
         "sampler_thread_cpu_percent_of_one_core": round(100 * thread_cpu / wall, 3),
-        "cpu_us_per_poll": round(1e6 * thread_cpu / max(1, reads - 1), 1),
-        "polls": reads,
+        "cpu_us_per_poll": round(1e6 * thread_cpu / thread_polls, 1),
+        "polls": polls,
+        "sensors": len(sensors),
         "channels": len(sampler.channels),
         "read_errors": len(series.errors),
         "gap_ms_median": round(float(np.median(gaps_ms)), 3),

@@ -10,8 +10,10 @@ that `greenrt sweep` would resume it), one sample file per run (hard links). A s
 merge.
 
 Each command runs in its own subprocess, timed on the wall clock, its peak RSS read from the child's rusage
-(os.wait4). With --src, the same commands run against another source tree first on PYTHONPATH (e.g. the code before
-a change), so two versions can be measured side by side on the same directories.
+(os.wait4). With --src, the same commands run in another source tree (its working directory and PYTHONPATH), e.g.
+the code of an older commit: `git archive <commit> orchestrator runners models | tar -x -C bench/out/before-src`,
+then `--src bench/out/before-src --label before --out bench/out/scale-before.json`; the children print which tree
+they imported, and the benchmark refuses a child that imported another.
 """
 from __future__ import annotations
 
@@ -175,6 +177,7 @@ def build(folder: Path, runs: int, source: Path) -> dict[str, Any]:
         (own / "host.json").write_bytes(host)
         (own / "baseline.json").write_bytes(baseline)
     handles = {i: open(sharded / "shards" / str(i) / "runs.jsonl", "w") for i in range(1, count + 1)}
+    links = _LinkPool(folder / f"sample-pool-{runs}")
     with open(single / "runs.jsonl", "w") as journal:
         for run in plan.runs:
             line = record_for(run)
@@ -182,7 +185,7 @@ def build(folder: Path, runs: int, source: Path) -> dict[str, Any]:
             handles[shard_of[run.run_id]].write(line)
             sample = samples.get(run.cell.runtime, template_sample)
             for d in (single, sharded):
-                os.link(sample, d / "samples" / f"{run.run_id}.parquet")
+                links.link(sample, d / "samples" / f"{run.run_id}.parquet")
     for fh in handles.values():
         fh.close()
     write_manifest(sharded, count, DEFAULT_POLICY, list(range(1, count + 1)), config)
@@ -190,6 +193,26 @@ def build(folder: Path, runs: int, source: Path) -> dict[str, Any]:
         (d / ".built").write_text(plan.config_digest)
     info["built_s"] = round(time.perf_counter() - t0, 1)
     return info
+
+
+class _LinkPool:
+    """Hard links to the template's sample files, from fresh copies of them as each copy nears the file system's
+    limit of links per inode (ext4: 65,000), so 400,000 sample files cost a few inodes' worth of data."""
+
+    MAX_LINKS = 30_000
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.current, self.used = folder, {}, {}
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+
+    def link(self, sample: Path, target: Path) -> None:
+        if self.used.get(sample, self.MAX_LINKS) >= self.MAX_LINKS:
+            copy = self.folder / f"{len(list(self.folder.iterdir()))}-{sample.name}"
+            shutil.copyfile(sample, copy)
+            self.current[sample], self.used[sample] = copy, 0
+        os.link(self.current[sample], target)
+        self.used[sample] += 1
 
 
 RESUME = ("import sys, time; t = time.perf_counter()\n"
@@ -208,10 +231,13 @@ MERGE = ("import sys\n"
 
 def timed(argv: list[str], src: Path | None) -> dict[str, Any]:
     """Wall seconds and the child's peak RSS (its own rusage, not the benchmark's)."""
-    env = {**os.environ, "PYTHONPATH": str(src) if src else str(REPO), "MPLBACKEND": "Agg"}
+    # `python -m`/`-c` put the working directory first on sys.path, ahead of PYTHONPATH and of the editable
+    # install's finder: the child runs in the tree it measures (with PYTHONPATH alone, --src measured this one).
+    tree = src.resolve() if src else REPO
+    env = {**os.environ, "PYTHONPATH": str(tree), "MPLBACKEND": "Agg"}
     t0 = time.perf_counter()
     with open(os.devnull, "w") as sink:
-        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE, env=env, cwd=REPO)
+        process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE, env=env, cwd=tree)
         stderr = process.stderr.read() if process.stderr else b""
         _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - t0
@@ -219,6 +245,18 @@ def timed(argv: list[str], src: Path | None) -> dict[str, Any]:
     if code != 0:
         raise SystemExit(f"{' '.join(argv)} exited {code}:\n{stderr.decode(errors='replace')[-3000:]}")
     return {"wall_s": round(wall, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+
+
+def check_tree(src: Path) -> None:
+    """The children must import greenrt from src, not from this checkout (the editable install)."""
+    if not (src / "orchestrator").is_dir():
+        raise SystemExit(f"--src {src}: no greenrt source tree there (no orchestrator/)")
+    done = subprocess.run([sys.executable, "-c", "import orchestrator; print(orchestrator.__file__)"], cwd=src.resolve(),
+                          env={**os.environ, "PYTHONPATH": str(src.resolve())}, capture_output=True, text=True)
+    imported = Path(done.stdout.strip() or "?").resolve()
+    if done.returncode != 0 or not imported.is_relative_to(src.resolve()):
+        raise SystemExit(f"--src {src}: the child imported greenrt from {imported}, not from {src} "
+                         f"({done.stderr.strip()[-300:]})")
 
 
 def measure(info: dict[str, Any], repeats: int, src: Path | None, commands: list[str]) -> dict[str, Any]:
@@ -257,11 +295,15 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 20000, 200000])
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--large-repeats", type=int, default=1,
+                        help="repeats at 100,000 runs and more (a 200,000-run report takes minutes on 2 cores)")
     parser.add_argument("--commands", nargs="+", default=["resume", "merge", "report"])
     parser.add_argument("--src", type=Path, default=None, help="another greenrt source tree to measure")
     parser.add_argument("--label", default="this checkout")
     parser.add_argument("--out", type=Path, default=OUT / "scale.json")
     args = parser.parse_args(argv)
+    if args.src:
+        check_tree(args.src)
     folder = OUT / "scale"
     source = template(folder)
     result: dict[str, Any] = {"benchmark": "scale", "host": platform.node(), "python": platform.python_version(),
@@ -270,7 +312,9 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     for runs in args.sizes:
         info = build(folder, runs, source)
         print(f"{info['runs']} runs ({info.get('built_s', 'cached')} s to build)", flush=True)
-        result["sizes"][info["runs"]] = {"runs": info["runs"], "shards": info["shards"], **measure(info, args.repeats, args.src, args.commands)}
+        repeats = args.repeats if runs < 100_000 else min(args.repeats, args.large_repeats)
+        result["sizes"][info["runs"]] = {"runs": info["runs"], "shards": info["shards"], "repeats": repeats,
+                                         **measure(info, repeats, args.src, args.commands)}
     result["growth_exponent"] = {c: growth(result["sizes"], c) for c in args.commands}
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
