@@ -151,6 +151,9 @@ FAMILIES: tuple[Family, ...] = (
     # int8: the same QDQ model as ONNX Runtime's (OpenVINO runs its QuantizeLinear/DequantizeLinear pairs as int8).
     Family("openvino", ONNX_FROM, "runners.adapters.openvino_runtime", "OpenVinoAdapter", {"cpu": "openvino"},
            precisions=("fp32", "int8")),
+    # OpenVINO's own runtime on a user's ONNX file as is (models.user_models), CPU plugin.
+    Family("openvino", "onnx", "runners.adapters.openvino_runtime", "OpenVinoAdapter", {"cpu": "openvino"},
+           precisions=("fp32",)),
     # torch.compile with inductor: the native PyTorch model compiled in warm-up (C++/OpenMP on cpu, Triton on cuda).
     Family("torch", "inductor", "runners.adapters.torch_compiled", "TorchCompiledAdapter",
            {"cpu": "torch", "cuda": "torch"}, fp16_providers=("cuda",), compiled=True),
@@ -188,7 +191,7 @@ class ProviderOption:
 
     key: str  # exact, or a prefix ending in "." or "_" (ONNX Runtime's session.* entries, TensorRT's trt_*)
     providers: tuple[str, ...] | None = None  # the providers it applies to; None: each of the family's
-    choices: tuple[str, ...] | None = None  # the values it accepts; None: any string, number or boolean
+    choices: tuple[str | bool, ...] | None = None  # the values it accepts; None: any string, number or boolean
 
     def matches(self, key: str) -> bool:
         return key.startswith(self.key) if self.key.endswith((".", "_")) else key == self.key
@@ -221,16 +224,31 @@ OPENVINO_OPTIONS = (
     ProviderOption("inference_num_threads"),
     ProviderOption("inference_precision_hint", None, ("f32", "bf16", "f16")),
 )
+# torch.compile's modes (runners/adapters/torch_compiled.py): reduce-overhead replays CUDA graphs, so cuda only.
+INDUCTOR_MODES = ("default", "reduce-overhead", "max-autotune")
+INDUCTOR_OPTIONS = (
+    ProviderOption("mode", ("cuda",), INDUCTOR_MODES),
+    ProviderOption("mode", ("cpu",), tuple(m for m in INDUCTOR_MODES if m != "reduce-overhead")),
+    ProviderOption("dynamic", None, (False, True)),
+    ProviderOption("cache_dir"),
+    ProviderOption("device_id", ("cuda",)),
+)
+_TENSORFLOW_OPTIONS = (ProviderOption("device_id", ("cuda",)), ProviderOption("memory_growth", ("cuda",)))
+
 # The provider options each family's adapter reads, by (framework, model format) as Family.matches finds them.
 # A family missing here is not checked when a sweep is planned: its adapter refuses what it does not know at run time.
 ACCEPTED_OPTIONS: dict[tuple[str, str], tuple[ProviderOption, ...]] = {
     ("torch", "native"): (ProviderOption("device_id", ("cuda",)),),
-    ("tensorflow", "native"): (ProviderOption("device_id", ("cuda",)), ProviderOption("memory_growth", ("cuda",))),
+    ("torch", "inductor"): INDUCTOR_OPTIONS,
+    ("tensorflow", "native"): _TENSORFLOW_OPTIONS,
+    ("tensorflow", "xla"): _TENSORFLOW_OPTIONS,  # the native adapter's, compiled
+    ("litert", TFLITE_FROM): (),  # threads come from the config's `threads`; the interpreter takes nothing else
     # MXNet's graph backends (runners/adapters/mxnet_native.py BACKENDS): oneDNN fusion on the CPU only.
     ("mxnet", "native"): (ProviderOption("backend", ("cpu",), ("MKLDNN",)), ProviderOption("device_id", ("cuda",))),
     ("onnxruntime", "onnx"): _ORT_OPTIONS,
     ("onnxruntime", ONNX_FROM): _ORT_OPTIONS,
     ("openvino", ONNX_FROM): OPENVINO_OPTIONS,
+    ("openvino", "onnx"): OPENVINO_OPTIONS,
 }
 
 # The ONNX opsets each source framework's exporter writes, as its installed converter declares them: torch 2.13's
@@ -268,14 +286,14 @@ def find(framework: str, model_format: str) -> Family | None:
 
 def runtime_names() -> list[str]:
     """Every runtime a sweep may name: framework/<format>/<provider> for each family of the table, a converted
-    format once per source (onnxruntime/onnx-from-<source>/<provider>). The bare "onnx" format (a file given as is)
-    is not a sweep's runtime."""
+    format once per source (onnxruntime/onnx-from-<source>/<provider>). The bare "onnx" format runs a user's ONNX
+    file as is (onnxruntime/onnx/<provider>, openvino/onnx/cpu)."""
     names = []
     for family in FAMILIES:
         if family.model_format.endswith("-"):
             sources = family.sources if family.sources is not None else ONNX_SOURCE_FRAMEWORKS
             names += [f"{family.framework}/{family.model_format}{source}/{p}"
                       for source in sources for p in family.providers]
-        elif family.model_format != "onnx":
+        else:
             names += [f"{family.framework}/{family.model_format}/{p}" for p in family.providers]
     return names

@@ -31,8 +31,9 @@ from typing import Any
 from runners.adapters.torch_native import TorchNativeAdapter
 from runners.failures import BadRequestError, UnsupportedError
 from runners.protocol import RunRequest
+from runners.runtimes_table import INDUCTOR_MODES
 
-MODES = ("default", "reduce-overhead", "max-autotune")
+MODES = INDUCTOR_MODES  # the runtimes table's, which a sweep's config is checked against
 CUDA_ONLY_MODES = {"reduce-overhead": "it replays CUDA graphs"}
 PROVIDER_OPTIONS = ("mode", "dynamic", "cache_dir", "device_id")
 # Compilation records kept by dynamo (a deque of 64 by default): enough that none of one run's are dropped.

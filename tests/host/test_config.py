@@ -88,3 +88,21 @@ def test_pretrained_weights_are_checked_and_given_to_their_framework(tmp_path):
         parse_config({**VALID, "weights": {"pytorch": {"resnet50": str(weights)}}})
     with pytest.raises(UserError, match="unknown model 'resnet'"):
         parse_config({**VALID, "weights": {"torch": {"resnet": str(weights)}}})
+
+
+@pytest.mark.parametrize("runtime, options, expected", [
+    ("torch/inductor/cpu", {"mode": "reduce-overhead"},
+     "provider_options.torch/inductor/cpu.mode = 'reduce-overhead': not accepted by torch/inductor/cpu; "
+     "valid: default, max-autotune"),
+    ("torch/inductor/cpu", {"fullgraph": True},
+     "provider_options.torch/inductor/cpu.fullgraph = True: unknown provider option for torch/inductor/cpu; "
+     "valid: mode, dynamic, cache_dir"),
+    ("litert/tflite-from-tensorflow/cpu", {"num_threads": 4},
+     "unknown provider option for litert/tflite-from-tensorflow/cpu; valid: none"),
+    ("openvino/onnx-from-torch/cpu", {"performance_hint": "FAST"}, "valid: LATENCY, THROUGHPUT, CUMULATIVE_THROUGHPUT"),
+])
+def test_the_new_runtimes_options_are_checked_when_the_sweep_is_planned(runtime, options, expected):
+    with pytest.raises(UserError) as error:
+        parse_config({"name": "t", "models": ["mobilenet_v2"], "batch_sizes": [1], "runtimes": [runtime],
+                      "provider_options": {runtime: options}}, source="x.toml")
+    assert expected in str(error.value) and "\n" not in str(error.value), str(error.value)
