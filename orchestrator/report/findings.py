@@ -68,3 +68,21 @@ def cpu_fallback_findings(runs: pl.DataFrame, shown: int = 5) -> list[str]:
         lines.append(f"note: node placement unknown for {unknown.height} ONNX Runtime GPU run(s) "
                      f"({unknown['cpu_fallback_ops'].cast(pl.String)[0]})")
     return lines
+
+
+def compile_findings(runs: pl.DataFrame, shown: int = 5) -> list[str]:
+    """A warning when a compiled runtime (torch.compile) compiled inside its measured window: its latencies (and
+    energy) then include a compilation, which greenrt records and never hides."""
+    if runs.is_empty() or "compiles_in_window" not in runs.columns:
+        return []
+    compiled = runs.filter(pl.col("compiles_in_window").cast(pl.Int64).fill_null(0) > 0)
+    if compiled.is_empty():
+        return []
+    cells = (compiled.group_by("runtime", "model", "batch_size", maintain_order=True)
+             .agg(pl.col("compiles_in_window").cast(pl.Int64).sum().alias("compiles"))
+             .sort("runtime", "model", "batch_size"))
+    parts = [f"{c['runtime']} {c['model']} bs{c['batch_size']}: {c['compiles']} compile(s)"
+             for c in cells.head(shown).iter_rows(named=True)]
+    return [f"warning: {compiled.height} run(s) compiled inside their measured window, so their latency and energy "
+            f"include a compilation (tables/runs compiles_in_window; the record's result.runtime_facts.compiles): "
+            f"{'; '.join(parts)}{' ...' if cells.height > shown else ''}"]
