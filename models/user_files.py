@@ -139,13 +139,22 @@ def read_keras(path: str | Path) -> Declared:
             input_layers = [layer for layer in layers if layer.get("class_name") == "InputLayer"]
             inputs = tuple(DeclaredInput(layer["config"]["name"],
                                          tuple(BATCH if d is None else d for d in layer["config"]["batch_shape"]),
-                                         layer["config"].get("dtype"))
+                                         _keras_dtype(layer["config"].get("dtype")))
                            for layer in input_layers)
             outputs = body.get("output_layers")
+            if outputs and isinstance(outputs[0], str):  # one output: ["name", 0, 0], several: [["name", 0, 0], ...]
+                outputs = [outputs]
             names = tuple(o[0] for o in outputs) if outputs else ((layers[-1]["config"]["name"],) if layers else ())
         except (KeyError, TypeError, ValueError, IndexError) as exc:
             raise ModelFileError(f"a Keras file whose config cannot be read ({type(exc).__name__}: {exc})") from None
         return Declared(inputs, names)
+
+
+def _keras_dtype(dtype) -> str | None:
+    """A Keras 3 config's dtype: a name, or a DTypePolicy's config naming it."""
+    if isinstance(dtype, dict):
+        dtype = (dtype.get("config") or {}).get("name")
+    return dtype if isinstance(dtype, str) else None
 
 
 READERS = {"onnx": read_onnx, "torch": read_pt2, "keras": read_keras}

@@ -28,7 +28,8 @@ class ProgramModule(nn.Module):
         self.input_names = input_names
         self.output_names = output_names
 
-    def forward(self, **inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        inputs = {**dict(zip(self.input_names, args)), **kwargs}  # the TorchScript ONNX exporter passes them in order
         out = self.program(*(inputs[name] for name in self.input_names))
         out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
         if len(out) != len(self.output_names):
@@ -36,16 +37,23 @@ class ProgramModule(nn.Module):
                                f"{', '.join(self.output_names)}")
         return out
 
+    def train(self, mode: bool = True) -> ProgramModule:
+        # An exported program is fixed in the mode it was exported in: its module refuses train()/eval().
+        self.training = mode
+        return self
+
 
 class HfModule(nn.Module):
     """A transformers model called with keyword inputs; the entry's outputs picked from its ModelOutput by name."""
 
-    def __init__(self, net: nn.Module, output_names: tuple[str, ...]) -> None:
+    def __init__(self, net: nn.Module, input_names: list[str], output_names: tuple[str, ...]) -> None:
         super().__init__()
         self.net = net
+        self.input_names = input_names
         self.output_names = output_names
 
-    def forward(self, **inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+    def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        inputs = {**dict(zip(self.input_names, args)), **kwargs}  # the TorchScript ONNX exporter passes them in order
         out = self.net(**inputs, return_dict=True)
         missing = [n for n in self.output_names if out.get(n) is None]
         if missing:
@@ -99,7 +107,7 @@ def _hf_model(spec: ModelSpec, weights: Weights) -> nn.Module:
             raise RunnerError(f"weights {hf['weights']['path']} do not fit {model_type}: {len(missing)} missing and "
                               f"{len(unexpected)} unexpected key(s) (e.g. {', '.join((missing + unexpected)[:3])})",
                               kind="load")
-    return HfModule(net, spec.outputs)
+    return HfModule(net, [i.name for i in spec.inputs], spec.outputs)
 
 
 def build_user_torch_model(spec: ModelSpec, weights: Weights) -> nn.Module:

@@ -296,3 +296,29 @@ def runtime_refusal(user: dict[str, Any] | None, framework: str, model_format: s
         return None
     valid = ", ".join(f"{fw}/{mf}" for fw, mf in RUNS_ON[fmt])
     return f"user model {model} is a {fmt} model, which runs on {valid}"
+
+
+# A model file's suffix -> its format and the CPU runtime `greenrt run --model FILE` measures it on by default.
+ADHOC = {".onnx": ("onnx", "onnxruntime/onnx/cpu"), ".pt2": ("torch", "torch/native/cpu"),
+         ".keras": ("keras", "tensorflow/native/cpu")}
+
+
+def adhoc_model(model: str, runtime: str | None) -> tuple[str, str, dict[str, Any]]:
+    """`greenrt run --model`'s (model name, runtime, user_models tables): a built-in name as it is, a model file as
+    a user model named after the file. A UserError (one line, valid choices) for what cannot be measured."""
+    from orchestrator.errors import UserError
+
+    path = Path(model)
+    if model in BUILT_IN_MODELS or (path.suffix.lower() not in ADHOC and not path.exists()):
+        if runtime is None:
+            raise UserError(f"--runtime is needed for model {model!r}; valid: one of `greenrt doctor`'s runtimes")
+        return model, runtime, {}
+    fmt_runtime = ADHOC.get(path.suffix.lower())
+    if fmt_runtime is None:
+        raise UserError(f"--model {model!r}: unknown model file format {path.suffix or '(no suffix)'!r}; valid: "
+                        f"{', '.join(ADHOC)} (or a built-in model: {', '.join(sorted(BUILT_IN_MODELS))})")
+    fmt, default_runtime = fmt_runtime
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.stem).strip("-.")[:56] or "model"
+    if name in BUILT_IN_MODELS or not re.match(NAME_PATTERN, name):
+        name = f"file-{name}"
+    return name, runtime or default_runtime, {name: {fmt: model}}
