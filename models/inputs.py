@@ -31,6 +31,22 @@ def make_inputs(spec: ModelSpec, batch_size: int, seed: int, options: dict[str, 
             arrays[inp.name] = np.ones(shape, dtype=np.int64)
         elif inp.kind == "token_type_ids":
             arrays[inp.name] = np.zeros(shape, dtype=np.int64)
+        elif inp.kind == "user":
+            arrays[inp.name] = _declared(rng, shape, np.dtype(inp.dtype), inp.range)
         else:  # a new input kind must say how it is generated
             raise ValueError(f"model {spec.name}: no generator for input kind {inp.kind!r}")
     return arrays
+
+
+def _declared(rng: np.random.Generator, shape: tuple[int, ...], dtype: np.dtype,
+              value_range: tuple[float, float] | None) -> np.ndarray:
+    """A user model's input in its declared dtype: uniform in [low, high) where a range is given, else standard
+    normal floats and 0/1 integers (a mask's values, valid for any index input)."""
+    if dtype == np.bool_:
+        return rng.integers(0, 2, size=shape).astype(np.bool_)
+    if np.issubdtype(dtype, np.integer):
+        low, high = value_range if value_range is not None else (0, 2)
+        return rng.integers(int(low), int(high), size=shape, dtype=np.int64).astype(dtype)
+    if value_range is not None:
+        return rng.uniform(value_range[0], value_range[1], size=shape).astype(dtype)
+    return rng.standard_normal(shape, dtype=np.float32).astype(dtype)

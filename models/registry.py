@@ -15,7 +15,9 @@ class InputSpec:
     # Shape without the batch dimension; a string names a model option (e.g. "seq_len").
     shape: tuple[int | str, ...]
     dtype: str  # numpy dtype name
-    kind: str  # "image" | "token_ids" | "attention_mask" | "token_type_ids"
+    kind: str  # "image" | "token_ids" | "attention_mask" | "token_type_ids" | "user" (a user model's: as declared)
+    # A user model's input: the [low, high) its seeded values are drawn from (None: standard normal floats, 0/1 ints).
+    range: tuple[float, float] | None = None
 
 
 @dataclass(frozen=True)
@@ -29,6 +31,8 @@ class ModelSpec:
     option_limits: dict[str, int] = field(default_factory=dict)  # largest value the architecture admits
     vocab_size: int | None = None
     num_classes: int | None = None
+    # A user's own model (models.user_models): its format, file, size, sha256 and how it is loaded; None: built in.
+    user: dict[str, Any] | None = None
 
     def resolve_options(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         overrides = dict(overrides or {})
@@ -79,6 +83,16 @@ MODELS: dict[str, ModelSpec] = {
         ),
     )
 }
+
+
+BUILT_IN_MODELS = frozenset(MODELS)
+
+
+def register_user_model(spec: ModelSpec) -> None:
+    """Add a user's model (models.user_models) beside the built-in ones; a built-in name is never replaced."""
+    if spec.name in BUILT_IN_MODELS:
+        raise UnknownModelError(f"model {spec.name!r} is a built-in model's name; choose another name for your model")
+    MODELS[spec.name] = spec
 
 
 def model_names() -> list[str]:

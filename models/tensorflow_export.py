@@ -180,7 +180,7 @@ class TensorFlowExporter(SourceExporter):
         for name, array in inputs.items():
             if kinds[name] == "image":
                 array = np.ascontiguousarray(np.transpose(array, (0, 2, 3, 1)))
-            elif np.issubdtype(array.dtype, np.integer):
+            elif kinds[name] != "user" and np.issubdtype(array.dtype, np.integer):  # a user's: as declared
                 array = array.astype(self.ids_dtype)  # the signature's: int64 for ONNX, int32 for TFLite
             feed[name] = tf.constant(array)
         return {name: t.numpy() for name, t in self._fn(**feed).items()}

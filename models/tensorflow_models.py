@@ -147,6 +147,10 @@ def build_tensorflow_model(name: str, options: dict[str, Any] | None = None, wei
     import keras
 
     spec = get_model(name)
+    if spec.user is not None:  # a user's Keras 3 file
+        from models.user_keras import load_user_keras_model
+
+        return load_user_keras_model(spec)
     options = spec.resolve_options(options)
     weights = weights or Weights()
     keras.utils.set_random_seed(weights.seed)
@@ -181,6 +185,8 @@ def input_signature(spec: ModelSpec, batch_size: int | None, options: dict[str, 
             elif layout != "NCHW":
                 raise ValueError(f"layout must be NHWC or NCHW, not {layout!r}")
             out.append(tf.TensorSpec((batch_size, *shape), tf.float32, name=inp.name))
+        elif inp.kind == "user":  # a user model's input, in the dtype it declares
+            out.append(tf.TensorSpec((batch_size, *shape), tf.as_dtype(inp.dtype), name=inp.name))
         else:
             out.append(tf.TensorSpec((batch_size, *shape), tf.as_dtype(ids_dtype), name=inp.name))
     return out
@@ -195,6 +201,10 @@ def serving_function(model, spec: ModelSpec) -> Callable[..., dict]:
     """
     import tensorflow as tf
 
+    if spec.user is not None:
+        from models.user_keras import user_serving_function
+
+        return user_serving_function(model, spec)
     if spec.task == "image-classification":
         def image_fn(pixel_values):
             return {"logits": model(pixel_values, training=False)}

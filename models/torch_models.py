@@ -156,6 +156,10 @@ def build_torch_model(name: str, options: dict[str, Any] | None = None, weights:
     a mismatch raises WeightsError with the counts of missing and unexpected keys.
     """
     spec = get_model(name)
+    if spec.user is not None:  # a user's torch.export program or transformers architecture
+        from models.user_torch import build_user_torch_model
+
+        return build_user_torch_model(spec, weights or Weights())
     options = spec.resolve_options(options)
     weights = weights or Weights()
     torch.manual_seed(weights.seed)

@@ -104,12 +104,28 @@ def _export_error(request: ExportRequest, kind: str, message: str) -> ExportResu
                         output_path=request.output_path, error=RunError(kind=kind, message=message))
 
 
+def _register_user_model(request: ExportRequest) -> ExportResult | None:
+    """The exporter's registry learns a user's model from the request; a bad entry is a bad-request result."""
+    if request.user_model is None:
+        return None
+    from models.user_models import ensure_registered
+
+    try:
+        ensure_registered(request.user_model)
+    except (ValueError, KeyError, TypeError) as exc:
+        return _export_error(request, "bad-request", f"user model {request.model}: {exc}")
+    return None
+
+
 def cmd_export(args: argparse.Namespace) -> int:
     request = _read_request(ExportRequest, args.request, _refused_export)
     if request is None:
         return 2
     target = CONVERTERS.get((request.framework, request.target))
-    if target is None:
+    refused = _register_user_model(request)
+    if refused is not None:
+        result = refused
+    elif target is None:
         result = _export_error(request, "unsupported", f"no {request.target} exporter for framework "
                                f"{request.framework!r}; supported: "
                                f"{', '.join(f'{f} -> {t}' for f, t in sorted(CONVERTERS))}")

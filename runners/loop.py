@@ -161,13 +161,18 @@ def execute(request: RunRequest, adapter: Adapter | None = None) -> RunResult:
         from models.registry import UnknownModelError, get_model
 
         try:
+            if request.user_model is not None:  # the runner's registry learns the user's model from the request
+                from models.user_models import ensure_registered
+
+                ensure_registered(request.user_model)
             spec = get_model(request.model)
             options = spec.resolve_options(request.model_options)
-        except UnknownModelError as exc:
-            raise BadRequestError(str(exc)) from None
+        except (UnknownModelError, KeyError, TypeError) as exc:
+            raise BadRequestError(f"model {request.model}: {exc}") from None
         _check_fields(request)
         if adapter is None:
             adapter = create_adapter(request)
+        adapter.user_model_entry = request.user_model
         adapter.check_request(request)
 
         phase = "load"
@@ -244,3 +249,8 @@ def _describe(result: RunResult, adapter: Adapter) -> None:
                 setattr(result, attr, value)
     with contextlib.suppress(Exception):
         result.versions = {**_base_versions(), **adapter.versions()}
+    user_model = getattr(adapter, "user_model_entry", None)
+    if user_model is not None:  # provenance of a user's model: its file, size, sha256 and the library that loaded it
+        from models.user_models import provenance
+
+        result.runtime_facts = {**(result.runtime_facts or {}), "user_model": provenance(user_model)}

@@ -64,6 +64,8 @@ class RunRequest:
     outputs_path: str | None = None  # if set, the runner saves the outputs of its last iteration (.npz)
     threads: int | None = None  # intra-op threads; None keeps the framework's default
     provider_options: dict[str, Any] = field(default_factory=dict)
+    # A user's own model (models.user_models entry: format, file, size, sha256, inputs, outputs); None: built in.
+    user_model: dict[str, Any] | None = None
     schema: int = SCHEMA_VERSION
 
     @property
@@ -92,6 +94,7 @@ class ExportRequest:
     model_options: dict[str, Any] = field(default_factory=dict)
     exporter: str | None = None  # None: the framework's measured-best exporter (torch: "torchscript" | "dynamo")
     target: str = "onnx"  # the file format converted to: "onnx" | "tflite" (runners.runtimes_table.EXPORTERS)
+    user_model: dict[str, Any] | None = None  # as RunRequest.user_model
     schema: int = SCHEMA_VERSION
 
 

@@ -28,6 +28,7 @@ from orchestrator.planning.config import SweepConfig, load_config, parse_config
 from orchestrator.planning.defaults import default_config
 from orchestrator.planning.planner import Plan, PlannedRun, plan_sweep, protocol_warnings
 from orchestrator.planning.runtimes import all_runtime_names, parse_runtime
+from orchestrator.planning.user_models import adhoc_model
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.provisioning.images import ImageManager, image_names
 from orchestrator.results.record import RunRecord
@@ -276,8 +277,10 @@ def _submit_slurm(cfg: SweepConfig, config: Path, out: Path, measurement: Measur
 
 
 @app.command()
-def run(runtime: str = typer.Option(..., help="framework/format/provider, e.g. onnxruntime/onnx-from-torch/cpu"),
-        model: str = typer.Option(..., help="resnet50, mobilenet_v2 or bert-base-uncased"),
+def run(runtime: Optional[str] = typer.Option(None, help="framework/format/provider, e.g. onnxruntime/onnx-from-torch/"
+                                                        "cpu; default for a model file: its format's CPU runtime"),
+        model: str = typer.Option(..., help="resnet50, mobilenet_v2, bert-base-uncased, or a model file (.onnx, "
+                                            ".pt2, .keras) measured as a user model"),
         batch_size: int = typer.Option(1, min=1),
         precision: str = typer.Option("fp32"),
         repetitions: int = typer.Option(1, min=1),
@@ -294,7 +297,9 @@ def run(runtime: str = typer.Option(..., help="framework/format/provider, e.g. o
     with user_errors():
         check_launcher(launcher)
         name = f"adhoc-{datetime.now():%Y%m%d-%H%M%S}"
-        cfg = parse_config({"name": name, "models": [model], "batch_sizes": [batch_size], "runtimes": [runtime],
+        model, runtime, user_models = adhoc_model(model, runtime)
+        cfg = parse_config({"name": name, "user_models": user_models,
+                            "models": [model], "batch_sizes": [batch_size], "runtimes": [runtime],
                             "precisions": [precision], "repetitions": repetitions,
                             "warmup": {"iterations": warmup_iterations},
                             "measure": {"min_iterations": min_iterations, "min_seconds": min_seconds},

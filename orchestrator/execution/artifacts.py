@@ -69,11 +69,13 @@ def weights_identity(weights: Weights) -> str:
 
 
 def artifact_key(source: str, model: str, options: dict, weights: Weights, opset: int | None, source_versions: dict,
-                 target: str = "onnx") -> str:
+                 target: str = "onnx", user_model: dict | None = None) -> str:
     identity = {"source": source, "model": model, "options": options, "weights": weights_identity(weights),
                 "opset": opset, "versions": source_versions}
     if target != "onnx":  # an ONNX artifact's key is what it was before other formats: its cache stays valid
         identity["target"] = target
+    if user_model is not None:  # a user's model: its file's sha256, inputs and outputs are part of what it is
+        identity["user_model"] = user_model
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -100,22 +102,23 @@ class ArtifactCache:
                     raise ExportFailed(f"environment {environment} printed no package versions", outcome.log_tail) from None
         return self._versions[environment]
 
-    def ensure(self, runtime: Runtime, model: str, options: dict, weights: Weights, opset: int | None) -> Artifact:
+    def ensure(self, runtime: Runtime, model: str, options: dict, weights: Weights, opset: int | None,
+               user_model: dict | None = None) -> Artifact:
         source, target = runtime.source_framework, runtime.target_format
         assert source is not None and target is not None, f"{runtime.name} loads no converted model"
         opset = opset if target == "onnx" else None  # an ONNX opset means nothing to another format
-        key = artifact_key(source, model, options, weights, opset, self.source_versions(source), target)
+        key = artifact_key(source, model, options, weights, opset, self.source_versions(source), target, user_model)
         folder = self.root / (f"{source}-{model}-{key}" if target == "onnx" else f"{source}-{model}-{target}-{key}")
         export_json = folder / "export.json"
         if not export_json.exists():
             with _export_lock(folder):
                 if not export_json.exists():  # another process (a shard on another node) may have exported it meanwhile
-                    self._export(source, model, options, weights, opset, folder, target)
+                    self._export(source, model, options, weights, opset, folder, target, user_model)
         result: ExportResult = read_json(ExportResult, export_json)
         return Artifact(result.output_path, key, result.opset, result.exporter, result.versions, result.seconds)
 
     def _export(self, source: str, model: str, options: dict, weights: Weights, opset: int | None, folder: Path,
-                target: str = "onnx") -> None:
+                target: str = "onnx", user_model: dict | None = None) -> None:
         # Export into a staging folder and rename it, so a half-written model is never taken from the cache.
         staging = folder.with_name(folder.name + ".partial")
         staging.mkdir(parents=True, exist_ok=True)
@@ -123,11 +126,12 @@ class ArtifactCache:
         what = FORMAT_NAMES.get(target, target)
         request = ExportRequest(framework=source, model=model, output_path=str(staging / file_name),
                                 result_path=str(staging / "export.json"), opset=opset, weights=weights,
-                                model_options=options, target=target)
+                                model_options=options, target=target, user_model=user_model)
         write_json_atomic(staging / "request.json", to_dict(request))
         outcome = self.launcher.launch(source, ["export", "--request", str(staging / "request.json")], workdir=staging,
                                        timeout_s=self.timeout_s, env_vars={}, log_path=staging / "export.log",
-                                       readonly=[Path(weights.path)] if weights.kind == "file" and weights.path else [])
+                                       readonly=([Path(weights.path)] if weights.kind == "file" and weights.path else [])
+                                       + [Path(p) for p in [(user_model or {}).get("path")] if p])
         try:
             result: ExportResult = read_json(ExportResult, staging / "export.json")
         except ProtocolError as exc:

@@ -57,7 +57,7 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
             max_seconds=config.measure.max_seconds,
         ),
         model_options=config.options_for(cell.model),
-        artifact_path=artifact.path if artifact else None,
+        artifact_path=artifact.path if artifact else user_model_file(config, cell.model, runtime),
         # A converted or compiled model's outputs are kept until they are compared with its reference's (fidelity).
         outputs_path=str(run_dir / "outputs.npz") if runtime.reference_framework else None,
         threads=config.threads,
@@ -65,7 +65,14 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
             **({"trt_engine_cache_path": str(run_dir.parent.parent / "trt-engines")} if runtime.provider == "tensorrt" else {}),
             **config.provider_options.get(cell.runtime, {}),
         },
+        user_model=config.user_model(cell.model),
     )
+
+
+def user_model_file(config: SweepConfig, model: str, runtime) -> str | None:
+    """A user's ONNX file, which an onnx-format runtime loads as it is (no export)."""
+    entry = config.user_model(model)
+    return entry["path"] if entry is not None and runtime.model_format == "onnx" else None
 
 
 def reference_path(folder: Path, batch_size: int, seed: int) -> Path:
@@ -92,6 +99,9 @@ def run_mounts(request: RunRequest) -> dict[str, list[Path]]:
     writable = [Path(request.provider_options["trt_engine_cache_path"])] \
         if "trt_engine_cache_path" in request.provider_options else []
     readonly = weights_files(request.weights)
+    if request.user_model is not None:  # a user's model file (and hf weights), wherever the runner runs
+        hf_weights = (request.user_model.get("hf") or {}).get("weights") or {}
+        readonly += [Path(p) for p in (request.user_model.get("path"), hf_weights.get("path")) if p]
     if request.artifact_path:
         readonly.append(Path(request.artifact_path).parent)  # the model and its external-data file
     return {"writable": writable, "readonly": readonly}
@@ -201,7 +211,7 @@ class SweepRunner:
         """The cache folder of `framework`'s native outputs for `model`: keyed like a converted model (framework
         and its versions, model options, weights), so that every runtime compared with it shares one run."""
         key = artifact_key(framework, model, self.config.options_for(model), self.config.weights_for(framework, model),
-                           None, self.artifacts.source_versions(framework))
+                           None, self.artifacts.source_versions(framework), user_model=self.config.user_model(model))
         return self.artifacts.root.parent / "references" / f"{framework}-{model}-{key}"
 
     def _reference_for(self, run: PlannedRun) -> Path | str:
@@ -210,7 +220,8 @@ class SweepRunner:
         A native CPU run of the reference framework (a converted model's source, a compiler's own framework) with
         the same seeded weights and inputs, cached; each converted or compiled run's outputs are compared with it.
         """
-        source = parse_runtime(run.cell.runtime).reference_framework
+        runtime = parse_runtime(run.cell.runtime)
+        source = runtime.reference_framework
         assert source is not None, f"{run.cell.runtime} has no reference framework"
         try:
             folder = self.reference_folder(source, run.cell.model)
@@ -224,15 +235,17 @@ class SweepRunner:
         if key not in self._references:
             folder.mkdir(parents=True, exist_ok=True)
             self.log(f"reference outputs: {run.cell.model} bs{run.cell.batch_size} in {source}")
-            request = RunRequest(run_id=stem, runtime=f"{source}/native/cpu", model=run.cell.model,
+            request = RunRequest(run_id=stem, runtime=runtime.reference_runtime, model=run.cell.model,
                                  batch_size=run.cell.batch_size, result_path=str(folder / f"{stem}.json"),
                                  weights=self.config.weights_for(source, run.cell.model), input_seed=self.config.seed,
                                  budget=Budget(warmup_iterations=0, min_iterations=1),
-                                 model_options=self.config.options_for(run.cell.model), outputs_path=str(path))
+                                 model_options=self.config.options_for(run.cell.model), outputs_path=str(path),
+                                 artifact_path=user_model_file(self.config, run.cell.model, runtime),
+                                 user_model=self.config.user_model(run.cell.model))
             write_json_atomic(folder / f"{stem}.request.json", to_dict(request))
             outcome = self.launcher.launch(source, ["run", "--request", str(folder / f"{stem}.request.json")],
                                            workdir=folder, timeout_s=self.config.timeout_seconds, env_vars={},
-                                           log_path=folder / f"{stem}.log", readonly=weights_files(request.weights))
+                                           log_path=folder / f"{stem}.log", readonly=run_mounts(request)["readonly"])
             self._references[key] = path if path.exists() else (
                 f"the {source} reference run failed ({outcome.start_error or 'exit ' + str(outcome.exit_code)}): "
                 + (outcome.log_tail.splitlines() or [""])[-1][:300])
@@ -248,7 +261,8 @@ class SweepRunner:
             try:
                 self._artifacts[key] = self.artifacts.ensure(runtime, run.cell.model, self.config.options_for(run.cell.model),
                                                              self.config.weights_for(runtime.source_framework, run.cell.model),
-                                                             self.config.opset)
+                                                             self.config.opset,
+                                                             user_model=self.config.user_model(run.cell.model))
             except ExportFailed as exc:
                 self._artifacts[key] = exc
         artifact = self._artifacts[key]

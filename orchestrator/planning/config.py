@@ -116,6 +116,9 @@ class ReportSettings(_Section):
 class SweepConfig(_Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     description: str = ""
+    # The user's own models, [user_models.<name>] tables (orchestrator/planning/user_models.py): validated before
+    # `models`, which may then name them; each becomes a registry entry (models.user_models) with its file's facts.
+    user_models: dict[str, dict] = {}
     models: list[str] = Field(min_length=1)
     batch_sizes: list[PositiveInt] = Field(min_length=1)
     runtimes: list[str] = Field(min_length=1)
@@ -144,6 +147,18 @@ class SweepConfig(_Section):
     # without an entry gets seeded random weights. ONNX runtimes export from their source framework's weights.
     weights: dict[str, dict[str, str]] = {}
 
+    @field_validator("user_models")
+    @classmethod
+    def _user_models(cls, value: dict) -> dict:
+        from models.user_models import ensure_registered
+        from orchestrator.planning.user_models import user_model_entries
+
+        entries, lines = user_model_entries(value)
+        _raise_if(lines)
+        for entry in entries.values():
+            ensure_registered(entry)
+        return entries
+
     # Each validator lists every mistake of its key. Keys validated earlier are in info.data when they are valid, so
     # a check that needs the runtimes is made once they are known, and never hides the other keys' mistakes.
     @field_validator("models", "batch_sizes", "runtimes", "precisions")
@@ -152,6 +167,8 @@ class SweepConfig(_Section):
         lines = []
         check = _NAME_CHECKS.get(info.field_name)
         for name in value:
+            if info.field_name == "models" and "user_models" not in info.data:
+                continue  # the user models have mistakes of their own, listed already
             if check is not None:
                 try:
                     check(name)
@@ -283,12 +300,18 @@ class SweepConfig(_Section):
         path = self.weights.get(framework, {}).get(model)
         return Weights(kind="file", path=str(Path(path).resolve())) if path else Weights(kind="random", seed=self.seed)
 
+    def user_model(self, model: str) -> dict | None:
+        """The entry of a user model (RunRequest.user_model); None for a built-in model."""
+        return self.user_models.get(model)
+
     def options_for(self, model: str) -> dict[str, int]:
         return get_model(model).resolve_options(self.model_options.get(model))
 
     def digest(self) -> str:
         """Identity of the sweep: the same digest means the same planned runs and budgets."""
         payload = _without_later_defaults(self.model_dump(exclude={"description", "interpreters", "report"}))
+        if not payload.get("user_models"):  # added later: a config without user models keeps its digest
+            payload.pop("user_models", None)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

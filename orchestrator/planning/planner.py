@@ -14,6 +14,8 @@ from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.memory import estimate, oversized_reason
 from orchestrator.planning.gpus import SHORT_WINDOW_S, GpuDescription
 from orchestrator.planning.runtimes import parse_runtime
+from orchestrator.planning.user_models import runtime_refusal
+from models.registry import MODELS
 from runners.runtimes_table import cpu_precision_refusal, find
 
 
@@ -82,6 +84,13 @@ def skip_reason(cell: Cell, host: HostCapabilities) -> str | None:
     missing = runtime.not_implemented_reason()
     if missing:
         return missing
+    user = MODELS[cell.model].user if cell.model in MODELS else None
+    unfit = runtime_refusal(user, runtime.framework, runtime.model_format, cell.model)
+    if unfit:
+        return unfit
+    if user is not None and cell.precision == "int8":
+        return (f"int8 quantizes the built-in models (their calibration inputs); user model {cell.model} is "
+                f"measured at fp32 and fp16 in this version")
     if cell.precision == "fp16" and not runtime.needs_gpu:
         return "fp16 is measured on GPU providers only (CPU kernels emulate it)"
     # What the runtime cannot run at this precision on any host (int8 on cuda), before what this host lacks.

@@ -59,8 +59,19 @@ class Runtime:
         framework, a compiler's own framework; None for a framework's native runtime (it is the reference)."""
         if self.source_framework is not None:
             return self.source_framework
+        if self.model_format == "onnx":  # a user's ONNX file: compared with ONNX Runtime's CPU provider on it
+            return None if (self.framework, self.provider) == ("onnxruntime", "cpu") else "onnxruntime"
         family = table.find(self.framework, self.model_format)
         return self.framework if family is not None and family.compiled else None
+
+    @property
+    def reference_runtime(self) -> str | None:
+        """The runtime of the reference run (reference_framework's native CPU run; ONNX Runtime's CPU provider on the
+        same file for a user's ONNX file)."""
+        reference = self.reference_framework
+        if reference is None:
+            return None
+        return "onnxruntime/onnx/cpu" if self.model_format == "onnx" else f"{reference}/native/cpu"
 
     @property
     def needs_gpu(self) -> bool:

@@ -51,6 +51,8 @@ class Adapter(ABC):
     # until then: a run refused before that reports none), and the intra-op threads where the adapter knows them.
     provider: str | None = None
     n_threads: int | None = None
+    # A user model's entry (RunRequest.user_model), set by the loop: its provenance goes into runtime_facts.
+    user_model_entry: dict[str, Any] | None = None
 
     def check_request(self, request: RunRequest) -> None:
         """Refuse, before anything is imported or loaded, what this runtime cannot run: by default the providers

@@ -162,7 +162,7 @@ class TensorflowNativeAdapter(Adapter):
             for name, array in inputs.items():
                 if kinds.get(name) == "image":
                     array = np.ascontiguousarray(np.transpose(array, (0, 2, 3, 1)), dtype=np.float32)  # NCHW->NHWC
-                elif np.issubdtype(array.dtype, np.integer):
+                elif kinds.get(name) != "user" and np.issubdtype(array.dtype, np.integer):  # a user's: as declared
                     array = np.ascontiguousarray(array, dtype=np.int32)
                 prepared[name] = tf.identity(tf.constant(array))  # identity: a copy on self.device
         self._last = next(iter(prepared.values()))
