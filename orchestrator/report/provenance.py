@@ -96,3 +96,18 @@ def runtime_versions(records: list[RunRecord]) -> pl.DataFrame:
         }
     columns = ["runtime", "launcher", "image", "environment", "devices", "versions", "exporter", "opset", "env_vars"]
     return pl.DataFrame([seen[k] for k in sorted(seen)], schema={c: pl.String for c in columns})
+
+
+def user_model_facts(plan: dict[str, Any]) -> pl.DataFrame:
+    """One row per user model of the sweep: its file (size, sha256), the library that loaded it, and its input spec
+    as the runs saw it (the batch axis first); empty for a sweep of built-in models only."""
+    entries = ((plan.get("config") or {}).get("user_models") or {}).values()
+    rows = [{"model": e.get("name"), "format": e.get("format"), "file": e.get("path") or "-",
+             "size_bytes": e.get("size"), "sha256": e.get("sha256") or "-", "loader": e.get("loader"),
+             "inputs": "; ".join(f"{i['name']} {i['dtype']} [batch, {', '.join(map(str, i['shape']))}]".replace(", ]", "]")
+                                 + (f" in [{i['range'][0]}, {i['range'][1]})" if i.get("range") else "")
+                                 for i in e.get("inputs") or []),
+             "outputs": ", ".join(e.get("outputs") or [])} for e in entries if isinstance(e, dict)]
+    schema = {"model": pl.String, "format": pl.String, "file": pl.String, "size_bytes": pl.Int64, "sha256": pl.String,
+              "loader": pl.String, "inputs": pl.String, "outputs": pl.String}
+    return pl.DataFrame(rows, schema=schema)

@@ -7,6 +7,7 @@ Needs the torch, tensorflow, onnxruntime, onnxruntime-openvino and openvino envi
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -121,6 +122,10 @@ def test_onnx_files_on_every_onnx_runtime_faithful_to_onnx_runtime_cpu(tmp_path)
     assert "is a onnx model, which runs on onnxruntime/onnx, openvino/onnx" in reasons[("tiny", "torch/native/cpu")]
     report = (tmp_path / "results/report/report.md").read_text()
     assert "tiny" in report
+    # The report shows each user model's file and input spec (the batch axis first).
+    assert "User models: file, loader and input spec" in report
+    spec = next(line for line in report.splitlines() if line.startswith("| cnn-onnx | onnx |"))
+    assert "image float32 [batch, 3, 16, 16]" in spec and hashlib.sha256((tmp_path / "cnn.onnx").read_bytes()).hexdigest() in spec
 
 
 def test_torch_program_and_hf_bert_on_torch_and_onnx_from_torch(tmp_path):
