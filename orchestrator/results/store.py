@@ -86,6 +86,16 @@ class ResultsDir:
             return {}
         return data
 
+    def baseline_history(self) -> list[dict[str, Any]]:
+        """The idle baselines measured so far; the sweep appends to them, so a damaged file stops it here."""
+        if not self.baseline_path.exists():
+            return []
+        data, problem = read_json_object(self.baseline_path)
+        if problem is not None:
+            raise UserError(f"{self.baseline_path}: unreadable ({problem}); the sweep adds each idle baseline to it "
+                            f"and would replace what it holds: restore it from a copy (or move it aside), then resume")
+        return list(data.get("history", []))
+
     def open_for(self, plan: Plan) -> None:
         """Start a new sweep here, or resume the same one; refuse to mix two different sweeps in one directory."""
         if self.plan_path.exists():
@@ -209,17 +219,24 @@ def done_run_ids(path: Path) -> set[str]:
     """
     if not path.exists():
         return set()
-    data = path.read_bytes()
-    lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
-    try:
-        frame = pl.read_ndjson(io.BytesIO(data), schema=_DONE_SCHEMA) if data else pl.DataFrame(schema=_DONE_SCHEMA)
-    except (pl.exceptions.PolarsError, ValueError):
-        frame = None
-    if frame is not None and frame.height == lines and not frame.select(
-            pl.any_horizontal(pl.col("run_id", "status", "model", "batch_size", "runtime").is_null()).any()
-            | (~pl.col("schema").fill_null(1).is_in(READABLE_SCHEMAS)).any()).item():
+    frame = _typed_ids(path.read_bytes())
+    if frame is not None:
         return set(frame.filter(pl.col("status") != INTERRUPTED)["run_id"].to_list())
     return {r.run_id for r in read_journal(path)[0] if r.status != INTERRUPTED}
+
+
+def _typed_ids(data: bytes) -> pl.DataFrame | None:
+    """Every line's typed top-level fields, or None when any line is not plainly a readable record."""
+    lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
+    if not data:
+        return pl.DataFrame(schema=_DONE_SCHEMA)
+    try:
+        frame = pl.read_ndjson(io.BytesIO(data), schema=_DONE_SCHEMA)
+    except (pl.exceptions.PolarsError, ValueError):
+        return None
+    broken = frame.select(pl.any_horizontal(pl.col("run_id", "status", "model", "batch_size", "runtime").is_null())
+                          .any() | (~pl.col("schema").fill_null(1).is_in(READABLE_SCHEMAS)).any()).item()
+    return None if frame.height != lines or broken else frame
 
 
 def read_json_object(path: Path) -> tuple[dict[str, Any], str | None]:
@@ -237,3 +254,54 @@ def _last_byte(path: Path) -> bytes:
     with open(path, "rb") as fh:
         fh.seek(-1, os.SEEK_END)
         return fh.read(1)
+
+
+def damage(results: ResultsDir) -> list[str]:
+    """One line per damaged file of a results directory (what `greenrt status` shows); nothing is changed.
+
+    Cheap checks only, so that it stays usable at 200,000 runs: JSON files parse, journal lines read as records,
+    sample files end with parquet's footer magic; tables/ is there once a report was written.
+    """
+    lines: list[str] = []
+    try:
+        results.read_plan()
+    except UserError as exc:
+        lines.append(str(exc))
+    owners = [results.root, *sorted(p for p in (results.root / "shards").glob("*") if p.is_dir())]
+    for folder in owners:
+        for name in ("host.json", "baseline.json"):
+            results.read_facts(folder / name, lines.append)
+        journal = folder / "runs.jsonl"
+        if journal.exists():
+            problems = journal_problems(journal)
+            if problems:
+                lines.append(describe_problems(journal, problems))
+    for result in sorted((results.root / "runs").glob("*/result.json")):
+        _, problem = read_json_object(result)
+        if problem is not None:
+            lines.append(f"{result}: unreadable ({problem}); left as it is: the journal holds the run's result, "
+                         "so nothing is lost; delete it or restore it from a copy to silence this")
+    for samples in sorted(results.samples_dir.glob("*.parquet")):
+        if not _parquet_whole(samples):
+            lines.append(f"{samples}: cut short (no parquet footer); left as it is: the run's energy is in the "
+                         "journal, but its power trace cannot be drawn and it cannot be accounted again; restore "
+                         "it from a copy")
+    if results.journal_path.exists() and not results.tables_dir.is_dir():
+        lines.append(f"{results.tables_dir}: missing; `greenrt report {results.root}` writes the tables again "
+                     "from the journal")
+    return lines
+
+
+def journal_problems(path: Path) -> list[JournalProblem]:
+    """The unreadable lines of a journal; polars answers for a whole journal, the record reader only if it must."""
+    return [] if _typed_ids(path.read_bytes()) is not None else read_journal(path)[1]
+
+
+def _parquet_whole(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(-4, os.SEEK_END)
+            return head == b"PAR1" and fh.read(4) == b"PAR1"
+    except OSError:
+        return False
