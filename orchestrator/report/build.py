@@ -22,12 +22,12 @@ from orchestrator.planning.gpus import from_details as gpu_descriptions
 from orchestrator.report import figures
 from orchestrator.report.advice_text import OBJECTIVE_WORDS, constraint_words, recommendations_table
 from orchestrator.report.document import Bullets, Document, FigureBlock, Paragraph, Section, TableBlock
-from orchestrator.report.findings import cpu_fallback_findings, top_findings
+from orchestrator.report.findings import compile_findings, cpu_fallback_findings, top_findings
 from orchestrator.report.html import render_html
 from orchestrator.report.markdown import render_markdown
 from orchestrator.report.pareto_figure import figure_name, pareto_figure
 from orchestrator.report.pooled import config_grid, with_host
-from orchestrator.report.provenance import runtime_versions, sweep_facts
+from orchestrator.report.provenance import runtime_versions, sweep_facts, user_model_facts
 from orchestrator.scheduling.merge import mixed_hardware_cells
 from orchestrator.results.record import RunRecord
 from orchestrator.results.store import ResultsDir
@@ -244,7 +244,7 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     energy_available = not ok.is_empty() and not ok["j_per_inference"].drop_nulls().is_empty()
     energy_note = None if energy_available else (energy_reason(runs) if not runs.is_empty() else "no runs")
     files.energy_note = energy_note
-    files.findings = cpu_fallback_findings(runs) + top_findings(best, correlations, energy_note)
+    files.findings = cpu_fallback_findings(runs) + compile_findings(runs) + top_findings(best, correlations, energy_note)
     mixed = mixed_hardware_cells(runs)
     if mixed:  # a sharded sweep over unlike nodes: such a cell's spread is partly the hardware's
         files.findings.insert(0, f"warning: {len(mixed)} cell(s) have repetitions measured on different hardware "
@@ -348,7 +348,9 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
         Paragraph("Everything needed to reproduce these numbers: the config's digest and seed, greenrt's git "
                   "revision, the host and its sensors (drivers), each runtime's libraries and image."),
         table("provenance", "Sweep and host", sweep_facts(host, plan, baseline)),
-        table("versions", "Per runtime: launcher, image, devices, library versions", runtime_versions(records))]))
+        table("versions", "Per runtime: launcher, image, devices, library versions", runtime_versions(records)),
+        *([table("user_models", "User models: file, loader and input spec", users)]
+          if not (users := user_model_facts(plan)).is_empty() else [])]))
 
     _write_atomic(files.markdown, render_markdown(doc, out))
     _write_atomic(files.html, render_html(doc))

@@ -119,6 +119,9 @@ def run_row(record: RunRecord | dict[str, Any], stats: tuple[float, float, float
                                    or placement.get("note", ""))
     elif placement:
         row["cpu_fallback_ops"] = f"unknown: {placement.get('reason')}"
+    # A compiler's compiles (a recompilation) inside the timed window, whose latencies then hold a compile
+    # (torch/inductor's runtime_facts); None where the runtime reports none.
+    row["compiles_in_window"] = (result.get("runtime_facts") or {}).get("compiles_in_window")
     for name, channel in sorted(channels.items()):
         row[f"energy_{name}_j"] = channel.get("raw_j") if ok else None
         if channel["domain"] == "gpu":
