@@ -130,8 +130,10 @@ def test_onnx_files_on_every_onnx_runtime_faithful_to_onnx_runtime_cpu(tmp_path)
 
 def test_torch_program_and_hf_bert_on_torch_and_onnx_from_torch(tmp_path):
     build_in("torch", TORCH_MODELS, tmp_path)
+    # Every CPU runtime a torch program can run (the converted and compiled ones compared with torch/native/cpu),
+    # and one it cannot (skipped with the reason).
     runtimes = ["torch/native/cpu", "onnxruntime/onnx-from-torch/cpu", "openvino/onnx-from-torch/cpu",
-                "tensorflow/native/cpu"]
+                "onnxruntime/onnx-from-torch/openvino", "torch/inductor/cpu", "tensorflow/native/cpu"]
     records = sweep(tmp_path, f'name = "user-torch"\nmodels = ["cnn", "bert2"]\nruntimes = {json.dumps(runtimes)}\n'
                               '[user_models.cnn]\ntorch = "cnn.pt2"\n'
                               '[user_models.bert2]\nhf = {config = "config.json"}\n'
@@ -141,7 +143,7 @@ def test_torch_program_and_hf_bert_on_torch_and_onnx_from_torch(tmp_path):
                               'dtype = "int64", range = [1, 2]}]\n')
     for model in ("cnn", "bert2"):
         assert records[(model, "torch/native/cpu")]["status"] == "ok"
-        for runtime in runtimes[1:3]:
+        for runtime in runtimes[1:5]:
             assert_faithful(records[(model, runtime)])
         assert (model, "tensorflow/native/cpu") not in records
     assert_provenance(records[("cnn", "torch/native/cpu")], tmp_path, "cnn.pt2", "torch")
@@ -153,7 +155,7 @@ def test_torch_program_and_hf_bert_on_torch_and_onnx_from_torch(tmp_path):
 def test_keras_file_on_tensorflow_xla_and_onnx_from_tensorflow(tmp_path):
     build_in("tensorflow", KERAS_MODEL, tmp_path)
     runtimes = ["tensorflow/native/cpu", "tensorflow/xla/cpu", "onnxruntime/onnx-from-tensorflow/cpu",
-                "openvino/onnx-from-tensorflow/cpu"]
+                "openvino/onnx-from-tensorflow/cpu", "onnxruntime/onnx-from-tensorflow/openvino"]
     records = sweep(tmp_path, f'name = "user-keras"\nmodels = ["small"]\nruntimes = {json.dumps(runtimes)}\n'
                               '[user_models.small]\nkeras = "small.keras"\n')
     assert records[("small", "tensorflow/native/cpu")]["status"] == "ok"
