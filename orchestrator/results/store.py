@@ -20,7 +20,7 @@ from pydantic_core import from_json
 
 from orchestrator.errors import UserError
 from orchestrator.planning.planner import Plan
-from orchestrator.results.record import INTERRUPTED, READABLE_SCHEMAS, RunRecord, as_record, from_journal  # noqa: F401 - INTERRUPTED: the store says what is done
+from orchestrator.results.record import FAILED, INTERRUPTED, OK, READABLE_SCHEMAS, RunRecord, as_record, from_journal  # noqa: F401 - INTERRUPTED: the store says what is done
 from runners.protocol import write_json_atomic
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -219,10 +219,46 @@ def done_run_ids(path: Path) -> set[str]:
     """
     if not path.exists():
         return set()
-    frame = _typed_ids(path.read_bytes())
+    data = path.read_bytes()
+    done = _done_ids_from_line_ends(data)
+    if done is not None:
+        return done
+    frame = _typed_ids(data)
     if frame is not None:
         return set(frame.filter(pl.col("status") != INTERRUPTED)["run_id"].to_list())
     return {r.run_id for r in read_journal(path)[0] if r.status != INTERRUPTED}
+
+
+_TAIL = b'"run_id": "'
+# RunRecord's fields that sort after run_id: all scalars (tests/host/test_store.py keeps it so).
+TAIL_KEYS = frozenset({"run_id", "runtime", "samples_path", "schema", "shard", "started_at", "status", "wall_seconds"})
+
+
+def _done_ids_from_line_ends(data: bytes) -> set[str] | None:
+    """The done run ids of a journal greenrt wrote, from the end of each line alone; None when any line is not of
+    that shape (damage, a hand-written or older line), which the readers below then handle.
+
+    A journal line is its record's JSON with sorted keys, so it ends with the top-level run_id and the few scalar
+    fields after it (status among them): the last '"run_id": "' of a line begins that tail, as a JSON string can
+    hold the sequence only escaped. Parsing those ~150 bytes a line is what makes resuming 200,000 runs fast.
+    """
+    done: set[str] = set()
+    lines = data.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    for line in lines:
+        start = line.rfind(_TAIL)
+        try:
+            tail = json.loads(b"{" + line[start:]) if start > 0 and line.startswith(b"{") else None
+        except ValueError:
+            return None
+        if not isinstance(tail, dict) or not {"run_id", "status"} <= set(tail) <= TAIL_KEYS \
+                or tail.get("schema", 1) not in READABLE_SCHEMAS \
+                or not isinstance(tail["run_id"], str) or tail["status"] not in (OK, FAILED, INTERRUPTED):
+            return None
+        if tail["status"] != INTERRUPTED:
+            done.add(tail["run_id"])
+    return done
 
 
 def _typed_ids(data: bytes) -> pl.DataFrame | None:
