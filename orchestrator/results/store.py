@@ -243,15 +243,16 @@ def _done_ids_from_line_ends(data: bytes) -> set[str] | None:
     hold the sequence only escaped. Parsing those ~150 bytes a line is what makes resuming 200,000 runs fast.
     """
     done: set[str] = set()
-    lines = data.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    for line in lines:
-        start = line.rfind(_TAIL)
+    begin, size = 0, len(data)
+    while begin < size:  # line by line without copying the lines: only each tail is sliced out
+        end = data.find(b"\n", begin)
+        end = size if end < 0 else end
+        start = data.rfind(_TAIL, begin, end)
         try:
-            tail = json.loads(b"{" + line[start:]) if start > 0 and line.startswith(b"{") else None
+            tail = json.loads(b"{" + data[start:end]) if start > begin and data[begin] == ord("{") else None
         except ValueError:
             return None
+        begin = end + 1
         if not isinstance(tail, dict) or not {"run_id", "status"} <= set(tail) <= TAIL_KEYS \
                 or tail.get("schema", 1) not in READABLE_SCHEMAS \
                 or not isinstance(tail["run_id"], str) or tail["status"] not in (OK, FAILED, INTERRUPTED):
