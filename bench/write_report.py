@@ -87,7 +87,7 @@ def scale_section(after: dict, before: dict | None) -> list[str]:
     lines += ["", f"Growth from the smallest to the largest size, as the exponent k of time ~ runs^k (1: linear): "
               f"{growth or 'one size only'}."]
     if before:
-        lines += ["", f"Before: {before.get('label', '--src')} (`bench/scale.py --src`, run after the 'now' columns "
+        lines += ["", f"Before: {before.get('label', '--src')} (`bench/scale.py --src`, run one after the other with the 'now' columns "
                       f"on the same machine, sizes {', '.join(map(str, before['sizes']))}); now: "
                       f"{after.get('label', 'this checkout')}."]
     return lines
