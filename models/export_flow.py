@@ -194,8 +194,6 @@ def verify_onnx(path: str | os.PathLike, reference: dict[str, Any], inputs: dict
         import onnxruntime as ort
     except ModuleNotFoundError:
         return None
-    from models.fidelity import compare_outputs
-
     so = ort.SessionOptions()
     so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     so.log_severity_level = 3
@@ -212,14 +210,21 @@ def verify_onnx(path: str | os.PathLike, reference: dict[str, Any], inputs: dict
         raise ExportError(f"ONNX Runtime {ort.__version__} cannot run the converted model: "
                           f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
     del session
+    return judged_faithful(reference, dict(zip(names, got)), source, "the exported model", "ONNX Runtime CPU")
+
+
+def judged_faithful(reference: dict, got: dict, source: str, what: str, where: str) -> dict:
+    """The fidelity report of a converted model's outputs against its source's; ExportError unless faithful."""
+    from models.fidelity import compare_outputs
+
     try:
-        report = compare_outputs(reference, dict(zip(names, got)))
+        report = compare_outputs(reference, got)
     except ValueError as exc:  # a shape differs
         raise ExportError(f"the converted model does not reproduce {source}: {exc}") from exc
     if not report["faithful"]:
         worst = "; ".join(f"{o['name']}: max |diff| {o['max_abs_error']:.3g} (tolerance {o['tolerance']:.3g}), "
                           f"cosine {o['cosine_similarity']:.6f}" for o in report["outputs"] if not o["faithful"])
-        raise ExportError(f"the exported model is not faithful to {source} in ONNX Runtime CPU: {worst}")
+        raise ExportError(f"{what} is not faithful to {source} in {where}: {worst}")
     return report
 
 
@@ -290,17 +295,7 @@ def verify_tflite(path: str | os.PathLike, reference: dict[str, Any], inputs: di
         raise ExportError(f"the TFLite interpreter ({distribution}) cannot run the converted model: "
                           f"{type(exc).__name__}: {' '.join(str(exc).split())}") from exc
     del model
-    from models.fidelity import compare_outputs
-
-    try:
-        report = compare_outputs(reference, got)
-    except ValueError as exc:  # a shape differs
-        raise ExportError(f"the converted model does not reproduce {source}: {exc}") from exc
-    if not report["faithful"]:
-        worst = "; ".join(f"{o['name']}: max |diff| {o['max_abs_error']:.3g} (tolerance {o['tolerance']:.3g}), "
-                          f"cosine {o['cosine_similarity']:.6f}" for o in report["outputs"] if not o["faithful"])
-        raise ExportError(f"the converted model is not faithful to {source} in the TFLite interpreter: {worst}")
-    return report
+    return judged_faithful(reference, got, source, "the converted model", "the TFLite interpreter")
 
 
 def _write_bytes(content: bytes, out: Path) -> list[Path]:
