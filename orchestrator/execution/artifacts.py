@@ -15,7 +15,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterator
 
 from orchestrator import paths
 from orchestrator.execution.launchers.base import Launcher
@@ -119,29 +119,48 @@ class ArtifactCache:
 
     def _export(self, source: str, model: str, options: dict, weights: Weights, opset: int | None, folder: Path,
                 target: str = "onnx", user_model: dict | None = None) -> None:
-        # Export into a staging folder and rename it, so a half-written model is never taken from the cache.
-        staging = folder.with_name(folder.name + ".partial")
-        staging.mkdir(parents=True, exist_ok=True)
+        staging = staging_folder(folder)
         file_name = f"model.{target}"
-        what = FORMAT_NAMES.get(target, target)
         request = ExportRequest(framework=source, model=model, output_path=str(staging / file_name),
                                 result_path=str(staging / "export.json"), opset=opset, weights=weights,
                                 model_options=options, target=target, user_model=user_model)
-        write_json_atomic(staging / "request.json", to_dict(request))
-        outcome = self.launcher.launch(source, ["export", "--request", str(staging / "request.json")], workdir=staging,
-                                       timeout_s=self.timeout_s, env_vars={}, log_path=staging / "export.log",
-                                       readonly=([Path(weights.path)] if weights.kind == "file" and weights.path else [])
-                                       + [Path(p) for p in [(user_model or {}).get("path")] if p])
-        try:
-            result: ExportResult = read_json(ExportResult, staging / "export.json")
-        except ProtocolError as exc:
-            why = outcome.start_error or ("timed out" if outcome.timed_out else f"exit code {outcome.exit_code}")
-            raise ExportFailed(f"{what} export of {model} from {source} failed ({why}; {exc})", outcome.log_tail) from None
-        if result.status != "ok":
-            message = result.error.message if result.error else "unknown error"
-            raise ExportFailed(f"{what} export of {model} from {source} failed: {message}", outcome.log_tail)
+        readonly = ([Path(weights.path)] if weights.kind == "file" and weights.path else []) \
+            + [Path(p) for p in [(user_model or {}).get("path")] if p]
         # ONNX external-data references are relative, so the model survives the folder's rename.
-        write_json_atomic(staging / "export.json", to_dict(replace(result, output_path=str(folder / file_name))))
-        if folder.exists():
-            shutil.rmtree(folder)
-        staging.rename(folder)
+        publish(self, source, "export", request, ExportResult, folder, readonly,
+                f"{FORMAT_NAMES.get(target, target)} export of {model} from {source}")
+
+
+def staging_folder(folder: Path) -> Path:
+    """Where a derived model is written before it is published as `folder`, emptied of a killed attempt's leftovers
+    (the caller holds _export_lock), so that a half-written model is never taken from the cache."""
+    staging = folder.with_name(folder.name + ".partial")
+    if staging.exists():
+        shutil.rmtree(staging)
+    staging.mkdir(parents=True)
+    return staging
+
+
+def publish(cache: ArtifactCache, environment: str, command: str, request: Any, result_cls: type, folder: Path,
+            readonly: list[Path], what: str) -> None:
+    """Run `python -m runners <command>` on `request` (its paths in staging_folder(folder)) in `environment`, and
+    rename the staging folder to `folder` once its result says ok; ExportFailed naming `what` otherwise."""
+    staging = Path(request.result_path).parent
+    write_json_atomic(staging / "request.json", to_dict(request))
+    outcome = cache.launcher.launch(environment, [command, "--request", str(staging / "request.json")],
+                                    workdir=staging, timeout_s=cache.timeout_s, env_vars={},
+                                    log_path=staging / f"{command}.log", readonly=readonly)
+    result_path = Path(request.result_path)
+    try:
+        result = read_json(result_cls, result_path)
+    except ProtocolError as exc:
+        why = outcome.start_error or ("timed out" if outcome.timed_out else f"exit code {outcome.exit_code}")
+        raise ExportFailed(f"{what} failed ({why}; {exc})", outcome.log_tail) from None
+    if result.status != "ok":
+        raise ExportFailed(f"{what} failed: {result.error.message if result.error else 'unknown error'}",
+                           outcome.log_tail)
+    published = folder / Path(request.output_path).relative_to(staging)
+    write_json_atomic(result_path, to_dict(replace(result, output_path=str(published))))
+    if folder.exists():
+        shutil.rmtree(folder)
+    staging.rename(folder)

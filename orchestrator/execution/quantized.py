@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from models.quantize import QuantizationSettings, settings_for
-from orchestrator.execution.artifacts import Artifact, ArtifactCache, ExportFailed, _export_lock
-from runners.protocol import ProtocolError, QuantizeRequest, QuantizeResult, read_json, to_dict, write_json_atomic
+from orchestrator.execution.artifacts import Artifact, ArtifactCache, _export_lock, publish, staging_folder
+from runners.protocol import QuantizeRequest, QuantizeResult, read_json
 from runners.runtimes_table import find, ONNX_FROM
 
 INT8 = "int8"
@@ -66,27 +65,9 @@ def ensure_quantized(artifacts: ArtifactCache, fp32: Artifact, source: str, mode
 
 def _quantize(artifacts: ArtifactCache, environment: str, fp32: Artifact, settings: QuantizationSettings, model: str,
               options: dict[str, Any], folder: Path) -> None:
-    staging = folder.with_name(folder.name + ".partial")
-    if staging.exists():
-        shutil.rmtree(staging)  # a killed attempt's leftovers; we hold the lock
-    staging.mkdir(parents=True)
+    staging = staging_folder(folder)
     request = QuantizeRequest(model=model, source_path=fp32.path, output_path=str(staging / "model.onnx"),
                               result_path=str(staging / "quantize.json"), model_options=options,
                               **settings.to_request_fields())
-    write_json_atomic(staging / "request.json", to_dict(request))
-    outcome = artifacts.launcher.launch(environment, ["quantize", "--request", str(staging / "request.json")],
-                                        workdir=staging, timeout_s=artifacts.timeout_s, env_vars={},
-                                        log_path=staging / "quantize.log", readonly=[Path(fp32.path).parent])
-    try:
-        result: QuantizeResult = read_json(QuantizeResult, staging / "quantize.json")
-    except ProtocolError as exc:
-        why = outcome.start_error or ("timed out" if outcome.timed_out else f"exit code {outcome.exit_code}")
-        raise ExportFailed(f"INT8 quantization of {model} ({settings.method}) failed ({why}; {exc})",
-                           outcome.log_tail) from None
-    if result.status != "ok":
-        message = result.error.message if result.error else "unknown error"
-        raise ExportFailed(f"INT8 quantization of {model} ({settings.method}) failed: {message}", outcome.log_tail)
-    write_json_atomic(staging / "quantize.json", to_dict(replace(result, output_path=str(folder / "model.onnx"))))
-    if folder.exists():
-        shutil.rmtree(folder)
-    staging.rename(folder)
+    publish(artifacts, environment, "quantize", request, QuantizeResult, folder, [Path(fp32.path).parent],
+            f"INT8 quantization of {model} ({settings.method})")
