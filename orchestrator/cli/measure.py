@@ -266,7 +266,7 @@ def _submit_slurm(cfg: SweepConfig, config: Path, out: Path, measurement: Measur
 
     def prepare(runs: list) -> None:
         launcher = make_launcher(launcher_name, needed_environments(the_plan), python, cfg, given, console.print)
-        SweepRunner(cfg, the_plan, results, launcher, measurement, ArtifactCache(launcher, timeout_s=cfg.timeout_seconds),
+        SweepRunner(cfg, the_plan, results, launcher, measurement, ArtifactCache(launcher, timeout_s=cfg.prepare_timeout_seconds),
                     log=console.print, run_gpus=given).prepare(runs)
 
     # This installation's own entry point: the nodes see it at the same path on the shared filesystem.

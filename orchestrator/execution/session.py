@@ -162,7 +162,7 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
                                  view.say)
         guard.end_leftovers()
         runner = SweepRunner(cfg, the_plan, results, launcher, measurement,
-                             ArtifactCache(launcher, timeout_s=cfg.timeout_seconds), log=view.say, run_gpus=gpus)
+                             ArtifactCache(launcher, timeout_s=cfg.prepare_timeout_seconds), log=view.say, run_gpus=gpus)
         pending = runner.pending()
         if pending:
             results.baseline_history()  # a damaged baseline.json stops the sweep before it measures anything

@@ -244,7 +244,7 @@ class SweepRunner:
                                  user_model=self.config.user_model(run.cell.model))
             write_json_atomic(folder / f"{stem}.request.json", to_dict(request))
             outcome = self.launcher.launch(source, ["run", "--request", str(folder / f"{stem}.request.json")],
-                                           workdir=folder, timeout_s=self.config.timeout_seconds, env_vars={},
+                                           workdir=folder, timeout_s=self.config.prepare_timeout_seconds, env_vars={},
                                            log_path=folder / f"{stem}.log", readonly=run_mounts(request)["readonly"])
             self._references[key] = path if path.exists() else (
                 f"the {source} reference run failed ({outcome.start_error or 'exit ' + str(outcome.exit_code)}): "

@@ -127,7 +127,11 @@ class SweepConfig(_Section):
     seed: int = Field(0, ge=0, le=MAX_SEED)
     threads: int | None = Field(None, ge=1, le=MAX_THREADS)
     opset: int | None = None
-    timeout_seconds: PositiveSeconds = 1800.0
+    timeout_seconds: PositiveSeconds = 1800.0  # per measured run
+    # Per preparation step (a conversion, a quantization, the reference outputs): these load a framework and trace
+    # the model, which can outlast a short run limit on a slow or busy host, and are not measured; their own limit
+    # keeps a tight timeout_seconds from failing a run before it starts. Left out of the digest: no run changes.
+    prepare_timeout_seconds: PositiveSeconds = 3600.0
     model_options: dict[str, dict[str, int]] = {}
     warmup: Warmup = Warmup()
     measure: Measure = Measure()
@@ -309,7 +313,8 @@ class SweepConfig(_Section):
 
     def digest(self) -> str:
         """Identity of the sweep: the same digest means the same planned runs and budgets."""
-        payload = _without_later_defaults(self.model_dump(exclude={"description", "interpreters", "report"}))
+        payload = _without_later_defaults(self.model_dump(exclude={"description", "interpreters", "report",
+                                                                  "prepare_timeout_seconds"}))
         if not payload.get("user_models"):  # added later: a config without user models keeps its digest
             payload.pop("user_models", None)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]

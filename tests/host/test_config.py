@@ -70,8 +70,15 @@ def test_unreadable_toml_and_missing_file(tmp_path):
 def test_digest_changes_with_what_is_measured_but_not_with_interpreters():
     base = parse_config(VALID)
     assert parse_config({**VALID, "interpreters": {"torch": "python3"}}).digest() == base.digest()
+    assert parse_config({**VALID, "prepare_timeout_seconds": 60}).digest() == base.digest()  # no run changes
     assert parse_config({**VALID, "batch_sizes": [1, 64]}).digest() != base.digest()
     assert parse_config({**VALID, "measure": {"min_iterations": 11}}).digest() != base.digest()
+
+
+@pytest.mark.parametrize("value", ["inf", "nan", 0, -5])
+def test_the_preparation_limit_is_a_positive_finite_number(value):
+    with pytest.raises(UserError, match="prepare_timeout_seconds"):
+        parse_config({**VALID, "prepare_timeout_seconds": float(value) if isinstance(value, str) else value})
 
 
 def test_pretrained_weights_are_checked_and_given_to_their_framework(tmp_path):
