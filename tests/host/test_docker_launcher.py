@@ -138,7 +138,7 @@ def test_a_runner_past_its_time_limit_is_killed_and_its_container_removed(engine
 
     def inspect_while_running() -> None:
         for _ in range(200):
-            running = client.containers.list(filters={"label": RUN_LABEL})
+            running = client.containers.list(filters={"label": RUN_LABEL}, ignore_removed=True)
             if running:
                 seen.update(running[0].attrs)
                 return

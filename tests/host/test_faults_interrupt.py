@@ -12,7 +12,7 @@ from faults_helpers import (ORT, assert_every_run_once, fault_config, journal, o
                             runner_processes, start_sweep, wait_for)
 from orchestrator.execution import hostlock
 from orchestrator.provisioning.images import LABEL_PREFIX
-from orchestrator.execution.launchers.docker import RUN_LABEL
+from orchestrator.execution.launchers.docker import greenrt_containers
 
 pytestmark = [pytest.mark.process, pytest.mark.docker]
 
@@ -84,7 +84,7 @@ def engine():
 def _containers(client, *sweeps):
     """Containers started by these sweeps (by their owner-pid label): another sweep's on this engine are not ours."""
     owners = {str(sweep.pid) for sweep in sweeps}
-    return [c for c in client.containers.list(all=True, filters={"label": RUN_LABEL})
+    return [c for c in greenrt_containers(client)
             if c.labels.get(LABEL_PREFIX + "owner-pid") in owners]
 
 

@@ -172,11 +172,20 @@ def end_leftover_containers(client: Any, log: Callable[[str], None]) -> int:
     return ended
 
 
+def greenrt_containers(client: Any) -> list[Any]:
+    """Every container greenrt started on this engine, running or not.
+
+    The SDK lists ids, then inspects each: a container removed in between (a launch of another sweep ending, its
+    container auto-removed) is left out rather than failing the listing with NotFound.
+    """
+    return client.containers.list(all=True, filters={"label": RUN_LABEL}, ignore_removed=True)
+
+
 def leftover_containers(client: Any) -> list[Any]:
     """Containers greenrt started that outlived their launch: this process's (launch() removes its own before it
     returns) and those of a greenrt that is no longer running (killed mid-run). A live sweep's container is not."""
     left = []
-    for container in client.containers.list(all=True, filters={"label": RUN_LABEL}):
+    for container in greenrt_containers(client):
         owner = container.labels.get(LABEL_PREFIX + "owner-pid", "")
         if not owner.isdigit() or int(owner) == os.getpid() or not alive(int(owner)):
             left.append(container)
