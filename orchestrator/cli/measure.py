@@ -262,11 +262,13 @@ def _submit_slurm(cfg: SweepConfig, config: Path, out: Path, measurement: Measur
     check_slurm_options(options)
     given = run_gpus(gpus, measurement)
     results = ResultsDir(out)
-    results.open_for(the_plan)
+    extended = results.open_for(the_plan)
+    if extended:
+        console.print(extended)
 
     def prepare(runs: list) -> None:
         launcher = make_launcher(launcher_name, needed_environments(the_plan), python, cfg, given, console.print)
-        SweepRunner(cfg, the_plan, results, launcher, measurement, ArtifactCache(launcher, timeout_s=cfg.prepare_timeout_seconds),
+        SweepRunner(cfg, the_plan, results, launcher, measurement, ArtifactCache.for_sweep(launcher, cfg),
                     log=console.print, run_gpus=given).prepare(runs)
 
     # This installation's own entry point: the nodes see it at the same path on the shared filesystem.

@@ -19,6 +19,7 @@ from typing import Any, Iterator
 
 from orchestrator import paths
 from orchestrator.execution.launchers.base import Launcher
+from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.runtimes import Runtime
 from runners.protocol import ExportRequest, ExportResult, ProtocolError, Weights, read_json, to_dict, write_json_atomic
 
@@ -85,6 +86,11 @@ class ArtifactCache:
         self.root = root or paths.cache_dir() / "artifacts"
         self.timeout_s = timeout_s
         self._versions: dict[str, dict[str, str]] = {}
+
+    @classmethod
+    def for_sweep(cls, launcher: Launcher, config: SweepConfig) -> ArtifactCache:
+        """The cache a sweep prepares its models in: each preparation step bounded by prepare_timeout_seconds."""
+        return cls(launcher, timeout_s=config.prepare_timeout_seconds)
 
     def source_versions(self, environment: str) -> dict[str, str]:
         if environment not in self._versions:

@@ -153,7 +153,9 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
         results = ResultsDir(out, shard=shard.index if shard else None)
         if settings.fresh and results.plan_path.exists():
             view.say(f"--fresh: the results in {out} were moved to {results.set_aside()}")
-        results.open_for(the_plan)
+        extended = results.open_for(the_plan)
+        if extended:
+            view.say(extended)
         if shard:
             the_plan = begin_shard(results, the_plan, shard, settings.shard_policy)
         if not results.host_path.exists():
@@ -162,7 +164,7 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
                                  view.say)
         guard.end_leftovers()
         runner = SweepRunner(cfg, the_plan, results, launcher, measurement,
-                             ArtifactCache(launcher, timeout_s=cfg.prepare_timeout_seconds), log=view.say, run_gpus=gpus)
+                             ArtifactCache.for_sweep(launcher, cfg), log=view.say, run_gpus=gpus)
         pending = runner.pending()
         if pending:
             results.baseline_history()  # a damaged baseline.json stops the sweep before it measures anything

@@ -68,6 +68,8 @@ class Plan:
     skipped: tuple[SkippedCell, ...] = field(default=())
     # The validated config with every default filled in, for the report; the digest above is what resumes check.
     config: dict = field(default_factory=dict)
+    # Each time repetitions were added to the recorded sweep: {"from": n, "to": m, "at": unix time}.
+    extended: tuple[dict, ...] = ()
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -76,7 +78,8 @@ class Plan:
     def from_dict(data: dict) -> Plan:
         runs = tuple(PlannedRun(r["run_id"], r["index"], r["repetition"], Cell(**r["cell"])) for r in data["runs"])
         skipped = tuple(SkippedCell(Cell(**s["cell"]), s["reason"]) for s in data["skipped"])
-        return Plan(data["config_name"], data["config_digest"], data["seed"], runs, skipped, data.get("config") or {})
+        return Plan(data["config_name"], data["config_digest"], data["seed"], runs, skipped, data.get("config") or {},
+                    tuple(data.get("extended") or ()))
 
 
 def skip_reason(cell: Cell, host: HostCapabilities) -> str | None:
@@ -148,6 +151,27 @@ def plan_sweep(config: SweepConfig, host: HostCapabilities, skip_oversized: bool
             runs.append(PlannedRun(run_id_for(repetition, cell), len(runs), repetition, cell))
     return Plan(config.name, config.digest(), config.seed, tuple(runs), tuple(skipped),
                 config.model_dump(mode="json"))
+
+
+def repetitions_change(recorded: Plan, new: Plan) -> tuple[int, int] | None:
+    """(recorded, new) repetitions when `new` is the recorded sweep with only its repetitions changed; else None.
+
+    Blocked randomisation orders each repetition by its own seed, so adding repetitions appends runs and leaves
+    every recorded run's id and place as it was: more repetitions extend a sweep, they do not start another one.
+    """
+    if not recorded.config or not new.config:
+        return None  # a plan written before plans kept their config: which sweep it was is only its digest
+    before, after = recorded.config.get("repetitions"), new.config.get("repetitions")
+    if not isinstance(before, int) or not isinstance(after, int) or before == after:
+        return None
+    try:
+        same_but_repetitions = SweepConfig.model_validate({**recorded.config, "repetitions": after})
+    except ValueError:
+        return None
+    if same_but_repetitions.digest() != new.config_digest or recorded.skipped != new.skipped:
+        return None
+    shorter, longer = (recorded.runs, new.runs) if after > before else (new.runs, recorded.runs)
+    return (before, after) if longer[:len(shorter)] == shorter else None
 
 
 def protocol_warnings(config: SweepConfig) -> list[str]:

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from datetime import datetime, timezone
 from typing import Any
 
 import polars as pl
@@ -13,12 +14,20 @@ def _compact(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
+def _when(stamp: Any) -> str:
+    if not isinstance(stamp, (int, float)):
+        return "an unrecorded time"
+    return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+
+
 def sweep_facts(host: dict[str, Any], plan: dict[str, Any], baseline: dict[str, Any] | None) -> pl.DataFrame:
     memory = host.get("memory_bytes")
     engine = host.get("container_engine") or {}
     facts = [
         ("config", f"{plan.get('config_name')} (digest {plan.get('config_digest')}, seed {plan.get('seed')})"),
         ("runs planned / cells skipped", f"{len(plan.get('runs', []))} / {len(plan.get('skipped', []))}"),
+        *(("repetitions added", f"{e.get('from')} -> {e.get('to')} at {_when(e.get('at'))}: the added repetitions "
+           "were measured after the earlier ones") for e in plan.get("extended") or ()),
         ("greenrt revision", host.get("greenrt_revision") or "unknown (not a git checkout)"),
         ("host", host.get("hostname")),
         ("cpu", f"{host.get('cpu_model')}, {host.get('logical_cpus')} logical CPUs, {host.get('machine')}"),

@@ -11,7 +11,7 @@ import json
 import os
 import re
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -19,7 +19,7 @@ import polars as pl
 from pydantic_core import from_json
 
 from orchestrator.errors import UserError
-from orchestrator.planning.planner import Plan
+from orchestrator.planning.planner import Plan, repetitions_change
 from orchestrator.results.record import FAILED, INTERRUPTED, OK, READABLE_SCHEMAS, RunRecord, as_record, from_journal  # noqa: F401 - INTERRUPTED: the store says what is done
 from runners.protocol import write_json_atomic
 
@@ -71,7 +71,7 @@ class ResultsDir:
             problem = "no list of runs"
         if problem is not None:
             raise UserError(f"{self.plan_path}: unreadable ({problem}); restore it from a copy of this folder "
-                            f"(greenrt never rewrites it), or sweep again with --fresh, which moves the folder "
+                            f"(greenrt rewrites it only to add repetitions), or sweep again with --fresh, which moves the folder "
                             f"aside (nothing is deleted) and starts over")
         return data
 
@@ -96,15 +96,13 @@ class ResultsDir:
                             f"and would replace what it holds: restore it from a copy (or move it aside), then resume")
         return list(data.get("history", []))
 
-    def open_for(self, plan: Plan) -> None:
-        """Start a new sweep here, or resume the same one; refuse to mix two different sweeps in one directory."""
+    def open_for(self, plan: Plan) -> str | None:
+        """Start a new sweep here, resume the same one, or add repetitions to it (the line saying so is returned);
+        refuse to mix two different sweeps in one directory, and to drop repetitions already planned."""
         if self.plan_path.exists():
             existing = self.read_plan()
             if existing.get("config_digest") != plan.config_digest:
-                raise UserError(
-                    f"{self.root} holds another sweep ({existing.get('config_name')}, digest "
-                    f"{existing.get('config_digest')}); this config's digest is {plan.config_digest}: use another "
-                    f"--out, or --fresh to set the old results aside and start over")
+                return self._extend(Plan.from_dict(existing), plan)
         elif self.root.is_dir() and any(self.root.iterdir()):
             # Never write a sweep into (or, with --fresh, move away) a folder that is not one of greenrt's.
             raise UserError(f"{self.root}: not empty and not a greenrt results directory (no plan.json); "
@@ -113,6 +111,26 @@ class ResultsDir:
             self.root.mkdir(parents=True, exist_ok=True)
             self.write_json(self.plan_path, plan.to_dict())
         self.own.mkdir(parents=True, exist_ok=True)
+        return None
+
+    def _extend(self, recorded: Plan, plan: Plan) -> str:
+        change = repetitions_change(recorded, plan)
+        if change is None:
+            raise UserError(
+                f"{self.root} holds another sweep ({recorded.config_name}, digest {recorded.config_digest}); this "
+                f"config's digest is {plan.config_digest}: use another --out, or --fresh to set the old results "
+                f"aside and start over")
+        before, after = change
+        if after < before:
+            raise UserError(f"{self.root} holds this sweep with repetitions = {before}; this config asks for {after}: "
+                            f"valid: repetitions = {before} or more (repetitions are added to a sweep, never taken "
+                            f"from it), or another --out")
+        # The one rewrite of plan.json: every recorded run stays where it was, the new repetitions follow them.
+        extended = replace(plan, extended=(*recorded.extended, {"from": before, "to": after, "at": time.time()}))
+        self.write_json(self.plan_path, extended.to_dict())
+        self.own.mkdir(parents=True, exist_ok=True)
+        return (f"{self.root}: repetitions {before} -> {after}: {len(plan.runs) - len(recorded.runs)} runs added "
+                f"after the {len(recorded.runs)} planned before")
 
     def write_json(self, path: Path, data: dict[str, Any]) -> None:
         write_json_atomic(path, data)

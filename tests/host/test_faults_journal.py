@@ -98,6 +98,24 @@ def test_a_changed_config_is_refused_and_fresh_sets_the_old_results_aside(tmp_pa
     assert record["batch_size"] == 2
 
 
+def test_more_repetitions_measure_only_the_new_runs_and_keep_the_recorded_ones(tmp_path):
+    out, lock = tmp_path / "out", tmp_path / "lock"
+    first = run_sweep(fault_config(tmp_path / "a.toml", runtimes=[ORT]), out, lock)
+    assert first.returncode == 0, first.stdout + first.stderr
+    journal_before = (out / "runs.jsonl").read_text()
+    more = run_sweep(fault_config(tmp_path / "b.toml", runtimes=[ORT], repetitions=2), out, lock)
+    assert more.returncode == 0, more.stdout + more.stderr
+    said = " ".join(more.stdout.split())
+    assert "repetitions 1 -> 2: 1 runs added after the 1 planned before" in said and "1 already recorded" in said
+    assert (out / "runs.jsonl").read_text().startswith(journal_before)  # the first run kept, not measured again
+    records = assert_every_run_once(out)
+    assert sorted(r["repetition"] for r in records) == [0, 1]
+    fewer = run_sweep(fault_config(tmp_path / "a.toml", runtimes=[ORT]), out, lock)
+    assert fewer.returncode == 2
+    [line] = fewer.stderr.strip().splitlines()
+    assert "valid: repetitions = 2 or more" in line
+
+
 def _window_energy(tree, during) -> dict:
     """Sample the real RAPL sensor on a synthetic tree around `during()`, and account energy over that window."""
     sensor = RaplSensor(tree.root)

@@ -116,3 +116,12 @@ def test_provenance_shows_the_resolved_config_and_every_baseline():
     assert baseline["idle baselines (2 measured)"] == "T0 to T1: gpu-0 80.00-84.50 W"
     table = sweep_facts({}, plan, {"latest": history[0], "history": history[:1]})
     assert "config warmup" in table["what"].to_list() and "idle baselines (1 measured)" not in table["what"].to_list()
+
+
+def test_provenance_says_when_repetitions_were_added_to_a_sweep():
+    plan = {**plan_sweep(parse_config(VALID), HostCapabilities()).to_dict(),
+            "extended": [{"from": 5, "to": 6, "at": 1796140800.0}]}
+    facts = dict(zip(*sweep_facts({}, plan, None).to_dict(as_series=False).values()))
+    assert facts["repetitions added"] == ("5 -> 6 at 2026-12-01 16:00 UTC: the added repetitions were measured after "
+                                          "the earlier ones")
+    assert "repetitions added" not in sweep_facts({}, {**plan, "extended": []}, None)["what"].to_list()

@@ -24,6 +24,26 @@ def test_a_directory_resumes_its_own_sweep_and_refuses_another(tmp_path):
     assert json.loads(results.plan_path.read_text())["runs"][0]["cell"]["batch_size"] == 1
 
 
+def test_more_repetitions_extend_the_recorded_sweep_and_fewer_are_refused(tmp_path):
+    results = ResultsDir(tmp_path / "out")
+    two = plan_for(runtimes=["torch/native/cpu", "onnxruntime/onnx-from-torch/cpu"], repetitions=2)
+    results.open_for(two)
+    three = plan_for(runtimes=["torch/native/cpu", "onnxruntime/onnx-from-torch/cpu"], repetitions=3)
+    said = results.open_for(three)
+    assert said is not None and "repetitions 2 -> 3: 2 runs added after the 4 planned before" in said
+    written = json.loads(results.plan_path.read_text())
+    assert [r["run_id"] for r in written["runs"]] == [r.run_id for r in three.runs]
+    assert [r["run_id"] for r in written["runs"][:4]] == [r.run_id for r in two.runs]  # recorded runs keep their place
+    assert [(e["from"], e["to"]) for e in written["extended"]] == [(2, 3)]
+    assert results.open_for(three) is None  # the extended sweep now resumes as itself
+    before = results.plan_path.read_bytes()
+    with pytest.raises(UserError, match=r"repetitions = 3; this config asks for 2: valid: repetitions = 3 or more"):
+        results.open_for(two)
+    with pytest.raises(UserError, match="holds another sweep"):  # another change beside the repetitions
+        results.open_for(plan_for(runtimes=["torch/native/cpu"], repetitions=4))
+    assert results.plan_path.read_bytes() == before
+
+
 def test_journal_appends_and_reads_back(tmp_path):
     results = ResultsDir(tmp_path)
     results.append(make_record("r000-a"))
