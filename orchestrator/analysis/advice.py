@@ -6,8 +6,8 @@ host gets its own advice.
 
 Per group, the candidates are the runtimes that meet the constraints (faithful outputs, p99 latency, throughput:
 each judged on the runtime's median over runs). The leader, the tie and the test are best.py's (lowest median;
-Holm-adjusted two-sided Mann-Whitney U over the candidates' runs), so `advise` and the report's "Which runtime is
-best" can never disagree on the same runs. The Pareto front is over the candidates on (energy per inference,
+two-sided Mann-Whitney U over runs against each other candidate, Holm-adjusted over those comparisons), so `advise`
+and the report's "Which runtime is best" can never disagree on the same runs. The Pareto front is over the candidates on (energy per inference,
 p99 latency).
 """
 from __future__ import annotations
@@ -77,8 +77,8 @@ def min_runs_to_separate(comparisons: int, alpha: float = ALPHA) -> int:
     """The fewest runs per runtime with which the exact two-sided Mann-Whitney test can reach alpha after Holm.
 
     With n runs a side and no ties, the smallest two-sided p is 2 / C(2n, n); Holm multiplies the family's smallest
-    p by the number of comparisons, so the leader can be separated from every other runtime only if
-    comparisons * 2 / C(2n, n) < alpha (3 runs a side never reach 0.05: 2/20 = 0.1).
+    p by the number of comparisons (the leader against each other candidate), so the leader can be separated from
+    every other runtime only if comparisons * 2 / C(2n, n) < alpha (3 runs a side never reach 0.05: 2/20 = 0.1).
     """
     n = MIN_RUNS
     while max(comparisons, 1) * 2 / math.comb(2 * n, n) >= alpha:
@@ -136,15 +136,15 @@ def _repetitions_reason(candidates: dict[str, int], alpha: float) -> str | None:
     if len(candidates) < 2:
         return None
     fewest = min(candidates.values())
-    needed = min_runs_to_separate(math.comb(len(candidates), 2), alpha)
+    needed = min_runs_to_separate(len(candidates) - 1, alpha)
     if fewest >= needed:
         return None
     return (f"{fewest} repetition{'s' if fewest != 1 else ''}: run at least {needed} (with {len(candidates)} "
             f"runtimes, fewer runs can never be significant at alpha {alpha:g} after Holm)")
 
 
-def _separation(pairs: pl.DataFrame, leader: str, runner_up: str, leader_median: float,
-                runner_up_median: float, comparisons: int) -> Separation:
+def _separation(pairs: pl.DataFrame, leader: str, best: dict, alpha: float) -> Separation:
+    runner_up, runner_up_median, leader_median = best["runner_up"], best["runner_up_median"], best["median"]
     row = pairs.filter(((pl.col("runtime_a") == leader) & (pl.col("runtime_b") == runner_up))
                        | ((pl.col("runtime_a") == runner_up) & (pl.col("runtime_b") == leader)))
     test = row.row(0, named=True) if row.height else {}
@@ -153,9 +153,10 @@ def _separation(pairs: pl.DataFrame, leader: str, runner_up: str, leader_median:
         delta = -delta  # the table's delta is a's against b's: turned to read as the leader's against the runner-up's
     return Separation(runner_up=runner_up, runner_up_median=runner_up_median,
                       ratio=runner_up_median / leader_median if leader_median else None,
-                      test="two-sided Mann-Whitney U over runs, Holm-adjusted over the candidates' pairs",
-                      comparisons=comparisons, p_value=test.get("p_value"), p_holm=test.get("p_holm"),
-                      cliffs_delta=delta, magnitude=test.get("magnitude"), significant=test.get("significant"),
+                      test="two-sided Mann-Whitney U over runs, Holm-adjusted over the leader's comparisons",
+                      comparisons=best["comparisons"], p_value=test.get("p_value"), p_holm=best["runner_up_p_holm"],
+                      cliffs_delta=delta, magnitude=test.get("magnitude"),
+                      significant=None if best["runner_up_p_holm"] is None else best["runner_up_p_holm"] < alpha,
                       note=test.get("note") or "")
 
 
@@ -229,10 +230,8 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
         leader = best["best"]
         figure = points[leader]["objective"]
         tied = [t for t in best["tied_with"].split(", ") if t] if best["tied_with"] else []
-        comparisons = math.comb(len(candidates), 2)
         if best["runner_up"] is not None:
-            separation = _separation(pairs, leader, best["runner_up"], best["median"], best["runner_up_median"],
-                                     comparisons)
+            separation = _separation(pairs, leader, best, request.alpha)
         verdict = {"best": "recommended", "tie": "tie", "untested": "not enough evidence",
                    "only runtime": "only candidate"}[best["verdict"]]
         if verdict == "not enough evidence":

@@ -45,7 +45,7 @@ class Separation(_Model):
     runner_up_median: float
     ratio: float | None = Field(description="runner-up median / leader median (above 1: the leader is lower)")
     test: str = Field(description="the test and its correction")
-    comparisons: int = Field(description="pairwise tests in the Holm family (candidates choose 2)")
+    comparisons: int = Field(description="tests in the Holm family: the leader against each other candidate")
     p_value: float | None
     p_holm: float | None
     cliffs_delta: float | None = Field(description="P(leader > runner-up) - P(leader < runner-up) over run pairs")

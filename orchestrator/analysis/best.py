@@ -1,15 +1,18 @@
 """The best runtime per model, batch size and objective, and which runtimes it cannot be told apart from.
 
-The leader is the runtime with the lowest median (p50 latency; energy per inference). It is called best only
-when its Holm-adjusted Mann-Whitney test against every other runtime is significant; runtimes it is not
-significantly better than are listed as tied with it (verdict "tie"). When no comparison could be tested (fewer
-than two runs per runtime), the verdict is "untested": the leader is only the lowest single measurement.
+The leader is the runtime with the lowest median (p50 latency; energy per inference). It is called best only when
+its two-sided Mann-Whitney test against every other runtime is significant after Holm's correction over those
+tests: one per other runtime (many-to-one, the leader against each, as in a comparison with the best). The claim
+"best" is made of those k - 1 comparisons and of no other, so they are its family; the report's pairwise table,
+a claim about every pair, keeps all k(k - 1)/2 pairs in one Holm family. Runtimes the leader is not significantly
+lower than are listed as tied with it (verdict "tie"). When no comparison could be tested (fewer than two runs
+per runtime), the verdict is "untested": the leader is only the lowest single measurement.
 """
 from __future__ import annotations
 
 import polars as pl
 
-from orchestrator.analysis.comparisons import ALPHA, OBJECTIVES, compare_runtimes
+from orchestrator.analysis.comparisons import ALPHA, OBJECTIVES, compare_runtimes, holm
 from orchestrator.analysis.frames import GROUP_KEYS, energy_reason, ok_runs
 
 
@@ -35,34 +38,36 @@ def best_runtimes(runs: pl.DataFrame, pairs: pl.DataFrame | None = None,
             if medians.is_empty():
                 why = "energy unavailable: " + energy_reason(group) if objective == "energy" else "no successful run"
                 rows.append({**base, "best": None, "median": None, "runner_up": None, "runner_up_median": None,
-                             "verdict": "no data", "tied_with": "", "note": why})
+                             "runner_up_p_holm": None, "comparisons": 0, "verdict": "no data", "tied_with": "",
+                             "note": why})
                 continue
             leader, leader_median = medians.row(0)[0], medians.row(0)[1]
             others = medians["runtime"].to_list()[1:]
             family = pairs.filter(*(pl.col(k) == v for k, v in base.items()))
-            tied, untested = [], []
-            for other in others:
-                test = _leader_vs(family, leader, other)
-                if test is None or test["significant"] is None:
-                    untested.append(other)
-                elif not test["significant"]:
-                    tied.append(other)
+            raw = [(_leader_vs(family, leader, other) or {}).get("p_value") for other in others]
+            adjusted = dict(zip(others, holm(raw)))
+            untested = [other for other in others if adjusted[other] is None]
+            tied = [other for other in others if adjusted[other] is not None and adjusted[other] >= alpha]
             if not others:
                 verdict, note = "only runtime", "no other runtime measured here"
             elif untested and len(untested) == len(others):
                 verdict, note = "untested", "lowest median; not tested: fewer than 2 runs in the leader or every other runtime"
             elif tied or untested:
                 verdict = "tie"
-                note = f"not significantly lower (Holm-adjusted Mann-Whitney, alpha {alpha})"
+                note = f"not significantly lower (Mann-Whitney, Holm over the leader's comparisons, alpha {alpha})"
                 if untested:
                     note += f"; not tested against {', '.join(untested)}"
             else:
-                verdict, note = "best", f"significantly lower than every other runtime (Holm, alpha {alpha})"
+                verdict, note = "best", (f"significantly lower than every other runtime (Mann-Whitney, Holm over "
+                                         f"the leader's comparisons, alpha {alpha})")
             runner_up = medians.row(1) if medians.height > 1 else (None, None)
             rows.append({**base, "best": leader, "median": leader_median, "runner_up": runner_up[0],
-                         "runner_up_median": runner_up[1], "verdict": verdict,
+                         "runner_up_median": runner_up[1],
+                         "runner_up_p_holm": adjusted.get(runner_up[0]) if runner_up[0] else None,
+                         "comparisons": len(others) - len(untested), "verdict": verdict,
                          "tied_with": "" if verdict == "untested" else ", ".join(tied + untested), "note": note})
     schema = {"model": pl.String, "batch_size": pl.Int64, "precision": pl.String, "objective": pl.String,
               "metric": pl.String, "best": pl.String, "median": pl.Float64, "runner_up": pl.String,
-              "runner_up_median": pl.Float64, "verdict": pl.String, "tied_with": pl.String, "note": pl.String}
+              "runner_up_median": pl.Float64, "runner_up_p_holm": pl.Float64, "comparisons": pl.Int64,
+              "verdict": pl.String, "tied_with": pl.String, "note": pl.String}
     return pl.DataFrame(rows, schema=schema)

@@ -191,7 +191,8 @@ def _advice_sections(advice: Advice, fig_dir: Path, colors: dict, files: ReportF
     opening = Section("Recommendations", [Paragraph(
         f"The runtime to deploy per model and batch size, by {OBJECTIVE_WORDS[advice.objective]} "
         f"({constraint_words(advice)}; {advice.pooling}). 'recommended' means significantly lower than every other "
-        f"candidate (Holm-adjusted Mann-Whitney over runs, alpha {advice.alpha:g}); a tie names the runtimes it "
+        f"candidate (Mann-Whitney over runs, Holm-adjusted over the leader's comparisons with each other candidate, "
+        f"alpha {advice.alpha:g}); a tie names the runtimes it "
         "cannot be told apart from; 'why' says what the evidence lacks. The figure is the median over runs; its "
         "interval is the 95% bootstrap interval of the mean. The same advice: `greenrt advise` on this directory."),
         table("recommendations", "Recommendations", recommendations_table(advice))])
@@ -276,7 +277,8 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
         f"{CONFIDENCE:.0%} percentile-bootstrap interval ({N_RESAMPLES} resamples, seed {seed}). Runtimes are "
         f"compared within a model and batch size by Kruskal-Wallis and pairwise two-sided Mann-Whitney U tests, "
         f"Holm-adjusted per family, with Cliff's delta as the effect size (negative: the first runtime is lower). "
-        f"A leader is 'best' only when it is significantly lower (alpha {alpha}) than every other runtime; otherwise "
+        f"A leader is 'best' only when it is significantly lower (alpha {alpha}) than every other runtime, Holm "
+        f"adjusting over the leader's comparisons only (the claim 'best' is made of those); otherwise "
         f"it is a 'tie' with the runtimes it cannot be told apart from. A cell with fewer than {MIN_RUNS} runs is "
         f"not tested ('untested'); its interval is empty, never zero.")])
     doc.sections.append(how)

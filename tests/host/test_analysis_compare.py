@@ -119,3 +119,25 @@ def test_two_sweeps_side_by_side():
     single = table.filter((pl.col("model") == "mobilenet_v2") & (pl.col("runtime") == TORCH)).row(0, named=True)
     assert single["latency_p"] is None and single["latency_significant"] is None
     assert "not tested" in single["latency_note"] and "energy unavailable" in single["energy_note"]
+
+
+def _cell_of(runtimes: int, runs: int) -> pl.DataFrame:
+    """One cell: runtime k's runs take latencies 10k .. 10k + runs - 1 ms, so each runtime is below the next."""
+    rows = [{"model": "resnet50", "batch_size": 1, "precision": "fp32", "runtime": f"rt{k}", "status": "ok",
+             "latency_p50_ms": float(10 * k + i), "j_per_inference": None}
+            for k in range(runtimes) for i in range(runs)]
+    return pl.DataFrame(rows, schema_overrides={"j_per_inference": pl.Float64})
+
+
+def test_best_is_judged_by_the_leaders_comparisons_not_by_every_pair():
+    # 6 runtimes, 5 runs each, wholly apart: every pair's exact p is 2/252. Holm over all 15 pairs would make
+    # 15 x 2/252 = 0.119 (no pair significant); the claim "rt0 is best" rests on its 5 comparisons: 5 x 2/252 = 0.040.
+    runs = _cell_of(6, 5)
+    pairs = compare_runtimes(runs, {"latency": "latency_p50_ms"})[0]
+    assert pairs["p_holm"].to_list() == pytest.approx([15 * 2 / 252] * 15) and not pairs["significant"].any()
+    best = best_runtimes(runs, pairs, {"latency": "latency_p50_ms"}).row(0, named=True)
+    assert (best["best"], best["verdict"], best["comparisons"]) == ("rt0", "best", 5)
+    assert best["runner_up"] == "rt1" and best["runner_up_p_holm"] == pytest.approx(5 * 2 / 252)
+    # 8 runtimes: 7 x 2/252 = 0.056, so the same separation no longer suffices, and the tie says so.
+    tie = best_runtimes(_cell_of(8, 5), None, {"latency": "latency_p50_ms"}).row(0, named=True)
+    assert tie["verdict"] == "tie" and tie["tied_with"].split(", ") == [f"rt{k}" for k in range(1, 8)]
