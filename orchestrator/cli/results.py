@@ -30,11 +30,13 @@ def write_and_show_tables(results: ResultsDir, trace_run: Optional[str] = None, 
     summary = cell_summary(journal.runs)
     if not summary.is_empty():
         table = Table(title="cells (median over repetitions)", title_justify="left")
-        for column in ("model", "batch", "runtime", "ok/runs", "failed", "p50 ms", "inferences/s", "J/inference"):
+        for column in ("model", "batch", "runtime", "precision", "ok/runs", "failed", "p50 ms", "inferences/s",
+                       "J/inference"):
             table.add_column(column)
         for row in summary.iter_rows(named=True):
             energy = f"{row['j_per_inference']:.4g}" if row["j_per_inference"] is not None else f"n/a ({row['energy_status']})"
-            table.add_row(row["model"], str(row["batch_size"]), row["runtime"], f"{row['ok']}/{row['runs']}", str(row["failed"]),
+            table.add_row(row["model"], str(row["batch_size"]), row["runtime"], row["precision"],
+                          f"{row['ok']}/{row['runs']}", str(row["failed"]),
                           fmt(row["latency_p50_ms"]), fmt(row["throughput_per_s"]), energy)
         console.print(table)
     console.print(f"tables: {results.tables_dir}/ ({', '.join(sorted(written))})")

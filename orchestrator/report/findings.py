@@ -32,7 +32,8 @@ def top_findings(best: pl.DataFrame, correlations: pl.DataFrame, energy_note: st
         for row in rows.iter_rows(named=True):
             if row["best"] is None:
                 continue
-            lines.append(f"{objective}, {row['model']} bs{row['batch_size']}: {_winner(row)}")
+            # The precision is part of the cell: fp32 and int8 of one model and batch have a winner each.
+            lines.append(f"{objective}, {row['model']} bs{row['batch_size']} {row['precision']}: {_winner(row)}")
     if not correlations.is_empty() and not energy_note:
         overall = correlations.filter((pl.col("scope") == "all cells") & (pl.col("energy") == "j_per_inference"))
         if overall.height:

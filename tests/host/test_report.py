@@ -62,8 +62,8 @@ def test_provenance_names_revision_driver_image_and_config(report):
 
 def test_findings_name_the_winners_and_the_tie(report):
     text = "\n".join(report.findings)
-    assert "energy, resnet50 bs2: torch" in text and "[best (significant)]" in text
-    assert "latency, resnet50 bs2" in text and "tie with" in text
+    assert "energy, resnet50 bs2 fp32: torch" in text and "[best (significant)]" in text
+    assert "latency, resnet50 bs2 fp32" in text and "tie with" in text
 
 
 def test_without_energy_the_report_says_why_and_draws_no_energy(tmp_path):
@@ -93,3 +93,17 @@ def test_missing_energy_is_never_a_zero_bar(tmp_path, monkeypatch):
     assert len(heights["energy_per_inference"]) == 3 and min(heights["energy_per_inference"]) > 0
     assert heights["energy_per_inference:n/a"] == 2  # the two mobilenet_v2 cells, measured without energy
     assert all(h > 0 for h in heights["energy_split"])
+
+
+def test_findings_give_fp32_and_int8_of_one_cell_a_line_each_named_by_precision():
+    from orchestrator.analysis.best import best_runtimes
+    from orchestrator.report.findings import top_findings
+
+    rows = [{"model": "resnet50", "batch_size": 1, "precision": precision, "runtime": runtime, "status": "ok",
+             "latency_p50_ms": base + i, "j_per_inference": None}
+            for precision, fast in (("fp32", "torch/native/cpu"), ("int8", "openvino/onnx-from-torch/cpu"))
+            for runtime, base in ((fast, 10.0), ("onnxruntime/onnx-from-torch/cpu", 20.0)) for i in range(4)]
+    runs = pl.DataFrame(rows, schema_overrides={"j_per_inference": pl.Float64})
+    lines = top_findings(best_runtimes(runs, None, {"latency": "latency_p50_ms"}), pl.DataFrame(), None)
+    assert [line.split(":")[0] for line in lines] == ["latency, resnet50 bs1 fp32", "latency, resnet50 bs1 int8"]
+    assert "torch 11.5 ms p50" in lines[0] and "OV←torch 11.5 ms p50" in lines[1]
