@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import get_args
 
 import matplotlib
 
@@ -15,6 +16,7 @@ import numpy as np  # noqa: E402
 import polars as pl  # noqa: E402
 
 from orchestrator.analysis.correlation import cell_points  # noqa: E402
+from orchestrator.planning.config import Precision  # noqa: E402
 
 DPI = 110
 
@@ -28,6 +30,7 @@ class SavedFigure:
 _SHORT = {"tensorflow": "TF", "torch": "torch", "mxnet": "MXNet", "onnxruntime": "ORT", "openvino": "OV",
           "litert": "LiteRT"}
 _FRAMEWORK_ORDER = {"torch": 0, "tensorflow": 1, "mxnet": 2}
+PRECISION_ORDER = {p: i for i, p in enumerate(get_args(Precision))}  # the config's order: fp32 first
 
 
 def _converted(model_format: str) -> tuple[str, str] | None:
@@ -81,28 +84,36 @@ def _save(fig: plt.Figure, out_dir: Path, name: str) -> SavedFigure:
 
 
 def _facet_grid(frame: pl.DataFrame, ylabel: str) -> tuple[plt.Figure, list[tuple[plt.Axes, pl.DataFrame, list]]]:
-    """A figure of one panel per model (row) and batch size (column), the runtimes along each panel's x axis.
+    """A figure of one panel per model and precision (row) and batch size (column), the runtimes along each
+    panel's x axis.
 
     Returns the figure and, for each panel that was measured, its axes (ticks, title and y label set), its rows of
     `frame`, and (x, runtime, row) for each runtime it has a row for. A panel that was not measured (that model at
-    that batch size) is hidden.
+    that batch size) is hidden. Precisions get rows of their own: one runtime at fp32 and at int8 is two cells, and
+    a panel holding both would have two bars for one slot.
     """
-    models, batches = sorted(frame["model"].unique().to_list()), sorted(frame["batch_size"].unique().to_list())
+    if "precision" not in frame.columns:
+        frame = frame.with_columns(pl.lit("fp32").alias("precision"))
+    rows = sorted({(m, p) for m, p in zip(frame["model"].to_list(), frame["precision"].to_list())},
+                  key=lambda mp: (mp[0], PRECISION_ORDER.get(mp[1], len(PRECISION_ORDER)), mp[1]))
+    named = len({p for _, p in rows}) > 1  # a sweep of one precision keeps its titles as they were
+    batches = sorted(frame["batch_size"].unique().to_list())
     runtimes = sorted_runtimes(frame["runtime"].to_list())
-    fig, axes = plt.subplots(len(models), len(batches), figsize=(3.2 + 2.6 * len(batches) * max(1, len(runtimes) / 6),
-                                                                 0.6 + 2.9 * len(models)), squeeze=False)
+    fig, axes = plt.subplots(len(rows), len(batches), figsize=(3.2 + 2.6 * len(batches) * max(1, len(runtimes) / 6),
+                                                               0.6 + 2.9 * len(rows)), squeeze=False)
     panels = []
-    for i, model in enumerate(models):
+    for i, (model, precision) in enumerate(rows):
         for j, batch in enumerate(batches):
             ax = axes[i][j]
-            panel = frame.filter((pl.col("model") == model) & (pl.col("batch_size") == batch))
+            panel = frame.filter((pl.col("model") == model) & (pl.col("batch_size") == batch)
+                                 & (pl.col("precision") == precision))
             if panel.is_empty():
-                ax.set_visible(False)  # this model was not measured at this batch size
+                ax.set_visible(False)  # this model was not measured at this batch size and precision
                 continue
             ax.set_xlim(-0.6, len(runtimes) - 0.4)
             ax.set_xticks(range(len(runtimes)), [runtime_label(r) for r in runtimes], rotation=40, ha="right",
                           fontsize=8)
-            ax.set_title(f"{model}, batch {batch}", fontsize=9)
+            ax.set_title(f"{model}, batch {batch}" + (f", {precision}" if named else ""), fontsize=9)
             if j == 0:
                 ax.set_ylabel(ylabel, fontsize=8)
             by_runtime = {r["runtime"]: r for r in panel.iter_rows(named=True)}
@@ -140,7 +151,9 @@ def facet_bars(stats: pl.DataFrame, metric: str, ylabel: str, title: str, out_di
     single = data.filter(pl.col("median").is_not_null())["n"].max() == 1
     fig.suptitle(title + ("\none run per cell: no whiskers, and no test can separate runtimes" if single else ""),
                  fontsize=11)
-    fig.tight_layout()
+    # Room above the panels for the title's lines (tight_layout alone lets the title run into a tall figure's top row).
+    title_lines = 2 if single else 1
+    fig.tight_layout(rect=(0, 0, 1, 1 - (0.1 + 0.2 * title_lines) / fig.get_figheight()))
     return _save(fig, out_dir, name)
 
 
@@ -150,7 +163,7 @@ def energy_split(runs: pl.DataFrame, out_dir: Path, colors: dict[str, tuple]) ->
                ("dram_j_per_inference", "DRAM", "#55a868"), ("gpu_j_per_inference", "GPU (NVML)", "#c44e52")]
     if runs.is_empty():
         return None
-    medians = (runs.group_by(["model", "batch_size", "runtime"])
+    medians = (runs.group_by(["model", "batch_size", "runtime", "precision"])
                .agg([pl.col(c).median() for c, _, _ in domains]))
     present = [d for d in domains if not medians[d[0]].drop_nulls().is_empty()]
     if not present:

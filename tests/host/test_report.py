@@ -107,3 +107,26 @@ def test_findings_give_fp32_and_int8_of_one_cell_a_line_each_named_by_precision(
     lines = top_findings(best_runtimes(runs, None, {"latency": "latency_p50_ms"}), pl.DataFrame(), None)
     assert [line.split(":")[0] for line in lines] == ["latency, resnet50 bs1 fp32", "latency, resnet50 bs1 int8"]
     assert "torch 11.5 ms p50" in lines[0] and "OV←torch 11.5 ms p50" in lines[1]
+
+
+def test_fp32_and_int8_of_one_runtime_are_drawn_in_panels_of_their_own(tmp_path, monkeypatch):
+    from orchestrator.analysis.stats import cell_statistics
+
+    drawn = {}
+    save = figures._save
+
+    def spy(fig, out_dir, name):
+        drawn[name] = {ax.get_title(): sorted(round(p.get_height()) for p in ax.patches) for ax in fig.axes
+                       if ax.get_visible()}
+        return save(fig, out_dir, name)
+
+    monkeypatch.setattr(figures, "_save", spy)
+    rows = [{"model": "resnet50", "batch_size": 64, "precision": precision, "runtime": runtime, "status": "ok",
+             "latency_p50_ms": value + i, "throughput_per_s": 1.0, "j_per_inference": None}
+            for runtime, values in (("onnxruntime/onnx-from-torch/cpu", {"fp32": 2473.0, "int8": 713.0}),
+                                    ("torch/native/cpu", {"fp32": 7392.0}))
+            for precision, value in values.items() for i in range(3)]
+    stats = cell_statistics(pl.DataFrame(rows, schema_overrides={"j_per_inference": pl.Float64}))
+    colors = figures.runtime_colors(["onnxruntime/onnx-from-torch/cpu", "torch/native/cpu"])
+    figures.facet_bars(stats, "latency_p50_ms", "ms", "p50", tmp_path, "latency", colors)
+    assert drawn["latency"] == {"resnet50, batch 64, fp32": [2474, 7393], "resnet50, batch 64, int8": [714]}
