@@ -143,8 +143,9 @@ def _repetitions_reason(candidates: dict[str, int], alpha: float) -> str | None:
             f"runtimes, fewer runs can never be significant at alpha {alpha:g} after Holm)")
 
 
-def _separation(pairs: pl.DataFrame, leader: str, best: dict, alpha: float) -> Separation:
-    runner_up, runner_up_median, leader_median = best["runner_up"], best["runner_up_median"], best["median"]
+def _separation(pairs: pl.DataFrame, best: dict, alpha: float) -> Separation:
+    leader, runner_up = best["best"], best["runner_up"]
+    leader_median, runner_up_median = best["median"], best["runner_up_median"]
     row = pairs.filter(((pl.col("runtime_a") == leader) & (pl.col("runtime_b") == runner_up))
                        | ((pl.col("runtime_a") == runner_up) & (pl.col("runtime_b") == leader)))
     test = row.row(0, named=True) if row.height else {}
@@ -231,7 +232,7 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
         figure = points[leader]["objective"]
         tied = [t for t in best["tied_with"].split(", ") if t] if best["tied_with"] else []
         if best["runner_up"] is not None:
-            separation = _separation(pairs, leader, best, request.alpha)
+            separation = _separation(pairs, best, request.alpha)
         verdict = {"best": "recommended", "tie": "tie", "untested": "not enough evidence",
                    "only runtime": "only candidate"}[best["verdict"]]
         if verdict == "not enough evidence":

@@ -30,7 +30,7 @@ class SavedFigure:
 _SHORT = {"tensorflow": "TF", "torch": "torch", "mxnet": "MXNet", "onnxruntime": "ORT", "openvino": "OV",
           "litert": "LiteRT"}
 _FRAMEWORK_ORDER = {"torch": 0, "tensorflow": 1, "mxnet": 2}
-PRECISION_ORDER = {p: i for i, p in enumerate(get_args(Precision))}  # the config's order: fp32 first
+_PRECISION_ORDER = {p: i for i, p in enumerate(get_args(Precision))}  # the config's order: fp32 first
 
 
 def _converted(model_format: str) -> tuple[str, str] | None:
@@ -92,10 +92,8 @@ def _facet_grid(frame: pl.DataFrame, ylabel: str) -> tuple[plt.Figure, list[tupl
     that batch size) is hidden. Precisions get rows of their own: one runtime at fp32 and at int8 is two cells, and
     a panel holding both would have two bars for one slot.
     """
-    if "precision" not in frame.columns:
-        frame = frame.with_columns(pl.lit("fp32").alias("precision"))
     rows = sorted({(m, p) for m, p in zip(frame["model"].to_list(), frame["precision"].to_list())},
-                  key=lambda mp: (mp[0], PRECISION_ORDER.get(mp[1], len(PRECISION_ORDER)), mp[1]))
+                  key=lambda mp: (mp[0], _PRECISION_ORDER.get(mp[1], len(_PRECISION_ORDER)), mp[1]))
     named = len({p for _, p in rows}) > 1  # a sweep of one precision keeps its titles as they were
     batches = sorted(frame["batch_size"].unique().to_list())
     runtimes = sorted_runtimes(frame["runtime"].to_list())

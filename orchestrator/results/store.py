@@ -99,10 +99,11 @@ class ResultsDir:
     def open_for(self, plan: Plan) -> str | None:
         """Start a new sweep here, resume the same one, or add repetitions to it (the line saying so is returned);
         refuse to mix two different sweeps in one directory, and to drop repetitions already planned."""
+        said = None
         if self.plan_path.exists():
             existing = self.read_plan()
             if existing.get("config_digest") != plan.config_digest:
-                return self._extend(Plan.from_dict(existing), plan)
+                said = self._extend(Plan.from_dict(existing), plan)
         elif self.root.is_dir() and any(self.root.iterdir()):
             # Never write a sweep into (or, with --fresh, move away) a folder that is not one of greenrt's.
             raise UserError(f"{self.root}: not empty and not a greenrt results directory (no plan.json); "
@@ -111,7 +112,7 @@ class ResultsDir:
             self.root.mkdir(parents=True, exist_ok=True)
             self.write_json(self.plan_path, plan.to_dict())
         self.own.mkdir(parents=True, exist_ok=True)
-        return None
+        return said
 
     def _extend(self, recorded: Plan, plan: Plan) -> str:
         change = repetitions_change(recorded, plan)
@@ -128,7 +129,6 @@ class ResultsDir:
         # The one rewrite of plan.json: every recorded run stays where it was, the new repetitions follow them.
         extended = replace(plan, extended=(*recorded.extended, {"from": before, "to": after, "at": time.time()}))
         self.write_json(self.plan_path, extended.to_dict())
-        self.own.mkdir(parents=True, exist_ok=True)
         return (f"{self.root}: repetitions {before} -> {after}: {len(plan.runs) - len(recorded.runs)} runs added "
                 f"after the {len(recorded.runs)} planned before")
 
