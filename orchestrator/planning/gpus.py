@@ -43,6 +43,11 @@ class GpuDescription:
     energy_counter: bool  # nvmlDeviceGetTotalEnergyConsumption works (Volta and newer)
     power_is_1s_average: bool
     memory_bytes: int | None = None  # nvmlDeviceGetMemoryInfo's total; None where NVML did not say
+    # nvmlDeviceGetCudaComputeCapability as "major.minor" ("9.0" on Hopper): which machine code or PTX a CUDA
+    # runtime's binaries need to carry to run here. None where NVML did not say.
+    compute_capability: str | None = None
+    # MIG mode currently enabled (nvmlDeviceGetMigMode); None where the GPU has no MIG (or NVML did not say).
+    mig_enabled: bool | None = None
 
     @property
     def channel(self) -> str:
@@ -56,7 +61,9 @@ class GpuDescription:
     def from_dict(data: dict[str, Any]) -> GpuDescription:
         return GpuDescription(int(data["index"]), str(data["name"]), data.get("uuid"), data.get("pci_bus_id"),
                               bool(data.get("energy_counter")), bool(data.get("power_is_1s_average")),
-                              int(data["memory_bytes"]) if data.get("memory_bytes") else None)
+                              int(data["memory_bytes"]) if data.get("memory_bytes") else None,
+                              str(data["compute_capability"]) if data.get("compute_capability") else None,
+                              data.get("mig_enabled"))
 
     def label(self) -> str:
         return f"{self.channel} {self.name}"
@@ -95,6 +102,14 @@ def select_gpus(spec: str, gpus: Sequence[GpuDescription]) -> tuple[GpuDescripti
     if not chosen:
         raise GpuSelectionError(f"--gpus {spec!r} names no GPU; valid: {ALL_GPUS}, or comma-separated indices")
     return tuple(sorted(chosen, key=lambda g: g.index))
+
+
+def sm_architecture(compute_capability: str | None) -> str | None:
+    """"9.0" -> "sm_90": how CUDA binaries name the machine code a GPU of this compute capability runs."""
+    if not compute_capability:
+        return None
+    major, _, minor = compute_capability.partition(".")
+    return f"sm_{major}{minor or '0'}"
 
 
 def cuda_visible_devices(gpus: Iterable[GpuDescription]) -> str:

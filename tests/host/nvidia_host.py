@@ -62,6 +62,8 @@ class SimGpu:
     unsupported: tuple[str, ...] = ()  # of: temperature, clocks, clock_event_reasons, power, power_limit, memory
     memory_total_bytes: int = 143_771 * 2**20  # nvmlDeviceGetMemoryInfo's total (an H200: 143,771 MiB)
     busy_mode: BusyMode | None = None  # default: the host's
+    compute_capability: tuple[int, int] | None = None  # default: by name (an H100/H200 is 9.0)
+    mig: bool | None = None  # None: a GPU without MIG; False/True: MIG mode disabled/enabled
 
     @property
     def max_power_w(self) -> float:
@@ -73,6 +75,7 @@ class SimHost:
     gpus: list[SimGpu]
     busy_mode: BusyMode = "any-runner"
     driver_version: str = "550.54.15"
+    cuda_driver_version: int | None = None  # nvmlSystemGetCudaDriverVersion(_v2), e.g. 12040; default: the simulator's
     scan_interval_s: float = 0.1  # how often the simulator looks for live runners in /proc
     missing_functions: tuple[str, ...] = ()  # raise NVMLError_FunctionNotFound (an older driver)
     init_error: str | None = None  # nvmlInit raises NVMLError_<this>: DriverNotLoaded, NoPermission, ...

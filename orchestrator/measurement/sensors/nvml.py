@@ -93,9 +93,13 @@ class NvmlSensor(Sensor):
         bus_id = getattr(pci, "busId", None) if pci is not None else None
         memory = self._optional(getattr(self.nvml, "nvmlDeviceGetMemoryInfo", _missing), handle)
         total = getattr(memory, "total", None) if memory is not None else None
+        capability = self._optional(getattr(self.nvml, "nvmlDeviceGetCudaComputeCapability", _missing), handle)
+        mig = self._optional(getattr(self.nvml, "nvmlDeviceGetMigMode", _missing), handle)  # [current, pending]
         return GpuDescription(index, name, _text(uuid) if uuid is not None else None,
                               _text(bus_id) if bus_id is not None else None, counter, power_reading_is_averaged(name),
-                              int(total) if total else None)
+                              int(total) if total else None,
+                              f"{capability[0]}.{capability[1]}" if capability is not None else None,
+                              bool(mig[0]) if mig is not None else None)
 
     def _pick_reasons_fn(self) -> Callable[[Any], int] | None:
         # "Throttle reasons" became "clocks event reasons" in NVML 12.2; a driver older than that lacks the new
@@ -177,6 +181,22 @@ def _unavailable_reason(exc: BaseException) -> str:
     return f"NVML could not be initialised: {type(exc).__name__}: {exc}"
 
 
+def cuda_driver_version(nvml: Any) -> str | None:
+    """nvmlSystemGetCudaDriverVersion(_v2) as "major.minor" (13000 -> "13.0"); None where the driver does not say."""
+    for name in ("nvmlSystemGetCudaDriverVersion_v2", "nvmlSystemGetCudaDriverVersion"):
+        fn = getattr(nvml, name, None)
+        if fn is None:
+            continue
+        try:
+            version = int(fn())
+        except Exception as exc:
+            if _is(exc, *_FIELD_UNSUPPORTED):
+                continue
+            raise
+        return f"{version // 1000}.{version % 1000 // 10}"
+    return None
+
+
 def probe_nvml(
     nvml: Any = None, gpu_indices: Sequence[int] | None = None
 ) -> tuple[NvmlSensor | None, SensorStatus]:
@@ -202,6 +222,8 @@ def probe_nvml(
         driver = f"unknown ({type(exc).__name__})"
     details: dict[str, Any] = {
         "driver_version": driver,
+        # The newest CUDA this driver runs ("13.0"): what each CUDA image's runtime needs at least.
+        "cuda_driver_version": cuda_driver_version(nvml),
         # Plain dicts here because host.json keeps them; read them back with orchestrator.measurement.gpu.from_details.
         "gpus": [{**g.to_dict(), "channel": g.channel} for g in sensor.gpus],
         "power_note": AVERAGED_POWER_NOTE,

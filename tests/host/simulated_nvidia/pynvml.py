@@ -195,6 +195,7 @@ class _Gpu:
         arch, cc, counter, averaged = _family(self.name)
         self.architecture = spec.get("architecture", arch)
         self.compute_capability = tuple(spec.get("compute_capability", cc))
+        self.mig = spec.get("mig")  # None: no MIG on this GPU (NotSupported); False/True: MIG mode disabled/enabled
         self.energy_counter = spec.get("energy_counter", counter)
         average_s = spec.get("power_average_s")
         self.power_average_ns = int((1.0 if averaged else 0.0) * 1e9 if average_s is None else average_s * 1e9)
@@ -463,6 +464,11 @@ def nvmlSystemGetCudaDriverVersion() -> int:
         return _check("nvmlSystemGetCudaDriverVersion").cuda_driver_version
 
 
+def nvmlSystemGetCudaDriverVersion_v2() -> int:
+    with _lock:
+        return _check("nvmlSystemGetCudaDriverVersion_v2").cuda_driver_version
+
+
 def nvmlSystemGetNVMLVersion() -> str:
     with _lock:
         host = _check("nvmlSystemGetNVMLVersion")  # e.g. "12.550.54.15": CUDA major, then the driver's version
@@ -608,6 +614,20 @@ def nvmlDeviceGetCudaComputeCapability(handle: _Handle) -> tuple[int, int]:
     with _lock:
         major, minor = _device("nvmlDeviceGetCudaComputeCapability", handle)[0].compute_capability
         return (int(major), int(minor))
+
+
+NVML_DEVICE_MIG_DISABLE = 0
+NVML_DEVICE_MIG_ENABLE = 1
+
+
+def nvmlDeviceGetMigMode(device: _Handle) -> list[int]:
+    """[current, pending], as nvidia-ml-py returns them; NotSupported on a GPU without MIG."""
+    with _lock:
+        gpu = _device("nvmlDeviceGetMigMode", device)[0]
+        if gpu.mig is None:
+            raise NVMLError_NotSupported()
+        mode = NVML_DEVICE_MIG_ENABLE if gpu.mig else NVML_DEVICE_MIG_DISABLE
+        return [mode, mode]
 
 
 def __getattr__(name: str) -> Any:
