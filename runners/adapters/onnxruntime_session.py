@@ -7,37 +7,36 @@ once as device OrtValues and the outputs are bound to the device (IO binding): n
 openvino is Intel's OpenVINO execution provider on the CPU (device_type CPU; the onnxruntime-openvino wheel, in its
 own environment): host memory, no binding; it takes each supported subgraph as one fused node.
 
-ONNX Runtime also gives each graph node it cannot run on the requested provider to the CPU provider, silently.  The
-session is therefore built with its log at VERBOSE, fd 2 captured (only during construction), and the "Node
-placements" section ORT prints there is recorded per run (node_placement): nodes per provider, and the op types
-that went to the CPU.  `session.*` keys in provider_options are ORT session config entries; with
+ONNX Runtime also gives each graph node it cannot run on the requested provider to the next one in the chain (CUDA,
+then the CPU), silently.  The session is therefore built with its log at VERBOSE, fd 2 captured (only during
+construction), and the "Node placements" section ORT prints there is recorded per run (node_placement), with the
+verdict of runners.adapters.ort_placement: ORT's deliberate CPU placement of shape computations apart from the
+fallback of compute nodes, and CUDA-EP nodes inside a tensorrt run.  `session.*` keys in provider_options are ORT session config entries; with
 session.disable_cpu_ep_fallback = "1" a GPU session that would put any node on the CPU is refused.
 """
 from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import sys
-import tempfile
-from collections import Counter
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import numpy as np
 
 from models.quantize import METADATA_KEY as QUANTIZATION_METADATA_KEY
 from runners.adapters.contract import Adapter, import_framework
+from runners.adapters.ort_placement import (CPU_EP, OPENVINO_EP, PlacementParseError,  # noqa: F401 - re-exported
+                                            captured_stderr_fd, cpu_reasons, log_passthrough, missing_kernel_ops,
+                                            parse_node_placements, placement_line, placement_summary)
 from runners.failures import BadRequestError, RunnerError, UnsupportedError
 from runners.hostinfo import cpu_device, nvidia_gpu_name
 from runners.protocol import RunRequest
 
 EP_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
             "openvino": "OpenVINOExecutionProvider"}
-CPU_EP = "CPUExecutionProvider"
-OPENVINO_EP = "OpenVINOExecutionProvider"
 # Providers whose inputs and outputs live in CUDA memory (IO binding, CUDA libraries preloaded).
 CUDA_PROVIDERS = ("cuda", "tensorrt")
 SESSION_CONFIG_PREFIX = "session."  # provider_options keys handed to SessionOptions.add_session_config_entry
@@ -147,178 +146,21 @@ def session_config_entries(provider_options: dict[str, Any]) -> dict[str, str]:
     return entries
 
 
-# ---------------------------------------------------------------------------------------------------------------
-# Where ORT put the nodes: its VERBOSE session log at construction.
-#
-# onnxruntime/core/framework/session_state.cc, VerifyEachNodeIsAssignedToAnEp (1.32 prints it from line 1598ff):
-#   LOGS(logger, VERBOSE) << "Node placements";
-#   one provider:  LOGS(logger, VERBOSE) << " All nodes placed on [" << provider << "]. Number of nodes: " << n;
-#   otherwise, per provider (unordered_map order):
-#                  LOGS(logger, VERBOSE) << " Node(s) placed on [" << provider << "]. Number of nodes: " << n;
-#                  and per node LOGS(logger, VERBOSE) << "  " << node.OpType() + " (" + node.Name() + ")";
-# Each message follows ORT's default sink prefix "<time> [V:onnxruntime:<logid>, session_state.cc:<line> <function>] ".
-# Nodes of subgraphs (If/Loop/Scan bodies) are counted with the main graph's; a TensorRT engine is one fused node.
-
-_PLACEMENT_MESSAGE = re.compile(r"VerifyEachNodeIsAssignedToAnEp\] (?P<message>.*?)(?:\x1b\[m)?\s*$")
-_ALL_PLACED = re.compile(r"^\s*All nodes placed on \[(?P<ep>[^\]]+)\]\. Number of nodes: (?P<n>\d+)\s*$")
-_SOME_PLACED = re.compile(r"^\s*Node\(s\) placed on \[(?P<ep>[^\]]+)\]\. Number of nodes: (?P<n>\d+)\s*$")
-_NO_KERNEL = re.compile(r"kernel not found in registries for Op type: (?P<op>[A-Za-z0-9_.]+)")
-_ORT_RECORD = re.compile(r"\[(?P<severity>[VIWEF]):onnxruntime:")
-_PY_WARNING = re.compile(r"^\S.*:\d+: \w*Warning: ")
-_MEMCPY_OPS = ("MemcpyToHost", "MemcpyFromHost")
-
-
-class PlacementParseError(ValueError):
-    """ORT's construction log has no usable "Node placements" section."""
-
-
-def parse_node_placements(lines: Iterable[str] | str) -> dict[str, Any]:
-    """The last "Node placements" section of an ORT VERBOSE log (pure).
-
-    Returns {"by_provider": {ep: nodes}, "op_types": {ep: {op_type: n}}, "listed": bool, "mismatch": [str]}; op
-    types are only listed by ORT when more than one provider holds nodes ("listed" False otherwise); "mismatch" names
-    providers whose listed nodes do not add up to ORT's count.  Raises PlacementParseError.
-    """
-    if isinstance(lines, str):
-        lines = lines.splitlines()
-    section: dict[str, Any] | None = None
-    current: str | None = None
-    for line in lines:
-        match = _PLACEMENT_MESSAGE.search(line)
-        if not match:
-            continue
-        message = match["message"]
-        if message.strip() == "Node placements":
-            section, current = {"by_provider": {}, "op_types": {}, "listed": False}, None
-            continue
-        if section is None:
-            continue
-        if (m := _ALL_PLACED.match(message)) is not None:
-            section["by_provider"][m["ep"]] = int(m["n"])
-            current = None
-        elif (m := _SOME_PLACED.match(message)) is not None:
-            current = m["ep"]
-            section["by_provider"][current] = int(m["n"])
-            section["op_types"].setdefault(current, Counter())
-            section["listed"] = True
-        elif current is not None and message.startswith("  ") and message.strip():
-            section["op_types"][current][message.strip().split(" (", 1)[0]] += 1
-    if section is None:
-        raise PlacementParseError("ONNX Runtime's VERBOSE session log has no 'Node placements' section "
-                                  "(a minimal build, or a log format this parser does not know)")
-    if not section["by_provider"]:
-        raise PlacementParseError("ONNX Runtime's 'Node placements' section names no provider")
-    # The counts are ORT's; a listing that does not add up to them (a node name across lines) is said, not trusted.
-    section["mismatch"] = [f"ORT lists {sum(ops.values())} of the {section['by_provider'][ep]} node(s) on {ep}"
-                           for ep, ops in section["op_types"].items() if sum(ops.values()) != section["by_provider"][ep]]
-    section["op_types"] = {ep: dict(ops) for ep, ops in section["op_types"].items()}
-    return section
-
-
-def _by_count(counts: dict[str, int]) -> dict[str, int]:
-    return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
-
-
-def placement_summary(lines: Iterable[str] | str, requested_ep: str) -> dict[str, Any]:
-    """What the run records as node_placement (pure; never raises: an unreadable log is status "unknown").
-
-    cpu_fallback_nodes counts the nodes on CPUExecutionProvider when another provider was requested (0 for a cpu
-    run: there the CPU is no fallback); cpu_op_types are their op types, most frequent first.
-    """
-    try:
-        parsed = parse_node_placements(lines)
-    except PlacementParseError as exc:
-        return {"status": "unknown", "reason": str(exc), "requested": requested_ep}
-    except Exception as exc:  # noqa: BLE001 - recording the placement must never fail a run
-        return {"status": "unknown", "reason": f"parsing ONNX Runtime's log failed: {type(exc).__name__}: {exc}",
-                "requested": requested_ep}
-    by_provider = _by_count(parsed["by_provider"])
-    fallback = requested_ep != CPU_EP
-    summary: dict[str, Any] = {
-        "status": "ok", "requested": requested_ep, "by_provider": by_provider,
-        "cpu_fallback_nodes": by_provider.get(CPU_EP, 0) if fallback else 0,
-        "cpu_op_types": _by_count(parsed["op_types"].get(CPU_EP, {})) if fallback else {},
-        "memcpy_nodes": sum(n for ops in parsed["op_types"].values() for op, n in ops.items() if op in _MEMCPY_OPS),
-    }
-    notes = list(parsed["mismatch"])
-    if fallback and summary["cpu_fallback_nodes"] and not parsed["listed"]:
-        notes.append("every node is on CPUExecutionProvider; ORT lists no op types when one provider has all")
-    if requested_ep == OPENVINO_EP and by_provider.get(OPENVINO_EP):
-        notes.append(f"{OPENVINO_EP} runs each subgraph it takes as one fused node: its count is subgraphs, not the "
-                     f"model's ONNX nodes")
-    if notes:
-        summary["note"] = "; ".join(notes)
-    return summary
-
-
-def placement_line(summary: dict[str, Any]) -> str:
-    """One line for runner.log."""
-    if summary.get("status") != "ok":
-        return f"onnxruntime: node placement unknown: {summary.get('reason')}"
-    counts = ", ".join(f"{ep} {n}" for ep, n in summary["by_provider"].items())
-    line = f"onnxruntime: node placement: {counts}"
-    if summary["cpu_fallback_nodes"]:
-        ops = ", ".join(f"{op}:{n}" for op, n in summary["cpu_op_types"].items())
-        line += f"; CPU fallback: {summary['cpu_fallback_nodes']} node(s)" + (f" ({ops})" if ops else "")
-    return line
-
-
-def log_passthrough(lines: Iterable[str]) -> list[str]:
-    """The captured lines worth keeping in runner.log: ORT warnings and errors, and anything not ORT's VERBOSE/INFO.
-
-    A line without an ORT record prefix continues the record before it (multi-line messages), except Python
-    warnings, which are kept.
-    """
-    keep, out = True, []
-    for line in lines:
-        record = _ORT_RECORD.search(line[:160])
-        if record:
-            keep = record["severity"] in "WEF"
-        elif _PY_WARNING.match(line):
-            keep = True
-        if keep:
-            out.append(line)
-    return out
-
-
-def missing_kernel_ops(lines: Iterable[str]) -> list[str]:
-    """Op types an execution provider logged "kernel not found in registries" for (a hint when a session fails)."""
-    return sorted({m["op"] for line in lines if (m := _NO_KERNEL.search(line))})
-
-
-@contextlib.contextmanager
-def captured_stderr_fd(lines: list[str]):
-    """Capture what is written to file descriptor 2 inside the block (ORT's C++ logger writes there) into `lines`.
-
-    fd 2 is restored on the way out, also when the block raises; where fd 2 cannot be duplicated nothing is
-    captured (the placement is then recorded as unknown).
-    """
-    with contextlib.suppress(Exception):
-        sys.stderr.flush()
-    try:
-        saved = os.dup(2)
-    except OSError:
-        yield
-        return
-    with tempfile.TemporaryFile() as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            yield
-        finally:
-            with contextlib.suppress(Exception):
-                sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-            tmp.seek(0)
-            lines[:] = tmp.read().decode("utf-8", errors="replace").splitlines()
-
-
 def _refusal_message(exc: Exception, chain: list[str], lines: list[str]) -> str | None:
     """A clear message when ORT refused the session because disable_cpu_ep_fallback met a node for the CPU."""
     text = str(exc)
     if "fallback to CPU EP has been explicitly disabled" not in text and "assigned to the default CPU EP" not in text:
         return None
     ops = missing_kernel_ops(lines)
+    reasons = cpu_reasons(lines)
+    shape = sum(reason == "shape" for reason in reasons.values())
+    if shape and not ops and all(reason == "shape" for reason in reasons.values()):
+        # Only ORT's own choice stands in the way: the option refuses a placement ORT means to run (not a fallback).
+        return (f"refused: {DISABLE_CPU_FALLBACK} = 1 and ONNX Runtime put {shape} shape-computation node(s) on "
+                f"CPUExecutionProvider on purpose (GetCpuPreferredNodes: faster there than on {chain[0]}); no node "
+                f"lacks a {chain[0]} kernel. This option refuses that deliberate placement: leave it unset to measure "
+                f"this model (node_placement then records those nodes as shape computations, not as fallback). "
+                f"ONNX Runtime: {text.strip()}")
     hint = f"; op types without a kernel there: {', '.join(ops)}" if ops else ""
     return (f"refused: {DISABLE_CPU_FALLBACK} = 1 and ONNX Runtime would run graph node(s) on CPUExecutionProvider "
             f"that {' / '.join(chain)} cannot take (a CPU fallback inside a {chain[0]} measurement){hint}. "

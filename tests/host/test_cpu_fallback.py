@@ -65,25 +65,32 @@ def test_real_ort_1_32_cpu_log_all_nodes_on_one_provider():
     parsed = parse_node_placements(text)
     assert parsed["by_provider"] == {CPU: 3} and parsed["listed"] is False
     assert placement_summary(text, CPU) == {"status": "ok", "requested": CPU, "by_provider": {CPU: 3},
-                                            "cpu_fallback_nodes": 0, "cpu_op_types": {}, "memcpy_nodes": 0}
+                                            "cpu_fallback_nodes": 0, "cpu_op_types": {}, "cpu_shape_nodes": 0,
+                                            "cpu_shape_op_types": {}, "memcpy_nodes": 0, "verdict": "placed"}
     # The same log under a cuda request (CUDA registered, but it took nothing): every node is a CPU fallback.
     summary = placement_summary(text.splitlines(), CUDA)
     assert summary["cpu_fallback_nodes"] == 3 and summary["cpu_op_types"] == {}
+    assert summary["verdict"] == "cpu-fallback" and summary["cpu_shape_nodes"] == 0
     assert "lists no op types" in summary["note"]
 
 
 def test_multi_provider_log_counts_nodes_per_provider_and_cpu_op_types():
+    """The NMS node ORT found no CUDA kernel for is a fallback; the shape nodes, for which this log names no reason,
+    are told apart by their op type (and the summary says so)."""
     summary = placement_summary(_multi_provider_log(), CUDA)
     assert summary["status"] == "ok"
     assert summary["by_provider"] == {CPU: 6, CUDA: 5}
     assert list(summary["by_provider"]) == [CPU, CUDA]  # most nodes first
-    assert summary["cpu_fallback_nodes"] == 6
-    assert summary["cpu_op_types"] == {"Shape": 3, "Gather": 1, "NonMaxSuppression": 1, "Unsqueeze": 1}
-    assert list(summary["cpu_op_types"])[0] == "Shape"
-    assert summary["memcpy_nodes"] == 2 and "note" not in summary
+    assert summary["cpu_fallback_nodes"] == 1 and summary["cpu_op_types"] == {"NonMaxSuppression": 1}
+    assert summary["cpu_shape_nodes"] == 5 and summary["cpu_shape_op_types"] == {"Shape": 3, "Gather": 1,
+                                                                                 "Unsqueeze": 1}
+    assert summary["cpu_reasons"] == {"shape-by-op-type": 5, "no-kernel": 1}
+    assert summary["memcpy_nodes"] == 2 and summary["verdict"] == "cpu-fallback"
+    assert summary["note"] == "5 CPU node(s) counted as shape computations by op type: ORT's log names no reason for them"
     line = placement_line(summary)
-    assert line == ("onnxruntime: node placement: CPUExecutionProvider 6, CUDAExecutionProvider 5; CPU fallback: "
-                    "6 node(s) (Shape:3, Gather:1, NonMaxSuppression:1, Unsqueeze:1)")
+    assert line == ("onnxruntime: node placement: CPUExecutionProvider 6, CUDAExecutionProvider 5; shape computations "
+                    "on the CPU by ORT's design: 5 node(s) (Shape:3, Gather:1, Unsqueeze:1); CPU fallback: 1 node(s) "
+                    "(NonMaxSuppression:1)")
 
 
 def test_tensorrt_engines_count_as_one_fused_node_each():
@@ -98,6 +105,9 @@ def test_tensorrt_engines_count_as_one_fused_node_each():
     summary = placement_summary(lines, TRT)
     assert summary["by_provider"] == {TRT: 2, CUDA: 1} and summary["cpu_fallback_nodes"] == 0
     assert summary["cpu_op_types"] == {}
+    # The ScatterND TensorRT did not take ran on the CUDA EP: not a TensorRT measurement, and said so.
+    assert summary["cuda_fallback_nodes"] == 1 and summary["cuda_op_types"] == {"ScatterND": 1}
+    assert summary["verdict"] == "cuda-fallback"
 
 
 def test_the_last_section_wins_and_a_logid_or_qualified_function_name_is_accepted():
@@ -128,18 +138,19 @@ def test_a_listing_that_does_not_add_up_keeps_ort_counts_and_says_so():
              _v(1604, " Node(s) placed on [CPUExecutionProvider]. Number of nodes: 2"), _v(1606, "  Shape (s)"),
              _v(1604, " Node(s) placed on [CUDAExecutionProvider]. Number of nodes: 1"), _v(1606, "  Conv (c)")]
     summary = placement_summary(lines, CUDA)
-    assert summary["status"] == "ok" and summary["cpu_fallback_nodes"] == 2 and summary["cpu_op_types"] == {"Shape": 1}
-    assert summary["note"] == "ORT lists 1 of the 2 node(s) on CPUExecutionProvider"
+    # The unlisted node is counted as a fallback: nothing says it is a shape computation.
+    assert summary["status"] == "ok" and summary["cpu_fallback_nodes"] == 1 and summary["cpu_shape_nodes"] == 1
+    assert summary["note"].startswith("ORT lists 1 of the 2 node(s) on CPUExecutionProvider")
 
 
 def test_placement_summary_survives_a_parser_bug(monkeypatch):
-    import runners.adapters.onnxruntime_session as session
+    import runners.adapters.ort_placement as placement
 
     def broken(lines):
         raise IndexError("boom")
 
-    monkeypatch.setattr(session, "parse_node_placements", broken)
-    summary = session.placement_summary(_multi_provider_log(), CUDA)
+    monkeypatch.setattr(placement, "parse_node_placements", broken)
+    summary = placement.placement_summary(_multi_provider_log(), CUDA)
     assert summary["status"] == "unknown" and "IndexError: boom" in summary["reason"]
 
 
