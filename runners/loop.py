@@ -24,7 +24,7 @@ import numpy as np
 import runners
 from runners.adapters import create_adapter
 from runners.adapters.contract import Adapter
-from runners.failures import BadRequestError, classify, error_of
+from runners.failures import BadRequestError, RunnerError, classify, error_of
 from runners.protocol import RunRequest, RunResult
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -63,6 +63,25 @@ def output_digest(outputs: dict[str, np.ndarray]) -> dict[str, Any]:
         }
     return {"algorithm": "sha256(float32|int64 little-endian, outputs in sorted name order)",
             "sha256": total.hexdigest(), "outputs": per_output}
+
+
+def nonfinite_problem(outputs: dict[str, np.ndarray]) -> str | None:
+    """Why the outputs cannot stand as a result: non-finite values, per output with its NaN and inf counts; None
+    when every value is finite.  Counted on the arrays as the runtime returned them (the digest's float32 copy
+    would turn a finite float64 beyond float32's range into inf)."""
+    found = []
+    for name in sorted(outputs):
+        array = np.asarray(outputs[name])
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.complexfloating)):
+            continue
+        n_nan = int(np.count_nonzero(np.isnan(array)))
+        n_inf = int(np.count_nonzero(np.isinf(array)))
+        if n_nan or n_inf:
+            found.append(f"{name}: {n_nan + n_inf} of {array.size} ({n_nan} NaN, {n_inf} inf; dtype {array.dtype})")
+    if not found:
+        return None
+    return ("non-finite output values, so the run measured no usable inference (an overflow, e.g. in fp16): "
+            + "; ".join(found))
 
 
 def save_outputs(path: str | os.PathLike, outputs: dict[str, np.ndarray]) -> None:
@@ -207,6 +226,9 @@ def execute(request: RunRequest, adapter: Adapter | None = None) -> RunResult:
             host_outputs = adapter.to_numpy(outputs)
         del outputs, prepared
         result.output_digest = output_digest(host_outputs)
+        problem = nonfinite_problem(host_outputs)
+        if problem is not None:  # whatever the runtime: a NaN or inf output is no result, however fast
+            raise RunnerError(problem, kind="output")
         if request.outputs_path:
             save_outputs(request.outputs_path, host_outputs)
         result.status = "ok"

@@ -15,7 +15,8 @@ from typing import Any
 SCHEMA_VERSION = 1
 
 # Kinds of failure a runner reports; the orchestrator adds its own (timeout, crash, no-result, ...).
-ERROR_KINDS = ("bad-request", "unsupported", "load", "runtime", "out-of-memory", "export")
+# "output": the run finished but its outputs hold non-finite values (an fp16 overflow, a NaN): not a measurement.
+ERROR_KINDS = ("bad-request", "unsupported", "load", "runtime", "out-of-memory", "export", "output")
 
 
 class ProtocolError(ValueError):

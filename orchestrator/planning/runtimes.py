@@ -56,11 +56,15 @@ class Runtime:
     @property
     def reference_framework(self) -> str | None:
         """Whose native CPU run this runtime's outputs are compared with (fidelity): a converted model's source
-        framework, a compiler's own framework; None for a framework's native runtime (it is the reference)."""
+        framework, a compiler's own framework, and for a framework's native GPU runtime the framework itself (its
+        kernels, cuDNN's algorithms and an fp16 cell's arithmetic are not the CPU's: an fp16 overflow or a broken
+        kernel must show); None for a framework's native CPU runtime (it is the reference)."""
         if self.source_framework is not None:
             return self.source_framework
         if self.model_format == "onnx":  # a user's ONNX file: compared with ONNX Runtime's CPU provider on it
             return None if (self.framework, self.provider) == ("onnxruntime", "cpu") else "onnxruntime"
+        if self.model_format == "native":
+            return self.framework if self.provider in GPU_PROVIDERS else None
         family = table.find(self.framework, self.model_format)
         return self.framework if family is not None and family.compiled else None
 

@@ -38,6 +38,7 @@ def test_cpu_run_records_its_placement_and_no_verbose_log_escapes(tmp_path, mobi
     assert placement["status"] == "ok" and placement["requested"] == "CPUExecutionProvider"
     assert placement["by_provider"] == {"CPUExecutionProvider": _optimized_node_count(path, tmp_path)}
     assert placement["cpu_fallback_nodes"] == 0 and placement["cpu_op_types"] == {}
+    assert placement["verdict"] == "placed" and placement["cpu_shape_nodes"] == 0
     # runner.log gets one placement line, not ORT's VERBOSE construction log, nor anything from the runs.
     assert not VERBOSE_OR_INFO.search(out + err)
     assert err.count("onnxruntime: node placement: CPUExecutionProvider ") == 1
@@ -75,6 +76,7 @@ def test_a_cuda_request_that_ort_puts_on_the_cpu_records_every_node_as_fallback(
     placement = result.node_placement
     assert placement["requested"] == "CUDAExecutionProvider"
     assert placement["cpu_fallback_nodes"] == placement["by_provider"]["CPUExecutionProvider"] > 0
+    assert placement["verdict"] == "cpu-fallback" and placement["cpu_shape_nodes"] == 0
 
 
 def test_disable_cpu_ep_fallback_refuses_a_session_with_cpu_nodes(tmp_path, mobilenet_onnx, monkeypatch, capfd):
@@ -118,12 +120,12 @@ def test_session_config_entries_are_applied_and_off_means_off(tmp_path, mobilene
 
 def test_an_unreadable_log_is_recorded_as_unknown_and_the_run_still_measures(tmp_path, mobilenet_onnx,
                                                                               monkeypatch):
-    import runners.adapters.onnxruntime_session as session
+    import runners.adapters.ort_placement as placement
 
     def no_section(lines):
-        raise session.PlacementParseError("ONNX Runtime's VERBOSE session log has no 'Node placements' section")
+        raise placement.PlacementParseError("ONNX Runtime's VERBOSE session log has no 'Node placements' section")
 
-    monkeypatch.setattr(session, "parse_node_placements", no_section)
+    monkeypatch.setattr(placement, "parse_node_placements", no_section)
     path, _ = mobilenet_onnx
     result = execute(make_request(tmp_path, runtime=ORT_CPU, artifact_path=str(path)))
     assert result.status == "ok", result.error
