@@ -147,13 +147,16 @@ def _by_count(counts: dict[str, int] | Counter) -> dict[str, int]:
     return dict(sorted(counts.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-def _split_cpu_nodes(nodes: list[tuple[str, str]], reasons: dict[str, str]) -> tuple[Counter, Counter, Counter]:
-    """(shape op types, fallback op types, fallback reasons) of the nodes on the CPU provider."""
+def _split_cpu_nodes(nodes: list[tuple[str, str]], reasons: dict[str, str],
+                     by_op_type: bool) -> tuple[Counter, Counter, Counter]:
+    """(shape op types, fallback op types, fallback reasons) of the nodes on the CPU provider; a node ORT's log
+    names no reason for is judged by its op type only where `by_op_type` (a provider that places shape
+    computations on the CPU on purpose), else it is a fallback."""
     shape, fallback, why = Counter(), Counter(), Counter()
     for op, name in nodes:
         reason = reasons.get(name)
-        if reason is None:  # ORT's log names no reason for this node: its op type decides
-            reason = "shape-by-op-type" if op in SHAPE_OP_TYPES else "unattributed"
+        if reason is None:  # ORT's log names no reason for this node: its op type decides, where that means something
+            reason = "shape-by-op-type" if by_op_type and op in SHAPE_OP_TYPES else "unattributed"
         if reason.startswith("shape"):
             shape[op] += 1
             if reason != "shape":
@@ -171,6 +174,8 @@ def placement_summary(lines: Iterable[str] | str, requested_ep: str) -> dict[str
     a cpu run: there the CPU is no fallback), cpu_op_types their op types, most frequent first; cpu_shape_nodes
     (and cpu_shape_op_types) the nodes ORT put on the CPU on purpose (shape computations).  A tensorrt run also
     records cuda_fallback_nodes / cuda_op_types: nodes the CUDA EP ran because TensorRT did not take them.
+    cpu_reasons (where any) counts the CPU nodes not placed by ORT's own named shape choice: "no-kernel",
+    "not-supported", "unattributed" (fallbacks) and "shape-by-op-type" (judged by op type: the log named no reason).
     verdict: "placed" | "cpu-fallback" | "cuda-fallback" | "cpu-and-cuda-fallback".
     """
     if isinstance(lines, str):
@@ -187,7 +192,10 @@ def placement_summary(lines: Iterable[str] | str, requested_ep: str) -> dict[str
     by_provider = _by_count(parsed["by_provider"])
     fallback = requested_ep != CPU_EP
     on_cpu = by_provider.get(CPU_EP, 0) if fallback else 0
-    shape, compute, why = _split_cpu_nodes(parsed["nodes"].get(CPU_EP, []), reasons) if fallback else ({}, {}, {})
+    # Only the CUDA EP (also behind TensorRT) moves shape computations to the CPU on purpose.
+    by_op_type = requested_ep in (CUDA_EP, TENSORRT_EP)
+    shape, compute, why = (_split_cpu_nodes(parsed["nodes"].get(CPU_EP, []), reasons, by_op_type) if fallback
+                           else (Counter(), Counter(), Counter()))
     # Nodes ORT counted but did not list (one provider has all of them) are compute nodes as far as anyone can tell.
     unlisted = on_cpu - sum(shape.values()) - sum(compute.values())
     summary: dict[str, Any] = {

@@ -161,3 +161,18 @@ def test_disable_cpu_ep_fallback_refusing_only_orts_shape_placement_says_so():
               "Op type: Gather node name: /net/embeddings/word_embeddings/Gather")
     message = _refusal_message(error, [CUDA], _with_compute_node_on_the_cpu(reason))
     assert "that CUDAExecutionProvider cannot take" in message and "without a kernel there: Gather" in message
+
+
+def test_only_a_cuda_or_tensorrt_session_reads_shape_op_types_as_deliberate():
+    """The OpenVINO EP does not move shape computations to the CPU: its CPU nodes are a fallback, op type or not."""
+    line = "t [V:onnxruntime:, session_state.cc:0 VerifyEachNodeIsAssignedToAnEp] {}"
+    lines = [line.format("Node placements"),
+             line.format(" Node(s) placed on [OpenVINOExecutionProvider]. Number of nodes: 1"),
+             line.format("  OpenVINO-EP-subgraph_1 (OpenVINOExecutionProvider_OpenVINO-EP-subgraph_1_0)"),
+             line.format(" Node(s) placed on [CPUExecutionProvider]. Number of nodes: 1"),
+             line.format("  Gather (/embeddings/Gather)")]
+    summary = placement_summary(lines, "OpenVINOExecutionProvider")
+    assert summary["cpu_fallback_nodes"] == 1 and summary["cpu_op_types"] == {"Gather": 1}
+    assert summary["cpu_reasons"] == {"unattributed": 1} and summary["verdict"] == "cpu-fallback"
+    cuda = placement_summary([part.replace("OpenVINO", "CUDA") for part in lines], CUDA)
+    assert cuda["cpu_fallback_nodes"] == 0 and cuda["cpu_shape_nodes"] == 1
