@@ -11,8 +11,9 @@ ONNX Runtime also gives each graph node it cannot run on the requested provider 
 then the CPU), silently.  The session is therefore built with its log at VERBOSE, fd 2 captured (only during
 construction), and the "Node placements" section ORT prints there is recorded per run (node_placement), with the
 verdict of runners.adapters.ort_placement: ORT's deliberate CPU placement of shape computations apart from the
-fallback of compute nodes, and CUDA-EP nodes inside a tensorrt run.  `session.*` keys in provider_options are ORT session config entries; with
-session.disable_cpu_ep_fallback = "1" a GPU session that would put any node on the CPU is refused.
+fallback of compute nodes, and CUDA-EP nodes inside a tensorrt run.  `session.*` keys in provider_options are ORT
+session config entries; with session.disable_cpu_ep_fallback = "1" a GPU session that would put any node on the CPU
+is refused.
 """
 from __future__ import annotations
 

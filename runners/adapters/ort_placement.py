@@ -123,8 +123,9 @@ def parse_node_placements(lines: Iterable[str] | str) -> dict[str, Any]:
     if not section["by_provider"]:
         raise PlacementParseError("ONNX Runtime's 'Node placements' section names no provider")
     # The counts are ORT's; a listing that does not add up to them (a node name across lines) is said, not trusted.
-    section["mismatch"] = [f"ORT lists {sum(ops.values())} of the {section['by_provider'][ep]} node(s) on {ep}"
-                           for ep, ops in section["op_types"].items() if sum(ops.values()) != section["by_provider"][ep]]
+    counts = section["by_provider"]
+    section["mismatch"] = [f"ORT lists {sum(ops.values())} of the {counts[ep]} node(s) on {ep}"
+                           for ep, ops in section["op_types"].items() if sum(ops.values()) != counts[ep]]
     section["op_types"] = {ep: dict(ops) for ep, ops in section["op_types"].items()}
     return section
 

@@ -86,7 +86,8 @@ def test_multi_provider_log_counts_nodes_per_provider_and_cpu_op_types():
                                                                                  "Unsqueeze": 1}
     assert summary["cpu_reasons"] == {"shape-by-op-type": 5, "no-kernel": 1}
     assert summary["memcpy_nodes"] == 2 and summary["verdict"] == "cpu-fallback"
-    assert summary["note"] == "5 CPU node(s) counted as shape computations by op type: ORT's log names no reason for them"
+    assert summary["note"] == ("5 CPU node(s) counted as shape computations by op type: ORT's log names no reason "
+                               "for them")
     line = placement_line(summary)
     assert line == ("onnxruntime: node placement: CPUExecutionProvider 6, CUDAExecutionProvider 5; shape computations "
                     "on the CPU by ORT's design: 5 node(s) (Shape:3, Gather:1, Unsqueeze:1); CPU fallback: 1 node(s) "

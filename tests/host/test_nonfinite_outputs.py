@@ -64,7 +64,8 @@ def test_an_inf_or_nan_output_fails_the_run_with_kind_output_and_says_where(tmp_
 
 def test_the_sweep_records_the_failure_with_the_runners_kind(tmp_path):
     result = execute(_request(tmp_path), ReturnsThis(_overflowed()))
-    failure = classify_outcome(LaunchOutcome(exit_code=1, timed_out=False, seconds=1.0, log_path=tmp_path / "runner.log", log_tail=""), result, None)
+    outcome = LaunchOutcome(exit_code=1, timed_out=False, seconds=1.0, log_path=tmp_path / "runner.log", log_tail="")
+    failure = classify_outcome(outcome, result, None)
     assert failure.kind == "output" and "logits: 5 of 2002" in failure.message
 
 

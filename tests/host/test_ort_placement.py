@@ -139,7 +139,8 @@ def test_memcpy_nodes_on_the_cuda_ep_of_a_tensorrt_run_are_transfers_not_fallbac
     line = "t [V:onnxruntime:, session_state.cc:0 VerifyEachNodeIsAssignedToAnEp] {}"
     lines = [line.format("Node placements"),
              line.format(" Node(s) placed on [TensorrtExecutionProvider]. Number of nodes: 1"),
-             line.format("  TRTKernel_graph_main_graph_1_0 (TensorrtExecutionProvider_TRTKernel_graph_main_graph_1_0_0)"),
+             line.format("  TRTKernel_graph_main_graph_1_0 "
+                         "(TensorrtExecutionProvider_TRTKernel_graph_main_graph_1_0_0)"),
              line.format(" Node(s) placed on [CUDAExecutionProvider]. Number of nodes: 2"),
              line.format("  MemcpyFromHost (Memcpy)"), line.format("  MemcpyToHost (Memcpy_token_1)")]
     summary = placement_summary(lines, TRT)
