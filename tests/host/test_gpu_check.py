@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -23,7 +24,11 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import gpu_check  # noqa: E402
+import gpu_check_attribution as attribution  # noqa: E402
 import gpu_check_calc as calc  # noqa: E402
+import gpu_check_edges  # noqa: E402
+import gpu_check_tf32  # noqa: E402
+import gpu_check_unpack  # noqa: E402
 import gpu_check_report  # noqa: E402
 import gpu_check_sweep  # noqa: E402
 import gpu_check_wheels  # noqa: E402
@@ -268,6 +273,14 @@ def test_sweep_analysis_computes_energy_coverage_and_ratio_per_run_and_cell(tmp_
     assert gpu["counter_vs_power"]["counter_j"] == pytest.approx(2500.0)
     assert gpu["counter_vs_power"]["ratio"] == pytest.approx(1.0)
     assert gpu["orchestrator_raw_j"] == 2500.0 and gpu["read_errors"] == 0
+    assert gpu["edge_power"]["start_w"] == pytest.approx(250.0) and gpu["edge_power"]["end_w"] == pytest.approx(250.0)
+    assert gpu["edge_power"]["method"].startswith("counter slope")
+    # A 100 ms counter period at 250 W: 25 J at each edge, 50 J of the window's 2500 J.
+    edges = {r["run_id"]: r for r in gpu_check_edges.run_edges(analysis["runs"], 100.0)}
+    assert set(edges) == {r["run_id"] for r in analysis["runs"] if r["status"] == "ok"}
+    row = edges["r000-resnet50-bs64-torch_native_cuda-fp16"]
+    assert row["channels"] == ["gpu-0"] and row["window_energy_j"] == pytest.approx(2500.0)
+    assert row["uncertainty_j"] == pytest.approx(50.0) and row["percent"] == pytest.approx(2.0)
     bad = by_id["r000-resnet50-bs1-torch_native_cuda-fp16"]
     assert bad["status"] == "failed" and "CUDA error: boom" in bad["failure"] and bad["channels"] == {}
     cells = {c["batch_size"]: c for c in analysis["cells"]}
@@ -560,3 +573,200 @@ def test_the_gpu_check_config_is_valid_and_fits_its_budget():
     per_run = 15 + config.measure.min_seconds + config.cooldown.seconds
     assert config.baseline.seconds + runs * per_run < 300
     assert config.cooldown.mode == "fixed" and config.timeout_seconds <= 180
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# TF32 policy effect: the statistics, from synthetic timings and errors.
+
+
+def test_tf32_errors_are_normwise_against_the_fp64_reference():
+    ref = np.linspace(-4.0, 8.0, 1001)
+    y = ref.copy()
+    y[10] += 2e-3  # one element off by 2e-3, the rest exact
+    diff = y - ref
+    out = gpu_check_tf32.error_summary(np.abs(diff).max(), np.abs(ref).max(), float(diff @ diff), float(ref @ ref))
+    assert out["max_abs_error"] == pytest.approx(2e-3)
+    assert out["max_rel_error"] == pytest.approx(2e-3 / 8.0)  # over the largest reference magnitude, not ref[10]
+    assert out["rms_rel_error"] == pytest.approx(2e-3 / np.linalg.norm(ref))
+    assert gpu_check_tf32.error_summary(0.0, 0.0, 0.0, 0.0)["max_rel_error"] is None
+
+
+def test_tf32_comparison_says_what_strict_fp32_costs_and_what_tf32_costs_in_accuracy():
+    strict = [int(v * MS) for v in (18.0, 18.2, 18.1, 30.0, 18.05)]  # one outlier: the median ignores it
+    tf32 = [int(v * MS) for v in (3.6, 3.62, 3.61, 3.6, 3.59)]
+    errors = {"fp32": {"max_rel_error": 2e-7}, "tf32": {"max_rel_error": 5e-4}}
+    out = gpu_check_tf32.compare_modes("matmul", "8192x8192", 2.0 * 8192 ** 3, {"fp32": strict, "tf32": tf32}, errors)
+    assert out["modes"]["fp32"]["median_ms"] == pytest.approx(18.1) and out["modes"]["fp32"]["n"] == 5
+    assert out["modes"]["tf32"]["median_ms"] == pytest.approx(3.6)
+    assert out["speedup_tf32"] == pytest.approx(18.1 / 3.6)
+    assert out["modes"]["fp32"]["tflops"] == pytest.approx(2.0 * 8192 ** 3 / 0.0181 / 1e12)
+    assert out["max_rel_error_growth"] == pytest.approx(2500.0)
+    assert "1/5.0 of TF32's speed" in out["verdict"]
+    close = gpu_check_tf32.compare_modes("conv3x3", "c", 1e9, {"fp32": [MS] * 3, "tf32": [MS] * 3}, errors)
+    assert close["speedup_tf32"] == pytest.approx(1.0) and "changes the speed little" in close["verdict"]
+    middle = gpu_check_tf32.compare_modes("conv3x3", "c", 1e9, {"fp32": [15 * MS], "tf32": [10 * MS]}, {})
+    assert "1.50x faster" in middle["verdict"] and middle["max_rel_error_growth"] is None
+    missing = gpu_check_tf32.compare_modes("conv3x3", "c", 1e9, {"fp32": [MS]}, {})
+    assert missing["speedup_tf32"] is None and missing["verdict"] == "not timed both ways"
+    assert missing["modes"]["tf32"]["median_ms"] is None
+
+
+@pytest.mark.process  # the torch environment's python in a subprocess
+def test_the_tf32_measurement_runs_on_real_torch_and_puts_its_switches_back():
+    # On the CPU the TF32 switches change nothing: this checks the code against a real torch, not the GPU's figures.
+    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "env", "python", "torch"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    torch_python = done.stdout.strip().splitlines()[-1]
+    code = ("import json, sys, torch; sys.path.insert(0, 'bench'); import gpu_check_tf32 as t\n"
+            "r = t.measure_tf32(torch, 'cpu', matmul_n=96, conv=(2, 8, 6), seconds_per_mode=0.05, rounds=2)\n"
+            "print(json.dumps([r, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32]))\n")
+    ran = _run([torch_python, "-c", code])
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    report, matmul_flag, cudnn_flag = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert report["restored"] and [matmul_flag, cudnn_flag] == [report["torch_defaults"]["matmul_allow_tf32"],
+                                                                report["torch_defaults"]["cudnn_allow_tf32"]]
+    assert [op["op"] for op in report["ops"]] == ["matmul", "conv3x3"]
+    for op in report["ops"]:
+        for mode in ("fp32", "tf32"):
+            figures = op["modes"][mode]
+            assert figures["n"] >= 2 * 5 and figures["median_ms"] > 0
+            assert 0 < figures["max_rel_error"] < 1e-5  # fp32 arithmetic against fp64 on the same inputs
+        assert op["speedup_tf32"] > 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Window-edge uncertainty arithmetic.
+
+
+def test_edge_uncertainty_is_the_period_times_the_power_at_each_edge():
+    out = gpu_check_edges.edge_uncertainty(0.1, 300.0, 200.0, 3000.0)
+    assert out["start_j"] == pytest.approx(30.0) and out["end_j"] == pytest.approx(20.0)
+    assert out["total_j"] == pytest.approx(50.0) and out["percent"] == pytest.approx(100 * 50 / 3000)
+    assert gpu_check_edges.edge_uncertainty(0.1, 300.0, 200.0, None)["percent"] is None
+    unknown = gpu_check_edges.edge_uncertainty(None, 300.0, 200.0, 3000.0)
+    assert unknown["total_j"] is None and "no counter update period" in unknown["reason"]
+    assert "no power known" in gpu_check_edges.edge_uncertainty(0.1, None, 200.0, 3000.0)["reason"]
+
+
+def test_edge_power_is_the_counters_slope_inside_each_edge_else_the_power_reading():
+    t = np.arange(0, 12 * S + 1, 50 * MS)
+    watts = np.where(t < 6 * S, 100.0, 300.0)  # 100 W for the first half, 300 W after
+    energy = np.concatenate([[0.0], np.cumsum(watts[:-1] * 0.05)])
+    out = gpu_check_edges.edge_power(t, energy, np.full(t.size, np.nan), S, 11 * S)
+    assert out["start_w"] == pytest.approx(100.0) and out["end_w"] == pytest.approx(300.0)
+    no_counter = gpu_check_edges.edge_power(t, np.full(t.size, np.nan), watts, S, 11 * S)
+    assert no_counter["method"] == "power reading at the edge"
+    assert no_counter["start_w"] == pytest.approx(100.0) and no_counter["end_w"] == pytest.approx(300.0)
+    late = gpu_check_edges.edge_power(t + 2 * S, np.full(t.size, np.nan), watts, S, 11 * S)
+    assert late["start_w"] is None and late["method"] == "no samples around the edges"
+    rows = gpu_check_edges.run_edges([{"run_id": "a", "status": "ok", "channels": {
+        "gpu-0": {"orchestrator_raw_j": 1000.0, "edge_power": {"start_w": 100.0, "end_w": 100.0},
+                  "counter_vs_power": {"counter_j": 1000.0}},
+        "gpu-1": {"orchestrator_raw_j": None, "edge_power": {"start_w": 60.0, "end_w": 60.0},
+                  "counter_vs_power": {"counter_j": 600.0}}}},
+        {"run_id": "b", "status": "failed"}], 100.0)
+    assert len(rows) == 1 and rows[0]["channels"] == ["gpu-0"]  # charged to gpu-0 alone: gpu-1's edges not added
+    assert rows[0]["uncertainty_j"] == pytest.approx(20.0) and rows[0]["percent"] == pytest.approx(2.0)
+    assert gpu_check_edges.run_edges([{"run_id": "a", "status": "ok", "channels": {}}], None)[0]["reason"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One-GPU attribution: verdicts, and the polling on a fake NVML whose counters follow a load.
+
+
+def test_counter_mean_power_is_taken_between_changes_not_at_the_windows_ends():
+    t_ns, mj = _polled_counter(period_ms=100.0, poll_ms=1.0, seconds=3.0, watts=250.0)
+    out = attribution.counter_mean_power(t_ns, mj)
+    assert out["mean_w"] == pytest.approx(250.0, rel=0.005) and out["method"].startswith("between the counter's")
+    flat = attribution.counter_mean_power([0, S], [5000.0, 5000.0])
+    assert flat["mean_w"] == 0.0 and "changed less than twice" in flat["method"]
+    assert attribution.counter_mean_power([0], [1.0])["mean_w"] is None
+    fallback = attribution.window_mean_power([0, S], [np.nan, np.nan], [70_000.0, 72_000.0])
+    assert fallback["mean_w"] == pytest.approx(71.0) and fallback["method"] == "mean of the power readings"
+
+
+def _gpus(*pairs):
+    return [{"index": i, "name": "NVIDIA H100", "idle_w": idle, "load_w": load} for i, (idle, load) in enumerate(pairs)]
+
+
+def test_attribution_verdicts():
+    ok = attribution.attribution_verdict(_gpus((70, 520), (68, 70), (72, 71.5), (69, 73)), 0, "matched by UUID")
+    assert ok["checked"] and ok["ok"] and "3 other GPU(s) stayed within max(5 W, 5% of idle)" in ok["verdict"]
+    assert [g["stays_idle"] for g in ok["gpus"]] == [None, True, True, True]
+    leak = attribution.attribution_verdict(_gpus((70, 520), (68, 300)), 0, "matched by UUID")
+    assert leak["checked"] and leak["ok"] is False and "GPU 1 went from 68.0 W idle to 300.0 W" in leak["verdict"]
+    wrong = attribution.attribution_verdict(_gpus((70, 75), (68, 520)), 0, "assumed NVML index 0")
+    assert wrong["ok"] is False and "GPU 1 rose most (+452.0 W), not GPU 0" in wrong["verdict"]
+    one = attribution.attribution_verdict(_gpus((70, 520)), 0, "matched by UUID")
+    assert not one["checked"] and one["ok"] is None
+    assert one["verdict"].startswith("attribution across GPUs could not be checked: NVML lists one GPU")
+    weak = attribution.attribution_verdict(_gpus((70, 80), (68, 68)), 0, "matched by UUID")
+    assert not weak["checked"] and "only 10.0 W" in weak["verdict"]
+    blind = attribution.attribution_verdict(_gpus((70, 520), (None, None)), 0, "matched by UUID")
+    assert not blind["checked"] and "no other GPU could be read" in blind["verdict"]
+    # 5% of a 200 W idle is 10 W: an 8 W drift of a big board stays within.
+    assert attribution.attribution_verdict(_gpus((70, 520), (200, 208)), 0, "m")["ok"]
+
+
+class _TimedNvml(FakeNvml):
+    """A fake NVML whose counters integrate each GPU's power over real time, stepping every `period_s`."""
+
+    def __init__(self, idle_w, load_w, period_s=0.01):
+        super().__init__([FakeGpu() for _ in idle_w])
+        self.idle_w, self.load_w, self.period_s = list(idle_w), list(load_w), period_s
+        self.t0 = time.monotonic()
+        self.segments = [(0.0, False)]  # (seconds since t0, loaded)
+
+    def set_loaded(self, loaded):
+        self.segments.append((time.monotonic() - self.t0, loaded))
+
+    def _joules(self, handle, at):
+        total = 0.0
+        for (start, loaded), (end, _) in zip(self.segments, self.segments[1:] + [(at, None)]):
+            lo, hi = min(start, at), min(end, at)
+            total += (self.load_w if loaded else self.idle_w)[handle] * max(0.0, hi - lo)
+        return total
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        now = time.monotonic() - self.t0
+        return int(self._joules(handle, now // self.period_s * self.period_s) * 1e3)
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        return int((self.load_w if self.segments[-1][1] else self.idle_w)[handle] * 1e3)
+
+
+class _FakeLoad:
+    text = "a fake load"
+
+    def __init__(self, nvml):
+        self.nvml, self.ticks = nvml, 0
+
+    def start(self):
+        self.nvml.set_loaded(True)
+
+    def tick(self):
+        self.ticks += 1
+
+    def stop(self):
+        self.nvml.set_loaded(False)
+        return {"ticks": self.ticks}
+
+
+@pytest.mark.parametrize("idle, load, ok, checked", [
+    ((70.0, 65.0, 72.0), (450.0, 65.0, 72.0), True, True),  # the load shows on GPU 0 alone
+    ((70.0, 65.0, 72.0), (450.0, 400.0, 72.0), False, True),  # GPU 1 rises with it: charged wrongly
+    ((70.0,), (450.0,), None, False),  # one GPU: nothing to check across GPUs
+])
+def test_attribution_measured_on_a_fake_nvml(idle, load, ok, checked):
+    nvml = _TimedNvml(idle, load)
+    fake_load = _FakeLoad(nvml)
+    out = attribution.measure_attribution(nvml, fake_load, 0, "matched by UUID", idle_s=0.25, load_s=0.35,
+                                          settle_s=0.05)
+    assert out["ok"] is ok and out["checked"] is checked, out["verdict"]
+    assert fake_load.ticks > 10 and out["load_stats"] == {"ticks": fake_load.ticks}
+    for gpu, i_w, l_w in zip(out["gpus"], idle, load):
+        assert gpu["idle_w"] == pytest.approx(i_w, rel=0.03) and gpu["load_w"] == pytest.approx(l_w, rel=0.03)
+        assert gpu["load_method"].startswith("between the counter's")
+    if len(idle) == 1:
+        assert "could not be checked: NVML lists one GPU" in out["verdict"]
