@@ -4,7 +4,7 @@
 # then carried) is unpacked without pip (bench/gpu_check_unpack.py) into a temporary folder put first on
 # PYTHONPATH; then bench/gpu_check.py runs.
 #   GPU_CHECK_PYTHON (python3), GPU_CHECK_WHEELS (.whl), GPU_CHECK_SITE (/tmp/greenrt-gpu-check-site);
-#   arguments go to bench/gpu_check.py (e.g. --fresh, --budget-s 450).
+#   arguments go to bench/gpu_check.py (e.g. --fresh, --budget-s 420).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 PY=${GPU_CHECK_PYTHON:-python3}

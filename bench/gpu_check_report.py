@@ -122,8 +122,10 @@ def _tf32_lines(report: dict[str, Any]) -> list[str]:
                      "rms rel error"], rows)
     lines.append("")
     for op in tf32["ops"]:
+        growth = op.get("max_rel_error_growth")
+        error = f", its max relative error {_f(growth, '.3g')}x strict fp32's" if growth is not None else ""
         lines.append(f"- {op['op']} ({op['shape']}): TF32 {_f(op.get('speedup_tf32'), '.2f')}x the speed of strict "
-                     f"fp32, its max relative error {_f(op.get('max_rel_error_growth'), '.3g')}x; {op['verdict']}.")
+                     f"fp32{error}; {op['verdict']}.")
     return lines + [""]
 
 
@@ -161,8 +163,8 @@ def _attribution_lines(report: dict[str, Any]) -> list[str]:
              "-" if g.get("stays_idle") is None else ("yes" if g["stays_idle"] else "NO"), g.get("load_method") or "-"]
             for g in att["gpus"]]
     state = {True: "ok", False: "FAILED"}.get(att.get("ok"), "not checked")
-    return [f"One-GPU attribution ({state}): every GPU's mean power over {_f(att.get('idle_s'), '.0f')} s idle, then over "
-            f"{_f(att.get('load_s'), '.0f')} s of load on CUDA device 0 (NVML index {att.get('load_index')}, "
+    return [f"One-GPU attribution ({state}): every GPU's mean power over {_f(att.get('idle_s'), '.3g')} s idle, then over "
+            f"{_f(att.get('load_s'), '.3g')} s of load on CUDA device 0 (NVML index {att.get('load_index')}, "
             f"{att.get('how_matched')}; {att.get('load') or 'load'}); tolerance {att.get('tolerance')}.", "",
             *_table(["NVML index", "GPU", "loaded", "idle W", "under load W", "change W", "stays idle", "method"], rows),
             "", f"Verdict: {att.get('verdict')}.", ""]

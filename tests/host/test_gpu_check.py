@@ -770,3 +770,167 @@ def test_attribution_measured_on_a_fake_nvml(idle, load, ok, checked):
         assert gpu["load_method"].startswith("between the counter's")
     if len(idle) == 1:
         assert "could not be checked: NVML lists one GPU" in out["verdict"]
+
+
+def test_report_shows_tf32_edges_and_attribution_and_judge_flags_them():
+    report = _report()
+    matmul = gpu_check_tf32.compare_modes("matmul", "8192x8192 @ 8192x8192", 2.0 * 8192 ** 3,
+                                          {"fp32": [18 * MS], "tf32": [4 * MS]},
+                                          {"fp32": {"max_abs_error": 1e-3, "max_rel_error": 2e-7, "rms_rel_error": 1e-7},
+                                           "tf32": {"max_abs_error": 2.0, "max_rel_error": 5e-4, "rms_rel_error": 3e-4}})
+    report["tf32"] = {"rounds": 3, "restored": True, "ops": [matmul], "torch_defaults": {
+        "matmul_allow_tf32": False, "cudnn_allow_tf32": True, "cudnn_benchmark": False}}
+    report["edges"] = {"period_ms": 100.0, "period_range_ms": [99.0, 101.0], "resolution_ms": 0.02, "nvml_index": 0,
+                       "runs": [{"run_id": "r1", "batch_size": 64, "precision": "fp16", "window_s": 10.0,
+                                 "window_energy_j": 4000.0, "power_start_w": [400.0], "power_end_w": [410.0],
+                                 "uncertainty_j": 81.0, "percent": 2.025, "reason": ""}]}
+    report["attribution"] = attribution.attribution_verdict(_gpus((70, 520)), 0, "matched by UUID")
+    report["attribution"].update(idle_s=3.0, load_s=5.0, load="matmuls")
+    text = gpu_check_report.render(report)
+    assert "| matmul | fp32, TF32 off (greenrt) | 18.000 |" in text and "| matmul | TF32 allowed | 4.000 |" in text
+    assert "TF32 4.50x the speed of strict fp32" in text and "1/4.5 of TF32's speed" in text
+    assert "This torch's defaults: matmul TF32 off, cuDNN TF32 on" in text
+    assert "change every 100.0 ms (median; 99.0-101.0" in text
+    assert "| r1 | 64 | fp16 | 10.00 | 4000.0 | 400-410 | 81.00 | 2.02 |" in text
+    assert "One-GPU attribution (not checked)" in text and "could not be checked: NVML lists one GPU" in text
+    problems, warnings = gpu_check.judge({**report, "problems": []})
+    assert any("window-edge uncertainty 2.0% of its energy" in w for w in warnings)
+    assert not any("attribution" in p for p in problems)
+    report["attribution"] = attribution.attribution_verdict(_gpus((70, 520), (68, 300)), 0, "matched by UUID")
+    report["tf32"]["restored"] = False
+    problems, _ = gpu_check.judge({**report, "problems": []})
+    assert any(p.startswith("one-GPU attribution: GPU 1 went from 68.0 W") for p in problems)
+    assert any("TF32 switches were not put back" in p for p in problems)
+    skipped = gpu_check_report.render({"tf32": {"skipped": "the time budget is spent (30 s needed)"}})
+    assert "TF32 policy effect: the time budget is spent (30 s needed)." in skipped
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The wheelhouse without pip: wheels are zip files.
+
+
+def _wheel(folder: Path, filename: str, files: dict[str, str]) -> Path:
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / filename, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return folder / filename
+
+
+def test_wheel_tags_decide_what_this_interpreter_can_use():
+    ok = gpu_check_unpack.compatible
+    assert ok("rich-15.0.0-py3-none-any.whl", (3, 12), "x86_64") is None
+    assert ok("pyRAPL-0.2.3.1-py2.py3-none-any.whl", (3, 12), "x86_64") is None
+    runtime = "polars_runtime_32-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    assert ok(runtime, (3, 12), "x86_64") is None and ok(runtime, (3, 11), "x86_64") is None
+    assert "not CPython 3.10" in ok(runtime, (3, 10), "x86_64")  # abi3 from 3.11 on
+    core = "pydantic_core-2.50.5-cp312-cp312-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+    assert ok(core, (3, 12), "x86_64") is None
+    assert ok(core, (3, 11), "x86_64") == "built for cp312-cp312, not CPython 3.11"
+    assert "not Linux aarch64" in ok(core, (3, 12), "aarch64")
+    with pytest.raises(gpu_check_unpack.Unusable):
+        ok("not-a-wheel.whl")
+
+
+def test_wheels_unpack_like_pip_target_and_a_foreign_wheelhouse_is_refused(tmp_path):
+    wheels = tmp_path / "whl"
+    _wheel(wheels, "alpha-1.0-py3-none-any.whl", {"alpha/__init__.py": "VALUE = 41\n",
+                                                  "alpha-1.0.dist-info/METADATA": "Name: alpha\nVersion: 1.0\n"})
+    _wheel(wheels, "beta-2.0-py3-none-any.whl", {"beta-2.0.data/purelib/beta.py": "from alpha import VALUE\n"
+                                                                                   "VALUE = VALUE + 1\n",
+                                                 "beta-2.0.data/scripts/beta-cli": "#!/bin/sh\n",
+                                                 "beta-2.0.dist-info/METADATA": "Name: beta\nVersion: 2.0\n"})
+    site = tmp_path / "site"
+    (site / "stale.py").parent.mkdir(parents=True)
+    (site / "stale.py").write_text("")
+    summary = gpu_check_unpack.unpack_all(wheels, site, [])
+    assert "2 wheels, 4 files" in summary
+    assert (site / "beta.py").exists() and not (site / "beta-2.0.data").exists() and not (site / "stale.py").exists()
+    done = _run([sys.executable, "-c", "import beta; from importlib import metadata; "
+                 "print(beta.VALUE, metadata.version('alpha'))"], site)
+    assert done.stdout.split() == ["42", "1.0"], done.stderr
+    _wheel(wheels, "gamma-1.0-cp27-cp27mu-manylinux1_x86_64.whl", {"gamma.py": ""})
+    with pytest.raises(gpu_check_unpack.Unusable, match="gamma-1.0-cp27-cp27mu.*not CPython"):
+        gpu_check_unpack.unpack_all(wheels, tmp_path / "site2", [])
+    assert not (tmp_path / "site2").exists()
+    (wheels / "gamma-1.0-cp27-cp27mu-manylinux1_x86_64.whl").unlink()
+    with pytest.raises(gpu_check_unpack.Unusable, match="no_such_module does not import"):
+        gpu_check_unpack.unpack_all(wheels, tmp_path / "site3", ["alpha", "no_such_module"])
+    _wheel(wheels, "evil-1.0-py3-none-any.whl", {"../escape.py": ""})
+    with pytest.raises(gpu_check_unpack.Unusable, match="unsafe path"):
+        gpu_check_unpack.unpack_all(wheels, tmp_path / "site4", [])
+
+
+@pytest.mark.process  # the shell entry point and Python subprocesses
+def test_the_shell_entry_point_needs_no_pip(tmp_path):
+    # A python3 like the lent machine's: `-m pip` fails, torch sees CUDA, NVML answers. The wheelhouse carries the
+    # host-side packages (stand-ins here); the script must unpack them and run, never calling pip.
+    fake = _fake_modules(tmp_path / "fake", cuda=True)
+    (fake / "torch" / "__init__.py").write_text((fake / "torch" / "__init__.py").read_text()
+                                                + "    get_device_name = staticmethod(lambda i: 'NVIDIA H100')\n")
+    (fake / "pynvml.py").write_text("def nvmlInit():\n    pass\ndef nvmlShutdown():\n    pass\n"
+                                    "def nvmlDeviceGetCount():\n    return 1\n")
+    wheels = tmp_path / "whl"
+    for name in ("polars", "pydantic", "typer", "rich"):
+        _wheel(wheels, f"{name}-0.0.1-py3-none-any.whl", {f"{name}/__init__.py": f"FROM_WHEEL = {name!r}\n"})
+    python = tmp_path / "python3"
+    python.write_text(f'#!/bin/sh\nif [ "$1" = "-m" ] && [ "$2" = "pip" ]; then\n'
+                      f'  echo "{python}: No module named pip" >&2; exit 1\nfi\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    site = tmp_path / "site"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH=str(fake), GPU_CHECK_PYTHON=str(python), GPU_CHECK_SITE=str(site),
+               GPU_CHECK_WHEELS=str(wheels))
+    done = subprocess.run(["sh", str(BENCH / "gpu-check.sh"), "--preflight"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"wheelhouse {wheels} unpacked into {site} (4 wheels, 4 files)" in done.stdout
+    assert "preflight ok: torch 9.9.9+cpu sees NVIDIA H100" in done.stdout
+    assert (site / "polars" / "__init__.py").exists()
+    # A wheelhouse for another interpreter: one line, exit 2.
+    _wheel(wheels, "pydantic_core-2.50.5-cp27-cp27mu-manylinux1_x86_64.whl", {"pydantic_core/__init__.py": ""})
+    refused = subprocess.run(["sh", str(BENCH / "gpu-check.sh"), "--preflight"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpu-check: cannot run on this host: the wheelhouse")
+    assert "pydantic_core-2.50.5-cp27-cp27mu-manylinux1_x86_64.whl: built for cp27-cp27mu" in lines[0]
+
+
+def test_main_runs_the_new_parts_in_order_within_the_budget(tmp_path, monkeypatch):
+    # main() wired end to end on fakes: what needs CUDA (the polls' load, the TF32 timings, the bare loop) is
+    # replaced by figures; the attribution's own polling runs for real on a fake NVML.
+    class Torch:
+        __version__ = "2.11.0+cu130"
+
+        class version:
+            cuda = "13.0"
+
+    nvml = _TimedNvml((70.0, 66.0), (70.0, 66.0))  # the fake load below raises GPU 0 only
+    nvml.load_w = [450.0, 66.0]
+    monkeypatch.setattr(gpu_check, "preflight", lambda host_side=True: (Torch, nvml))
+    monkeypatch.setattr(gpu_check, "measure_updates", lambda *a: {"energy_counter": {
+        "nvml_index": 0, "resolution_ms": 0.02, "update_period_ms": {"median": 100.0, "min": 99.0, "max": 101.0}}})
+    monkeypatch.setattr(gpu_check, "bare_cell", lambda *a, **k: {"model": "resnet50", "batch_size": a[2],
+                                                                "precision": a[3], "eager": {"p50_ms": 1.0}})
+    monkeypatch.setattr(gpu_check_tf32, "measure_tf32", lambda torch, **k: {"rounds": 3, "restored": True, "ops": [
+        gpu_check_tf32.compare_modes("matmul", "m", 1e12, {"fp32": [20 * MS], "tf32": [4 * MS]}, {})]})
+    monkeypatch.setattr(gpu_check, "_attribution", lambda torch, pynvml, index, how, load_s: (
+        attribution.measure_attribution(pynvml, _FakeLoad(pynvml), index, how, idle_s=0.2, load_s=0.3, settle_s=0.05)))
+    code = gpu_check.main(["--skip-sweep", "--out-dir", str(tmp_path), "--bare-seconds", "0.01"])
+    report = json.loads((tmp_path / "gpu-check.json").read_text())
+    assert code == 0, report["problems"]
+    assert {"NVML", "NVML update periods", "TF32 policy effect", "one-GPU attribution",
+            "window-edge uncertainty"} <= set(report["step_seconds"])
+    assert report["tf32"]["ops"][0]["speedup_tf32"] == pytest.approx(5.0)
+    assert report["attribution"]["ok"] is True and report["attribution"]["load_index"] == 0
+    assert report["edges"]["period_ms"] == 100.0 and report["edges"]["runs"] == []
+    text = (tmp_path / "gpu-check.md").read_text()
+    assert "One-GPU attribution (ok)" in text and "TF32 5.00x the speed of strict fp32" in text
+    # A budget too small for a part: the part says so instead of running.
+    gpu_check.main(["--skip-sweep", "--out-dir", str(tmp_path), "--bare-seconds", "0.01", "--budget-s", "25"])
+    report = json.loads((tmp_path / "gpu-check.json").read_text())
+    assert report["tf32"] == {"skipped": "the time budget is spent (30 s needed)"}
+    assert report["attribution"]["ok"] is True  # 20 s fit
