@@ -712,7 +712,7 @@ def test_attribution_verdicts():
 class _TimedNvml(FakeNvml):
     """A fake NVML whose counters integrate each GPU's power over real time, stepping every `period_s`."""
 
-    def __init__(self, idle_w, load_w, period_s=0.01):
+    def __init__(self, idle_w, load_w, period_s=0.02):
         super().__init__([FakeGpu() for _ in idle_w])
         self.idle_w, self.load_w, self.period_s = list(idle_w), list(load_w), period_s
         self.t0 = time.monotonic()
@@ -761,12 +761,13 @@ class _FakeLoad:
 def test_attribution_measured_on_a_fake_nvml(idle, load, ok, checked):
     nvml = _TimedNvml(idle, load)
     fake_load = _FakeLoad(nvml)
-    out = attribution.measure_attribution(nvml, fake_load, 0, "matched by UUID", idle_s=0.25, load_s=0.35,
+    out = attribution.measure_attribution(nvml, fake_load, 0, "matched by UUID", idle_s=0.5, load_s=0.6,
                                           settle_s=0.05)
     assert out["ok"] is ok and out["checked"] is checked, out["verdict"]
     assert fake_load.ticks > 10 and out["load_stats"] == {"ticks": fake_load.ticks}
     for gpu, i_w, l_w in zip(out["gpus"], idle, load):
-        assert gpu["idle_w"] == pytest.approx(i_w, rel=0.03) and gpu["load_w"] == pytest.approx(l_w, rel=0.03)
+        # Within a few %: each counter step is seen up to a poll (about 1 ms, more on a busy host) late.
+        assert gpu["idle_w"] == pytest.approx(i_w, rel=0.04) and gpu["load_w"] == pytest.approx(l_w, rel=0.04)
         assert gpu["load_method"].startswith("between the counter's")
     if len(idle) == 1:
         assert "could not be checked: NVML lists one GPU" in out["verdict"]
