@@ -783,8 +783,8 @@ def test_report_shows_tf32_edges_and_attribution_and_judge_flags_them():
         "matmul_allow_tf32": False, "cudnn_allow_tf32": True, "cudnn_benchmark": False}}
     report["edges"] = {"period_ms": 100.0, "period_range_ms": [99.0, 101.0], "resolution_ms": 0.02, "nvml_index": 0,
                        "runs": [{"run_id": "r1", "batch_size": 64, "precision": "fp16", "window_s": 10.0,
-                                 "window_energy_j": 4000.0, "power_start_w": [400.0], "power_end_w": [410.0],
-                                 "uncertainty_j": 81.0, "percent": 2.025, "reason": ""}]}
+                                 "window_energy_j": 1000.0, "power_start_w": [400.0], "power_end_w": [410.0],
+                                 "uncertainty_j": 81.0, "percent": 8.1, "reason": ""}]}
     report["attribution"] = attribution.attribution_verdict(_gpus((70, 520)), 0, "matched by UUID")
     report["attribution"].update(idle_s=3.0, load_s=5.0, load="matmuls")
     text = gpu_check_report.render(report)
@@ -792,10 +792,12 @@ def test_report_shows_tf32_edges_and_attribution_and_judge_flags_them():
     assert "TF32 4.50x the speed of strict fp32" in text and "1/4.5 of TF32's speed" in text
     assert "This torch's defaults: matmul TF32 off, cuDNN TF32 on" in text
     assert "change every 100.0 ms (median; 99.0-101.0" in text
-    assert "| r1 | 64 | fp16 | 10.00 | 4000.0 | 400-410 | 81.00 | 2.02 |" in text
+    assert "| r1 | 64 | fp16 | 10.00 | 1000.0 | 400-410 | 81.00 | 8.10 |" in text
     assert "One-GPU attribution (not checked)" in text and "could not be checked: NVML lists one GPU" in text
     problems, warnings = gpu_check.judge({**report, "problems": []})
-    assert any("window-edge uncertainty 2.0% of its energy" in w for w in warnings)
+    assert any("window-edge uncertainty 8.1% of its energy (over 5%)" in w for w in warnings)
+    report["edges"]["runs"][0]["percent"] = 2.0  # a 10 s window at a 100 ms period: as expected, no warning
+    assert not any("edge" in w for w in gpu_check.judge({**report, "problems": []})[1])
     assert not any("attribution" in p for p in problems)
     report["attribution"] = attribution.attribution_verdict(_gpus((70, 520), (68, 300)), 0, "matched by UUID")
     report["tf32"]["restored"] = False
