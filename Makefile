@@ -105,7 +105,8 @@ bench: envs engine
 # `make gpu-check` on a real NVIDIA host without Docker or network (bench/gpu_check.py; the README says what it
 # checks). What greenrt's host side needs beyond that machine's python3 travels as CPython wheels in .whl/
 # (git-ignored), at the versions of this host venv (bench/gpu_check_wheels.py lists them): `make gpu-wheels` here,
-# where there is network, then carry .whl/ there and run `make gpu-check` (or `sh bench/gpu-check.sh`).
+# where there is network, then carry .whl/ there and run `make gpu-check` (or `sh bench/gpu-check.sh`), which
+# unpacks them with the standard library (bench/gpu_check_unpack.py): that machine's python3 has no pip.
 GPU_WHEELS_PYTHON ?= 3.12
 GPU_WHEELS_PLATFORMS := manylinux_2_28_x86_64 manylinux_2_17_x86_64 manylinux2014_x86_64
 GPU_WHEELS_MAX_MIB := 60

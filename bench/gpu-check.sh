@@ -1,9 +1,10 @@
 #!/bin/sh
 # `make gpu-check` without make: on a real NVIDIA host with python3 (torch with CUDA, nvidia-ml-py, numpy,
 # transformers), no Docker and no network. The wheelhouse .whl/ (`make gpu-wheels`, made where there is network,
-# then carried) is installed into a temporary folder put first on PYTHONPATH; then bench/gpu_check.py runs.
+# then carried) is unpacked without pip (bench/gpu_check_unpack.py) into a temporary folder put first on
+# PYTHONPATH; then bench/gpu_check.py runs.
 #   GPU_CHECK_PYTHON (python3), GPU_CHECK_WHEELS (.whl), GPU_CHECK_SITE (/tmp/greenrt-gpu-check-site);
-#   arguments go to bench/gpu_check.py (e.g. --fresh, --budget-s 450).
+#   arguments go to bench/gpu_check.py (e.g. --fresh, --budget-s 420).
 set -u
 cd "$(dirname "$0")/.." || exit 2
 PY=${GPU_CHECK_PYTHON:-python3}
@@ -18,17 +19,11 @@ fi
 "$PY" bench/gpu_check.py --preflight || exit $?
 
 if ls "$WHEELS"/*.whl >/dev/null 2>&1; then
-	rm -rf "$SITE"
-	if ! "$PY" -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target "$SITE" \
-		"$WHEELS"/*.whl; then
-		echo "gpu-check: cannot run on this host: the wheelhouse $WHEELS does not install into $PY" \
-			"($("$PY" -c 'import platform; print("Python", platform.python_version())')); make gpu-wheels builds it" \
-			"for CPython 3.12 (GPU_WHEELS_PYTHON=3.x for another)" >&2
-		exit 2
-	fi
+	# No pip needed (the lent GPU machine's python3 has none): the wheels are zip files, unpacked with the standard
+	# library into $SITE, which goes first on PYTHONPATH; then the host-side packages must import from it.
+	"$PY" bench/gpu_check_unpack.py "$WHEELS" "$SITE" --check polars,pydantic,typer,rich || exit 2
 	PYTHONPATH="$SITE${PYTHONPATH:+:$PYTHONPATH}"
 	export PYTHONPATH
-	echo "gpu-check: wheelhouse $WHEELS installed into $SITE ($(ls "$WHEELS"/*.whl | wc -l) wheels)"
 elif ! "$PY" -c 'import polars, pydantic, typer, rich' >/dev/null 2>&1; then
 	echo "gpu-check: cannot run on this host: polars/pydantic/typer/rich missing and no wheelhouse in $WHEELS/" \
 		"(run \`make gpu-wheels\` where there is network, then bring .whl/ along)" >&2

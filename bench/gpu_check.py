@@ -1,4 +1,4 @@
-"""`make gpu-check`: greenrt on a real NVIDIA host, in under 8 minutes, with no Docker and no network.
+"""`make gpu-check`: greenrt on a real NVIDIA host, in under 8 minutes, with no Docker, network or pip.
 
     sh bench/gpu-check.sh          # installs the wheelhouse (.whl/, from `make gpu-wheels`), then runs this
     python3 bench/gpu_check.py     # the same, where polars, pydantic, typer and rich are importable already
@@ -10,7 +10,12 @@ Needs python3 with torch (CUDA), nvidia-ml-py and numpy (and transformers, for R
   3. how often NVML's energy counter and power reading change (polled fast under a light CUDA load);
   4. the sweep's runs table and raw samples: energy per inference, coverage of each window by samples, and the
      counter difference against the integral of the sampled power over the same window;
-  5. a bare torch loop of the same cells, eager and replaying a CUDA graph, against the orchestrator's p50.
+  5. a bare torch loop of the same cells, eager and replaying a CUDA graph, against the orchestrator's p50;
+  6. the TF32 policy's effect: fp32 matmul and conv with TF32 off (greenrt's fp32) and allowed, time and error
+     against fp64 (gpu_check_tf32);
+  7. the edge uncertainty of each of the sweep's windows: the counter period measured in 3, times the power at
+     each edge (gpu_check_edges);
+  8. one-GPU attribution: a load on cuda:0 leaves every other GPU at its idle power (gpu_check_attribution).
 Writes bench/out/gpu-check.json and bench/out/gpu-check.md (bench/write_report.py puts the same section in
 BENCHMARKS.md). Exit 0: all ran; 1: something failed (listed under "problems"); 2: this host cannot run it, said
 in one line (no CUDA, no NVML, a package missing).
@@ -46,6 +51,11 @@ DEFAULT_OUT = ROOT / "bench" / "out"
 # What `python3 -m orchestrator.cli sweep` imports beyond numpy (bench/gpu-check.sh installs them from .whl/).
 HOST_PACKAGES = ("polars", "pydantic", "typer", "rich")
 NS_PER_S = 1_000_000_000
+# A window whose edges alone may be off by more than this is too short for the counter: with NVML's ~100 ms period
+# on Hopper, a window under 4 s (the check's own are 10 s: 2 %).
+EDGE_WARN_PERCENT = 5.0
+# Seconds each part after the sweep may take on an H100/H200 (measured parts plus start-up); the sweep gets the rest.
+PART_BUDGET_S = {"TF32 policy effect": 30.0, "one-GPU attribution": 20.0}
 
 
 class CannotRun(Exception):
@@ -430,8 +440,18 @@ def judge(report: dict[str, Any]) -> tuple[list[str], list[str]]:
             ratio = (ch.get("counter_vs_power") or {}).get("ratio")
             if ratio is not None and not 0.9 <= ratio <= 1.1:
                 warnings_.append(f"run {run.get('run_id')} {name}: counter / power integral = {ratio:.3f}")
-    if sweep and not sweep.get("runs") and not sweep.get("error"):
+    if "exit_code" in sweep and not sweep.get("runs") and not sweep.get("error"):  # it ran (not --skip-sweep)
         problems.append("the sweep recorded no runs")
+    attribution = report.get("attribution") or {}
+    if attribution.get("ok") is False:
+        problems.append(f"one-GPU attribution: {attribution.get('verdict')}")
+    tf32 = report.get("tf32") or {}
+    if tf32.get("ops") and not tf32.get("restored"):
+        problems.append("TF32 check: torch's TF32 switches were not put back as they were")
+    for row in (report.get("edges") or {}).get("runs") or []:
+        if row.get("percent") is not None and row["percent"] > EDGE_WARN_PERCENT:
+            warnings_.append(f"run {row.get('run_id')}: window-edge uncertainty {row['percent']:.1f}% of its energy "
+                             f"(over {EDGE_WARN_PERCENT:g}%)")
     for gpu in (report.get("nvml") or {}).get("gpus") or []:
         if not gpu.get("energy_counter"):
             warnings_.append(f"GPU {gpu.get('index')} ({gpu.get('name')}): no total-energy counter "
@@ -455,6 +475,31 @@ def _foreign_sweep(config: Path, sweep_out: Path) -> str | None:
         return (f"{sweep_out} holds another config's sweep (digest {recorded}, this config's {digest}): not "
                 "analysed; rerun with --fresh to set it aside")
     return None
+
+
+def _budgeted(report: dict[str, Any], name: str, deadline: float, fn: Callable[[], Any]) -> dict[str, Any]:
+    """A part after the sweep, run only if its budget fits before the deadline; else said so in its place."""
+    if time.monotonic() + PART_BUDGET_S[name] > deadline:
+        return {"skipped": f"the time budget is spent ({PART_BUDGET_S[name]:.0f} s needed)"}
+    return _step(report, name, fn) or {"error": "failed (see problems)"}
+
+
+def _attribution(torch: Any, pynvml: Any, index: int, how: str, load_s: float) -> dict[str, Any]:
+    from gpu_check_attribution import TorchMatmulLoad, measure_attribution
+
+    return measure_attribution(pynvml, TorchMatmulLoad(torch), index, how, idle_s=min(3.0, load_s), load_s=load_s)
+
+
+def edges_of(report: dict[str, Any]) -> dict[str, Any]:
+    """The measured counter period and the edge uncertainty it implies for each of the sweep's windows."""
+    from gpu_check_edges import run_edges
+
+    counter = (report.get("updates") or {}).get("energy_counter") or {}
+    period = (counter.get("update_period_ms") or {}).get("median")
+    return {"period_ms": period, "period_range_ms": [(counter.get("update_period_ms") or {}).get(k)
+                                                     for k in ("min", "max")],
+            "resolution_ms": counter.get("resolution_ms"), "nvml_index": counter.get("nvml_index"),
+            "runs": run_edges((report.get("sweep") or {}).get("runs") or [], period)}
 
 
 def _step(report: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
@@ -504,10 +549,15 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         "gpu-check-sweep; resumed if it holds this config's sweep)")
     parser.add_argument("--python", default=sys.executable, help="the runners' interpreter (default: this one)")
     parser.add_argument("--fresh", action="store_true", help="set an earlier sweep in --sweep-out aside, start over")
-    parser.add_argument("--budget-s", type=float, default=450.0, help="whole check's time budget (default 450 s)")
+    parser.add_argument("--budget-s", type=float, default=420.0, help="whole check's time budget (default 420 s: "
+                        "with the start-up and the unpacking, under 8 minutes of one 10-minute device call)")
     parser.add_argument("--poll-seconds", type=float, default=2.0, help="per NVML reading polled (default 2 s)")
     parser.add_argument("--bare-seconds", type=float, default=3.0, help="per mode and cell of the bare loop")
-    parser.add_argument("--skip-sweep", action="store_true", help="only NVML, the polls and the bare loop")
+    parser.add_argument("--tf32-seconds", type=float, default=1.5, help="per op and TF32 mode (default 1.5 s)")
+    parser.add_argument("--attribution-seconds", type=float, default=5.0, help="load window of the one-GPU "
+                        "attribution (an idle window of up to 3 s comes first; default 5 s)")
+    parser.add_argument("--skip-sweep", action="store_true", help="only NVML, the polls, the TF32 and attribution "
+                        "checks and the bare loop")
     parser.add_argument("--preflight", action="store_true", help="only check that this host can run it (no "
                         "host-side packages needed), then exit 0 or 2")
     return parser.parse_args(argv)
@@ -550,7 +600,8 @@ def main(argv: list[str] | None = None) -> int:
         if not args.skip_sweep:
             # Before this process makes a CUDA context: the runners get the GPU to themselves.
             bare_cells = len(config_data.get("batch_sizes", [])) * len(config_data.get("precisions", ["fp32"]))
-            reserve = 15 + 2 * args.poll_seconds + bare_cells * (2 * args.bare_seconds + 8)
+            reserve = (15 + 2 * args.poll_seconds + bare_cells * (2 * args.bare_seconds + 8)
+                       + sum(PART_BUDGET_S.values()))
             timeout = max(60.0, deadline - time.monotonic() - reserve)
             ran = _step(report, "sweep", lambda: run_sweep(args.config, sweep_out, args.python, timeout,
                                                             args.out_dir / "gpu-check-sweep.log", args.fresh))
@@ -564,6 +615,10 @@ def main(argv: list[str] | None = None) -> int:
         report["cuda0_nvml_index"] = {"index": index, "how": how}
         report["updates"] = _step(report, "NVML update periods",
                                   lambda: measure_updates(torch, pynvml, index, args.poll_seconds)) or {}
+        report["tf32"] = _budgeted(report, "TF32 policy effect", deadline, lambda: __import__(
+            "gpu_check_tf32").measure_tf32(torch, seconds_per_mode=args.tf32_seconds))
+        report["attribution"] = _budgeted(report, "one-GPU attribution", deadline, lambda: _attribution(
+            torch, pynvml, index, how, args.attribution_seconds))
     finally:
         pynvml.nvmlShutdown()
 
@@ -576,6 +631,7 @@ def main(argv: list[str] | None = None) -> int:
             report["sweep"].update({"runs": analysis["runs"], "cells": analysis["cells"], "table": analysis["table"],
                                     "out": analysis["out"], "notes": analysis["notes"]})
 
+    report["edges"] = _step(report, "window-edge uncertainty", lambda: edges_of(report))
     bare = []
     seed = int(config_data.get("seed", 0))
     warmup = int((config_data.get("warmup") or {}).get("iterations", 20))

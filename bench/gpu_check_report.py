@@ -97,6 +97,79 @@ def _bare_lines(report: dict[str, Any]) -> list[str]:
                    "orchestrator / bare eager", "added ms per batch", "eager / graph"], cells)
 
 
+def _tf32_lines(report: dict[str, Any]) -> list[str]:
+    tf32 = report.get("tf32") or {}
+    if tf32.get("skipped") or tf32.get("error"):
+        return [f"TF32 policy effect: {tf32.get('skipped') or tf32.get('error')}.", ""]
+    if not tf32.get("ops"):
+        return []
+    rows = []
+    for op in tf32["ops"]:
+        for mode, label in (("fp32", "fp32, TF32 off (greenrt)"), ("tf32", "TF32 allowed")):
+            m = op["modes"].get(mode) or {}
+            rows.append([op["op"], label, _f(m.get("median_ms"), ".3f"),
+                         f"{_f(m.get('p10_ms'), '.3f')}-{_f(m.get('p90_ms'), '.3f')}", m.get("n", "-"),
+                         _f(m.get("tflops"), ".1f"), _f(m.get("max_abs_error"), ".2e"), _f(m.get("max_rel_error"), ".2e"),
+                         _f(m.get("rms_rel_error"), ".2e")])
+    defaults = tf32.get("torch_defaults") or {}
+    lines = ["TF32 policy effect (`greenrt`'s fp32 sets `allow_tf32 = False` for cuBLAS and cuDNN): each op timed both "
+             f"ways in {tf32.get('rounds', '?')} alternating rounds with CUDA events, and compared with an fp64 result "
+             "of the same inputs (max relative error = largest error / largest reference magnitude). This torch's "
+             f"defaults: matmul TF32 {'on' if defaults.get('matmul_allow_tf32') else 'off'}, cuDNN TF32 "
+             f"{'on' if defaults.get('cudnn_allow_tf32') else 'off'}, cudnn.benchmark "
+             f"{'on' if defaults.get('cudnn_benchmark') else 'off'}.", ""]
+    lines += _table(["op", "mode", "median ms", "p10-p90 ms", "n", "TFLOP/s", "max abs error", "max rel error",
+                     "rms rel error"], rows)
+    lines.append("")
+    for op in tf32["ops"]:
+        growth = op.get("max_rel_error_growth")
+        error = f", its max relative error {_f(growth, '.3g')}x strict fp32's" if growth is not None else ""
+        lines.append(f"- {op['op']} ({op['shape']}): TF32 {_f(op.get('speedup_tf32'), '.2f')}x the speed of strict "
+                     f"fp32{error}; {op['verdict']}.")
+    return lines + [""]
+
+
+def _edge_lines(report: dict[str, Any]) -> list[str]:
+    edges = report.get("edges") or {}
+    if not edges:
+        return []
+    low, high = (edges.get("period_range_ms") or [None, None])[:2]
+    lines = [f"Window-edge uncertainty: NVML's energy counter was measured to change every "
+             f"{_f(edges.get('period_ms'), '.1f')} ms (median; {_f(low, '.1f')}-{_f(high, '.1f')}, each within "
+             f"{_f(edges.get('resolution_ms'), '.2g')} ms) on GPU {edges.get('nvml_index', '?')}; a window read from it "
+             "is uncertain by period x power at each edge (power: the counter's slope over the window's first and "
+             "last 0.5 s). For the sweep's own windows:", ""]
+    rows = [[r.get("run_id"), r.get("batch_size"), r.get("precision"), _f(r.get("window_s"), ".2f"),
+             _f(r.get("window_energy_j"), ".1f"), " / ".join(f"{_f(a, '.0f')}-{_f(b, '.0f')}" for a, b in
+                                                            zip(r.get("power_start_w") or [], r.get("power_end_w") or [])) or "-",
+             _f(r.get("uncertainty_j"), ".2f"), _f(r.get("percent"), ".2f"), r.get("reason") or ""]
+            for r in edges.get("runs") or []]
+    if rows:
+        lines += _table(["run", "batch", "precision", "window s", "energy J", "power W at start-end",
+                         "edge uncertainty J", "% of energy", "note"], rows)
+    else:
+        lines.append("(no measured windows to apply it to)")
+    return lines + [""]
+
+
+def _attribution_lines(report: dict[str, Any]) -> list[str]:
+    att = report.get("attribution") or {}
+    if att.get("skipped") or att.get("error"):
+        return [f"One-GPU attribution: {att.get('skipped') or att.get('error')}.", ""]
+    if not att.get("gpus"):
+        return []
+    rows = [[g.get("index"), g.get("name"), "yes" if g.get("loaded") else "", _f(g.get("idle_w"), ".1f"),
+             _f(g.get("load_w"), ".1f"), _f(g.get("change_w"), "+.1f"),
+             "-" if g.get("stays_idle") is None else ("yes" if g["stays_idle"] else "NO"), g.get("load_method") or "-"]
+            for g in att["gpus"]]
+    state = {True: "ok", False: "FAILED"}.get(att.get("ok"), "not checked")
+    return [f"One-GPU attribution ({state}): every GPU's mean power over {_f(att.get('idle_s'), '.3g')} s idle, then over "
+            f"{_f(att.get('load_s'), '.3g')} s of load on CUDA device 0 (NVML index {att.get('load_index')}, "
+            f"{att.get('how_matched')}; {att.get('load') or 'load'}); tolerance {att.get('tolerance')}.", "",
+            *_table(["NVML index", "GPU", "loaded", "idle W", "under load W", "change W", "stays idle", "method"], rows),
+            "", f"Verdict: {att.get('verdict')}.", ""]
+
+
 def section(report: dict[str, Any], heading: str = "##") -> list[str]:
     """Markdown lines of one gpu-check report (the dict bench/gpu_check.py writes)."""
     host = report.get("host") or {}
@@ -124,6 +197,7 @@ def section(report: dict[str, Any], heading: str = "##") -> list[str]:
               "divides the counter difference over the window by the trapezoid integral of the sampled power over "
               "the same window.", ""]
     lines += _sweep_lines(report) + [""]
+    lines += _edge_lines(report) + _tf32_lines(report) + _attribution_lines(report)
     bare = _bare_lines(report)
     if bare:
         lines += ["A bare loop in one process (the same model builder, inputs on the device, `torch.inference_mode`, "

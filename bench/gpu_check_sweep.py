@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from gpu_check_calc import cell_summaries, counter_vs_power, energy_per_inference, window_coverage
+from gpu_check_edges import edge_power
 
 
 def runs_rows(out: Path, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
@@ -41,7 +42,8 @@ def _failure_text(record: dict[str, Any]) -> str | None:
 
 def channel_checks(samples_path: Path, start_ns: int, end_ns: int,
                    energy_channels: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per GPU channel of a run's samples: coverage of the window, counter against power integral."""
+    """Per GPU channel of a run's samples: coverage of the window, counter against power integral, power at the
+    window's edges (for the edge uncertainty, gpu_check_edges)."""
     from orchestrator.measurement.sampler import SampleSeries
 
     series = SampleSeries.read_parquet(samples_path)
@@ -55,6 +57,7 @@ def channel_checks(samples_path: Path, start_ns: int, end_ns: int,
         out[channel] = {
             "coverage": window_coverage(t[read], start_ns, end_ns) if read.any() else None,
             "counter_vs_power": counter_vs_power(t, energy, power, start_ns, end_ns),
+            "edge_power": edge_power(t, energy, power, start_ns, end_ns),
             "energy_samples": int(np.isfinite(energy).sum()),
             "power_samples": int(np.isfinite(power).sum()),
             "read_errors": sum(1 for e in series.errors if channel in e.channels),

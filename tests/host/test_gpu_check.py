@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import time
 import sys
 from pathlib import Path
 
@@ -23,7 +24,11 @@ if str(BENCH) not in sys.path:
     sys.path.insert(0, str(BENCH))
 
 import gpu_check  # noqa: E402
+import gpu_check_attribution as attribution  # noqa: E402
 import gpu_check_calc as calc  # noqa: E402
+import gpu_check_edges  # noqa: E402
+import gpu_check_tf32  # noqa: E402
+import gpu_check_unpack  # noqa: E402
 import gpu_check_report  # noqa: E402
 import gpu_check_sweep  # noqa: E402
 import gpu_check_wheels  # noqa: E402
@@ -268,6 +273,14 @@ def test_sweep_analysis_computes_energy_coverage_and_ratio_per_run_and_cell(tmp_
     assert gpu["counter_vs_power"]["counter_j"] == pytest.approx(2500.0)
     assert gpu["counter_vs_power"]["ratio"] == pytest.approx(1.0)
     assert gpu["orchestrator_raw_j"] == 2500.0 and gpu["read_errors"] == 0
+    assert gpu["edge_power"]["start_w"] == pytest.approx(250.0) and gpu["edge_power"]["end_w"] == pytest.approx(250.0)
+    assert gpu["edge_power"]["method"].startswith("counter slope")
+    # A 100 ms counter period at 250 W: 25 J at each edge, 50 J of the window's 2500 J.
+    edges = {r["run_id"]: r for r in gpu_check_edges.run_edges(analysis["runs"], 100.0)}
+    assert set(edges) == {r["run_id"] for r in analysis["runs"] if r["status"] == "ok"}
+    row = edges["r000-resnet50-bs64-torch_native_cuda-fp16"]
+    assert row["channels"] == ["gpu-0"] and row["window_energy_j"] == pytest.approx(2500.0)
+    assert row["uncertainty_j"] == pytest.approx(50.0) and row["percent"] == pytest.approx(2.0)
     bad = by_id["r000-resnet50-bs1-torch_native_cuda-fp16"]
     assert bad["status"] == "failed" and "CUDA error: boom" in bad["failure"] and bad["channels"] == {}
     cells = {c["batch_size"]: c for c in analysis["cells"]}
@@ -560,3 +573,367 @@ def test_the_gpu_check_config_is_valid_and_fits_its_budget():
     per_run = 15 + config.measure.min_seconds + config.cooldown.seconds
     assert config.baseline.seconds + runs * per_run < 300
     assert config.cooldown.mode == "fixed" and config.timeout_seconds <= 180
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# TF32 policy effect: the statistics, from synthetic timings and errors.
+
+
+def test_tf32_errors_are_normwise_against_the_fp64_reference():
+    ref = np.linspace(-4.0, 8.0, 1001)
+    y = ref.copy()
+    y[10] += 2e-3  # one element off by 2e-3, the rest exact
+    diff = y - ref
+    out = gpu_check_tf32.error_summary(np.abs(diff).max(), np.abs(ref).max(), float(diff @ diff), float(ref @ ref))
+    assert out["max_abs_error"] == pytest.approx(2e-3)
+    assert out["max_rel_error"] == pytest.approx(2e-3 / 8.0)  # over the largest reference magnitude, not ref[10]
+    assert out["rms_rel_error"] == pytest.approx(2e-3 / np.linalg.norm(ref))
+    assert gpu_check_tf32.error_summary(0.0, 0.0, 0.0, 0.0)["max_rel_error"] is None
+
+
+def test_tf32_comparison_says_what_strict_fp32_costs_and_what_tf32_costs_in_accuracy():
+    strict = [int(v * MS) for v in (18.0, 18.2, 18.1, 30.0, 18.05)]  # one outlier: the median ignores it
+    tf32 = [int(v * MS) for v in (3.6, 3.62, 3.61, 3.6, 3.59)]
+    errors = {"fp32": {"max_rel_error": 2e-7}, "tf32": {"max_rel_error": 5e-4}}
+    out = gpu_check_tf32.compare_modes("matmul", "8192x8192", 2.0 * 8192 ** 3, {"fp32": strict, "tf32": tf32}, errors)
+    assert out["modes"]["fp32"]["median_ms"] == pytest.approx(18.1) and out["modes"]["fp32"]["n"] == 5
+    assert out["modes"]["tf32"]["median_ms"] == pytest.approx(3.6)
+    assert out["speedup_tf32"] == pytest.approx(18.1 / 3.6)
+    assert out["modes"]["fp32"]["tflops"] == pytest.approx(2.0 * 8192 ** 3 / 0.0181 / 1e12)
+    assert out["max_rel_error_growth"] == pytest.approx(2500.0)
+    assert "1/5.0 of TF32's speed" in out["verdict"]
+    close = gpu_check_tf32.compare_modes("conv3x3", "c", 1e9, {"fp32": [MS] * 3, "tf32": [MS] * 3}, errors)
+    assert close["speedup_tf32"] == pytest.approx(1.0) and "changes the speed little" in close["verdict"]
+    middle = gpu_check_tf32.compare_modes("conv3x3", "c", 1e9, {"fp32": [15 * MS], "tf32": [10 * MS]}, {})
+    assert "1.50x faster" in middle["verdict"] and middle["max_rel_error_growth"] is None
+    missing = gpu_check_tf32.compare_modes("conv3x3", "c", 1e9, {"fp32": [MS]}, {})
+    assert missing["speedup_tf32"] is None and missing["verdict"] == "not timed both ways"
+    assert missing["modes"]["tf32"]["median_ms"] is None
+
+
+@pytest.mark.process  # the torch environment's python in a subprocess
+def test_the_tf32_measurement_runs_on_real_torch_and_puts_its_switches_back():
+    # On the CPU the TF32 switches change nothing: this checks the code against a real torch, not the GPU's figures.
+    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "env", "python", "torch"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    torch_python = done.stdout.strip().splitlines()[-1]
+    code = ("import json, sys, torch; sys.path.insert(0, 'bench'); import gpu_check_tf32 as t\n"
+            "r = t.measure_tf32(torch, 'cpu', matmul_n=96, conv=(2, 8, 6), seconds_per_mode=0.05, rounds=2)\n"
+            "print(json.dumps([r, torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32]))\n")
+    ran = _run([torch_python, "-c", code])
+    assert ran.returncode == 0, ran.stderr[-2000:]
+    report, matmul_flag, cudnn_flag = json.loads(ran.stdout.strip().splitlines()[-1])
+    assert report["restored"] and [matmul_flag, cudnn_flag] == [report["torch_defaults"]["matmul_allow_tf32"],
+                                                                report["torch_defaults"]["cudnn_allow_tf32"]]
+    assert [op["op"] for op in report["ops"]] == ["matmul", "conv3x3"]
+    for op in report["ops"]:
+        for mode in ("fp32", "tf32"):
+            figures = op["modes"][mode]
+            assert figures["n"] >= 2 * 5 and figures["median_ms"] > 0
+            assert 0 < figures["max_rel_error"] < 1e-5  # fp32 arithmetic against fp64 on the same inputs
+        assert op["speedup_tf32"] > 0
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Window-edge uncertainty arithmetic.
+
+
+def test_edge_uncertainty_is_the_period_times_the_power_at_each_edge():
+    out = gpu_check_edges.edge_uncertainty(0.1, 300.0, 200.0, 3000.0)
+    assert out["start_j"] == pytest.approx(30.0) and out["end_j"] == pytest.approx(20.0)
+    assert out["total_j"] == pytest.approx(50.0) and out["percent"] == pytest.approx(100 * 50 / 3000)
+    assert gpu_check_edges.edge_uncertainty(0.1, 300.0, 200.0, None)["percent"] is None
+    unknown = gpu_check_edges.edge_uncertainty(None, 300.0, 200.0, 3000.0)
+    assert unknown["total_j"] is None and "no counter update period" in unknown["reason"]
+    assert "no power known" in gpu_check_edges.edge_uncertainty(0.1, None, 200.0, 3000.0)["reason"]
+
+
+def test_edge_power_is_the_counters_slope_inside_each_edge_else_the_power_reading():
+    t = np.arange(0, 12 * S + 1, 50 * MS)
+    watts = np.where(t < 6 * S, 100.0, 300.0)  # 100 W for the first half, 300 W after
+    energy = np.concatenate([[0.0], np.cumsum(watts[:-1] * 0.05)])
+    out = gpu_check_edges.edge_power(t, energy, np.full(t.size, np.nan), S, 11 * S)
+    assert out["start_w"] == pytest.approx(100.0) and out["end_w"] == pytest.approx(300.0)
+    no_counter = gpu_check_edges.edge_power(t, np.full(t.size, np.nan), watts, S, 11 * S)
+    assert no_counter["method"] == "power reading at the edge"
+    assert no_counter["start_w"] == pytest.approx(100.0) and no_counter["end_w"] == pytest.approx(300.0)
+    late = gpu_check_edges.edge_power(t + 2 * S, np.full(t.size, np.nan), watts, S, 11 * S)
+    assert late["start_w"] is None and late["method"] == "no samples around the edges"
+    rows = gpu_check_edges.run_edges([{"run_id": "a", "status": "ok", "channels": {
+        "gpu-0": {"orchestrator_raw_j": 1000.0, "edge_power": {"start_w": 100.0, "end_w": 100.0},
+                  "counter_vs_power": {"counter_j": 1000.0}},
+        "gpu-1": {"orchestrator_raw_j": None, "edge_power": {"start_w": 60.0, "end_w": 60.0},
+                  "counter_vs_power": {"counter_j": 600.0}}}},
+        {"run_id": "b", "status": "failed"}], 100.0)
+    assert len(rows) == 1 and rows[0]["channels"] == ["gpu-0"]  # charged to gpu-0 alone: gpu-1's edges not added
+    assert rows[0]["uncertainty_j"] == pytest.approx(20.0) and rows[0]["percent"] == pytest.approx(2.0)
+    assert gpu_check_edges.run_edges([{"run_id": "a", "status": "ok", "channels": {}}], None)[0]["reason"]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# One-GPU attribution: verdicts, and the polling on a fake NVML whose counters follow a load.
+
+
+def test_counter_mean_power_is_taken_between_changes_not_at_the_windows_ends():
+    t_ns, mj = _polled_counter(period_ms=100.0, poll_ms=1.0, seconds=3.0, watts=250.0)
+    out = attribution.counter_mean_power(t_ns, mj)
+    assert out["mean_w"] == pytest.approx(250.0, rel=0.005) and out["method"].startswith("between the counter's")
+    flat = attribution.counter_mean_power([0, S], [5000.0, 5000.0])
+    assert flat["mean_w"] == 0.0 and "changed less than twice" in flat["method"]
+    assert attribution.counter_mean_power([0], [1.0])["mean_w"] is None
+    fallback = attribution.window_mean_power([0, S], [np.nan, np.nan], [70_000.0, 72_000.0])
+    assert fallback["mean_w"] == pytest.approx(71.0) and fallback["method"] == "mean of the power readings"
+
+
+def _gpus(*pairs):
+    return [{"index": i, "name": "NVIDIA H100", "idle_w": idle, "load_w": load} for i, (idle, load) in enumerate(pairs)]
+
+
+def test_attribution_verdicts():
+    ok = attribution.attribution_verdict(_gpus((70, 520), (68, 70), (72, 71.5), (69, 73)), 0, "matched by UUID")
+    assert ok["checked"] and ok["ok"] and "3 other GPU(s) stayed within max(5 W, 5% of idle)" in ok["verdict"]
+    assert [g["stays_idle"] for g in ok["gpus"]] == [None, True, True, True]
+    leak = attribution.attribution_verdict(_gpus((70, 520), (68, 300)), 0, "matched by UUID")
+    assert leak["checked"] and leak["ok"] is False and "GPU 1 went from 68.0 W idle to 300.0 W" in leak["verdict"]
+    wrong = attribution.attribution_verdict(_gpus((70, 75), (68, 520)), 0, "assumed NVML index 0")
+    assert wrong["ok"] is False and "GPU 1 rose most (+452.0 W), not GPU 0" in wrong["verdict"]
+    one = attribution.attribution_verdict(_gpus((70, 520)), 0, "matched by UUID")
+    assert not one["checked"] and one["ok"] is None
+    assert one["verdict"].startswith("attribution across GPUs could not be checked: NVML lists one GPU")
+    weak = attribution.attribution_verdict(_gpus((70, 80), (68, 68)), 0, "matched by UUID")
+    assert not weak["checked"] and "only 10.0 W" in weak["verdict"]
+    blind = attribution.attribution_verdict(_gpus((70, 520), (None, None)), 0, "matched by UUID")
+    assert not blind["checked"] and "no other GPU could be read" in blind["verdict"]
+    # 5% of a 200 W idle is 10 W: an 8 W drift of a big board stays within.
+    assert attribution.attribution_verdict(_gpus((70, 520), (200, 208)), 0, "m")["ok"]
+
+
+class _TimedNvml(FakeNvml):
+    """A fake NVML whose counters integrate each GPU's power over real time, stepping every `period_s`."""
+
+    def __init__(self, idle_w, load_w, period_s=0.02):
+        super().__init__([FakeGpu() for _ in idle_w])
+        self.idle_w, self.load_w, self.period_s = list(idle_w), list(load_w), period_s
+        self.t0 = time.monotonic()
+        self.segments = [(0.0, False)]  # (seconds since t0, loaded)
+
+    def set_loaded(self, loaded):
+        self.segments.append((time.monotonic() - self.t0, loaded))
+
+    def _joules(self, handle, at):
+        total = 0.0
+        for (start, loaded), (end, _) in zip(self.segments, self.segments[1:] + [(at, None)]):
+            lo, hi = min(start, at), min(end, at)
+            total += (self.load_w if loaded else self.idle_w)[handle] * max(0.0, hi - lo)
+        return total
+
+    def nvmlDeviceGetTotalEnergyConsumption(self, handle):
+        now = time.monotonic() - self.t0
+        return int(self._joules(handle, now // self.period_s * self.period_s) * 1e3)
+
+    def nvmlDeviceGetPowerUsage(self, handle):
+        return int((self.load_w if self.segments[-1][1] else self.idle_w)[handle] * 1e3)
+
+
+class _FakeLoad:
+    text = "a fake load"
+
+    def __init__(self, nvml):
+        self.nvml, self.ticks = nvml, 0
+
+    def start(self):
+        self.nvml.set_loaded(True)
+
+    def tick(self):
+        self.ticks += 1
+
+    def stop(self):
+        self.nvml.set_loaded(False)
+        return {"ticks": self.ticks}
+
+
+@pytest.mark.parametrize("idle, load, ok, checked", [
+    ((70.0, 65.0, 72.0), (450.0, 65.0, 72.0), True, True),  # the load shows on GPU 0 alone
+    ((70.0, 65.0, 72.0), (450.0, 400.0, 72.0), False, True),  # GPU 1 rises with it: charged wrongly
+    ((70.0,), (450.0,), None, False),  # one GPU: nothing to check across GPUs
+])
+def test_attribution_measured_on_a_fake_nvml(idle, load, ok, checked):
+    nvml = _TimedNvml(idle, load)
+    fake_load = _FakeLoad(nvml)
+    out = attribution.measure_attribution(nvml, fake_load, 0, "matched by UUID", idle_s=0.5, load_s=0.6,
+                                          settle_s=0.05)
+    assert out["ok"] is ok and out["checked"] is checked, out["verdict"]
+    assert fake_load.ticks > 10 and out["load_stats"] == {"ticks": fake_load.ticks}
+    for gpu, i_w, l_w in zip(out["gpus"], idle, load):
+        # Within a few %: each counter step is seen up to a poll (about 1 ms, more on a busy host) late.
+        assert gpu["idle_w"] == pytest.approx(i_w, rel=0.04) and gpu["load_w"] == pytest.approx(l_w, rel=0.04)
+        assert gpu["load_method"].startswith("between the counter's")
+    if len(idle) == 1:
+        assert "could not be checked: NVML lists one GPU" in out["verdict"]
+
+
+def test_report_shows_tf32_edges_and_attribution_and_judge_flags_them():
+    report = _report()
+    matmul = gpu_check_tf32.compare_modes("matmul", "8192x8192 @ 8192x8192", 2.0 * 8192 ** 3,
+                                          {"fp32": [18 * MS], "tf32": [4 * MS]},
+                                          {"fp32": {"max_abs_error": 1e-3, "max_rel_error": 2e-7, "rms_rel_error": 1e-7},
+                                           "tf32": {"max_abs_error": 2.0, "max_rel_error": 5e-4, "rms_rel_error": 3e-4}})
+    report["tf32"] = {"rounds": 3, "restored": True, "ops": [matmul], "torch_defaults": {
+        "matmul_allow_tf32": False, "cudnn_allow_tf32": True, "cudnn_benchmark": False}}
+    report["edges"] = {"period_ms": 100.0, "period_range_ms": [99.0, 101.0], "resolution_ms": 0.02, "nvml_index": 0,
+                       "runs": [{"run_id": "r1", "batch_size": 64, "precision": "fp16", "window_s": 10.0,
+                                 "window_energy_j": 1000.0, "power_start_w": [400.0], "power_end_w": [410.0],
+                                 "uncertainty_j": 81.0, "percent": 8.1, "reason": ""}]}
+    report["attribution"] = attribution.attribution_verdict(_gpus((70, 520)), 0, "matched by UUID")
+    report["attribution"].update(idle_s=3.0, load_s=5.0, load="matmuls")
+    text = gpu_check_report.render(report)
+    assert "| matmul | fp32, TF32 off (greenrt) | 18.000 |" in text and "| matmul | TF32 allowed | 4.000 |" in text
+    assert "TF32 4.50x the speed of strict fp32" in text and "1/4.5 of TF32's speed" in text
+    assert "This torch's defaults: matmul TF32 off, cuDNN TF32 on" in text
+    assert "change every 100.0 ms (median; 99.0-101.0" in text
+    assert "| r1 | 64 | fp16 | 10.00 | 1000.0 | 400-410 | 81.00 | 8.10 |" in text
+    assert "One-GPU attribution (not checked)" in text and "could not be checked: NVML lists one GPU" in text
+    problems, warnings = gpu_check.judge({**report, "problems": []})
+    assert any("window-edge uncertainty 8.1% of its energy (over 5%)" in w for w in warnings)
+    report["edges"]["runs"][0]["percent"] = 2.0  # a 10 s window at a 100 ms period: as expected, no warning
+    assert not any("edge" in w for w in gpu_check.judge({**report, "problems": []})[1])
+    assert not any("attribution" in p for p in problems)
+    report["attribution"] = attribution.attribution_verdict(_gpus((70, 520), (68, 300)), 0, "matched by UUID")
+    report["tf32"]["restored"] = False
+    problems, _ = gpu_check.judge({**report, "problems": []})
+    assert any(p.startswith("one-GPU attribution: GPU 1 went from 68.0 W") for p in problems)
+    assert any("TF32 switches were not put back" in p for p in problems)
+    skipped = gpu_check_report.render({"tf32": {"skipped": "the time budget is spent (30 s needed)"}})
+    assert "TF32 policy effect: the time budget is spent (30 s needed)." in skipped
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# The wheelhouse without pip: wheels are zip files.
+
+
+def _wheel(folder: Path, filename: str, files: dict[str, str]) -> Path:
+    import zipfile
+
+    folder.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(folder / filename, "w") as archive:
+        for name, text in files.items():
+            archive.writestr(name, text)
+    return folder / filename
+
+
+def test_wheel_tags_decide_what_this_interpreter_can_use():
+    ok = gpu_check_unpack.compatible
+    assert ok("rich-15.0.0-py3-none-any.whl", (3, 12), "x86_64") is None
+    assert ok("pyRAPL-0.2.3.1-py2.py3-none-any.whl", (3, 12), "x86_64") is None
+    runtime = "polars_runtime_32-2.1.0-cp311-abi3-manylinux_2_17_x86_64.manylinux2014_x86_64.whl"
+    assert ok(runtime, (3, 12), "x86_64") is None and ok(runtime, (3, 11), "x86_64") is None
+    assert "not CPython 3.10" in ok(runtime, (3, 10), "x86_64")  # abi3 from 3.11 on
+    core = "pydantic_core-2.50.5-cp312-cp312-manylinux2014_x86_64.manylinux_2_17_x86_64.whl"
+    assert ok(core, (3, 12), "x86_64") is None
+    assert ok(core, (3, 11), "x86_64") == "built for cp312-cp312, not CPython 3.11"
+    assert "not Linux aarch64" in ok(core, (3, 12), "aarch64")
+    with pytest.raises(gpu_check_unpack.Unusable):
+        ok("not-a-wheel.whl")
+
+
+def test_wheels_unpack_like_pip_target_and_a_foreign_wheelhouse_is_refused(tmp_path):
+    wheels = tmp_path / "whl"
+    _wheel(wheels, "alpha-1.0-py3-none-any.whl", {"alpha/__init__.py": "VALUE = 41\n",
+                                                  "alpha-1.0.dist-info/METADATA": "Name: alpha\nVersion: 1.0\n"})
+    _wheel(wheels, "beta-2.0-py3-none-any.whl", {"beta-2.0.data/purelib/beta.py": "from alpha import VALUE\n"
+                                                                                   "VALUE = VALUE + 1\n",
+                                                 "beta-2.0.data/scripts/beta-cli": "#!/bin/sh\n",
+                                                 "beta-2.0.dist-info/METADATA": "Name: beta\nVersion: 2.0\n"})
+    site = tmp_path / "site"
+    (site / "stale.py").parent.mkdir(parents=True)
+    (site / "stale.py").write_text("")
+    summary = gpu_check_unpack.unpack_all(wheels, site, [])
+    assert "2 wheels, 4 files" in summary
+    assert (site / "beta.py").exists() and not (site / "beta-2.0.data").exists() and not (site / "stale.py").exists()
+    done = _run([sys.executable, "-c", "import beta; from importlib import metadata; "
+                 "print(beta.VALUE, metadata.version('alpha'))"], site)
+    assert done.stdout.split() == ["42", "1.0"], done.stderr
+    _wheel(wheels, "gamma-1.0-cp27-cp27mu-manylinux1_x86_64.whl", {"gamma.py": ""})
+    with pytest.raises(gpu_check_unpack.Unusable, match="gamma-1.0-cp27-cp27mu.*not CPython"):
+        gpu_check_unpack.unpack_all(wheels, tmp_path / "site2", [])
+    assert not (tmp_path / "site2").exists()
+    (wheels / "gamma-1.0-cp27-cp27mu-manylinux1_x86_64.whl").unlink()
+    with pytest.raises(gpu_check_unpack.Unusable, match="no_such_module does not import"):
+        gpu_check_unpack.unpack_all(wheels, tmp_path / "site3", ["alpha", "no_such_module"])
+    _wheel(wheels, "evil-1.0-py3-none-any.whl", {"../escape.py": ""})
+    with pytest.raises(gpu_check_unpack.Unusable, match="unsafe path"):
+        gpu_check_unpack.unpack_all(wheels, tmp_path / "site4", [])
+
+
+@pytest.mark.process  # the shell entry point and Python subprocesses
+def test_the_shell_entry_point_needs_no_pip(tmp_path):
+    # A python3 like the lent machine's: `-m pip` fails, torch sees CUDA, NVML answers. The wheelhouse carries the
+    # host-side packages (stand-ins here); the script must unpack them and run, never calling pip.
+    fake = _fake_modules(tmp_path / "fake", cuda=True)
+    (fake / "torch" / "__init__.py").write_text((fake / "torch" / "__init__.py").read_text()
+                                                + "    get_device_name = staticmethod(lambda i: 'NVIDIA H100')\n")
+    (fake / "pynvml.py").write_text("def nvmlInit():\n    pass\ndef nvmlShutdown():\n    pass\n"
+                                    "def nvmlDeviceGetCount():\n    return 1\n")
+    wheels = tmp_path / "whl"
+    for name in ("polars", "pydantic", "typer", "rich"):
+        _wheel(wheels, f"{name}-0.0.1-py3-none-any.whl", {f"{name}/__init__.py": f"FROM_WHEEL = {name!r}\n"})
+    python = tmp_path / "python3"
+    python.write_text(f'#!/bin/sh\nif [ "$1" = "-m" ] && [ "$2" = "pip" ]; then\n'
+                      f'  echo "{python}: No module named pip" >&2; exit 1\nfi\nexec {sys.executable} "$@"\n')
+    python.chmod(0o755)
+    site = tmp_path / "site"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env.update(PYTHONPATH=str(fake), GPU_CHECK_PYTHON=str(python), GPU_CHECK_SITE=str(site),
+               GPU_CHECK_WHEELS=str(wheels))
+    done = subprocess.run(["sh", str(BENCH / "gpu-check.sh"), "--preflight"], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert f"wheelhouse {wheels} unpacked into {site} (4 wheels, 4 files)" in done.stdout
+    assert "preflight ok: torch 9.9.9+cpu sees NVIDIA H100" in done.stdout
+    assert (site / "polars" / "__init__.py").exists()
+    # A wheelhouse for another interpreter: one line, exit 2.
+    _wheel(wheels, "pydantic_core-2.50.5-cp27-cp27mu-manylinux1_x86_64.whl", {"pydantic_core/__init__.py": ""})
+    refused = subprocess.run(["sh", str(BENCH / "gpu-check.sh"), "--preflight"], cwd=ROOT, env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("gpu-check: cannot run on this host: the wheelhouse")
+    assert "pydantic_core-2.50.5-cp27-cp27mu-manylinux1_x86_64.whl: built for cp27-cp27mu" in lines[0]
+
+
+def test_main_runs_the_new_parts_in_order_within_the_budget(tmp_path, monkeypatch):
+    # main() wired end to end on fakes: what needs CUDA (the polls' load, the TF32 timings, the bare loop) is
+    # replaced by figures; the attribution's own polling runs for real on a fake NVML.
+    class Torch:
+        __version__ = "2.11.0+cu130"
+
+        class version:
+            cuda = "13.0"
+
+    nvml = _TimedNvml((70.0, 66.0), (70.0, 66.0))  # the fake load below raises GPU 0 only
+    nvml.load_w = [450.0, 66.0]
+    monkeypatch.setattr(gpu_check, "preflight", lambda host_side=True: (Torch, nvml))
+    monkeypatch.setattr(gpu_check, "measure_updates", lambda *a: {"energy_counter": {
+        "nvml_index": 0, "resolution_ms": 0.02, "update_period_ms": {"median": 100.0, "min": 99.0, "max": 101.0}}})
+    monkeypatch.setattr(gpu_check, "bare_cell", lambda *a, **k: {"model": "resnet50", "batch_size": a[2],
+                                                                "precision": a[3], "eager": {"p50_ms": 1.0}})
+    monkeypatch.setattr(gpu_check_tf32, "measure_tf32", lambda torch, **k: {"rounds": 3, "restored": True, "ops": [
+        gpu_check_tf32.compare_modes("matmul", "m", 1e12, {"fp32": [20 * MS], "tf32": [4 * MS]}, {})]})
+    monkeypatch.setattr(gpu_check, "_attribution", lambda torch, pynvml, index, how, load_s: (
+        attribution.measure_attribution(pynvml, _FakeLoad(pynvml), index, how, idle_s=0.2, load_s=0.3, settle_s=0.05)))
+    code = gpu_check.main(["--skip-sweep", "--out-dir", str(tmp_path), "--bare-seconds", "0.01"])
+    report = json.loads((tmp_path / "gpu-check.json").read_text())
+    assert code == 0, report["problems"]
+    assert {"NVML", "NVML update periods", "TF32 policy effect", "one-GPU attribution",
+            "window-edge uncertainty"} <= set(report["step_seconds"])
+    assert report["tf32"]["ops"][0]["speedup_tf32"] == pytest.approx(5.0)
+    assert report["attribution"]["ok"] is True and report["attribution"]["load_index"] == 0
+    assert report["edges"]["period_ms"] == 100.0 and report["edges"]["runs"] == []
+    text = (tmp_path / "gpu-check.md").read_text()
+    assert "One-GPU attribution (ok)" in text and "TF32 5.00x the speed of strict fp32" in text
+    # A budget too small for a part: the part says so instead of running.
+    gpu_check.main(["--skip-sweep", "--out-dir", str(tmp_path), "--bare-seconds", "0.01", "--budget-s", "25"])
+    report = json.loads((tmp_path / "gpu-check.json").read_text())
+    assert report["tf32"] == {"skipped": "the time budget is spent (30 s needed)"}
+    assert report["attribution"]["ok"] is True  # 20 s fit
