@@ -161,3 +161,20 @@ def test_a_library_without_ptx_isa_falls_back_to_the_toolkit_it_was_built_with()
     env = EnvironmentBinaries("x", "pkg", "1", "12.8", "nvidia/cuda:12.8.0-runtime", "12.8",
                               (LibraryCode("lib.so", ("sm_80",), ("compute_80",)),))
     assert "PTX of CUDA 12.8" in (fit(env, H100, "12.4").refusal or "")
+
+
+def test_the_planner_skips_what_the_host_cannot_run_and_keeps_the_rest():
+    from orchestrator.planning.config import parse_config
+    from orchestrator.planning.planner import HostCapabilities, plan_sweep
+
+    config = parse_config({"name": "c", "models": ["mobilenet_v2"], "batch_sizes": [1],
+                           "runtimes": ["mxnet/native/cuda", "onnxruntime/onnx-from-mxnet/cuda", "torch/native/cuda",
+                                        "tensorflow/native/cuda", "mxnet/native/cpu"]})
+    host = HostCapabilities(gpus=(H100,), driver_version="550.54.15", cuda_driver_version="12.4")
+    plan = plan_sweep(config, host)
+    skipped = {s.cell.runtime: s.reason for s in plan.skipped}
+    assert {r.cell.runtime for r in plan.runs} == {"tensorflow/native/cuda", "mxnet/native/cpu"}
+    assert skipped["mxnet/native/cuda"].endswith("this GPU (gpu-0 NVIDIA H100 80GB HBM3) is sm_90")
+    assert "580" in skipped["torch/native/cuda"] and "580" in skipped["onnxruntime/onnx-from-mxnet/cuda"]
+    current = plan_sweep(config, HostCapabilities(gpus=(H100,), driver_version="580.95.05", cuda_driver_version="13.0"))
+    assert {s.cell.runtime for s in current.skipped} == {"mxnet/native/cuda"}
