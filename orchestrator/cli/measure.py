@@ -202,7 +202,9 @@ def plan(config: Optional[Path] = typer.Option(None, "--config", "-c",
         for warning in protocol_warnings(cfg):
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
         if as_json:
+            notes = jit_notes((r.cell.runtime for r in the_plan.runs), measurement.capabilities)
             print(json.dumps({**the_plan.to_dict(), "config_path": str(config), "launcher": {"name": name, "why": why},
+                              "gpu_notes": notes,
                               **({"shards": [[r.run_id for r in runs] for runs in split]}
                                  if split is not None else {})}, indent=1))
         else:

@@ -65,7 +65,7 @@ def h100(tmp_path_factory) -> SimulatedHost:
 def test_hopper_skips_mxnet_native_cuda_with_the_reason_and_keeps_onnx_from_mxnet(h100, tmp_path):
     plan = plan_json(h100, config(tmp_path, [MXNET_CUDA, FROM_MXNET, TORCH_CUDA, TF_CUDA]))
     runs, skipped = runs_and_skips(plan)
-    assert runs == {FROM_MXNET, TORCH_CUDA, TF_CUDA}, plan["skipped"]
+    assert runs == {FROM_MXNET, TORCH_CUDA, TF_CUDA} and plan["gpu_notes"] == [], plan["skipped"]
     assert skipped == {MXNET_CUDA: {MXNET_ON_HOPPER}}
 
 
@@ -135,6 +135,8 @@ def test_blackwell_notes_tensorflows_ptx_once_and_skips_onnxruntime_gpu(tmp_path
     assert notes[0].startswith(f"note: {TF_CUDA}, tensorflow/xla/cuda: tensorflow 2.21.0 has no machine code for "
                                f"sm_100"), notes
     assert "JIT-compiles its compute_90 PTX" in notes[0]
-    runs, skipped = runs_and_skips(plan_json(host, cfg))
+    plan = plan_json(host, cfg)
+    assert [f"note: {n}" for n in plan["gpu_notes"]] == notes
+    runs, skipped = runs_and_skips(plan)
     assert runs == {TF_CUDA, "tensorflow/xla/cuda", TORCH_CUDA}
     assert "sm_90a, sm_120a and no PTX; this GPU (gpu-0 NVIDIA B200) is sm_100" in next(iter(skipped[FROM_TORCH]))
