@@ -50,6 +50,13 @@ cpu-images: setup engine system-packages
 cuda-layers: system-packages
 	$(PYTHON) images/check_cuda_layers.py $(IMAGES)
 
+# Which GPU architectures each CUDA image's runtime ships machine code and PTX for, read with cuobjdump from the
+# pinned wheels (downloaded into .cache/gpu-coverage/, ~2 GB): rewrites runners/cuda_binaries.json, which the planner
+# and `greenrt doctor` read (docs/gpu-coverage.md). ENVS=... for some.
+.PHONY: gpu-coverage
+gpu-coverage: setup
+	$(BIN)/python -m orchestrator.provisioning.cuda_binaries $(ENVS)
+
 envs: setup system-packages
 	$(GREENRT) env build $(TEST_ENVS)
 

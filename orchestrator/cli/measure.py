@@ -16,6 +16,7 @@ from orchestrator import host, paths
 from orchestrator.cli.app import (GPUS_HELP, LAUNCHER_HELP, POWERCAP_HELP, PYTHON_HELP, SCHEDULERS, SHARD_POLICY_HELP,
                                   app, check_launcher, console, err, user_errors)
 from orchestrator.cli.advise import show_sweep_advice
+from orchestrator.cli.gpu_notes import GpuSide, jit_notes
 from orchestrator.cli.results import merge, write_and_show_tables
 from orchestrator.errors import UserError
 from orchestrator.execution.artifacts import ArtifactCache
@@ -148,13 +149,17 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
             console.print(gpu_table)
         engine = info["container_engine"]
         console.print(f"[bold]container engine[/bold]: {engine['reason']}")
+        image_states = {}
         if engine["available"]:
             images = ImageManager()
             for name in image_names():
-                state = images.state(name)
+                state = image_states[name] = images.state(name)
                 console.print(f"  image {state.reference}: {state.state} ({state.detail})")
         caps = measurement.capabilities
         envs = EnvironmentManager(default_interpreter=python)
+        gpu_side = GpuSide(caps, envs, image_states)
+        if gpu_side.driver_table is not None:
+            console.print(gpu_side.driver_table)
         runtimes = Table(title="runtimes", title_justify="left")
         for column in ("runtime", "runs here", "environment"):
             runtimes.add_column(column)
@@ -162,10 +167,13 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
             runtime = parse_runtime(name)
             reason = runtime.not_implemented_reason() or (
                 f"needs an NVIDIA GPU: {caps.gpu_reason}" if runtime.needs_gpu and not caps.gpus else None)
+            reason = reason or gpu_side.refusal(name)
             state = envs.state(runtime.environment) if not reason else None
             runtimes.add_row(name, f"[red]no[/red]: {reason}" if reason else "yes",
                              f"{runtime.environment}: {state.state} ({state.detail})" if state else "-")
         console.print(runtimes)
+        for note in jit_notes(all_runtime_names(), caps):
+            console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
         path, why = default_config(caps)
         console.print(f"[bold]make sweep[/bold] would use {path.relative_to(paths.PROJECT_ROOT)}: {why}")
 
@@ -194,7 +202,9 @@ def plan(config: Optional[Path] = typer.Option(None, "--config", "-c",
         for warning in protocol_warnings(cfg):
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
         if as_json:
+            notes = jit_notes((r.cell.runtime for r in the_plan.runs), measurement.capabilities)
             print(json.dumps({**the_plan.to_dict(), "config_path": str(config), "launcher": {"name": name, "why": why},
+                              "gpu_notes": notes,
                               **({"shards": [[r.run_id for r in runs] for runs in split]}
                                  if split is not None else {})}, indent=1))
         else:
@@ -202,6 +212,8 @@ def plan(config: Optional[Path] = typer.Option(None, "--config", "-c",
                 console.print(line)
             console.print(f"launcher: [bold]{name}[/bold] ({why})")
             _print_plan(the_plan)
+            for note in jit_notes((r.cell.runtime for r in the_plan.runs), measurement.capabilities):
+                console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
             if shards is not None:
                 console.print(sharded.shard_table(the_plan, shards, shard_policy))
 

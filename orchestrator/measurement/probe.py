@@ -29,7 +29,8 @@ def capabilities(statuses: list[SensorStatus]) -> HostCapabilities:
     nvml = next((s for s in statuses if s.name == "nvml"), None)
     if nvml and nvml.available:
         return HostCapabilities(gpus=from_details(nvml.details.get("gpus", [])), cpu_flags=cpu_flags(),
-                                memory_bytes=memory_bytes())
+                                memory_bytes=memory_bytes(), driver_version=nvml.details.get("driver_version"),
+                                cuda_driver_version=nvml.details.get("cuda_driver_version"))
     return HostCapabilities(gpu_reason=nvml.reason if nvml else "NVML not probed", cpu_flags=cpu_flags(),
                             memory_bytes=memory_bytes())
 

@@ -13,9 +13,11 @@ from orchestrator.errors import UserError
 from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.memory import estimate, oversized_reason
 from orchestrator.planning.gpus import SHORT_WINDOW_S, GpuDescription
+from orchestrator.planning.gpu_support import gpu_refusal
 from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.planning.user_models import runtime_refusal
 from models.registry import MODELS
+from runners import cuda_binaries
 from runners.runtimes_table import cpu_precision_refusal, find
 
 
@@ -27,6 +29,10 @@ class HostCapabilities:
     cpu_flags: tuple[str, ...] | None = None
     # The host's memory (bytes), for refusing batches whose inputs alone cannot fit; None: unknown, not checked.
     memory_bytes: int | None = None
+    # The NVIDIA driver (nvmlSystemGetDriverVersion, "580.95.05") and the newest CUDA it runs ("13.0"): what each
+    # CUDA image's runtime needs of it (orchestrator.planning.gpu_support). None: no driver, or it did not say.
+    driver_version: str | None = None
+    cuda_driver_version: str | None = None
 
     @property
     def gpu_names(self) -> tuple[str, ...]:
@@ -105,7 +111,16 @@ def skip_reason(cell: Cell, host: HostCapabilities) -> str | None:
         return f"provider {runtime.provider} needs an NVIDIA GPU: {host.gpu_reason}"
     if not runtime.needs_gpu:
         return cpu_precision_refusal(cell.precision, host.cpu_flags)
-    return None
+    return cuda_refusal(cell.runtime, host)
+
+
+def cuda_refusal(runtime_name: str, host: HostCapabilities) -> str | None:
+    """Why a GPU runtime's image cannot run on this host's GPUs or driver (its binaries' architectures, the CUDA
+    it needs), as "<runtime>: <reason>"; None where it can, or where nothing is known."""
+    runtime = parse_runtime(runtime_name)
+    binaries = cuda_binaries.load().get(runtime.environment)
+    why = gpu_refusal(binaries, host.gpus, host.driver_version, host.cuda_driver_version)
+    return f"{runtime_name}: {why}" if why else None
 
 
 def run_id_for(repetition: int, cell: Cell) -> str:

@@ -74,8 +74,8 @@ class SimGpu:
 class SimHost:
     gpus: list[SimGpu]
     busy_mode: BusyMode = "any-runner"
-    driver_version: str = "550.54.15"
-    cuda_driver_version: int | None = None  # nvmlSystemGetCudaDriverVersion(_v2), e.g. 12040; default: the simulator's
+    driver_version: str = "580.95.05"  # the 580 branch: what the CUDA 13 images need
+    cuda_driver_version: int | None = None  # nvmlSystemGetCudaDriverVersion(_v2), e.g. 12040; default: the simulator's (13000)
     scan_interval_s: float = 0.1  # how often the simulator looks for live runners in /proc
     missing_functions: tuple[str, ...] = ()  # raise NVMLError_FunctionNotFound (an older driver)
     init_error: str | None = None  # nvmlInit raises NVMLError_<this>: DriverNotLoaded, NoPermission, ...

@@ -353,7 +353,7 @@ def test_greenrt_nvml_sensor_reads_the_simulated_host(simulate):
     assert status.available, status.reason
     # The planner refuses batches larger than a GPU's memory: NVML's total, or unknown (never a guess).
     assert [g.memory_bytes for g in sensor.gpus] == [SimGpu().memory_total_bytes, None]
-    assert "550.54.15" in status.reason and "gpu-1" in status.reason
+    assert "580.95.05" in status.reason and "gpu-1" in status.reason
     readings = {r.channel: r for r in sensor.read()}
     assert readings["gpu-0"].energy_j is not None and readings["gpu-1"].energy_j is None
     assert readings["gpu-0"].temperature_c == 35.0 and readings["gpu-0"].power_w == pytest.approx(60, abs=2.1)

@@ -312,8 +312,8 @@ class _Host:
         self.config = config
         self.pid = os.getpid()
         self.t0_ns = time.monotonic_ns()
-        self.driver_version = str(config.get("driver_version", "550.54.15"))
-        self.cuda_driver_version = int(config.get("cuda_driver_version", 12040))
+        self.driver_version = str(config.get("driver_version", "580.95.05"))
+        self.cuda_driver_version = int(config.get("cuda_driver_version", 13000))
         self.busy_mode = config.get("busy_mode", "any-runner")
         if self.busy_mode not in ("assigned-runner", "any-runner", "never", "always"):
             raise ValueError(f"simulated pynvml: unknown busy_mode {self.busy_mode!r}")
