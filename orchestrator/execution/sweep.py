@@ -29,6 +29,7 @@ from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.measurement.sampler import Sampler, SampleSeries
 from orchestrator.results.record import FAILED, OK, Failure, RunRecord, no_energy
 from orchestrator.results.store import ResultsDir, disk_full
+from runners.math_policy import CUDA_CACHE_MAX_BYTES
 from runners.runtimes_table import cpu_precision_fast
 from runners.protocol import (Budget, ProtocolError, RunRequest, RunResult, Weights, read_json, to_dict,
                               write_json_atomic)
@@ -62,11 +63,29 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
         outputs_path=str(run_dir / "outputs.npz") if runtime.reference_framework else None,
         threads=config.threads,
         provider_options={
-            **({"trt_engine_cache_path": str(run_dir.parent.parent / "trt-engines")} if runtime.provider == "tensorrt" else {}),
+            **(tensorrt_caches(run_dir.parent.parent, cell, runtime.source_framework or runtime.model_format,
+                               config.options_for(cell.model)) if runtime.provider == "tensorrt" else {}),
             **config.provider_options.get(cell.runtime, {}),
         },
         user_model=config.user_model(cell.model),
+        # CUDA's JIT cache outlives the run (containers have a read-only root and a tmpfs /tmp): PTX-only kernels
+        # (TensorFlow's compute_90 on Hopper) are compiled once per sweep, not in every run's load and warm-up.
+        cuda_jit_cache={"path": str(run_dir.parent.parent / CUDA_JIT_CACHE), "max_bytes": CUDA_CACHE_MAX_BYTES}
+        if runtime.needs_gpu else None,
     )
+
+
+CUDA_JIT_CACHE = "cuda-jit-cache"
+
+
+def tensorrt_caches(root: Path, cell, source: str, model_options: dict[str, Any]) -> dict[str, str]:
+    """A TensorRT run's engine folder, one per (model, source, batch, precision, model options such as seq_len): an
+    engine is built for exactly one run's shapes and math; and its timing cache, shared by every run of the sweep at
+    the same precision (a layer timed once is not timed again; fp32, tf32 and fp16 tactics are kept apart)."""
+    options = "".join(f"-{k}{v}" for k, v in sorted(model_options.items()))
+    key = f"{cell.model}-{source}-bs{cell.batch_size}-{cell.precision}{options}"
+    return {"trt_engine_cache_path": str(root / "trt-engines" / key),
+            "trt_timing_cache_path": str(root / "trt-timing" / cell.precision)}
 
 
 def user_model_file(config: SweepConfig, model: str, runtime) -> str | None:
@@ -95,9 +114,12 @@ def weights_files(weights: Weights) -> list[Path]:
 
 
 def run_mounts(request: RunRequest) -> dict[str, list[Path]]:
-    """What a run writes besides its own folder (a TensorRT engine cache), and what it only reads."""
-    writable = [Path(request.provider_options["trt_engine_cache_path"])] \
-        if "trt_engine_cache_path" in request.provider_options else []
+    """What a run writes besides its own folder (TensorRT's engine and timing caches, CUDA's JIT cache), and what it
+    only reads."""
+    writable = [Path(request.provider_options[key]) for key in ("trt_engine_cache_path", "trt_timing_cache_path")
+                if key in request.provider_options]
+    if request.cuda_jit_cache:
+        writable.append(Path(request.cuda_jit_cache["path"]))
     readonly = weights_files(request.weights)
     if request.user_model is not None:  # a user's model file (and hf weights), wherever the runner runs
         hf_weights = (request.user_model.get("hf") or {}).get("weights") or {}

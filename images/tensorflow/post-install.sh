@@ -1,0 +1,14 @@
+#!/bin/sh
+# XLA on CUDA needs ptxas and libdevice: the CUDA build's nvidia-cuda-nvcc-cu12 wheel brings them inside the venv's
+# site-packages; a fixed link lets the Dockerfile name the folder (XLA_FLAGS=--xla_gpu_cuda_data_dir, PATH) without
+# knowing the image's Python version. The CPU build has no such wheel and no link (XLA on the CPU needs neither).
+set -eu
+venv="${GREENRT_VENV:-/opt/greenrt/venv}"
+nvcc="$("$venv/bin/python" -c 'import nvidia.cuda_nvcc, os; print(os.path.dirname(nvidia.cuda_nvcc.__file__) if nvidia.cuda_nvcc.__file__ else list(nvidia.cuda_nvcc.__path__)[0])' 2>/dev/null || true)"
+if [ -n "$nvcc" ] && [ -x "$nvcc/bin/ptxas" ] && [ -f "$nvcc/nvvm/libdevice/libdevice.10.bc" ]; then
+    ln -sfn "$nvcc" /opt/greenrt/cuda-nvcc
+    echo "greenrt: XLA's CUDA data dir /opt/greenrt/cuda-nvcc -> $nvcc ($("$nvcc/bin/ptxas" --version | tail -1))"
+elif [ -n "$nvcc" ]; then
+    echo "greenrt: $nvcc lacks bin/ptxas or nvvm/libdevice/libdevice.10.bc: XLA on CUDA cannot compile" >&2
+    exit 1
+fi

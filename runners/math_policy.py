@@ -1,0 +1,108 @@
+"""One math policy for every GPU runtime, so that "fp32" means the same arithmetic in each of them.
+
+Left alone, the runtimes disagree: torch keeps TF32 on for convolutions and off for matmuls, TensorFlow, ONNX
+Runtime's CUDA EP (use_tf32) and TensorRT's builder use TF32 for both, and cuBLAS/cuDNN under MXNet follow their
+own defaults.  On Ampere and newer GPUs strict-fp32 GEMMs are several times slower than TF32 ones, so a comparison
+at "fp32" would otherwise compare math modes, not runtimes.  The policy (POLICY):
+
+- TF32: off everywhere (IEEE fp32 GEMMs and convolutions) unless a cell asks for `tf32` as its own precision, which
+  is fp32 data with TensorFloat-32 tensor-core math allowed.  Each adapter sets its framework's own switch, and the
+  process also carries NVIDIA_TF32_OVERRIDE=0 for the libraries without one (TensorRT's builder, cuBLAS and cuDNN
+  under MXNet): NVIDIA's libraries read it as "never TF32"; any other value leaves their own setting, so a tf32 run
+  has it removed.  fp16 runs follow the fp32 rule for what stays in fp32.
+- Autotuning: on in every runtime, since a run's shapes are fixed (torch cudnn.benchmark, ORT cuDNN EXHAUSTIVE,
+  TensorFlow's cuDNN autotuning, MXNet MXNET_CUDNN_AUTOTUNE_DEFAULT=1; TensorRT's builder always times its
+  tactics).  Autotuning happens in warm-up, never inside the window.
+
+Adapters record what they set, read back from the framework where it lets them, under runtime_facts["math"];
+a user's provider option that overrides the policy is recorded as such.  The bottom of runners/: standard library
+only, no framework import.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+POLICY = "fp32-strict/autotune-on"
+POLICY_TEXT = ("TF32 off on GPUs (IEEE fp32 GEMMs and convolutions) unless a cell's precision is tf32; "
+               "autotuning on in every runtime (shapes are fixed per run)")
+TF32 = "tf32"
+TF32_OVERRIDE = "NVIDIA_TF32_OVERRIDE"  # read by cuBLAS, cuDNN and TensorRT's builder: "0" forbids TF32
+# CUDA's JIT cache (PTX compiled for the GPU at hand), read by the driver when CUDA initialises.
+CUDA_CACHE_PATH = "CUDA_CACHE_PATH"
+CUDA_CACHE_MAXSIZE = "CUDA_CACHE_MAXSIZE"
+CUDA_CACHE_DISABLE = "CUDA_CACHE_DISABLE"
+# The driver's upper limit for CUDA_CACHE_MAXSIZE (4 GiB): TensorFlow's kernels JIT-compiled from compute_90 PTX
+# take a few hundred MB; what exceeds the limit is evicted, oldest first.
+CUDA_CACHE_MAX_BYTES = 4 * 2**30
+
+
+@dataclass(frozen=True)
+class MathPolicy:
+    """What the policy asks of one run."""
+
+    tf32: bool  # TensorFloat-32 allowed for fp32 GEMMs and convolutions
+    autotune: bool = True
+    name: str = POLICY
+
+    @property
+    def library_env(self) -> dict[str, str | None]:
+        """The environment NVIDIA's libraries read (None: removed)."""
+        return {TF32_OVERRIDE: None if self.tf32 else "0"}
+
+
+def policy_for(precision: str) -> MathPolicy:
+    return MathPolicy(tf32=precision == TF32)
+
+
+def data_precision(precision: str) -> str:
+    """The precision of weights and tensors: tf32 is fp32 data with TF32 math."""
+    return "fp32" if precision == TF32 else precision
+
+
+def apply_environment(policy: MathPolicy, gpu: bool, jit_cache: dict[str, Any] | None = None,
+                      extra: dict[str, str] | None = None) -> dict[str, Any]:
+    """Set, in this process and before any framework initialises CUDA, what the policy and the JIT cache need;
+    returns what was set, for runtime_facts.  CPU runs change nothing (TF32 is a GPU math mode)."""
+    if not gpu:
+        return {}
+    wanted: dict[str, str | None] = {**policy.library_env, **(extra or {})}
+    if jit_cache:
+        Path(jit_cache["path"]).mkdir(parents=True, exist_ok=True)
+        wanted[CUDA_CACHE_PATH] = str(jit_cache["path"])
+        wanted[CUDA_CACHE_MAXSIZE] = str(int(jit_cache["max_bytes"]))
+        wanted[CUDA_CACHE_DISABLE] = None  # a cache the launcher's environment disabled would be a silent cold JIT
+    for name, value in wanted.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
+    return {name: os.environ.get(name) for name in wanted}
+
+
+def jit_cache_facts(jit_cache: dict[str, Any] | None, gpu: bool) -> dict[str, Any] | None:
+    """Where the CUDA JIT cache of a GPU run is, and its limit, as the process has them (None on the CPU)."""
+    if not gpu:
+        return None
+    if not jit_cache:
+        return {"path": os.environ.get(CUDA_CACHE_PATH) or "the driver's default (~/.nv/ComputeCache)",
+                "max_bytes": os.environ.get(CUDA_CACHE_MAXSIZE) or "the driver's default",
+                "persistent": "unknown: no cache folder was given to this run"}
+    return {"path": os.environ.get(CUDA_CACHE_PATH), "max_bytes": int(os.environ.get(CUDA_CACHE_MAXSIZE, "0")),
+            "persistent": True}
+
+
+def facts(policy: MathPolicy, gpu: bool, settings: dict[str, Any], environment: dict[str, Any],
+          overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """runtime_facts["math"]: the policy, TF32 state and autotuning as the adapter set (and read back) them."""
+    out: dict[str, Any] = {"policy": policy.name, "tf32_requested": policy.tf32 if gpu else None,
+                           "autotune": policy.autotune, "settings": settings}
+    if not gpu:
+        out["note"] = "CPU run: TF32 is a GPU math mode; the framework's own flags are still set and read back"
+    if environment:
+        out["environment"] = environment
+    if overrides:
+        out["overridden_by_provider_options"] = overrides
+    return out
