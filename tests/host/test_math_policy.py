@@ -193,3 +193,23 @@ def test_the_report_names_the_sweep_s_policy_once_with_the_config_s_overrides():
     older = math_policy_line([_record("torch/native/cuda", "cuda", "fp32", None)], {})
     assert "not recorded by torch/native/cuda" in older
     assert math_policy_line([records[2]], {}).startswith("no GPU run")
+
+
+def test_mxnet_cuda_sets_its_autotuning_and_tf32_override_before_importing_mxnet(clean_env, tmp_path):
+    """MXNet has no TF32 switch: cuBLAS/cuDNN read NVIDIA_TF32_OVERRIDE, and MXNet its autotuning variable, when it
+    loads; both are set before the import (which fails here: no CUDA MXNet), and recorded."""
+    from runners.adapters.mxnet_native import MxnetNativeAdapter
+    from runners.failures import UnsupportedError
+
+    clean_env.delenv("MXNET_CUDNN_AUTOTUNE_DEFAULT", raising=False)
+    adapter = MxnetNativeAdapter()
+    req = request(tmp_path, runtime="mxnet/native/cuda", cuda_jit_cache={"path": str(tmp_path / "jit"),
+                                                                         "max_bytes": CUDA_CACHE_MAX_BYTES})
+    with pytest.raises(UnsupportedError):
+        adapter.load(req)
+    math = adapter.runtime_facts()["math"]
+    assert math["policy"] == POLICY and math["tf32_requested"] is False
+    assert math["settings"]["MXNET_CUDNN_AUTOTUNE_DEFAULT"] == "1" == os.environ["MXNET_CUDNN_AUTOTUNE_DEFAULT"]
+    assert math["environment"][TF32_OVERRIDE] == "0"
+    assert math["cuda_jit_cache"] == {"path": str(tmp_path / "jit"), "max_bytes": CUDA_CACHE_MAX_BYTES,
+                                      "persistent": True}
