@@ -8,8 +8,11 @@ at "fp32" would otherwise compare math modes, not runtimes.  The policy (POLICY)
 - TF32: off everywhere (IEEE fp32 GEMMs and convolutions) unless a cell asks for `tf32` as its own precision, which
   is fp32 data with TensorFloat-32 tensor-core math allowed.  Each adapter sets its framework's own switch, and the
   process also carries NVIDIA_TF32_OVERRIDE=0 for the libraries without one (TensorRT's builder, cuBLAS and cuDNN
-  under MXNet): NVIDIA's libraries read it as "never TF32"; any other value leaves their own setting, so a tf32 run
-  has it removed.  fp16 runs follow the fp32 rule for what stays in fp32.
+  under MXNet): NVIDIA's libraries read it as "never TF32" (cuDNN's API reference, cudnnMathType_t: "The TF32
+  behavior for CUDNN_DEFAULT_MATH and the other Tensor Core math types can be explicitly disabled by the environment
+  variable NVIDIA_TF32_OVERRIDE=0"; TensorRT's developer guide says the same of building an engine, despite
+  BuilderFlag::kTF32, which is on by default); any other value leaves their own setting, so a tf32 run has it
+  removed.  fp16 runs follow the fp32 rule for what stays in fp32.
 - Autotuning: on in every runtime, since a run's shapes are fixed (torch cudnn.benchmark, ORT cuDNN EXHAUSTIVE,
   TensorFlow's cuDNN autotuning, MXNet MXNET_CUDNN_AUTOTUNE_DEFAULT=1; TensorRT's builder always times its
   tactics).  Autotuning happens in warm-up, never inside the window.
