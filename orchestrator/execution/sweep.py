@@ -16,6 +16,7 @@ from models.fidelity import compare_outputs
 from orchestrator.measurement import accounting
 from orchestrator.execution.artifacts import Artifact, ArtifactCache, ExportFailed, artifact_key
 from orchestrator.execution.quantized import INT8, QuantizedArtifact, ensure_quantized
+from orchestrator.execution.run_caches import jit_cache, tensorrt_caches
 from orchestrator.measurement.baseline import baseline_reference, measure_idle, recheck_due
 from orchestrator.measurement.cooldown import adaptive_unavailable, fixed_wait, idle_reference, wait_until_idle
 from orchestrator.planning.config import SweepConfig
@@ -29,7 +30,6 @@ from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.measurement.sampler import Sampler, SampleSeries
 from orchestrator.results.record import FAILED, OK, Failure, RunRecord, no_energy
 from orchestrator.results.store import ResultsDir, disk_full
-from runners.math_policy import CUDA_CACHE_MAX_BYTES
 from runners.runtimes_table import cpu_precision_fast
 from runners.protocol import (Budget, ProtocolError, RunRequest, RunResult, Weights, read_json, to_dict,
                               write_json_atomic)
@@ -70,22 +70,8 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
         user_model=config.user_model(cell.model),
         # CUDA's JIT cache outlives the run (containers have a read-only root and a tmpfs /tmp): PTX-only kernels
         # (TensorFlow's compute_90 on Hopper) are compiled once per sweep, not in every run's load and warm-up.
-        cuda_jit_cache={"path": str(run_dir.parent.parent / CUDA_JIT_CACHE), "max_bytes": CUDA_CACHE_MAX_BYTES}
-        if runtime.needs_gpu else None,
+        cuda_jit_cache=jit_cache(run_dir.parent.parent) if runtime.needs_gpu else None,
     )
-
-
-CUDA_JIT_CACHE = "cuda-jit-cache"
-
-
-def tensorrt_caches(root: Path, cell, source: str, model_options: dict[str, Any]) -> dict[str, str]:
-    """A TensorRT run's engine folder, one per (model, source, batch, precision, model options such as seq_len): an
-    engine is built for exactly one run's shapes and math; and its timing cache, shared by every run of the sweep at
-    the same precision (a layer timed once is not timed again; fp32, tf32 and fp16 tactics are kept apart)."""
-    options = "".join(f"-{k}{v}" for k, v in sorted(model_options.items()))
-    key = f"{cell.model}-{source}-bs{cell.batch_size}-{cell.precision}{options}"
-    return {"trt_engine_cache_path": str(root / "trt-engines" / key),
-            "trt_timing_cache_path": str(root / "trt-timing" / cell.precision)}
 
 
 def user_model_file(config: SweepConfig, model: str, runtime) -> str | None:
