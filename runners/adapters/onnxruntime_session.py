@@ -33,9 +33,9 @@ from models.quantize import METADATA_KEY as QUANTIZATION_METADATA_KEY
 from runners.adapters.contract import Adapter, import_framework
 from runners.failures import BadRequestError, RunnerError, UnsupportedError
 from runners.adapters.ort_options import (CUDA_EP, cuda_ep_options, engine_build_facts, engine_files,
-                                          policy_overrides, tensorrt_profile, tf32_allowed)
+                                          policy_overrides, session_math, tensorrt_profile)
 from runners.hostinfo import cpu_device, nvidia_gpu_name
-from runners.math_policy import MathPolicy, apply_environment, jit_cache_facts, policy_for
+from runners.math_policy import apply_environment, jit_cache_facts, policy_for
 from runners.math_policy import facts as math_facts
 from runners.protocol import RunRequest
 
@@ -443,21 +443,11 @@ class OnnxRuntimeAdapter(Adapter):
             self.quantization = json.loads(facts)
 
     def _apply_math(self, request: RunRequest, chain: list[tuple[str, dict[str, Any]]]) -> None:
-        """The math policy's environment for the session's NVIDIA libraries (TensorRT's builder has no TF32 option
-        in ORT: it reads NVIDIA_TF32_OVERRIDE), and what the chain asks of the CUDA EP, for runtime_facts."""
-        policy = policy_for(request.precision)
+        """The math policy's environment for the session's NVIDIA libraries, and the record of it."""
         gpu = request.provider in CUDA_PROVIDERS
-        # A user's use_tf32 that allows TF32 is honoured for the whole session: the record says it overrode.
-        effective = MathPolicy(tf32=tf32_allowed(chain, policy), autotune=policy.autotune)
+        effective, settings = session_math(request.precision, request.provider, chain)
         environment = apply_environment(effective, gpu, request.cuda_jit_cache)
-        cuda = next((opts for name, opts in chain if name == CUDA_EP), None)
-        settings: dict[str, Any] = {}
-        if cuda is not None:
-            settings = {f"{CUDA_EP}.{k}": cuda.get(k) for k in ("use_tf32", "cudnn_conv_algo_search")}
-        if request.provider == "tensorrt":
-            settings["TensorrtExecutionProvider.tf32"] = ("NVIDIA_TF32_OVERRIDE=0 (TF32 off)"
-                                                          if not effective.tf32 else "TensorRT's default (TF32 on)")
-            settings["TensorrtExecutionProvider.autotune"] = "the builder times its tactics (always)"
+        policy = policy_for(request.precision)
         self.math = math_facts(policy, gpu, settings, environment, policy_overrides(chain, policy))
         if gpu:
             self.math["cuda_jit_cache"] = jit_cache_facts(request.cuda_jit_cache, gpu)

@@ -15,7 +15,7 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from runners.math_policy import MathPolicy
+from runners.math_policy import MathPolicy, policy_for
 
 CUDA_EP = "CUDAExecutionProvider"
 TENSORRT_EP = "TensorrtExecutionProvider"
@@ -64,6 +64,24 @@ def tf32_allowed(chain: list[tuple[str, dict[str, Any]]], policy: MathPolicy) ->
     """Whether the session may use TF32: the policy's answer, unless a user's use_tf32 asks for it."""
     cuda = next((opts for name, opts in chain if name == CUDA_EP), {})
     return policy.tf32 or str(cuda.get("use_tf32", 0)).lower() in ("1", "true")
+
+
+def session_math(precision: str, provider: str, chain: list[tuple[str, dict[str, Any]]]) -> tuple[MathPolicy,
+                                                                                                 dict[str, Any]]:
+    """The math a session runs under, and its settings for the record. A user's use_tf32 that allows TF32 is
+    honoured for the whole session (the environment too: TensorRT's builder has no TF32 option in ORT and reads
+    NVIDIA_TF32_OVERRIDE instead), and the record names it as an override."""
+    policy = policy_for(precision)
+    effective = MathPolicy(tf32=tf32_allowed(chain, policy), autotune=policy.autotune)
+    cuda = next((opts for name, opts in chain if name == CUDA_EP), None)
+    settings: dict[str, Any] = {}
+    if cuda is not None:
+        settings = {f"{CUDA_EP}.{k}": cuda.get(k) for k in ("use_tf32", "cudnn_conv_algo_search")}
+    if provider == "tensorrt":
+        settings[f"{TENSORRT_EP}.tf32"] = ("NVIDIA_TF32_OVERRIDE=0 (TF32 off)" if not effective.tf32
+                                           else "TensorRT's default (TF32 on)")
+        settings[f"{TENSORRT_EP}.autotune"] = "the builder times its tactics (always)"
+    return effective, settings
 
 
 def engine_files(folder: str | None) -> set[str]:

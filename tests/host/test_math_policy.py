@@ -17,7 +17,7 @@ from orchestrator.planning.planner import Cell, HostCapabilities, PlannedRun, sk
 from orchestrator.report.provenance import math_policy_line
 from orchestrator.results.record import RunRecord
 from runners.adapters.onnxruntime_session import provider_chain
-from runners.adapters.ort_options import engine_build_facts, policy_overrides, tf32_allowed
+from runners.adapters.ort_options import engine_build_facts, policy_overrides, session_math, tf32_allowed
 from runners.math_policy import (CUDA_CACHE_MAX_BYTES, CUDA_CACHE_MAXSIZE, CUDA_CACHE_PATH, POLICY, TF32_OVERRIDE,
                                  apply_environment, policy_for)
 from runners.protocol import RunRequest, from_dict, to_dict
@@ -60,6 +60,15 @@ def test_a_users_use_tf32_overrides_the_policy_and_is_named(tmp_path):
     assert policy_overrides(chain, policy_for("fp32")) == {"CUDAExecutionProvider.use_tf32": 1}
     assert tf32_allowed(chain, policy_for("fp32")) is True
     assert policy_overrides(provider_chain("cuda", request(tmp_path, runtime=req.runtime)), policy_for("fp32")) == {}
+
+
+def test_tensorrt_has_no_tf32_option_so_the_session_s_environment_carries_the_policy(tmp_path):
+    strict, settings = session_math("fp32", "tensorrt", provider_chain("tensorrt", request(tmp_path)))
+    assert strict.library_env == {TF32_OVERRIDE: "0"}
+    assert settings["TensorrtExecutionProvider.tf32"].startswith("NVIDIA_TF32_OVERRIDE=0")
+    assert settings["CUDAExecutionProvider.use_tf32"] == 0
+    tf32, _ = session_math("tf32", "tensorrt", provider_chain("tensorrt", request(tmp_path, precision="tf32")))
+    assert tf32.library_env == {TF32_OVERRIDE: None}
 
 
 # -- TensorRT: a profile of exactly the run's shapes ----------------------------------------------------------------
