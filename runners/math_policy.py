@@ -66,23 +66,30 @@ def data_precision(precision: str) -> str:
 
 
 def apply_environment(policy: MathPolicy, gpu: bool, jit_cache: dict[str, Any] | None = None,
-                      extra: dict[str, str] | None = None) -> dict[str, Any]:
-    """Set, in this process and before any framework initialises CUDA, what the policy and the JIT cache need;
-    returns what was set, for runtime_facts.  CPU runs change nothing (TF32 is a GPU math mode)."""
+                      extra: dict[str, str] | None = None) -> tuple[dict[str, Any], dict[str, str]]:
+    """Set, in this process and before any framework initialises CUDA, what the policy and the JIT cache need.
+
+    Returns (the variables as the process now has them, the ones kept against the policy).  A variable the process
+    already has with another value is the user's choice (the sweep's `environment`, or the shell's under the local
+    launcher): it is kept, and reported as overriding the policy.  CPU runs change nothing (TF32 is a GPU math
+    mode, the JIT cache a GPU one)."""
     if not gpu:
-        return {}
+        return {}, {}
     wanted: dict[str, str | None] = {**policy.library_env, **(extra or {})}
     if jit_cache:
         Path(jit_cache["path"]).mkdir(parents=True, exist_ok=True)
         wanted[CUDA_CACHE_PATH] = str(jit_cache["path"])
         wanted[CUDA_CACHE_MAXSIZE] = str(int(jit_cache["max_bytes"]))
-        wanted[CUDA_CACHE_DISABLE] = None  # a cache the launcher's environment disabled would be a silent cold JIT
+    kept: dict[str, str] = {}
     for name, value in wanted.items():
-        if value is None:
-            os.environ.pop(name, None)
-        else:
+        current = os.environ.get(name)
+        if current is not None and current != value:
+            kept[name] = current
+        elif value is not None:
             os.environ[name] = value
-    return {name: os.environ.get(name) for name in wanted}
+    if os.environ.get(CUDA_CACHE_DISABLE, "0") not in ("", "0"):  # the user's: JIT output is then never kept
+        kept[CUDA_CACHE_DISABLE] = os.environ[CUDA_CACHE_DISABLE]
+    return {name: os.environ.get(name) for name in wanted}, kept
 
 
 def jit_cache_facts(jit_cache: dict[str, Any] | None, gpu: bool) -> dict[str, Any] | None:
@@ -93,12 +100,13 @@ def jit_cache_facts(jit_cache: dict[str, Any] | None, gpu: bool) -> dict[str, An
         return {"path": os.environ.get(CUDA_CACHE_PATH) or "the driver's default (~/.nv/ComputeCache)",
                 "max_bytes": os.environ.get(CUDA_CACHE_MAXSIZE) or "the driver's default",
                 "persistent": "unknown: no cache folder was given to this run"}
+    disabled = os.environ.get(CUDA_CACHE_DISABLE, "0") not in ("", "0")
     return {"path": os.environ.get(CUDA_CACHE_PATH), "max_bytes": int(os.environ.get(CUDA_CACHE_MAXSIZE, "0")),
-            "persistent": True}
+            "persistent": os.environ.get(CUDA_CACHE_PATH) == str(jit_cache["path"]) and not disabled}
 
 
 def facts(policy: MathPolicy, gpu: bool, settings: dict[str, Any], environment: dict[str, Any],
-          overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+          overrides: dict[str, Any] | None = None, kept_environment: dict[str, str] | None = None) -> dict[str, Any]:
     """runtime_facts["math"]: the policy, TF32 state and autotuning as the adapter set (and read back) them."""
     out: dict[str, Any] = {"policy": policy.name, "tf32_requested": policy.tf32 if gpu else None,
                            "autotune": policy.autotune, "settings": settings}
@@ -108,4 +116,6 @@ def facts(policy: MathPolicy, gpu: bool, settings: dict[str, Any], environment: 
         out["environment"] = environment
     if overrides:
         out["overridden_by_provider_options"] = overrides
+    if kept_environment:
+        out["overridden_by_environment"] = kept_environment
     return out

@@ -5,7 +5,7 @@
 set -eu
 venv="${GREENRT_VENV:-/opt/greenrt/venv}"
 link="${GREENRT_CUDA_NVCC_LINK:-/opt/greenrt/cuda-nvcc}"  # the Dockerfile's XLA_FLAGS and PATH name this path
-nvcc="$("$venv/bin/python" -c 'import nvidia.cuda_nvcc, os; print(os.path.dirname(nvidia.cuda_nvcc.__file__) if nvidia.cuda_nvcc.__file__ else list(nvidia.cuda_nvcc.__path__)[0])' 2>/dev/null || true)"
+nvcc="$("$venv/bin/python" -c 'import nvidia.cuda_nvcc as m; print(list(m.__path__)[0])' 2>/dev/null || true)"
 if [ -n "$nvcc" ] && [ -x "$nvcc/bin/ptxas" ] && [ -f "$nvcc/nvvm/libdevice/libdevice.10.bc" ]; then
     ln -sfn "$nvcc" "$link"
     echo "greenrt: XLA's CUDA data dir $link -> $nvcc ($("$nvcc/bin/ptxas" --version | tail -1))"

@@ -108,11 +108,11 @@ class MxnetNativeAdapter(Adapter):
         _set_threads(request.threads)
         gpu = provider == "cuda"
         policy = policy_for(request.precision)
-        environment = apply_environment(policy, gpu, request.cuda_jit_cache,
+        environment, kept = apply_environment(policy, gpu, request.cuda_jit_cache,
                                         {AUTOTUNE_VARIABLE: "1" if policy.autotune else "0"})
         # MXNet reads these from the environment (no API to read them back): recorded as the process has them.
         settings = {name: os.environ.get(name) for name in (AUTOTUNE_VARIABLE, *TENSOR_CORE_VARIABLES)} if gpu else {}
-        self.math = math_facts(policy, gpu, settings, environment)
+        self.math = math_facts(policy, gpu, settings, environment, kept_environment=kept)
         if gpu:
             self.math["cuda_jit_cache"] = jit_cache_facts(request.cuda_jit_cache, gpu)
         mx = self.mx = import_framework("mxnet")

@@ -446,9 +446,9 @@ class OnnxRuntimeAdapter(Adapter):
         """The math policy's environment for the session's NVIDIA libraries, and the record of it."""
         gpu = request.provider in CUDA_PROVIDERS
         effective, settings = session_math(request.precision, request.provider, chain)
-        environment = apply_environment(effective, gpu, request.cuda_jit_cache)
+        environment, kept = apply_environment(effective, gpu, request.cuda_jit_cache)
         policy = policy_for(request.precision)
-        self.math = math_facts(policy, gpu, settings, environment, policy_overrides(chain, policy))
+        self.math = math_facts(policy, gpu, settings, environment, policy_overrides(chain, policy), kept)
         if gpu:
             self.math["cuda_jit_cache"] = jit_cache_facts(request.cuda_jit_cache, gpu)
 

@@ -146,11 +146,12 @@ class TensorflowNativeAdapter(Adapter):
         gpu = provider == "cuda"
         policy = policy_for(request.precision)
         # Before TensorFlow loads CUDA, cuBLAS and cuDNN: they read these once.
-        environment = apply_environment(policy, gpu, request.cuda_jit_cache,
+        environment, kept = apply_environment(policy, gpu, request.cuda_jit_cache,
                                         {AUTOTUNE_VARIABLE: "1" if policy.autotune else "0"})
         tf = self.tf = _import_tf()
         self.configure_runtime(tf, request)
-        self.math = math_facts(policy, gpu, apply_tensorflow_math(tf, policy, gpu), environment)
+        self.math = math_facts(policy, gpu, apply_tensorflow_math(tf, policy, gpu), environment,
+                               kept_environment=kept)
         if gpu:
             self.math["cuda_jit_cache"] = jit_cache_facts(request.cuda_jit_cache, gpu)
         self.provider = provider

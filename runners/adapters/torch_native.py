@@ -54,9 +54,10 @@ class TorchNativeAdapter(Adapter):
         gpu = request.provider == "cuda"
         policy = policy_for(request.precision)
         # Before torch loads cuBLAS/cuDNN or initialises CUDA: they read these once.
-        environment = apply_environment(policy, gpu, request.cuda_jit_cache)
+        environment, kept = apply_environment(policy, gpu, request.cuda_jit_cache)
         torch = self.torch = import_framework("torch")
-        self.math = math_facts(policy, gpu, apply_torch_math(torch, policy, gpu), environment)
+        self.math = math_facts(policy, gpu, apply_torch_math(torch, policy, gpu), environment,
+                               kept_environment=kept)
         if gpu:
             self.math["cuda_jit_cache"] = jit_cache_facts(request.cuda_jit_cache, gpu)
         from models.registry import get_model

@@ -19,7 +19,7 @@ from orchestrator.results.record import RunRecord
 from runners.adapters.onnxruntime_session import provider_chain
 from runners.adapters.ort_options import engine_build_facts, policy_overrides, session_math, tf32_allowed
 from runners.math_policy import (CUDA_CACHE_MAX_BYTES, CUDA_CACHE_MAXSIZE, CUDA_CACHE_PATH, POLICY, TF32_OVERRIDE,
-                                 apply_environment, policy_for)
+                                 apply_environment, jit_cache_facts, policy_for)
 from runners.protocol import RunRequest, from_dict, to_dict
 
 TRT = "onnxruntime/onnx-from-torch/tensorrt"
@@ -152,21 +152,29 @@ def clean_env(monkeypatch):
 
 
 def test_strict_fp32_sets_nvidia_tf32_override_and_the_jit_cache_for_gpu_runs(clean_env, tmp_path):
-    clean_env.setenv("CUDA_CACHE_DISABLE", "1")
     cache = {"path": str(tmp_path / "jit"), "max_bytes": CUDA_CACHE_MAX_BYTES}
-    set_ = apply_environment(policy_for("fp32"), True, cache)
+    set_, kept = apply_environment(policy_for("fp32"), True, cache)
     assert os.environ[TF32_OVERRIDE] == "0"
     assert os.environ[CUDA_CACHE_PATH] == str(tmp_path / "jit") and (tmp_path / "jit").is_dir()
     assert os.environ[CUDA_CACHE_MAXSIZE] == str(4 * 2**30)
-    assert "CUDA_CACHE_DISABLE" not in os.environ
-    assert set_[TF32_OVERRIDE] == "0" and set_[CUDA_CACHE_PATH] == str(tmp_path / "jit")
+    assert set_[TF32_OVERRIDE] == "0" and set_[CUDA_CACHE_PATH] == str(tmp_path / "jit") and kept == {}
+    assert jit_cache_facts(cache, True) == {"path": str(tmp_path / "jit"), "max_bytes": 4 * 2**30,
+                                            "persistent": True}
 
 
-def test_tf32_removes_the_override_and_cpu_runs_change_nothing(clean_env):
-    clean_env.setenv(TF32_OVERRIDE, "0")
-    apply_environment(policy_for("tf32"), True)
-    assert TF32_OVERRIDE not in os.environ  # NVIDIA's libraries read any value but "0" as their own default
-    assert apply_environment(policy_for("fp32"), False, {"path": "/nowhere", "max_bytes": 1}) == {}
+def test_a_variable_the_user_set_is_kept_and_named_as_overriding_the_policy(clean_env, tmp_path):
+    clean_env.setenv(TF32_OVERRIDE, "0")  # e.g. the sweep's [environment] for this runtime
+    clean_env.setenv("CUDA_CACHE_DISABLE", "1")
+    cache = {"path": str(tmp_path / "jit"), "max_bytes": CUDA_CACHE_MAX_BYTES}
+    set_, kept = apply_environment(policy_for("tf32"), True, cache)
+    assert os.environ[TF32_OVERRIDE] == "0" and kept == {TF32_OVERRIDE: "0", "CUDA_CACHE_DISABLE": "1"}
+    assert jit_cache_facts(cache, True)["persistent"] is False  # disabled by the user: said, not assumed
+
+
+def test_tf32_leaves_nvidia_s_libraries_their_default_and_cpu_runs_change_nothing(clean_env):
+    set_, kept = apply_environment(policy_for("tf32"), True)
+    assert TF32_OVERRIDE not in os.environ and set_ == {TF32_OVERRIDE: None} and kept == {}
+    assert apply_environment(policy_for("fp32"), False, {"path": "/nowhere", "max_bytes": 1}) == ({}, {})
     assert TF32_OVERRIDE not in os.environ and CUDA_CACHE_PATH not in os.environ
 
 
