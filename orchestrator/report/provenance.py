@@ -63,10 +63,12 @@ def math_policy_line(records: list[RunRecord], plan: dict[str, Any]) -> str:
     gpu = [r for r in records if r.provider in GPU_PROVIDERS and r.result]
     reported: dict[str, set[str]] = {}
     silent: set[str] = set()
+    kept: set[str] = set()  # "runtime VARIABLE=value": the environment a run kept against the policy
     for record in gpu:
         math = ((record.result or {}).get("runtime_facts") or {}).get("math")
         if math:
             reported.setdefault(math.get("policy") or "unnamed", set()).add(record.runtime)
+            kept |= {f"{record.runtime} {k}={v}" for k, v in (math.get("overridden_by_environment") or {}).items()}
         else:
             silent.add(record.runtime)
     silent -= {r for runtimes in reported.values() for r in runtimes}
@@ -81,6 +83,8 @@ def math_policy_line(records: list[RunRecord], plan: dict[str, Any]) -> str:
                  or {}).items()) if isinstance(options, dict) for key in POLICY_OPTIONS if key in options]
     if overrides:
         parts.append("overridden by the config's provider options: " + ", ".join(overrides))
+    if kept:
+        parts.append("overridden by the runner's environment: " + ", ".join(sorted(kept)))
     if silent:
         parts.append(f"not recorded by {', '.join(sorted(silent))} (an older greenrt: the runtime's own defaults)")
     return "; ".join(parts)

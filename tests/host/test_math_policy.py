@@ -207,6 +207,9 @@ def test_the_report_names_the_sweep_s_policy_once_with_the_config_s_overrides():
     assert line.count(POLICY) == 1 and "TF32 off" in line and "2 GPU runtime(s)" in line
     assert "tf32 allow TF32" in line
     assert "onnxruntime/onnx-from-torch/cuda use_tf32=1" in line
+    kept = math_policy_line([_record("torch/native/cuda", "cuda", "tf32",
+                                     {"policy": POLICY, "overridden_by_environment": {TF32_OVERRIDE: "0"}})], {})
+    assert "overridden by the runner's environment: torch/native/cuda NVIDIA_TF32_OVERRIDE=0" in kept
     older = math_policy_line([_record("torch/native/cuda", "cuda", "fp32", None)], {})
     assert "not recorded by torch/native/cuda" in older
     assert math_policy_line([records[2]], {}).startswith("no GPU run")
