@@ -462,9 +462,9 @@ class OnnxRuntimeAdapter(Adapter):
                                       if k in held}
 
     def on_window_start(self) -> None:
-        if getattr(self, "_engine", None) is not None:
+        if self._engine is not None:
             trt_options, before, after, seconds = self._engine
-            self.engine = engine_build_facts(trt_options, before, after, seconds, self._run_seconds)
+            self.engine = engine_build_facts(trt_options, before, after, seconds, self._run_seconds or [])
             self._run_seconds = None  # only warm-up runs are timed here
 
     def _feed(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -506,7 +506,7 @@ class OnnxRuntimeAdapter(Adapter):
     def run(self, prepared: Any) -> Any:
         if self.binding is None:
             return self.session.run(self.output_names, prepared, self.run_options)
-        if getattr(self, "_run_seconds", None) is not None:  # tensorrt warm-up: the first run's cost is recorded
+        if self._run_seconds is not None:  # tensorrt warm-up: the first run's cost is recorded
             started = time.monotonic()
             self.session.run_with_iobinding(prepared, self.run_options)
             self._run_seconds.append(time.monotonic() - started)
@@ -567,7 +567,9 @@ class OnnxRuntimeAdapter(Adapter):
             out["quantization"] = self.quantization
         if getattr(self, "math", None):
             out["math"] = self.math
-        if getattr(self, "engine", None):
+        if self.engine is None and self._engine is not None:  # the run ended before its window: what it had
+            self.on_window_start()
+        if self.engine:
             out["tensorrt"] = self.engine
         return out or None
 

@@ -233,3 +233,99 @@ def test_mxnet_cuda_sets_its_autotuning_and_tf32_override_before_importing_mxnet
     assert math["environment"][TF32_OVERRIDE] == "0"
     assert math["cuda_jit_cache"] == {"path": str(tmp_path / "jit"), "max_bytes": CUDA_CACHE_MAX_BYTES,
                                       "persistent": True}
+
+
+# -- a TensorRT session's engine cost, with a stand-in for onnxruntime-gpu ------------------------------------------
+
+class _FakeSession:
+    """Builds its "engine" at construction, as ORT's TensorRT EP does when every input has an explicit profile."""
+
+    def __init__(self, path, sess_options=None, providers=(), provider_options=()):
+        import time
+        from types import SimpleNamespace
+
+        self.options = dict(zip(providers, provider_options))
+        trt = self.options["TensorrtExecutionProvider"]
+        folder = Path(trt["trt_engine_cache_path"])
+        if not list(folder.glob("*.engine")):
+            time.sleep(0.3)  # the build
+            (folder / "TensorrtExecutionProvider_TRTKernel_sm90.engine").write_bytes(b"engine")
+        self.providers = list(providers)
+        self.runs = 0
+        self._inputs = [SimpleNamespace(name="pixel_values", type="tensor(float)")]
+        self._outputs = [SimpleNamespace(name="logits")]
+
+    def get_providers(self):
+        return self.providers
+
+    def get_inputs(self):
+        return self._inputs
+
+    def get_outputs(self):
+        return self._outputs
+
+    def get_provider_options(self):
+        return {name: {k: str(v) for k, v in opts.items()} for name, opts in self.options.items()}
+
+    def io_binding(self):
+        from types import SimpleNamespace
+
+        return SimpleNamespace(bind_ortvalue_input=lambda *a: None, bind_output=lambda *a: None,
+                               synchronize_inputs=lambda: None, synchronize_outputs=lambda: None)
+
+    def run_with_iobinding(self, binding, run_options=None):
+        import time
+
+        self.runs += 1
+        time.sleep(0.2 if self.runs == 1 else 0.01)  # the first run's own set-up, then steady state
+
+
+def _fake_onnxruntime():
+    from types import ModuleType, SimpleNamespace
+
+    ort = ModuleType("onnxruntime")
+    ort.__version__ = "0.fake"
+    ort.get_available_providers = lambda: ["TensorrtExecutionProvider", "CUDAExecutionProvider",
+                                           "CPUExecutionProvider"]
+    ort.SessionOptions = lambda: SimpleNamespace(add_session_config_entry=lambda *a: None)
+    ort.GraphOptimizationLevel = SimpleNamespace(ORT_ENABLE_ALL=99)
+    ort.RunOptions = SimpleNamespace
+    ort.InferenceSession = _FakeSession
+    ort.OrtValue = SimpleNamespace(ortvalue_from_numpy=lambda array, device, index: array)
+    return ort
+
+
+def test_a_tensorrt_run_records_its_engine_build_and_a_repetition_its_cached_engine(clean_env, tmp_path):
+    import sys
+
+    import numpy as np
+
+    from runners.adapters.onnxruntime_session import OnnxRuntimeAdapter
+
+    clean_env.setitem(sys.modules, "onnxruntime", _fake_onnxruntime())
+    artifact = tmp_path / "model.onnx"
+    artifact.write_bytes(b"onnx")
+    engines = tmp_path / "trt-engines" / "resnet50-torch-bs1-fp32"
+
+    def one_run(name: str) -> dict:
+        adapter = OnnxRuntimeAdapter()
+        adapter.load(request(tmp_path / name, artifact_path=str(artifact),
+                             provider_options={"trt_engine_cache_path": str(engines),
+                                               "trt_timing_cache_path": str(tmp_path / "trt-timing" / "fp32")}))
+        prepared = adapter.prepare({"pixel_values": np.zeros((1, 3, 224, 224), np.float32)})
+        for _ in range(3):  # warm-up
+            adapter.run(prepared)
+        adapter.on_window_start()
+        return adapter.runtime_facts()
+
+    first = one_run("first")
+    trt = first["tensorrt"]
+    assert trt["engine"] == "built" and trt["engines_written"] == ["TensorrtExecutionProvider_TRTKernel_sm90.engine"]
+    assert trt["build_seconds"] >= 0.3 and trt["profile"] == "pixel_values:1x3x224x224"
+    assert 0.15 < trt["first_run_excess_seconds"] < 0.3
+    assert first["math"]["environment"][TF32_OVERRIDE] == "0"
+    assert first["math"]["read_back"] == {"CUDAExecutionProvider.use_tf32": "0",
+                                          "CUDAExecutionProvider.cudnn_conv_algo_search": "EXHAUSTIVE"}
+    again = one_run("again")["tensorrt"]
+    assert again["engine"] == "loaded from cache" and again["build_seconds"] is None
+    assert again["session_seconds"] < trt["session_seconds"]
