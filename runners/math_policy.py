@@ -11,8 +11,10 @@ at "fp32" would otherwise compare math modes, not runtimes.  The policy (POLICY)
   under MXNet): NVIDIA's libraries read it as "never TF32" (cuDNN's API reference, cudnnMathType_t: "The TF32
   behavior for CUDNN_DEFAULT_MATH and the other Tensor Core math types can be explicitly disabled by the environment
   variable NVIDIA_TF32_OVERRIDE=0"; TensorRT's developer guide says the same of building an engine, despite
-  BuilderFlag::kTF32, which is on by default); any other value leaves their own setting, so a tf32 run has it
-  removed.  fp16 runs follow the fp32 rule for what stays in fp32.
+  BuilderFlag::kTF32, which is on by default, and reserves every other value); a tf32 run leaves it unset.  The
+  variable keeps one value for the whole process, engine build and run alike: the guide warns that a different
+  value when an engine runs has unpredictable effects, and engines are cached per precision (one math mode each).
+  fp16 runs follow the fp32 rule for what stays in fp32.
 - Autotuning: on in every runtime, since a run's shapes are fixed (torch cudnn.benchmark, ORT cuDNN EXHAUSTIVE,
   TensorFlow's cuDNN autotuning, MXNet MXNET_CUDNN_AUTOTUNE_DEFAULT=1; TensorRT's builder always times its
   tactics).  Autotuning happens in warm-up, never inside the window.
