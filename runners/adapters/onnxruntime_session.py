@@ -31,9 +31,9 @@ import numpy as np
 
 from models.quantize import METADATA_KEY as QUANTIZATION_METADATA_KEY
 from runners.adapters.contract import Adapter, import_framework
-from runners.failures import BadRequestError, RunnerError, UnsupportedError
 from runners.adapters.ort_options import (CUDA_EP, cuda_ep_options, engine_build_facts, engine_files,
                                           policy_overrides, session_math, tensorrt_profile)
+from runners.failures import BadRequestError, RunnerError, UnsupportedError
 from runners.hostinfo import cpu_device, nvidia_gpu_name
 from runners.math_policy import apply_environment, jit_cache_facts, policy_for
 from runners.math_policy import facts as math_facts
@@ -397,6 +397,7 @@ class OnnxRuntimeAdapter(Adapter):
             with captured_stderr_fd(log):
                 self.session = ort.InferenceSession(str(artifact), sess_options=so, providers=names,
                                                     provider_options=[opts for _, opts in chain])
+            session_seconds = time.monotonic() - started  # ORT's TensorRT EP builds its engine in here
         except Exception as exc:
             self._pass_on(log)
             refusal = _refusal_message(exc, names, log)
@@ -414,7 +415,6 @@ class OnnxRuntimeAdapter(Adapter):
         # as the session had before.
         self.run_options = ort.RunOptions()
         self.run_options.log_severity_level = 3
-        session_seconds = time.monotonic() - started
         self.providers_used = self.session.get_providers()
         self._read_back_math()
         if provider == "tensorrt":
