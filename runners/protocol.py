@@ -67,6 +67,9 @@ class RunRequest:
     provider_options: dict[str, Any] = field(default_factory=dict)
     # A user's own model (models.user_models entry: format, file, size, sha256, inputs, outputs); None: built in.
     user_model: dict[str, Any] | None = None
+    # GPU runs: CUDA's JIT cache, kept across the runs of a sweep ({"path": folder, "max_bytes": limit}); None: the
+    # driver's default (in a container, a tmpfs or read-only home: thrown away after every run).
+    cuda_jit_cache: dict[str, Any] | None = None
     schema: int = SCHEMA_VERSION
 
     @property

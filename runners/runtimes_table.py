@@ -13,7 +13,9 @@ from dataclasses import dataclass, field
 PROVIDERS: dict[str, bool] = {"cpu": False, "cuda": True, "tensorrt": True, "openvino": False}
 GPU_PROVIDERS = frozenset(name for name, gpu in PROVIDERS.items() if gpu)
 
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "tf32")
+# tf32: fp32 data with TensorFloat-32 tensor-core math allowed (runners/math_policy.py); "fp32" is strict IEEE fp32.
+TF32_PROVIDERS = ("cuda", "tensorrt")
 ONNX_FROM = "onnx-from-"  # the model format of an ONNX model exported from a source framework: onnx-from-<framework>
 TFLITE_FROM = "tflite-from-"  # a TensorFlow Lite (LiteRT) model converted from a source framework
 # Converted model formats: the prefix of the runtime's model format -> the file format exported (ExportRequest.target).
@@ -117,6 +119,9 @@ class Family:
         if precision == "fp16" and self.fp16_providers is not None and provider not in self.fp16_providers:
             return (f"{self.label}: fp16 is measured on {' and '.join(self.fp16_providers)} only (CPU "
                     f"half-precision kernels are not a deployment target)")
+        if precision == "tf32" and provider not in TF32_PROVIDERS:
+            return (f"{self.label}: tf32 is a GPU math mode (TensorFloat-32 tensor cores), measured on "
+                    f"{' and '.join(p for p in TF32_PROVIDERS if p in self.providers) or 'GPU providers'} only")
         if precision == "int8" and self.int8_providers is not None and provider not in self.int8_providers:
             return (f"{self.label}: int8 is measured on {' and '.join(self.int8_providers)} only (the quantized QDQ "
                     f"model's integer kernels are CPU ones; TensorRT's INT8 needs its own calibration)")

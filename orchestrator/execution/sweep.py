@@ -16,6 +16,7 @@ from models.fidelity import compare_outputs
 from orchestrator.measurement import accounting
 from orchestrator.execution.artifacts import Artifact, ArtifactCache, ExportFailed, artifact_key
 from orchestrator.execution.quantized import INT8, QuantizedArtifact, ensure_quantized
+from orchestrator.execution.run_caches import jit_cache, tensorrt_caches
 from orchestrator.measurement.baseline import baseline_reference, measure_idle, recheck_due
 from orchestrator.measurement.cooldown import adaptive_unavailable, fixed_wait, idle_reference, wait_until_idle
 from orchestrator.planning.config import SweepConfig
@@ -62,10 +63,14 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
         outputs_path=str(run_dir / "outputs.npz") if runtime.reference_framework else None,
         threads=config.threads,
         provider_options={
-            **({"trt_engine_cache_path": str(run_dir.parent.parent / "trt-engines")} if runtime.provider == "tensorrt" else {}),
+            **(tensorrt_caches(run_dir.parent.parent, cell, runtime.source_framework or runtime.model_format,
+                               config.options_for(cell.model)) if runtime.provider == "tensorrt" else {}),
             **config.provider_options.get(cell.runtime, {}),
         },
         user_model=config.user_model(cell.model),
+        # CUDA's JIT cache outlives the run (containers have a read-only root and a tmpfs /tmp): PTX-only kernels
+        # (TensorFlow's compute_90 on Hopper) are compiled once per sweep, not in every run's load and warm-up.
+        cuda_jit_cache=jit_cache(run_dir.parent.parent) if runtime.needs_gpu else None,
     )
 
 
@@ -95,9 +100,12 @@ def weights_files(weights: Weights) -> list[Path]:
 
 
 def run_mounts(request: RunRequest) -> dict[str, list[Path]]:
-    """What a run writes besides its own folder (a TensorRT engine cache), and what it only reads."""
-    writable = [Path(request.provider_options["trt_engine_cache_path"])] \
-        if "trt_engine_cache_path" in request.provider_options else []
+    """What a run writes besides its own folder (TensorRT's engine and timing caches, CUDA's JIT cache), and what it
+    only reads."""
+    writable = [Path(request.provider_options[key]) for key in ("trt_engine_cache_path", "trt_timing_cache_path")
+                if key in request.provider_options]
+    if request.cuda_jit_cache:
+        writable.append(Path(request.cuda_jit_cache["path"]))
     readonly = weights_files(request.weights)
     if request.user_model is not None:  # a user's model file (and hf weights), wherever the runner runs
         hf_weights = (request.user_model.get("hf") or {}).get("weights") or {}

@@ -22,7 +22,7 @@ from runners.adapters.onnxruntime_session import DISABLE_CPU_FALLBACK, SESSION_C
 from runners.protocol import Weights
 from runners.runtimes_table import EXPORTER_OPSETS, ONNX_FROM, option_refusal
 
-Precision = Literal["fp32", "fp16", "int8"]
+Precision = Literal["fp32", "fp16", "tf32", "int8"]  # tf32: fp32 data, TF32 math on GPUs (runners/math_policy.py)
 PositiveInt = Annotated[int, Field(ge=1)]
 # A week: longer waits and time limits are mistakes (and past what time.sleep and subprocess time-outs accept).
 MAX_SECONDS = 7 * 24 * 3600.0

@@ -349,7 +349,7 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     doc.sections.append(Section("Provenance", [
         Paragraph("Everything needed to reproduce these numbers: the config's digest and seed, greenrt's git "
                   "revision, the host and its sensors (drivers), each runtime's libraries and image."),
-        table("provenance", "Sweep and host", sweep_facts(host, plan, baseline)),
+        table("provenance", "Sweep and host", sweep_facts(host, plan, baseline, records)),
         table("versions", "Per runtime: launcher, image, devices, library versions", runtime_versions(records)),
         *([table("user_models", "User models: file, loader and input spec", users)]
           if not (users := user_model_facts(plan)).is_empty() else [])]))

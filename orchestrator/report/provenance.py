@@ -8,6 +8,8 @@ from typing import Any
 import polars as pl
 
 from orchestrator.results.record import RunRecord
+from runners.math_policy import POLICY, POLICY_TEXT, TF32
+from runners.runtimes_table import GPU_PROVIDERS
 
 
 def _compact(value: Any) -> str:
@@ -20,7 +22,8 @@ def _when(stamp: Any) -> str:
     return datetime.fromtimestamp(stamp, timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
 
 
-def sweep_facts(host: dict[str, Any], plan: dict[str, Any], baseline: dict[str, Any] | None) -> pl.DataFrame:
+def sweep_facts(host: dict[str, Any], plan: dict[str, Any], baseline: dict[str, Any] | None,
+                records: list[RunRecord] = ()) -> pl.DataFrame:
     memory = host.get("memory_bytes")
     engine = host.get("container_engine") or {}
     facts = [
@@ -42,10 +45,49 @@ def sweep_facts(host: dict[str, Any], plan: dict[str, Any], baseline: dict[str, 
         if sensor.get("details"):
             detail += f" {_compact(sensor['details'])}"  # NVML's driver version lives here
         facts.append((f"sensor {sensor.get('name')}", detail))
+    facts.append(("GPU math policy", math_policy_line(records, plan)))
     facts += baseline_facts(baseline)
     facts += config_facts(plan)
     return pl.DataFrame({"what": [k for k, _ in facts], "value": [None if v is None else str(v) for _, v in facts]},
                         schema={"what": pl.String, "value": pl.String})
+
+
+# Provider options a config may give that depart from the math policy (runners/adapters/ort_options.py).
+POLICY_OPTIONS = ("use_tf32", "cudnn_conv_algo_search")
+
+
+def math_policy_line(records: list[RunRecord], plan: dict[str, Any]) -> str:
+    """Which math policy (runners/math_policy.py) the sweep's GPU runtimes reported, once: TF32 and autotuning
+    decide what "fp32" means on a GPU.  `records` are the report's shown records (one or two per runtime), so the
+    policy is told per runtime; the config's provider options that override it are named from the plan."""
+    gpu = [r for r in records if r.provider in GPU_PROVIDERS and r.result]
+    reported: dict[str, set[str]] = {}
+    silent: set[str] = set()
+    kept: set[str] = set()  # "runtime VARIABLE=value": the environment a run kept against the policy
+    for record in gpu:
+        math = ((record.result or {}).get("runtime_facts") or {}).get("math")
+        if math:
+            reported.setdefault(math.get("policy") or "unnamed", set()).add(record.runtime)
+            kept |= {f"{record.runtime} {k}={v}" for k, v in (math.get("overridden_by_environment") or {}).items()}
+        else:
+            silent.add(record.runtime)
+    silent -= {r for runtimes in reported.values() for r in runtimes}
+    if not reported and not silent:
+        return "no GPU run (TF32 and autotuning concern GPU runs only)"
+    parts = [f"{name}{' (' + POLICY_TEXT + ')' if name == POLICY else ''}, reported by {len(runtimes)} GPU "
+             f"runtime(s)" for name, runtimes in sorted(reported.items())]
+    config = plan.get("config") or {}
+    if TF32 in (config.get("precisions") or ()):
+        parts.append("cells at precision tf32 allow TF32")
+    overrides = [f"{runtime} {key}={options[key]}" for runtime, options in sorted((config.get("provider_options")
+                 or {}).items()) if isinstance(options, dict) for key in POLICY_OPTIONS if key in options]
+    if overrides:
+        parts.append("overridden by the config's provider options: " + ", ".join(overrides))
+    if kept:
+        parts.append("overridden by the runner's environment: " + ", ".join(sorted(kept)))
+    if silent:
+        parts.append(f"not recorded by {', '.join(sorted(silent))} (an older greenrt: the runtime's own defaults)")
+    return "; ".join(parts)
 
 
 def _idle_line(entry: dict[str, Any]) -> str:

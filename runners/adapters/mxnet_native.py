@@ -21,6 +21,11 @@ kernels.  The adapter sets both before importing MXNet.  MXNET_CPU_WORKER_NTHREA
 independent operators concurrently, default 1) is left at its default.  Where MXNet was already imported with
 other settings, the request is refused ("unsupported") rather than measured with a thread count it did not ask for.
 With threads unset, MXNet's default is all the CPUs the process may run on (omp_get_num_procs), which is reported.
+
+Math (runners/math_policy.py), cuda: MXNet 1.9 has no TF32 switch of its own; cuBLAS and cuDNN, which it calls,
+honour NVIDIA_TF32_OVERRIDE=0 (set for every precision but tf32), and cuDNN autotuning is on
+(MXNET_CUDNN_AUTOTUNE_DEFAULT=1: the fastest algorithm within MXNet's workspace limit), both set before the import.
+MXNet's tensor-core switches (MXNET_CUDA_ALLOW_TENSOR_CORE, on by default, for fp16) are recorded as found.
 """
 from __future__ import annotations
 
@@ -35,11 +40,15 @@ import numpy as np
 from runners.adapters.contract import Adapter, import_framework
 from runners.failures import BadRequestError, UnsupportedError
 from runners.hostinfo import cpu_device, nvidia_gpu_name
+from runners.math_policy import apply_environment, jit_cache_facts, policy_for
+from runners.math_policy import facts as math_facts
 from runners.protocol import RunRequest
 
 BACKENDS = {"cpu": ("MKLDNN",), "cuda": ()}  # graph backends a request may ask for (provider_options["backend"])
 PROVIDER_OPTIONS = ("backend", "device_id")
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MXNET_OMP_MAX_THREADS")
+AUTOTUNE_VARIABLE = "MXNET_CUDNN_AUTOTUNE_DEFAULT"  # 0 off, 1 fastest within the workspace limit, 2 fastest
+TENSOR_CORE_VARIABLES = ("MXNET_CUDA_ALLOW_TENSOR_CORE", "MXNET_CUDA_TENSOR_OP_MATH_ALLOW_CONVERSION")
 
 
 def _set_threads(threads: int | None) -> None:
@@ -79,6 +88,7 @@ class MxnetNativeAdapter(Adapter):
         self.input_names: tuple[str, ...] = ()
         self.output_names: tuple[str, ...] = ()
         self.backend: str | None = None
+        self.math: dict[str, Any] | None = None
 
     def check_request(self, request: RunRequest) -> None:
         super().check_request(request)  # provider and precision, from the runtimes table
@@ -96,6 +106,15 @@ class MxnetNativeAdapter(Adapter):
         provider = request.provider
         backend = request.provider_options.get("backend")
         _set_threads(request.threads)
+        gpu = provider == "cuda"
+        policy = policy_for(request.precision)
+        environment, kept = apply_environment(policy, gpu, request.cuda_jit_cache,
+                                        {AUTOTUNE_VARIABLE: "1" if policy.autotune else "0"})
+        # MXNet reads these from the environment (no API to read them back): recorded as the process has them.
+        settings = {name: os.environ.get(name) for name in (AUTOTUNE_VARIABLE, *TENSOR_CORE_VARIABLES)} if gpu else {}
+        self.math = math_facts(policy, gpu, settings, environment, kept_environment=kept)
+        if gpu:
+            self.math["cuda_jit_cache"] = jit_cache_facts(request.cuda_jit_cache, gpu)
         mx = self.mx = import_framework("mxnet")
         from models.mxnet_models import build_mxnet_model
         from models.registry import get_model
@@ -187,6 +206,9 @@ class MxnetNativeAdapter(Adapter):
         if self.provider == "cuda":
             return [nvidia_gpu_name(self.device_id)]
         return [cpu_device()]
+
+    def runtime_facts(self) -> dict[str, Any] | None:
+        return {"math": self.math} if self.math is not None else None
 
     def peak_device_bytes(self) -> int | None:
         return None  # MXNet 1.9 reports free/total GPU memory only, no peak of its own allocations

@@ -21,6 +21,7 @@ import contextlib
 import json
 import re
 import sys
+import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -29,11 +30,15 @@ import numpy as np
 
 from models.quantize import METADATA_KEY as QUANTIZATION_METADATA_KEY
 from runners.adapters.contract import Adapter, import_framework
+from runners.adapters.ort_options import (CUDA_EP, cuda_ep_options, engine_build_facts, engine_files,
+                                          policy_overrides, session_math, tensorrt_profile)
 from runners.adapters.ort_placement import (CPU_EP, OPENVINO_EP, PlacementParseError,  # noqa: F401 - re-exported
                                             captured_stderr_fd, cpu_reasons, log_passthrough, missing_kernel_ops,
                                             parse_node_placements, placement_line, placement_summary)
 from runners.failures import BadRequestError, RunnerError, UnsupportedError
 from runners.hostinfo import cpu_device, nvidia_gpu_name
+from runners.math_policy import apply_environment, jit_cache_facts, policy_for
+from runners.math_policy import facts as math_facts
 from runners.protocol import RunRequest
 
 EP_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
@@ -100,12 +105,15 @@ def provider_chain(provider: str, request: RunRequest) -> list[tuple[str, dict[s
     """
     opts = dict(request.provider_options)
     device_id = int(opts.get("device_id", 0))
-    cuda = {"device_id": device_id, "cudnn_conv_algo_search": "EXHAUSTIVE", "do_copy_in_default_stream": True}
+    # The math policy (runners/math_policy.py): use_tf32 by the precision, cuDNN's exhaustive search (autotuning).
+    cuda = cuda_ep_options(device_id, policy_for(request.precision))
     if provider == "cpu":
         chain = [("CPUExecutionProvider", {})]
     elif provider == "cuda":
         chain = [("CUDAExecutionProvider", cuda), ("CPUExecutionProvider", {})]
     elif provider == "tensorrt":
+        # A sweep gives an engine folder per (model, source, batch, precision, seq_len) and one timing cache per
+        # math mode (orchestrator/execution/sweep.py build_request); alone, a run keeps both beside its result.
         default_cache = str(Path(request.result_path).resolve().parent / "trt_cache")
         trt = {
             "device_id": device_id,
@@ -114,6 +122,7 @@ def provider_chain(provider: str, request: RunRequest) -> list[tuple[str, dict[s
             "trt_timing_cache_enable": True,
             "trt_timing_cache_path": default_cache,
             "trt_fp16_enable": request.precision == "fp16",
+            **tensorrt_profile(request.model, request.batch_size, request.model_options),
         }
         chain = [("TensorrtExecutionProvider", trt), ("CUDAExecutionProvider", cuda), ("CPUExecutionProvider", {})]
     elif provider == "openvino":
@@ -180,6 +189,10 @@ class OnnxRuntimeAdapter(Adapter):
         self.provider_options: list[tuple[str, dict[str, Any]]] = []
         self.placement: dict[str, Any] | None = None
         self.run_options = None
+        self.math: dict[str, Any] | None = None
+        self.engine: dict[str, Any] | None = None
+        self._engine: tuple | None = None
+        self._run_seconds: list[float] | None = None
 
     def load(self, request: RunRequest) -> None:
         ort = self.ort = import_framework("onnxruntime")
@@ -196,8 +209,6 @@ class OnnxRuntimeAdapter(Adapter):
                 f"{ep} is not available in this ONNX Runtime ({_ort_distribution() or ort.__version__}); "
                 f"available: {', '.join(available)}")
 
-        if provider in CUDA_PROVIDERS:
-            self.preloaded = _preload_cuda_libraries(ort)
         entries = session_config_entries(request.provider_options)
         refuse_cpu = entries.get(DISABLE_CPU_FALLBACK) == "1"
         if refuse_cpu and provider == "cpu":
@@ -208,6 +219,10 @@ class OnnxRuntimeAdapter(Adapter):
             chain = [(name, opts) for name, opts in chain if name != CPU_EP]
         self.provider_options = chain
         self.device_id = int(chain[0][1].get("device_id", 0))
+        self._apply_math(request, chain)  # its environment before CUDA's libraries are loaded
+        if provider in CUDA_PROVIDERS:
+            self.preloaded = _preload_cuda_libraries(ort)
+        engines_before = engine_files(chain[0][1].get("trt_engine_cache_path")) if provider == "tensorrt" else set()
         so = ort.SessionOptions()
         so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
         if request.threads is not None:
@@ -220,10 +235,12 @@ class OnnxRuntimeAdapter(Adapter):
         so.log_severity_level = 0
         names = [name for name, _ in chain]
         log: list[str] = []
+        started = time.monotonic()
         try:
             with captured_stderr_fd(log):
                 self.session = ort.InferenceSession(str(artifact), sess_options=so, providers=names,
                                                     provider_options=[opts for _, opts in chain])
+            session_seconds = time.monotonic() - started  # ORT's TensorRT EP builds its engine in here
         except Exception as exc:
             self._pass_on(log)
             refusal = _refusal_message(exc, names, log)
@@ -242,6 +259,11 @@ class OnnxRuntimeAdapter(Adapter):
         self.run_options = ort.RunOptions()
         self.run_options.log_severity_level = 3
         self.providers_used = self.session.get_providers()
+        self._read_back_math()
+        if provider == "tensorrt":
+            self._engine = (chain[0][1], engines_before, engine_files(chain[0][1].get("trt_engine_cache_path")),
+                            session_seconds)
+            self._run_seconds = []
         if not self.providers_used or self.providers_used[0] != ep:
             raise UnsupportedError(
                 f"ONNX Runtime did not enable {ep} (session providers: {', '.join(self.providers_used)}; available: "
@@ -262,6 +284,31 @@ class OnnxRuntimeAdapter(Adapter):
                 raise UnsupportedError(f"onnxruntime/{provider}: int8 needs a quantized artifact (models.quantize "
                                        f"stamps {QUANTIZATION_METADATA_KEY!r} in it); this file has none")
             self.quantization = json.loads(facts)
+
+    def _apply_math(self, request: RunRequest, chain: list[tuple[str, dict[str, Any]]]) -> None:
+        """The math policy's environment for the session's NVIDIA libraries, and the record of it."""
+        gpu = request.provider in CUDA_PROVIDERS
+        effective, settings = session_math(request.precision, request.provider, chain)
+        environment, kept = apply_environment(effective, gpu, request.cuda_jit_cache)
+        policy = policy_for(request.precision)
+        self.math = math_facts(policy, gpu, settings, environment, policy_overrides(chain, policy), kept)
+        if gpu:
+            self.math["cuda_jit_cache"] = jit_cache_facts(request.cuda_jit_cache, gpu)
+
+    def _read_back_math(self) -> None:
+        """The CUDA EP's options as the session holds them (ORT's get_provider_options), beside what was asked."""
+        if not self.math or self.provider_options[0][0] == CPU_EP:
+            return
+        with contextlib.suppress(Exception):
+            held = self.session.get_provider_options().get(CUDA_EP) or {}
+            self.math["read_back"] = {f"{CUDA_EP}.{k}": held.get(k) for k in ("use_tf32", "cudnn_conv_algo_search")
+                                      if k in held}
+
+    def on_window_start(self) -> None:
+        if self._engine is not None:
+            trt_options, before, after, seconds = self._engine
+            self.engine = engine_build_facts(trt_options, before, after, seconds, self._run_seconds or [])
+            self._run_seconds = None  # only warm-up runs are timed here
 
     def _feed(self, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Only the inputs the graph declares, matched by name, cast to the declared element type."""
@@ -302,6 +349,11 @@ class OnnxRuntimeAdapter(Adapter):
     def run(self, prepared: Any) -> Any:
         if self.binding is None:
             return self.session.run(self.output_names, prepared, self.run_options)
+        if self._run_seconds is not None:  # tensorrt warm-up: the first run's cost is recorded
+            started = time.monotonic()
+            self.session.run_with_iobinding(prepared, self.run_options)
+            self._run_seconds.append(time.monotonic() - started)
+            return prepared
         self.session.run_with_iobinding(prepared, self.run_options)
         return prepared
 
@@ -353,7 +405,16 @@ class OnnxRuntimeAdapter(Adapter):
         return self.providers_used[0] if self.provider else None
 
     def runtime_facts(self) -> dict[str, Any] | None:
-        return {"quantization": self.quantization} if getattr(self, "quantization", None) else None
+        out: dict[str, Any] = {}
+        if getattr(self, "quantization", None):
+            out["quantization"] = self.quantization
+        if getattr(self, "math", None):
+            out["math"] = self.math
+        if self.engine is None and self._engine is not None:  # the run ended before its window: what it had
+            self.on_window_start()
+        if self.engine:
+            out["tensorrt"] = self.engine
+        return out or None
 
     def node_placement(self) -> dict[str, Any] | None:
         return self.placement

@@ -12,7 +12,12 @@
   iteration (engine_build_seconds), never inside the window.  XLA (jit_compile) is off: TensorFlow as shipped;
   tensorflow/xla/* (runners.adapters.tensorflow_xla) is this adapter with jit_compile on.
 - runtime_facts: jit_compile, how often the function was traced, and how often inside the window (0 expected).
-- threads: request.threads sets TensorFlow's intra-op pool (tf.config.threading), before TensorFlow initialises.
+- threads: request.threads sets TensorFlow's intra-op pool (tf.config.threading), FIRST: listing logical GPUs
+  (needed to place the model on cuda) initialises TensorFlow's runtime, after which the pool is fixed.
+- Math (runners/math_policy.py): TF32 off (tf.config.experimental.enable_tensor_float_32_execution(False), and
+  NVIDIA_TF32_OVERRIDE=0 in the process) unless the precision is tf32; cuDNN autotuning on (TF_CUDNN_USE_AUTOTUNE=1,
+  TensorFlow's default, set explicitly); XLA's own autotuning (XLA_FLAGS) as the environment gives it.  Read back
+  into runtime_facts["math"].
 - fp16: Keras' "mixed_float16" policy, on cuda only.
 """
 from __future__ import annotations
@@ -27,7 +32,21 @@ import numpy as np
 from runners.adapters.contract import Adapter, import_framework
 from runners.failures import UnsupportedError
 from runners.hostinfo import cpu_device, nvidia_gpu_name
+from runners.math_policy import MathPolicy, apply_environment, jit_cache_facts, policy_for
+from runners.math_policy import facts as math_facts
 from runners.protocol import RunRequest
+
+# TensorFlow's cuDNN autotuning switch (default on), read when its GPU kernels first pick an algorithm.
+AUTOTUNE_VARIABLE = "TF_CUDNN_USE_AUTOTUNE"
+
+
+def apply_tensorflow_math(tf: Any, policy: MathPolicy, gpu: bool) -> dict[str, Any]:
+    """Set TensorFlow's TF32 switch by the policy (a process-wide flag, settable before or after initialisation);
+    what TensorFlow reports back."""
+    tf.config.experimental.enable_tensor_float_32_execution(policy.tf32 and gpu)
+    return {"tf.config.experimental.tensor_float_32_execution_enabled":
+            bool(tf.config.experimental.tensor_float_32_execution_enabled()),
+            AUTOTUNE_VARIABLE: os.environ.get(AUTOTUNE_VARIABLE), "XLA_FLAGS": os.environ.get("XLA_FLAGS")}
 
 
 def _import_tf():
@@ -51,6 +70,7 @@ class TensorflowNativeAdapter(Adapter):
         self.output_names: tuple[str, ...] = ()
         self._sync = None
         self._traces_at_window_start: int | None = None
+        self.math: dict[str, Any] | None = None
 
     # -- device set-up -----------------------------------------------------------------------------------------
 
@@ -110,17 +130,30 @@ class TensorflowNativeAdapter(Adapter):
                     f"in this process with {current or 'its default'}") from None
         self.n_threads = threads
 
+    def configure_runtime(self, tf, request: RunRequest) -> None:
+        """Thread pools, then devices: both are fixed once TensorFlow initialises its runtime, and placing the model
+        on a GPU initialises it (list_logical_devices), so threads go first."""
+        self._set_threads(tf, request.threads)
+        if request.provider == "cuda":
+            self._use_cuda(tf, request)
+        else:
+            self._use_cpu(tf)
+
     # -- the Adapter protocol ----------------------------------------------------------------------------------
 
     def load(self, request: RunRequest) -> None:
         provider = request.provider
+        gpu = provider == "cuda"
+        policy = policy_for(request.precision)
+        # Before TensorFlow loads CUDA, cuBLAS and cuDNN: they read these once.
+        environment, kept = apply_environment(policy, gpu, request.cuda_jit_cache,
+                                        {AUTOTUNE_VARIABLE: "1" if policy.autotune else "0"})
         tf = self.tf = _import_tf()
-        # Device visibility and thread pools must be fixed before TensorFlow initialises its runtime.
-        if provider == "cuda":
-            self._use_cuda(tf, request)
-        else:
-            self._use_cpu(tf)
-        self._set_threads(tf, request.threads)
+        self.configure_runtime(tf, request)
+        self.math = math_facts(policy, gpu, apply_tensorflow_math(tf, policy, gpu), environment,
+                               kept_environment=kept)
+        if gpu:
+            self.math["cuda_jit_cache"] = jit_cache_facts(request.cuda_jit_cache, gpu)
         self.provider = provider
 
         import keras
@@ -204,9 +237,11 @@ class TensorflowNativeAdapter(Adapter):
 
     def runtime_facts(self) -> dict[str, Any] | None:
         if self.fn is None:
-            return None
+            return {"math": self.math} if self.math is not None else None
         traces = self.tracing_count()
         facts: dict[str, Any] = {"jit_compile": self.jit_compile, "traces": traces}
+        if self.math is not None:
+            facts["math"] = self.math
         if self._traces_at_window_start is not None:  # a retrace in the window is a compilation measured as latency
             facts["traces_before_window"] = self._traces_at_window_start
             facts["traces_in_window"] = traces - self._traces_at_window_start

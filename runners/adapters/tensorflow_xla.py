@@ -42,8 +42,8 @@ class TensorflowXlaAdapter(TensorflowNativeAdapter):
 
     def runtime_facts(self) -> dict[str, Any] | None:
         facts = super().runtime_facts()
-        if facts is None:
-            return None
+        if facts is None or self.fn is None:
+            return facts
         facts["xla"] = self._xla_facts()
         return facts
 

@@ -259,9 +259,10 @@ class TorchCompiledAdapter(TorchNativeAdapter):
             self._at_window = DynamoState.take(self._utils)
 
     def runtime_facts(self) -> dict[str, Any] | None:
+        base = super().runtime_facts()  # the math policy, set on the eager model before compiling
         if self._utils is None or self._at_load is None:
-            return None
-        facts: dict[str, Any] = {
+            return base
+        facts: dict[str, Any] = {**(base or {}),
             "compiler": "torch.compile", "backend": "inductor", "mode": self.mode, "dynamic": self.dynamic,
             "cache": self.cache_kind + (" (cold: removed after the run)" if self.cache_kind == "private" else ""),
             "precompiled_headers": self.header_dir, "window_started": self._at_window is not None,

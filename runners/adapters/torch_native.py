@@ -1,4 +1,9 @@
-"""torch/native/{cpu,cuda}: eager PyTorch under torch.inference_mode()."""
+"""torch/native/{cpu,cuda}: eager PyTorch under torch.inference_mode().
+
+Math (runners/math_policy.py): TF32 off for matmuls and cuDNN convolutions (allow_tf32 False, float32 matmul
+precision "highest") unless the precision is tf32; cudnn.benchmark on (autotuning: shapes are fixed per run).  Set
+before the model is built, read back into runtime_facts["math"]; torch/inductor inherits them before compiling.
+"""
 from __future__ import annotations
 
 import contextlib
@@ -10,7 +15,30 @@ import numpy as np
 from runners.adapters.contract import Adapter, import_framework
 from runners.failures import UnsupportedError
 from runners.hostinfo import cpu_device
+from runners.math_policy import MathPolicy, apply_environment, jit_cache_facts, policy_for
+from runners.math_policy import facts as math_facts
 from runners.protocol import RunRequest
+
+
+def apply_torch_math(torch: Any, policy: MathPolicy, gpu: bool) -> dict[str, Any]:
+    """Set torch's TF32 and autotuning switches by the policy; what torch reports back afterwards."""
+    tf32 = policy.tf32 and gpu
+    torch.backends.cuda.matmul.allow_tf32 = tf32
+    torch.backends.cudnn.allow_tf32 = tf32
+    torch.set_float32_matmul_precision("high" if tf32 else "highest")
+    torch.backends.cudnn.benchmark = policy.autotune
+    settings: dict[str, Any] = {
+        "torch.backends.cuda.matmul.allow_tf32": torch.backends.cuda.matmul.allow_tf32,
+        "torch.backends.cudnn.allow_tf32": torch.backends.cudnn.allow_tf32,
+        "float32_matmul_precision": torch.get_float32_matmul_precision(),
+        "torch.backends.cudnn.benchmark": torch.backends.cudnn.benchmark,
+    }
+    # torch >= 2.9 also keeps the state under its newer fp32_precision names ("ieee" | "tf32" | "none").
+    with contextlib.suppress(AttributeError):
+        settings["torch.backends.cuda.matmul.fp32_precision"] = torch.backends.cuda.matmul.fp32_precision
+    with contextlib.suppress(AttributeError):
+        settings["torch.backends.cudnn.conv.fp32_precision"] = torch.backends.cudnn.conv.fp32_precision
+    return settings
 
 
 class TorchNativeAdapter(Adapter):
@@ -20,9 +48,18 @@ class TorchNativeAdapter(Adapter):
         self.device = None
         self.dtype = None
         self.output_names: tuple[str, ...] = ()
+        self.math: dict[str, Any] | None = None
 
     def load(self, request: RunRequest) -> None:
+        gpu = request.provider == "cuda"
+        policy = policy_for(request.precision)
+        # Before torch loads cuBLAS/cuDNN or initialises CUDA: they read these once.
+        environment, kept = apply_environment(policy, gpu, request.cuda_jit_cache)
         torch = self.torch = import_framework("torch")
+        self.math = math_facts(policy, gpu, apply_torch_math(torch, policy, gpu), environment,
+                               kept_environment=kept)
+        if gpu:
+            self.math["cuda_jit_cache"] = jit_cache_facts(request.cuda_jit_cache, gpu)
         from models.registry import get_model
 
         provider = request.provider
@@ -102,6 +139,9 @@ class TorchNativeAdapter(Adapter):
         if self.provider == "cuda":
             return [f"{self.device}: {self.torch.cuda.get_device_name(self.device)}"]
         return [cpu_device()]
+
+    def runtime_facts(self) -> dict[str, Any] | None:
+        return {"math": self.math} if self.math is not None else None
 
     def threads(self) -> int | None:
         return self.torch.get_num_threads() if self.torch is not None else None

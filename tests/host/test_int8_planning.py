@@ -43,7 +43,7 @@ def test_every_cell_int8_cannot_run_is_explained():
     runs, skipped = _plan(["torch/native/cpu", "onnxruntime/onnx-from-torch/cuda", ORT_CPU],
                           HostCapabilities(gpus=GPU, cpu_flags=VNNI))
     assert ("torch/native/cpu", "int8") not in runs
-    assert skipped[("torch/native/cpu", "int8")] == "torch/native: precision 'int8' is not one of fp32, fp16"
+    assert skipped[("torch/native/cpu", "int8")] == "torch/native: precision 'int8' is not one of fp32, fp16, tf32"
     assert skipped[("onnxruntime/onnx-from-torch/cuda", "int8")].startswith(
         "onnxruntime: int8 is measured on cpu and openvino only")
     assert {(ORT_CPU, "int8"), ("onnxruntime/onnx-from-torch/cuda", "fp32")} <= runs
