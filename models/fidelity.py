@@ -45,17 +45,22 @@ QUANT_MIN_COSINE = 0.99
 FP16_ABS_TOL = 1e-3
 FP16_REL_TOL = 3e-2
 FP16_MIN_COSINE = 0.999
-FP32, FP16, QUANTIZED = "fp32", "fp16", "quantized"
+FP32, FP16, TF32, QUANTIZED = "fp32", "fp16", "tf32", "quantized"
 QUANTIZED_PRECISIONS = ("int8",)
 HALF_PRECISIONS = ("fp16",)
-_TOLERANCES = {FP32: (ABS_TOL, REL_TOL, MIN_COSINE), FP16: (FP16_ABS_TOL, FP16_REL_TOL, FP16_MIN_COSINE)}
+# tf32 rounds the inputs of every GEMM and convolution to fp16's 10-bit mantissa (keeping fp32's range and fp32
+# accumulation), so its error is at most fp16's: it is judged by fp16's tolerance, under its own name.
+_TOLERANCES = {FP32: (ABS_TOL, REL_TOL, MIN_COSINE), FP16: (FP16_ABS_TOL, FP16_REL_TOL, FP16_MIN_COSINE),
+               TF32: (FP16_ABS_TOL, FP16_REL_TOL, FP16_MIN_COSINE)}
 
 
 def criterion_for(precision: str) -> str:
-    """Which criterion judges a run at `precision`: the quantized one for int8, the fp16 one for fp16, the fp32 one
-    otherwise."""
+    """Which criterion judges a run at `precision`: the quantized one for int8, the fp16 one for fp16, the tf32 one
+    (fp16's tolerance) for tf32, the fp32 one otherwise."""
     if precision in QUANTIZED_PRECISIONS:
         return QUANTIZED
+    if precision == TF32:
+        return TF32
     return FP16 if precision in HALF_PRECISIONS else FP32
 
 

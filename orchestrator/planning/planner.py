@@ -111,7 +111,17 @@ def skip_reason(cell: Cell, host: HostCapabilities) -> str | None:
         return f"provider {runtime.provider} needs an NVIDIA GPU: {host.gpu_reason}"
     if not runtime.needs_gpu:
         return cpu_precision_refusal(cell.precision, host.cpu_flags)
-    return cuda_refusal(cell.runtime, host)
+    return tf32_refusal(cell.precision, host.gpus) or cuda_refusal(cell.runtime, host)
+
+
+def tf32_refusal(precision: str, gpus: tuple[GpuDescription, ...]) -> str | None:
+    """Why a tf32 cell is not measured on these GPUs: TF32 tensor cores came with Ampere (compute capability 8.0);
+    before it a tf32 cell would be an fp32 one under another name."""
+    known = [g for g in gpus if g.compute_capability]
+    if precision != "tf32" or not known or any(float(g.compute_capability) >= 8.0 for g in known):
+        return None
+    listed = ", ".join(f"{g.name} ({g.compute_capability})" for g in known)
+    return f"tf32 needs a GPU of compute capability 8.0 (Ampere) or newer; this host has {listed}"
 
 
 def cuda_refusal(runtime_name: str, host: HostCapabilities) -> str | None:

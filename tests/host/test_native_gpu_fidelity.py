@@ -105,3 +105,13 @@ def test_a_native_cuda_cell_gets_a_cpu_reference_run_of_its_framework_in_fp32(tm
     assert isinstance(reason, str) and reason.startswith("the torch reference run failed")
     # The cell's own run keeps its outputs for the comparison.
     assert build_request(config, run, tmp_path / "run", None).outputs_path == str(tmp_path / "run" / "outputs.npz")
+
+
+def test_a_tf32_cell_is_judged_by_fp16s_tolerance_under_its_own_name():
+    """TF32 rounds GEMM inputs to fp16's mantissa: an error fp32's tolerance refuses is faithful at tf32."""
+    reference = np.full((2, 8), 10.0)
+    within = reference + 0.9 * (FP16_ABS_TOL + FP16_REL_TOL * 10.0)
+    report = compare_outputs({"logits": reference}, {"logits": within}, precision="tf32")
+    assert criterion_for("tf32") == "tf32" and report["criterion"] == "tf32" and report["faithful"] is True
+    assert "(tf32 tolerance" in report["verdict"]
+    assert compare_outputs({"logits": reference}, {"logits": within}, precision="fp32")["faithful"] is False

@@ -81,3 +81,16 @@ def test_fp16_only_on_gpu_providers():
 def test_plan_round_trips_through_json():
     plan = plan_sweep(config(runtimes=["torch/native/cpu", "torch/native/cuda"]), CPU_HOST)
     assert Plan.from_dict(plan.to_dict()) == plan
+
+
+def test_tf32_cells_are_skipped_on_gpus_older_than_ampere_and_planned_on_hopper():
+    config = parse_config({"name": "t", "models": ["mobilenet_v2"], "batch_sizes": [1], "precisions": ["tf32"],
+                           "runtimes": ["onnxruntime/onnx-from-torch/cuda"]})
+    turing = HostCapabilities(gpus=(GpuDescription(0, "Tesla T4", "GPU-0", None, True, False,
+                                                   compute_capability="7.5"),))
+    hopper = HostCapabilities(gpus=(GpuDescription(0, "NVIDIA H100", "GPU-0", None, True, True,
+                                                   compute_capability="9.0", ),))
+    skipped = plan_sweep(config, turing).skipped
+    assert [s.reason for s in skipped] == [
+        "tf32 needs a GPU of compute capability 8.0 (Ampere) or newer; this host has Tesla T4 (7.5)"]
+    assert not plan_sweep(config, hopper).skipped and len(plan_sweep(config, hopper).runs) == 1
