@@ -1,9 +1,10 @@
 """GPUs per run, refused handles, MIG and window-edge uncertainty: the real CLI on simulated NVIDIA hosts.
 
 A GPU run here is torch/native/cuda with tests/host/gpu_standin on its PYTHONPATH (the simulated host has no CUDA):
-its runner process lives like a runner, so the simulator draws load power on exactly the GPUs its
-CUDA_VISIBLE_DEVICES names, and it writes a valid result with a window on the host's clock. Everything on the
-host side is greenrt's own: which GPU the run is given, how it is told, what it is charged, the edge uncertainty.
+its runner measures torch/native/cpu instead, a real runner with a real window, while its process lives like a
+GPU runner, so the simulator draws load power on exactly the GPUs its CUDA_VISIBLE_DEVICES names. Everything on
+the host side is greenrt's own: which GPU the run is given, how it is told, what it is charged, the edge
+uncertainty.
 
 Energy against the simulator's truth: the counter holds the true energy of its last update tick (every T), each
 counter read is stamped by itself, so a window edge reads between 0 and P * T below the truth and the window's
@@ -27,15 +28,14 @@ ROUNDING_J = 0.05
 pytestmark = pytest.mark.process
 
 
-def gpu_config(path: Path, *, gpus_per_run: int | None = None, window_s: float = 1.5,
-               runtimes: tuple[str, ...] = (TORCH_CUDA,)) -> Path:
+def gpu_config(path: Path, *, gpus_per_run: int | None = None, runtimes: tuple[str, ...] = (TORCH_CUDA,)) -> Path:
     lines = [f'name = "{path.stem}"', 'models = ["mobilenet_v2"]', "batch_sizes = [1]",
              f"runtimes = {json.dumps(list(runtimes))}", "repetitions = 1", "timeout_seconds = 120",
              *([f"gpus_per_run = {gpus_per_run}"] if gpus_per_run is not None else []),
              "[warmup]", "iterations = 1", "[measure]", "min_iterations = 3", "min_seconds = 1.0",
              "[baseline]", "seconds = 1.0", "[sampler]", "interval_ms = 50", "[cooldown]", "seconds = 0.0",
              f'[environment."{TORCH_CUDA}"]', f"PYTHONPATH = {json.dumps(str(STANDIN))}",
-             f'GREENRT_TEST_GPU_STANDIN = "{window_s}"']
+             'GREENRT_TEST_GPU_STANDIN = "1"']
     path.write_text("\n".join(lines) + "\n")
     return path
 

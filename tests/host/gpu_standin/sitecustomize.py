@@ -1,36 +1,26 @@
 """Test-only stand-in for a GPU runner on the simulated NVIDIA host; never on a normal path.
 
 The simulated host (tests/host/simulated_nvidia) has no CUDA, so a real GPU runner stops before its window. The
-host-side tests of GPU attribution need a GPU run that succeeds: a sweep config puts this folder on a GPU runtime's
-PYTHONPATH through its `[environment."<runtime>"]` table, with GREENRT_TEST_GPU_STANDIN = the window's seconds. The
-runner process then lives like a runner (so the simulator makes the GPUs its CUDA_VISIBLE_DEVICES names busy),
-times a window of sleeps on the host's monotonic clock, and writes a valid result; no model runs.
+host-side tests of GPU attribution need a GPU run that succeeds: a sweep config puts this folder on a native GPU
+runtime's PYTHONPATH through its `[environment."<runtime>"]` table, with GREENRT_TEST_GPU_STANDIN=1. The runner
+process then measures the same framework's native CPU runtime instead (the request is rewritten to it, beside the
+original): a real runner and a real window, whose outputs match the framework's CPU reference, while the process
+lives like a GPU runner, so the simulator draws load power on exactly the GPUs its CUDA_VISIBLE_DEVICES names.
 """
 import json
 import os
 import sys
-import time
 
-_SECONDS = os.environ.get("GREENRT_TEST_GPU_STANDIN")
-if _SECONDS and "--request" in sys.argv and "run" in sys.argv:
-    _began = time.monotonic_ns()
-    _request = json.loads(open(sys.argv[sys.argv.index("--request") + 1]).read())
-    time.sleep(0.5)  # "warm-up": the simulator looks for runners every 100 ms and then draws load power
-    _latencies, _start = [], time.monotonic_ns()
-    while time.monotonic_ns() - _start < float(_SECONDS) * 1e9:
-        _t = time.monotonic_ns()
-        time.sleep(0.05)
-        _latencies.append(time.monotonic_ns() - _t)
-    _end = time.monotonic_ns()
-    _result = {"run_id": _request["run_id"], "runtime": _request["runtime"], "model": _request["model"],
-               "batch_size": _request["batch_size"], "status": "ok", "devices": ["stand-in"],
-               "window_start_ns": _start, "window_end_ns": _end, "iterations": len(_latencies),
-               "latencies_ns": _latencies, "process_start_ns": _began, "first_inference_ns": _start,
-               "versions": {}, "schema": 1}
-    _path = _request["result_path"]
-    with open(_path + ".tmp", "w") as _fh:
-        json.dump(_result, _fh)
-    os.replace(_path + ".tmp", _path)
-    print(f"gpu stand-in: window of {(_end - _start) / 1e9:.2f} s on CUDA_VISIBLE_DEVICES="
-          f"{os.environ.get('CUDA_VISIBLE_DEVICES')}", file=sys.stderr, flush=True)
-    os._exit(0)
+if os.environ.get("GREENRT_TEST_GPU_STANDIN") and "--request" in sys.argv and "run" in sys.argv:
+    _at = sys.argv.index("--request") + 1
+    with open(sys.argv[_at]) as _fh:
+        _request = json.load(_fh)
+    _framework, _format, _provider = _request["runtime"].split("/")
+    if _provider != "cpu":
+        _request["runtime"] = f"{_framework}/{_format}/cpu"
+        _path = sys.argv[_at] + ".standin-cpu.json"
+        with open(_path, "w") as _fh:
+            json.dump(_request, _fh)
+        sys.argv[_at] = _path
+        print(f"gpu stand-in: measuring {_request['runtime']} on the CPU, CUDA_VISIBLE_DEVICES="
+              f"{os.environ.get('CUDA_VISIBLE_DEVICES')}", file=sys.stderr, flush=True)
