@@ -61,7 +61,8 @@ def counter_period(t_ns: np.ndarray, energy_j: np.ndarray,
                          f"taken every {sampling_s * 1e3:.1f} ms")
 
 
-def power_near(t_ns: np.ndarray, energy_j: np.ndarray, power_w: np.ndarray, at_ns: int, period_s: float) -> float | None:
+def power_near(t_ns: np.ndarray, energy_j: np.ndarray, power_w: np.ndarray, at_ns: int,
+               period_s: float) -> float | None:
     """The watts drawn around one edge: the higher of the counter's rate over [at - 2T, at + 2T] (clipped to the
     samples) and the power reading nearest the edge. Higher, because the edge error is bounded with it."""
     t_ns = np.asarray(t_ns, dtype=np.int64)

@@ -188,7 +188,8 @@ def _gpu_section(runs: pl.DataFrame, host: dict[str, Any], table: Any) -> Sectio
                or c.startswith(("power_gpu-", "temperature_max_gpu-", "energy_gpu-", EDGE_PREFIX))]
     if not runs.is_empty():
         section.blocks.append(table("gpus", "Per run: GPU energy (J) with its edge uncertainty (+- J), mean "
-                                            "power (W) and peak temperature (°C) per GPU over the window", runs.select(columns)))
+                                            "power (W) and peak temperature (°C) per GPU over the window",
+                                    runs.select(columns)))
     return section
 
 

@@ -93,7 +93,8 @@ def stepping_counter(period_s: float, watts, sample_s: float, seconds: float, ji
     def truth(t_ns: int) -> float:
         return float(np.interp(t_ns / S, fine, true_e))
 
-    times = np.arange(0.01, seconds, sample_s) + rng.uniform(-jitter_s, jitter_s, size=len(np.arange(0.01, seconds, sample_s)))
+    times = np.arange(0.01, seconds, sample_s)
+    times = times + rng.uniform(-jitter_s, jitter_s, size=len(times))
     t_ns = (times * S).astype(np.int64)
     energy = np.asarray([truth(int(np.floor(t / S / period_s) * period_s * S)) for t in t_ns])
     power = np.asarray([watts(t / S) for t in t_ns])
