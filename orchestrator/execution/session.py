@@ -154,11 +154,11 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
     or a full disk into one stop line and the CLI's exit status."""
     cfg, out, shard = settings.config, settings.out, settings.shard
     gpus = run_gpus(settings.gpus, measurement)
-    refusal = gpus_per_run_refusal(gpus, cfg.gpus_per_run)
-    if refusal:
-        raise UserError(refusal)
     # Planned against the GPUs --gpus selects: a cell none of them can run (all in MIG mode) is skipped, with why.
     the_plan = plan_sweep(cfg, selected_capabilities(measurement, gpus), settings.skip_oversized)
+    refusal = gpus_per_run_refusal(gpus, cfg.gpus_per_run)
+    if refusal and any(parse_runtime(r.cell.runtime).needs_gpu for r in the_plan.runs):
+        raise UserError(refusal)
     # Refused before the results folder is made: an interpreter that does not run, one the launcher would ignore.
     if settings.python and interpreter_refusal(settings.python):
         raise UserError(f"--python {settings.python!r}: {interpreter_refusal(settings.python)}; valid: a Python 3 "
