@@ -11,8 +11,9 @@ from itertools import product
 
 from orchestrator.errors import UserError
 from orchestrator.planning.config import SweepConfig
+from orchestrator.planning.gpus import all_mig_reason
 from orchestrator.planning.memory import estimate, oversized_reason
-from orchestrator.planning.gpus import SHORT_WINDOW_S, GpuDescription, all_mig_reason
+from orchestrator.planning.gpus import SHORT_WINDOW_S, GpuDescription
 from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.planning.user_models import runtime_refusal
 from models.registry import MODELS
