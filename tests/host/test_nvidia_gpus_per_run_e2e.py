@@ -191,6 +191,8 @@ def test_a_sweep_measures_the_gpus_that_answer_and_records_the_refused_one(refus
     (nvml,) = [s for s in details["sensors"] if s["name"] == "nvml"]
     assert [r["index"] for r in nvml["details"]["refused_gpus"]] == [0]
     assert "NoPermission" in nvml["details"]["refused_gpus"][0]["reason"]
+    report = (out / "report" / "report.md").read_text()
+    assert "gpu-0 was not measured: NVML refused its handle" in report
 
 
 # --- MIG -------------------------------------------------------------------------------------------------------------
