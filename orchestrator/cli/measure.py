@@ -27,6 +27,7 @@ from orchestrator.measurement.probe import Measurement, probe
 from orchestrator.measurement.sensors.rapl import pyrapl_verdict
 from orchestrator.planning.config import SweepConfig, load_config, parse_config
 from orchestrator.planning.defaults import default_config
+from orchestrator.planning.gpus import mig_note
 from orchestrator.planning.planner import Plan, PlannedRun, plan_sweep, protocol_warnings
 from orchestrator.planning.runtimes import all_runtime_names, parse_runtime
 from orchestrator.planning.user_models import adhoc_model
@@ -108,7 +109,17 @@ def _gpu_table(measurement: Measurement) -> Optional[Table]:
                       f"{g.memory_bytes / 2**30:.1f} GiB" if g.memory_bytes else "unknown",
                       "yes" if g.energy_counter else "[yellow]no[/yellow]: power samples integrated",
                       "1-s average" if g.power_is_1s_average else "instantaneous")
+    for refused in nvml.details.get("refused_gpus") or []:  # NVML would not hand out its handle: not measured
+        table.add_row(str(refused["index"]), "[yellow]left out[/yellow]", "-", "-", "-", "-", "handle refused")
     return table
+
+
+def _gpu_notes(measurement: Measurement) -> list[str]:
+    """One line per GPU that greenrt measures or hands to no run, and why (handle refused, MIG mode)."""
+    nvml = next((s for s in measurement.statuses if s.name == "nvml"), None)
+    refused = (nvml.details.get("refused_gpus") or []) if nvml else []
+    return ([f"[yellow]left out[/yellow] {r['channel']}: {r['reason']}" for r in refused]
+            + [f"[yellow]MIG[/yellow] {mig_note(g)}" for g in measurement.gpus if g.mig_enabled])
 
 
 def _print_plan(plan: Plan) -> None:
@@ -147,6 +158,8 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
         gpu_table = _gpu_table(measurement)
         if gpu_table is not None:
             console.print(gpu_table)
+        for line in _gpu_notes(measurement):
+            console.print(line, highlight=False, soft_wrap=True)
         engine = info["container_engine"]
         console.print(f"[bold]container engine[/bold]: {engine['reason']}")
         image_states = {}

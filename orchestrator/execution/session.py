@@ -6,7 +6,7 @@ to `run_sweep`, and writes the tables afterwards.
 from __future__ import annotations
 
 from contextlib import AbstractContextManager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Mapping, Optional, Protocol
 
@@ -20,10 +20,11 @@ from orchestrator.execution.launchers.docker import DockerLauncher
 from orchestrator.execution.launchers.local import LocalLauncher
 from orchestrator.execution.sweep import SweepRunner
 from orchestrator.measurement.baseline import describe_baseline
-from orchestrator.planning.gpus import ALL_GPUS, GpuDescription, GpuSelectionError, select_gpus
+from orchestrator.planning.gpus import (ALL_GPUS, GpuDescription, GpuSelectionError, assign_gpus, gpus_per_run_refusal,
+                                        mig_note, select_gpus)
 from orchestrator.measurement.probe import Measurement
 from orchestrator.planning.config import SweepConfig, interpreter_refusal
-from orchestrator.planning.planner import Plan, PlannedRun, plan_sweep, protocol_warnings
+from orchestrator.planning.planner import HostCapabilities, Plan, PlannedRun, plan_sweep, protocol_warnings
 from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.provisioning.images import ImageManager, docker_client
@@ -91,6 +92,12 @@ def run_gpus(spec: str, measurement: Measurement) -> tuple[GpuDescription, ...]:
         raise UserError(str(exc)) from None
 
 
+def selected_capabilities(measurement: Measurement, gpus: tuple[GpuDescription, ...]) -> HostCapabilities:
+    """The host as the planner should see it for this sweep: only the GPUs --gpus selects (all where NVML sees none)."""
+    caps = measurement.capabilities
+    return replace(caps, gpus=gpus) if gpus else caps
+
+
 def refuse_ignored_interpreters(requested: str, environments: set[str], python: Optional[str],
                                 interpreters: Mapping[str, str]) -> list[str]:
     """The config's interpreters for this sweep's environments; a UserError where the launcher would ignore them."""
@@ -128,20 +135,30 @@ def make_launcher(requested: str, environments: set[str], python: Optional[str],
                   gpus: tuple[GpuDescription, ...], say: Callable[[str], None]) -> Launcher:
     name, why, images = launcher_choice(requested, environments, python, cfg.interpreters)
     say(f"launcher: [bold]{name}[/bold] ({why})")
-    if gpus:
-        say("GPUs given to GPU runtimes: " + ", ".join(f"{g.label()} ({g.uuid or g.pci_bus_id})" for g in gpus))
+    given = assign_gpus(gpus, cfg.gpus_per_run)
+    if given:
+        others = [g for g in gpus if g not in given]
+        say(f"each GPU run is given {', '.join(f'{g.label()} ({g.uuid or g.pci_bus_id})' for g in given)} "
+            f"(gpus_per_run = {cfg.gpus_per_run})"
+            + (f"; {', '.join(g.channel for g in others)} sampled beside it, not charged to it" if others else ""))
+    for gpu in gpus:
+        if gpu.mig_enabled:
+            say(f"[yellow]{mig_note(gpu)}[/yellow]")
     if name == "docker":
-        return DockerLauncher(images, gpus=gpus or None, log=say,
-                              build=lambda env: images.rebuild(env, progress=say))
-    return LocalLauncher(EnvironmentManager(cfg.interpreters, python, log=say), gpus=gpus or None)
+        return DockerLauncher(images, log=say, build=lambda env: images.rebuild(env, progress=say))
+    return LocalLauncher(EnvironmentManager(cfg.interpreters, python, log=say))
 
 
 def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView) -> SweepOutcome:
     """Measure every pending run of the plan into settings.out (resuming what is there); the guard turns a signal
     or a full disk into one stop line and the CLI's exit status."""
     cfg, out, shard = settings.config, settings.out, settings.shard
-    the_plan = plan_sweep(cfg, measurement.capabilities, settings.skip_oversized)
     gpus = run_gpus(settings.gpus, measurement)
+    # Planned against the GPUs --gpus selects: a cell none of them can run (all in MIG mode) is skipped, with why.
+    the_plan = plan_sweep(cfg, selected_capabilities(measurement, gpus), settings.skip_oversized)
+    refusal = gpus_per_run_refusal(gpus, cfg.gpus_per_run)
+    if refusal and any(parse_runtime(r.cell.runtime).needs_gpu for r in the_plan.runs):
+        raise UserError(refusal)
     # Refused before the results folder is made: an interpreter that does not run, one the launcher would ignore.
     if settings.python and interpreter_refusal(settings.python):
         raise UserError(f"--python {settings.python!r}: {interpreter_refusal(settings.python)}; valid: a Python 3 "

@@ -21,7 +21,7 @@ from orchestrator.measurement.baseline import baseline_reference, measure_idle, 
 from orchestrator.measurement.cooldown import adaptive_unavailable, fixed_wait, idle_reference, wait_until_idle
 from orchestrator.planning.config import SweepConfig
 from orchestrator.provisioning.environments import EnvironmentBuildError
-from orchestrator.planning.gpus import GpuDescription
+from orchestrator.planning.gpus import GpuDescription, assign_gpus
 from orchestrator.measurement.probe import Measurement
 from orchestrator.provisioning.images import ImageBuildError
 from orchestrator.execution.launchers.base import Launcher, LaunchOutcome
@@ -324,7 +324,11 @@ class SweepRunner:
             gpus=[g.to_dict() for g in self.gpus_for(run)])
 
     def gpus_for(self, run: PlannedRun) -> tuple[GpuDescription, ...]:
-        return self.run_gpus if parse_runtime(run.cell.runtime).needs_gpu else ()
+        """The run's own GPUs: the first `gpus_per_run` of --gpus that a run can be given (no MIG); none for a CPU
+        runtime. Only these are visible to its runner and charged to it; the other GPUs are sampled beside it."""
+        if not parse_runtime(run.cell.runtime).needs_gpu:
+            return ()
+        return assign_gpus(self.run_gpus, self.config.gpus_per_run)
 
     def execute(self, run: PlannedRun) -> RunRecord:
         t0 = time.monotonic()
@@ -360,7 +364,8 @@ class SweepRunner:
         try:
             outcome = self.launcher.launch(runtime.environment, ["run", "--request", str(request_path)], workdir=run_dir,
                                            timeout_s=self.config.timeout_seconds, env_vars=record.env_vars,
-                                           log_path=run_dir / "runner.log", **run_mounts(request), gpu=runtime.needs_gpu)
+                                           log_path=run_dir / "runner.log", **run_mounts(request),
+                                           gpus=self.gpus_for(run) if runtime.needs_gpu else None)
         finally:
             if sampler:
                 series = sampler.stop()

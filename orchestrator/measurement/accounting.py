@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from orchestrator.measurement.edges import edge_uncertainty
 from orchestrator.measurement.energy import dynamic_energy, short_window_warning, window_energy
 from orchestrator.planning.gpus import GpuDescription
 from orchestrator.measurement.sampler import SampleSeries
@@ -73,6 +74,9 @@ def account_energy(
         if energy.domain == "gpu":
             channels[name]["assigned"] = name in assigned
             channels[name]["temperature_c"] = window_temperature(series, name, start_ns, end_ns)
+            channels[name].update(_edge_facts(series, name, start_ns, end_ns) if energy.status == "ok" else
+                                  {"edge_uncertainty_j": None, "counter_period_s": None,
+                                   "counter_period_source": None, "edge_note": "no energy for this window"})
     valid = [c for c in channels.values() if c["status"] == "ok"]
     status = "ok" if valid and len(valid) == len(channels) else ("partial" if valid else "invalid")
     reasons = sorted({f"{n}: {c['reason']}" for n, c in channels.items() if c["status"] != "ok"})
@@ -81,4 +85,20 @@ def account_energy(
         "reason": "; ".join(reasons),
         "channels": channels,
         "warning": short_window_warning(seconds, run_gpus),
+        # The run's own GPUs' edge uncertainty together: the +- beside its GPU energy (None: none, or not known).
+        "edge_uncertainty_j": _assigned_total(channels),
     }
+
+
+def _edge_facts(series: SampleSeries, channel: str, start_ns: int, end_ns: int) -> dict[str, Any]:
+    t, energy, power = series.channel_arrays(channel)
+    edges = edge_uncertainty(t, energy, power, start_ns, end_ns)
+    return {"edge_uncertainty_j": edges.joules,
+            "counter_period_s": edges.period.seconds if edges.period else None,
+            "counter_period_source": edges.period.source if edges.period else None,
+            "edge_note": f"{edges.reason}; period: {edges.period.detail}" if edges.period else edges.reason}
+
+
+def _assigned_total(channels: dict[str, Any]) -> float | None:
+    values = [c.get("edge_uncertainty_j") for c in channels.values() if c["domain"] == "gpu" and c.get("assigned")]
+    return float(sum(values)) if values and None not in values else None

@@ -39,7 +39,8 @@ class SampleError:
 
 @dataclass
 class SampleSeries:
-    """One row per (read, channel), in columns. Timestamps: time.monotonic_ns() at the middle of the read."""
+    """One row per (read, channel), in columns. Timestamps: time.monotonic_ns() of the channel's own counter read
+    where the sensor stamped it (Reading.t_ns: NVML), else the middle of the sensor's whole read."""
 
     t_ns: list[int] = field(default_factory=list)
     channel: list[str] = field(default_factory=list)
@@ -78,7 +79,7 @@ class SampleSeries:
         series = cls(errors=list(errors), channels=dict(channels))
         for t, readings in reads:
             for r in readings:
-                series.append(t, r, channels.get(r.channel, "unknown"))
+                series.append(t if r.t_ns is None else r.t_ns, r, channels.get(r.channel, "unknown"))
         return series
 
     def _rows_of(self, name: str) -> np.ndarray:

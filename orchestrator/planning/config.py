@@ -126,6 +126,9 @@ class SweepConfig(_Section):
     repetitions: int = Field(1, ge=1, le=1000)
     seed: int = Field(0, ge=0, le=MAX_SEED)
     threads: int | None = Field(None, ge=1, le=MAX_THREADS)
+    # GPUs each GPU run is given (the first of --gpus, in NVML order): a single-device run is charged one GPU's
+    # energy, not the node's; the others are sampled and kept beside it.
+    gpus_per_run: int = Field(1, ge=1, le=64)
     opset: int | None = None
     timeout_seconds: PositiveSeconds = 1800.0  # per measured run
     # Per preparation step (a conversion, a quantization, the reference outputs): these load a framework and trace
@@ -317,6 +320,8 @@ class SweepConfig(_Section):
                                                                   "prepare_timeout_seconds"}))
         if not payload.get("user_models"):  # added later: a config without user models keeps its digest
             payload.pop("user_models", None)
+        if payload.get("gpus_per_run") == 1:  # added later, likewise: the default keeps older sweeps' digests
+            payload.pop("gpus_per_run", None)
         return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 

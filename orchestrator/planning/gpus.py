@@ -104,6 +104,46 @@ def select_gpus(spec: str, gpus: Sequence[GpuDescription]) -> tuple[GpuDescripti
     return tuple(sorted(chosen, key=lambda g: g.index))
 
 
+# Why greenrt hands no MIG-enabled GPU to a run: said by doctor, plan and sweep alike.
+MIG_EXPLANATION = ("MIG mode is enabled: NVML's energy counter covers the whole GPU (every MIG instance together), "
+                   "and a parent GPU's UUID gives CUDA no device, so greenrt hands it to no run")
+
+
+def mig_note(gpu: GpuDescription) -> str:
+    return f"{gpu.label()}: {MIG_EXPLANATION}"
+
+
+def usable_for_runs(gpus: Sequence[GpuDescription]) -> tuple[GpuDescription, ...]:
+    """The GPUs a run may be given: every one but those in MIG mode."""
+    return tuple(g for g in gpus if not g.mig_enabled)
+
+
+def all_mig_reason(gpus: Sequence[GpuDescription]) -> str | None:
+    """Why no GPU run can go ahead on these (selected) GPUs: all of them are MIG-enabled; None otherwise."""
+    if not gpus or usable_for_runs(gpus):
+        return None
+    return (f"every selected GPU is MIG-enabled ({', '.join(g.channel for g in gpus)}): NVML's energy counter "
+            "covers the whole GPU and a parent GPU's UUID gives CUDA no device, so greenrt hands none to a run")
+
+
+def gpus_per_run_refusal(selected: Sequence[GpuDescription], per_run: int) -> str | None:
+    """Why `gpus_per_run` cannot be met by the selected GPUs (one line, naming the valid range); None: it can."""
+    usable = usable_for_runs(selected)
+    if not usable or per_run <= len(usable):
+        return None  # no usable GPU: the planner skips the GPU cells, with that reason
+    mig = len(selected) - len(usable)
+    return (f"gpus_per_run = {per_run}, but --gpus selects {len(usable)} GPU(s) a run can be given"
+            + (f" ({mig} more in MIG mode)" if mig else "") + f"; valid: 1..{len(usable)}, or select more GPUs")
+
+
+def assign_gpus(selected: Sequence[GpuDescription], per_run: int = 1) -> tuple[GpuDescription, ...]:
+    """The GPUs one GPU run is given: the first `per_run` of the selection, in NVML order, skipping MIG-enabled ones.
+
+    Every selected GPU is still sampled; only these are charged to the run.
+    """
+    return usable_for_runs(sorted(selected, key=lambda g: g.index))[:per_run]
+
+
 def sm_architecture(compute_capability: str | None) -> str | None:
     """"9.0" -> "sm_90": how CUDA binaries name the machine code a GPU of this compute capability runs."""
     if not compute_capability:

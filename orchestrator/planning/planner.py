@@ -11,6 +11,7 @@ from itertools import product
 
 from orchestrator.errors import UserError
 from orchestrator.planning.config import SweepConfig
+from orchestrator.planning.gpus import all_mig_reason
 from orchestrator.planning.memory import estimate, oversized_reason
 from orchestrator.planning.gpus import SHORT_WINDOW_S, GpuDescription
 from orchestrator.planning.gpu_support import gpu_refusal
@@ -109,6 +110,8 @@ def skip_reason(cell: Cell, host: HostCapabilities) -> str | None:
         return refusal
     if runtime.needs_gpu and not host.gpus:
         return f"provider {runtime.provider} needs an NVIDIA GPU: {host.gpu_reason}"
+    if runtime.needs_gpu and all_mig_reason(host.gpus):
+        return f"provider {runtime.provider} needs an NVIDIA GPU: {all_mig_reason(host.gpus)}"
     if not runtime.needs_gpu:
         return cpu_precision_refusal(cell.precision, host.cpu_flags)
     return tf32_refusal(cell.precision, host.gpus) or cuda_refusal(cell.runtime, host)

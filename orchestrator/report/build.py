@@ -23,6 +23,7 @@ from orchestrator.report import figures
 from orchestrator.report.advice_text import OBJECTIVE_WORDS, constraint_words, recommendations_table
 from orchestrator.report.document import Bullets, Document, FigureBlock, Paragraph, Section, TableBlock
 from orchestrator.report.findings import compile_findings, cpu_fallback_findings, top_findings
+from orchestrator.report.gpu_notes import EDGE_COLUMNS, EDGE_NOTE, EDGE_PREFIX, has_edge_figures, left_out_notes
 from orchestrator.report.html import render_html
 from orchestrator.report.markdown import render_markdown
 from orchestrator.report.pareto_figure import figure_name, pareto_figure
@@ -177,12 +178,18 @@ def _gpu_section(runs: pl.DataFrame, host: dict[str, Any], table: Any) -> Sectio
             f"Power-integral energy: {', '.join(integrated)} ha{'s' if len(integrated) == 1 else 've'} no total-energy "
             f"counter, so {'its' if len(integrated) == 1 else 'their'} energy is the trapezoid integral of the sampled power over each window (method "
             "'power-integral' in gpu_energy_method), less exact than a counter difference.", notice=True))
+    for line in left_out_notes(nvml.get("details", {}), gpus):
+        section.blocks.append(Paragraph(line, notice=True))
+    if has_edge_figures(runs):
+        section.blocks.append(Paragraph(EDGE_NOTE))
     columns = [c for c in runs.columns if c in ("run_id", "runtime", "batch_size", "status", "gpu_energy_j",
-                                                 "other_gpus_energy_j", "node_gpu_energy_j", "gpu_energy_method")
-               or c.startswith(("power_gpu-", "temperature_max_gpu-", "energy_gpu-"))]
+                                                 *EDGE_COLUMNS, "other_gpus_energy_j", "node_gpu_energy_j",
+                                                 "gpu_energy_method")
+               or c.startswith(("power_gpu-", "temperature_max_gpu-", "energy_gpu-", EDGE_PREFIX))]
     if not runs.is_empty():
-        section.blocks.append(table("gpus", "Per run: GPU energy (J), mean power (W) and peak temperature (°C) "
-                                            "per GPU over the window", runs.select(columns)))
+        section.blocks.append(table("gpus", "Per run: GPU energy (J) with its edge uncertainty (+- J), mean "
+                                            "power (W) and peak temperature (°C) per GPU over the window",
+                                    runs.select(columns)))
     return section
 
 

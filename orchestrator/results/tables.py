@@ -85,6 +85,9 @@ def run_row(record: RunRecord | dict[str, Any], stats: tuple[float, float, float
     # GPUs the run was not given still drew power on the node: kept beside the run's, never in its per-inference.
     node_gpus = [c for c in channels.values() if c["domain"] == "gpu"]
     other_gpus = [c for c in node_gpus if not c.get("assigned", True)]
+    # +- of gpu_energy_j from the counter's steps at the window's two edges (orchestrator/measurement/edges.py);
+    # None in journals written before it was recorded.
+    row["gpu_edge_uncertainty_j"] = energy.get("edge_uncertainty_j") if ok else None
     row["other_gpus_energy_j"] = _total(other_gpus, "raw_j") if ok else None
     row["node_gpu_energy_j"] = _total(node_gpus, "raw_j") if ok else None
     row["gpu_energy_method"] = "+".join(sorted({c["method"] for c in node_gpus if c.get("method")})) or None
@@ -126,6 +129,7 @@ def run_row(record: RunRecord | dict[str, Any], stats: tuple[float, float, float
         row[f"energy_{name}_j"] = channel.get("raw_j") if ok else None
         if channel["domain"] == "gpu":
             row[f"power_{name}_w"] = channel.get("mean_power_w") if ok else None
+            row[f"edge_uncertainty_{name}_j"] = channel.get("edge_uncertainty_j") if ok else None
             row[f"temperature_max_{name}_c"] = (channel.get("temperature_c") or {}).get("max") if ok else None
     return row
 

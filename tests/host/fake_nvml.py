@@ -28,6 +28,10 @@ class NVMLError_FunctionNotFound(NVMLError):  # noqa: N801
     pass
 
 
+class NVMLError_NoPermission(NVMLError):  # noqa: N801
+    pass
+
+
 @dataclass
 class FakeGpu:
     name: str = "NVIDIA H200"
@@ -38,6 +42,7 @@ class FakeGpu:
     mem_clock_mhz: int = 3201
     reasons: int = 0
     lost: bool = False
+    handle_refused: bool = False  # nvmlDeviceGetHandleByIndex raises NoPermission (Slurm's device cgroups)
 
 
 class FakeNvml:
@@ -50,6 +55,7 @@ class FakeNvml:
     NVMLError_LibraryNotFound = NVMLError_LibraryNotFound
     NVMLError_DriverNotLoaded = NVMLError_DriverNotLoaded
     NVMLError_GpuIsLost = NVMLError_GpuIsLost
+    NVMLError_NoPermission = NVMLError_NoPermission
 
     def __init__(
         self,
@@ -63,10 +69,12 @@ class FakeNvml:
         self.driver = driver
         self.initialised = 0  # NVML counts init/shutdown pairs
         self.throttle_calls = 0
+        self.calls: list[tuple[str, int]] = []  # (function, GPU index) of every per-GPU field read, in order
         if event_reasons:
             self.nvmlDeviceGetCurrentClocksEventReasons = self._reasons
 
-    def _gpu(self, handle: int) -> FakeGpu:
+    def _gpu(self, handle: int, function: str = "") -> FakeGpu:
+        self.calls.append((function, handle))
         gpu = self.gpus[handle]
         if gpu.lost:
             raise NVMLError_GpuIsLost()
@@ -87,32 +95,34 @@ class FakeNvml:
         return len(self.gpus)
 
     def nvmlDeviceGetHandleByIndex(self, index: int) -> int:
+        if self.gpus[index].handle_refused:
+            raise NVMLError_NoPermission("Insufficient Permissions")
         return index
 
     def nvmlDeviceGetName(self, handle: int) -> bytes:
         return self._gpu(handle).name.encode()  # older pynvml returns bytes
 
     def nvmlDeviceGetTotalEnergyConsumption(self, handle: int) -> int:
-        gpu = self._gpu(handle)
+        gpu = self._gpu(handle, "energy")
         if gpu.energy_mj is None:
             raise NVMLError_NotSupported()
         return gpu.energy_mj
 
     def nvmlDeviceGetPowerUsage(self, handle: int) -> int:
-        gpu = self._gpu(handle)
+        gpu = self._gpu(handle, "power")
         if gpu.power_mw is None:
             raise NVMLError_NotSupported()
         return gpu.power_mw
 
     def nvmlDeviceGetTemperature(self, handle: int, sensor: int) -> int:
         assert sensor == self.NVML_TEMPERATURE_GPU
-        gpu = self._gpu(handle)
+        gpu = self._gpu(handle, "temperature")
         if gpu.temperature_c is None:
             raise NVMLError_NotSupported()
         return gpu.temperature_c
 
     def nvmlDeviceGetClockInfo(self, handle: int, clock: int) -> int:
-        gpu = self._gpu(handle)
+        gpu = self._gpu(handle, "clock")
         return {self.NVML_CLOCK_SM: gpu.sm_clock_mhz, self.NVML_CLOCK_MEM: gpu.mem_clock_mhz}[clock]
 
     def _reasons(self, handle: int) -> int:

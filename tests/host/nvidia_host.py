@@ -64,6 +64,7 @@ class SimGpu:
     busy_mode: BusyMode | None = None  # default: the host's
     compute_capability: tuple[int, int] | None = None  # default: by name (an H100/H200 is 9.0)
     mig: bool | None = None  # None: a GPU without MIG; False/True: MIG mode disabled/enabled
+    handle_refused: bool = False  # nvmlDeviceGetHandleByIndex raises NoPermission (Slurm's device cgroups)
 
     @property
     def max_power_w(self) -> float:

@@ -15,6 +15,7 @@ from docker_helpers import assert_no_leftovers, engine_with_cpu_images
 from orchestrator.provisioning.images import RUNNER_UID
 from orchestrator.execution.launchers.docker import RUN_LABEL, DockerLauncher
 from orchestrator.execution.sweep import classify_outcome
+from orchestrator.planning.gpus import GpuDescription
 from powercap import make_powercap_tree
 from runners.protocol import Budget, RunRequest, to_dict, write_json_atomic
 from sweep_helpers import PACKAGE_W, SteadyDraw, greenrt, write_config
@@ -111,9 +112,11 @@ def _request(folder: Path, runtime: str = "torch/native/cpu", min_seconds: float
 
 def test_a_gpu_request_refused_by_the_engine_is_a_clear_start_failure(engine, tmp_path):
     client, images = engine
+    gpu = GpuDescription(0, "NVIDIA H200", "GPU-0f0e0d0c-0b0a-0908-0706-050403020100", "00000000:19:00.0", True, True)
     outcome = DockerLauncher(images).launch("onnxruntime", ["versions"], workdir=tmp_path, timeout_s=60, env_vars={},
-                                            log_path=tmp_path / "log", gpu=True)
+                                            log_path=tmp_path / "log", gpus=(gpu,))
     assert outcome.exit_code is None and not outcome.timed_out
+    assert outcome.details["gpus"] == gpu.uuid  # the run's own GPU, by UUID
     assert "the engine refused to start the container" in outcome.start_error
     assert "gpu" in outcome.start_error  # the engine's own words: no device driver with the gpu capability
     assert classify_outcome(outcome, None, None).kind == "start"

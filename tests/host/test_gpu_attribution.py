@@ -63,17 +63,18 @@ def _interpreter(tmp_path: Path) -> str:
     return str(script)
 
 
-@pytest.mark.parametrize("gpus, gpu, shown, recorded", [
-    ((NODE[2],), True, "visible=[GPU-c2] order=[PCI_BUS_ID]", "GPU-c2"),
-    ((NODE[2],), False, "visible=[] ", ""),  # a CPU runtime cannot quietly use a GPU
-    (None, True, "visible=[unset]", None),  # no NVML: CUDA's own view is left as the host has it
+@pytest.mark.parametrize("gpus, shown, recorded", [
+    ((NODE[2],), "visible=[GPU-c2] order=[PCI_BUS_ID]", "GPU-c2"),
+    ((NODE[3], NODE[1]), "visible=[GPU-b3,GPU-a1] order=[PCI_BUS_ID]", "GPU-b3,GPU-a1"),
+    (None, "visible=[] ", ""),  # a CPU runtime cannot quietly use a GPU
+    ((), "visible=[unset]", None),  # a GPU run, no NVML: CUDA's own view is left as the host has it
 ])
-def test_the_local_launcher_hands_a_runner_only_its_gpus(tmp_path, monkeypatch, gpus, gpu, shown, recorded):
+def test_the_local_launcher_hands_a_runner_only_its_gpus(tmp_path, monkeypatch, gpus, shown, recorded):
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     monkeypatch.delenv("CUDA_DEVICE_ORDER", raising=False)
-    launcher = LocalLauncher(EnvironmentManager(default_interpreter=_interpreter(tmp_path)), gpus=gpus)
+    launcher = LocalLauncher(EnvironmentManager(default_interpreter=_interpreter(tmp_path)))
     outcome = launcher.launch("torch", ["run"], workdir=tmp_path, timeout_s=30, env_vars={},
-                              log_path=tmp_path / "runner.log", gpu=gpu)
+                              log_path=tmp_path / "runner.log", gpus=gpus)
     assert shown in outcome.log_tail
     assert outcome.details.get("cuda_visible_devices") == recorded
 

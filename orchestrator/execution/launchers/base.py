@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from orchestrator.planning.gpus import GpuDescription
+
 
 @dataclass(frozen=True)
 class LaunchOutcome:
@@ -59,11 +61,13 @@ class Launcher(ABC):
     @abstractmethod
     def launch(self, environment: str, argv: list[str], *, workdir: Path, timeout_s: float,
                env_vars: dict[str, str], log_path: Path, writable: Sequence[Path] = (),
-               readonly: Sequence[Path] = (), gpu: bool = False) -> LaunchOutcome:
+               readonly: Sequence[Path] = (), gpus: Sequence[GpuDescription] | None = None) -> LaunchOutcome:
         """Run `python -m runners <argv>` in the environment and wait; never raises for a runner's failure.
 
         `workdir` and `writable` are the only paths the runner may write, `readonly` the others it reads (a
-        container sees nothing else of the host); `gpu` asks for the host's GPUs.
+        container sees nothing else of the host). `gpus`: this launch's own GPUs, and only those are visible to it
+        (by UUID); None: no GPU at all (a CPU run); () : a GPU run on a host whose GPUs NVML does not describe, which
+        sees whatever CUDA or the engine sees.
         """
 
 

@@ -41,15 +41,11 @@ def _mounts(workdir: Path, writable: Sequence[Path], readonly: Sequence[Path]) -
 class DockerLauncher(Launcher):
     name = "docker"
 
-    def __init__(self, images: ImageManager, gpus: Sequence[GpuDescription] | None = None,
-                 build: Callable[[str], object] | None = None, memory_limit: str | None = None,
-                 log: Callable[[str], None] = print) -> None:
-        """`gpus`: the GPUs handed to runs that ask for one, by UUID (None: every GPU the engine sees).
-
-        `build(environment)` rebuilds a stale image (or raises ImageBuildError); without it such an image is an error.
-        """
+    def __init__(self, images: ImageManager, build: Callable[[str], object] | None = None,
+                 memory_limit: str | None = None, log: Callable[[str], None] = print) -> None:
+        """`build(environment)` rebuilds a stale image (or raises ImageBuildError); without it such an image is an
+        error."""
         self.images = images
-        self.gpus = gpus
         self.build = build
         self.memory_limit = memory_limit
         self.log = log
@@ -79,13 +75,17 @@ class DockerLauncher(Launcher):
             return 0  # no engine, no container
         return end_leftover_containers(client, log)
 
-    def _device_requests(self) -> list[Any]:
+    @staticmethod
+    def _device_requests(gpus: Sequence[GpuDescription] | None) -> list[Any] | None:
+        """The launch's own GPUs (None: none at all; (): every GPU the engine sees, for a host without NVML)."""
         import docker
 
-        if self.gpus is None:
+        if gpus is None:
+            return None
+        if not gpus:
             return [docker.types.DeviceRequest(count=-1, capabilities=[["gpu"]])]
         # UUIDs: the NVIDIA container runtime takes them as they are, whatever order it enumerates GPUs in.
-        ids = cuda_visible_devices(self.gpus).split(",")
+        ids = cuda_visible_devices(gpus).split(",")
         return [docker.types.DeviceRequest(device_ids=ids, capabilities=[["gpu"]])]
 
     def _user(self, writable_dirs: Sequence[Path]) -> str:
@@ -99,7 +99,7 @@ class DockerLauncher(Launcher):
 
     def launch(self, environment: str, argv: list[str], *, workdir: Path, timeout_s: float,
                env_vars: dict[str, str], log_path: Path, writable: Sequence[Path] = (),
-               readonly: Sequence[Path] = (), gpu: bool = False) -> LaunchOutcome:
+               readonly: Sequence[Path] = (), gpus: Sequence[GpuDescription] | None = None) -> LaunchOutcome:
         import docker
         import requests
 
@@ -122,10 +122,10 @@ class DockerLauncher(Launcher):
                 user=self._user(writable_dirs), environment=dict(env_vars), volumes=_mounts(workdir, writable, readonly),
                 labels={RUN_LABEL: "1", LABEL_PREFIX + "owner-pid": str(os.getpid())},
                 network_mode="none", read_only=True, tmpfs={"/tmp": "rw,exec,nosuid"}, cap_drop=["ALL"],
-                security_opt=["no-new-privileges"], device_requests=self._device_requests() if gpu else None,
+                security_opt=["no-new-privileges"], device_requests=self._device_requests(gpus),
                 mem_limit=self.memory_limit, detach=True)
             details = {"container": container.name, "image": image,
-                       "gpus": ("all" if self.gpus is None else cuda_visible_devices(self.gpus)) if gpu else ""}
+                       "gpus": "" if gpus is None else (cuda_visible_devices(gpus) if gpus else "all")}
             try:
                 container.start()
             except docker.errors.APIError as exc:

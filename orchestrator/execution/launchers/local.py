@@ -19,17 +19,15 @@ OWNER_ENV = "GREENRT_OWNER_PID"  # in every runner's environment: the greenrt pr
 class LocalLauncher(Launcher):
     name = "local"
 
-    def __init__(self, environments: EnvironmentManager, gpus: Sequence[GpuDescription] | None = None) -> None:
-        """`gpus`: the GPUs a run that asks for one is given (None: whatever CUDA sees, for a host without NVML)."""
+    def __init__(self, environments: EnvironmentManager) -> None:
         self.environments = environments
-        self.gpus = gpus
 
     def prepare(self, environment: str) -> str:
         return str(self.environments.python_for(environment))
 
     def launch(self, environment: str, argv: list[str], *, workdir: Path, timeout_s: float,
                env_vars: dict[str, str], log_path: Path, writable: Sequence[Path] = (),
-               readonly: Sequence[Path] = (), gpu: bool = False) -> LaunchOutcome:
+               readonly: Sequence[Path] = (), gpus: Sequence[GpuDescription] | None = None) -> LaunchOutcome:
         # A child process sees the whole host: the mounts only matter to containers; GPUs are narrowed by CUDA's
         # own variable, by UUID, so that CUDA's device order (fastest first) cannot pick another GPU than NVML's.
         start = LaunchStart.now(log_path)
@@ -44,7 +42,7 @@ class LocalLauncher(Launcher):
         # Like the Docker launcher's owner-pid label: a runner whose greenrt was killed (-9) is found and ended by
         # the next sweep on this host (orchestrator/execution/hostlock.py).
         env[OWNER_ENV] = str(os.getpid())
-        visible = self._visible_devices(gpu)
+        visible = _visible_devices(gpus)
         if visible is not None:
             env["CUDA_VISIBLE_DEVICES"] = visible
             env["CUDA_DEVICE_ORDER"] = "PCI_BUS_ID"  # indices, where no UUID is known, then mean NVML's
@@ -82,14 +80,14 @@ class LocalLauncher(Launcher):
             log(f"ended runner process {pid} left by greenrt {owner}, which is no longer running")
         return ended
 
-    def _visible_devices(self, gpu: bool) -> str | None:
-        """CUDA_VISIBLE_DEVICES for the runner: its GPUs' UUIDs, "" for a CPU runtime (so that a framework with
-        CUDA cannot quietly use a GPU in a CPU cell), None to leave the variable as the host has it."""
-        if not gpu:
-            return ""
-        return cuda_visible_devices(self.gpus) if self.gpus else None
 
 
+def _visible_devices(gpus: Sequence[GpuDescription] | None) -> str | None:
+    """CUDA_VISIBLE_DEVICES for the runner: its GPUs' UUIDs, "" for a CPU runtime (so that a framework with CUDA
+    cannot quietly use a GPU in a CPU cell), None to leave the variable as the host has it (no NVML description)."""
+    if gpus is None:
+        return ""
+    return cuda_visible_devices(gpus) if gpus else None
 def _kill_group(process: subprocess.Popen) -> None:
     try:
         os.killpg(process.pid, signal.SIGKILL)

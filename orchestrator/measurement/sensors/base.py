@@ -37,6 +37,10 @@ class Reading:
     throttle_reasons: int | None = None
     wrapped: bool = False  # the raw counter wrapped around since the previous read (and was corrected)
     backwards: bool = False  # the raw counter went backwards with no wrap-around to explain it
+    # time.monotonic_ns() of this channel's own energy-counter read, where the sensor stamps it; None: the sampler
+    # stamps the reading with the middle of the whole read (which, for several NVML calls per GPU, may lie tens of
+    # ms from the counter's own instant).
+    t_ns: int | None = None
 
 
 class Sensor(ABC):

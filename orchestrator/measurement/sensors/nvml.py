@@ -5,6 +5,7 @@ The NVML module is a parameter, so tests hand in a small fake; errors are recogn
 """
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from types import ModuleType
 from typing import Any
@@ -56,17 +57,33 @@ class NvmlSensor(Sensor):
 
     name = "nvml"
 
-    def __init__(self, nvml: Any = None, indices: Sequence[int] | None = None) -> None:
+    def __init__(self, nvml: Any = None, indices: Sequence[int] | None = None,
+                 clock: Callable[[], int] = time.monotonic_ns) -> None:
         self.nvml = nvml if nvml is not None else _load_pynvml()
+        self.clock = clock
         self.nvml.nvmlInit()
         self._open = True
         try:
             count = self.nvml.nvmlDeviceGetCount()
-            self.indices = list(range(count)) if indices is None else list(indices)
-            for i in self.indices:
+            wanted = list(range(count)) if indices is None else list(indices)
+            for i in wanted:
                 if not 0 <= i < count:
                     raise ValueError(f"GPU index {i} out of range: NVML sees {count} GPU(s)")
-            self._handles = [self.nvml.nvmlDeviceGetHandleByIndex(i) for i in self.indices]
+            # A GPU whose handle NVML refuses (a Slurm job's device cgroup hides the others) is left out with the
+            # reason; the GPUs that do answer are still measured.
+            self.refused: dict[int, str] = {}
+            self.indices, self._handles = [], []
+            for i in wanted:
+                try:
+                    handle = self.nvml.nvmlDeviceGetHandleByIndex(i)
+                except Exception as exc:
+                    if not _is(exc, "NVMLError_NoPermission"):
+                        raise
+                    self.refused[i] = (f"NVML refused its handle ({type(exc).__name__}: {exc}); a job scheduler's "
+                                       "device cgroup (Slurm) hides GPUs not allocated to this job")
+                    continue
+                self.indices.append(i)
+                self._handles.append(handle)
             self._channels = [f"gpu-{i}" for i in self.indices]
             self.gpus = [self._describe(i, h) for i, h in zip(self.indices, self._handles)]
             self._energy_ok = [g.energy_counter for g in self.gpus]
@@ -131,15 +148,31 @@ class NvmlSensor(Sensor):
                 return None
             raise
 
+    def _read_counters(self) -> list[tuple[float | None, int | None]]:
+        """(joules, own timestamp) of every GPU's energy counter, read back to back before any other field: a
+        window edge then lies as close as the clock allows to each counter's value, not tens of ms from it."""
+        nv, clock = self.nvml, self.clock
+        counters: list[tuple[float | None, int | None]] = []
+        for k, handle in enumerate(self._handles):
+            if not self._energy_ok[k]:
+                counters.append((None, None))
+                continue
+            try:
+                before = clock()
+                mj = self._optional(nv.nvmlDeviceGetTotalEnergyConsumption, handle)
+                after = clock()
+            except Exception as exc:  # GPU lost, driver gone, timeout: the whole read is unusable
+                raise SensorReadError(f"{self._channels[k]}: {type(exc).__name__}: {exc}") from exc
+            counters.append((None, None) if mj is None else (mj / 1e3, (before + after) // 2))
+        return counters
+
     def read(self) -> list[Reading]:
         nv = self.nvml
         readings = []
+        counters = self._read_counters()
         for k, handle in enumerate(self._handles):
+            energy_j, counter_t = counters[k]
             try:
-                energy_j = None
-                if self._energy_ok[k]:
-                    mj = self._optional(nv.nvmlDeviceGetTotalEnergyConsumption, handle)
-                    energy_j = None if mj is None else mj / 1e3
                 mw = self._optional(nv.nvmlDeviceGetPowerUsage, handle)
                 temp = self._optional(nv.nvmlDeviceGetTemperature, handle, self._temp_sensor)
                 sm = self._optional(nv.nvmlDeviceGetClockInfo, handle, self._clock_sm)
@@ -158,6 +191,7 @@ class NvmlSensor(Sensor):
                     sm_clock_mhz=sm,
                     mem_clock_mhz=mem,
                     throttle_reasons=reasons,
+                    t_ns=counter_t,
                 )
             )
         return readings
@@ -197,6 +231,10 @@ def cuda_driver_version(nvml: Any) -> str | None:
     return None
 
 
+def _refused_details(refused: dict[int, str]) -> list[dict[str, Any]]:
+    return [{"index": i, "channel": f"gpu-{i}", "reason": why} for i, why in sorted(refused.items())]
+
+
 def probe_nvml(
     nvml: Any = None, gpu_indices: Sequence[int] | None = None
 ) -> tuple[NvmlSensor | None, SensorStatus]:
@@ -213,8 +251,12 @@ def probe_nvml(
         if type(exc).__name__.startswith("NVMLError") or any(c.__name__ == "NVMLError" for c in type(exc).__mro__):
             return None, SensorStatus("nvml", False, _unavailable_reason(exc))
         raise
+    refused = "; ".join(f"gpu-{i} left out: {why}" for i, why in sorted(sensor.refused.items()))
     if not sensor.gpus:
         sensor.close()
+        if refused:
+            return None, SensorStatus("nvml", False, f"NVML refused every GPU's handle: {refused}",
+                                      details={"refused_gpus": _refused_details(sensor.refused)})
         return None, SensorStatus("nvml", False, "NVML is loaded but reports zero GPUs")
     try:
         driver = _text(nvml.nvmlSystemGetDriverVersion())
@@ -227,10 +269,14 @@ def probe_nvml(
         # Plain dicts here because host.json keeps them; read them back with orchestrator.measurement.gpu.from_details.
         "gpus": [{**g.to_dict(), "channel": g.channel} for g in sensor.gpus],
         "power_note": AVERAGED_POWER_NOTE,
+        # GPUs NVML would not hand out, with why: not measured, not given to runs, listed by doctor.
+        "refused_gpus": _refused_details(sensor.refused),
     }
     names = ", ".join(f"gpu-{g.index} {g.name}" for g in sensor.gpus)
     no_counter = [f"gpu-{g.index}" for g in sensor.gpus if not g.energy_counter]
     reason = f"{len(sensor.gpus)} GPU(s), driver {driver}: {names}"
     if no_counter:
         reason += f"; no energy counter on {', '.join(no_counter)} (power samples are integrated instead)"
+    if refused:
+        reason += f"; {refused}"
     return sensor, SensorStatus("nvml", True, reason, channels=sensor.channels(), details=details)

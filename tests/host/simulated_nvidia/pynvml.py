@@ -19,6 +19,8 @@ The model, per GPU (all on time.monotonic_ns(), the clock greenrt's sampler stam
     GA100, by name, unless the config says otherwise), or the instantaneous true power (0: older GPUs, A100).
   - temperature relaxes exponentially toward idle_c + c_per_w * (power - idle_w), with time constant tau_s
     (cooling_tau_s when falling, if given); read as an int, like NVML's.
+  - a GPU with handle_refused answers nvmlDeviceGetHandleByIndex with NVMLError_NoPermission (a Slurm job's device
+    cgroup); it is still simulated, so its truth is logged.
   - a GPU can be lost (NVMLError_GpuIsLost on every call with its handle) lost_after_s after this process first
     initialised NVML, or lost_after_busy_s after it first became busy.
 
@@ -196,6 +198,8 @@ class _Gpu:
         self.architecture = spec.get("architecture", arch)
         self.compute_capability = tuple(spec.get("compute_capability", cc))
         self.mig = spec.get("mig")  # None: no MIG on this GPU (NotSupported); False/True: MIG mode disabled/enabled
+        # nvmlDeviceGetHandleByIndex raises NoPermission for this GPU, as under a Slurm job's device cgroup.
+        self.handle_refused = bool(spec.get("handle_refused", False))
         self.energy_counter = spec.get("energy_counter", counter)
         average_s = spec.get("power_average_s")
         self.power_average_ns = int((1.0 if averaged else 0.0) * 1e9 if average_s is None else average_s * 1e9)
@@ -484,6 +488,8 @@ def _by(function: str, match) -> _Handle:
     host = _check(function)
     for gpu in host.gpus:
         if match(gpu):
+            if gpu.handle_refused:
+                raise NVMLError_NoPermission()
             if gpu.lost_ns is not None:
                 raise NVMLError_GpuIsLost()
             return gpu.handle
@@ -500,6 +506,8 @@ def nvmlDeviceGetHandleByIndex(index: int) -> _Handle:
         if not 0 <= index < len(host.gpus):
             raise NVMLError_InvalidArgument()
         gpu = host.gpus[index]
+        if gpu.handle_refused:
+            raise NVMLError_NoPermission()
         if gpu.lost_ns is not None:
             raise NVMLError_GpuIsLost()
         return gpu.handle
