@@ -33,7 +33,7 @@ from nvidia_host import (ORCHESTRATOR_FAULTS_DIR, SimGpu, SimHost, SimTemperatur
                          run_greenrt)
 from faults_helpers import journal
 from powercap import make_powercap_tree
-from sweep_helpers import SteadyDraw
+from sweep_helpers import GREENRT, SteadyDraw
 
 ORT = "onnxruntime/onnx-from-torch/cpu"
 TORCH_CPU = "torch/native/cpu"
@@ -564,8 +564,10 @@ def test_gpu_checks_nvml_facts_read_the_simulated_gpus(h200_host, tmp_path):
 def test_gpu_check_on_the_simulated_host_finds_nvml_and_stops_in_one_line_for_want_of_cuda(h200_host):
     """The script's preflight against an NVML that answers: only the missing CUDA device is named, no traceback."""
     root = Path(__file__).resolve().parents[2]
-    torch_python = root / ".cache" / "envs" / "torch" / "bin" / "python"  # built by `make test` (TEST_ENVS)
-    done = subprocess.run([str(torch_python), "bench/gpu_check.py"], capture_output=True, text=True, timeout=120,
+    # The torch environment `make test` builds (TEST_ENVS), wherever GREENRT_CACHE puts it.
+    torch_python = subprocess.run([GREENRT, "env", "python", "torch"], capture_output=True, text=True,
+                                  check=True).stdout.strip()
+    done = subprocess.run([torch_python, "bench/gpu_check.py"], capture_output=True, text=True, timeout=120,
                           env=h200_host.env(), cwd=root)
     assert done.returncode == 2, done.stdout + done.stderr
     (line,) = done.stderr.strip().splitlines()
