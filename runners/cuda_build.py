@@ -49,24 +49,23 @@ def torch_build() -> tuple[bool, str]:
     return False, f"torch {dist.version} is a CPU build (torch.version.cuda is None)"
 
 
-def mxnet_build() -> tuple[bool, str]:
-    gpu = _any_dist(r"mxnet-cu\d+")
+def _cuda_distribution(gpu_pattern: str, cpu_name: str, gpu_label: str) -> tuple[bool, str]:
+    """A framework shipped as two distributions, a CUDA one (named by `gpu_pattern`) and a CPU one (`cpu_name`)."""
+    gpu = _any_dist(gpu_pattern)
     if gpu:
         return True, f"{gpu[0].metadata['Name']} {gpu[0].version}"
-    cpu = _dist("mxnet")
+    cpu = _dist(cpu_name)
     if cpu is not None:
-        return False, f"mxnet {cpu.version} is the CPU build (the CUDA builds are mxnet-cuXYZ)"
-    return False, "mxnet is not installed"
+        return False, f"{cpu_name} {cpu.version} is the CPU build (the CUDA one is {gpu_label})"
+    return False, f"neither {gpu_label} nor {cpu_name} is installed"
+
+
+def mxnet_build() -> tuple[bool, str]:
+    return _cuda_distribution(r"mxnet-cu\d+", "mxnet", "mxnet-cuXYZ")
 
 
 def onnxruntime_build() -> tuple[bool, str]:
-    gpu = _dist("onnxruntime-gpu")
-    if gpu is not None:
-        return True, f"onnxruntime-gpu {gpu.version}"
-    cpu = _dist("onnxruntime")
-    if cpu is not None:
-        return False, f"onnxruntime {cpu.version} is the CPU build (the CUDA one is onnxruntime-gpu)"
-    return False, "onnxruntime-gpu is not installed"
+    return _cuda_distribution(r"onnxruntime-gpu", "onnxruntime", "onnxruntime-gpu")
 
 
 def tensorflow_build() -> tuple[bool, str]:
