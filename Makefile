@@ -109,7 +109,7 @@ bench: envs engine
 	$(BIN)/python bench/scale.py --out bench/out/scale.json
 	$(BIN)/python bench/write_report.py bench/out BENCHMARKS.md
 
-# `make gpu-check` on a real NVIDIA host without Docker or network (bench/gpu_check.py; the README says what it
+# `make gpu-check` on a real NVIDIA host without Docker or network (bench/gpu_check.py; docs/nvidia-host.md says what it
 # checks). What greenrt's host side needs beyond that machine's python3 travels as CPython wheels in .whl/
 # (git-ignored), at the versions of this host venv (bench/gpu_check_wheels.py lists them): `make gpu-wheels` here,
 # where there is network, then carry .whl/ there and run `make gpu-check` (or `sh bench/gpu-check.sh`), which

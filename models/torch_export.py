@@ -9,7 +9,7 @@ a dynamic batch axis named "batch" on every input and output, input/output names
 (image size, seq_len) fixed from the model options.
 
 Exporter: the legacy TorchScript exporter ("torchscript", torch.onnx.export(dynamo=False)) is the default, chosen
-by measurement: its graphs ran 5-15% faster in ONNX Runtime CPU (the figures are in the README). The dynamo
+by measurement: its graphs ran 5-15% faster in ONNX Runtime CPU (the figures are in docs/runtimes.md). The dynamo
 exporter ("dynamo") is kept as an option (ExportRequest.exporter).
 """
 from __future__ import annotations

@@ -150,7 +150,7 @@ class SweepConfig(_Section):
     provider_options: dict[str, dict[str, OptionValue]] = {}
     # Use an existing interpreter for an environment instead of building its venv (HPC modules, a lent GPU box).
     interpreters: dict[str, str] = {}
-    # Pretrained weights, per framework and model, each in that framework's own format (see the README); a model
+    # Pretrained weights, per framework and model, each in that framework's own format (see docs/configs.md); a model
     # without an entry gets seeded random weights. ONNX runtimes export from their source framework's weights.
     weights: dict[str, dict[str, str]] = {}
 

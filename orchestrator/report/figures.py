@@ -52,7 +52,7 @@ def runtime_label(runtime: str) -> str:
 
 
 def runtime_order(runtime: str) -> tuple:
-    """Native frameworks first (then their compilers), then converted models by runtime and source (the README's
+    """Native frameworks first (then their compilers), then converted models by runtime and source (docs/findings.md's
     columns)."""
     framework, model_format, provider = (runtime.split("/") + ["", ""])[:3]
     converted = _converted(model_format)

@@ -4,7 +4,7 @@
 One real sharded sweep is measured per test session (ONNX Runtime, MobileNetV2 batch 1, two repetitions as two
 shards through the local launcher, on a synthetic powercap tree so that sample files exist), merged by `greenrt
 merge`; each case copies it, damages one file, runs one command and compares every file's bytes before and after.
-The README's "Damaged results" table lists these cases.
+docs/faults.md's "Damaged results" table lists these cases.
 """
 from __future__ import annotations
 
