@@ -716,6 +716,45 @@ def test_edge_rows_report_the_accountings_figures_for_the_runs_own_gpus():
     assert edges.edge_findings(big) == ([], ["run a: window-edge uncertainty 8.1% of its energy (over 5%)"])
 
 
+
+# The fast poll, as measure_updates runs it, on the simulated NVML (no CUDA load: the simulator's counter steps at
+# idle power too).
+FAST_POLL = ("import json, sys; sys.path.insert(0, 'bench'); import pynvml; from gpu_check import poll; "
+             "from gpu_check_calc import counter_update_period; pynvml.nvmlInit(); "
+             "h = pynvml.nvmlDeviceGetHandleByIndex(0); "
+             "t, v, _ = poll(lambda: pynvml.nvmlDeviceGetTotalEnergyConsumption(h), 1.5); "
+             "print(json.dumps({**counter_update_period(t, v), 'nvml_index': 0}))")
+
+
+@pytest.mark.process  # the real CLI's sweep and a fast poll, on the simulated NVIDIA host
+def test_edges_of_a_real_sweep_on_the_simulated_host_report_the_accounting_and_match_the_fast_poll(tmp_path):
+    from nvidia_host import SimGpu, SimHost
+    from test_nvidia_gpus_per_run_e2e import gpu_config, sweep
+
+    host = SimHost([SimGpu("NVIDIA H100 80GB HBM3", idle_w=60, load_w=500, wobble_w=2, counter_period_s=0.1,
+                           power_average_s=0.0)], busy_mode="assigned-runner").write(tmp_path / "host")
+    done, out = sweep(host, tmp_path, gpu_config(tmp_path / "edges.toml"))
+    assert done.returncode == 0, done.output
+    polled = subprocess.run([sys.executable, "-c", FAST_POLL], cwd=ROOT, env=host.env(), capture_output=True,
+                            text=True, timeout=60)
+    assert polled.returncode == 0, polled.stderr
+    fast = json.loads(polled.stdout)
+    assert fast["update_period_ms"]["median"] == pytest.approx(100.0, abs=5.0)  # the simulator's 100 ms counter
+    runs = gpu_check_sweep.analyse_sweep(out)["runs"]
+    (record,) = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    report = edges.edges_report({"energy_counter": fast}, runs)
+    (row,) = report["runs"]
+    # The figures are the journal's, as the sweep's accounting recorded them: none computed by the check.
+    assert row["channels"] == ["gpu-0"] and row["uncertainty_j"] == record["energy"]["edge_uncertainty_j"] > 0
+    assert row["window_energy_j"] == record["energy"]["channels"]["gpu-0"]["raw_j"]
+    assert row["percent"] == pytest.approx(100.0 * row["uncertainty_j"] / row["window_energy_j"])
+    (period,) = row["periods"]
+    assert period["source"] == "measured" and period["period_ms"] == pytest.approx(100.0, abs=10.0)
+    assert period["sampling_interval_ms"] == pytest.approx(50.0, abs=10.0)  # the config's 50 ms sampler
+    assert period["agrees"] is True and row["period_agrees"] is True
+    assert edges.edge_findings(report)[0] == []
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # One-GPU attribution: verdicts, and the polling on a fake NVML whose counters follow a load.
 
