@@ -13,8 +13,8 @@ Needs python3 with torch (CUDA), nvidia-ml-py and numpy (and transformers, for R
   5. a bare torch loop of the same cells, eager and replaying a CUDA graph, against the orchestrator's p50;
   6. the TF32 policy's effect: fp32 matmul and conv with TF32 off (greenrt's fp32) and allowed, time and error
      against fp64 (gpu_check_tf32);
-  7. the edge uncertainty of each of the sweep's windows: the counter period measured in 3, times the power at
-     each edge (gpu_check_edges);
+  7. the edge uncertainty the energy accounting recorded for each of the sweep's windows, and its counter period
+     against the one measured in 3 (gpu_check_edges);
   8. one-GPU attribution: a load on cuda:0 leaves every other GPU at its idle power (gpu_check_attribution).
 Writes bench/out/gpu-check.json and bench/out/gpu-check.md (bench/write_report.py puts the same section in
 BENCHMARKS.md). Exit 0: all ran; 1: something failed (listed under "problems"); 2: this host cannot run it, said
@@ -51,9 +51,6 @@ DEFAULT_OUT = ROOT / "bench" / "out"
 # What `python3 -m orchestrator.cli sweep` imports beyond numpy (bench/gpu-check.sh installs them from .whl/).
 HOST_PACKAGES = ("polars", "pydantic", "typer", "rich")
 NS_PER_S = 1_000_000_000
-# A window whose edges alone may be off by more than this is too short for the counter: with NVML's ~100 ms period
-# on Hopper, a window under 4 s (the check's own are 10 s: 2 %).
-EDGE_WARN_PERCENT = 5.0
 # Seconds each part after the sweep may take on an H100/H200 (measured parts plus start-up); the sweep gets the rest.
 PART_BUDGET_S = {"TF32 policy effect": 30.0, "one-GPU attribution": 20.0}
 
@@ -448,10 +445,11 @@ def judge(report: dict[str, Any]) -> tuple[list[str], list[str]]:
     tf32 = report.get("tf32") or {}
     if tf32.get("ops") and not tf32.get("restored"):
         problems.append("TF32 check: torch's TF32 switches were not put back as they were")
-    for row in (report.get("edges") or {}).get("runs") or []:
-        if row.get("percent") is not None and row["percent"] > EDGE_WARN_PERCENT:
-            warnings_.append(f"run {row.get('run_id')}: window-edge uncertainty {row['percent']:.1f}% of its energy "
-                             f"(over {EDGE_WARN_PERCENT:g}%)")
+    from gpu_check_edges import edge_findings
+
+    edge_problems, edge_warnings = edge_findings(report.get("edges") or {})
+    problems += edge_problems
+    warnings_ += edge_warnings
     for gpu in (report.get("nvml") or {}).get("gpus") or []:
         if not gpu.get("energy_counter"):
             warnings_.append(f"GPU {gpu.get('index')} ({gpu.get('name')}): no total-energy counter "
@@ -488,18 +486,6 @@ def _attribution(torch: Any, pynvml: Any, index: int, how: str, load_s: float) -
     from gpu_check_attribution import TorchMatmulLoad, measure_attribution
 
     return measure_attribution(pynvml, TorchMatmulLoad(torch), index, how, idle_s=min(3.0, load_s), load_s=load_s)
-
-
-def edges_of(report: dict[str, Any]) -> dict[str, Any]:
-    """The measured counter period and the edge uncertainty it implies for each of the sweep's windows."""
-    from gpu_check_edges import run_edges
-
-    counter = (report.get("updates") or {}).get("energy_counter") or {}
-    period = (counter.get("update_period_ms") or {}).get("median")
-    return {"period_ms": period, "period_range_ms": [(counter.get("update_period_ms") or {}).get(k)
-                                                     for k in ("min", "max")],
-            "resolution_ms": counter.get("resolution_ms"), "nvml_index": counter.get("nvml_index"),
-            "runs": run_edges((report.get("sweep") or {}).get("runs") or [], period)}
 
 
 def _step(report: dict[str, Any], name: str, fn: Callable[[], Any]) -> Any:
@@ -631,7 +617,8 @@ def main(argv: list[str] | None = None) -> int:
             report["sweep"].update({"runs": analysis["runs"], "cells": analysis["cells"], "table": analysis["table"],
                                     "out": analysis["out"], "notes": analysis["notes"]})
 
-    report["edges"] = _step(report, "window-edge uncertainty", lambda: edges_of(report))
+    report["edges"] = _step(report, "window-edge uncertainty", lambda: __import__(
+        "gpu_check_edges").edges_report(report.get("updates") or {}, (report.get("sweep") or {}).get("runs") or []))
     bare = []
     seed = int(config_data.get("seed", 0))
     warmup = int((config_data.get("warmup") or {}).get("iterations", 20))

@@ -1,91 +1,109 @@
-"""The window-edge uncertainty of the check's own measured windows, from NVML's measured counter update period.
+"""The product's window-edge uncertainty of the gpu-check sweep's windows, and a check of the period behind it.
 
-NVML's total-energy counter moves in steps, one per update period; a window read from it can be off by up to one
-period's energy at each edge. So each edge contributes period x power at that edge (in J), and the window's energy
-is uncertain by their sum (a bound, not a standard deviation). The power at an edge is the counter's slope over the
-first (last) `span_s` of the window, inside it (the power reading is a 1-second average on Hopper and lags a step);
-where the counter gives no slope, the power reading interpolated at the edge. Pure: numpy only, no GPU.
+greenrt's energy accounting (orchestrator/measurement/edges.py) records, per GPU channel of every run, the window's
+edge uncertainty (`edge_uncertainty_j`: counter period x power at each edge), the counter update period it used
+(`counter_period_s`) and where that period came from (`counter_period_source`: measured from the run's samples,
+the sampling interval as an upper bound, or a default); and, for the run's own GPUs together,
+energy["edge_uncertainty_j"]. The check reports those figures as recorded (it computes none of its own) and checks
+the period against an independent measurement: NVML's counter polled as fast as Python calls it, under load
+(gpu_check_calc.counter_update_period).
+
+They agree when they differ by at most the fast poll's resolution plus the sampler's interval:
+- the fast poll sees each change up to one poll late, so its period is known to about one poll interval;
+- the accounting sees the counter only at its samples: each step is seen up to one sampling interval late, so a
+  period measured from them is off by at most that interval (less, spread over many steps); where the counter moved
+  at nearly every sample, the accounting states the interval itself, an upper bound on a period that may lie
+  anywhere below it, so again at most one interval off.
+A period further off than that is not the counter's: a default the GPU does not follow, or steps the samples missed.
+Pure: plain dicts in and out, no GPU.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import numpy as np
-
-NS_PER_S = 1_000_000_000
-
-
-def edge_uncertainty(period_s: float | None, power_start_w: float | None, power_end_w: float | None,
-                     window_energy_j: float | None) -> dict[str, Any]:
-    """period x power at each edge, their sum in J, and the sum as % of the window's energy (None where unknown)."""
-    if period_s is None or period_s <= 0:
-        return {"start_j": None, "end_j": None, "total_j": None, "percent": None,
-                "reason": "no counter update period was measured"}
-    if power_start_w is None or power_end_w is None:
-        return {"start_j": None, "end_j": None, "total_j": None, "percent": None,
-                "reason": "no power known at an edge of the window"}
-    start, end = period_s * power_start_w, period_s * power_end_w
-    total = start + end
-    percent = 100.0 * total / window_energy_j if window_energy_j else None
-    return {"start_j": start, "end_j": end, "total_j": total, "percent": percent, "reason": ""}
+# A window whose edges alone may be off by more than this is too short for the counter: with NVML's ~100 ms period
+# on Hopper, a window under 4 s (the check's own are 10 s: 2 %).
+EDGE_WARN_PERCENT = 5.0
 
 
-def _slope_w(t: np.ndarray, e: np.ndarray, lo: int, hi: int) -> float | None:
-    """Mean power in W of the counter (J) between times lo and hi, interpolated; None without samples around."""
-    if t.size < 2 or lo < t[0] or hi > t[-1] or hi <= lo:
-        return None
-    return float((np.interp(hi, t, e) - np.interp(lo, t, e)) / ((hi - lo) / NS_PER_S))
+def period_agreement(fast_ms: float | None, resolution_ms: float | None, accounting_ms: float | None,
+                     sampling_ms: float | None) -> dict[str, Any]:
+    """Whether the accounting's counter period matches the fast-polled one: {agrees (None: not checked),
+    difference_ms (fast - accounting), bound_ms, reason}."""
+    missing = [name for name, value in (("no fast-polled counter period", fast_ms),
+                                        ("no counter period in the energy record", accounting_ms),
+                                        ("no sampling interval in the run's samples", sampling_ms)) if value is None]
+    if missing:
+        return {"agrees": None, "difference_ms": None, "bound_ms": None, "reason": "; ".join(missing)}
+    bound = (resolution_ms or 0.0) + sampling_ms
+    difference = fast_ms - accounting_ms
+    agrees = abs(difference) <= bound
+    return {"agrees": agrees, "difference_ms": difference, "bound_ms": bound,
+            "reason": "" if agrees else f"{abs(difference):.1f} ms apart, more than the poll's resolution + the "
+                                        f"sampler's interval ({bound:.1f} ms)"}
 
 
-def edge_power(t_ns: Sequence[int], energy_j: Sequence[float], power_w: Sequence[float], start_ns: int, end_ns: int,
-               span_s: float = 0.5) -> dict[str, Any]:
-    """Power at the window's start and end: {start_w, end_w, method}."""
-    t = np.asarray(t_ns, dtype=np.int64)
-    e = np.asarray(energy_j, dtype=np.float64)
-    p = np.asarray(power_w, dtype=np.float64)
-    span = min(int(span_s * NS_PER_S), (int(end_ns) - int(start_ns)) // 2)
-    ok_e = np.isfinite(e)
-    if ok_e.sum() >= 2:
-        te, ee = t[ok_e], e[ok_e]
-        start = _slope_w(te, ee, int(start_ns), int(start_ns) + span)
-        end = _slope_w(te, ee, int(end_ns) - span, int(end_ns))
-        if start is not None and end is not None:
-            return {"start_w": start, "end_w": end, "method": f"counter slope over {span / NS_PER_S:.2f} s inside"}
-    ok_p = np.isfinite(p)
-    if ok_p.sum() >= 2 and t[ok_p][0] <= start_ns and t[ok_p][-1] >= end_ns:
-        tp, pp = t[ok_p], p[ok_p]
-        return {"start_w": float(np.interp(start_ns, tp, pp)), "end_w": float(np.interp(end_ns, tp, pp)),
-                "method": "power reading at the edge"}
-    return {"start_w": None, "end_w": None, "method": "no samples around the edges"}
+def _ms(seconds: Any) -> float | None:
+    return float(seconds) * 1e3 if isinstance(seconds, (int, float)) else None
 
 
-def run_edges(runs: Sequence[Mapping[str, Any]], period_ms: float | None) -> list[dict[str, Any]]:
-    """Per ok run of the sweep, over the GPU channels it was charged for: the edge uncertainty of its window.
-
-    A run's channels are those the orchestrator accounted energy on (`orchestrator_raw_j` set); where none says so,
-    every GPU channel sampled. Uncertainties add over channels (each has its own edges)."""
-    period_s = period_ms / 1e3 if period_ms else None
+def run_edges(runs: Sequence[Mapping[str, Any]], fast: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Per ok run of the sweep: the accounting's edge uncertainty over the run's own GPUs, as % of their energy,
+    and per such GPU its counter period and source against the fast-polled period (`fast`: the energy counter's
+    part of measure_updates)."""
+    fast_ms = (fast.get("update_period_ms") or {}).get("median")
     rows = []
     for run in runs:
         if run.get("status") != "ok":
             continue
-        channels = run.get("channels") or {}
-        charged = {k: c for k, c in channels.items() if c.get("orchestrator_raw_j") is not None} or channels
-        parts = [edge_uncertainty(period_s, (c.get("edge_power") or {}).get("start_w"),
-                                  (c.get("edge_power") or {}).get("end_w"),
-                                  (c.get("counter_vs_power") or {}).get("counter_j")) for c in charged.values()]
-        energy = [(c.get("counter_vs_power") or {}).get("counter_j") for c in charged.values()]
-        known = bool(parts) and all(p["total_j"] is not None for p in parts)
-        total = sum(p["total_j"] for p in parts) if known else None
+        own = {k: c for k, c in sorted((run.get("channels") or {}).items()) if c.get("orchestrator_assigned")}
+        periods = []
+        for name, c in own.items():
+            accounting_ms = _ms(c.get("orchestrator_counter_period_s"))
+            periods.append({"channel": name, "period_ms": accounting_ms,
+                            "source": c.get("orchestrator_counter_period_source"),
+                            "sampling_interval_ms": c.get("sampling_interval_ms"),
+                            "note": c.get("orchestrator_edge_note"),
+                            **period_agreement(fast_ms, fast.get("resolution_ms"), accounting_ms,
+                                               c.get("sampling_interval_ms"))})
+        energy = [c.get("orchestrator_raw_j") for c in own.values()]
         window_j = sum(energy) if energy and None not in energy else None
-        reasons = sorted({p["reason"] for p in parts if p["reason"]}) or ([] if parts else ["no GPU channel sampled"])
+        uncertainty = run.get("edge_uncertainty_j")
+        checked = [p["agrees"] for p in periods if p["agrees"] is not None]
+        reasons = [f"{p['channel']}: {p['note']}" for p in periods if uncertainty is None and p["note"]]
+        if not own:
+            reasons.append("the energy record assigns the run no GPU channel")
         rows.append({
             "run_id": run.get("run_id"), "batch_size": run.get("batch_size"), "precision": run.get("precision"),
-            "channels": sorted(charged), "window_s": run.get("window_s"), "window_energy_j": window_j,
-            "power_start_w": [(c.get("edge_power") or {}).get("start_w") for c in charged.values()],
-            "power_end_w": [(c.get("edge_power") or {}).get("end_w") for c in charged.values()],
-            "uncertainty_j": total, "percent": 100.0 * total / window_j if total is not None and window_j else None,
-            "reason": "; ".join(reasons),
+            "window_s": run.get("window_s"), "channels": list(own), "window_energy_j": window_j,
+            "uncertainty_j": uncertainty,
+            "percent": 100.0 * uncertainty / window_j if uncertainty is not None and window_j else None,
+            "periods": periods, "period_agrees": all(checked) if checked else None, "reason": "; ".join(reasons),
         })
     return rows
+
+
+def edges_report(updates: Mapping[str, Any], runs: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
+    """The fast-polled counter period (report["updates"]) and each of the sweep's runs' edge figures."""
+    fast = updates.get("energy_counter") or {}
+    stats = fast.get("update_period_ms") or {}
+    return {"period_ms": stats.get("median"), "period_range_ms": [stats.get(k) for k in ("min", "max")],
+            "resolution_ms": fast.get("resolution_ms"), "nvml_index": fast.get("nvml_index"),
+            "runs": run_edges(runs, fast)}
+
+
+def edge_findings(edges: Mapping[str, Any]) -> tuple[list[str], list[str]]:
+    """(problems: the accounting's period is not the counter's; warnings: an edge uncertainty over
+    EDGE_WARN_PERCENT of its window's energy)."""
+    problems, warnings = [], []
+    for row in edges.get("runs") or []:
+        for p in row.get("periods") or []:
+            if p.get("agrees") is False:
+                problems.append(f"run {row.get('run_id')} {p['channel']}: the energy accounting's counter period "
+                                f"{p['period_ms']:.1f} ms ({p['source']}) against {edges.get('period_ms'):.1f} ms "
+                                f"polled fast on GPU {edges.get('nvml_index')}: {p['reason']}")
+        if row.get("percent") is not None and row["percent"] > EDGE_WARN_PERCENT:
+            warnings.append(f"run {row.get('run_id')}: window-edge uncertainty {row['percent']:.1f}% of its energy "
+                            f"(over {EDGE_WARN_PERCENT:g}%)")
+    return problems, warnings

@@ -129,26 +129,43 @@ def _tf32_lines(report: dict[str, Any]) -> list[str]:
     return lines + [""]
 
 
+def _period_cell(p: dict[str, Any]) -> str:
+    return f"{p.get('channel')}: {_f(p.get('period_ms'), '.1f')} ({p.get('source') or '-'})"
+
+
+def _agreement_cell(p: dict[str, Any]) -> str:
+    verdict = {True: "yes", False: "NO"}.get(p.get("agrees"), "not checked")
+    if p.get("difference_ms") is None:
+        return f"{verdict} ({p.get('reason')})" if p.get("reason") else verdict
+    return f"{verdict}: {_f(p.get('difference_ms'), '+.1f')} (bound {_f(p.get('bound_ms'), '.1f')})"
+
+
 def _edge_lines(report: dict[str, Any]) -> list[str]:
     edges = report.get("edges") or {}
     if not edges:
         return []
     low, high = (edges.get("period_range_ms") or [None, None])[:2]
-    lines = [f"Window-edge uncertainty: NVML's energy counter was measured to change every "
-             f"{_f(edges.get('period_ms'), '.1f')} ms (median; {_f(low, '.1f')}-{_f(high, '.1f')}, each within "
-             f"{_f(edges.get('resolution_ms'), '.2g')} ms) on GPU {edges.get('nvml_index', '?')}; a window read from it "
-             "is uncertain by period x power at each edge (power: the counter's slope over the window's first and "
-             "last 0.5 s). For the sweep's own windows:", ""]
-    rows = [[r.get("run_id"), r.get("batch_size"), r.get("precision"), _f(r.get("window_s"), ".2f"),
-             _f(r.get("window_energy_j"), ".1f"), " / ".join(f"{_f(a, '.0f')}-{_f(b, '.0f')}" for a, b in
-                                                            zip(r.get("power_start_w") or [], r.get("power_end_w") or [])) or "-",
-             _f(r.get("uncertainty_j"), ".2f"), _f(r.get("percent"), ".2f"), r.get("reason") or ""]
-            for r in edges.get("runs") or []]
+    lines = ["Window-edge uncertainty, as greenrt's energy accounting recorded it for each run's own GPUs (counter "
+             "period x power at each edge of the window; the period from the run's samples, or the sampling "
+             "interval as its bound, or a default). Its period against NVML's energy counter polled fast on GPU "
+             f"{edges.get('nvml_index', '?')}: a change every {_f(edges.get('period_ms'), '.1f')} ms (median; "
+             f"{_f(low, '.1f')}-{_f(high, '.1f')}, each within {_f(edges.get('resolution_ms'), '.2g')} ms). The two "
+             "agree when they differ by at most the fast poll's resolution plus the sampler's interval (each sees a "
+             "counter step up to one of its own intervals late).", ""]
+    rows = []
+    for r in edges.get("runs") or []:
+        periods = r.get("periods") or []
+        rows.append([r.get("run_id"), r.get("batch_size"), r.get("precision"), _f(r.get("window_s"), ".2f"),
+                     _f(r.get("window_energy_j"), ".1f"), _f(r.get("uncertainty_j"), ".2f"),
+                     _f(r.get("percent"), ".2f"),
+                     " / ".join(map(_period_cell, periods)) or "-",
+                     " / ".join(_f(p.get("sampling_interval_ms"), ".1f") for p in periods) or "-",
+                     " / ".join(map(_agreement_cell, periods)) or "-", r.get("reason") or ""])
     if rows:
-        lines += _table(["run", "batch", "precision", "window s", "energy J", "power W at start-end",
-                         "edge uncertainty J", "% of energy", "note"], rows)
+        lines += _table(["run", "batch", "precision", "window s", "energy J", "edge uncertainty J", "% of energy",
+                         "counter period ms (source)", "sampler ms", "fast-polled - accounting ms", "note"], rows)
     else:
-        lines.append("(no measured windows to apply it to)")
+        lines.append("(no measured windows to report)")
     return lines + [""]
 
 

@@ -12,7 +12,6 @@ from typing import Any
 import numpy as np
 
 from gpu_check_calc import cell_summaries, counter_vs_power, energy_per_inference, window_coverage
-from gpu_check_edges import edge_power
 
 
 def runs_rows(out: Path, records: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], str]:
@@ -40,10 +39,14 @@ def _failure_text(record: dict[str, Any]) -> str | None:
     return f"{failure.get('kind')}: {str(failure.get('message') or '')[:400]}"
 
 
+def _median_spacing_ms(t_ns: np.ndarray) -> float | None:
+    return float(np.median(np.diff(t_ns))) / 1e6 if t_ns.size >= 2 else None
+
+
 def channel_checks(samples_path: Path, start_ns: int, end_ns: int,
                    energy_channels: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Per GPU channel of a run's samples: coverage of the window, counter against power integral, power at the
-    window's edges (for the edge uncertainty, gpu_check_edges)."""
+    """Per GPU channel of a run's samples: coverage of the window, counter against power integral; and, as the
+    energy accounting recorded it, the channel's energy and edge figures (reported by gpu_check_edges)."""
     from orchestrator.measurement.sampler import SampleSeries
 
     series = SampleSeries.read_parquet(samples_path)
@@ -57,13 +60,19 @@ def channel_checks(samples_path: Path, start_ns: int, end_ns: int,
         out[channel] = {
             "coverage": window_coverage(t[read], start_ns, end_ns) if read.any() else None,
             "counter_vs_power": counter_vs_power(t, energy, power, start_ns, end_ns),
-            "edge_power": edge_power(t, energy, power, start_ns, end_ns),
+            # What the accounting saw the counter through: the period it found is checked against this spacing.
+            "sampling_interval_ms": _median_spacing_ms(t[np.isfinite(energy)]),
             "energy_samples": int(np.isfinite(energy).sum()),
             "power_samples": int(np.isfinite(power).sum()),
             "read_errors": sum(1 for e in series.errors if channel in e.channels),
             "orchestrator_raw_j": accounted.get("raw_j"),
             "orchestrator_method": accounted.get("method"),
             "orchestrator_status": accounted.get("status"),
+            "orchestrator_assigned": accounted.get("assigned"),
+            "orchestrator_edge_uncertainty_j": accounted.get("edge_uncertainty_j"),
+            "orchestrator_counter_period_s": accounted.get("counter_period_s"),
+            "orchestrator_counter_period_source": accounted.get("counter_period_source"),
+            "orchestrator_edge_note": accounted.get("edge_note"),
         }
     return out
 
@@ -89,6 +98,8 @@ def analyse_sweep(out: Path) -> dict[str, Any]:
             "latency_p50_ms": row.get("latency_p50_ms"), "latency_mean_ms": row.get("latency_mean_ms"),
             "throughput_per_s": row.get("throughput_per_s"), "energy_status": row.get("energy_status"),
             "energy_note": row.get("energy_note"), "energy": energy_per_inference(row), "channels": {},
+            # The accounting's edge uncertainty of the run's own GPUs together (None: not known, or not recorded).
+            "edge_uncertainty_j": (record.get("energy") or {}).get("edge_uncertainty_j"),
             "devices": result.get("devices"),
         }
         start, end = result.get("window_start_ns"), result.get("window_end_ns")

@@ -26,17 +26,19 @@ if str(BENCH) not in sys.path:
 import gpu_check  # noqa: E402
 import gpu_check_attribution as attribution  # noqa: E402
 import gpu_check_calc as calc  # noqa: E402
-import gpu_check_edges  # noqa: E402
+import gpu_check_edges as edges  # noqa: E402
 import gpu_check_tf32  # noqa: E402
 import gpu_check_unpack  # noqa: E402
 import gpu_check_report  # noqa: E402
 import gpu_check_sweep  # noqa: E402
 import gpu_check_wheels  # noqa: E402
 from fake_nvml import FakeGpu, FakeNvml  # noqa: E402
+from orchestrator.measurement.accounting import account_energy  # noqa: E402
+from orchestrator.measurement.sensors.base import Reading, SensorStatus  # noqa: E402
 from orchestrator.planning.config import load_config  # noqa: E402
+from orchestrator.planning.gpus import GpuDescription  # noqa: E402
 from orchestrator.measurement.sampler import SampleSeries  # noqa: E402
-from orchestrator.measurement.sensors.base import Reading  # noqa: E402
-from records import channel, make_record  # noqa: E402
+from records import make_record  # noqa: E402
 
 MS = 1_000_000
 S = 1_000_000_000
@@ -218,24 +220,35 @@ def test_cell_summaries_take_medians_over_ok_repetitions_and_overhead_compares_p
 WINDOW_START = 1_000 * S
 
 
+GPU0 = GpuDescription(index=0, name="NVIDIA H100", uuid="GPU-0", pci_bus_id=None, energy_counter=True,
+                      power_is_1s_average=True)
+NVML_OK = [SensorStatus("nvml", True, "1 GPU", channels={"gpu-0": "gpu"}),
+           SensorStatus("rapl", True, "1 zone", channels={"package-0": "cpu"})]
+
+
 def _write_sweep(root: Path, with_table: bool = True) -> None:
-    """Two GPU runs: samples every 50 ms at 250 W from 1 s before to 1 s after a 10 s window; one failed run."""
+    """Two GPU runs: samples every 50 ms at 250 W from 1 s before to 1 s after a 10 s window, of a counter that
+    steps every 100 ms (as NVML's does on Hopper); one failed run. Each run's energy record is the product's own
+    accounting of its samples (gpu-0 assigned), so it carries the edge figures the sweep would record."""
     root.mkdir(parents=True)
     (root / "samples").mkdir()
     records, rows = [], []
     for rep, batch in enumerate((64, 64)):
         run_id = f"r{rep:03d}-resnet50-bs{batch}-torch_native_cuda-fp16"
         record = make_record(run_id, batch_size=batch, runtime="torch/native/cuda", latencies_ms=(20.0,) * 500,
-                             window_s=10.0, channels={"gpu-0": channel("gpu", 2500.0, 1500.0)}, index=rep)
+                             window_s=10.0, index=rep)
         record["precision"] = "fp16"
         record["repetition"] = rep
         record["result"]["window_start_ns"] = WINDOW_START
         record["result"]["window_end_ns"] = WINDOW_START + 10 * S
         series = SampleSeries(channels={"gpu-0": "gpu", "package-0": "cpu"})
         for t in range(WINDOW_START - S, WINDOW_START + 11 * S + 1, 50 * MS):
-            series.append(t, Reading("gpu-0", 1e5 + 250.0 * (t - WINDOW_START) / S, power_w=250.0), "gpu")
+            steps = (t - WINDOW_START) // (100 * MS)  # the counter holds its last 100 ms update in between
+            series.append(t, Reading("gpu-0", 1e5 + 25.0 * steps, power_w=250.0), "gpu")
             series.append(t, Reading("package-0", 50.0 * t / S), "cpu")
         series.write_parquet(root / "samples" / f"{run_id}.parquet")
+        record["energy"] = account_energy(series, (WINDOW_START, WINDOW_START + 10 * S),
+                                          {"gpu-0": 100.0, "package-0": 10.0}, NVML_OK, (GPU0,))
         record["samples_path"] = f"samples/{run_id}.parquet"
         records.append(record)
         rows.append({"run_id": run_id, "model": "resnet50", "batch_size": batch, "precision": "fp16",
@@ -272,15 +285,33 @@ def test_sweep_analysis_computes_energy_coverage_and_ratio_per_run_and_cell(tmp_
     assert gpu["coverage"]["spanned_fraction"] == pytest.approx(1.0)
     assert gpu["counter_vs_power"]["counter_j"] == pytest.approx(2500.0)
     assert gpu["counter_vs_power"]["ratio"] == pytest.approx(1.0)
-    assert gpu["orchestrator_raw_j"] == 2500.0 and gpu["read_errors"] == 0
-    assert gpu["edge_power"]["start_w"] == pytest.approx(250.0) and gpu["edge_power"]["end_w"] == pytest.approx(250.0)
-    assert gpu["edge_power"]["method"].startswith("counter slope")
-    # A 100 ms counter period at 250 W: 25 J at each edge, 50 J of the window's 2500 J.
-    edges = {r["run_id"]: r for r in gpu_check_edges.run_edges(analysis["runs"], 100.0)}
-    assert set(edges) == {r["run_id"] for r in analysis["runs"] if r["status"] == "ok"}
-    row = edges["r000-resnet50-bs64-torch_native_cuda-fp16"]
+    assert gpu["orchestrator_raw_j"] == pytest.approx(2500.0) and gpu["read_errors"] == 0
+    # The accounting's own edge figures travel with the run: a 100 ms period measured from its samples (taken every
+    # 50 ms), at 250 W: 25 J at each edge, 50 J of the window's 2500 J.
+    assert gpu["orchestrator_assigned"] is True and gpu["sampling_interval_ms"] == pytest.approx(50.0)
+    assert gpu["orchestrator_counter_period_s"] == pytest.approx(0.1)
+    assert gpu["orchestrator_counter_period_source"] == "measured"
+    assert gpu["orchestrator_edge_uncertainty_j"] == pytest.approx(50.0)
+    assert ok["edge_uncertainty_j"] == pytest.approx(50.0)
+    assert "edge_power" not in gpu  # the check computes no edge figure of its own
+    fast = {"nvml_index": 0, "resolution_ms": 0.02, "update_period_ms": {"median": 100.3, "min": 99.0, "max": 101.0}}
+    report = edges.edges_report({"energy_counter": fast}, analysis["runs"])
+    rows = {r["run_id"]: r for r in report["runs"]}
+    assert set(rows) == {r["run_id"] for r in analysis["runs"] if r["status"] == "ok"}
+    row = rows["r000-resnet50-bs64-torch_native_cuda-fp16"]
     assert row["channels"] == ["gpu-0"] and row["window_energy_j"] == pytest.approx(2500.0)
     assert row["uncertainty_j"] == pytest.approx(50.0) and row["percent"] == pytest.approx(2.0)
+    [period] = row["periods"]
+    assert period["period_ms"] == pytest.approx(100.0) and period["source"] == "measured"
+    assert period["agrees"] is True and period["difference_ms"] == pytest.approx(0.3)
+    assert period["bound_ms"] == pytest.approx(50.02) and row["period_agrees"] is True
+    assert edges.edge_findings(report) == ([], [])
+    # A counter the fast poll sees stepping every 20 ms: the accounting's 100 ms is not its period.
+    fast["update_period_ms"] = {"median": 20.0, "min": 19.5, "max": 20.5}
+    problems, _ = edges.edge_findings(edges.edges_report({"energy_counter": fast}, analysis["runs"]))
+    assert len(problems) == 2 and "r000-resnet50-bs64-torch_native_cuda-fp16 gpu-0" in problems[0]
+    assert "counter period 100.0 ms (measured) against 20.0 ms polled fast on GPU 0" in problems[0]
+    assert "80.0 ms apart, more than the poll's resolution + the sampler's interval (50.0 ms)" in problems[0]
     bad = by_id["r000-resnet50-bs1-torch_native_cuda-fp16"]
     assert bad["status"] == "failed" and "CUDA error: boom" in bad["failure"] and bad["channels"] == {}
     cells = {c["batch_size"]: c for c in analysis["cells"]}
@@ -639,39 +670,89 @@ def test_the_tf32_measurement_runs_on_real_torch_and_puts_its_switches_back():
 
 
 # ---------------------------------------------------------------------------------------------------------------
-# Window-edge uncertainty arithmetic.
+# Window-edge uncertainty: the accounting's figures, and its counter period against the fast-polled one.
 
 
-def test_edge_uncertainty_is_the_period_times_the_power_at_each_edge():
-    out = gpu_check_edges.edge_uncertainty(0.1, 300.0, 200.0, 3000.0)
-    assert out["start_j"] == pytest.approx(30.0) and out["end_j"] == pytest.approx(20.0)
-    assert out["total_j"] == pytest.approx(50.0) and out["percent"] == pytest.approx(100 * 50 / 3000)
-    assert gpu_check_edges.edge_uncertainty(0.1, 300.0, 200.0, None)["percent"] is None
-    unknown = gpu_check_edges.edge_uncertainty(None, 300.0, 200.0, 3000.0)
-    assert unknown["total_j"] is None and "no counter update period" in unknown["reason"]
-    assert "no power known" in gpu_check_edges.edge_uncertainty(0.1, None, 200.0, 3000.0)["reason"]
+def test_periods_agree_within_the_polls_resolution_plus_the_samplers_interval():
+    assert edges.period_agreement(100.0, 0.02, 100.0, 50.0)["agrees"] is True
+    # The counter moved at every 50 ms sample: the accounting states 50 ms, a bound on the 20 ms period.
+    bound = edges.period_agreement(20.0, 0.02, 50.0, 50.0)
+    assert bound["agrees"] is True and bound["difference_ms"] == pytest.approx(-30.0)
+    edge = edges.period_agreement(150.0, 1.0, 100.0, 49.0)  # 50 ms apart, at the bound: still agrees
+    assert edge["agrees"] is True and edge["bound_ms"] == pytest.approx(50.0)
+    default = edges.period_agreement(20.0, 0.02, 100.0, 50.0)  # a 100 ms default on a 20 ms counter
+    assert default["agrees"] is False and "80.0 ms apart" in default["reason"]
+    unknown = edges.period_agreement(None, None, 100.0, 50.0)
+    assert unknown["agrees"] is None and unknown["reason"] == "no fast-polled counter period"
+    assert "no counter period in the energy record" in edges.period_agreement(100.0, 0.02, None, 50.0)["reason"]
 
 
-def test_edge_power_is_the_counters_slope_inside_each_edge_else_the_power_reading():
-    t = np.arange(0, 12 * S + 1, 50 * MS)
-    watts = np.where(t < 6 * S, 100.0, 300.0)  # 100 W for the first half, 300 W after
-    energy = np.concatenate([[0.0], np.cumsum(watts[:-1] * 0.05)])
-    out = gpu_check_edges.edge_power(t, energy, np.full(t.size, np.nan), S, 11 * S)
-    assert out["start_w"] == pytest.approx(100.0) and out["end_w"] == pytest.approx(300.0)
-    no_counter = gpu_check_edges.edge_power(t, np.full(t.size, np.nan), watts, S, 11 * S)
-    assert no_counter["method"] == "power reading at the edge"
-    assert no_counter["start_w"] == pytest.approx(100.0) and no_counter["end_w"] == pytest.approx(300.0)
-    late = gpu_check_edges.edge_power(t + 2 * S, np.full(t.size, np.nan), watts, S, 11 * S)
-    assert late["start_w"] is None and late["method"] == "no samples around the edges"
-    rows = gpu_check_edges.run_edges([{"run_id": "a", "status": "ok", "channels": {
-        "gpu-0": {"orchestrator_raw_j": 1000.0, "edge_power": {"start_w": 100.0, "end_w": 100.0},
-                  "counter_vs_power": {"counter_j": 1000.0}},
-        "gpu-1": {"orchestrator_raw_j": None, "edge_power": {"start_w": 60.0, "end_w": 60.0},
-                  "counter_vs_power": {"counter_j": 600.0}}}},
-        {"run_id": "b", "status": "failed"}], 100.0)
-    assert len(rows) == 1 and rows[0]["channels"] == ["gpu-0"]  # charged to gpu-0 alone: gpu-1's edges not added
-    assert rows[0]["uncertainty_j"] == pytest.approx(20.0) and rows[0]["percent"] == pytest.approx(2.0)
-    assert gpu_check_edges.run_edges([{"run_id": "a", "status": "ok", "channels": {}}], None)[0]["reason"]
+def _gpu_channel(raw_j, uncertainty_j, period_s, source, assigned=True, note="25 J + 25 J"):
+    return {"orchestrator_raw_j": raw_j, "orchestrator_assigned": assigned, "sampling_interval_ms": 50.0,
+            "orchestrator_edge_uncertainty_j": uncertainty_j, "orchestrator_counter_period_s": period_s,
+            "orchestrator_counter_period_source": source, "orchestrator_edge_note": note}
+
+
+def test_edge_rows_report_the_accountings_figures_for_the_runs_own_gpus():
+    fast = {"nvml_index": 0, "resolution_ms": 0.02, "update_period_ms": {"median": 100.0}}
+    rows = edges.run_edges([
+        {"run_id": "a", "status": "ok", "edge_uncertainty_j": 20.0, "channels": {
+            "gpu-0": _gpu_channel(1000.0, 20.0, 0.1, "measured"),
+            # Another GPU sampled beside it: not the run's, so neither its energy nor its period count.
+            "gpu-1": _gpu_channel(600.0, 12.0, 0.5, "default", assigned=False)}},
+        {"run_id": "b", "status": "failed"},
+        {"run_id": "c", "status": "ok", "edge_uncertainty_j": None, "channels": {
+            "gpu-0": _gpu_channel(1000.0, None, None, None, note="no power known at a window edge")}},
+        {"run_id": "d", "status": "ok", "edge_uncertainty_j": None, "channels": {
+            "gpu-0": _gpu_channel(1000.0, None, None, None, assigned=False)}}], fast)
+    a, c, d = rows
+    assert a["channels"] == ["gpu-0"] and a["window_energy_j"] == 1000.0
+    assert a["uncertainty_j"] == 20.0 and a["percent"] == pytest.approx(2.0) and a["period_agrees"] is True
+    assert c["uncertainty_j"] is None and c["percent"] is None and c["period_agrees"] is None
+    assert c["reason"] == "gpu-0: no power known at a window edge"
+    assert d["channels"] == [] and d["reason"] == "the energy record assigns the run no GPU channel"
+    # Over 5 % of the window's energy: a warning, not a problem.
+    big = {"runs": [{**a, "percent": 8.1}]}
+    assert edges.edge_findings(big) == ([], ["run a: window-edge uncertainty 8.1% of its energy (over 5%)"])
+
+
+
+# The fast poll, as measure_updates runs it, on the simulated NVML (no CUDA load: the simulator's counter steps at
+# idle power too).
+FAST_POLL = ("import json, sys; sys.path.insert(0, 'bench'); import pynvml; from gpu_check import poll; "
+             "from gpu_check_calc import counter_update_period; pynvml.nvmlInit(); "
+             "h = pynvml.nvmlDeviceGetHandleByIndex(0); "
+             "t, v, _ = poll(lambda: pynvml.nvmlDeviceGetTotalEnergyConsumption(h), 1.5); "
+             "print(json.dumps({**counter_update_period(t, v), 'nvml_index': 0}))")
+
+
+@pytest.mark.process  # the real CLI's sweep and a fast poll, on the simulated NVIDIA host
+def test_edges_of_a_real_sweep_on_the_simulated_host_report_the_accounting_and_match_the_fast_poll(tmp_path):
+    from nvidia_host import SimGpu, SimHost
+    from test_nvidia_gpus_per_run_e2e import gpu_config, sweep
+
+    host = SimHost([SimGpu("NVIDIA H100 80GB HBM3", idle_w=60, load_w=500, wobble_w=2, counter_period_s=0.1,
+                           power_average_s=0.0)], busy_mode="assigned-runner").write(tmp_path / "host")
+    done, out = sweep(host, tmp_path, gpu_config(tmp_path / "edges.toml"))
+    assert done.returncode == 0, done.output
+    polled = subprocess.run([sys.executable, "-c", FAST_POLL], cwd=ROOT, env=host.env(), capture_output=True,
+                            text=True, timeout=60)
+    assert polled.returncode == 0, polled.stderr
+    fast = json.loads(polled.stdout)
+    assert fast["update_period_ms"]["median"] == pytest.approx(100.0, abs=5.0)  # the simulator's 100 ms counter
+    runs = gpu_check_sweep.analyse_sweep(out)["runs"]
+    (record,) = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    report = edges.edges_report({"energy_counter": fast}, runs)
+    (row,) = report["runs"]
+    # The figures are the journal's, as the sweep's accounting recorded them: none computed by the check.
+    assert row["channels"] == ["gpu-0"] and row["uncertainty_j"] == record["energy"]["edge_uncertainty_j"] > 0
+    assert row["window_energy_j"] == record["energy"]["channels"]["gpu-0"]["raw_j"]
+    assert row["percent"] == pytest.approx(100.0 * row["uncertainty_j"] / row["window_energy_j"])
+    (period,) = row["periods"]
+    assert period["source"] == "measured" and period["period_ms"] == pytest.approx(100.0, abs=10.0)
+    assert period["sampling_interval_ms"] == pytest.approx(50.0, abs=10.0)  # the config's 50 ms sampler
+    assert period["agrees"] is True and row["period_agrees"] is True
+    assert edges.edge_findings(report)[0] == []
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -784,23 +865,33 @@ def test_report_shows_tf32_edges_and_attribution_and_judge_flags_them():
                                            "tf32": {"max_abs_error": 2.0, "max_rel_error": 5e-4, "rms_rel_error": 3e-4}})
     report["tf32"] = {"rounds": 3, "restored": True, "ops": [matmul], "torch_defaults": {
         "matmul_allow_tf32": False, "cudnn_allow_tf32": True, "cudnn_benchmark": False}}
+    period = {"channel": "gpu-0", "period_ms": 100.4, "source": "measured", "sampling_interval_ms": 50.0,
+              **edges.period_agreement(100.0, 0.02, 100.4, 50.0)}
     report["edges"] = {"period_ms": 100.0, "period_range_ms": [99.0, 101.0], "resolution_ms": 0.02, "nvml_index": 0,
                        "runs": [{"run_id": "r1", "batch_size": 64, "precision": "fp16", "window_s": 10.0,
-                                 "window_energy_j": 1000.0, "power_start_w": [400.0], "power_end_w": [410.0],
-                                 "uncertainty_j": 81.0, "percent": 8.1, "reason": ""}]}
+                                 "channels": ["gpu-0"], "window_energy_j": 1000.0, "uncertainty_j": 81.0,
+                                 "percent": 8.1, "periods": [period], "period_agrees": True, "reason": ""}]}
     report["attribution"] = attribution.attribution_verdict(_gpus((70, 520)), 0, "matched by UUID")
     report["attribution"].update(idle_s=3.0, load_s=5.0, load="matmuls")
     text = gpu_check_report.render(report)
     assert "| matmul | fp32, TF32 off (greenrt) | 18.000 |" in text and "| matmul | TF32 allowed | 4.000 |" in text
     assert "TF32 4.50x the speed of strict fp32" in text and "1/4.5 of TF32's speed" in text
     assert "This torch's defaults: matmul TF32 off, cuDNN TF32 on" in text
-    assert "change every 100.0 ms (median; 99.0-101.0" in text
-    assert "| r1 | 64 | fp16 | 10.00 | 1000.0 | 400-410 | 81.00 | 8.10 |" in text
+    assert "a change every 100.0 ms (median; 99.0-101.0, each within 0.02 ms)" in text
+    assert ("| r1 | 64 | fp16 | 10.00 | 1000.0 | 81.00 | 8.10 | gpu-0: 100.4 (measured) | 50.0 "
+            "| yes: -0.4 (bound 50.0) |") in text
     assert "One-GPU attribution (not checked)" in text and "could not be checked: NVML lists one GPU" in text
     problems, warnings = gpu_check.judge({**report, "problems": []})
     assert any("window-edge uncertainty 8.1% of its energy (over 5%)" in w for w in warnings)
+    assert not any("counter period" in p for p in problems)
     report["edges"]["runs"][0]["percent"] = 2.0  # a 10 s window at a 100 ms period: as expected, no warning
     assert not any("edge" in w for w in gpu_check.judge({**report, "problems": []})[1])
+    # The counter polled fast steps every 20 ms: the accounting's period is not the counter's.
+    report["edges"]["period_ms"] = 20.0
+    period.update(edges.period_agreement(20.0, 0.02, 100.4, 50.0))
+    assert "| gpu-0: 100.4 (measured) | 50.0 | NO: -80.4 (bound 50.0) |" in gpu_check_report.render(report)
+    assert any(p.startswith("run r1 gpu-0: the energy accounting's counter period 100.4 ms (measured)")
+               for p in gpu_check.judge({**report, "problems": []})[0])
     assert not any("attribution" in p for p in problems)
     report["attribution"] = attribution.attribution_verdict(_gpus((70, 520), (68, 300)), 0, "matched by UUID")
     report["tf32"]["restored"] = False
