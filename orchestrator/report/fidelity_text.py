@@ -5,12 +5,11 @@ import polars as pl
 
 from models.fidelity import (ABS_TOL, FP16_ABS_TOL, FP16_MIN_COSINE, FP16_REL_TOL, MIN_COSINE, QUANT_MIN_COSINE,
                              QUANT_MIN_TOP1, REL_TOL)
+from orchestrator.analysis.advice import NATIVE_NOTE  # run_row's note where nothing was compared
 
 TITLE = "Conversion fidelity"  # the name README gives the section; it also holds native GPU runs
 TABLE_TITLE = ("Fidelity per run: converted and compiled models against their source, native GPU runs against "
                "their framework's CPU outputs")
-# tables.run_row's note for a successful run that nothing was compared with.
-_NOTHING_COMPARED = "not a converted model"
 _COLUMNS = ("model", "batch_size", "runtime", "precision", "repetition", "fidelity_criterion", "fidelity_faithful",
             "fidelity_max_abs_error", "fidelity_min_cosine", "fidelity_top1_agreement", "fidelity_verdict",
             "fidelity_note")
@@ -41,6 +40,7 @@ def fidelity_runs(runs: pl.DataFrame) -> pl.DataFrame:
     missing comparison is itself worth seeing)."""
     if runs.is_empty() or "fidelity_faithful" not in runs.columns:
         return pl.DataFrame(schema={c: pl.String for c in _COLUMNS})
-    compared = pl.col("fidelity_note").cast(pl.String).fill_null("") != _NOTHING_COMPARED
+    compared = pl.col("fidelity_note").cast(pl.String).fill_null("") != NATIVE_NOTE
     shown = runs.filter((pl.col("status") == "ok") & (pl.col("model_format").str.starts_with("onnx") | compared))
-    return shown.select([c for c in _COLUMNS if c in shown.columns]).sort(["model", "batch_size", "runtime", "precision"])
+    return (shown.select([c for c in _COLUMNS if c in shown.columns])
+            .sort(["model", "batch_size", "runtime", "precision"]))
