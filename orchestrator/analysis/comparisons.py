@@ -128,6 +128,9 @@ def kruskal_wallis(samples: dict[str, np.ndarray]) -> GroupTest:
 
 
 def _groups(runs: pl.DataFrame):
+    # A sweep whose every cell was skipped has an empty runs table without a single column: nothing to compare.
+    if runs.is_empty() or any(key not in runs.columns for key in (*GROUP_KEYS, "runtime")):
+        return
     ok = ok_runs(runs)
     for key, group in sorted(ok.group_by(list(GROUP_KEYS)), key=lambda kg: tuple(str(k) for k in kg[0])):
         yield dict(zip(GROUP_KEYS, key)), group

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from orchestrator import paths
+from orchestrator.planning.gpus import all_mig_reason
 from orchestrator.planning.gpu_support import MINOR_COMPAT_DRIVER, driver_refusal, gpu_refusal, jit_note
 from orchestrator.planning.planner import HostCapabilities, cuda_refusal
 from orchestrator.planning.runtimes import all_runtime_names, parse_runtime
@@ -42,6 +43,8 @@ def driver_table(caps: HostCapabilities) -> Table | None:
 def jit_notes(runtimes: Iterable[str], caps: HostCapabilities) -> list[str]:
     """One line per environment whose runtimes (of `runtimes`) run here only from JIT-compiled PTX."""
     by_env: dict[str, list[str]] = {}
+    if all_mig_reason(caps.gpus):  # no GPU run goes ahead: none will JIT-compile anything
+        return []
     for name in dict.fromkeys(runtimes):
         runtime = parse_runtime(name)
         if runtime.needs_gpu and cuda_refusal(name, caps) is None:
@@ -103,6 +106,9 @@ class GpuSide:
         runtime = parse_runtime(name)
         if not runtime.needs_gpu or not self.caps.gpus:
             return None
+        mig = all_mig_reason(self.caps.gpus)  # as the planner skips such cells (planner.skip_reason)
+        if mig:
+            return escape(f"needs an NVIDIA GPU: {mig}")
         binaries = cuda_binaries.load().get(runtime.environment)
         why = (gpu_refusal(binaries, self.caps.gpus, self.caps.driver_version, self.caps.cuda_driver_version)
                or cuda_build_refusal(runtime.environment, self.builds, self.images.get(runtime.environment)))

@@ -8,7 +8,6 @@ from typing import Any
 
 import polars as pl
 
-from models.fidelity import ABS_TOL, MIN_COSINE, QUANT_MIN_COSINE, QUANT_MIN_TOP1, REL_TOL
 from orchestrator.analysis.advice import AdviceRequest, advise
 from orchestrator.analysis.advice_schema import Advice
 from orchestrator.analysis.best import best_runtimes
@@ -19,10 +18,11 @@ from orchestrator.analysis.frames import CELL_KEYS, energy_reason, ok_runs, unav
 from orchestrator.analysis.stats import CONFIDENCE, N_RESAMPLES, cell_statistics
 from orchestrator.errors import UserError
 from orchestrator.planning.gpus import from_details as gpu_descriptions
-from orchestrator.report import figures
+from orchestrator.report import fidelity_text, figures
 from orchestrator.report.advice_text import OBJECTIVE_WORDS, constraint_words, recommendations_table
 from orchestrator.report.document import Bullets, Document, FigureBlock, Paragraph, Section, TableBlock
-from orchestrator.report.findings import compile_findings, cpu_fallback_findings, top_findings
+from orchestrator.report.findings import (compile_findings, cpu_fallback_findings, cuda_fallback_findings,
+                                         no_runs_finding, top_findings)
 from orchestrator.report.gpu_notes import EDGE_COLUMNS, EDGE_NOTE, EDGE_PREFIX, has_edge_figures, left_out_notes
 from orchestrator.report.html import render_html
 from orchestrator.report.markdown import render_markdown
@@ -72,16 +72,6 @@ def cell_table(stats: pl.DataFrame) -> pl.DataFrame:
     for part in parts:
         base = base.join(part, on=list(CELL_KEYS), how="left", nulls_equal=True)
     return base
-
-
-def _fidelity(runs: pl.DataFrame) -> pl.DataFrame:
-    columns = ["model", "batch_size", "runtime", "precision", "repetition", "fidelity_faithful",
-               "fidelity_max_abs_error", "fidelity_min_cosine", "fidelity_top1_agreement", "fidelity_verdict",
-               "fidelity_note"]
-    if runs.is_empty() or "fidelity_faithful" not in runs.columns:
-        return pl.DataFrame(schema={c: pl.String for c in columns})
-    converted = runs.filter(pl.col("model_format").str.starts_with("onnx") & (pl.col("status") == "ok"))
-    return converted.select([c for c in columns if c in converted.columns]).sort(["model", "batch_size", "runtime"])
 
 
 def _failures(runs: pl.DataFrame) -> pl.DataFrame:
@@ -252,7 +242,9 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     energy_available = not ok.is_empty() and not ok["j_per_inference"].drop_nulls().is_empty()
     energy_note = None if energy_available else (energy_reason(runs) if not runs.is_empty() else "no runs")
     files.energy_note = energy_note
-    files.findings = cpu_fallback_findings(runs) + compile_findings(runs) + top_findings(best, correlations, energy_note)
+    files.findings = ([no_runs_finding(plan)] if runs.is_empty() else
+                      cpu_fallback_findings(runs) + cuda_fallback_findings(runs) + compile_findings(runs)
+                      + top_findings(best, correlations, energy_note))
     mixed = mixed_hardware_cells(runs)
     if mixed:  # a sharded sweep over unlike nodes: such a cell's spread is partly the hardware's
         files.findings.insert(0, f"warning: {len(mixed)} cell(s) have repetitions measured on different hardware "
@@ -272,7 +264,7 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     recommendations, front = _advice_sections(files.advice, fig_dir, colors, files, table)
     findings = Section("Findings", [Bullets(tuple(files.findings or ["no successful run"]))])
     doc.sections += [recommendations, findings, front]
-    if energy_note:
+    if energy_note and not runs.is_empty():
         findings.blocks.append(Paragraph(
             f"{unavailable_text(energy_note)}. Latency and throughput were measured; every energy "
             "column is empty (not zero) and no energy figure is drawn.", notice=True))
@@ -305,7 +297,8 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
 
     energy = Section("Energy")
     if energy_note:
-        energy.blocks.append(Paragraph(unavailable_text(energy_note) + ".", notice=True))
+        energy.blocks.append(Paragraph((unavailable_text(energy_note) if not runs.is_empty()
+                                        else "No runs: nothing was measured") + ".", notice=True))
     else:
         missing = ok.filter(pl.col("j_per_inference").is_null())
         if missing.height:
@@ -343,12 +336,9 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     if gpu_section is not None:
         doc.sections.append(gpu_section)
     doc.sections.append(_power_section(records, root, trace_run, fig_dir, files))
-    doc.sections.append(Section("Conversion fidelity", [Paragraph(
-        "Each ONNX Runtime run's outputs against its source framework's on the same weights and inputs; faithful "
-        f"when every output's largest absolute error is within {ABS_TOL:g} + {REL_TOL:g} x max|reference| and its "
-        f"cosine similarity is at least {MIN_COSINE:g}. An int8 (quantized) run is never called faithful: the "
-        f"quantized criterion judges it, top-1 agreement of the logits at least {QUANT_MIN_TOP1 * 100:.0f} % "
-        f"(classifiers) and every output's cosine similarity at least {QUANT_MIN_COSINE:g}, in its own verdict."), table("fidelity", "Fidelity of converted models", _fidelity(runs))]))
+    doc.sections.append(Section(fidelity_text.TITLE, [
+        Paragraph(fidelity_text.fidelity_paragraph()),
+        table("fidelity", fidelity_text.TABLE_TITLE, fidelity_text.fidelity_runs(runs))]))
     doc.sections.append(Section("Failed and skipped", [
         table("failures_per_cell", "Failures per cell, by kind", failures_per_cell(runs)),
         table("failures", "Failed runs", _failures(runs)),

@@ -46,6 +46,16 @@ def top_findings(best: pl.DataFrame, correlations: pl.DataFrame, energy_note: st
     return lines
 
 
+def no_runs_finding(plan: dict) -> str:
+    """What a report without a single run says instead of findings: why there is none."""
+    planned, skipped = len(plan.get("runs") or []), len(plan.get("skipped") or [])
+    if not planned:
+        return (f"no runs: all {skipped} of the sweep's cell(s) were skipped on this host, so nothing was "
+                "measured; the reasons are under 'Failed and skipped' (tables/skipped)")
+    return (f"no runs recorded: the plan has {planned} run(s) and the journal none (the sweep stopped before its "
+            "first run ended; running the same sweep with the same --out resumes it)")
+
+
 def cpu_fallback_findings(runs: pl.DataFrame, shown: int = 5) -> list[str]:
     """A warning when an ONNX Runtime GPU run had graph nodes on the CPU provider, and a note where that is unknown."""
     if runs.is_empty() or "cpu_fallback_nodes" not in runs.columns:
@@ -69,6 +79,27 @@ def cpu_fallback_findings(runs: pl.DataFrame, shown: int = 5) -> list[str]:
         lines.append(f"note: node placement unknown for {unknown.height} ONNX Runtime GPU run(s) "
                      f"({unknown['cpu_fallback_ops'].cast(pl.String)[0]})")
     return lines
+
+
+def cuda_fallback_findings(runs: pl.DataFrame, shown: int = 5) -> list[str]:
+    """A warning when an ONNX Runtime TensorRT run had graph nodes that TensorRT did not take and the CUDA EP ran
+    (the provider chain is TensorRT -> CUDA -> CPU): that part of the run is not a TensorRT measurement."""
+    if runs.is_empty() or "cuda_fallback_nodes" not in runs.columns:
+        return []
+    nodes, ops = pl.col("cuda_fallback_nodes").cast(pl.Int64), pl.col("cuda_fallback_ops").cast(pl.String)
+    fell = runs.filter(pl.col("runtime").str.starts_with("onnxruntime/") & (pl.col("provider") == "tensorrt")
+                       & (pl.col("status") == "ok") & (nodes.fill_null(0) > 0))
+    if fell.is_empty():
+        return []
+    cells = (fell.group_by("runtime", "model", "batch_size", "precision", maintain_order=True)
+             .agg(nodes.max().alias("nodes"), ops.first().alias("ops"))
+             .sort("runtime", "model", "batch_size", "precision"))
+    parts = [f"{c['runtime']} {c['model']} bs{c['batch_size']} {c['precision']}: {c['nodes']} node(s)"
+             + (f" ({c['ops']})" if c["ops"] else "") for c in cells.head(shown).iter_rows(named=True)]
+    return [f"warning: {fell.height} ONNX Runtime TensorRT run(s) had graph nodes that TensorRT did not take and "
+            "the CUDA execution provider ran, so their latency and energy are partly a CUDA-EP measurement "
+            f"(tables/runs cuda_fallback_nodes, cuda_fallback_ops, placement_verdict): {'; '.join(parts)}"
+            f"{' ...' if cells.height > shown else ''}"]
 
 
 def compile_findings(runs: pl.DataFrame, shown: int = 5) -> list[str]:

@@ -40,6 +40,34 @@ def latency_stats(latencies: np.ndarray) -> np.ndarray:
     return np.column_stack([latencies.mean(axis=1), np.percentile(latencies, (50, 90, 99), axis=1).T])
 
 
+def _op_counts(op_types: dict[str, int] | None) -> str:
+    return ", ".join(f"{op}:{n}" for op, n in (op_types or {}).items())
+
+
+def placement_columns(placement: dict[str, Any], provider: str | None) -> dict[str, Any]:
+    """ONNX Runtime's node placement (runners/adapters/ort_placement.py) as columns; all None for other runtimes
+    and for results written before the placement was recorded.
+
+    cpu_fallback_nodes: compute nodes the CPU provider took in a GPU session (0 on cpu); ORT's deliberate CPU
+    placement of shape computations is counted apart, in cpu_shape_nodes.  cuda_fallback_nodes (tensorrt runs
+    only): nodes TensorRT did not take, run by the CUDA EP.  placement_verdict: placed | cpu-fallback |
+    cuda-fallback | cpu-and-cuda-fallback, or "unknown" where ORT's log could not be read (the reason is in
+    cpu_fallback_ops); None in a result recorded before verdicts existed."""
+    columns: dict[str, Any] = dict.fromkeys(("placement_verdict", "cpu_fallback_nodes", "cpu_fallback_ops",
+                                             "cpu_shape_nodes", "cuda_fallback_nodes", "cuda_fallback_ops"))
+    if placement.get("status") == "ok":
+        columns.update(placement_verdict=placement.get("verdict"),
+                       cpu_fallback_nodes=placement.get("cpu_fallback_nodes"),
+                       cpu_fallback_ops=_op_counts(placement.get("cpu_op_types")) or placement.get("note", ""),
+                       cpu_shape_nodes=placement.get("cpu_shape_nodes"))
+        if provider == "tensorrt":
+            columns.update(cuda_fallback_nodes=placement.get("cuda_fallback_nodes"),
+                           cuda_fallback_ops=_op_counts(placement.get("cuda_op_types")))
+    elif placement:
+        columns.update(placement_verdict="unknown", cpu_fallback_ops=f"unknown: {placement.get('reason')}")
+    return columns
+
+
 def run_row(record: RunRecord | dict[str, Any], stats: tuple[float, float, float, float] | None = None) -> dict[str, Any]:
     """stats: the run's latency (mean, p50, p90, p99) in ms when the caller computed them already (read_runs,
     a batch of runs at once); else they are computed here."""
@@ -113,15 +141,7 @@ def run_row(record: RunRecord | dict[str, Any], stats: tuple[float, float, float
     row["fidelity_criterion"] = fidelity.get("criterion")
     row["fidelity_verdict"] = fidelity.get("verdict")
     row["fidelity_note"] = fidelity.get("reason") or ("" if fidelity or not ok else "not a converted model")
-    # ONNX Runtime: graph nodes its CPU provider took in a GPU session (0 on cpu); None for other runtimes.
-    placement = result.get("node_placement") or {}
-    row["cpu_fallback_nodes"], row["cpu_fallback_ops"] = None, None
-    if placement.get("status") == "ok":
-        row["cpu_fallback_nodes"] = placement.get("cpu_fallback_nodes")
-        row["cpu_fallback_ops"] = (", ".join(f"{op}:{n}" for op, n in (placement.get("cpu_op_types") or {}).items())
-                                   or placement.get("note", ""))
-    elif placement:
-        row["cpu_fallback_ops"] = f"unknown: {placement.get('reason')}"
+    row.update(placement_columns(result.get("node_placement") or {}, record.provider))
     # A compiler's compiles (a recompilation) inside the timed window, whose latencies then hold a compile
     # (torch/inductor's runtime_facts); None where the runtime reports none.
     row["compiles_in_window"] = (result.get("runtime_facts") or {}).get("compiles_in_window")
@@ -140,10 +160,18 @@ def runs_table(records: list[RunRecord] | list[dict[str, Any]]) -> pl.DataFrame:
     return _frame({r.run_id: run_row(r) for r in latest.values()})
 
 
+# The columns a runs table without a run still has (a sweep whose every cell was skipped): what the statistics
+# group and filter by, so that they find no group rather than no column.
+EMPTY_RUNS_SCHEMA = {"run_id": pl.String, "index": pl.Int64, "repetition": pl.Int64, "model": pl.String,
+                     "batch_size": pl.Int64, "runtime": pl.String, "framework": pl.String, "model_format": pl.String,
+                     "provider": pl.String, "precision": pl.String, "status": pl.String, "failure_kind": pl.String,
+                     "failure_message": pl.String}
+
+
 def _frame(rows_by_id: dict[str, dict[str, Any]]) -> pl.DataFrame:
     rows = sorted(rows_by_id.values(), key=lambda r: (r["index"] is None, r["index"]))
     if not rows:
-        return pl.DataFrame()
+        return pl.DataFrame(schema=EMPTY_RUNS_SCHEMA)
     return pl.DataFrame(rows, infer_schema_length=None)
 
 
@@ -253,7 +281,7 @@ def write_tables(tables_dir: Path, records: list[RunRecord], plan: dict[str, Any
     tables_dir.mkdir(parents=True, exist_ok=True)
     written = {}
     for name, frame in (("runs", runs_table(records) if runs is None else runs), ("skipped", skipped_table(plan))):
-        frame = frame if not frame.is_empty() or name == "skipped" else pl.DataFrame({"run_id": []}, schema={"run_id": pl.String})
+        frame = frame if not frame.is_empty() or name == "skipped" else pl.DataFrame(schema=EMPTY_RUNS_SCHEMA)
         for suffix, write in (("parquet", frame.write_parquet), ("csv", frame.write_csv)):
             path = tables_dir / f"{name}.{suffix}"
             tmp = path.with_name(f".{path.name}.tmp")

@@ -141,3 +141,12 @@ def test_best_is_judged_by_the_leaders_comparisons_not_by_every_pair():
     # 8 runtimes: 7 x 2/252 = 0.056, so the same separation no longer suffices, and the tie says so.
     tie = best_runtimes(_cell_of(8, 5), None, {"latency": "latency_p50_ms"}).row(0, named=True)
     assert tie["verdict"] == "tie" and tie["tied_with"].split(", ") == [f"rt{k}" for k in range(1, 8)]
+
+
+def test_a_sweep_without_runs_has_empty_comparisons_not_an_error():
+    """Every cell skipped: the runs table has no row (and, built without a record, no column)."""
+    for runs in (pl.DataFrame(), runs_table([])):
+        pairs, kruskal = compare_runtimes(runs)
+        assert pairs.is_empty() and kruskal.is_empty()
+        assert {"model", "runtime_a", "p_holm"} <= set(pairs.columns) and "h_statistic" in kruskal.columns
+    assert best_runtimes(runs_table([])).is_empty()

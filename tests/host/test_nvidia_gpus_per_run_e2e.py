@@ -226,3 +226,48 @@ def test_gpu_cells_are_skipped_with_the_reason_when_every_gpu_is_mig(tmp_path):
     assert done.returncode == 0, done.output
     assert [r["runtime"] for r in journal(out)] == ["torch/native/cpu"]
     assert host.truth().busy_intervals(done.pid, 0) == []
+
+
+def runtime_rows(text: str) -> dict[str, str]:
+    """doctor's runtimes table: runtime -> its "runs here" cell, with the lines a long cell wraps onto joined."""
+    rows: dict[str, list[str]] = {}
+    last: list[str] | None = None
+    for cells in table_rows(text):
+        if cells[0]:
+            last = rows[cells[0]] = cells
+        elif last is not None and len(cells) == len(last):
+            last[:] = [f"{a} {b}".strip() for a, b in zip(last, cells)]
+    return {name: cells[1] for name, cells in rows.items() if name.count("/") == 2 and len(cells) == 3}
+
+
+@pytest.fixture(scope="module")
+def all_mig(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("all-mig")
+    return SimHost([SimGpu("NVIDIA H100 80GB HBM3", mig=True)], busy_mode="assigned-runner").write(folder / "host")
+
+
+def test_doctor_says_no_gpu_runtime_runs_here_when_every_gpu_is_mig(all_mig, tmp_path):
+    doctor = run_greenrt(["doctor", "--powercap-root", str(tmp_path / "no-powercap")], env=all_mig.env(), timeout=180)
+    assert doctor.returncode == 0, doctor.output
+    rows = runtime_rows(doctor.stdout)
+    gpu = {name: cell for name, cell in rows.items() if name.rsplit("/", 1)[1] in ("cuda", "tensorrt")}
+    assert TORCH_CUDA in gpu and "onnxruntime/onnx-from-torch/tensorrt" in gpu, rows
+    for name, cell in gpu.items():
+        if "not implemented" in cell:
+            continue
+        assert cell.startswith("no: needs an NVIDIA GPU: every selected GPU is MIG-enabled (gpu-0)"), (name, cell)
+    assert rows["torch/native/cpu"] == "yes", rows  # the CPU side is untouched by the GPUs' MIG mode
+    assert "JIT-compiled" not in doctor.stdout  # no GPU run will compile anything here
+
+
+def test_a_sweep_whose_every_cell_is_skipped_ends_with_a_report_that_says_there_are_no_runs(all_mig, tmp_path):
+    done, out = sweep(all_mig, tmp_path, gpu_config(tmp_path / "only-gpu.toml"))
+    assert done.returncode == 0 and "Traceback" not in done.output, done.output
+    no_runs = "no runs: all 1 of the sweep's cell(s) were skipped on this host"
+    assert no_runs in done.stdout, done.output
+    assert pl.read_parquet(out / "tables/runs.parquet").height == 0
+    assert no_runs in (out / "report/report.md").read_text()
+    for verb in ("report", "advise"):
+        again = run_greenrt([verb, str(out)], env=all_mig.env(), timeout=180)
+        assert again.returncode == 0 and "Traceback" not in again.output, again.output
+    assert all_mig.truth().busy_intervals(done.pid, 0) == []

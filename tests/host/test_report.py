@@ -130,3 +130,57 @@ def test_fp32_and_int8_of_one_runtime_are_drawn_in_panels_of_their_own(tmp_path,
     colors = figures.runtime_colors(["onnxruntime/onnx-from-torch/cpu", "torch/native/cpu"])
     figures.facet_bars(stats, "latency_p50_ms", "ms", "p50", tmp_path, "latency", colors)
     assert drawn["latency"] == {"resnet50, batch 64, fp32": [2474, 7393], "resnet50, batch 64, int8": [714]}
+
+
+def _native_gpu_record(index: int, precision: str, repetition: int = 0) -> dict:
+    """A torch/native/cuda run compared with torch's CPU outputs, as the sweep records it (models.fidelity)."""
+    import numpy as np
+
+    from models.fidelity import compare_outputs
+    from records import make_record
+
+    rng = np.random.default_rng(index)
+    reference = {"logits": rng.standard_normal((2, 10)).astype(np.float32)}
+    measured = {"logits": (reference["logits"] * (1 + 2e-3)).astype(np.float32)}  # within fp16's, not fp32's
+    record = make_record(f"r{repetition:03d}-gpu-{precision}", runtime="torch/native/cuda", index=index)
+    record.update(precision=precision, repetition=repetition, samples_path=None, environment="torch", env_vars={})
+    record["fidelity"] = {"status": "ok", **compare_outputs(reference, measured, precision=precision)}
+    return record
+
+
+def test_the_fidelity_section_shows_native_gpu_runs_by_their_own_criterion_and_says_how_they_are_judged(tmp_path):
+    from synthetic_sweep import journal
+
+    records = journal()
+    records += [_native_gpu_record(len(records), "fp16"), _native_gpu_record(len(records) + 1, "fp32")]
+    files = build_report(write_sweep(tmp_path / "sweep", records))
+    text = " ".join(files.markdown.read_text().split())
+    for needle in ("a framework's native GPU run (torch, TensorFlow, MXNet on cuda) with the same framework's CPU "
+                   "outputs", "fp16 and tf32 runs are judged by their own stated tolerance, not fp32's: 0.001 + 0.03 x "
+                   "max|reference| and cosine at least 0.999", "fails with kind 'output'"):
+        assert needle in text, needle
+    fidelity = pl.read_csv(files.tables["fidelity"])
+    gpu = fidelity.filter(pl.col("runtime") == "torch/native/cuda").sort("precision")
+    assert gpu.select("precision", "fidelity_criterion", "fidelity_faithful").rows() == [
+        ("fp16", "fp16", True), ("fp32", "fp32", False)]  # the same 0.2 % error: within fp16's bound, not fp32's
+    # Converted models are still there; native CPU runs (the references themselves) are not.
+    assert set(fidelity["runtime"]) == {"onnxruntime/onnx-from-torch/cpu", "torch/native/cuda"}
+
+
+def test_a_sweep_without_a_single_run_reports_that_there_are_none(tmp_path):
+    """Every cell skipped: the report is written (no traceback) and says there are no runs, and why."""
+    from orchestrator.analysis.advice import advise
+    from orchestrator.results.tables import read_runs, write_tables
+
+    root = write_sweep(tmp_path / "sweep", [], with_samples=False)
+    journal = read_runs(root / "runs.jsonl", root)
+    written = write_tables(root / "tables", [], {"skipped": []}, runs=journal.runs)
+    assert {"model", "batch_size", "runtime", "status"} <= set(pl.read_parquet(written["runs.parquet"]).columns)
+    files = build_report(root)
+    assert files.findings == ["no runs: all 1 of the sweep's cell(s) were skipped on this host, so nothing was "
+                              "measured; the reasons are under 'Failed and skipped' (tables/skipped)"]
+    text = files.markdown.read_text()
+    assert files.findings[0] in text and "No runs: nothing was measured." in text
+    assert "Latency and throughput were measured" not in text and "energy unavailable on this host" not in text
+    assert "mxnet/native/cuda" in text  # the skipped cell, with its reason
+    assert advise(journal.runs).cells == []
