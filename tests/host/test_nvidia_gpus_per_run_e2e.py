@@ -258,6 +258,8 @@ def test_doctor_says_no_gpu_runtime_runs_here_when_every_gpu_is_mig(all_mig, tmp
         assert cell.startswith("no: needs an NVIDIA GPU: every selected GPU is MIG-enabled (gpu-0)"), (name, cell)
     assert rows["torch/native/cpu"] == "yes", rows  # the CPU side is untouched by the GPUs' MIG mode
     assert "JIT-compiled" not in doctor.stdout  # no GPU run will compile anything here
+    # and `make sweep` would not plan the study's GPU matrix only to skip every GPU cell of it
+    assert "make sweep would use configs/quick.toml: every selected GPU is MIG-enabled" in " ".join(doctor.stdout.split())
 
 
 def test_a_sweep_whose_every_cell_is_skipped_ends_with_a_report_that_says_there_are_no_runs(all_mig, tmp_path):
