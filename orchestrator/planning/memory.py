@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from models.registry import ModelSpec, get_model
+from models.registry import BUILT_IN_MODELS, ModelSpec, get_model
 
 MIB = 2**20
 
@@ -56,9 +56,10 @@ def activation_bytes(spec: ModelSpec, batch_size: int, options: dict[str, Any]) 
     return int(per_sample * SAFETY_FACTOR * MIB * batch_size)
 
 
-def estimate(model: str, batch_size: int, options: dict[str, Any]) -> MemoryEstimate:
-    spec = get_model(model)
-    return MemoryEstimate(model, batch_size, input_bytes(spec, batch_size, options),
+def estimate(model: str | ModelSpec, batch_size: int, options: dict[str, Any]) -> MemoryEstimate:
+    """`model`: a built-in model's name, or any model's spec (a sweep's own: SweepConfig.model_spec)."""
+    spec = model if isinstance(model, ModelSpec) else get_model(model, BUILT_IN_MODELS)
+    return MemoryEstimate(spec.name, batch_size, input_bytes(spec, batch_size, options),
                           activation_bytes(spec, batch_size, options))
 
 
