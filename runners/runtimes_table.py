@@ -175,7 +175,8 @@ FAMILIES: tuple[Family, ...] = (
 NATIVE_FRAMEWORKS = tuple(f.framework for f in FAMILIES if f.model_format == "native")
 # The frameworks an ONNX model is exported from (in that framework's environment), and the exporter of each.
 ONNX_SOURCE_FRAMEWORKS = NATIVE_FRAMEWORKS
-ONNX_EXPORTERS: dict[str, str] = {f.framework: f.exporter for f in FAMILIES if f.model_format == "native" and f.exporter}
+ONNX_EXPORTERS: dict[str, str] = {f.framework: f.exporter for f in FAMILIES
+                                  if f.model_format == "native" and f.exporter}
 # The TFLite converters, run in the source framework's environment.
 TFLITE_EXPORTERS: dict[str, str] = {"tensorflow": "models.tensorflow_export:export_tflite"}
 # (source framework, target format) -> "module:function" of `python -m runners export`.

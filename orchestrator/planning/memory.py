@@ -1,7 +1,8 @@
 """How much memory a cell needs per batch, estimated before anything runs, so that an impossible batch size is
 refused (or skipped, with the reason) when the sweep is planned instead of failing every run of it.
 
-Pure: the figures come from the registry (input shapes and dtypes) and from the per-model estimates below.
+Pure: the figures come from the model's spec (input shapes and dtypes: a built-in's, or a user model's as its config
+carries it) and from the per-model estimates below.
 """
 from __future__ import annotations
 
@@ -32,7 +33,7 @@ _MEASURED_SEQ_LEN = 128
 class MemoryEstimate:
     model: str
     batch_size: int
-    input_bytes: int  # exact: the batch's input arrays, from the registry's shapes and dtypes
+    input_bytes: int  # exact: the batch's input arrays, from the spec's shapes and dtypes
     activation_bytes: int | None  # estimated working memory of the forward pass; None for a model not measured
 
     @property

@@ -149,7 +149,8 @@ def oversized_cell_reason(cell: Cell, config: SweepConfig, host: HostCapabilitie
 def plan_sweep(config: SweepConfig, host: HostCapabilities, skip_oversized: bool = False) -> Plan:
     """The plan; a cell whose batch cannot fit in memory is refused (UserError, one line per cell), or skipped with
     the reason when `skip_oversized`."""
-    cells = [Cell(m, b, r, p) for m, b, r, p in product(config.models, config.batch_sizes, config.runtimes, config.precisions)]
+    cells = [Cell(m, b, r, p)
+             for m, b, r, p in product(config.models, config.batch_sizes, config.runtimes, config.precisions)]
     runnable, skipped, oversized = [], [], []
     for cell in cells:
         reason = skip_reason(cell, host, config.user_model(cell.model))
