@@ -1,7 +1,9 @@
 """The models of the study, described independently of any framework."""
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 
@@ -85,11 +87,14 @@ MODELS: dict[str, ModelSpec] = {
 }
 
 
-BUILT_IN_MODELS = frozenset(MODELS)
+# The built-in models, never changed: what the orchestrator looks models up in, beside the user models a sweep's
+# config carries (SweepConfig.model_spec). MODELS above is a runner's: it also holds the user model of its request.
+BUILT_IN_MODELS: Mapping[str, ModelSpec] = MappingProxyType(dict(MODELS))
 
 
 def register_user_model(spec: ModelSpec) -> None:
-    """Add a user's model (models.user_models) beside the built-in ones; a built-in name is never replaced."""
+    """Add a user's model (models.user_models) beside the built-in ones, in a runner, from its request's entry; a
+    built-in name is never replaced."""
     if spec.name in BUILT_IN_MODELS:
         raise UnknownModelError(f"model {spec.name!r} is a built-in model's name; choose another name for your model")
     MODELS[spec.name] = spec
@@ -99,8 +104,10 @@ def model_names() -> list[str]:
     return list(MODELS)
 
 
-def get_model(name: str) -> ModelSpec:
+def get_model(name: str, models: Mapping[str, ModelSpec] | None = None) -> ModelSpec:
+    """The model `name` among `models` (default: MODELS, this process's registry)."""
+    models = MODELS if models is None else models
     try:
-        return MODELS[name]
+        return models[name]
     except KeyError:
-        raise UnknownModelError(f"unknown model {name!r}; valid: {', '.join(MODELS)}") from None
+        raise UnknownModelError(f"unknown model {name!r}; valid: {', '.join(models)}") from None

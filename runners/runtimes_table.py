@@ -1,5 +1,7 @@
 """The one table of runtimes: per framework and model format, its adapter, its execution providers (which of them
-need a GPU, the environment each runs in), its precisions, and the frameworks an ONNX model is exported from.
+need a GPU, the environment each runs in), its precisions, the frameworks an ONNX model is exported from, and the
+provider options each adapter accepts (ONNX Runtime's session.* entries among them), which a sweep's config is
+checked against before anything runs.
 
 Read by the runner's adapter registry (runners.adapters), the adapters' request check (runners.adapters.contract)
 and the orchestrator's runtimes (orchestrator.planning.runtimes), so that a provider is declared once.  The bottom
@@ -173,7 +175,8 @@ FAMILIES: tuple[Family, ...] = (
 NATIVE_FRAMEWORKS = tuple(f.framework for f in FAMILIES if f.model_format == "native")
 # The frameworks an ONNX model is exported from (in that framework's environment), and the exporter of each.
 ONNX_SOURCE_FRAMEWORKS = NATIVE_FRAMEWORKS
-ONNX_EXPORTERS: dict[str, str] = {f.framework: f.exporter for f in FAMILIES if f.model_format == "native" and f.exporter}
+ONNX_EXPORTERS: dict[str, str] = {f.framework: f.exporter for f in FAMILIES
+                                  if f.model_format == "native" and f.exporter}
 # The TFLite converters, run in the source framework's environment.
 TFLITE_EXPORTERS: dict[str, str] = {"tensorflow": "models.tensorflow_export:export_tflite"}
 # (source framework, target format) -> "module:function" of `python -m runners export`.
@@ -202,6 +205,10 @@ class ProviderOption:
         return key.startswith(self.key) if self.key.endswith((".", "_")) else key == self.key
 
 
+# ONNX Runtime's session config entries (SessionOptions.add_session_config_entry) are provider options with this
+# prefix; with DISABLE_CPU_FALLBACK = "1" a GPU session that would put any node on the CPU is refused.
+SESSION_CONFIG_PREFIX = "session."
+DISABLE_CPU_FALLBACK = "session.disable_cpu_ep_fallback"
 # ONNX Runtime's CUDA EP options (OrtCUDAProviderOptionsV2's fields): a flat provider option goes to the first EP of
 # the chain (runners/adapters/onnxruntime_session.py provider_chain), and the CUDA EP refuses a key it does not know.
 _ORT_CUDA_OPTIONS = ("device_id", "gpu_mem_limit", "arena_extend_strategy", "do_copy_in_default_stream",
@@ -209,7 +216,7 @@ _ORT_CUDA_OPTIONS = ("device_id", "gpu_mem_limit", "arena_extend_strategy", "do_
                      "tunable_op_enable", "tunable_op_tuning_enable", "tunable_op_max_tuning_duration_ms",
                      "enable_skip_layer_norm_strict_mode", "prefer_nhwc", "use_ep_level_unified_stream", "use_tf32")
 _ORT_OPTIONS = (
-    ProviderOption("session."),  # SessionOptions.add_session_config_entry, on every provider
+    ProviderOption(SESSION_CONFIG_PREFIX),  # SessionOptions.add_session_config_entry, on every provider
     *(ProviderOption(key, ("cuda",)) for key in _ORT_CUDA_OPTIONS),
     ProviderOption("cudnn_conv_algo_search", ("cuda",), ("EXHAUSTIVE", "HEURISTIC", "DEFAULT")),
     ProviderOption("device_id", ("tensorrt",)),
@@ -282,6 +289,31 @@ def option_refusal(framework: str, model_format: str, provider: str, key: str, v
         return f"unknown provider option for {framework}/{model_format}/{provider}; valid: {valid}"
     if option.choices is not None and value not in option.choices:
         return f"not accepted by {framework}/{model_format}/{provider}; valid: {', '.join(option.choices)}"
+    return None
+
+
+def session_entry_refusal(key: str, framework: str, provider: str, sweep: dict[str, tuple[str, str]]) -> str | None:
+    """Why `key`, an ONNX Runtime session config entry (session.*), is refused on a runtime of `framework` on
+    `provider`; `sweep` (runtime name -> (framework, provider)) names the runtimes where it is valid. None: it is
+    not refused here, or `key` is no session.* entry (the entry's value: session_entry_value_refusal)."""
+    if not key.startswith(SESSION_CONFIG_PREFIX):
+        return None
+    onnx = [name for name, (fw, _) in sweep.items() if fw == "onnxruntime"]
+    if framework != "onnxruntime":
+        return (f"session.* keys are ONNX Runtime session config entries; valid only for onnxruntime runtimes "
+                f"({', '.join(onnx) or 'none in runtimes'})")
+    if key == DISABLE_CPU_FALLBACK and provider == "cpu":
+        gpu = [name for name in onnx if sweep[name][1] != "cpu"]
+        return (f"refuses nodes on the CPU provider, which is all a cpu runtime runs on; valid for cuda/tensorrt "
+                f"runtimes ({', '.join(gpu) or 'none in runtimes'})")
+    return None
+
+
+def session_entry_value_refusal(key: str, value: object) -> str | None:
+    """What is wrong with `value` for the session config entry `key`, said after the value ("... is not one of");
+    None when ONNX Runtime reads it (a boolean is read as 1 or 0)."""
+    if key == DISABLE_CPU_FALLBACK and str(int(value) if isinstance(value, bool) else value) not in ("0", "1"):
+        return "is not one of \"1\" (refuse CPU fallback), \"0\""
     return None
 
 

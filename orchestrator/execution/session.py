@@ -23,11 +23,12 @@ from orchestrator.measurement.baseline import describe_baseline
 from orchestrator.planning.gpus import (ALL_GPUS, GpuDescription, GpuSelectionError, assign_gpus, gpus_per_run_refusal,
                                         mig_note, select_gpus)
 from orchestrator.measurement.probe import Measurement
-from orchestrator.planning.config import SweepConfig, interpreter_refusal
+from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.planner import HostCapabilities, Plan, PlannedRun, plan_sweep, protocol_warnings
 from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.provisioning.images import ImageManager, docker_client
+from orchestrator.provisioning.interpreters import interpreter_refusal
 from orchestrator.results.record import RunRecord
 from orchestrator.results.store import ResultsDir
 from orchestrator.scheduling.sharded import begin_shard, end_shard

@@ -1,7 +1,8 @@
 """How much memory a cell needs per batch, estimated before anything runs, so that an impossible batch size is
 refused (or skipped, with the reason) when the sweep is planned instead of failing every run of it.
 
-Pure: the figures come from the registry (input shapes and dtypes) and from the per-model estimates below.
+Pure: the figures come from the model's spec (input shapes and dtypes: a built-in's, or a user model's as its config
+carries it) and from the per-model estimates below.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from models.registry import ModelSpec, get_model
+from models.registry import BUILT_IN_MODELS, ModelSpec, get_model
 
 MIB = 2**20
 
@@ -32,7 +33,7 @@ _MEASURED_SEQ_LEN = 128
 class MemoryEstimate:
     model: str
     batch_size: int
-    input_bytes: int  # exact: the batch's input arrays, from the registry's shapes and dtypes
+    input_bytes: int  # exact: the batch's input arrays, from the spec's shapes and dtypes
     activation_bytes: int | None  # estimated working memory of the forward pass; None for a model not measured
 
     @property
@@ -56,9 +57,10 @@ def activation_bytes(spec: ModelSpec, batch_size: int, options: dict[str, Any]) 
     return int(per_sample * SAFETY_FACTOR * MIB * batch_size)
 
 
-def estimate(model: str, batch_size: int, options: dict[str, Any]) -> MemoryEstimate:
-    spec = get_model(model)
-    return MemoryEstimate(model, batch_size, input_bytes(spec, batch_size, options),
+def estimate(model: str | ModelSpec, batch_size: int, options: dict[str, Any]) -> MemoryEstimate:
+    """`model`: a built-in model's name, or any model's spec (a sweep's own: SweepConfig.model_spec)."""
+    spec = model if isinstance(model, ModelSpec) else get_model(model, BUILT_IN_MODELS)
+    return MemoryEstimate(spec.name, batch_size, input_bytes(spec, batch_size, options),
                           activation_bytes(spec, batch_size, options))
 
 

@@ -1,6 +1,7 @@
 """Planning: expand a sweep config into an ordered list of runs, and explain every cell that cannot run.
 
-Pure functions of the config and of what the host offers, so the plan is reproducible and easy to test.
+Pure functions of the config and of what the host offers, so the plan is reproducible and easy to test. A sweep's
+own models come with the config (SweepConfig.user_model, model_spec), never from a global registry.
 """
 from __future__ import annotations
 
@@ -17,7 +18,6 @@ from orchestrator.planning.gpus import SHORT_WINDOW_S, GpuDescription
 from orchestrator.planning.gpu_support import gpu_refusal
 from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.planning.user_models import runtime_refusal
-from models.registry import MODELS
 from runners import cuda_binaries
 from runners.runtimes_table import cpu_precision_refusal, find
 
@@ -89,12 +89,12 @@ class Plan:
                     tuple(data.get("extended") or ()))
 
 
-def skip_reason(cell: Cell, host: HostCapabilities) -> str | None:
+def skip_reason(cell: Cell, host: HostCapabilities, user: dict | None = None) -> str | None:
+    """Why the cell cannot run on this host (None: it can); `user`: the cell's user model entry (None: built in)."""
     runtime = parse_runtime(cell.runtime)
     missing = runtime.not_implemented_reason()
     if missing:
         return missing
-    user = MODELS[cell.model].user if cell.model in MODELS else None
     unfit = runtime_refusal(user, runtime.framework, runtime.model_format, cell.model)
     if unfit:
         return unfit
@@ -145,17 +145,18 @@ def oversized_cell_reason(cell: Cell, config: SweepConfig, host: HostCapabilitie
     """Why the cell's batch cannot fit in this host's (or, for a GPU runtime, its GPUs') memory; None: it may."""
     gpu_memory = [g.memory_bytes for g in host.gpus if getattr(g, "memory_bytes", None)]
     needs_gpu = parse_runtime(cell.runtime).needs_gpu
-    return oversized_reason(estimate(cell.model, cell.batch_size, config.options_for(cell.model)), host.memory_bytes,
-                            min(gpu_memory) if needs_gpu and gpu_memory else None)
+    needed = estimate(config.model_spec(cell.model), cell.batch_size, config.options_for(cell.model))
+    return oversized_reason(needed, host.memory_bytes, min(gpu_memory) if needs_gpu and gpu_memory else None)
 
 
 def plan_sweep(config: SweepConfig, host: HostCapabilities, skip_oversized: bool = False) -> Plan:
     """The plan; a cell whose batch cannot fit in memory is refused (UserError, one line per cell), or skipped with
     the reason when `skip_oversized`."""
-    cells = [Cell(m, b, r, p) for m, b, r, p in product(config.models, config.batch_sizes, config.runtimes, config.precisions)]
+    cells = [Cell(m, b, r, p)
+             for m, b, r, p in product(config.models, config.batch_sizes, config.runtimes, config.precisions)]
     runnable, skipped, oversized = [], [], []
     for cell in cells:
-        reason = skip_reason(cell, host)
+        reason = skip_reason(cell, host, config.user_model(cell.model))
         too_big = None if reason else oversized_cell_reason(cell, config, host)
         if reason:
             skipped.append(SkippedCell(cell, reason))

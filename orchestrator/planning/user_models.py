@@ -1,5 +1,6 @@
 """A sweep's own models: each `[user_models.<name>]` table of the config checked and turned into the plain entry that
-models.user_models makes a registry entry of (on the host, and in the runner from RunRequest.user_model).
+the config carries (to the planner, which makes a ModelSpec of it with models.user_models, and to each run's request,
+RunRequest.user_model, from which the runner registers it in its own process).
 
 What is checked before anything is measured (each a line naming what is wrong and the valid choices): the format
 (exactly one of onnx, torch, keras, hf), the file (exists, is readable), the name (not a built-in's), and `inputs`

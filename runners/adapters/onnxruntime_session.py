@@ -40,13 +40,12 @@ from runners.hostinfo import cpu_device, nvidia_gpu_name
 from runners.math_policy import apply_environment, jit_cache_facts, policy_for
 from runners.math_policy import facts as math_facts
 from runners.protocol import RunRequest
+from runners.runtimes_table import DISABLE_CPU_FALLBACK, SESSION_CONFIG_PREFIX
 
 EP_NAMES = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider", "tensorrt": "TensorrtExecutionProvider",
             "openvino": "OpenVINOExecutionProvider"}
 # Providers whose inputs and outputs live in CUDA memory (IO binding, CUDA libraries preloaded).
 CUDA_PROVIDERS = ("cuda", "tensorrt")
-SESSION_CONFIG_PREFIX = "session."  # provider_options keys handed to SessionOptions.add_session_config_entry
-DISABLE_CPU_FALLBACK = "session.disable_cpu_ep_fallback"
 
 # ONNX tensor types -> numpy dtypes, for casting inputs to what the graph declares.
 _ONNX_TO_NUMPY = {

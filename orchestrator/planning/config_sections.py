@@ -1,0 +1,101 @@
+"""The tables of a sweep config that set the measurement protocol and the report: [warmup], [measure], [cooldown],
+[sampler], [baseline], [report]. Each is strict (TOML is typed: "64" or true for a count is a mistake) and refuses
+keys it does not know; SweepConfig (orchestrator/planning/config.py) holds them and checks them against each other.
+"""
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from orchestrator.planning.config_errors import Mistakes
+
+# A week: longer waits and time limits are mistakes (and past what time.sleep and subprocess time-outs accept).
+MAX_SECONDS = 7 * 24 * 3600.0
+Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
+PositiveSeconds = Annotated[float, Field(gt=0, le=MAX_SECONDS)]
+
+
+class Section(BaseModel):
+    # strict: TOML is typed, so "64" for a batch size or true for a count is a mistake, not something to coerce.
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
+
+
+class Warmup(Section):
+    iterations: int = Field(5, ge=0)
+    seconds: Seconds = 0.0
+
+
+class Measure(Section):
+    min_iterations: int = Field(10, ge=1)
+    min_seconds: Seconds = 0.0
+    max_seconds: PositiveSeconds | None = None
+
+    @model_validator(mode="after")
+    def _window_fits(self) -> Measure:
+        if self.max_seconds is not None and self.max_seconds < self.min_seconds:
+            raise Mistakes([f"measure.max_seconds = {self.max_seconds:g}: below measure.min_seconds = "
+                            f"{self.min_seconds:g}; valid: at least measure.min_seconds"])
+        return self
+
+
+class Cooldown(Section):
+    # fixed: wait `seconds`. adaptive: wait at least `seconds`, then until every GPU is back within the margins of
+    # its idle temperature and power, or until `max_seconds`.
+    mode: Literal["fixed", "adaptive"] = "fixed"
+    seconds: Seconds = 0.0
+    max_seconds: PositiveSeconds = 300.0
+    temperature_margin_c: float = Field(3.0, ge=0, le=100)
+    # Power counts as idle within whichever is larger: this many watts, or this fraction of the idle power.
+    power_margin_w: float = Field(10.0, ge=0, le=10_000)
+    power_margin_fraction: float = Field(0.1, ge=0, le=10)
+
+
+class SamplerSettings(Section):
+    interval_ms: float = Field(50.0, ge=1, le=10_000)
+
+
+class Baseline(Section):
+    # 0 skips the idle baseline; dynamic energy is then reported as unavailable, not as raw energy.
+    seconds: Seconds = 10.0
+    # Re-measure idle between runs once this many minutes have passed since the last baseline (0: never).
+    recheck_minutes: float = Field(0.0, ge=0, le=MAX_SECONDS / 60)
+
+
+class ReportSettings(Section):
+    # The user's own grid figures turn energy into carbon and cost; unset means not shown, never a default mix.
+    grid_intensity_g_per_kwh: float | None = Field(None, gt=0, allow_inf_nan=False)
+    pue: float | None = Field(None, ge=1, allow_inf_nan=False)  # facility / IT energy: at least 1
+    price_per_kwh: float | None = Field(None, gt=0, allow_inf_nan=False)
+
+
+def protocol_mistakes(cooldown: Cooldown | None, baseline: Baseline) -> list[str]:
+    """What [cooldown] and [baseline] ask of each other: an adaptive cooldown and a baseline recheck need a
+    baseline; a cooldown's limit is not below its minimum."""
+    lines = []
+    if cooldown is not None and cooldown.mode == "adaptive":
+        if baseline.seconds <= 0:
+            lines.append("cooldown.mode = 'adaptive' waits for the idle baseline: it needs baseline.seconds > 0")
+        if cooldown.max_seconds < cooldown.seconds:
+            lines.append(f"cooldown.max_seconds ({cooldown.max_seconds:g}) is below the minimum "
+                         f"cooldown.seconds ({cooldown.seconds:g})")
+    if baseline.recheck_minutes > 0 and baseline.seconds <= 0:
+        lines.append("baseline.recheck_minutes re-measures the idle baseline: it needs baseline.seconds > 0")
+    return lines
+
+
+# Keys added after sweeps had been recorded: left out of the digest while at their defaults, so that a results
+# directory written before them still resumes with the config that wrote it.
+_ADDED_LATER = {
+    "cooldown": ("mode", "max_seconds", "temperature_margin_c", "power_margin_w", "power_margin_fraction"),
+    "baseline": ("recheck_minutes",),
+}
+
+
+def without_later_defaults(payload: dict) -> dict:
+    """The dumped config without the keys added later while they are at their defaults (the digest's payload)."""
+    sections = {"cooldown": Cooldown, "baseline": Baseline}
+    for section, keys in _ADDED_LATER.items():
+        fields = sections[section].model_fields
+        payload[section] = {k: v for k, v in payload[section].items() if k not in keys or v != fields[k].default}
+    return payload
