@@ -1,10 +1,10 @@
 """The runtimes' Docker images: one per images/<env>/ folder, built from the checkout with the docker SDK.
 
 An image is tagged greenrt/<env>:latest (the CUDA flavor, FROM NVIDIA's CUDA base) or greenrt/<env>:cpu (the CPU
-flavor), so both builds of one environment can sit side by side, and labelled with a digest of everything that went into it (its Dockerfile and
-requirements, the shared build scripts, runners/ and models/, the wheels given, the base and the flavor). The
-Docker launcher runs an image only while that digest matches the checkout, so a container never runs other code
-than the local launcher would.
+flavor), so both builds of one environment can sit side by side, and labelled with a digest of everything that
+went into it (its Dockerfile and requirements, the shared build scripts, runners/ and models/, the wheels given,
+the base and the flavor). The Docker launcher runs an image only while that digest matches the checkout, so a
+container never runs other code than the local launcher would.
 """
 from __future__ import annotations
 

@@ -91,7 +91,8 @@ def test_docker_records_have_the_local_launchers_shape(both_sweeps):
         # handed GPUs: a device request ("gpus") or CUDA_VISIBLE_DEVICES ("" for a CPU runtime).
         d_launch, lo_launch = d.pop("launch"), lo.pop("launch")
         image_facts = {"image", "image_reference", "image_flavor", "container_runtime"}
-        assert set(d_launch) - {"container", "gpus", *image_facts} == set(lo_launch) - {"python", "cuda_visible_devices"}
+        assert set(d_launch) - {"container", "gpus", *image_facts} == \
+            set(lo_launch) - {"python", "cuda_visible_devices"}
         assert d_launch["gpus"] == "" and lo_launch["cuda_visible_devices"] == ""
         assert _shape(d) == _shape(lo), runtime
         assert (d["launcher"], lo["launcher"]) == ("docker", "local")

@@ -103,3 +103,47 @@ def test_the_docker_launcher_picks_the_nvidia_runtime_without_a_cpu_build():
     choice = launcher.choose("mxnet", None)
     assert choice.runtime == "nvidia" and choice.environment == NO_GPU_VISIBLE
     assert launcher.choose("mxnet", (GPU,)).runtime is None  # a GPU run: the device request, default runtime
+
+
+class _Image:
+    def __init__(self, flavor: str, digest: str) -> None:
+        self.id, self.short_id = f"sha256:{flavor}-build", f"{flavor}-build"
+        self.labels = {"org.greenrt.flavor": flavor, "org.greenrt.source-digest": digest,
+                       "org.greenrt.base-image": "greenrt/base:bookworm"}
+
+
+class _Client:
+    """A docker client that holds the given tags."""
+
+    def __init__(self, tags: dict[str, _Image]) -> None:
+        self.images = self
+        self.tags = tags
+
+    def get(self, reference: str) -> _Image:
+        import docker
+
+        if reference not in self.tags:
+            raise docker.errors.ImageNotFound(reference)
+        return self.tags[reference]
+
+
+def test_each_flavor_has_its_own_tag_and_the_cuda_build_is_the_environments_image():
+    from orchestrator.provisioning.images import ImageManager, source_digest
+
+    digest = source_digest("mxnet")
+    images = ImageManager(_Client({"greenrt/mxnet:latest": _Image("cuda", digest),
+                                   "greenrt/mxnet:cpu": _Image("cpu", digest)}))
+    assert {f: (s.reference, s.state) for f, s in images.flavors("mxnet").items()} == {
+        "cuda": ("greenrt/mxnet:latest", "ready"), "cpu": ("greenrt/mxnet:cpu", "ready")}
+    assert images.state("mxnet").flavor == "cuda" and images.state("mxnet", "cpu").flavor == "cpu"
+
+
+def test_a_cpu_build_an_older_greenrt_tagged_latest_counts_as_the_cpu_build():
+    from orchestrator.provisioning.images import ImageManager, source_digest
+
+    images = ImageManager(_Client({"greenrt/mxnet:latest": _Image("cpu", source_digest("mxnet"))}))
+    found = images.flavors("mxnet")
+    assert (found["cpu"].reference, found["cpu"].state) == ("greenrt/mxnet:latest", "ready")
+    assert found["cuda"].state == "absent"
+    choice = choose_image("mxnet", False, found, {"runc"})
+    assert (choice.reference, choice.flavor) == ("greenrt/mxnet:latest", "cpu")

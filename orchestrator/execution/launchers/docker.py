@@ -5,8 +5,8 @@ mean the same inside and out): its working folder and the other writable folders
 weights read-only. It has no network, no capabilities, a read-only root filesystem with a private /tmp, and runs
 as the image's unprivileged user. A run without a GPU (a CPU cell, an export, a reference run) goes to the image's
 CPU flavor, or NVIDIA's runtime with no GPU visible (orchestrator/provisioning/image_choice.py), so that it never
-needs a driver library that Docker's default runtime does not mount; the log and the record name the image. A container shares the host's monotonic clock, so the runner's window stamps are
-on the clock the host sampler uses. Whatever happens, the container is removed before launch() returns.
+needs a driver library that Docker's default runtime does not mount; the log and the record name the image. A
+container shares the host's monotonic clock, so the runner's window stamps are on the clock the host sampler uses. Whatever happens, the container is removed before launch() returns.
 """
 from __future__ import annotations
 
@@ -142,7 +142,8 @@ class DockerLauncher(Launcher):
         try:
             container = client.containers.create(
                 choice.image, command=list(argv), name=_container_name(argv), working_dir=str(Path(workdir).absolute()),
-                user=self._user(writable_dirs), environment={**env_vars, **choice.environment}, volumes=_mounts(workdir, writable, readonly),
+                user=self._user(writable_dirs), environment={**env_vars, **choice.environment},
+                volumes=_mounts(workdir, writable, readonly),
                 labels={RUN_LABEL: "1", LABEL_PREFIX + "owner-pid": str(os.getpid())},
                 network_mode="none", read_only=True, tmpfs={"/tmp": "rw,exec,nosuid"}, cap_drop=["ALL"],
                 security_opt=["no-new-privileges"], device_requests=self._device_requests(gpus),
