@@ -34,10 +34,10 @@ def images_build(names: Optional[list[str]] = typer.Argument(None, help="Images 
                  force: bool = typer.Option(False, help="Rebuild even when the image is up to date.")) -> None:
     """Build images from this checkout (Docker's layer cache keeps rebuilds quick)."""
     with user_errors():
+        if flavor not in FLAVORS:
+            raise UserError(f"unknown flavor {flavor!r}; valid: {', '.join(FLAVORS)}")
         images = ImageManager(docker_client(), log=console.print)
         for name in names or image_names():
-            if flavor not in FLAVORS:
-                raise UserError(f"unknown flavor {flavor!r}; valid: {', '.join(FLAVORS)}")
             state = images.state(name, flavor)  # each flavor has its own tag: the other one stays
             built_otherwise = state.flavor != flavor or (base_image or "dockerfile default") != state.labels.get(
                 LABEL_PREFIX + "base-image")

@@ -234,6 +234,8 @@ class ImageManager:
                 self.client.images.remove(latest, noprune=True)
         except docker.errors.ImageNotFound:
             pass
+        except docker.errors.APIError as exc:  # in use by a container: the :cpu tag wins in flavors() anyway
+            self._log(f"could not untag the older CPU build {latest}: {exc}")
 
     def rebuild(self, environment: str, progress: Callable[[str], None] | None = None,
                 flavor: str | None = None) -> ImageState:
