@@ -57,7 +57,8 @@ def test_both_flavors_coexist_and_the_cuda_build_is_the_environments_image(engin
 def test_the_cuda_build_cannot_import_mxnet_without_a_driver(engine):
     """The situation the choice exists for: what an export in the CUDA build would meet."""
     client, _ = engine
-    container = client.containers.create("greenrt/mxnet:latest", command=["versions"], network_mode="none")
+    container = client.containers.create("greenrt/mxnet:latest", entrypoint=["python", "-c", "import mxnet"],
+                                         network_mode="none")
     try:
         container.start()
         exit_code = container.wait(timeout=120)["StatusCode"]
