@@ -8,6 +8,7 @@ import typer
 
 from orchestrator import paths
 from orchestrator.cli.app import BASE_IMAGE_HELP, PYTHON_HELP, console, env_app, err, images_app, user_errors
+from orchestrator.errors import UserError
 from orchestrator.provisioning.base_image import DEFAULT_MIRROR, DEFAULT_SUITE, DEFAULT_TAG, base_exists, build_base
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.provisioning.images import FLAVORS, LABEL_PREFIX, ImageManager, docker_client, image_names
@@ -15,12 +16,13 @@ from orchestrator.provisioning.images import FLAVORS, LABEL_PREFIX, ImageManager
 
 @images_app.command("list")
 def images_list() -> None:
-    """Each image: ready (built from this checkout), stale, or absent."""
+    """Each image: ready (built from this checkout), stale, or absent; both flavors where both are built."""
     with user_errors():
         images = ImageManager(docker_client())
         for name in image_names():
-            state = images.state(name)
-            console.print(f"{state.reference}: {state.state} ({state.detail})")
+            built = [s for s in images.flavors(name).values() if s.state != "absent"] or [images.state(name)]
+            for state in built:
+                console.print(f"{state.reference}: {state.state} ({state.detail})")
 
 
 @images_app.command("build")
@@ -32,9 +34,11 @@ def images_build(names: Optional[list[str]] = typer.Argument(None, help="Images 
                  force: bool = typer.Option(False, help="Rebuild even when the image is up to date.")) -> None:
     """Build images from this checkout (Docker's layer cache keeps rebuilds quick)."""
     with user_errors():
+        if flavor not in FLAVORS:
+            raise UserError(f"unknown flavor {flavor!r}; valid: {', '.join(FLAVORS)}")
         images = ImageManager(docker_client(), log=console.print)
         for name in names or image_names():
-            state = images.state(name)
+            state = images.state(name, flavor)  # each flavor has its own tag: the other one stays
             built_otherwise = state.flavor != flavor or (base_image or "dockerfile default") != state.labels.get(
                 LABEL_PREFIX + "base-image")
             if force or state.state != "ready" or built_otherwise:

@@ -35,6 +35,15 @@ def base_exists(client: Any, tag: str) -> bool:
         return False
 
 
+def _unmount_under(root: Path, mounts: Path = Path("/proc/mounts")) -> None:
+    """Unmount what debootstrap left mounted in the root filesystem (seen: its /proc, on a host where its own
+    unmount failed quietly): tar would archive the host's processes, and removing the folder would fail."""
+    prefix = str(root.resolve()) + "/"
+    mounted = [line.split()[1] for line in mounts.read_text().splitlines() if len(line.split()) > 1]
+    for point in sorted((m for m in mounted if m.startswith(prefix)), key=len, reverse=True):
+        subprocess.run(["umount", "-l", point], capture_output=True)
+
+
 def build_base(client: Any, tag: str = DEFAULT_TAG, suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR,
                log: Callable[[str], None] = print) -> float:
     """Bootstrap, trim and import the base image; returns the seconds it took."""
@@ -50,6 +59,7 @@ def build_base(client: Any, tag: str = DEFAULT_TAG, suite: str = DEFAULT_SUITE, 
         log(f"debootstrap {suite} from {mirror} into {rootfs} ({', '.join(PACKAGES)})")
         command = [debootstrap, "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, str(rootfs), mirror]
         done = subprocess.run(command, capture_output=True, text=True)
+        _unmount_under(rootfs)  # before any error: a mounted /proc would stop the folder's removal
         if done.returncode != 0:
             raise UserError(f"debootstrap failed ({done.returncode}): {(done.stdout + done.stderr).strip()[-400:]}")
         for relative in _TRIM:

@@ -1,9 +1,10 @@
 """The runtimes' Docker images: one per images/<env>/ folder, built from the checkout with the docker SDK.
 
-An image is tagged greenrt/<env> and labelled with a digest of everything that went into it (its Dockerfile and
-requirements, the shared build scripts, runners/ and models/, the wheels given, the base and the flavor). The
-Docker launcher runs an image only while that digest matches the checkout, so a container never runs other code
-than the local launcher would.
+An image is tagged greenrt/<env>:latest (the CUDA flavor, FROM NVIDIA's CUDA base) or greenrt/<env>:cpu (the CPU
+flavor), so both builds of one environment can sit side by side, and labelled with a digest of everything that
+went into it (its Dockerfile and requirements, the shared build scripts, runners/ and models/, the wheels given,
+the base and the flavor). The Docker launcher runs an image only while that digest matches the checkout, so a
+container never runs other code than the local launcher would.
 """
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import hashlib
 import os
 import re
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -50,8 +51,12 @@ def image_names() -> list[str]:
     return sorted(p.parent.name for p in (paths.PROJECT_ROOT / "images").glob("*/Dockerfile"))
 
 
-def image_reference(environment: str) -> str:
-    return f"{REPOSITORY}/{environment}:latest"
+# The tag of each flavor: the CUDA build keeps the plain tag that `docker build -t greenrt/<env>` gives.
+FLAVOR_TAGS = {"cuda": "latest", "cpu": "cpu"}
+
+
+def image_reference(environment: str, flavor: str = "cuda") -> str:
+    return f"{REPOSITORY}/{environment}:{FLAVOR_TAGS[flavor]}"
 
 
 def _files_under(root: Path) -> Iterable[Path]:
@@ -120,19 +125,46 @@ class ImageManager:
             self._client = docker_client()
         return self._client
 
-    def state(self, environment: str) -> ImageState:
+    def state(self, environment: str, flavor: str | None = None) -> ImageState:
+        """One flavor's image; without a flavor, the environment's image: its CUDA build where there is one (what a
+        GPU run needs), else its CPU build."""
         self._check_name(environment)
-        reference = image_reference(environment)
+        found = self.flavors(environment)
+        if flavor is not None:
+            return found[flavor]
+        if found["cuda"].state != "absent" or found["cpu"].state == "absent":
+            return found["cuda"] if found["cuda"].state != "absent" else replace(found["cuda"], detail=(
+                f"not built: `greenrt images build {environment}` (CUDA, on an NVIDIA host) or `make cpu-images`"))
+        return found["cpu"]
+
+    def flavors(self, environment: str) -> dict[str, ImageState]:
+        """Each flavor's image of the environment (state "absent" where it is not built)."""
+        self._check_name(environment)
         try:
             client = self.client
         except UserError as exc:
-            return ImageState(environment, reference, "no-engine", str(exc))
+            return {f: ImageState(environment, image_reference(environment, f), "no-engine", str(exc)) for f in FLAVORS}
+        found: dict[str, ImageState] = {}
+        for flavor in ("cpu", "cuda"):  # the :cpu tag first: it wins over a CPU build an older greenrt tagged :latest
+            state = self._state_at(client, environment, image_reference(environment, flavor))
+            if state is not None:
+                found.setdefault(state.flavor if state.flavor in FLAVORS else flavor, state)
+        return {f: found.get(f) or ImageState(environment, image_reference(environment, f), "absent", (
+            f"not built: `greenrt images build {environment}`" if f == "cuda" else
+            f"not built: `make cpu-images IMAGES={environment}`")) for f in FLAVORS}
+
+    def engine_runtimes(self) -> set[str]:
+        """The container runtimes the engine offers ("runc", "nvidia" where NVIDIA's toolkit is registered)."""
+        return set((self.client.info() or {}).get("Runtimes") or {})
+
+    @staticmethod
+    def _state_at(client: Any, environment: str, reference: str) -> ImageState | None:
         import docker
 
         try:
             image = client.images.get(reference)
         except docker.errors.ImageNotFound:
-            return ImageState(environment, reference, "absent", f"not built: `greenrt images build {environment}`")
+            return None
         labels = dict(image.labels or {})
         built_from = labels.get(LABEL_PREFIX + "source-digest")
         wheels = [w for w in labels.get(LABEL_PREFIX + "wheels", "").split(",") if w]
@@ -141,8 +173,8 @@ class ImageManager:
         flavor = labels.get(LABEL_PREFIX + "flavor", "?")
         if built_from != current:
             return ImageState(environment, reference, "stale", f"built from other sources than this checkout "
-                              f"({built_from} != {current}): rebuild with `greenrt images build {environment}`",
-                              image.id, labels)
+                              f"({built_from} != {current}): rebuild with `greenrt images build {environment}`"
+                              + (" --flavor cpu" if flavor == "cpu" else ""), image.id, labels)
         return ImageState(environment, reference, "ready", f"{flavor} build on {base}, {image.short_id}", image.id, labels)
 
     def build(self, environment: str, base_image: str | None = None, flavor: str = "cuda",
@@ -165,13 +197,14 @@ class ImageManager:
         log_path = paths.cache_dir() / "images" / f"{environment}.build.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
         report = progress or self._log
-        report(f"building {image_reference(environment)} ({flavor}, base {base_image or 'the Dockerfile default'}); "
+        reference = image_reference(environment, flavor)
+        report(f"building {reference} ({flavor}, base {base_image or 'the Dockerfile default'}); "
                f"log: {log_path}")
         error = None
         with open(log_path, "w") as log:
             # The low-level API streams the build; pull=False: a local base must not be looked up in a registry.
             stream = self.client.api.build(path=str(paths.PROJECT_ROOT), dockerfile=f"images/{environment}/Dockerfile",
-                                           tag=image_reference(environment), buildargs=buildargs, labels=labels,
+                                           tag=reference, buildargs=buildargs, labels=labels,
                                            rm=True, forcerm=True, pull=False, decode=True)
             for chunk in stream:
                 text = chunk.get("stream") or chunk.get("status") or ""
@@ -184,13 +217,30 @@ class ImageManager:
                     log.write(f"ERROR: {error}\n")
         if error:
             raise ImageBuildError(f"building image {environment} failed: {error.strip()[:300]}; see {log_path}")
-        state = self.state(environment)
+        if flavor == "cpu":
+            self._untag_old_cpu_build(environment)
+        state = self.state(environment, flavor)
         report(f"{environment}: {state.state} ({state.detail})")
         return state
 
-    def rebuild(self, environment: str, progress: Callable[[str], None] | None = None) -> ImageState:
+    def _untag_old_cpu_build(self, environment: str) -> None:
+        """An older greenrt tagged CPU builds greenrt/<env>:latest, the CUDA build's tag: once the CPU build has its
+        own tag, that one is untagged so that the plain tag never names a CPU build."""
+        import docker
+
+        latest = image_reference(environment, "cuda")
+        try:
+            if (self.client.images.get(latest).labels or {}).get(LABEL_PREFIX + "flavor") == "cpu":
+                self.client.images.remove(latest, noprune=True)
+        except docker.errors.ImageNotFound:
+            pass
+        except docker.errors.APIError as exc:  # in use by a container: the :cpu tag wins in flavors() anyway
+            self._log(f"could not untag the older CPU build {latest}: {exc}")
+
+    def rebuild(self, environment: str, progress: Callable[[str], None] | None = None,
+                flavor: str | None = None) -> ImageState:
         """Build a stale image again the way it was built (base, flavor, wheel folders, read from its labels)."""
-        state = self.state(environment)
+        state = self.state(environment, flavor)
         if state.state == "absent":
             raise ImageBuildError(f"image {state.reference} is absent: build it first with "
                                   f"`greenrt images build {environment}` (--base-image/--flavor cpu without a GPU)")

@@ -63,6 +63,9 @@ def test_a_sweep_runs_through_containers_with_energy_and_fidelity(both_sweeps, e
     for record in _records(tmp / "docker"):
         launch = record["launch"]
         assert launch["container"].startswith("greenrt-") and launch["image"].startswith("sha256:")
+        # A CPU run goes to the CPU build, under the engine's default runtime, and says so.
+        assert (launch["image_flavor"], launch["container_runtime"]) == ("cpu", "default")
+        assert launch["image_reference"] == f"greenrt/{record['runtime'].split('/')[0]}:cpu"
         # Start-up is measured and lies before the first inference, hence outside the measured window.
         assert 0 < launch["startup_s"] < launch["start_to_first_inference_s"] < launch["seconds"]
         assert record["result"]["first_inference_ns"] <= record["result"]["window_start_ns"]
@@ -87,7 +90,9 @@ def test_docker_records_have_the_local_launchers_shape(both_sweeps):
         # Only how the runner was started differs: a container and its image, or an interpreter; and how it was
         # handed GPUs: a device request ("gpus") or CUDA_VISIBLE_DEVICES ("" for a CPU runtime).
         d_launch, lo_launch = d.pop("launch"), lo.pop("launch")
-        assert set(d_launch) - {"container", "image", "gpus"} == set(lo_launch) - {"python", "cuda_visible_devices"}
+        image_facts = {"image", "image_reference", "image_flavor", "container_runtime"}
+        assert set(d_launch) - {"container", "gpus", *image_facts} == \
+            set(lo_launch) - {"python", "cuda_visible_devices"}
         assert d_launch["gpus"] == "" and lo_launch["cuda_visible_devices"] == ""
         assert _shape(d) == _shape(lo), runtime
         assert (d["launcher"], lo["launcher"]) == ("docker", "local")
@@ -110,15 +115,16 @@ def _request(folder: Path, runtime: str = "torch/native/cpu", min_seconds: float
     return folder / "request.json"
 
 
-def test_a_gpu_request_refused_by_the_engine_is_a_clear_start_failure(engine, tmp_path):
+def test_a_gpu_run_is_not_given_a_cpu_build_and_says_which_build_it_needs(engine, tmp_path):
+    """The engine's own refusal of a GPU request (no NVIDIA runtime) is tested on a CUDA build:
+    test_driverless_preparation.py."""
     client, images = engine
     gpu = GpuDescription(0, "NVIDIA H200", "GPU-0f0e0d0c-0b0a-0908-0706-050403020100", "00000000:19:00.0", True, True)
     outcome = DockerLauncher(images).launch("onnxruntime", ["versions"], workdir=tmp_path, timeout_s=60, env_vars={},
                                             log_path=tmp_path / "log", gpus=(gpu,))
     assert outcome.exit_code is None and not outcome.timed_out
-    assert outcome.details["gpus"] == gpu.uuid  # the run's own GPU, by UUID
-    assert "the engine refused to start the container" in outcome.start_error
-    assert "gpu" in outcome.start_error  # the engine's own words: no device driver with the gpu capability
+    assert "needs the CUDA build of the onnxruntime image" in outcome.start_error
+    assert "`greenrt images build onnxruntime` on an NVIDIA host" in outcome.start_error
     assert classify_outcome(outcome, None, None).kind == "start"
     assert_no_leftovers(client)
 

@@ -3,8 +3,10 @@
 The container sees only what the run needs, bind-mounted at the same paths as on the host (so a request's paths
 mean the same inside and out): its working folder and the other writable folders read-write, the artifact and
 weights read-only. It has no network, no capabilities, a read-only root filesystem with a private /tmp, and runs
-as the image's unprivileged user. A container shares the host's monotonic clock, so the runner's window stamps are
-on the clock the host sampler uses. Whatever happens, the container is removed before launch() returns.
+as the image's unprivileged user. A run without a GPU (a CPU cell, an export, a reference run) goes to the image's
+CPU flavor, or NVIDIA's runtime with no GPU visible (orchestrator/provisioning/image_choice.py), so that it never
+needs a driver library that Docker's default runtime does not mount; the log and the record name the image. A
+container shares the host's monotonic clock, so the runner's window stamps are on the clock the host sampler uses. Whatever happens, the container is removed before launch() returns.
 """
 from __future__ import annotations
 
@@ -17,7 +19,9 @@ from typing import Any, Callable, Sequence
 from orchestrator.errors import UserError
 from orchestrator.planning.gpus import GpuDescription, cuda_visible_devices
 from orchestrator.execution.hostlock import alive
-from orchestrator.provisioning.images import LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager, docker_client
+from orchestrator.provisioning.image_choice import ImageChoice, choose_image
+from orchestrator.provisioning.images import (LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager,
+                                              ImageState, docker_client)
 from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, LaunchStart
 
 RUN_LABEL = LABEL_PREFIX + "run"  # on every container greenrt starts, so leftovers can be found
@@ -49,21 +53,42 @@ class DockerLauncher(Launcher):
         self.build = build
         self.memory_limit = memory_limit
         self.log = log
-        self._ready: dict[str, str] = {}
+        self._ready: dict[str, dict[str, ImageState]] = {}
+        self._engine_runtimes: set[str] | None = None
 
     def prepare(self, environment: str) -> str:
-        state = self.images.state(environment)
-        if state.state == "stale" and self.build is not None:
-            self.log(f"image {state.reference}: {state.state}, building it now")
-            try:
-                self.build(environment)
-            except (ImageBuildError, UserError) as exc:
-                raise ImageBuildError(str(exc)) from None
+        """Make every built flavor of the environment's image ready (a stale one rebuilt where `build` is given)."""
+        flavors = self.images.flavors(environment)
+        for flavor, state in flavors.items():
+            if state.state == "stale" and self.build is not None:
+                self.log(f"image {state.reference}: {state.state}, building it now")
+                try:
+                    # `build` rebuilds the environment's image, its CUDA build where there is one
+                    self.build(environment) if flavor == "cuda" else \
+                        self.images.rebuild(environment, progress=self.log, flavor=flavor)
+                except (ImageBuildError, UserError) as exc:
+                    raise ImageBuildError(str(exc)) from None
+                flavors[flavor] = self.images.state(environment, flavor)
+        ready = [s for s in flavors.values() if s.state == "ready"]
+        if not ready:
             state = self.images.state(environment)
-        if state.state != "ready":
             raise ImageBuildError(f"image {state.reference} is {state.state}: {state.detail}")
-        self._ready[environment] = state.image_id or state.reference
-        return f"image {state.reference} ({state.detail})"
+        self._ready[environment] = flavors
+        return "; ".join(f"image {s.reference} ({s.detail})" for s in ready)
+
+    def _runtimes(self) -> set[str]:
+        if self._engine_runtimes is None:
+            self._engine_runtimes = self.images.engine_runtimes()
+        return self._engine_runtimes
+
+    def choose(self, environment: str, gpus: Sequence[GpuDescription] | None) -> ImageChoice:
+        """The image (and runtime) this launch runs in; ImageBuildError with the reason where there is none."""
+        if environment not in self._ready:
+            self.prepare(environment)
+        choice = choose_image(environment, gpus is not None, self._ready[environment], self._runtimes())
+        if isinstance(choice, str):
+            raise ImageBuildError(choice)
+        return choice
 
     @classmethod
     def end_leftovers(cls, log: Callable[[str], None]) -> int:
@@ -105,9 +130,7 @@ class DockerLauncher(Launcher):
 
         outcome = LaunchStart.now(log_path).outcome
         try:
-            if environment not in self._ready:
-                self.prepare(environment)
-            image = self._ready[environment]
+            choice = self.choose(environment, gpus)
         except ImageBuildError as exc:
             log_path.write_text(f"{exc}\n")
             return outcome(None, start_error=str(exc))
@@ -118,13 +141,14 @@ class DockerLauncher(Launcher):
         container = None
         try:
             container = client.containers.create(
-                image, command=list(argv), name=_container_name(argv), working_dir=str(Path(workdir).absolute()),
-                user=self._user(writable_dirs), environment=dict(env_vars), volumes=_mounts(workdir, writable, readonly),
+                choice.image, command=list(argv), name=_container_name(argv), working_dir=str(Path(workdir).absolute()),
+                user=self._user(writable_dirs), environment={**env_vars, **choice.environment},
+                volumes=_mounts(workdir, writable, readonly),
                 labels={RUN_LABEL: "1", LABEL_PREFIX + "owner-pid": str(os.getpid())},
                 network_mode="none", read_only=True, tmpfs={"/tmp": "rw,exec,nosuid"}, cap_drop=["ALL"],
                 security_opt=["no-new-privileges"], device_requests=self._device_requests(gpus),
-                mem_limit=self.memory_limit, detach=True)
-            details = {"container": container.name, "image": image,
+                mem_limit=self.memory_limit, runtime=choice.runtime, detach=True)
+            details = {"container": container.name, **choice.facts(),
                        "gpus": "" if gpus is None else (cuda_visible_devices(gpus) if gpus else "all")}
             try:
                 container.start()
@@ -139,7 +163,9 @@ class DockerLauncher(Launcher):
                 container.kill()
                 container.wait(timeout=60)
                 exit_code, timed_out = None, True
-            log_path.write_bytes(container.logs(stdout=True, stderr=True))
+            # The log's first line says which build ran the runner: an export's or a reference's log is all that
+            # is kept of its launch.
+            log_path.write_bytes(f"greenrt: {choice.describe()}\n".encode() + container.logs(stdout=True, stderr=True))
             container.reload()
             oom = bool(container.attrs.get("State", {}).get("OOMKilled"))
             if oom or exit_code == 137:  # killed by a signal: report it the way a child process would
