@@ -136,14 +136,21 @@ class Protocol(Payload):
 
 class Launch(Payload):
     """How the runner was started, and what starting it cost: outside the measured window, but worth knowing
-    (built by execution/sweep.py's launch_facts). The launcher's own facts (python, image, container, gpus,
-    cuda_visible_devices) are kept as it wrote them."""
+    (built by execution/sweep.py's launch_facts from the launcher's outcome and the runner's clock readings)."""
 
     seconds: Optional[float] = None
     exit_code: Optional[int] = None
     startup_s: Optional[float] = None
     start_to_first_inference_s: Optional[float] = None
-    image: Optional[Any] = None  # set by the Docker launcher
+    python: Optional[str] = None  # the local launcher's interpreter
+    cuda_visible_devices: Optional[str] = None
+    # The Docker launcher's: the container, the image id it ran, which build (reference, flavor) and runtime.
+    container: Optional[str] = None
+    image: Optional[str] = None
+    image_reference: Optional[str] = None
+    image_flavor: Optional[str] = None
+    container_runtime: Optional[str] = None
+    gpus: Optional[str] = None  # what Docker was asked for: "" (none), "all", or the CUDA_VISIBLE_DEVICES list
 
 
 class ArtifactFacts(Payload):
