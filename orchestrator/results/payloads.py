@@ -1,9 +1,11 @@
 """The run record's nested payloads, typed: energy (and its channels), fidelity, protocol, launch and artifact.
 
-Each is built in one place (its classmethods) and read by attribute. Each writes exactly the keys it was built or
-read with, as the dicts it replaces did: a CPU channel has no `assigned`, an energy that was never accounted has no
-`warning`, a launch that never started has no `startup_s`, and a null written is a null kept. So a journal line
-reads back to the same JSON object, whichever greenrt wrote it; keys a newer greenrt adds are kept (extra="allow").
+Energy, fidelity and artifact are built by their classmethods; launch and protocol facts by the sweep runner
+(execution/sweep.py's launch_facts and protocol_facts), typed as they are assigned to the record. All are read by
+attribute. Each writes exactly the keys it was built or read with, as the dicts it replaces did: a CPU channel has
+no `assigned`, an energy that was never accounted has no `warning`, a launch that never started has no `startup_s`,
+and a null written is a null kept. So a journal line reads back to the same JSON object, whichever greenrt wrote
+it; keys a newer greenrt adds are kept (extra="allow").
 """
 from __future__ import annotations
 
