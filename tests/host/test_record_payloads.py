@@ -144,3 +144,21 @@ def test_energy_that_was_never_accounted_writes_three_keys():
                    account_energy(None, None, None, [SensorStatus("rapl", False, "no powercap tree")])):
         assert set(energy.model_dump(mode="json")) == {"status", "reason", "channels"}
         assert energy.status == "unavailable" and energy.channels == {}
+
+
+def test_an_int8_artifact_is_written_as_its_dataclass_plus_what_the_host_cpu_makes_of_it():
+    from orchestrator.execution.quantized import QuantizedArtifact
+    from runners.protocol import to_dict
+
+    artifact = QuantizedArtifact(path="/cache/int8/model.onnx", key="k8", opset=20, exporter="quantize_static",
+                                 versions={"onnxruntime": "1.32.0"}, export_seconds=None, source_path="/cache/m.onnx",
+                                 source_key="k", quantization={"calibration": "minmax"}, quantize_seconds=3.5)
+    host_cpu = {"fast": False, "reason": "no VNNI"}
+    written = RunRecord(run_id="r", model="m", batch_size=1, runtime="onnxruntime/onnx-from-torch/cpu",
+                        artifact=ArtifactFacts.of(to_dict(artifact), host_cpu)).to_journal()["artifact"]
+    assert written == {**to_dict(artifact), "host_cpu": host_cpu}
+    assert ArtifactFacts.of(to_dict(artifact)).model_dump() == to_dict(artifact)
+
+
+def test_fidelity_that_could_not_be_judged_writes_its_status_and_reason_only():
+    assert Fidelity.unavailable("no reference").model_dump() == {"status": "unavailable", "reason": "no reference"}
