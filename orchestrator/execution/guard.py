@@ -23,7 +23,8 @@ from orchestrator.execution.launchers.docker import DockerLauncher
 from orchestrator.execution.launchers.local import LocalLauncher
 from orchestrator.execution.launchers.base import tail
 from orchestrator.planning.planner import PlannedRun
-from orchestrator.results.record import INTERRUPTED, RunRecord, no_energy
+from orchestrator.results.payloads import Energy
+from orchestrator.results.record import INTERRUPTED, RunRecord
 from orchestrator.results.store import ResultsDir, disk_full
 
 LAUNCHER_KINDS = (LocalLauncher, DockerLauncher)
@@ -133,7 +134,7 @@ class SweepGuard:
         record.fail(INTERRUPTED, f"{exc.signal_name} stopped the sweep during this run; it is measured again when "
                                  "the sweep resumes", tail(log_path))
         record.status, record.wall_seconds = INTERRUPTED, time.monotonic() - self._current_since
-        record.energy = no_energy("the run was interrupted")
+        record.energy = Energy.unavailable("the run was interrupted")
         try:
             results.append(record)
         except OSError as write_error:

@@ -10,12 +10,12 @@ import json
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any
 
 from orchestrator.measurement import accounting
 from orchestrator.planning.gpus import GpuDescription
 from orchestrator.measurement.sampler import SampleSeries
 from orchestrator.measurement.sensors.base import SensorStatus
+from orchestrator.results.payloads import Fidelity
 from orchestrator.results.record import OK, RunRecord
 from orchestrator.results.store import ResultsDir
 from orchestrator.execution.sweep import ACCOUNTING, compare_output_files, reference_path
@@ -32,7 +32,7 @@ def _idle_w(results: ResultsDir, record: RunRecord) -> dict[str, float]:
     if not results.baseline_path.exists():
         return {}
     stored = json.loads(results.baseline_path.read_text())
-    index = ((record.protocol or {}).get("baseline") or {}).get("index")
+    index = record.protocol.baseline_index if record.protocol else None
     history = stored.get("history") or []
     chosen = history[index] if isinstance(index, int) and 0 <= index < len(history) else stored.get("latest") or {}
     return dict(chosen.get("idle_w") or {})
@@ -43,20 +43,20 @@ def _statuses(results: ResultsDir) -> list[SensorStatus]:
     return [SensorStatus(**s) for s in host.get("sensors", [])]
 
 
-def _fidelity(results: ResultsDir, record: RunRecord, seed: int) -> dict[str, Any] | None:
+def _fidelity(results: ResultsDir, record: RunRecord, seed: int) -> Fidelity | None:
     if record.reference_outputs:
         reference = Path(record.reference_outputs)
     elif record.artifact:  # recorded before references had their own cache: kept beside the converted model
-        reference = reference_path(Path(record.artifact["path"]).parent, record.batch_size, seed)
+        reference = reference_path(Path(record.artifact.path).parent, record.batch_size, seed)
     else:
         return None
     outputs = results.run_dir(record.run_id) / "outputs.npz"
     if not outputs.exists() or not reference.exists():
-        return {"status": "unavailable", "reason": "accounted again later: the run's outputs or its source's "
-                                                   "reference outputs were not kept"}
+        return Fidelity.unavailable("accounted again later: the run's outputs or its source's reference outputs "
+                                    "were not kept")
     report = compare_output_files(reference, outputs, record.precision)
     outputs.unlink(missing_ok=True)
-    return report
+    return Fidelity.compared(report)
 
 
 def reaccount_record(results: ResultsDir, record: RunRecord, seed: int) -> RunRecord:
@@ -99,6 +99,6 @@ def reaccount_failed(results: ResultsDir, latest: list[RunRecord] | None = None)
             done.append(Reaccounted(record.run_id, "failed-again", f"{type(exc).__name__}: {exc}"))
             continue
         results.append(again)
-        done.append(Reaccounted(record.run_id, again.status, again.energy["status"]))
+        done.append(Reaccounted(record.run_id, again.status, again.energy.status))
     return done
 

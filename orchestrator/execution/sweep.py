@@ -28,7 +28,8 @@ from orchestrator.execution.launchers.base import Launcher, LaunchOutcome
 from orchestrator.planning.planner import Plan, PlannedRun
 from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.measurement.sampler import Sampler, SampleSeries
-from orchestrator.results.record import FAILED, OK, Failure, RunRecord, no_energy
+from orchestrator.results.payloads import ArtifactFacts, Energy
+from orchestrator.results.record import FAILED, OK, Failure, RunRecord
 from orchestrator.results.store import ResultsDir, disk_full
 from runners.runtimes_table import cpu_precision_fast
 from runners.protocol import (Budget, ProtocolError, RunRequest, RunResult, Weights, read_json, to_dict,
@@ -340,12 +341,13 @@ class SweepRunner:
             artifact = self._artifact_for(run)
         except ExportFailed as exc:
             record.fail("export", str(exc), exc.log_tail)
-            record.energy = no_energy("the run did not start")
+            record.energy = Energy.unavailable("the run did not start")
             record.wall_seconds = time.monotonic() - t0
             return record
-        record.artifact = to_dict(artifact) if artifact else None
-        if isinstance(artifact, QuantizedArtifact):  # int8 runs everywhere, slowly without VNNI: say which it was
-            record.artifact["host_cpu"] = cpu_precision_fast(INT8, self.measurement.capabilities.cpu_flags)
+        # int8 runs everywhere, slowly without VNNI: its record says which it was
+        host_cpu = (cpu_precision_fast(INT8, self.measurement.capabilities.cpu_flags)
+                    if isinstance(artifact, QuantizedArtifact) else None)
+        record.artifact = ArtifactFacts.of(to_dict(artifact), host_cpu) if artifact else None
         if runtime.reference_framework is not None:
             reference = self._reference_for(run)
             record.reference_outputs = str(reference) if isinstance(reference, Path) else None
@@ -428,7 +430,7 @@ class SweepRunner:
                 trace += f"\nthe samples could not be written either: {type(again).__name__}: {again}\n"
         (self.results.run_dir(run.run_id) / ACCOUNTING_ERROR_FILE).write_text(trace)
         record.launch = record.launch or launch_facts(outcome, None)
-        record.energy = no_energy(f"accounting failed: {type(exc).__name__}: {exc}")
+        record.energy = Energy.unavailable(f"accounting failed: {type(exc).__name__}: {exc}")
         record.fidelity = None
         if record.failure and record.failure.kind != ACCOUNTING:  # the runner's own failure comes first
             record.failure.message += f" (and greenrt's accounting failed: {type(exc).__name__}: {exc})"

@@ -16,6 +16,7 @@ from orchestrator.measurement.energy import dynamic_energy, short_window_warning
 from orchestrator.planning.gpus import GpuDescription
 from orchestrator.measurement.sampler import SampleSeries
 from orchestrator.measurement.sensors.base import SensorStatus
+from orchestrator.results.payloads import Energy, EnergyChannel
 
 
 def unavailable_reason(statuses: list[SensorStatus]) -> str:
@@ -46,21 +47,21 @@ def account_energy(
     idle_w: dict[str, float] | None,
     statuses: list[SensorStatus],
     run_gpus: Sequence[GpuDescription] = (),
-) -> dict[str, Any]:
+) -> Energy:
     if not any(s.available for s in statuses):
-        return {"status": "unavailable", "reason": unavailable_reason(statuses), "channels": {}}
+        return Energy.unavailable(unavailable_reason(statuses))
     if window is None or series is None:
-        return {"status": "unavailable", "reason": "the run produced no measurement window", "channels": {}}
+        return Energy.unavailable("the run produced no measurement window")
     start_ns, end_ns = window
     seconds = (end_ns - start_ns) / 1e9
     assigned = {g.channel for g in run_gpus}
-    channels: dict[str, Any] = {}
+    channels: dict[str, EnergyChannel] = {}
     for name, energy in window_energy(series, start_ns, end_ns).items():
         idle = (idle_w or {}).get(name)
         dynamic = None
         if energy.energy_j is not None and idle is not None:
             dynamic = dynamic_energy(energy.energy_j, idle, seconds)
-        channels[name] = {
+        facts: dict[str, Any] = {
             "domain": energy.domain,
             "status": energy.status,
             "raw_j": energy.energy_j,
@@ -72,22 +73,13 @@ def account_energy(
             "reason": energy.reason or ("no idle baseline for this channel" if dynamic is None and energy.energy_j is not None else ""),
         }
         if energy.domain == "gpu":
-            channels[name]["assigned"] = name in assigned
-            channels[name]["temperature_c"] = window_temperature(series, name, start_ns, end_ns)
-            channels[name].update(_edge_facts(series, name, start_ns, end_ns) if energy.status == "ok" else
-                                  {"edge_uncertainty_j": None, "counter_period_s": None,
-                                   "counter_period_source": None, "edge_note": "no energy for this window"})
-    valid = [c for c in channels.values() if c["status"] == "ok"]
-    status = "ok" if valid and len(valid) == len(channels) else ("partial" if valid else "invalid")
-    reasons = sorted({f"{n}: {c['reason']}" for n, c in channels.items() if c["status"] != "ok"})
-    return {
-        "status": status,
-        "reason": "; ".join(reasons),
-        "channels": channels,
-        "warning": short_window_warning(seconds, run_gpus),
-        # The run's own GPUs' edge uncertainty together: the +- beside its GPU energy (None: none, or not known).
-        "edge_uncertainty_j": _assigned_total(channels),
-    }
+            facts["assigned"] = name in assigned
+            facts["temperature_c"] = window_temperature(series, name, start_ns, end_ns)
+            facts.update(_edge_facts(series, name, start_ns, end_ns) if energy.status == "ok" else
+                         {"edge_uncertainty_j": None, "counter_period_s": None,
+                          "counter_period_source": None, "edge_note": "no energy for this window"})
+        channels[name] = EnergyChannel.model_validate(facts)
+    return Energy.accounted(channels, short_window_warning(seconds, run_gpus))
 
 
 def _edge_facts(series: SampleSeries, channel: str, start_ns: int, end_ns: int) -> dict[str, Any]:
@@ -97,8 +89,3 @@ def _edge_facts(series: SampleSeries, channel: str, start_ns: int, end_ns: int) 
             "counter_period_s": edges.period.seconds if edges.period else None,
             "counter_period_source": edges.period.source if edges.period else None,
             "edge_note": f"{edges.reason}; period: {edges.period.detail}" if edges.period else edges.reason}
-
-
-def _assigned_total(channels: dict[str, Any]) -> float | None:
-    values = [c.get("edge_uncertainty_j") for c in channels.values() if c["domain"] == "gpu" and c.get("assigned")]
-    return float(sum(values)) if values and None not in values else None

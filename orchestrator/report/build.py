@@ -120,7 +120,7 @@ def _power_section(records, root: Path, trace_run: str | None, fig_dir: Path,
     result = record.result or {}
     samples_path = root / record.samples_path if record.samples_path else None
     if samples_path is None or not samples_path.exists():
-        reason = record.energy.get("reason") or why
+        reason = record.energy.reason or why
         section.blocks.append(Paragraph(f"No power samples for run {record.run_id}: {reason}. "
                                         "The sampler only runs where a sensor is readable.", notice=True))
         return section

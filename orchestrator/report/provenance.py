@@ -131,8 +131,8 @@ def runtime_versions(records: list[RunRecord]) -> pl.DataFrame:
         runtime = record.runtime
         if runtime in seen or not result.get("versions"):
             continue
-        artifact = record.artifact or {}
-        image = record.launch.get("image")  # set by the Docker launcher
+        artifact = record.artifact
+        image = record.launch.image  # set by the Docker launcher
         seen[runtime] = {
             "runtime": runtime,
             "launcher": record.launcher or "",
@@ -141,8 +141,8 @@ def runtime_versions(records: list[RunRecord]) -> pl.DataFrame:
             "devices": "; ".join(result.get("devices") or []),
             "versions": ", ".join(f"{k} {v}" for k, v in sorted(result["versions"].items())
                                   if not k.endswith("_build")),
-            "exporter": artifact.get("exporter") or "",
-            "opset": str(artifact.get("opset") or ""),
+            "exporter": (artifact.exporter if artifact else None) or "",
+            "opset": str((artifact.opset if artifact else None) or ""),
             "env_vars": _compact(record.env_vars) if record.env_vars else "",
         }
     columns = ["runtime", "launcher", "image", "environment", "devices", "versions", "exporter", "opset", "env_vars"]

@@ -1,9 +1,9 @@
 """The run record: what the journal keeps of one run, typed, and the only place it is written and read.
 
 One JSON line per finished or failed run (runs.jsonl). The sweep, the guard, the merge and re-accounting build
-records; the tables and the report read them. Nested payloads keep the runner's and the accounting's own shapes
-(`result` is a RunResult as JSON, `energy` the accounting's channels), since those are versioned where they are
-made (runners/protocol.py, orchestrator/measurement/accounting.py).
+records; the tables and the report read them. Energy, fidelity, protocol, launch and artifact are typed payloads
+(orchestrator/results/payloads.py) that write the same JSON the dicts before them did; `result` stays the runner's
+RunResult as JSON, versioned where it is made (runners/protocol.py).
 
 Schema versions: 1 (before per-GPU attribution: no `gpus`, GPU channels without `assigned`, every GPU counted as
 the run's) and 2 (now). A journal of either version resumes and reports; a record from a newer greenrt keeps the
@@ -14,6 +14,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from orchestrator.results.payloads import ArtifactFacts, Energy, Fidelity, Launch, Protocol
 
 RECORD_SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
@@ -31,12 +33,9 @@ class Failure(BaseModel):
     log_tail: str = ""
 
 
-def no_energy(reason: str) -> dict[str, Any]:
-    return {"status": "unavailable", "reason": reason, "channels": {}}
-
-
 class RunRecord(BaseModel):
-    model_config = ConfigDict(extra="allow", populate_by_name=True)
+    # validate_assignment: a payload assigned as a dict (the protocol facts) is typed like one read from a journal.
+    model_config = ConfigDict(extra="allow", populate_by_name=True, validate_assignment=True)
 
     schema_version: int = Field(RECORD_SCHEMA, alias="schema")
     run_id: str
@@ -54,17 +53,17 @@ class RunRecord(BaseModel):
     environment: Optional[str] = None
     env_vars: dict[str, str] = Field(default_factory=dict)
     gpus: list[dict[str, Any]] = Field(default_factory=list)  # GpuDescription dicts: the GPUs given to the run
-    artifact: Optional[dict[str, Any]] = None  # the converted model (ONNX) the run loaded
+    artifact: Optional[ArtifactFacts] = None  # the converted model (ONNX) the run loaded
     provider_options: dict[str, Any] = Field(default_factory=dict)
     result: Optional[dict[str, Any]] = None  # the runner's RunResult
     failure: Optional[Failure] = None
     samples_path: Optional[str] = None  # relative to the results directory
-    energy: dict[str, Any] = Field(default_factory=lambda: no_energy("not recorded"))
-    fidelity: Optional[dict[str, Any]] = None
+    energy: Energy = Field(default_factory=lambda: Energy.unavailable("not recorded"))
+    fidelity: Optional[Fidelity] = None
     # The cached reference outputs (a native CPU run) this run's outputs are compared with; None for a native run.
     reference_outputs: Optional[str] = None
-    launch: dict[str, Any] = Field(default_factory=dict)
-    protocol: Optional[dict[str, Any]] = None  # the baseline and cooldown this run was measured under
+    launch: Launch = Field(default_factory=Launch)
+    protocol: Optional[Protocol] = None  # the baseline and cooldown this run was measured under
     status: str = FAILED
     wall_seconds: Optional[float] = None
     shard: Optional[int] = None  # set by the merge of a sharded sweep

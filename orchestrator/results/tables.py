@@ -8,26 +8,28 @@ from typing import Any, Iterator
 import numpy as np
 import polars as pl
 
+from orchestrator.results.payloads import EnergyChannel, Fidelity
 from orchestrator.results.record import RunRecord, as_record
 from orchestrator.results.store import JournalProblem, iter_journal
 
 ACCOUNTING_KIND = "accounting"  # the failure kind of a run greenrt failed to account (execution/sweep.py)
 
 ENERGY_DOMAINS = ("cpu", "dram", "gpu")
+_NO_FIDELITY = Fidelity()  # a native run's: every figure None
 
 
-def _total(channels: list[dict[str, Any]], key: str) -> float | None:
+def _total(channels: list[EnergyChannel], figure: str) -> float | None:
     """Sum over channels; None when there is no channel or any of them has no figure (never a partial sum)."""
-    values = [c.get(key) for c in channels]
+    values = [getattr(c, figure) for c in channels]
     if not values or any(v is None for v in values):
         return None
     return float(sum(values))
 
 
-def _run_channels(channels: dict[str, Any], domain: str) -> list[dict[str, Any]]:
+def _run_channels(channels: dict[str, EnergyChannel], domain: str) -> list[EnergyChannel]:
     """The channels of a domain that belong to the run: for GPUs, those given to it (a journal written before
     per-GPU attribution has no `assigned`: every GPU counted, as it was then)."""
-    return [c for c in channels.values() if c["domain"] == domain and (domain != "gpu" or c.get("assigned", True))]
+    return [c for c in channels.values() if c.domain == domain and c.counted]
 
 
 def _latencies_ms(record: RunRecord) -> np.ndarray:
@@ -104,22 +106,23 @@ def run_row(record: RunRecord | dict[str, Any], stats: tuple[float, float, float
         "threads": result.get("threads"), "provider_used": result.get("provider_used"),
         "framework_version": (result.get("versions") or {}).get(record.framework or "", None),
         "output_sha256": (result.get("output_digest") or {}).get("sha256"),
-        "energy_status": energy["status"], "energy_note": energy.get("reason") or energy.get("warning") or "",
+        "energy_status": energy.status, "energy_note": energy.note,
     }
-    channels = energy.get("channels") or {}
+    channels = energy.channels
+    own = {domain: _run_channels(channels, domain) for domain in ENERGY_DOMAINS}  # once: 200,000 rows
     for domain in ENERGY_DOMAINS:
-        row[f"{domain}_energy_j"] = _total(_run_channels(channels, domain), "raw_j") if ok else None
-        row[f"{domain}_dynamic_j"] = _total(_run_channels(channels, domain), "dynamic_j") if ok else None
+        row[f"{domain}_energy_j"] = _total(own[domain], "raw_j") if ok else None
+        row[f"{domain}_dynamic_j"] = _total(own[domain], "dynamic_j") if ok else None
     # GPUs the run was not given still drew power on the node: kept beside the run's, never in its per-inference.
-    node_gpus = [c for c in channels.values() if c["domain"] == "gpu"]
-    other_gpus = [c for c in node_gpus if not c.get("assigned", True)]
+    node_gpus = [c for c in channels.values() if c.domain == "gpu"]
+    other_gpus = [c for c in node_gpus if not c.counted]
     # +- of gpu_energy_j from the counter's steps at the window's two edges (orchestrator/measurement/edges.py);
     # None in journals written before it was recorded.
-    row["gpu_edge_uncertainty_j"] = energy.get("edge_uncertainty_j") if ok else None
+    row["gpu_edge_uncertainty_j"] = energy.edge_uncertainty_j if ok else None
     row["other_gpus_energy_j"] = _total(other_gpus, "raw_j") if ok else None
     row["node_gpu_energy_j"] = _total(node_gpus, "raw_j") if ok else None
-    row["gpu_energy_method"] = "+".join(sorted({c["method"] for c in node_gpus if c.get("method")})) or None
-    measured = [d for d in ENERGY_DOMAINS if _run_channels(channels, d)]
+    row["gpu_energy_method"] = "+".join(sorted({c.method for c in node_gpus if c.method})) or None
+    measured = [d for d in ENERGY_DOMAINS if own[d]]
     for kind in ("energy", "dynamic"):
         parts = [row[f"{d}_{kind}_j"] for d in measured]
         row[f"total_{kind}_j"] = float(sum(parts)) if ok and parts and None not in parts else None
@@ -132,25 +135,25 @@ def run_row(record: RunRecord | dict[str, Any], stats: tuple[float, float, float
     row["dynamic_j_per_inference"] = (row["total_dynamic_j"] / samples
                                       if row["total_dynamic_j"] is not None and samples else None)
     row["mean_power_w"] = row["total_energy_j"] / window_s if row["total_energy_j"] is not None and window_s else None
-    fidelity = record.fidelity or {}
-    row["fidelity_faithful"] = fidelity.get("faithful")
-    row["fidelity_max_abs_error"] = fidelity.get("max_abs_error")
-    row["fidelity_min_cosine"] = fidelity.get("min_cosine_similarity")
-    row["fidelity_top1_agreement"] = fidelity.get("top1_agreement")
+    fidelity = record.fidelity or _NO_FIDELITY
+    row["fidelity_faithful"] = fidelity.faithful
+    row["fidelity_max_abs_error"] = fidelity.max_abs_error
+    row["fidelity_min_cosine"] = fidelity.min_cosine_similarity
+    row["fidelity_top1_agreement"] = fidelity.top1_agreement
     # Which criterion judged the run (fp32 "faithful", or "quantized" for int8: never faithful), and its one line.
-    row["fidelity_criterion"] = fidelity.get("criterion")
-    row["fidelity_verdict"] = fidelity.get("verdict")
-    row["fidelity_note"] = fidelity.get("reason") or ("" if fidelity or not ok else "not a converted model")
+    row["fidelity_criterion"] = fidelity.criterion
+    row["fidelity_verdict"] = fidelity.verdict
+    row["fidelity_note"] = fidelity.reason or ("" if record.fidelity or not ok else "not a converted model")
     row.update(placement_columns(result.get("node_placement") or {}, record.provider))
     # A compiler's compiles (a recompilation) inside the timed window, whose latencies then hold a compile
     # (torch/inductor's runtime_facts); None where the runtime reports none.
     row["compiles_in_window"] = (result.get("runtime_facts") or {}).get("compiles_in_window")
     for name, channel in sorted(channels.items()):
-        row[f"energy_{name}_j"] = channel.get("raw_j") if ok else None
-        if channel["domain"] == "gpu":
-            row[f"power_{name}_w"] = channel.get("mean_power_w") if ok else None
-            row[f"edge_uncertainty_{name}_j"] = channel.get("edge_uncertainty_j") if ok else None
-            row[f"temperature_max_{name}_c"] = (channel.get("temperature_c") or {}).get("max") if ok else None
+        row[f"energy_{name}_j"] = channel.raw_j if ok else None
+        if channel.domain == "gpu":
+            row[f"power_{name}_w"] = channel.mean_power_w if ok else None
+            row[f"edge_uncertainty_{name}_j"] = channel.edge_uncertainty_j if ok else None
+            row[f"temperature_max_{name}_c"] = channel.temperature_c.max if ok and channel.temperature_c else None
     return row
 
 

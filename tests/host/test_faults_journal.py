@@ -10,6 +10,7 @@ import pytest
 
 from faults_helpers import ORT, assert_every_run_once, fault_config, run_sweep
 from orchestrator.measurement.accounting import account_energy
+from orchestrator.results.payloads import Energy
 from orchestrator.errors import UserError
 from orchestrator.measurement.sampler import Sampler
 from orchestrator.measurement.sensors.rapl import RaplSensor
@@ -116,7 +117,7 @@ def test_more_repetitions_measure_only_the_new_runs_and_keep_the_recorded_ones(t
     assert "valid: repetitions = 2 or more" in line
 
 
-def _window_energy(tree, during) -> dict:
+def _window_energy(tree, during) -> Energy:
     """Sample the real RAPL sensor on a synthetic tree around `during()`, and account energy over that window."""
     sensor = RaplSensor(tree.root)
     sampler = Sampler([sensor], interval_s=0.05).start()
@@ -150,17 +151,17 @@ def _drawing(tree, seconds: float, stall: tuple[float, float] | None = None, rem
 def test_a_counter_that_stops_updating_mid_window_makes_the_run_invalid_for_that_sensor_not_zero(tmp_path):
     tree = make_powercap_tree(tmp_path / "pc", packages=1, dram=False)
     energy = _window_energy(tree, _drawing(tree, 3.0, stall=(0.4, 2.9)))
-    channel = energy["channels"]["package-0"]
-    assert channel["status"] == "invalid" and channel["raw_j"] is None
-    assert "counter stopped updating for" in channel["reason"]
-    assert energy["status"] == "invalid"
-    moving = _window_energy(tree, _drawing(tree, 1.0))["channels"]["package-0"]
-    assert moving["status"] == "ok" and moving["raw_j"] > 0
+    channel = energy.channels["package-0"]
+    assert channel.status == "invalid" and channel.raw_j is None
+    assert "counter stopped updating for" in channel.reason
+    assert energy.status == "invalid"
+    moving = _window_energy(tree, _drawing(tree, 1.0)).channels["package-0"]
+    assert moving.status == "ok" and moving.raw_j > 0
 
 
 def test_a_sensor_that_fails_mid_window_makes_the_run_invalid_for_it(tmp_path):
     tree = make_powercap_tree(tmp_path / "pc", packages=1, dram=False)
     energy = _window_energy(tree, _drawing(tree, 1.2, remove=0.4))
-    channel = energy["channels"]["package-0"]
-    assert channel["status"] == "invalid" and channel["raw_j"] is None
-    assert "read error" in channel["reason"]
+    channel = energy.channels["package-0"]
+    assert channel.status == "invalid" and channel.raw_j is None
+    assert "read error" in channel.reason

@@ -93,10 +93,11 @@ NVML_OK = [SensorStatus("nvml", True, "4 GPU(s)")]
 
 def test_energy_per_inference_counts_the_runs_gpus_and_keeps_the_nodes_others_apart():
     energy = account_energy(_four_gpu_series((100.0, 110.0, 400.0, 120.0)), (1 * S, 3 * S), {}, NVML_OK, (NODE[2],))
-    assert [name for name, c in energy["channels"].items() if c["assigned"]] == ["gpu-2"]
-    assert energy["channels"]["gpu-2"]["temperature_c"] == {"start": pytest.approx(33.0), "end": pytest.approx(35.0),
-                                                            "max": pytest.approx(35.0)}
-    record = make_record(runtime="torch/native/cuda", channels=energy["channels"], batch_size=2, window_s=2.0)
+    assert [name for name, c in energy.channels.items() if c.assigned] == ["gpu-2"]
+    assert energy.channels["gpu-2"].temperature_c.model_dump() == {"start": pytest.approx(33.0),
+                                                                  "end": pytest.approx(35.0),
+                                                                  "max": pytest.approx(35.0)}
+    record = make_record(runtime="torch/native/cuda", channels=energy.channels, batch_size=2, window_s=2.0)
     row = run_row(record)
     assert row["gpu_energy_j"] == pytest.approx(800.0)  # 400 W over the 2 s window, GPU 2 only
     assert row["other_gpus_energy_j"] == pytest.approx((100 + 110 + 120) * 2.0)
@@ -109,7 +110,7 @@ def test_energy_per_inference_counts_the_runs_gpus_and_keeps_the_nodes_others_ap
 
 def test_a_run_given_no_gpu_has_no_gpu_figure_and_says_where_the_nodes_went():
     energy = account_energy(_four_gpu_series((100.0,) * 4), (1 * S, 3 * S), {}, NVML_OK, ())
-    row = run_row(make_record(channels=energy["channels"], window_s=2.0))
+    row = run_row(make_record(channels=energy.channels, window_s=2.0))
     assert row["gpu_energy_j"] is None and row["j_per_inference"] is None
     assert row["other_gpus_energy_j"] == pytest.approx(800.0) == row["node_gpu_energy_j"]
     assert "other_gpus_energy_j" in row["energy_note"]
@@ -128,4 +129,4 @@ def test_a_runs_hottest_reading_is_never_below_the_edge_readings_beside_it():
     for t, temperature in ((0.9, 48.0), (1.5, 50.0), (2.0, 51.0), (3.05, 52.0)):
         series.append(int(t * S), Reading("gpu-0", 100.0 * t, power_w=100.0, temperature_c=temperature), "gpu")
     energy = account_energy(series, (1 * S, 3 * S), {}, NVML_OK, (NODE[0],))
-    assert energy["channels"]["gpu-0"]["temperature_c"] == {"start": 48.0, "end": 52.0, "max": 52.0}
+    assert energy.channels["gpu-0"].temperature_c.model_dump() == {"start": 48.0, "end": 52.0, "max": 52.0}

@@ -248,7 +248,7 @@ def _write_sweep(root: Path, with_table: bool = True) -> None:
             series.append(t, Reading("package-0", 50.0 * t / S), "cpu")
         series.write_parquet(root / "samples" / f"{run_id}.parquet")
         record["energy"] = account_energy(series, (WINDOW_START, WINDOW_START + 10 * S),
-                                          {"gpu-0": 100.0, "package-0": 10.0}, NVML_OK, (GPU0,))
+                                          {"gpu-0": 100.0, "package-0": 10.0}, NVML_OK, (GPU0,)).model_dump(mode="json")
         record["samples_path"] = f"samples/{run_id}.parquet"
         records.append(record)
         rows.append({"run_id": run_id, "model": "resnet50", "batch_size": batch, "precision": "fp16",

@@ -160,17 +160,17 @@ def test_each_window_records_its_edge_uncertainty_per_channel_and_for_the_runs_g
         for ti, ei, pi in zip(t, e, p):
             series.append(int(ti), Reading(name, float(ei), power_w=float(pi)), "gpu")
     energy = account_energy(series, (1 * S, 3 * S), {}, [SensorStatus("nvml", True, "2 GPU(s)")], (GPUS[0],))
-    own, other = energy["channels"]["gpu-0"], energy["channels"]["gpu-1"]
-    assert own["counter_period_source"] == other["counter_period_source"] == "measured"
-    assert own["counter_period_s"] == pytest.approx(0.1, rel=0.06)
-    assert own["edge_uncertainty_j"] == pytest.approx(2 * 500 * own["counter_period_s"], rel=0.02)
-    assert other["edge_uncertainty_j"] == pytest.approx(2 * 100 * other["counter_period_s"], rel=0.02)
-    assert energy["edge_uncertainty_j"] == pytest.approx(own["edge_uncertainty_j"])  # the run's GPU only
-    record = make_record(runtime="torch/native/cuda", channels=energy["channels"], window_s=2.0)
-    record["energy"]["edge_uncertainty_j"] = energy["edge_uncertainty_j"]
+    own, other = energy.channels["gpu-0"], energy.channels["gpu-1"]
+    assert own.counter_period_source == other.counter_period_source == "measured"
+    assert own.counter_period_s == pytest.approx(0.1, rel=0.06)
+    assert own.edge_uncertainty_j == pytest.approx(2 * 500 * own.counter_period_s, rel=0.02)
+    assert other.edge_uncertainty_j == pytest.approx(2 * 100 * other.counter_period_s, rel=0.02)
+    assert energy.edge_uncertainty_j == pytest.approx(own.edge_uncertainty_j)  # the run's GPU only
+    record = make_record(runtime="torch/native/cuda", channels=energy.channels, window_s=2.0)
+    record["energy"]["edge_uncertainty_j"] = energy.edge_uncertainty_j
     row = run_row(record)
-    assert row["gpu_edge_uncertainty_j"] == pytest.approx(own["edge_uncertainty_j"])
-    assert row["edge_uncertainty_gpu-1_j"] == pytest.approx(other["edge_uncertainty_j"])
+    assert row["gpu_edge_uncertainty_j"] == pytest.approx(own.edge_uncertainty_j)
+    assert row["edge_uncertainty_gpu-1_j"] == pytest.approx(other.edge_uncertainty_j)
 
 
 def test_a_journal_written_before_edge_uncertainty_still_reads():
