@@ -95,16 +95,7 @@ def plan(config: ConfigLike, powercap_root: Optional[str] = None, gpus: str = "a
 
 
 class _LoggedSweep:
-    """A sweep's story on the `orchestrator.api` logger: no terminal, no progress bar."""
-
-    def say(self, text: str) -> None:
-        logger.info(text)
-
-    def warn(self, text: str) -> None:
-        logger.warning(text)
-
-    def error(self, text: str) -> None:
-        logger.error(text)
+    """A sweep's progress on the `orchestrator.api` logger (no progress bar; the sweep's lines are logged too)."""
 
     @contextmanager
     def runs(self, total: int) -> Iterator["_LoggedSweep"]:

@@ -48,16 +48,7 @@ def _measure(settings: SweepSettings, measurement: Measurement) -> None:
 
 
 class RichSweepView:
-    """A sweep's story on the terminal: lines, warnings on stderr, and a progress bar over the runs."""
-
-    def say(self, text: str) -> None:
-        console.print(text)
-
-    def warn(self, text: str) -> None:
-        err.print(f"[yellow]warning:[/yellow] {text}", highlight=False, soft_wrap=True)
-
-    def error(self, text: str) -> None:
-        err.print(f"[red]error:[/red] {text}", highlight=False, soft_wrap=True)
+    """A progress bar over a sweep's runs (its lines come through the logger, above the bar)."""
 
     @contextmanager
     def runs(self, total: int) -> Iterator["_RunBar"]:
@@ -73,9 +64,6 @@ class _RunBar:
 
     def starting(self, run: PlannedRun) -> None:
         self.progress.update(self.task, description=f"{run.cell.model} bs{run.cell.batch_size} {run.cell.runtime}")
-
-    def say(self, text: str) -> None:
-        self.progress.console.print(text)
 
     def finished(self, run: PlannedRun, record: RunRecord) -> None:
         if not record.ok and record.failure:

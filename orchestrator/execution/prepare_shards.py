@@ -2,7 +2,6 @@
 outputs once, in the shared cache, before Slurm starts N shards that would otherwise race to build them."""
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Optional
 
@@ -14,8 +13,6 @@ from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.gpus import GpuDescription
 from orchestrator.planning.planner import Plan, PlannedRun
 from orchestrator.results.store import ResultsDir
-
-logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,8 +26,6 @@ class PrepareHere:
     measurement: Measurement
 
     def __call__(self, plan: Plan, results: ResultsDir, runs: list[PlannedRun]) -> None:
-        launcher = make_launcher(self.launcher, needed_environments(plan), self.python, self.config, self.gpus,
-                                 logger.info)
+        launcher = make_launcher(self.launcher, needed_environments(plan), self.python, self.config, self.gpus)
         SweepRunner(self.config, plan, results, launcher, self.measurement,
-                    ArtifactCache.for_sweep(launcher, self.config), log=logger.info,
-                    run_gpus=self.gpus).prepare(runs)
+                    ArtifactCache.for_sweep(launcher, self.config), run_gpus=self.gpus).prepare(runs)

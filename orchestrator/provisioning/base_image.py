@@ -6,15 +6,18 @@ the host trusts (a TLS-inspecting proxy's CA, for one). The NVIDIA CUDA images s
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from orchestrator.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TAG = "greenrt/base:bookworm"
 DEFAULT_SUITE = "bookworm"
@@ -36,7 +39,7 @@ def base_exists(client: Any, tag: str) -> bool:
 
 
 def build_base(client: Any, tag: str = DEFAULT_TAG, suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR,
-               log: Callable[[str], None] = print) -> float:
+               ) -> float:
     """Bootstrap, trim and import the base image; returns the seconds it took."""
     debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
@@ -47,7 +50,7 @@ def build_base(client: Any, tag: str = DEFAULT_TAG, suite: str = DEFAULT_SUITE, 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="greenrt-base-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        log(f"debootstrap {suite} from {mirror} into {rootfs} ({', '.join(PACKAGES)})")
+        logger.info(f"debootstrap {suite} from {mirror} into {rootfs} ({', '.join(PACKAGES)})")
         command = [debootstrap, "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, str(rootfs), mirror]
         done = subprocess.run(command, capture_output=True, text=True)
         if done.returncode != 0:
@@ -62,7 +65,7 @@ def build_base(client: Any, tag: str = DEFAULT_TAG, suite: str = DEFAULT_SUITE, 
         archive = Path(tmp) / "rootfs.tar"
         subprocess.run(["tar", "-C", str(rootfs), "-cf", str(archive), "."], check=True)
         repository, _, version = tag.partition(":")
-        log(f"importing {archive.stat().st_size / 2**20:.0f} MiB as {tag}")
+        logger.info(f"importing {archive.stat().st_size / 2**20:.0f} MiB as {tag}")
         client.api.import_image_from_file(str(archive), repository=repository, tag=version or "latest",
                                           changes=['CMD ["python3"]'])
     return time.monotonic() - started

@@ -8,6 +8,7 @@ on the clock the host sampler uses. Whatever happens, the container is removed b
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import uuid
@@ -19,6 +20,8 @@ from orchestrator.planning.gpus import GpuDescription, cuda_visible_devices
 from orchestrator.execution.hostlock import alive
 from orchestrator.provisioning.images import LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager, docker_client
 from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, LaunchStart
+
+logger = logging.getLogger(__name__)
 
 RUN_LABEL = LABEL_PREFIX + "run"  # on every container greenrt starts, so leftovers can be found
 
@@ -42,19 +45,18 @@ class DockerLauncher(Launcher):
     name = "docker"
 
     def __init__(self, images: ImageManager, build: Callable[[str], object] | None = None,
-                 memory_limit: str | None = None, log: Callable[[str], None] = print) -> None:
+                 memory_limit: str | None = None) -> None:
         """`build(environment)` rebuilds a stale image (or raises ImageBuildError); without it such an image is an
         error."""
         self.images = images
         self.build = build
         self.memory_limit = memory_limit
-        self.log = log
         self._ready: dict[str, str] = {}
 
     def prepare(self, environment: str) -> str:
         state = self.images.state(environment)
         if state.state == "stale" and self.build is not None:
-            self.log(f"image {state.reference}: {state.state}, building it now")
+            logger.info(f"image {state.reference}: {state.state}, building it now")
             try:
                 self.build(environment)
             except (ImageBuildError, UserError) as exc:
@@ -66,14 +68,14 @@ class DockerLauncher(Launcher):
         return f"image {state.reference} ({state.detail})"
 
     @classmethod
-    def end_leftovers(cls, log: Callable[[str], None]) -> int:
+    def end_leftovers(cls) -> int:
         """Remove the containers of sweeps killed with SIGKILL, on this host's engine if one answers (whatever
         launcher the current sweep uses: an orphaned container must not run beside its measurements either)."""
         try:
             client = docker_client(timeout=3)
         except UserError:
             return 0  # no engine, no container
-        return end_leftover_containers(client, log)
+        return end_leftover_containers(client)
 
     @staticmethod
     def _device_requests(gpus: Sequence[GpuDescription] | None) -> list[Any] | None:
@@ -158,17 +160,17 @@ class DockerLauncher(Launcher):
                     pass
 
 
-def end_leftover_containers(client: Any, log: Callable[[str], None]) -> int:
+def end_leftover_containers(client: Any) -> int:
     ended = 0
     for container in leftover_containers(client):
         owner = container.labels.get(LABEL_PREFIX + "owner-pid", "?")
         try:
             container.remove(force=True)
         except Exception as exc:  # noqa: BLE001 - an engine error must not stop the sweep; it is said
-            log(f"could not remove leftover container {container.name}: {exc}")
+            logger.info(f"could not remove leftover container {container.name}: {exc}")
             continue
         ended += 1
-        log(f"removed container {container.name} left by greenrt {owner}, which is no longer running")
+        logger.info(f"removed container {container.name} left by greenrt {owner}, which is no longer running")
     return ended
 
 
