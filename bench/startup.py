@@ -27,14 +27,14 @@ CELLS = (("onnxruntime/onnx-from-torch/cpu", "mobilenet_v2"), ("torch/native/cpu
 
 def docker_launcher() -> tuple[DockerLauncher | None, str]:
     try:
-        images = ImageManager(docker_client(), log=lambda m: None)
+        images = ImageManager(docker_client())
     except Exception as exc:  # noqa: BLE001 - any reason there is no engine is reported as such
         return None, str(exc)
     not_ready = [f"{env}: {images.state(env).state}" for env in ("torch", "onnxruntime")
                  if images.state(env).state != "ready"]
     if not_ready:
         return None, f"images not ready ({', '.join(not_ready)}): `make cpu-images` or `make images` first"
-    return DockerLauncher(images, log=lambda m: None), "ready"
+    return DockerLauncher(images), "ready"
 
 
 def launch_once(launcher, runtime: str, model: str, artifact_path: str | None, folder: Path) -> dict:
@@ -64,7 +64,7 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--launches", type=int, default=8, help="Launches per cell and launcher.")
     args = parser.parse_args()
-    local = LocalLauncher(EnvironmentManager(log=lambda m: None))
+    local = LocalLauncher(EnvironmentManager())
     docker, docker_state = docker_launcher()
     launchers = [local] + ([docker] if docker else [])
     report = {"host": platform.node(), "launches": args.launches, "docker": docker_state, "cells": []}

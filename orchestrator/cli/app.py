@@ -1,6 +1,7 @@
 """The Typer application, its consoles, the shared option help texts and the way user errors end a command."""
 from __future__ import annotations
 
+import logging
 import sys
 from contextlib import contextmanager
 from typing import Iterator, Optional
@@ -8,6 +9,7 @@ from typing import Iterator, Optional
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 
 from orchestrator.errors import UserError
 from orchestrator.execution.launchers.choice import LAUNCHERS
@@ -26,6 +28,51 @@ app.add_typer(images_app, name="images")
 # Logs of a sweep are read in files and CI output: don't fold them at 80 columns when not on a terminal.
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 160)
+
+
+
+class TerminalLines(logging.Handler):
+    """The rooms' diagnostics (the `orchestrator` loggers) as greenrt has always printed them: progress lines on
+    stdout with their rich markup, warnings and errors on stderr after their yellow or red prefix."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.lines = console  # where progress lines go: stderr while stdout carries a command's answer
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            text = record.getMessage()
+            if record.levelno >= logging.ERROR:
+                err.print(Text.assemble(("error:", "red"), " ", text), highlight=False, soft_wrap=True)
+            elif record.levelno >= logging.WARNING:
+                err.print(Text.assemble(("warning:", "yellow"), " ", text), highlight=False, soft_wrap=True)
+            else:
+                self.lines.print(text)
+        except Exception:  # a line that cannot be shown never stops a sweep
+            self.handleError(record)
+
+
+terminal = TerminalLines()
+
+
+@app.callback()
+def show_diagnostics() -> None:
+    """Every verb shows the rooms' log lines on the terminal (installed once, whichever verb runs first)."""
+    rooms = logging.getLogger("orchestrator")
+    if terminal not in rooms.handlers:
+        rooms.addHandler(terminal)
+    rooms.setLevel(logging.INFO)
+
+
+@contextmanager
+def progress_on_stderr() -> Iterator[None]:
+    """Progress lines on stderr for the while: the verb's stdout is its answer (`$(greenrt env python torch)`)."""
+    terminal.lines = err
+    try:
+        yield
+    finally:
+        terminal.lines = console
+
 
 POWERCAP_HELP = "Root of the powercap sysfs tree (default: $GREENRT_POWERCAP_ROOT, else /sys/class/powercap)."
 PYTHON_HELP = "Run every runtime in this existing interpreter instead of building venvs (e.g. a cluster module)."

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -15,17 +14,14 @@ from rich.table import Table
 from orchestrator import host, paths
 from orchestrator.cli.app import (GPUS_HELP, LAUNCHER_HELP, POWERCAP_HELP, PYTHON_HELP, SCHEDULERS, SHARD_POLICY_HELP,
                                   app, check_launcher, console, err, user_errors)
-from orchestrator.cli.advise import show_sweep_advice
 from orchestrator.cli.gpu_notes import GpuSide, jit_notes
-from orchestrator.cli.results import merge, write_and_show_tables
+from orchestrator.cli.results import merge_and_finish, show_finished
 from orchestrator.errors import UserError
-from orchestrator.execution.artifacts import ArtifactCache
-from orchestrator.execution.session import (SweepSettings, launcher_choice, make_launcher, needed_environments,
-                                            run_gpus, run_sweep)
-from orchestrator.execution.sweep import SweepRunner
+from orchestrator.execution.prepare_shards import PrepareHere
+from orchestrator.execution.session import SweepSettings, launcher_choice, needed_environments, run_gpus, run_sweep
 from orchestrator.measurement.probe import Measurement, probe
 from orchestrator.measurement.sensors.rapl import pyrapl_verdict
-from orchestrator.planning.config import SweepConfig, load_config, parse_config
+from orchestrator.planning.config import load_config, parse_config
 from orchestrator.planning.defaults import default_config
 from orchestrator.planning.gpus import mig_note
 from orchestrator.planning.planner import Plan, PlannedRun, plan_sweep, protocol_warnings
@@ -33,11 +29,12 @@ from orchestrator.planning.runtimes import all_runtime_names, parse_runtime
 from orchestrator.planning.user_models import adhoc_model
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.provisioning.images import ImageManager, image_names
+from orchestrator.report.finish import finish
 from orchestrator.results.record import RunRecord
-from orchestrator.results.store import ResultsDir
 from orchestrator.scheduling import commands as sharded
 from orchestrator.scheduling.shards import DEFAULT_POLICY, check_policy, parse_shard
-from orchestrator.scheduling.slurm import ShardCommand, SlurmOptions, check_options as check_slurm_options
+from orchestrator.scheduling.slurm import SlurmOptions
+from orchestrator.scheduling.submission import SlurmSweep, submit_sweep
 
 
 SKIP_OVERSIZED_HELP = ("Plan cells whose batch cannot fit in this host's (or its GPUs') memory as skipped, with the "
@@ -47,21 +44,11 @@ SKIP_OVERSIZED_HELP = ("Plan cells whose batch cannot fit in this host's (or its
 def _measure(settings: SweepSettings, measurement: Measurement) -> None:
     outcome = run_sweep(settings, measurement, RichSweepView())
     if not outcome.sharded:  # shards write their journals concurrently; the merge writes the tables once
-        write_and_show_tables(outcome.results)
-        show_sweep_advice(outcome.results.root)
+        show_finished(finish(outcome.results.root, advise=True))
 
 
 class RichSweepView:
-    """A sweep's story on the terminal: lines, warnings on stderr, and a progress bar over the runs."""
-
-    def say(self, text: str) -> None:
-        console.print(text)
-
-    def warn(self, text: str) -> None:
-        err.print(f"[yellow]warning:[/yellow] {text}", highlight=False, soft_wrap=True)
-
-    def error(self, text: str) -> None:
-        err.print(f"[red]error:[/red] {text}", highlight=False, soft_wrap=True)
+    """A progress bar over a sweep's runs (its lines come through the logger, above the bar)."""
 
     @contextmanager
     def runs(self, total: int) -> Iterator["_RunBar"]:
@@ -77,9 +64,6 @@ class _RunBar:
 
     def starting(self, run: PlannedRun) -> None:
         self.progress.update(self.task, description=f"{run.cell.model} bs{run.cell.batch_size} {run.cell.runtime}")
-
-    def say(self, text: str) -> None:
-        self.progress.console.print(text)
 
     def finished(self, run: PlannedRun, record: RunRecord) -> None:
         if not record.ok and record.failure:
@@ -272,35 +256,17 @@ def sweep(config: Optional[Path] = typer.Option(None, "--config", "-c",
         cfg = load_config(config)
         out = (out or paths.PROJECT_ROOT / "results" / cfg.name).absolute()
         if scheduler == "slurm":
-            _submit_slurm(cfg, config, out, measurement, python, launcher, gpus, shards, shard_policy,
-                          SlurmOptions(partition, gpus_per_node, time_limit, tuple(sbatch_arg or ())), powercap_root)
+            given = run_gpus(gpus, measurement)
+            submission = submit_sweep(
+                SlurmSweep(cfg, config, out, shards, shard_policy,
+                           SlurmOptions(partition, gpus_per_node, time_limit, tuple(sbatch_arg or ())), launcher,
+                           python, powercap_root, gpus),
+                measurement.capabilities, PrepareHere(cfg, launcher, python, given, measurement))
+            if not submission.submitted:
+                merge_and_finish(out)
             return
         _measure(SweepSettings(cfg, out, launcher, python, gpus, spec, shard_policy, fresh, skip_oversized),
                  measurement)
-
-
-def _submit_slurm(cfg: SweepConfig, config: Path, out: Path, measurement: Measurement, python: Optional[str],
-                  launcher_name: str, gpus: str, shards: int, policy: str, options: SlurmOptions,
-                  powercap_root: Optional[str]) -> None:
-    the_plan = plan_sweep(cfg, measurement.capabilities)
-    sharded.split_runs(the_plan, shards, policy)  # refuse an impossible split before anything is written
-    check_slurm_options(options)
-    given = run_gpus(gpus, measurement)
-    results = ResultsDir(out)
-    extended = results.open_for(the_plan)
-    if extended:
-        console.print(extended)
-
-    def prepare(runs: list) -> None:
-        launcher = make_launcher(launcher_name, needed_environments(the_plan), python, cfg, given, console.print)
-        SweepRunner(cfg, the_plan, results, launcher, measurement, ArtifactCache.for_sweep(launcher, cfg),
-                    log=console.print, run_gpus=given).prepare(runs)
-
-    # This installation's own entry point: the nodes see it at the same path on the shared filesystem.
-    entry = Path(sys.executable).with_name("greenrt")
-    command = ShardCommand(str(entry) if entry.exists() else "greenrt", config.absolute(), out, shards, policy,
-                           launcher_name, python, powercap_root, gpus)
-    sharded.submit(the_plan, results, shards, policy, command, options, prepare, lambda: merge(out), console)
 
 
 @app.command()

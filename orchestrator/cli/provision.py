@@ -7,7 +7,8 @@ from typing import Optional
 import typer
 
 from orchestrator import paths
-from orchestrator.cli.app import BASE_IMAGE_HELP, PYTHON_HELP, console, env_app, err, images_app, user_errors
+from orchestrator.cli.app import (BASE_IMAGE_HELP, PYTHON_HELP, console, env_app, images_app, progress_on_stderr,
+                                  user_errors)
 from orchestrator.errors import UserError
 from orchestrator.provisioning.base_image import DEFAULT_MIRROR, DEFAULT_SUITE, DEFAULT_TAG, base_exists, build_base
 from orchestrator.provisioning.environments import EnvironmentManager
@@ -36,7 +37,7 @@ def images_build(names: Optional[list[str]] = typer.Argument(None, help="Images 
     with user_errors():
         if flavor not in FLAVORS:
             raise UserError(f"unknown flavor {flavor!r}; valid: {', '.join(FLAVORS)}")
-        images = ImageManager(docker_client(), log=console.print)
+        images = ImageManager(docker_client())
         for name in names or image_names():
             state = images.state(name, flavor)  # each flavor has its own tag: the other one stays
             built_otherwise = state.flavor != flavor or (base_image or "dockerfile default") != state.labels.get(
@@ -57,7 +58,7 @@ def images_base(tag: str = typer.Option(DEFAULT_TAG, help="Tag of the base image
         if base_exists(client, tag) and not force:
             console.print(f"{tag}: present")
             return
-        seconds = build_base(client, tag, suite, mirror, log=console.print)
+        seconds = build_base(client, tag, suite, mirror)
         console.print(f"{tag}: built in {seconds:.0f} s")
 
 
@@ -76,7 +77,7 @@ def env_build(names: list[str] = typer.Argument(..., help="Environment names (fo
               force: bool = typer.Option(False, help="Rebuild even when up to date.")) -> None:
     """Build environments now (otherwise they are built on first use)."""
     with user_errors():
-        envs = EnvironmentManager(log=console.print)
+        envs = EnvironmentManager()
         for name in names:
             state = envs.state(name)
             if force or state.state in ("absent", "stale"):
@@ -87,5 +88,5 @@ def env_build(names: list[str] = typer.Argument(..., help="Environment names (fo
 @env_app.command("python")
 def env_python(name: str = typer.Argument(...)) -> None:
     """Print the interpreter of an environment, building it if needed (for scripts: `$(greenrt env python torch)`)."""
-    with user_errors():
-        print(EnvironmentManager(log=lambda m: err.print(m)).python_for(name))
+    with user_errors(), progress_on_stderr():
+        print(EnvironmentManager().python_for(name))

@@ -1,4 +1,4 @@
-"""The verbs that read results: report, merge, status, compare; and the tables and report a sweep ends with."""
+"""The verbs that read results: report, merge, status, compare; and how what a sweep ends with is shown."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -8,46 +8,33 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from orchestrator.cli.advise import GRID_HELP, grid_from_options
+from orchestrator.cli.advise import GRID_HELP, grid_from_options, print_advice
 from orchestrator.cli.app import app, console, err, fmt, user_errors
 from orchestrator.errors import UserError
-from orchestrator.execution.reaccount import reaccount_failed
+from orchestrator.report.finish import Finished, finish
 from orchestrator.results.store import ResultsDir
-from orchestrator.results.store import describe_problems
-from orchestrator.results.tables import JournalTables, cell_summary, read_runs, write_tables
 from orchestrator.scheduling import commands as sharded
 
 
-def write_and_show_tables(results: ResultsDir, trace_run: Optional[str] = None, grid=None,
-                          journal: Optional[JournalTables] = None) -> None:
-    plan_data = results.read_plan()
-    # The journal is read once for the tables, the summary and the report (200,000 runs: a gigabyte of JSON).
-    journal = journal if journal is not None else read_runs(results.journal_path, results.root, trace_run)
-    if journal.problems:
-        err.print(f"[yellow]warning:[/yellow] {escape(describe_problems(results.journal_path, journal.problems))}",
-                  highlight=False, soft_wrap=True)
-    written = write_tables(results.tables_dir, [], plan_data, runs=journal.runs)
-    summary = cell_summary(journal.runs)
-    if not summary.is_empty():
+def show_finished(done: Finished) -> None:
+    """What `finish` wrote and found, as the terminal has always shown it; exit 2 where the advice was refused."""
+    for again in done.reaccounted:
+        console.print(f"accounted again: {again.run_id}: {again.status} ({again.detail})", markup=False)
+    if done.journal_warning:
+        err.print(f"[yellow]warning:[/yellow] {escape(done.journal_warning)}", highlight=False, soft_wrap=True)
+    if not done.summary.is_empty():
         table = Table(title="cells (median over repetitions)", title_justify="left")
         for column in ("model", "batch", "runtime", "precision", "ok/runs", "failed", "p50 ms", "inferences/s",
                        "J/inference"):
             table.add_column(column)
-        for row in summary.iter_rows(named=True):
+        for row in done.summary.iter_rows(named=True):
             energy = f"{row['j_per_inference']:.4g}" if row["j_per_inference"] is not None else f"n/a ({row['energy_status']})"
             table.add_row(row["model"], str(row["batch_size"]), row["runtime"], row["precision"],
                           f"{row['ok']}/{row['runs']}", str(row["failed"]),
                           fmt(row["latency_p50_ms"]), fmt(row["throughput_per_s"]), energy)
         console.print(table)
-    console.print(f"tables: {results.tables_dir}/ ({', '.join(sorted(written))})")
-    write_and_show_report(results, trace_run, grid, journal)
-
-
-def write_and_show_report(results: ResultsDir, trace_run: Optional[str], grid=None,
-                          journal: Optional[JournalTables] = None) -> None:
-    from orchestrator.report.build import build_report  # matplotlib loads in seconds: only when a report is made
-
-    files = build_report(results.root, trace_run=trace_run, grid=grid, journal=journal)
+    console.print(f"tables: {done.tables_dir}/ ({', '.join(done.tables)})")
+    files = done.report
     for line in files.warnings:
         err.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
     console.print("[bold]top findings[/bold]")
@@ -55,16 +42,26 @@ def write_and_show_report(results: ResultsDir, trace_run: Optional[str], grid=No
         console.print(f"  {line}", markup=False, highlight=False, soft_wrap=True)
     console.print(f"report: {files.markdown} and {files.html.name} ({len(files.figures)} figures, "
                   f"{len(files.tables)} tables as CSV under {files.markdown.parent / 'tables'}/)")
+    if done.advice is not None:
+        print_advice(done.advice)
+    if done.advice_error is not None:
+        with user_errors():
+            raise UserError(done.advice_error)
+
+
+def merge_and_finish(directory: Path) -> None:
+    """A sharded sweep's shards merged into one journal (the shards' table shown), then finished."""
+    results = ResultsDir(directory)
+    results.read_plan()  # one line naming plan.json when it is missing or damaged
+    sharded.merge(results, console)
+    show_finished(finish(directory))
 
 
 @app.command()
 def merge(directory: Path = typer.Argument(..., help="A sharded sweep's results directory.")) -> None:
     """Union the shards' journals into DIR/runs.jsonl (Slurm state and missing runs per shard), then tables and report."""
     with user_errors():
-        results = ResultsDir(directory)
-        results.read_plan()  # one line naming plan.json when it is missing or damaged
-        sharded.merge(results, console)
-        write_and_show_tables(results)
+        merge_and_finish(directory)
 
 
 @app.command()
@@ -87,14 +84,8 @@ def report(directory: Path = typer.Argument(..., help="A sweep's results directo
     """Merge a sweep's journal into tables, write DIR/report/ (report.md, report.html, figures, CSV), show findings."""
     with user_errors():
         grid = grid_from_options(grid_intensity_g_per_kwh, pue, price_per_kwh)
-        results = ResultsDir(directory)
-        results.read_plan()  # one line naming plan.json when it is missing or damaged, before anything is written
-        journal = read_runs(results.journal_path, results.root, trace_run)
-        redone = reaccount_failed(results, journal.accounting_failed)
-        for done in redone:
-            console.print(f"accounted again: {done.run_id}: {done.status} ({done.detail})", markup=False)
-        appended = any(done.status != "failed-again" for done in redone)
-        write_and_show_tables(results, trace_run, grid, None if appended else journal)
+        done = finish(directory, trace_run=trace_run, grid=grid, reaccount=True)
+    show_finished(done)
 
 
 @app.command()

@@ -1,6 +1,6 @@
 """What keeps a sweep whole under faults: the host lock, SIGINT/SIGTERM, a full disk, and leftovers of killed sweeps.
 
-    with SweepGuard(out, log, error) as guard:    # takes the host-wide lock (or refuses, naming the holder)
+    with SweepGuard(out) as guard:                 # takes the host-wide lock (or refuses, naming the holder)
         guard.end_leftovers()                      # runners and containers of sweeps killed with SIGKILL
         record = guard.execute(runner, run)        # SIGINT/SIGTERM here: the launcher cleans up (kills the
         guard.append(results, record)              #   process group / removes the container), the run is
@@ -11,12 +11,13 @@ left whole (a cut-short append is truncated back, see ResultsDir.append). Rerunn
 """
 from __future__ import annotations
 
+import logging
 import signal
 import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 from orchestrator.execution import hostlock
 from orchestrator.execution.launchers.docker import DockerLauncher
@@ -26,6 +27,8 @@ from orchestrator.planning.planner import PlannedRun
 from orchestrator.results.payloads import Energy
 from orchestrator.results.record import INTERRUPTED, RunRecord
 from orchestrator.results.store import ResultsDir, disk_full
+
+logger = logging.getLogger(__name__)
 
 LAUNCHER_KINDS = (LocalLauncher, DockerLauncher)
 DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded")
@@ -51,10 +54,8 @@ class SweepInterrupted(SweepStopped):
 
 
 class SweepGuard:
-    def __init__(self, out: Path, log: Callable[[str], None], error: Callable[[str], None],
-                 signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
+    def __init__(self, out: Path, signals: tuple[int, ...] = (signal.SIGINT, signal.SIGTERM)) -> None:
         self.out = Path(out)
-        self.log, self.error = log, error
         self.signals = signals
         self.lock: hostlock.HostLock | None = None
         self.results: ResultsDir | None = None
@@ -69,7 +70,7 @@ class SweepGuard:
     def __enter__(self) -> SweepGuard:
         self.lock = hostlock.acquire(self.out)
         if self.lock.recovered:
-            self.log(f"host lock {self.lock.path}: taken over from a sweep that is no longer running "
+            logger.info(f"host lock {self.lock.path}: taken over from a sweep that is no longer running "
                      f"({hostlock.describe_holder(self.lock.recovered)})")
         if threading.current_thread() is threading.main_thread():
             for signum in self.signals:
@@ -99,7 +100,7 @@ class SweepGuard:
             stop = self._stop_for(exc)
             if stop is None:
                 return False
-            self.error(stop)
+            logger.error(stop)
         finally:
             for signum, handler in self._previous.items():
                 signal.signal(signum, handler)
@@ -145,7 +146,7 @@ class SweepGuard:
     def end_leftovers(self) -> int:
         """Every launcher's leftovers, whichever this sweep uses (a killed Docker sweep's container must not run
         beside a local sweep's measurements)."""
-        return sum(launcher.end_leftovers(self.log) for launcher in LAUNCHER_KINDS)
+        return sum(launcher.end_leftovers() for launcher in LAUNCHER_KINDS)
 
     def execute(self, runner: Any, run: PlannedRun) -> RunRecord:
         """runner.execute(run), knowing which run is in flight; a run that failed for a full disk stops the sweep."""

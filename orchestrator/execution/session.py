@@ -1,14 +1,16 @@
 """One sweep from plan to journal: the launcher it uses, the lock, preparation, baseline, the runs, the cooldowns.
 
-The CLI only parses and presents: it hands a SweepSettings and a SweepView (where each line and the progress go)
-to `run_sweep`, and writes the tables afterwards.
+The CLI only parses and presents: it hands a SweepSettings and a SweepView (the progress of the runs) to
+`run_sweep`, and finishes the results directory afterwards (report/finish.py). Every line of the sweep's story goes
+to this module's logger (and the rooms' below it), which the CLI shows on the terminal.
 """
 from __future__ import annotations
 
+import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Callable, Mapping, Optional, Protocol
+from typing import Mapping, Optional, Protocol
 
 from orchestrator import host
 from orchestrator.errors import UserError
@@ -35,18 +37,17 @@ from orchestrator.scheduling.sharded import begin_shard, end_shard
 from orchestrator.scheduling.shards import DEFAULT_POLICY, ShardSpec
 
 
+logger = logging.getLogger(__name__)
+
+
 class RunProgress(Protocol):
     def starting(self, run: PlannedRun) -> None: ...
-    def say(self, text: str) -> None: ...
     def finished(self, run: PlannedRun, record: RunRecord) -> None: ...
 
 
 class SweepView(Protocol):
-    """Where a sweep's story goes: lines (rich markup allowed), warnings, the stop line, the progress of the runs."""
+    """Where the progress of a sweep's runs goes (its lines, rich markup allowed, go to the logger)."""
 
-    def say(self, text: str) -> None: ...
-    def warn(self, text: str) -> None: ...
-    def error(self, text: str) -> None: ...
     def runs(self, total: int) -> AbstractContextManager[RunProgress]: ...
 
 
@@ -133,21 +134,21 @@ def launcher_choice(requested: str, environments: set[str], python: Optional[str
 
 
 def make_launcher(requested: str, environments: set[str], python: Optional[str], cfg: SweepConfig,
-                  gpus: tuple[GpuDescription, ...], say: Callable[[str], None]) -> Launcher:
+                  gpus: tuple[GpuDescription, ...]) -> Launcher:
     name, why, images = launcher_choice(requested, environments, python, cfg.interpreters)
-    say(f"launcher: [bold]{name}[/bold] ({why})")
+    logger.info(f"launcher: [bold]{name}[/bold] ({why})")
     given = assign_gpus(gpus, cfg.gpus_per_run)
     if given:
         others = [g for g in gpus if g not in given]
-        say(f"each GPU run is given {', '.join(f'{g.label()} ({g.uuid or g.pci_bus_id})' for g in given)} "
-            f"(gpus_per_run = {cfg.gpus_per_run})"
-            + (f"; {', '.join(g.channel for g in others)} sampled beside it, not charged to it" if others else ""))
+        logger.info(f"each GPU run is given {', '.join(f'{g.label()} ({g.uuid or g.pci_bus_id})' for g in given)} "
+                    f"(gpus_per_run = {cfg.gpus_per_run})"
+                    + (f"; {', '.join(g.channel for g in others)} sampled beside it, not charged to it" if others else ""))
     for gpu in gpus:
         if gpu.mig_enabled:
-            say(f"[yellow]{mig_note(gpu)}[/yellow]")
+            logger.info(f"[yellow]{mig_note(gpu)}[/yellow]")
     if name == "docker":
-        return DockerLauncher(images, log=say, build=lambda env: images.rebuild(env, progress=say))
-    return LocalLauncher(EnvironmentManager(cfg.interpreters, python, log=say))
+        return DockerLauncher(images, build=images.rebuild)
+    return LocalLauncher(EnvironmentManager(cfg.interpreters, python))
 
 
 def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView) -> SweepOutcome:
@@ -167,45 +168,44 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
     refuse_ignored_interpreters(settings.launcher, needed_environments(the_plan), settings.python, cfg.interpreters)
     ok = failed = 0
     # One sweep per host (the lock), a clean stop on SIGINT/SIGTERM or a full disk: orchestrator/execution/guard.py.
-    with SweepGuard(out, view.say, view.error) as guard:
+    with SweepGuard(out) as guard:
         results = ResultsDir(out, shard=shard.index if shard else None)
         if settings.fresh and results.plan_path.exists():
-            view.say(f"--fresh: the results in {out} were moved to {results.set_aside()}")
+            logger.info(f"--fresh: the results in {out} were moved to {results.set_aside()}")
         extended = results.open_for(the_plan)
         if extended:
-            view.say(extended)
+            logger.info(extended)
         if shard:
             the_plan = begin_shard(results, the_plan, shard, settings.shard_policy)
         if not results.host_path.exists():
             results.write_json(results.host_path, host.describe(measurement.statuses))
-        launcher = make_launcher(settings.launcher, needed_environments(the_plan), settings.python, cfg, gpus,
-                                 view.say)
+        launcher = make_launcher(settings.launcher, needed_environments(the_plan), settings.python, cfg, gpus)
         guard.end_leftovers()
         runner = SweepRunner(cfg, the_plan, results, launcher, measurement,
-                             ArtifactCache.for_sweep(launcher, cfg), log=view.say, run_gpus=gpus)
+                             ArtifactCache.for_sweep(launcher, cfg), run_gpus=gpus)
         pending = runner.pending()
         if pending:
             results.baseline_history()  # a damaged baseline.json stops the sweep before it measures anything
-        view.say(f"sweep [bold]{cfg.name}[/bold] -> {out}: {len(the_plan.runs)} runs planned, "
+        logger.info(f"sweep [bold]{cfg.name}[/bold] -> {out}: {len(the_plan.runs)} runs planned, "
                  f"{len(the_plan.runs) - len(pending)} already recorded, {len(the_plan.skipped)} cells skipped "
                  f"(see `greenrt plan`)")
         if not any(s.available for s in measurement.statuses):
-            view.say("[yellow]energy: unavailable on this host[/yellow] ("
+            logger.info("[yellow]energy: unavailable on this host[/yellow] ("
                      + "; ".join(f"{s.name}: {s.reason}" for s in measurement.statuses)
                      + "): latency and throughput are measured, energy columns stay empty")
         if pending:
             for warning in protocol_warnings(cfg):  # before preparing, which can take minutes
-                view.warn(warning)
+                logger.warning(warning)
             runner.prepare(pending)
             baseline = runner.measure_baseline()
             if baseline["status"] == "ok":
-                view.say(f"idle baseline: {describe_baseline(baseline)}")
+                logger.info(f"idle baseline: {describe_baseline(baseline)}")
             with view.runs(len(pending)) as progress:
                 for run in pending:
                     progress.starting(run)
                     rechecked = runner.recheck_baseline()
                     if rechecked is not None:
-                        progress.say(f"idle baseline re-measured: {describe_baseline(rechecked)}")
+                        logger.info(f"idle baseline re-measured: {describe_baseline(rechecked)}")
                     record = guard.execute(runner, run)
                     record.protocol = runner.protocol_facts()
                     guard.append(results, record)
@@ -213,8 +213,8 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
                     progress.finished(run, record)
                     if run is not pending[-1]:
                         runner.cooldown()
-            view.say(f"{ok} runs ok, {failed} failed")
+            logger.info(f"{ok} runs ok, {failed} failed")
         if shard:  # shards write their journals concurrently; the merge writes the tables once, from all of them
             end_shard(results)
-            view.say(f"shard {shard} done: {results.journal_path}; `greenrt merge {out}` writes the tables")
+            logger.info(f"shard {shard} done: {results.journal_path}; `greenrt merge {out}` writes the tables")
     return SweepOutcome(results, ok, failed, sharded=shard is not None)

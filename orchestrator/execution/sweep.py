@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import signal
 import time
 import traceback
@@ -34,6 +35,8 @@ from orchestrator.results.store import ResultsDir, disk_full
 from runners.runtimes_table import cpu_precision_fast
 from runners.protocol import (Budget, ProtocolError, RunRequest, RunResult, Weights, read_json, to_dict,
                               write_json_atomic)
+
+logger = logging.getLogger(__name__)
 
 ACCOUNTING = "accounting"  # failure kind: the runner finished, greenrt failed afterwards (the result is kept)
 ACCOUNTING_ERROR_FILE = "accounting-error.txt"
@@ -170,7 +173,7 @@ def classify_outcome(outcome: LaunchOutcome, result: RunResult | None, result_pr
 
 class SweepRunner:
     def __init__(self, config: SweepConfig, plan: Plan, results: ResultsDir, launcher: Launcher,
-                 measurement: Measurement, artifacts: ArtifactCache, log: Callable[[str], None] = print,
+                 measurement: Measurement, artifacts: ArtifactCache,
                  run_gpus: tuple[GpuDescription, ...] | None = None) -> None:
         self.config = config
         # The GPUs a GPU runtime's run is given (--gpus); CPU runtimes are given none.
@@ -180,7 +183,6 @@ class SweepRunner:
         self.launcher = launcher
         self.measurement = measurement
         self.artifacts = artifacts
-        self.log = log
         self.idle_w: dict[str, float] = {}
         self._artifacts: dict[tuple[str, str], Artifact | ExportFailed] = {}
         self._references: dict[tuple[str, str], Path | str] = {}
@@ -204,14 +206,14 @@ class SweepRunner:
         """
         for environment in sorted({parse_runtime(r.cell.runtime).environment for r in runs}):
             try:
-                self.log(f"environment {environment}: {self.launcher.prepare(environment)}")
+                logger.info(f"environment {environment}: {self.launcher.prepare(environment)}")
             except (EnvironmentBuildError, ImageBuildError) as exc:
-                self.log(f"environment {environment}: FAILED: {exc}")
+                logger.info(f"environment {environment}: FAILED: {exc}")
         for run in runs:
             try:
                 artifact = self._artifact_for(run)
             except ExportFailed as exc:
-                self.log(f"FAILED: {exc}")
+                logger.info(f"FAILED: {exc}")
                 continue
             if parse_runtime(run.cell.runtime).reference_framework is not None:
                 self._reference_for(run)
@@ -243,7 +245,7 @@ class SweepRunner:
         key = (str(folder), stem)
         if key not in self._references:
             folder.mkdir(parents=True, exist_ok=True)
-            self.log(f"reference outputs: {run.cell.model} bs{run.cell.batch_size} in {source}")
+            logger.info(f"reference outputs: {run.cell.model} bs{run.cell.batch_size} in {source}")
             request = RunRequest(run_id=stem, runtime=runtime.reference_runtime, model=run.cell.model,
                                  batch_size=run.cell.batch_size, result_path=str(folder / f"{stem}.json"),
                                  weights=self.config.weights_for(source, run.cell.model), input_seed=self.config.seed,
@@ -266,7 +268,7 @@ class SweepRunner:
             return None
         key = (runtime.model_format, run.cell.model)  # onnx-from-tensorflow and tflite-from-tensorflow differ
         if key not in self._artifacts:
-            self.log(f"{runtime.target_format} artifact: {run.cell.model} from {runtime.source_framework}")
+            logger.info(f"{runtime.target_format} artifact: {run.cell.model} from {runtime.source_framework}")
             try:
                 self._artifacts[key] = self.artifacts.ensure(runtime, run.cell.model, self.config.options_for(run.cell.model),
                                                              self.config.weights_for(runtime.source_framework, run.cell.model),
@@ -280,7 +282,7 @@ class SweepRunner:
         if run.cell.precision == INT8:  # an INT8 model quantized from the fp32 one, cached like it
             qkey = (*key, INT8)
             if qkey not in self._artifacts:
-                self.log(f"INT8 artifact: {run.cell.model} from {runtime.source_framework}'s ONNX")
+                logger.info(f"INT8 artifact: {run.cell.model} from {runtime.source_framework}'s ONNX")
                 try:
                     self._artifacts[qkey] = ensure_quantized(self.artifacts, artifact, runtime.source_framework,
                                                              run.cell.model, self.config.options_for(run.cell.model))
@@ -441,7 +443,7 @@ class SweepRunner:
                                                  f"again; traceback in runs/{run.run_id}/{ACCOUNTING_ERROR_FILE})",
                                      trace[-4000:])
         record.status = FAILED
-        self.log(f"accounting of {run.run_id} failed ({type(exc).__name__}: {exc}); the run is recorded with its "
+        logger.info(f"accounting of {run.run_id} failed ({type(exc).__name__}: {exc}); the run is recorded with its "
                  "result and samples")
 
     def _fidelity(self, run: PlannedRun, outputs: Path) -> dict[str, Any]:
@@ -465,10 +467,10 @@ class SweepRunner:
             if problem is None:
                 facts = wait_until_idle(gpu_sensors, idle_reference(self.baseline, channels), settings, clock, sleep)
                 if facts["outcome"] == "limit":
-                    self.log(f"cooldown: {settings.max_seconds:g} s limit reached before idle: {facts['detail']}")
+                    logger.info(f"cooldown: {settings.max_seconds:g} s limit reached before idle: {facts['detail']}")
             else:
                 if not self._fallback_announced:
-                    self.log(f"cooldown: adaptive cannot watch the GPUs, so each cooldown waits the fixed minimum "
+                    logger.info(f"cooldown: adaptive cannot watch the GPUs, so each cooldown waits the fixed minimum "
                              f"of {settings.seconds:g} s: {problem}")
                     self._fallback_announced = True
                 facts = fixed_wait(settings.seconds, sleep, fallback=problem)

@@ -6,15 +6,18 @@ the host trusts (a TLS-inspecting proxy's CA, for one). The NVIDIA CUDA images s
 """
 from __future__ import annotations
 
+import logging
 import os
 import shutil
 import subprocess
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from orchestrator.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_TAG = "greenrt/base:bookworm"
 DEFAULT_SUITE = "bookworm"
@@ -45,7 +48,7 @@ def _unmount_under(root: Path, mounts: Path = Path("/proc/mounts")) -> None:
 
 
 def build_base(client: Any, tag: str = DEFAULT_TAG, suite: str = DEFAULT_SUITE, mirror: str = DEFAULT_MIRROR,
-               log: Callable[[str], None] = print) -> float:
+               ) -> float:
     """Bootstrap, trim and import the base image; returns the seconds it took."""
     debootstrap = shutil.which("debootstrap")
     if debootstrap is None:
@@ -56,7 +59,7 @@ def build_base(client: Any, tag: str = DEFAULT_TAG, suite: str = DEFAULT_SUITE, 
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="greenrt-base-") as tmp:
         rootfs = Path(tmp) / "rootfs"
-        log(f"debootstrap {suite} from {mirror} into {rootfs} ({', '.join(PACKAGES)})")
+        logger.info(f"debootstrap {suite} from {mirror} into {rootfs} ({', '.join(PACKAGES)})")
         command = [debootstrap, "--variant=minbase", f"--include={','.join(PACKAGES)}", suite, str(rootfs), mirror]
         done = subprocess.run(command, capture_output=True, text=True)
         _unmount_under(rootfs)  # before any error: a mounted /proc would stop the folder's removal
@@ -72,7 +75,7 @@ def build_base(client: Any, tag: str = DEFAULT_TAG, suite: str = DEFAULT_SUITE, 
         archive = Path(tmp) / "rootfs.tar"
         subprocess.run(["tar", "-C", str(rootfs), "-cf", str(archive), "."], check=True)
         repository, _, version = tag.partition(":")
-        log(f"importing {archive.stat().st_size / 2**20:.0f} MiB as {tag}")
+        logger.info(f"importing {archive.stat().st_size / 2**20:.0f} MiB as {tag}")
         client.api.import_image_from_file(str(archive), repository=repository, tag=version or "latest",
                                           changes=['CMD ["python3"]'])
     return time.monotonic() - started

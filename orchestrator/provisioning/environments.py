@@ -7,16 +7,18 @@ venv (a cluster's module-provided framework, a machine with no package index): i
 from __future__ import annotations
 
 import hashlib
+import logging
 import re
 import shutil
 import subprocess
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from orchestrator import paths
 from orchestrator.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 # The venv's bundled pip (23.x on Python 3.11) crashes resolving transformers' tree; a current pip does not.
 PIP_VERSION = "26.3"
@@ -47,12 +49,10 @@ class EnvironmentManager:
         interpreters: dict[str, str] | None = None,
         default_interpreter: str | None = None,
         root: Path | None = None,
-        log: Callable[[str], None] = print,
     ) -> None:
         self._interpreters = dict(interpreters or {})
         self._default_interpreter = default_interpreter
         self._root = root or paths.cache_dir() / "envs"
-        self._log = log
 
     def _override(self, name: str) -> str | None:
         return self._interpreters.get(name) or self._default_interpreter
@@ -89,7 +89,7 @@ class EnvironmentManager:
         # The stamp is written last: an interrupted build has none and is rebuilt from scratch next time.
         shutil.rmtree(venv, ignore_errors=True)
         venv.parent.mkdir(parents=True, exist_ok=True)
-        self._log(f"building environment {name} from {requirements.relative_to(paths.PROJECT_ROOT)} (first use)")
+        logger.info(f"building environment {name} from {requirements.relative_to(paths.PROJECT_ROOT)} (first use)")
         log_path = self._root / f"{name}.build.log"
         python = venv / "bin" / "python"
         # The same pins constrain what sdists build with (gluonnlp needs a pinned Cython), so a retired framework's

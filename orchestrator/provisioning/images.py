@@ -9,15 +9,18 @@ container never runs other code than the local launcher would.
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import shutil
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from orchestrator import paths
 from orchestrator.errors import UserError
+
+logger = logging.getLogger(__name__)
 
 REPOSITORY = "greenrt"
 LABEL_PREFIX = "org.greenrt."
@@ -115,9 +118,8 @@ def docker_client(timeout: int = 10) -> Any:
 
 
 class ImageManager:
-    def __init__(self, client: Any | None = None, log: Callable[[str], None] = print) -> None:
+    def __init__(self, client: Any | None = None) -> None:
         self._client = client
-        self._log = log
 
     @property
     def client(self) -> Any:
@@ -178,8 +180,8 @@ class ImageManager:
         return ImageState(environment, reference, "ready", f"{flavor} build on {base}, {image.short_id}", image.id, labels)
 
     def build(self, environment: str, base_image: str | None = None, flavor: str = "cuda",
-              wheelhouses: Iterable[Path] = (), progress: Callable[[str], None] | None = None) -> ImageState:
-        """Build one image from the checkout; each Dockerfile step is reported to `progress`."""
+              wheelhouses: Iterable[Path] = ()) -> ImageState:
+        """Build one image from the checkout; each Dockerfile step is logged."""
         self._check_name(environment)
         if flavor not in FLAVORS:
             raise UserError(f"unknown flavor {flavor!r}; valid: {', '.join(FLAVORS)}")
@@ -196,10 +198,8 @@ class ImageManager:
         buildargs = {"FLAVOR": flavor, **({"BASE_IMAGE": base_image} if base_image else {})}
         log_path = paths.cache_dir() / "images" / f"{environment}.build.log"
         log_path.parent.mkdir(parents=True, exist_ok=True)
-        report = progress or self._log
         reference = image_reference(environment, flavor)
-        report(f"building {reference} ({flavor}, base {base_image or 'the Dockerfile default'}); "
-               f"log: {log_path}")
+        logger.info(f"building {reference} ({flavor}, base {base_image or 'the Dockerfile default'}); log: {log_path}")
         error = None
         with open(log_path, "w") as log:
             # The low-level API streams the build; pull=False: a local base must not be looked up in a registry.
@@ -211,7 +211,7 @@ class ImageManager:
                 if text:
                     log.write(text if text.endswith("\n") else text + "\n")
                     if text.startswith("Step "):
-                        report(f"{environment}: {text.strip()[:150]}")
+                        logger.info(f"{environment}: {text.strip()[:150]}")
                 if "error" in chunk:
                     error = chunk.get("errorDetail", {}).get("message") or chunk["error"]
                     log.write(f"ERROR: {error}\n")
@@ -220,7 +220,7 @@ class ImageManager:
         if flavor == "cpu":
             self._untag_old_cpu_build(environment)
         state = self.state(environment, flavor)
-        report(f"{environment}: {state.state} ({state.detail})")
+        logger.info(f"{environment}: {state.state} ({state.detail})")
         return state
 
     def _untag_old_cpu_build(self, environment: str) -> None:
@@ -235,10 +235,9 @@ class ImageManager:
         except docker.errors.ImageNotFound:
             pass
         except docker.errors.APIError as exc:  # in use by a container: the :cpu tag wins in flavors() anyway
-            self._log(f"could not untag the older CPU build {latest}: {exc}")
+            logger.warning(f"could not untag the older CPU build {latest}: {exc}")
 
-    def rebuild(self, environment: str, progress: Callable[[str], None] | None = None,
-                flavor: str | None = None) -> ImageState:
+    def rebuild(self, environment: str, flavor: str | None = None) -> ImageState:
         """Build a stale image again the way it was built (base, flavor, wheel folders, read from its labels)."""
         state = self.state(environment, flavor)
         if state.state == "absent":
@@ -247,8 +246,7 @@ class ImageManager:
         base = state.labels.get(LABEL_PREFIX + "base-image")
         wheelhouses = [Path(p) for p in state.labels.get(LABEL_PREFIX + "wheelhouses", "").split(os.pathsep) if p]
         return self.build(environment, base_image=None if base in (None, "dockerfile default") else base,
-                          flavor=state.flavor or "cuda", wheelhouses=[p for p in wheelhouses if p.is_dir()],
-                          progress=progress)
+                          flavor=state.flavor or "cuda", wheelhouses=[p for p in wheelhouses if p.is_dir()])
 
     def _stage_wheels(self, environment: str, wheelhouses: Iterable[Path]) -> list[Path]:
         """Copy the wheels this image needs into images/wheelhouse/ (the build context), replacing earlier ones."""

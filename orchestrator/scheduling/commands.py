@@ -1,6 +1,7 @@
 """The sharded side of the CLI: submitting a sweep's shards to Slurm, merging them, watching them."""
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from pathlib import Path
@@ -19,6 +20,8 @@ from orchestrator.scheduling.sharded import (all_recorded, append_submission, la
                                              read_manifest, write_manifest)
 from orchestrator.scheduling.shards import split_runs
 from orchestrator.results.store import ResultsDir, damage
+
+logger = logging.getLogger(__name__)
 
 # The same columns as a local sweep's bar, so a sharded sweep reads like one.
 PROGRESS_COLUMNS = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
@@ -54,8 +57,9 @@ def active_jobs(out: Path) -> list[str]:
 
 
 def submit(plan: Plan, results: ResultsDir, count: int, policy: str, command: slurm.ShardCommand,
-           options: slurm.SlurmOptions, prepare: Callable[[list], None], merge_here: Callable[[], None],
-           console: Console) -> None:
+           options: slurm.SlurmOptions, prepare: Callable[[list], None]) -> tuple[str, str] | None:
+    """Prepare here, then submit the shards with pending runs and the merge after them: (array id, merge id), or
+    None where every run is recorded already (nothing submitted: the caller merges here)."""
     slurm.check_options(options)
     split = split_runs(plan, count, policy)
     busy = active_jobs(results.root)
@@ -65,21 +69,21 @@ def submit(plan: Plan, results: ResultsDir, count: int, policy: str, command: sl
     recorded = all_recorded(results.root)
     pending = [[r for r in runs if r.run_id not in recorded] for runs in split]
     tasks = [i + 1 for i, runs in enumerate(pending) if runs]
-    console.print(f"sweep [bold]{plan.config_name}[/bold] -> {results.root}: {len(plan.runs)} runs in {count} shards "
-                  f"({policy}), {len(plan.runs) - sum(map(len, pending))} already recorded")
+    logger.info(f"sweep [bold]{plan.config_name}[/bold] -> {results.root}: {len(plan.runs)} runs in {count} shards "
+                f"({policy}), {len(plan.runs) - sum(map(len, pending))} already recorded")
     if not tasks:
-        console.print("every run is recorded: merging here, nothing to submit")
-        merge_here()
-        return
+        logger.info("every run is recorded: merging here, nothing to submit")
+        return None
     # Environments and ONNX exports once, here, before any shard starts: shards share the cache, and N nodes
     # building one venv or exporting one model at the same moment would race.
     prepare([r for runs in pending for r in runs])
     write_manifest(results.root, count, policy, tasks, command.config)
     array, merge = slurm.submit_shards(results.root, plan.config_name, tasks, command, options, Path.cwd())
     append_submission(results.root, array, merge)
-    console.print(f"submitted shards {slurm.array_spec(tasks)} of {count} as array job {array} (one exclusive node "
-                  f"each), merge job {merge} after them; scripts in {results.root / 'shards'}/")
-    console.print(f"watch: greenrt status {results.root} --wait")
+    logger.info(f"submitted shards {slurm.array_spec(tasks)} of {count} as array job {array} (one exclusive node "
+                f"each), merge job {merge} after them; scripts in {results.root / 'shards'}/")
+    logger.info(f"watch: greenrt status {results.root} --wait")
+    return array, merge
 
 
 def merge(results: ResultsDir, console: Console) -> MergeSummary:

@@ -50,7 +50,7 @@ def runner_for(tmp_path, sensors, **baseline):
     status = SensorStatus("nvml", bool(sensors), "1 GPU(s)" if sensors else "NVML library not found")
     plan = plan_sweep(config, HostCapabilities())
     return SweepRunner(config, plan, results, launcher=None, measurement=Measurement(sensors, [status]),
-                       artifacts=None, log=lambda message: None)
+                       artifacts=None)
 
 
 def test_recheck_measures_again_and_keeps_the_history(tmp_path):

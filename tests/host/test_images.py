@@ -84,7 +84,7 @@ def test_a_bad_launcher_on_the_command_line_exits_2(tmp_path):
     assert not (tmp_path / "o").exists()
 
 
-def test_an_image_that_cannot_be_prepared_fails_only_its_runs(tmp_path):
+def test_an_image_that_cannot_be_prepared_fails_only_its_runs(tmp_path, logged_lines):
     class NoImages:
         name = "docker"
 
@@ -93,11 +93,10 @@ def test_an_image_that_cannot_be_prepared_fails_only_its_runs(tmp_path):
 
     config = parse_config({"name": "t", "models": ["mobilenet_v2"], "batch_sizes": [1],
                            "runtimes": ["torch/native/cpu"]}, source="test")
-    logged = []
     runner = SweepRunner(config, plan_sweep(config, HostCapabilities()), ResultsDir(tmp_path / "r"), NoImages(),
-                         Measurement([], []), artifacts=None, log=logged.append)
+                         Measurement([], []), artifacts=None)
     runner.prepare(runner.plan.runs)
-    assert logged == ["environment torch: FAILED: image greenrt/torch:latest is absent: `greenrt images build torch`"]
+    assert logged_lines == ["environment torch: FAILED: image greenrt/torch:latest is absent: `greenrt images build torch`"]
 
 
 def test_an_environments_pins_constrain_sdist_builds_without_extras_or_options():

@@ -95,7 +95,7 @@ def test_a_native_cuda_cell_gets_a_cpu_reference_run_of_its_framework_in_fp32(tm
     run = PlannedRun(run_id="r0", cell=Cell(model="mobilenet_v2", batch_size=2, runtime="torch/native/cuda",
                                             precision=precision), repetition=0, index=0)
     launcher = RecordingLauncher()
-    runner = SweepRunner(config, None, None, launcher, None, Artifacts(tmp_path / "artifacts"), log=lambda _: None,
+    runner = SweepRunner(config, None, None, launcher, None, Artifacts(tmp_path / "artifacts"),
                          run_gpus=())
     reason = runner._reference_for(run)
     assert launcher.launches and launcher.launches[0][0] == "torch"  # the framework's CPU environment

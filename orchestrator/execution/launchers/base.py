@@ -5,7 +5,7 @@ import time
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from orchestrator.planning.gpus import GpuDescription
 
@@ -54,9 +54,9 @@ class Launcher(ABC):
 
     @classmethod
     @abstractmethod
-    def end_leftovers(cls, log: Callable[[str], None]) -> int:
+    def end_leftovers(cls) -> int:
         """End what this kind of launcher's runs left behind when their sweep was killed with SIGKILL (processes,
-        containers) and whose owner is gone; say each; return how many. Called before any sweep measures."""
+        containers) and whose owner is gone; log each; return how many. Called before any sweep measures."""
 
     @abstractmethod
     def launch(self, environment: str, argv: list[str], *, workdir: Path, timeout_s: float,

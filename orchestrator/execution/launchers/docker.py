@@ -10,6 +10,7 @@ container shares the host's monotonic clock, so the runner's window stamps are o
 """
 from __future__ import annotations
 
+import logging
 import os
 import re
 import uuid
@@ -23,6 +24,8 @@ from orchestrator.provisioning.image_choice import ImageChoice, choose_image
 from orchestrator.provisioning.images import (LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager,
                                               ImageState, docker_client)
 from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, LaunchStart
+
+logger = logging.getLogger(__name__)
 
 RUN_LABEL = LABEL_PREFIX + "run"  # on every container greenrt starts, so leftovers can be found
 
@@ -46,13 +49,12 @@ class DockerLauncher(Launcher):
     name = "docker"
 
     def __init__(self, images: ImageManager, build: Callable[[str], object] | None = None,
-                 memory_limit: str | None = None, log: Callable[[str], None] = print) -> None:
+                 memory_limit: str | None = None) -> None:
         """`build(environment)` rebuilds a stale image (or raises ImageBuildError); without it such an image is an
         error."""
         self.images = images
         self.build = build
         self.memory_limit = memory_limit
-        self.log = log
         self._ready: dict[str, dict[str, ImageState]] = {}
         self._engine_runtimes: set[str] | None = None
 
@@ -61,11 +63,11 @@ class DockerLauncher(Launcher):
         flavors = self.images.flavors(environment)
         for flavor, state in flavors.items():
             if state.state == "stale" and self.build is not None:
-                self.log(f"image {state.reference}: {state.state}, building it now")
+                logger.info(f"image {state.reference}: {state.state}, building it now")
                 try:
                     # `build` rebuilds the environment's image, its CUDA build where there is one
                     self.build(environment) if flavor == "cuda" else \
-                        self.images.rebuild(environment, progress=self.log, flavor=flavor)
+                        self.images.rebuild(environment, flavor=flavor)
                 except (ImageBuildError, UserError) as exc:
                     raise ImageBuildError(str(exc)) from None
                 flavors[flavor] = self.images.state(environment, flavor)
@@ -91,14 +93,14 @@ class DockerLauncher(Launcher):
         return choice
 
     @classmethod
-    def end_leftovers(cls, log: Callable[[str], None]) -> int:
+    def end_leftovers(cls) -> int:
         """Remove the containers of sweeps killed with SIGKILL, on this host's engine if one answers (whatever
         launcher the current sweep uses: an orphaned container must not run beside its measurements either)."""
         try:
             client = docker_client(timeout=3)
         except UserError:
             return 0  # no engine, no container
-        return end_leftover_containers(client, log)
+        return end_leftover_containers(client)
 
     @staticmethod
     def _device_requests(gpus: Sequence[GpuDescription] | None) -> list[Any] | None:
@@ -184,17 +186,17 @@ class DockerLauncher(Launcher):
                     pass
 
 
-def end_leftover_containers(client: Any, log: Callable[[str], None]) -> int:
+def end_leftover_containers(client: Any) -> int:
     ended = 0
     for container in leftover_containers(client):
         owner = container.labels.get(LABEL_PREFIX + "owner-pid", "?")
         try:
             container.remove(force=True)
         except Exception as exc:  # noqa: BLE001 - an engine error must not stop the sweep; it is said
-            log(f"could not remove leftover container {container.name}: {exc}")
+            logger.info(f"could not remove leftover container {container.name}: {exc}")
             continue
         ended += 1
-        log(f"removed container {container.name} left by greenrt {owner}, which is no longer running")
+        logger.info(f"removed container {container.name} left by greenrt {owner}, which is no longer running")
     return ended
 
 

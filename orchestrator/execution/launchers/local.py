@@ -1,17 +1,20 @@
 """The local launcher: the runner as a child process of the host, in the runtime's venv or a given interpreter."""
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 from orchestrator import paths
 from orchestrator.provisioning.environments import EnvironmentBuildError, EnvironmentManager
 from orchestrator.planning.gpus import GpuDescription, cuda_visible_devices
 from orchestrator.execution.hostlock import alive
 from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, LaunchStart
+
+logger = logging.getLogger(__name__)
 
 OWNER_ENV = "GREENRT_OWNER_PID"  # in every runner's environment: the greenrt process that started it
 
@@ -68,7 +71,7 @@ class LocalLauncher(Launcher):
                              **({"oom_evidence": evidence} if evidence else {}))
 
     @classmethod
-    def end_leftovers(cls, log: Callable[[str], None]) -> int:
+    def end_leftovers(cls) -> int:
         """End the runner processes of local sweeps killed with SIGKILL (their environment names a dead owner)."""
         ended = 0
         for pid, owner in leftover_runner_processes():
@@ -77,7 +80,7 @@ class LocalLauncher(Launcher):
             except (ProcessLookupError, PermissionError):
                 continue
             ended += 1
-            log(f"ended runner process {pid} left by greenrt {owner}, which is no longer running")
+            logger.info(f"ended runner process {pid} left by greenrt {owner}, which is no longer running")
         return ended
 
 

@@ -1,0 +1,31 @@
+"""Preparing a sharded sweep's runs on the submitting host: environments, images, ONNX exports and reference
+outputs once, in the shared cache, before Slurm starts N shards that would otherwise race to build them."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from orchestrator.execution.artifacts import ArtifactCache
+from orchestrator.execution.session import make_launcher, needed_environments
+from orchestrator.execution.sweep import SweepRunner
+from orchestrator.measurement.probe import Measurement
+from orchestrator.planning.config import SweepConfig
+from orchestrator.planning.gpus import GpuDescription
+from orchestrator.planning.planner import Plan, PlannedRun
+from orchestrator.results.store import ResultsDir
+
+
+@dataclass(frozen=True)
+class PrepareHere:
+    """The preparation `scheduling.submission.submit_sweep` calls (its PrepareRuns), with this host's launcher."""
+
+    config: SweepConfig
+    launcher: str
+    python: Optional[str]
+    gpus: tuple[GpuDescription, ...]
+    measurement: Measurement
+
+    def __call__(self, plan: Plan, results: ResultsDir, runs: list[PlannedRun]) -> None:
+        launcher = make_launcher(self.launcher, needed_environments(plan), self.python, self.config, self.gpus)
+        SweepRunner(self.config, plan, results, launcher, self.measurement,
+                    ArtifactCache.for_sweep(launcher, self.config), run_gpus=self.gpus).prepare(runs)
