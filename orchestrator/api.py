@@ -73,7 +73,7 @@ def load_samples(directory: Union[str, Path], run_id: str) -> pl.DataFrame:
                         f"{', '.join(known[:10]) or 'none (no runs)'}{' ...' if len(known) > 10 else ''}")
     if not record.samples_path or not (results.root / record.samples_path).exists():
         raise UserError(f"run {run_id!r}: no samples kept ({record.status}; energy "
-                        f"{(record.energy or {}).get('status', 'unknown')})")
+                        f"{record.energy.status})")
     return pl.read_parquet(results.root / record.samples_path)
 
 
