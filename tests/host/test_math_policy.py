@@ -146,8 +146,11 @@ def test_requests_written_before_the_jit_cache_field_stay_readable(tmp_path):
 
 @pytest.fixture
 def clean_env(monkeypatch):
+    """The policy's variables absent, and absent again after the test: apply_environment sets them in os.environ
+    itself, and a delenv of an absent variable records nothing to undo (a later sweep's runner would inherit them)."""
     for name in (TF32_OVERRIDE, CUDA_CACHE_PATH, CUDA_CACHE_MAXSIZE, "CUDA_CACHE_DISABLE"):
-        monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv(name, "")  # recorded: undone to the value before the test, absent or not
+        monkeypatch.delenv(name)
     return monkeypatch
 
 
