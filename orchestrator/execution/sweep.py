@@ -211,7 +211,7 @@ class SweepRunner:
                 logger.info(f"environment {environment}: FAILED: {exc}")
         for run in runs:
             try:
-                artifact = self._artifact_for(run)
+                self._artifact_for(run)  # exported (and cached) now, before anything is measured
             except ExportFailed as exc:
                 logger.info(f"FAILED: {exc}")
                 continue
