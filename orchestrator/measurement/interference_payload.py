@@ -1,0 +1,86 @@
+"""What else used the machine during one window, typed: the `interference` payload of a run's record.
+
+Built by orchestrator/measurement/interference.py; JSON-able with model_dump(mode="json"), read back with
+Interference.model_validate. Keys a newer greenrt adds are kept (extra="allow"), as in results/payloads.py.
+"""
+from __future__ import annotations
+
+from typing import Literal, Optional
+
+from pydantic import BaseModel, ConfigDict
+
+
+class _Part(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Thresholds(_Part):
+    """Above these a window is flagged. The defaults are [interference]'s (orchestrator/planning/config_sections.py),
+    where they are justified."""
+
+    max_others_share: float = 0.10
+    max_steal_share: float = 0.05
+    gpu_others: bool = True  # any other process on the run's GPUs flags the window
+
+
+class ProcessShare(_Part):
+    """One process outside the run: its CPU seconds in the window and their share of the machine's capacity."""
+
+    pid: int
+    comm: str
+    cpu_s: float
+    share: float
+
+
+class CpuFrequency(_Part):
+    status: Literal["ok", "unreadable"]
+    mean_mhz: Optional[float] = None
+    min_mhz: Optional[float] = None
+    max_mhz: Optional[float] = None
+    reason: str = ""
+
+
+class GpuOther(_Part):
+    gpu_index: int
+    pid: int
+    comm: Optional[str] = None  # None: NVML's pid is not in this /proc (another container's, or gone)
+    used_memory_mib: Optional[float] = None
+
+
+class GpuOthers(_Part):
+    status: Literal["ok", "unreadable", "not observed"]
+    gpu_indices: list[int] = []
+    processes: list[GpuOther] = []
+    reason: str = ""
+
+
+class Interference(_Part):
+    window_s: float  # between the looks that bracket the window (at least the window itself)
+    looks: int  # how many looks fell in that span
+    cores: int
+    others_cpu_s: float  # CPU seconds of processes outside greenrt and the run's process tree
+    others_share: float  # others_cpu_s / (window_s * cores)
+    top: list[ProcessShare] = []
+    excluded_pids: list[int] = []  # greenrt and the run's tree, as seen
+    # From /proc/stat: the machine's busy share (all processes, greenrt's and the run's included, and the kernel);
+    # steal: time the hypervisor gave these CPUs to someone else. None, with cpu_reason, where unreadable.
+    host_busy_share: Optional[float] = None
+    steal_share: Optional[float] = None
+    cpu_reason: str = ""
+    load_1m_max: Optional[float] = None  # counts the run's own threads too: recorded, not a threshold
+    frequency: CpuFrequency
+    gpu: GpuOthers
+    thresholds: Thresholds
+    flagged: bool
+    reasons: list[str] = []
+
+    def summary(self) -> str:
+        """One line for a terminal: the verdict and its main figures."""
+        head = "busy" if self.flagged else "quiet"
+        steal = "unreadable" if self.steal_share is None else f"{self.steal_share:.1%}"
+        text = (f"{head}: other processes used {self.others_share:.1%} of {self.cores} CPUs over "
+                f"{self.window_s:.1f} s, steal {steal}")
+        if self.top:
+            first = self.top[0]
+            text += f"; most: {first.comm} (pid {first.pid}) {first.share:.1%}"
+        return text
