@@ -20,8 +20,11 @@ from orchestrator.errors import UserError
 from orchestrator.execution.prepare_shards import PrepareHere
 from orchestrator.execution.session import SweepSettings, launcher_choice, needed_environments, run_gpus, run_sweep
 from orchestrator.measurement.probe import Measurement, probe
+from orchestrator.measurement.interference import quiet_now
+from orchestrator.measurement.interference_policy import thresholds_of
 from orchestrator.measurement.sensors.rapl import pyrapl_verdict
 from orchestrator.planning.config import load_config, parse_config
+from orchestrator.planning.config_sections import InterferenceSettings
 from orchestrator.planning.defaults import default_config
 from orchestrator.planning.gpus import mig_note
 from orchestrator.planning.planner import Plan, PlannedRun, plan_sweep, protocol_warnings
@@ -132,6 +135,11 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
         info = host.describe(measurement.statuses)
         console.print(f"[bold]host[/bold] {info['hostname']}: {info['cpu_model']}, {info['logical_cpus']} logical CPUs, "
                       f"{(info['memory_bytes'] or 0) / 2**30:.1f} GiB, {info['os']}, Python {info['python']}")
+        # Whether a sweep started now would be measured on a quiet host, by a sweep's default thresholds.
+        activity = quiet_now(1.0, thresholds_of(InterferenceSettings()), [g.index for g in measurement.capabilities.gpus])
+        said = (f"[yellow]busy now[/yellow]: {'; '.join(activity.reasons)} (runs measured now would be flagged)"
+                if activity.flagged else activity.summary())
+        console.print(f"[bold]host activity[/bold] (1 s): {said}", highlight=False, soft_wrap=True)
         sensors = Table(title="energy sensors", title_justify="left")
         for column in ("sensor", "readable", "channels", "why"):
             sensors.add_column(column)

@@ -266,8 +266,11 @@ class InterferenceObserver:
                          ticks_per_s=self.look.ticks_per_s, thresholds=self.thresholds)
 
 
-def quiet_now(seconds: float = 1.0, thresholds: Thresholds = Thresholds()) -> Interference:
-    """Whether the host is quiet now: what processes other than this one used over `seconds`."""
-    observer = InterferenceObserver(thresholds=thresholds, interval_s=max(seconds, 0.05)).start()
+def quiet_now(seconds: float = 1.0, thresholds: Thresholds = Thresholds(),
+              gpu_indices: Sequence[int] = ()) -> Interference:
+    """Whether the host is quiet now: what processes other than this one used over `seconds` (and which are on
+    the GPUs of `gpu_indices`)."""
+    observer = InterferenceObserver(thresholds=thresholds, interval_s=max(seconds, 0.05),
+                                    gpu_indices=gpu_indices).start()
     time.sleep(seconds)
     return observer.stop()

@@ -83,4 +83,9 @@ class Interference(_Part):
         if self.top:
             first = self.top[0]
             text += f"; most: {first.comm} (pid {first.pid}) {first.share:.1%}"
+        if self.gpu.status == "unreadable":
+            text += f"; GPUs' processes unreadable ({self.gpu.reason})"
+        elif self.gpu.processes:
+            text += "; on the GPUs: " + ", ".join(f"{g.comm or '?'} (pid {g.pid}) on GPU {g.gpu_index}"
+                                                  for g in self.gpu.processes[:3])
         return text

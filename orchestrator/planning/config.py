@@ -20,8 +20,8 @@ from models.user_models import spec_from_entry
 from orchestrator.errors import UserError
 from orchestrator.paths import environment_names
 from orchestrator.planning.config_errors import Mistakes, config_refusal, one_line, raise_if, shown_key, shown_value
-from orchestrator.planning.config_sections import (Baseline, Cooldown, Measure, PositiveSeconds, ReportSettings,
-                                                   SamplerSettings, Section, Warmup, protocol_mistakes,
+from orchestrator.planning.config_sections import (Baseline, Cooldown, InterferenceSettings, Measure, PositiveSeconds,
+                                                   ReportSettings, SamplerSettings, Section, Warmup, protocol_mistakes,
                                                    without_later_defaults)
 from orchestrator.planning.runtime_checks import environment_mistakes, opset_mistakes, provider_option_mistakes
 from orchestrator.planning.runtimes import NATIVE_FRAMEWORKS, UnknownRuntimeError, parse_runtime
@@ -80,6 +80,8 @@ class SweepConfig(Section):
     sampler: SamplerSettings = SamplerSettings()
     baseline: Baseline = Baseline()
     report: ReportSettings = ReportSettings()  # shown, not measured: left out of the digest
+    # What a run measured on a busy host becomes: a policy, not what is measured; left out of the digest.
+    interference: InterferenceSettings = InterferenceSettings()
     # Extra environment variables per runtime (allocator, thread counts): set explicitly and recorded.
     environment: dict[str, dict[str, str]] = {}
     # Options handed to a runtime's adapter, e.g. an execution provider's settings, or MXNet's fused CPU backend
@@ -228,7 +230,7 @@ class SweepConfig(Section):
     def digest(self) -> str:
         """Identity of the sweep: the same digest means the same planned runs and budgets."""
         payload = without_later_defaults(self.model_dump(exclude={"description", "interpreters", "report",
-                                                                  "prepare_timeout_seconds"}))
+                                                                  "prepare_timeout_seconds", "interference"}))
         if not payload.get("user_models"):  # added later: a config without user models keeps its digest
             payload.pop("user_models", None)
         if payload.get("gpus_per_run") == 1:  # added later, likewise: the default keeps older sweeps' digests

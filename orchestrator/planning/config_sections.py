@@ -1,5 +1,5 @@
 """The tables of a sweep config that set the measurement protocol and the report: [warmup], [measure], [cooldown],
-[sampler], [baseline], [report]. Each is strict (TOML is typed: "64" or true for a count is a mistake) and refuses
+[sampler], [baseline], [interference], [report]. Each is strict (TOML is typed: "64" or true for a count is a mistake) and refuses
 keys it does not know; SweepConfig (orchestrator/planning/config.py) holds them and checks them against each other.
 """
 from __future__ import annotations
@@ -60,6 +60,27 @@ class Baseline(Section):
     seconds: Seconds = 10.0
     # Re-measure idle between runs once this many minutes have passed since the last baseline (0: never).
     recheck_minutes: float = Field(0.0, ge=0, le=MAX_SECONDS / 60)
+
+
+class InterferenceSettings(Section):
+    """What counts as a busy host during a window, and what a flagged run becomes
+    (orchestrator/measurement/interference.py measures, interference_policy.py decides)."""
+
+    # flag: keep the run, flagged. remeasure: measure it again, at most max_remeasures more times, then keep the
+    # last attempt flagged. abort: stop the sweep at the first flagged run (resume once the host is quiet).
+    on_busy: Literal["flag", "remeasure", "abort"] = "flag"
+    max_remeasures: int = Field(2, ge=1, le=10)
+    # 10% of the machine's CPU capacity: a desktop's or a node's background (daemons, shells, monitoring) stays
+    # well under 2%, while one busy core already counts 1/cores of it (12.5% on 8 cores, 50% on 2), and a process
+    # that takes a core from a CPU run, or the host thread of a GPU run, moves its latency far beyond its spread.
+    max_others_share: float = Field(0.10, gt=0, le=1)
+    # 5% steal: an idle cloud vCPU sees ~0-1%; above a few percent the hypervisor is time-slicing this machine with
+    # a neighbour, and latency percentiles stretch by about as much.
+    max_steal_share: float = Field(0.05, gt=0, le=1)
+    # Any other process on the run's GPUs shares its SMs, memory bandwidth and power (so its energy, too).
+    gpu_others: bool = True
+    # How often the host is looked at during a run (each look reads /proc/<pid>/stat of every process).
+    interval_ms: float = Field(500.0, ge=20, le=60_000)
 
 
 class ReportSettings(Section):

@@ -65,6 +65,9 @@ class SimGpu:
     compute_capability: tuple[int, int] | None = None  # default: by name (an H100/H200 is 9.0)
     mig: bool | None = None  # None: a GPU without MIG; False/True: MIG mode disabled/enabled
     handle_refused: bool = False  # nvmlDeviceGetHandleByIndex raises NoPermission (Slurm's device cgroups)
+    # nvmlDeviceGetComputeRunningProcesses lists these pids (another user's job on this GPU) besides live runners
+    # that see the GPU.
+    other_pids: tuple[int, ...] = ()
 
     @property
     def max_power_w(self) -> float:

@@ -200,6 +200,7 @@ class _Gpu:
         self.mig = spec.get("mig")  # None: no MIG on this GPU (NotSupported); False/True: MIG mode disabled/enabled
         # nvmlDeviceGetHandleByIndex raises NoPermission for this GPU, as under a Slurm job's device cgroup.
         self.handle_refused = bool(spec.get("handle_refused", False))
+        self.other_pids = [int(pid) for pid in spec.get("other_pids", [])]
         self.energy_counter = spec.get("energy_counter", counter)
         average_s = spec.get("power_average_s")
         self.power_average_ns = int((1.0 if averaged else 0.0) * 1e9 if average_s is None else average_s * 1e9)
@@ -622,6 +623,22 @@ def nvmlDeviceGetCudaComputeCapability(handle: _Handle) -> tuple[int, int]:
     with _lock:
         major, minor = _device("nvmlDeviceGetCudaComputeCapability", handle)[0].compute_capability
         return (int(major), int(minor))
+
+
+class c_nvmlProcessInfo_t:  # noqa: N801 - pynvml's name
+    def __init__(self, pid: int, used: int | None) -> None:
+        self.pid = pid
+        self.usedGpuMemory = used  # None where NVML cannot say (pynvml maps NVML_VALUE_NOT_AVAILABLE to None)
+        self.gpuInstanceId = self.computeInstanceId = 0xFFFFFFFF
+
+
+def nvmlDeviceGetComputeRunningProcesses(handle: _Handle) -> list[c_nvmlProcessInfo_t]:
+    """Live runners that see this GPU (as busy_mode "assigned-runner" counts them), then the GPU's other_pids."""
+    with _lock:
+        gpu, _ = _device("nvmlDeviceGetComputeRunningProcesses", handle)
+        host = gpu.host
+        found = [c_nvmlProcessInfo_t(int(r["pid"]), 2 * 2**30) for r in host.runners() if host.visible_to(r, gpu)]
+        return found + [c_nvmlProcessInfo_t(pid, 512 * 2**20) for pid in gpu.other_pids]
 
 
 NVML_DEVICE_MIG_DISABLE = 0
