@@ -161,6 +161,6 @@ class HostLook:
         if self.gpu_reader is not None:
             try:
                 snap.gpu_procs = self.gpu_reader()
-            except Exception as exc:  # an NVML error of any class: the GPUs' side is unreadable, said so
+            except Exception as exc:  # noqa: BLE001 - an NVML error of any class: the GPUs' side is unreadable, said so
                 snap.gpu_reason = f"{type(exc).__name__}: {exc}"
         return snap

@@ -14,8 +14,9 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .host_activity import HostLook, Snapshot
-from .interference_payload import (CpuFrequency, GpuOther, GpuOthers, Interference, ProcessShare, Thresholds)
+from .interference_payload import CpuFrequency, GpuOther, GpuOthers, Interference, ProcessShare, Thresholds
 
+DEFAULT_THRESHOLDS = Thresholds()
 TOP = 5  # processes named in the payload, the most CPU first
 Key = tuple[int, int]  # (pid, start ticks): a process, whatever later reuses its pid
 
@@ -115,7 +116,7 @@ def _gpu(span: Sequence[Snapshot], gpu_indices: Sequence[int], skip_pids: set[in
 
 def summarize(looks: Sequence[Snapshot], *, window: tuple[int, int] | None = None, own_pid: int,
               roots: Iterable[int] = (), marked: Iterable[Key] = (), gpu_indices: Sequence[int] = (),
-              cores: int, ticks_per_s: int, thresholds: Thresholds = Thresholds()) -> Interference:
+              cores: int, ticks_per_s: int, thresholds: Thresholds = DEFAULT_THRESHOLDS) -> Interference:
     """The payload of the looks that bracket `window` (monotonic ns; None: all of them)."""
     if len(looks) < 2:
         raise ValueError("a window needs at least two looks at the host")
@@ -181,7 +182,7 @@ class InterferenceObserver:
     with it and their descendants are the run's. exclude_tree() adds a root once it is known (a container's init).
     """
 
-    def __init__(self, *, thresholds: Thresholds = Thresholds(), interval_s: float = 0.5, own_pid: int | None = None,
+    def __init__(self, *, thresholds: Thresholds = DEFAULT_THRESHOLDS, interval_s: float = 0.5, own_pid: int | None = None,
                  exclude_pids: Iterable[int] = (), owner_marker: str | None = None, gpu_indices: Sequence[int] = (),
                  look: HostLook | None = None, cores: int | None = None, gpu_reader_factory=None) -> None:
         if interval_s <= 0:
@@ -197,6 +198,7 @@ class InterferenceObserver:
         self._gpu_reader = None
         self._gpu_error = ""
         self.looks: list[Snapshot] = []
+        self.failed_looks: list[str] = []
         self.marked: set[Key] = set()
         self._checked: set[Key] = set()
         self._stop = threading.Event()
@@ -223,8 +225,8 @@ class InterferenceObserver:
         while not self._stop.wait(self.interval_s):
             try:
                 self._look_once()
-            except Exception:  # a failed look leaves a gap between the others; the bracket spans it
-                continue
+            except Exception as exc:  # noqa: BLE001 - a failed look leaves a gap the bracket spans; it is counted
+                self.failed_looks.append(f"{type(exc).__name__}: {exc}")
 
     def start(self) -> InterferenceObserver:
         if self._thread is not None:
@@ -236,7 +238,7 @@ class InterferenceObserver:
                 factory = self._gpu_factory or NvmlGpuProcesses
                 self._gpu_reader = factory(self.gpu_indices)
                 self.look.gpu_reader = self._gpu_reader
-            except Exception as exc:  # no NVML here, or it refused: the GPU side is unreadable, with why
+            except Exception as exc:  # noqa: BLE001 - no NVML here, or it refused: the GPU side is unreadable, with why
                 self._gpu_error = f"NVML: {type(exc).__name__}: {exc}"
         self._look_once()
         self._thread = threading.Thread(target=self._loop, name="greenrt-interference", daemon=True)
@@ -254,19 +256,23 @@ class InterferenceObserver:
             if self._gpu_reader is not None and hasattr(self._gpu_reader, "close"):
                 try:
                     self._gpu_reader.close()
-                except Exception:
+                except Exception:  # noqa: BLE001, S110 - NVML's shutdown after the last read changes no figure
                     pass
         self.payload = self.result(window)
         return self.payload
 
     def result(self, window: tuple[int, int] | None = None, exclude_pids: Iterable[int] = ()) -> Interference:
         """The payload over the looks taken, with more roots excluded if given (the looks are not taken again)."""
-        return summarize(self.looks, window=window, own_pid=self.own_pid, roots=self.roots | set(exclude_pids),
-                         marked=self.marked, gpu_indices=self.gpu_indices, cores=self.cores,
-                         ticks_per_s=self.look.ticks_per_s, thresholds=self.thresholds)
+        payload = summarize(self.looks, window=window, own_pid=self.own_pid, roots=self.roots | set(exclude_pids),
+                            marked=self.marked, gpu_indices=self.gpu_indices, cores=self.cores,
+                            ticks_per_s=self.look.ticks_per_s, thresholds=self.thresholds)
+        if self.failed_looks:
+            payload.failed_looks = len(self.failed_looks)
+            payload.failed_look_reason = self.failed_looks[-1]
+        return payload
 
 
-def quiet_now(seconds: float = 1.0, thresholds: Thresholds = Thresholds(),
+def quiet_now(seconds: float = 1.0, thresholds: Thresholds = DEFAULT_THRESHOLDS,
               gpu_indices: Sequence[int] = ()) -> Interference:
     """Whether the host is quiet now: what processes other than this one used over `seconds` (and which are on
     the GPUs of `gpu_indices`)."""

@@ -5,7 +5,7 @@ Interference.model_validate. Keys a newer greenrt adds are kept (extra="allow"),
 """
 from __future__ import annotations
 
-from typing import Literal, Optional
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -34,17 +34,17 @@ class ProcessShare(_Part):
 
 class CpuFrequency(_Part):
     status: Literal["ok", "unreadable"]
-    mean_mhz: Optional[float] = None
-    min_mhz: Optional[float] = None
-    max_mhz: Optional[float] = None
+    mean_mhz: float | None = None
+    min_mhz: float | None = None
+    max_mhz: float | None = None
     reason: str = ""
 
 
 class GpuOther(_Part):
     gpu_index: int
     pid: int
-    comm: Optional[str] = None  # None: NVML's pid is not in this /proc (another container's, or gone)
-    used_memory_mib: Optional[float] = None
+    comm: str | None = None  # None: NVML's pid is not in this /proc (another container's, or gone)
+    used_memory_mib: float | None = None
 
 
 class GpuOthers(_Part):
@@ -64,10 +64,12 @@ class Interference(_Part):
     excluded_pids: list[int] = []  # greenrt and the run's tree, as seen
     # From /proc/stat: the machine's busy share (all processes, greenrt's and the run's included, and the kernel);
     # steal: time the hypervisor gave these CPUs to someone else. None, with cpu_reason, where unreadable.
-    host_busy_share: Optional[float] = None
-    steal_share: Optional[float] = None
+    host_busy_share: float | None = None
+    steal_share: float | None = None
     cpu_reason: str = ""
-    load_1m_max: Optional[float] = None  # counts the run's own threads too: recorded, not a threshold
+    load_1m_max: float | None = None  # counts the run's own threads too: recorded, not a threshold
+    failed_looks: int = 0  # looks that raised: the bracket spans the gap they leave
+    failed_look_reason: str = ""
     frequency: CpuFrequency
     gpu: GpuOthers
     thresholds: Thresholds

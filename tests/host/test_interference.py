@@ -202,8 +202,8 @@ def test_other_processes_on_the_runs_gpus_flag_the_window(host: FakeHost):
     p = summarize([first, look.snapshot()], own_pid=OWN, roots=[600], gpu_indices=[0, 1], cores=2, ticks_per_s=HZ)
     assert [(g.gpu_index, g.pid, g.comm, g.used_memory_mib) for g in p.gpu.processes] == [
         (0, 700, "stress", 1536.0), (1, 4242, None, None)]  # 601 is the run's own
-    assert p.flagged and p.reasons == ["2 other process(es) on the run's GPUs: stress (pid 700) on GPU 0, "
-                                       "? (pid 4242) on GPU 1"]
+    assert p.flagged and p.reasons == [("2 other process(es) on the run's GPUs: stress (pid 700) on GPU 0, "
+                                        "? (pid 4242) on GPU 1")]
     kept = summarize([first, look.snapshot()], own_pid=OWN, roots=[600], gpu_indices=[0, 1], cores=2,
                      ticks_per_s=HZ, thresholds=Thresholds(gpu_others=False))
     assert not kept.flagged and len(kept.gpu.processes) == 2  # recorded, not flagged, when the config says so

@@ -75,7 +75,7 @@ def test_a_cpu_hog_beside_the_window_is_flagged_with_its_share_and_named():
     assert quiet.others_cpu_s == pytest.approx(busy.others_cpu_s - entry.cpu_s, abs=2e-3)
     # At a threshold between the two, the hog alone decides the verdict.
     between = Thresholds(max_others_share=(busy.others_share + quiet.others_share) / 2, max_steal_share=1.0)
-    common = dict(own_pid=observer.own_pid, cores=observer.cores, ticks_per_s=HZ, thresholds=between)
+    common = {"own_pid": observer.own_pid, "cores": observer.cores, "ticks_per_s": HZ, "thresholds": between}
     assert summarize(observer.looks, **common).flagged
     assert not summarize(observer.looks, roots=[hog.pid], **common).flagged
 
