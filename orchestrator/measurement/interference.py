@@ -174,17 +174,28 @@ def _marker_of(proc: Path, pid: int, marker: bytes) -> bool:
         return False
 
 
+def _cgroup_of(proc: Path, pid: int) -> str:
+    try:
+        with open(proc / str(pid) / "cgroup", encoding="utf-8", errors="replace") as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
 class InterferenceObserver:
     """Looks at the host from start() to stop(window), like the energy Sampler, and says what else used it.
 
     own_pid: greenrt's process (its sampler threads are not interference). exclude_pids: roots of the run's
     process tree. owner_marker: an environment entry ("NAME=value") every runner of this greenrt carries; processes
-    with it and their descendants are the run's. exclude_tree() adds a root once it is known (a container's init).
+    with it and their descendants are the run's. exclude_tree() adds a root once it is known (a container's init);
+    exclude_cgroup() makes the run's every process whose /proc/<pid>/cgroup names a fragment (a container's id),
+    for an observer made with watch_cgroups=True (each process's cgroup is then read once, when first seen).
     """
 
     def __init__(self, *, thresholds: Thresholds = DEFAULT_THRESHOLDS, interval_s: float = 0.5, own_pid: int | None = None,
                  exclude_pids: Iterable[int] = (), owner_marker: str | None = None, gpu_indices: Sequence[int] = (),
-                 look: HostLook | None = None, cores: int | None = None, gpu_reader_factory=None) -> None:
+                 look: HostLook | None = None, cores: int | None = None, gpu_reader_factory=None,
+                 watch_cgroups: bool = False) -> None:
         if interval_s <= 0:
             raise ValueError(f"interval_s must be positive, got {interval_s}")
         self.thresholds, self.interval_s = thresholds, interval_s
@@ -201,6 +212,9 @@ class InterferenceObserver:
         self.failed_looks: list[str] = []
         self.marked: set[Key] = set()
         self._checked: set[Key] = set()
+        self.watch_cgroups = watch_cgroups
+        self._cgroups: dict[Key, str] = {}
+        self._fragments: set[str] = set()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.payload: Interference | None = None
@@ -208,17 +222,26 @@ class InterferenceObserver:
     def exclude_tree(self, pid: int) -> None:
         self.roots.add(pid)
 
+    def exclude_cgroup(self, fragment: str) -> None:
+        if not self.watch_cgroups:
+            raise RuntimeError("exclude_cgroup needs an observer made with watch_cgroups=True")
+        if fragment:
+            self._fragments.add(fragment)
+
     def _look_once(self) -> None:
         snap = self.look.snapshot()
         if self.gpu_indices and self._gpu_reader is None:
             snap.gpu_reason = self._gpu_error
-        if self.marker is not None:
+        if self.marker is not None or self.watch_cgroups:
             for p in snap.procs.values():
                 key = (p.pid, p.start_ticks)
-                if key not in self._checked:
-                    self._checked.add(key)
-                    if _marker_of(self.look.proc, p.pid, self.marker):
-                        self.marked.add(key)
+                if key in self._checked:
+                    continue
+                self._checked.add(key)
+                if self.marker is not None and _marker_of(self.look.proc, p.pid, self.marker):
+                    self.marked.add(key)
+                if self.watch_cgroups:
+                    self._cgroups[key] = _cgroup_of(self.look.proc, p.pid)
         self.looks.append(snap)
 
     def _loop(self) -> None:
@@ -261,10 +284,13 @@ class InterferenceObserver:
         self.payload = self.result(window)
         return self.payload
 
+    def _in_fragments(self) -> set[Key]:
+        return {k for k, text in self._cgroups.items() if any(f in text for f in self._fragments)}
+
     def result(self, window: tuple[int, int] | None = None, exclude_pids: Iterable[int] = ()) -> Interference:
         """The payload over the looks taken, with more roots excluded if given (the looks are not taken again)."""
         payload = summarize(self.looks, window=window, own_pid=self.own_pid, roots=self.roots | set(exclude_pids),
-                            marked=self.marked, gpu_indices=self.gpu_indices, cores=self.cores,
+                            marked=self.marked | self._in_fragments(), gpu_indices=self.gpu_indices, cores=self.cores,
                             ticks_per_s=self.look.ticks_per_s, thresholds=self.thresholds)
         if self.failed_looks:
             payload.failed_looks = len(self.failed_looks)

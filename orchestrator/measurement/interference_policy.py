@@ -2,9 +2,11 @@
 Interference payload and the attempt it came from."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal, Protocol
 
+from .interference import InterferenceObserver
 from .interference_payload import Interference, Thresholds
 
 POLICIES = ("flag", "remeasure", "abort")
@@ -19,6 +21,7 @@ class PolicySettings(Protocol):
     max_others_share: float
     max_steal_share: float
     gpu_others: bool
+    interval_ms: float
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,13 @@ class Decision:
 def thresholds_of(settings: PolicySettings) -> Thresholds:
     return Thresholds(max_others_share=settings.max_others_share, max_steal_share=settings.max_steal_share,
                       gpu_others=settings.gpu_others)
+
+
+def observer_for(settings: PolicySettings, *, gpu_indices: Sequence[int] = (), owner_marker: str | None = None,
+                 watch_cgroups: bool = False) -> InterferenceObserver:
+    """The observer of one run's launch, as [interference] sets it (not started)."""
+    return InterferenceObserver(thresholds=thresholds_of(settings), interval_s=settings.interval_ms / 1e3,
+                                gpu_indices=gpu_indices, owner_marker=owner_marker, watch_cgroups=watch_cgroups)
 
 
 def decide(payload: Interference, on_busy: str, attempt: int, max_remeasures: int) -> Decision:

@@ -14,7 +14,7 @@ from orchestrator.measurement.host_activity import (GpuProcess, HostLook, parse_
                                                     parse_pid_stat)
 from orchestrator.measurement.interference import InterferenceObserver, summarize
 from orchestrator.measurement.interference_payload import Interference, Thresholds
-from orchestrator.measurement.interference_policy import decide, thresholds_of
+from orchestrator.measurement.interference_policy import decide, observer_for, thresholds_of
 from orchestrator.planning.config import parse_config as _parse
 
 
@@ -267,3 +267,28 @@ def test_a_bad_interference_value_is_one_line_naming_what_is_valid(line: str, sa
         parse_config(_CONFIG + "[interference]\n" + line + "\n")
     message = str(caught.value)
     assert len(message.splitlines()) == 1 and "interference." in message and says in message
+
+
+def test_a_containers_processes_named_by_their_cgroup_are_the_runs(host: FakeHost):
+    # A container's processes are not greenrt's children; its id in their cgroup says they are the run's.
+    host.procs[900] = ("python", 880, 0, 90_500)
+    host.write()
+    (host.proc / "900" / "cgroup").write_text("0::/system.slice/docker-4f1c2a9e.scope\n")
+    (host.proc / "700" / "cgroup").write_text("0::/user.slice/user-1000.slice/session-3.scope\n")
+    observer = InterferenceObserver(own_pid=OWN, look=host.look(), cores=2, interval_s=60, watch_cgroups=True).start()
+    host.run(900, 150)
+    host.run(700, 50)
+    host.advance(1.0)
+    host.write()
+    observer.exclude_cgroup("4f1c2a9e")
+    p = observer.stop()
+    assert 900 in p.excluded_pids and [t.pid for t in p.top] == [700] and p.others_cpu_s == 0.5
+    with pytest.raises(RuntimeError):
+        InterferenceObserver(own_pid=OWN, look=host.look()).exclude_cgroup("4f1c2a9e")
+
+
+def test_the_observer_of_a_run_takes_the_configs_thresholds_and_interval():
+    cfg = parse_config(_CONFIG + "[interference]\nmax_steal_share = 0.2\ninterval_ms = 250\ngpu_others = false\n")
+    observer = observer_for(cfg.interference, gpu_indices=[1], owner_marker="GREENRT_OWNER_PID=7")
+    assert observer.interval_s == 0.25 and observer.gpu_indices == [1] and observer.marker == b"GREENRT_OWNER_PID=7"
+    assert observer.thresholds == Thresholds(max_others_share=0.1, max_steal_share=0.2, gpu_others=False)
