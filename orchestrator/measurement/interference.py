@@ -121,8 +121,8 @@ def summarize(looks: Sequence[Snapshot], *, window: tuple[int, int] | None = Non
     if len(looks) < 2:
         raise ValueError("a window needs at least two looks at the host")
     span = _bracket(looks, window)
-    if len(span) < 2:
-        span = sorted(looks, key=lambda s: s.t_ns)[-2:]
+    if len(span) < 2:  # a window outside the looks (a clock the observer does not share): all of them, not one
+        span = sorted(looks, key=lambda s: s.t_ns)
     skip = excluded_keys(span, own_pid, roots, marked)
     window_s = max((span[-1].t_ns - span[0].t_ns) / 1e9, 1e-9)
     capacity = window_s * cores
