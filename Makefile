@@ -75,7 +75,7 @@ lint: setup
 	$(BIN)/ruff check .
 
 # The fast tier alone: pure functions and in-process parts of the host side (no engine, cluster, runner or GPU).
-UNIT_TIER := not (process or docker or slurm or root)
+UNIT_TIER := not (process or docker or slurm or root or slow)
 test-unit: setup
 	$(BIN)/pytest -q -m "$(UNIT_TIER)" tests/host
 

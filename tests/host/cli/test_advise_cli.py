@@ -125,6 +125,7 @@ def test_the_schema_in_docs_is_the_models_schema():
                                                           "> docs/advise-schema.json"
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_the_report_opens_with_the_recommendations_and_draws_the_pareto_figures(tmp_path):
     root = write_sweep(tmp_path / "sweep")
     files = build_report(root)
@@ -141,6 +142,7 @@ def test_the_report_opens_with_the_recommendations_and_draws_the_pareto_figures(
     assert (root / "report" / "tables" / "recommendations.csv").exists()
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_report_command_shows_carbon_and_cost_with_the_figures_used(tmp_path):
     root = write_sweep(tmp_path / "sweep")
     result = runner.invoke(app, ["report", str(root), "--grid-intensity-g-per-kwh", "400", "--pue", "1.2",

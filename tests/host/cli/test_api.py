@@ -65,6 +65,7 @@ def test_advise_is_what_the_cli_prints_as_json(tmp_path):
         api.advise(study, objective="speed")
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_finish_writes_tables_and_report_and_advises(tmp_path):
     study = write_sweep(tmp_path / "study")
     done = api.finish(study, advise=True)

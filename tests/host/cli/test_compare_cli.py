@@ -1,5 +1,6 @@
 """`greenrt report DIR` and `greenrt compare A B` through the command line."""
 import polars as pl
+import pytest
 from typer.testing import CliRunner
 
 from orchestrator.cli import app
@@ -8,6 +9,7 @@ from testkit.synthetic_sweep import journal, write_sweep
 runner = CliRunner()
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_report_command_writes_the_report_and_prints_findings(tmp_path):
     root = write_sweep(tmp_path / "sweep")
     result = runner.invoke(app, ["report", str(root)])
@@ -17,6 +19,7 @@ def test_report_command_writes_the_report_and_prints_findings(tmp_path):
     assert (root / "report" / "report.html").exists() and (root / "tables" / "runs.csv").exists()
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_report_command_can_trace_a_chosen_run_and_refuses_an_unknown_one(tmp_path):
     root = write_sweep(tmp_path / "sweep")
     result = runner.invoke(app, ["report", str(root), "--trace-run", "nope"])

@@ -23,6 +23,7 @@ def test_exit_code_log_and_environment_reach_the_outcome(tmp_path):
     assert failure.kind == "crash" and "exited with code 3" in failure.message
 
 
+@pytest.mark.slow  # waits out a real time limit
 def test_time_limit_kills_the_runner_and_its_children(tmp_path):
     pid_file = tmp_path / "child.pid"
     started = time.monotonic()

@@ -839,6 +839,7 @@ class _FakeLoad:
     ((70.0, 65.0, 72.0), (450.0, 400.0, 72.0), False, True),  # GPU 1 rises with it: charged wrongly
     ((70.0,), (450.0,), None, False),  # one GPU: nothing to check across GPUs
 ])
+@pytest.mark.slow  # idle and load measured in real time
 def test_attribution_measured_on_a_fake_nvml(idle, load, ok, checked):
     nvml = _TimedNvml(idle, load)
     fake_load = _FakeLoad(nvml)
@@ -993,6 +994,7 @@ def test_the_shell_entry_point_needs_no_pip(tmp_path):
     assert "pydantic_core-2.50.5-cp27-cp27mu-manylinux1_x86_64.whl: built for cp27-cp27mu" in lines[0]
 
 
+@pytest.mark.slow  # its steps' budgets run in real time
 def test_main_runs_the_new_parts_in_order_within_the_budget(tmp_path, monkeypatch):
     # main() wired end to end on fakes: what needs CUDA (the polls' load, the TF32 timings, the bare loop) is
     # replaced by figures; the attribution's own polling runs for real on a fake NVML.

@@ -166,6 +166,7 @@ def test_energy_counter_moves_only_at_its_update_ticks(simulate):
     assert checked > 50
 
 
+@pytest.mark.slow  # the simulator's clock runs in real time for seconds
 def test_counter_window_energy_is_within_the_stated_tolerance(simulate):
     """The derivation behind counter_tolerance_j, checked where the truth is exact: sample like greenrt's sampler
     (counter read, stamped at the middle of the read) and interpolate at two window edges."""
@@ -197,6 +198,7 @@ def test_counter_window_energy_is_within_the_stated_tolerance(simulate):
     assert worst > 0.5  # the counter's steps are really there: the tolerance is not vacuous
 
 
+@pytest.mark.slow  # the simulator's clock runs in real time for seconds
 def test_power_reading_is_a_1s_average_on_ampere_and_newer_and_instantaneous_before(simulate):
     spec = SimHost([SimGpu("NVIDIA H200", idle_w=60, load_w=460, wobble_w=0),
                     SimGpu("Tesla V100-SXM2-16GB", idle_w=40, load_w=240, wobble_w=0),
@@ -225,6 +227,7 @@ def test_power_reading_is_a_1s_average_on_ampere_and_newer_and_instantaneous_bef
     assert 60 < watts(0) < 460  # falling over a second, not at once
 
 
+@pytest.mark.slow  # the simulator's clock runs in real time for seconds
 def test_temperature_relaxes_exponentially_toward_a_target_set_by_power(simulate):
     fast = SimTemperature(idle_c=30, c_per_w=0.1, tau_s=0.2)
     slow = SimTemperature(idle_c=30, c_per_w=0.1, tau_s=0.2, cooling_tau_s=1000.0)
@@ -301,6 +304,7 @@ def test_fields_a_gpu_lacks_raise_not_supported(simulate):
         nv.nvmlDeviceGetCurrentClocksEventReasons(v100)
 
 
+@pytest.mark.slow  # the simulator's clock runs in real time for seconds
 def test_busy_follows_the_runners_cuda_visible_devices(simulate):
     spec = SimHost([SimGpu("Tesla V100-SXM2-16GB") for _ in range(3)], busy_mode="assigned-runner",
                    scan_interval_s=0.02)

@@ -12,6 +12,7 @@ import copy
 import datetime as dt
 import tomllib
 
+import pytest
 from hypothesis import given, settings, strategies as st
 
 from orchestrator import paths
@@ -94,6 +95,7 @@ def _assert_clear_refusal(message: str) -> None:
         assert ": " in line and line.split(": ", 1)[1].strip(), repr(line)  # names where, then says what
 
 
+@pytest.mark.slow  # many generated configs, each planned
 @settings(max_examples=500)
 @given(doc=mutated_documents(), host=st.sampled_from(HOSTS))
 def test_a_mutated_config_is_planned_or_refused_in_one_line_per_mistake(doc, host):

@@ -291,6 +291,7 @@ def test_refusal_key_in_a_toml_config(tmp_path):
     assert config.provider_options == {"onnxruntime/onnx-from-torch/cuda": {"session.disable_cpu_ep_fallback": "1"}}
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_the_report_heads_its_findings_with_the_cpu_fallback_warning(tmp_path):
     from orchestrator.report.build import build_report
     from testkit.synthetic_sweep import journal, write_sweep

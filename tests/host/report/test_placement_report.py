@@ -1,6 +1,8 @@
 """ORT placement verdicts in tables/runs and the report: a tensorrt run whose nodes went to the CUDA EP is flagged
 once, naming its cells, as CPU fallback already is (issue 20, point 8 carried into the results)."""
 
+import pytest
+
 from orchestrator.report.findings import cpu_fallback_findings, cuda_fallback_findings
 from orchestrator.results.tables import run_row, runs_table
 from testkit.records import make_record
@@ -74,6 +76,7 @@ def test_no_cuda_fallback_warning_without_such_runs_or_columns():
     assert cuda_fallback_findings(runs_table([])) == []
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_the_report_heads_its_findings_with_the_cuda_ep_warning(tmp_path):
     from orchestrator.report.build import build_report
     from testkit.synthetic_sweep import journal, write_sweep

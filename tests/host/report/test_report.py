@@ -12,9 +12,10 @@ from testkit.synthetic_sweep import REVISION, unavailable_journal, write_sweep
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-@pytest.fixture
-def report(tmp_path):
-    return build_report(write_sweep(tmp_path / "sweep"))
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    """Built once: the tests using it only read its files."""
+    return build_report(write_sweep(tmp_path_factory.mktemp("report") / "sweep"))
 
 
 def _assert_valid_png(path):
@@ -25,6 +26,7 @@ def _assert_valid_png(path):
     assert image.std() > 0.01  # not a blank canvas
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_every_figure_png_and_svg_exist_and_render(report):
     assert set(report.figures) == {"latency_p50", "throughput", "energy_per_inference", "energy_split",
                                    "energy_vs_time", "power_trace", "pareto-resnet50-bs2-fp32"}
@@ -34,6 +36,7 @@ def test_every_figure_png_and_svg_exist_and_render(report):
         assert svg.read_text().lstrip().startswith(("<?xml", "<svg")) and svg.stat().st_size > 5_000
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_markdown_links_exist_and_every_table_has_a_csv(report):
     text = report.markdown.read_text()
     for link in re.findall(r"\]\(([^)]+)\)", text):
@@ -47,6 +50,7 @@ def test_markdown_links_exist_and_every_table_has_a_csv(report):
     assert fidelity.height == 8 and fidelity["fidelity_faithful"].all()
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_html_is_self_contained(report):
     html = report.html.read_text()
     assert not re.search(r"""(src|href)\s*=\s*["'](?!data:)""", html)  # every src/href is inline data
@@ -54,18 +58,21 @@ def test_html_is_self_contained(report):
     assert html.count('src="data:image/png;base64,') == len(report.figures)
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_provenance_names_revision_driver_image_and_config(report):
     text = report.markdown.read_text()
     for needle in (REVISION, "999.1", "greenrt/torch:cpu", "feedfacecafe0001", "torch 9.9"):
         assert needle in text, needle
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_findings_name_the_winners_and_the_tie(report):
     text = "\n".join(report.findings)
     assert "energy, resnet50 bs2 fp32: torch" in text and "[best (significant)]" in text
     assert "latency, resnet50 bs2 fp32" in text and "tie with" in text
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_without_energy_the_report_says_why_and_draws_no_energy(tmp_path):
     files = build_report(write_sweep(tmp_path / "sweep", unavailable_journal(), with_samples=False))
     assert not {"energy_per_inference", "energy_split", "energy_vs_time"} & set(files.figures)
@@ -78,6 +85,7 @@ def test_without_energy_the_report_says_why_and_draws_no_energy(tmp_path):
     assert cells["J_per_inf"].null_count() == cells.height  # empty, never 0
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_missing_energy_is_never_a_zero_bar(tmp_path, monkeypatch):
     heights = {}
     save = figures._save
@@ -109,6 +117,7 @@ def test_findings_give_fp32_and_int8_of_one_cell_a_line_each_named_by_precision(
     assert "torch 11.5 ms p50" in lines[0] and "OV←torch 11.5 ms p50" in lines[1]
 
 
+@pytest.mark.slow  # draws the report's figures
 def test_fp32_and_int8_of_one_runtime_are_drawn_in_panels_of_their_own(tmp_path, monkeypatch):
     from orchestrator.analysis.stats import cell_statistics
 
@@ -148,6 +157,7 @@ def _native_gpu_record(index: int, precision: str, repetition: int = 0) -> dict:
     return record
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_the_fidelity_section_shows_native_gpu_runs_by_their_own_criterion_and_says_how_they_are_judged(tmp_path):
     from testkit.synthetic_sweep import journal
 

@@ -164,6 +164,7 @@ def test_cells_whose_repetitions_mix_hardware_are_named(tmp_path):
     assert mixed_hardware_cells(same) == [] and mixed_hardware_cells(table.drop("host")) == []
 
 
+@pytest.mark.slow  # a full report with its figures
 def test_the_report_warns_when_a_cells_repetitions_come_from_different_hardware(tmp_path):
     from orchestrator.report.build import build_report
     from testkit.synthetic_sweep import journal, write_sweep
