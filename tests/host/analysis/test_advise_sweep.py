@@ -34,7 +34,7 @@ def sweep(tmp_path_factory):
     config.write_text(config.read_text().replace("min_seconds = 1.0", "min_seconds = 0.3")
                       .replace("[baseline]\nseconds = 1.0", "[baseline]\nseconds = 0"))
     out = tmp / "results"
-    # Its own host-lock folder (as tests/host/faults_helpers.py): no energy is measured here, so it neither waits
+    # Its own host-lock folder (as testkit/faults_helpers.py): no energy is measured here, so it neither waits
     # on nor blocks another sweep of this host.
     env = {**os.environ, "GREENRT_LOCK_DIR": str(tmp / "lock")}
     done = greenrt("sweep", "--config", str(config), "--out", str(out), "--powercap-root", str(tmp / "no-powercap"),

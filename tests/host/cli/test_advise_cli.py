@@ -1,4 +1,4 @@
-"""`greenrt advise` and the report's opening on the synthetic sweep (tests/host/synthetic_sweep.py).
+"""`greenrt advise` and the report's opening on the synthetic sweep (tests/host/testkit/synthetic_sweep.py).
 
 The synthetic sweep's right answers (see its docstring): resnet50 bs2 energy, torch 1.0..1.4 J against ORT
 2.0..2.4 and TF 3.0..3.4, five runs each, so torch is significantly lowest (2 comparisons: torch against each, Holm p 2 x 2/252);

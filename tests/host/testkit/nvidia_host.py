@@ -6,7 +6,7 @@
     joules = truth.energy_between(done.pid, 0, start_ns, end_ns)   # GPU 0's TRUE energy over a window
 
 The simulator itself is tests/host/simulated_nvidia/pynvml.py (its docstring describes the model and the truth
-log). Every host gets its own host-lock folder (GREENRT_LOCK_DIR), like tests/host/faults_helpers.py, so these
+log). Every host gets its own host-lock folder (GREENRT_LOCK_DIR), like testkit/faults_helpers.py, so these
 sweeps neither wait on nor block another sweep on the machine.
 """
 from __future__ import annotations

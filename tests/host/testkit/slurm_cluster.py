@@ -5,7 +5,7 @@ own port, spool folder, pid and log file, make a cluster of that many nodes. Not
 squeue and scontrol calls reach these daemons through SLURM_CONF. Every daemon started here is stopped by its PID;
 a munged that already answered is left alone.
 
-Usable from a shell as well: `python tests/host/slurm_cluster.py up --nodes 4 --dir /tmp/c` prints the
+Usable from a shell as well: `python tests/host/testkit/slurm_cluster.py up --nodes 4 --dir /tmp/c` prints the
 environment to export, `... down --dir /tmp/c` stops it.
 """
 from __future__ import annotations
