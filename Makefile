@@ -8,7 +8,7 @@ PIP_VERSION := 26.3
 TEST_ENVS := torch onnxruntime tensorflow mxnet openvino onnxruntime-openvino litert
 FRAMEWORK_TESTS := $(addprefix test-,torch tensorflow mxnet openvino litert)
 
-.PHONY: setup system-packages engine envs images cpu-images sweep test test-unit test-host $(FRAMEWORK_TESTS) bench clean gpu-wheels gpu-check
+.PHONY: setup system-packages engine envs images cpu-images sweep test lint test-unit test-host $(FRAMEWORK_TESTS) bench clean gpu-wheels gpu-check
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -67,18 +67,24 @@ sweep: setup system-packages
 	$(GREENRT) sweep $(if $(CONFIG),--config $(CONFIG)) $(if $(OUT),--out $(OUT)) \
 		$(if $(PYTHON_RUNTIME),--python $(PYTHON_RUNTIME))
 
-test: test-host $(FRAMEWORK_TESTS)
+test: lint test-host $(FRAMEWORK_TESTS)
+
+# ruff (pinned in the dev extra; rules in pyproject.toml): pyflakes and syntax errors everywhere, docstrings on the
+# public Python API. It checks, it never rewrites.
+lint: setup
+	$(BIN)/ruff check .
 
 # The fast tier alone: pure functions and in-process parts of the host side (no engine, cluster, runner or GPU).
-UNIT_TIER := not (process or docker or slurm or root or gpu)
+UNIT_TIER := not (process or docker or slurm or root or slow)
 test-unit: setup
 	$(BIN)/pytest -q -m "$(UNIT_TIER)" tests/host
 
 # The host's tests include the Docker launcher's, against a real engine (images built by the tests themselves).
+# --durations: the slowest tests in every CI log, to see where its time goes.
 test-host: envs engine
-	$(BIN)/pytest tests/host
+	$(BIN)/pytest --durations=25 tests/host
 
-# Debian's Slurm for the scale-out tests, installed only where missing; tests/host/slurm_cluster.py starts a private
+# Debian's Slurm for the scale-out tests, installed only where missing; tests/host/testkit/slurm_cluster.py starts a private
 # single-host cluster (munged, slurmctld, one slurmd per node name) and stops it by its daemons' PIDs.
 SLURM_PACKAGES := slurmctld slurmd slurm-client munge
 .PHONY: slurm

@@ -3,7 +3,7 @@
     python bench/sampler_cost.py [--duration 10] [--intervals 0.05 0.01] [--powercap-root DIR] [--out FILE]
 
 Uses the sensors this host can read. Where neither RAPL nor NVML is readable, it polls a synthetic powercap tree
-(tests/host/powercap.py) in a temporary directory instead, and says so: that measures the sampler's own overhead
+(tests/host/testkit/powercap.py) in a temporary directory instead, and says so: that measures the sampler's own overhead
 with the same number of files read, not the kernel's RAPL read path (which adds an MSR read per zone).
 """
 from __future__ import annotations
@@ -32,8 +32,10 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 def _load_powercap_helper(name: str = "powercap") -> Any:
-    # tests/ is not a package; load the helper by path so the benchmark and the tests build the same tree.
-    spec = importlib.util.spec_from_file_location(f"greenrt_test_{name}", REPO / "tests" / "host" / f"{name}.py")
+    # tests/ is not a package; load the test helper (tests/host/testkit/) by path so the benchmark and the tests build
+    # the same tree.
+    testkit = REPO / "tests" / "host" / "testkit"
+    spec = importlib.util.spec_from_file_location(f"greenrt_test_{name}", testkit / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module  # dataclasses resolve annotations through sys.modules
@@ -87,7 +89,7 @@ def measure(sensors: list[Sensor], interval_s: float, duration_s: float) -> dict
 
 
 def simulated_host(tmp: Path, gpus: int) -> tuple[list[Sensor], str]:
-    """A node like the issue's: `gpus` simulated NVIDIA GPUs (tests/host/fake_nvml.py behind greenrt's own NVML
+    """A node like the issue's: `gpus` simulated NVIDIA GPUs (tests/host/testkit/fake_nvml.py behind greenrt's own NVML
     sensor: every call it makes per poll, answered in-process) and a synthetic RAPL tree of 4 zones."""
     from orchestrator.measurement.sensors.nvml import NvmlSensor
 

@@ -44,8 +44,9 @@ TARGETS = {"report": {20_000: (15, 1), 200_000: (120, 4)}, "resume": {200_000: (
 
 
 def _load_test_helper(name: str) -> Any:
-    # tests/ is not a package; the benchmark builds the same synthetic powercap tree the tests do.
-    spec = importlib.util.spec_from_file_location(f"greenrt_test_{name}", REPO / "tests" / "host" / f"{name}.py")
+    # tests/ is not a package; the benchmark builds the same synthetic powercap tree the tests do (tests/host/testkit/).
+    testkit = REPO / "tests" / "host" / "testkit"
+    spec = importlib.util.spec_from_file_location(f"greenrt_test_{name}", testkit / f"{name}.py")
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     sys.modules[spec.name] = module

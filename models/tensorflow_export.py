@@ -253,7 +253,7 @@ class TensorFlowLiteExporter(TensorFlowExporter):
         # signature's output names) and takes the inputs by the signature's TensorSpec names.
         @tf.function(input_signature=self._signature)
         def serving(*args):
-            return tf.nest.pack_sequence_as(structure, frozen(*args))
+            return tf.nest.pack_sequence_as(structure, frozen(*args))  # noqa: F821 (del'd in finally, after use)
 
         converter = tf.lite.TFLiteConverter.from_concrete_functions([serving.get_concrete_function()], tf.Module())
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]

@@ -47,23 +47,30 @@ def _results(directory: Union[str, Path]) -> ResultsDir:
 
 
 def load_runs(directory: Union[str, Path]) -> pl.DataFrame:
-    """One row per run of a results directory (the latest record of each run wins): cell keys, status, failure,
-    latency percentiles, throughput, energy per channel and per inference, fidelity; the table `greenrt report`
-    writes to tables/runs.parquet."""
+    """One row per run of a results directory; the latest record of each run wins.
+
+    Columns: cell keys, status, failure, latency percentiles, throughput, energy per channel and per inference,
+    fidelity; the table `greenrt report` writes to tables/runs.parquet.
+    """
     results = _results(directory)
     return read_runs(results.journal_path, results.root).runs
 
 
 def load_cells(directory: Union[str, Path], seed: int = 0) -> pl.DataFrame:
-    """Per cell (model, batch size, runtime, precision) and metric, over its successful repetitions: n, median,
-    q1/q3/IQR, mean and its 95% bootstrap interval (ci_low, ci_high), and a note where a value is missing and why.
-    Long format: one row per cell and metric; `metric` names the runs table's column and `unit` its unit."""
+    """Per cell (model, batch size, runtime, precision) and metric, over its successful repetitions.
+
+    n, median, q1/q3/IQR, mean and its 95% bootstrap interval (ci_low, ci_high), and a note where a value is missing
+    and why. Long format: one row per cell and metric; `metric` names the runs table's column and `unit` its unit.
+    """
     return cell_statistics(load_runs(directory), seed=seed)
 
 
 def load_samples(directory: Union[str, Path], run_id: str) -> pl.DataFrame:
-    """The raw sensor samples of one run (t_ns on the host's monotonic clock, channel, domain, energy_j, power_w,
-    temperature, clocks, throttle reasons); a UserError naming the run ids where the run or its samples are absent."""
+    """The raw sensor samples of one run.
+
+    Columns: t_ns on the host's monotonic clock, channel, domain, energy_j, power_w, temperature, clocks, throttle
+    reasons. A UserError names the run ids where the run or its samples are absent.
+    """
     results = _results(directory)
     journal = read_runs(results.journal_path, results.root, trace_run=run_id)
     record: Optional[RunRecord] = next((r for r in reversed(journal.shown) if r.run_id == run_id), None)
@@ -87,8 +94,10 @@ def _config(config: ConfigLike) -> SweepConfig:
 
 def plan(config: ConfigLike, powercap_root: Optional[str] = None, gpus: str = "all",
          skip_oversized: bool = False) -> Plan:
-    """What a sweep of `config` (a TOML path, a dict shaped like one, or a SweepConfig) would measure on this host:
-    `plan.runs` in their seeded order, `plan.skipped` with the reason of each cell that cannot run here."""
+    """What a sweep of `config` (a TOML path, a dict shaped like one, or a SweepConfig) would measure on this host.
+
+    `plan.runs` in their seeded order, `plan.skipped` with the reason of each cell that cannot run here.
+    """
     cfg = _config(config)
     measurement = probe(powercap_root)
     return plan_sweep(cfg, selected_capabilities(measurement, run_gpus(gpus, measurement)), skip_oversized)
@@ -112,9 +121,12 @@ class _LoggedSweep:
 def sweep(config: ConfigLike, out: Union[str, Path], launcher: str = "auto", python: Optional[str] = None,
           gpus: str = "all", powercap_root: Optional[str] = None, fresh: bool = False,
           skip_oversized: bool = False) -> Finished:
-    """Measure a sweep into `out` (resumed where it has runs already), then finish it as `greenrt sweep` does:
-    tables, report and the default advice (`Finished.advice`). A signal or a full disk stops it: the stop line is
-    logged as an error and click's Exit carries the status the command line would exit with (`exit_code`)."""
+    """Measure a sweep into `out` (resumed where it has runs already), then finish it as `greenrt sweep` does.
+
+    Finishing writes the tables, the report and the default advice (`Finished.advice`). A signal or a full disk
+    stops it: the stop line is logged as an error and click's Exit carries the status the command line would exit
+    with (`exit_code`).
+    """
     settings = SweepSettings(_config(config), Path(out).absolute(), launcher, python, gpus, fresh=fresh,
                              skip_oversized=skip_oversized)
     outcome = run_sweep(settings, probe(powercap_root), _LoggedSweep())
@@ -126,9 +138,11 @@ def advise(directories: Union[str, Path, Sequence[Union[str, Path]]], objective:
            precision: Optional[str] = None, models: Sequence[str] = (), batch_sizes: Sequence[int] = (),
            grid_intensity_g_per_kwh: Optional[float] = None, pue: Optional[float] = None,
            price_per_kwh: Optional[float] = None) -> Advice:
-    """Which runtime to deploy per model and batch size, as `greenrt advise` answers it: `objective` is energy,
-    latency, carbon or cost; runs are pooled across directories only where their hosts match. The Advice's
-    `model_dump()` is the JSON of `greenrt advise --json` (docs/advise-schema.json)."""
+    """Which runtime to deploy per model and batch size, as `greenrt advise` answers it.
+
+    `objective` is energy, latency, carbon or cost; runs are pooled across directories only where their hosts
+    match. The Advice's `model_dump()` is the JSON of `greenrt advise --json` (docs/advise-schema.json).
+    """
     if isinstance(directories, (str, Path)):
         directories = [directories]
     grid = GridFigures(grid_intensity_g_per_kwh, pue, price_per_kwh)

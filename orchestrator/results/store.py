@@ -248,7 +248,7 @@ def done_run_ids(path: Path) -> set[str]:
 
 
 _TAIL = b'"run_id": "'
-# RunRecord's fields that sort after run_id: all scalars (tests/host/test_store.py keeps it so).
+# RunRecord's fields that sort after run_id: all scalars (tests/host/results/test_store.py keeps it so).
 TAIL_KEYS = frozenset({"run_id", "runtime", "samples_path", "schema", "shard", "started_at", "status", "wall_seconds"})
 
 

@@ -201,7 +201,7 @@ class TorchCompiledAdapter(TorchNativeAdapter):
         super().load(request)  # the eager model on its device, threads set (inductor's C++ kernels read them)
         torch = self.torch
         self._check_toolchain(request)
-        import torch._dynamo
+        import torch._dynamo  # noqa: F811 (binds torch again: the same module as self.torch)
         import torch._dynamo.utils as utils
         import torch._inductor.utils
 

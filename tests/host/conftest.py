@@ -1,20 +1,14 @@
 from __future__ import annotations
 
 import logging
-import sys
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+from hypothesis import HealthCheck, settings
 
-# Test helpers (powercap.py, fake_nvml.py) are imported by plain name; make that hold under any --import-mode
-# and even if tests/ becomes a package.
-_HERE = str(Path(__file__).resolve().parent)
-if _HERE not in sys.path:
-    sys.path.insert(0, _HERE)
-
-from powercap import PowercapTree, make_powercap_tree  # noqa: E402
-from hypothesis import HealthCheck, settings  # noqa: E402
+# The helpers are the package testkit/ (pyproject's pytest `pythonpath` puts tests/host on the import path).
+from testkit.powercap import PowercapTree, make_powercap_tree
 
 # Property tests: derandomized (the same examples every run, so `make test` is reproducible), and the failing example
 # printed with the blob that replays it.

@@ -10,15 +10,12 @@ from __future__ import annotations
 import atexit
 import functools
 import shutil
-import sys
 import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:  # runners, models
-    sys.path.insert(0, str(ROOT))
 
-from runners.protocol import Budget, ExportRequest, ExportResult, RunRequest  # noqa: E402
+from runners.protocol import Budget, ExportRequest, ExportResult, RunRequest
 
 SMALL = Budget(warmup_iterations=1, min_iterations=2)
 

@@ -5,7 +5,6 @@ import mxnet as mx
 import numpy as np
 import pytest
 
-import mx_helpers  # noqa: F401 - puts the repository root on sys.path
 from models.inputs import make_inputs
 from models.mxnet_models import (PARAMETER_COUNTS, WeightsError, build_mxnet_model, parameter_count,
                                  parameters_numpy)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-import tf_helpers  # noqa: F401  (repository root on sys.path)
+import tf_helpers  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
 from models.inputs import make_inputs
 from models.registry import get_model
 from models.tensorflow_models import build_tensorflow_model
@@ -11,7 +11,7 @@ from runners.adapters import create_adapter
 from runners.adapters.tensorflow_native import TensorflowNativeAdapter
 from runners.loop import execute
 from runners.protocol import Budget
-from tf_helpers import TF_CPU, make_request
+from tf_helpers import make_request
 
 
 def test_cpu_run_of_mobilenet_gives_an_ok_result_with_the_registry_outputs(tmp_path):

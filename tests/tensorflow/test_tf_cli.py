@@ -1,7 +1,7 @@
 """The runner entrypoint in a fresh process: `python -m runners run --request FILE` for tensorflow/native/cpu."""
 from __future__ import annotations
 
-import tf_helpers  # noqa: F401  (repository root on sys.path)
+import tf_helpers  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
 from runners.protocol import RunResult, read_json
 from tf_helpers import TF_CPU, run_cli
 

@@ -7,7 +7,7 @@ from types import SimpleNamespace
 import pytest
 import tensorflow as tf
 
-import tf_helpers  # noqa: F401  (repository root on sys.path)
+import tf_helpers  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
 from runners.adapters.tensorflow_native import TensorflowNativeAdapter, apply_tensorflow_math
 from runners.loop import execute
 from runners.math_policy import POLICY, policy_for

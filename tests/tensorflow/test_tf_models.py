@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import tf_helpers  # noqa: F401  (repository root on sys.path)
+import tf_helpers  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
 from models.tensorflow_models import (PARAMETER_COUNTS, WeightsError, build_tensorflow_model, parameter_count)
 from runners.loop import execute
 from runners.protocol import Weights

@@ -7,7 +7,7 @@ import onnx
 import pytest
 from onnx import helper, numpy_helper
 
-import tf_helpers  # noqa: F401  (repository root on sys.path)
+import tf_helpers  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
 from models.export_flow import ExportError, verify_onnx
 from models.fidelity import compare_outputs
 from models.inputs import make_inputs

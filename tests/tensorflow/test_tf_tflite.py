@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import tf_helpers  # noqa: F401  (repository root on sys.path)
+import tf_helpers  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
 from models.export_flow import ExportError, run_export, verify_tflite
 from models.inputs import make_inputs
 from models.registry import get_model

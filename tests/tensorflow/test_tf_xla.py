@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import tf_helpers  # noqa: F401  (repository root on sys.path)
+import tf_helpers  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
 from models.fidelity import compare_outputs
 from runners.adapters import create_adapter
 from runners.adapters.tensorflow_native import TensorflowNativeAdapter

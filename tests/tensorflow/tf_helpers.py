@@ -3,7 +3,7 @@
     .cache/envs/tensorflow/bin/python -m pytest tests/tensorflow -q
 
 A uniquely named module (not conftest.py: tests/torch and tests/host have their own).  pytest puts this folder on
-sys.path; importing this module puts the repository root there too, so `runners` and `models` import.
+sys.path, and the repository root (`runners`, `models`) is on it by pyproject's pytest `pythonpath`.
 """
 from __future__ import annotations
 
@@ -14,11 +14,9 @@ import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-from runners.protocol import Budget, RunRequest  # noqa: E402
+from runners.protocol import Budget, RunRequest  # noqa: E402  (after TF_CPP_MIN_LOG_LEVEL)
 
 SMALL = Budget(warmup_iterations=1, min_iterations=2)
 TF_CPU = "tensorflow/native/cpu"

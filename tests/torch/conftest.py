@@ -1,17 +1,9 @@
 """Tests that run INSIDE the torch environment: `$(greenrt env python torch) -m pytest tests/torch`."""
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-_HERE = Path(__file__).resolve().parent
-for path in (str(_HERE.parents[1]), str(_HERE)):  # the repo root (runners, models) and torch_helpers
-    if path not in sys.path:
-        sys.path.insert(0, path)
-
-from runners.protocol import ExportRequest  # noqa: E402
+from runners.protocol import ExportRequest
 
 
 @pytest.fixture(scope="session")

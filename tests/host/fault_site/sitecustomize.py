@@ -1,4 +1,4 @@
-"""Test-only faults for greenrt's fault-injection tests (tests/host/test_faults_*.py); never on a normal path.
+"""Test-only faults for greenrt's fault-injection tests (tests/host/faults/test_faults_*.py); never on a normal path.
 
 A sweep config puts this folder on one runtime's PYTHONPATH through its `[environment."<runtime>"]` table, with
 GREENRT_TEST_FAULT naming what the runner process does instead of running:

@@ -1,6 +1,6 @@
 """Test-only faults inside greenrt itself (the orchestrator, not a runner); never on a normal path.
 
-tests/host/test_nvidia_host_e2e.py puts this folder on a greenrt subprocess's PYTHONPATH with
+tests/host/nvidia/test_nvidia_host_e2e.py puts this folder on a greenrt subprocess's PYTHONPATH with
 GREENRT_TEST_ORCH_FAULT naming the fault:
   accounting   orchestrator.measurement.accounting.account_energy raises RuntimeError (greenrt failing after a runner returned)
 

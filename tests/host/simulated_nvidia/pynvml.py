@@ -2,7 +2,7 @@
 
 Tests put this folder FIRST on the PYTHONPATH of a real `greenrt` subprocess, so that its `import pynvml` gets
 this module instead of nvidia-ml-py. The host it simulates is described by the JSON file named in GREENRT_SIM_NVML
-(written by tests/host/nvidia_host.py); without that variable nvmlInit raises NVMLError_LibraryNotFound, as on a
+(written by tests/host/testkit/nvidia_host.py); without that variable nvmlInit raises NVMLError_LibraryNotFound, as on a
 host without a driver. Names, signatures and return types follow nvidia-ml-py 13's pynvml; anything else is an
 AttributeError (a product call the simulator does not know must fail loudly, never get a made-up value).
 
