@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from nvidia_host import SimGpu, SimHost, run_greenrt
+from testkit.nvidia_host import SimGpu, SimHost, run_greenrt
 from orchestrator.measurement.interference import InterferenceObserver, summarize
 from orchestrator.measurement.interference_payload import Thresholds
 
