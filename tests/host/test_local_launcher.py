@@ -12,7 +12,7 @@ from orchestrator import paths
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.errors import UserError
 from orchestrator.execution.launchers.local import LocalLauncher
-from orchestrator.execution.sweep import classify_outcome
+from orchestrator.execution.run import classify_outcome
 
 
 def fake_interpreter(tmp_path: Path, body: str) -> str:
