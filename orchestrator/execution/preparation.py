@@ -198,7 +198,8 @@ class Preparation:
             write_json_atomic(request_path, to_dict(request))
             outcome = self.launcher.launch(source, ["run", "--request", str(request_path)], workdir=folder,
                                            timeout_s=self.config.prepare_timeout_seconds, env_vars={},
-                                           log_path=folder / f"{path.stem}.log", readonly=run_mounts(request)["readonly"])
+                                           log_path=folder / f"{path.stem}.log",
+                                           readonly=run_mounts(request)["readonly"])
             self._references[key] = path if path.exists() else Missing(
                 f"the {source} reference run failed ({outcome.start_error or 'exit ' + str(outcome.exit_code)}): "
                 + (outcome.log_tail.splitlines() or [""])[-1][:300], outcome.log_tail)
