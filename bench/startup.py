@@ -19,7 +19,8 @@ from orchestrator.provisioning.images import ImageManager, docker_client
 from orchestrator.execution.launchers.docker import DockerLauncher
 from orchestrator.execution.launchers.local import LocalLauncher
 from orchestrator.planning.runtimes import parse_runtime
-from orchestrator.execution.sweep import launch_facts, run_mounts
+from orchestrator.execution.preparation import run_mounts
+from orchestrator.execution.run import launch_facts
 from runners.protocol import Budget, RunRequest, RunResult, Weights, read_json, to_dict, write_json_atomic
 
 CELLS = (("onnxruntime/onnx-from-torch/cpu", "mobilenet_v2"), ("torch/native/cpu", "mobilenet_v2"))
@@ -49,7 +50,7 @@ def launch_once(launcher, runtime: str, model: str, artifact_path: str | None, f
     result: RunResult = read_json(RunResult, request.result_path)
     if result.status != "ok":
         raise RuntimeError(f"{runtime} through {launcher.name} failed: {outcome.log_tail[-500:]}")
-    facts = launch_facts(outcome, result)
+    facts = launch_facts(outcome, result).model_dump()  # a typed Launch; the bench adds its own key
     facts["outside_window"] = result.first_inference_ns <= result.window_start_ns
     return facts
 

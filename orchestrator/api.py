@@ -23,7 +23,7 @@ from orchestrator.analysis.advice_schema import Advice
 from orchestrator.analysis.carbon import GridFigures
 from orchestrator.analysis.stats import cell_statistics
 from orchestrator.errors import UserError
-from orchestrator.execution.session import SweepSettings, run_gpus, run_sweep, selected_capabilities
+from orchestrator.execution.sweep import SweepSettings, run_gpus, run_sweep, selected_capabilities
 from orchestrator.measurement.probe import probe
 from orchestrator.planning.config import SweepConfig, load_config, parse_config
 from orchestrator.planning.planner import Plan, PlannedRun, plan_sweep

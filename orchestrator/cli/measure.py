@@ -18,7 +18,7 @@ from orchestrator.cli.gpu_notes import GpuSide, jit_notes
 from orchestrator.cli.results import merge_and_finish, show_finished
 from orchestrator.errors import UserError
 from orchestrator.execution.prepare_shards import PrepareHere
-from orchestrator.execution.session import SweepSettings, launcher_choice, needed_environments, run_gpus, run_sweep
+from orchestrator.execution.sweep import SweepSettings, launcher_choice, needed_environments, run_gpus, run_sweep
 from orchestrator.measurement.probe import Measurement, probe
 from orchestrator.measurement.interference import quiet_now
 from orchestrator.measurement.interference_policy import thresholds_of

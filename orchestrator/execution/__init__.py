@@ -1,1 +1,1 @@
-"""Running a plan: the sweep loop and its runner, the guard (signals, full disk), the host lock, launchers, ONNX artifacts."""
+"""Running a plan: the sweep loop, one run, preparation, the measurement protocol, the guard, launchers."""

@@ -2,7 +2,7 @@
 
     with SweepGuard(out) as guard:                 # takes the host-wide lock (or refuses, naming the holder)
         guard.end_leftovers()                      # runners and containers of sweeps killed with SIGKILL
-        record = guard.execute(runner, run)        # SIGINT/SIGTERM here: the launcher cleans up (kills the
+        record = guard.execute(runs, run)          # SIGINT/SIGTERM here: the launcher cleans up (kills the
         guard.append(results, record)              #   process group / removes the container), the run is
                                                    #   journaled as interrupted, and the sweep exits 130/143
 A signal arriving while a record is appended waits until the line is written, so a finished run is never recorded
@@ -17,21 +17,29 @@ import threading
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Protocol
 
 from orchestrator.execution import hostlock
 from orchestrator.execution.launchers.docker import DockerLauncher
 from orchestrator.execution.launchers.local import LocalLauncher
-from orchestrator.execution.launchers.base import tail
 from orchestrator.planning.planner import PlannedRun
-from orchestrator.results.payloads import Energy
-from orchestrator.results.record import INTERRUPTED, RunRecord
+from orchestrator.results.record import RunRecord
 from orchestrator.results.store import ResultsDir, disk_full
 
 logger = logging.getLogger(__name__)
 
 LAUNCHER_KINDS = (LocalLauncher, DockerLauncher)
 DISK_FULL_WORDS = ("No space left on device", "Disk quota exceeded")
+
+
+class ExecutesRuns(Protocol):
+    """What the guard runs each run through (execution/run.py's RunExecutor): it makes every record, complete."""
+
+    results: ResultsDir
+
+    def execute(self, run: PlannedRun) -> RunRecord: ...
+
+    def interrupted(self, run: PlannedRun, signal_name: str, wall_seconds: float) -> RunRecord: ...
 
 
 class SweepStopped(BaseException):
@@ -59,7 +67,7 @@ class SweepGuard:
         self.signals = signals
         self.lock: hostlock.HostLock | None = None
         self.results: ResultsDir | None = None
-        self.runner: Any = None
+        self.runs: ExecutesRuns | None = None
         self.current: PlannedRun | None = None
         self._current_since = 0.0
         self._previous: dict[int, Any] = {}
@@ -127,15 +135,10 @@ class SweepGuard:
                 f"space and rerun the same command to resume")
 
     def _record_interrupted(self, exc: SweepInterrupted) -> str:
-        run, results, runner = self.current, self.results, self.runner
-        if run is None or results is None or runner is None:
+        run, results, runs = self.current, self.results, self.runs
+        if run is None or results is None or runs is None:
             return " between runs"
-        record = runner.new_record(run)
-        log_path = results.run_dir(run.run_id) / "runner.log"
-        record.fail(INTERRUPTED, f"{exc.signal_name} stopped the sweep during this run; it is measured again when "
-                                 "the sweep resumes", tail(log_path))
-        record.status, record.wall_seconds = INTERRUPTED, time.monotonic() - self._current_since
-        record.energy = Energy.unavailable("the run was interrupted")
+        record = runs.interrupted(run, exc.signal_name, time.monotonic() - self._current_since)
         try:
             results.append(record)
         except OSError as write_error:
@@ -148,11 +151,11 @@ class SweepGuard:
         beside a local sweep's measurements)."""
         return sum(launcher.end_leftovers() for launcher in LAUNCHER_KINDS)
 
-    def execute(self, runner: Any, run: PlannedRun) -> RunRecord:
-        """runner.execute(run), knowing which run is in flight; a run that failed for a full disk stops the sweep."""
-        self.runner, self.results = runner, runner.results
+    def execute(self, runs: ExecutesRuns, run: PlannedRun) -> RunRecord:
+        """runs.execute(run), knowing which run is in flight; a run that failed for a full disk stops the sweep."""
+        self.runs, self.results = runs, runs.results
         self.current, self._current_since = run, time.monotonic()
-        record = runner.execute(run)
+        record = runs.execute(run)
         failure = record.failure
         text = f"{failure.message}\n{failure.log_tail}" if failure else ""
         if any(words in text for words in DISK_FULL_WORDS):

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Optional
 
 from orchestrator.execution.artifacts import ArtifactCache
-from orchestrator.execution.session import make_launcher, needed_environments
-from orchestrator.execution.sweep import SweepRunner
+from orchestrator.execution.preparation import Preparation
+from orchestrator.execution.sweep import make_launcher, needed_environments
 from orchestrator.measurement.probe import Measurement
 from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.gpus import GpuDescription
@@ -27,5 +27,4 @@ class PrepareHere:
 
     def __call__(self, plan: Plan, results: ResultsDir, runs: list[PlannedRun]) -> None:
         launcher = make_launcher(self.launcher, needed_environments(plan), self.python, self.config, self.gpus)
-        SweepRunner(self.config, plan, results, launcher, self.measurement,
-                    ArtifactCache.for_sweep(launcher, self.config), run_gpus=self.gpus).prepare(runs)
+        Preparation(self.config, launcher, ArtifactCache.for_sweep(launcher, self.config)).prepare(runs)

@@ -18,7 +18,8 @@ from orchestrator.measurement.sensors.base import SensorStatus
 from orchestrator.results.payloads import Fidelity
 from orchestrator.results.record import OK, RunRecord
 from orchestrator.results.store import ResultsDir
-from orchestrator.execution.sweep import ACCOUNTING, compare_output_files, reference_path
+from orchestrator.execution.preparation import reference_path
+from orchestrator.execution.run import ACCOUNTING, compare_output_files
 
 
 @dataclass(frozen=True)
@@ -54,9 +55,9 @@ def _fidelity(results: ResultsDir, record: RunRecord, seed: int) -> Fidelity | N
     if not outputs.exists() or not reference.exists():
         return Fidelity.unavailable("accounted again later: the run's outputs or its source's reference outputs "
                                     "were not kept")
-    report = compare_output_files(reference, outputs, record.precision)
+    fidelity = compare_output_files(reference, outputs, record.precision)
     outputs.unlink(missing_ok=True)
-    return Fidelity.compared(report)
+    return fidelity
 
 
 def reaccount_record(results: ResultsDir, record: RunRecord, seed: int) -> RunRecord:

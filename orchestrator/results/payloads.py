@@ -1,7 +1,7 @@
 """The run record's nested payloads, typed: energy (and its channels), fidelity, protocol, launch and artifact.
 
-Energy, fidelity and artifact are built by their classmethods; launch and protocol facts by the sweep runner
-(execution/sweep.py's launch_facts and protocol_facts), typed as they are assigned to the record. All are read by
+Energy, fidelity and artifact are built by their classmethods; launch and protocol facts by the execution room
+(execution/run.py's launch_facts, execution/measurement_protocol.py's MeasurementProtocol.facts). All are read by
 attribute. Each writes exactly the keys it was built or read with, as the dicts it replaces did: a CPU channel has
 no `assigned`, an energy that was never accounted has no `warning`, a launch that never started has no `startup_s`,
 and a null written is a null kept. So a journal line reads back to the same JSON object, whichever greenrt wrote
@@ -126,7 +126,7 @@ class BaselineRef(Payload):
 
 
 class Protocol(Payload):
-    """The baseline and cooldown a run was measured under (built by the sweep runner's protocol_facts)."""
+    """The baseline and cooldown a run was measured under (built by MeasurementProtocol.facts, execution/)."""
 
     baseline: Optional[BaselineRef] = None
     cooldown_before: Optional[dict[str, Any]] = None  # orchestrator/measurement/cooldown.py's facts
@@ -138,7 +138,7 @@ class Protocol(Payload):
 
 class Launch(Payload):
     """How the runner was started, and what starting it cost: outside the measured window, but worth knowing
-    (built by execution/sweep.py's launch_facts from the launcher's outcome and the runner's clock readings)."""
+    (built by execution/run.py's launch_facts from the launcher's outcome and the runner's clock readings)."""
 
     seconds: Optional[float] = None
     exit_code: Optional[int] = None

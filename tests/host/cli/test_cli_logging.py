@@ -15,7 +15,7 @@ def shown():
     show_diagnostics()
     show_diagnostics()  # every verb installs it: still one handler
     assert rooms.handlers.count(terminal) == 1
-    yield logging.getLogger("orchestrator.execution.session")
+    yield logging.getLogger("orchestrator.execution.sweep")
     rooms.removeHandler(terminal)
     rooms.setLevel(level)
 

@@ -14,7 +14,7 @@ import pytest
 from testkit.docker_helpers import assert_no_leftovers, engine_with_cpu_images
 from orchestrator.provisioning.images import RUNNER_UID
 from orchestrator.execution.launchers.docker import RUN_LABEL, DockerLauncher
-from orchestrator.execution.sweep import classify_outcome
+from orchestrator.execution.run import classify_outcome
 from orchestrator.planning.gpus import GpuDescription
 from testkit.powercap import make_powercap_tree
 from runners.protocol import Budget, RunRequest, to_dict, write_json_atomic

@@ -18,7 +18,7 @@ import pytest
 
 from testkit.docker_helpers import assert_no_leftovers, pip_find_links
 from orchestrator.execution.launchers.docker import DockerLauncher
-from orchestrator.execution.sweep import classify_outcome
+from orchestrator.execution.run import classify_outcome
 from orchestrator.planning.gpus import GpuDescription
 from orchestrator.provisioning.base_image import DEFAULT_TAG, base_exists, build_base
 from orchestrator.provisioning.images import ImageManager, docker_client

@@ -10,7 +10,7 @@ import pytest
 from orchestrator import paths
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.errors import UserError
-from orchestrator.execution.sweep import classify_outcome
+from orchestrator.execution.run import classify_outcome
 from testkit.launching import launch
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.execution.launchers.local import oom_kill_counters, oom_kill_verdict
-from orchestrator.execution.sweep import classify_outcome
+from orchestrator.execution.run import classify_outcome
 from testkit.launching import launch
 
 ALLOCATE = ('exec python3 -c "import sys; print(\'allocating until killed\', flush=True); h = []\n'

@@ -6,12 +6,11 @@ import pytest
 from testkit.fake_nvml import FakeGpu, FakeNvml
 from orchestrator.measurement.baseline import baseline_reference, describe_baseline, idle_temperature, recheck_due
 from orchestrator.planning.config import parse_config
-from orchestrator.planning.planner import HostCapabilities, plan_sweep
 from orchestrator.measurement.sampler import SampleSeries
 from orchestrator.measurement.sensors.base import Reading, SensorStatus
 from orchestrator.measurement.sensors.nvml import NvmlSensor
 from orchestrator.results.store import ResultsDir
-from orchestrator.execution.sweep import SweepRunner
+from orchestrator.execution.measurement_protocol import MeasurementProtocol
 from orchestrator.measurement.probe import Measurement
 
 VALID = {"name": "t", "models": ["resnet50"], "batch_sizes": [1], "runtimes": ["torch/native/cpu"]}
@@ -48,9 +47,7 @@ def runner_for(tmp_path, sensors, **baseline):
     results = ResultsDir(tmp_path / "out")
     results.root.mkdir(parents=True, exist_ok=True)
     status = SensorStatus("nvml", bool(sensors), "1 GPU(s)" if sensors else "NVML library not found")
-    plan = plan_sweep(config, HostCapabilities())
-    return SweepRunner(config, plan, results, launcher=None, measurement=Measurement(sensors, [status]),
-                       artifacts=None)
+    return MeasurementProtocol(config, Measurement(sensors, [status]), results)
 
 
 def test_recheck_measures_again_and_keeps_the_history(tmp_path):
@@ -58,13 +55,13 @@ def test_recheck_measures_again_and_keeps_the_history(tmp_path):
     runner = runner_for(tmp_path, [NvmlSensor(FakeNvml([fake]))], recheck_minutes=30)
     first = runner.measure_baseline()
     assert first["idle_temperature_c"] == {"gpu-0": 41.0}
-    assert runner.protocol_facts()["baseline"] == {"index": 0, "status": "ok", "measured_at": first["measured_at"]}
+    assert runner.facts().baseline.model_dump() == {"index": 0, "status": "ok", "measured_at": first["measured_at"]}
     assert runner.recheck_baseline(now=runner._baseline_at + 29 * 60) is None
     fake.temperature_c = 44
     # Just past the interval: (t + 1800) - t is not exactly 1800 in floating point for every monotonic t.
     again = runner.recheck_baseline(now=runner._baseline_at + 30 * 60 + 0.5)
     assert again is not None and again["idle_temperature_c"] == {"gpu-0": 44.0}
-    assert runner.protocol_facts()["baseline"]["index"] == 1
+    assert runner.facts().baseline.index == 1
     stored = json.loads(runner.results.baseline_path.read_text())
     assert [b["idle_temperature_c"]["gpu-0"] for b in stored["history"]] == [41.0, 44.0]
     assert stored["latest"] == stored["history"][-1]
@@ -75,7 +72,7 @@ def test_a_resumed_sweep_numbers_its_baselines_after_the_earlier_ones(tmp_path):
     earlier = {"status": "ok", "idle_w": {"gpu-0": 70.0}, "measured_at": "2026-01-01T00:00:00+00:00"}
     runner.results.write_json(runner.results.baseline_path, {"latest": earlier, "history": [earlier, earlier]})
     runner.measure_baseline()
-    assert runner.protocol_facts()["baseline"]["index"] == 2
+    assert runner.facts().baseline.index == 2
     assert len(json.loads(runner.results.baseline_path.read_text())["history"]) == 3
 
 
@@ -83,7 +80,7 @@ def test_without_sensors_nothing_is_rechecked(tmp_path):
     runner = runner_for(tmp_path, [], recheck_minutes=1)
     assert runner.measure_baseline()["status"] == "unavailable"
     assert runner.recheck_baseline(now=1e12) is None
-    assert runner.protocol_facts()["baseline"]["status"] == "unavailable"
+    assert runner.facts().baseline.status == "unavailable"
 
 
 def test_baseline_reference_is_what_a_record_keeps():

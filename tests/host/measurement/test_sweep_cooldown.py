@@ -1,11 +1,10 @@
-"""SweepRunner.cooldown: fixed, adaptive on a fake GPU, and the fallback said once; each next record keeps it."""
+"""MeasurementProtocol.cooldown: fixed, adaptive on a fake GPU, and the fallback said once; each next record keeps it."""
 from testkit.fake_nvml import FakeGpu, FakeNvml
 from orchestrator.planning.config import parse_config
-from orchestrator.planning.planner import HostCapabilities, plan_sweep
 from orchestrator.measurement.sensors.base import SensorStatus
 from orchestrator.measurement.sensors.nvml import NvmlSensor
 from orchestrator.results.store import ResultsDir
-from orchestrator.execution.sweep import SweepRunner
+from orchestrator.execution.measurement_protocol import MeasurementProtocol
 from orchestrator.measurement.probe import Measurement
 
 VALID = {"name": "t", "models": ["resnet50"], "batch_sizes": [1], "runtimes": ["torch/native/cpu"]}
@@ -28,8 +27,7 @@ def make_runner(tmp_path, sensors, cooldown):
     results = ResultsDir(tmp_path / "out")
     results.root.mkdir(parents=True, exist_ok=True)
     status = SensorStatus("nvml", bool(sensors), "1 GPU(s)" if sensors else "NVML library not found")
-    return SweepRunner(config, plan_sweep(config, HostCapabilities()), results, launcher=None,
-                       measurement=Measurement(sensors, [status]), artifacts=None)
+    return MeasurementProtocol(config, Measurement(sensors, [status]), results)
 
 
 def test_fixed_cooldown_waits_its_seconds(tmp_path, logged_lines):
@@ -37,7 +35,7 @@ def test_fixed_cooldown_waits_its_seconds(tmp_path, logged_lines):
     runner = make_runner(tmp_path, [], {"seconds": 4.0})
     facts = runner.cooldown(sleep=fake_time.sleep, clock=fake_time.clock)
     assert facts == {"mode": "fixed", "outcome": "fixed", "seconds": 4.0, "detail": ""}
-    assert fake_time.slept == [4.0] and runner.protocol_facts()["cooldown_before"] == facts and not logged_lines
+    assert fake_time.slept == [4.0] and runner.facts().cooldown_before == facts and not logged_lines
 
 
 def test_adaptive_without_a_gpu_waits_the_minimum_and_says_why_once(tmp_path, logged_lines):
@@ -67,7 +65,7 @@ def test_adaptive_cooldown_watches_the_gpu_until_it_is_back_at_idle(tmp_path, lo
     facts = runner.cooldown(sleep=sleep, clock=fake_time.clock)
     assert facts["mode"] == "adaptive" and facts["outcome"] == "idle"
     assert 20.0 <= facts["seconds"] <= 22.0
-    assert runner.protocol_facts()["cooldown_before"]["gpus"]["gpu-0"]["temperature_c"] == 36.0
+    assert runner.facts().cooldown_before["gpus"]["gpu-0"]["temperature_c"] == 36.0
     assert not logged_lines
 
 

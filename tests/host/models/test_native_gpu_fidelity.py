@@ -10,7 +10,8 @@ import pytest
 
 from models.fidelity import (ABS_TOL, FP16_ABS_TOL, FP16_MIN_COSINE, FP16_REL_TOL, REL_TOL, compare_outputs,
                              criterion_for)
-from orchestrator.execution.sweep import SweepRunner, build_request, compare_output_files
+from orchestrator.execution.preparation import Missing, Preparation, build_request
+from orchestrator.execution.run import compare_output_files
 from orchestrator.planning.config import parse_config
 from orchestrator.planning.planner import Cell, PlannedRun
 from orchestrator.planning.runtimes import parse_runtime
@@ -63,7 +64,7 @@ def test_saved_fp16_outputs_are_judged_by_the_fp16_criterion(tmp_path):
     np.savez(tmp_path / "ref.npz", logits=reference)
     np.savez(tmp_path / "out.npz", logits=reference.astype(np.float16))  # fp16's own rounding of the same values
     report = compare_output_files(tmp_path / "ref.npz", tmp_path / "out.npz", "fp16")
-    assert report["status"] == "ok" and report["criterion"] == "fp16" and report["faithful"] is True
+    assert report.status == "ok" and report.criterion == "fp16" and report.faithful is True
 
 
 class RecordingLauncher:
@@ -95,14 +96,12 @@ def test_a_native_cuda_cell_gets_a_cpu_reference_run_of_its_framework_in_fp32(tm
     run = PlannedRun(run_id="r0", cell=Cell(model="mobilenet_v2", batch_size=2, runtime="torch/native/cuda",
                                             precision=precision), repetition=0, index=0)
     launcher = RecordingLauncher()
-    runner = SweepRunner(config, None, None, launcher, None, Artifacts(tmp_path / "artifacts"),
-                         run_gpus=())
-    reason = runner._reference_for(run)
+    reason = Preparation(config, launcher, Artifacts(tmp_path / "artifacts")).reference_for(run)
     assert launcher.launches and launcher.launches[0][0] == "torch"  # the framework's CPU environment
     request_path = Path(launcher.launches[0][1][-1])
     request = from_dict(RunRequest, json.loads(request_path.read_text()))
     assert request.runtime == "torch/native/cpu" and request.precision == "fp32" and request.batch_size == 2
-    assert isinstance(reason, str) and reason.startswith("the torch reference run failed")
+    assert isinstance(reason, Missing) and reason.reason.startswith("the torch reference run failed")
     # The cell's own run keeps its outputs for the comparison.
     assert build_request(config, run, tmp_path / "run", None).outputs_path == str(tmp_path / "run" / "outputs.npz")
 

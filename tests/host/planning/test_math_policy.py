@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.execution.sweep import build_request, run_mounts
+from orchestrator.execution.preparation import build_request, run_mounts
 from orchestrator.planning.config import parse_config
 from orchestrator.planning.planner import Cell, HostCapabilities, PlannedRun, skip_reason
 from orchestrator.report.provenance import math_policy_line

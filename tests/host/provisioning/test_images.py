@@ -12,9 +12,7 @@ from orchestrator.provisioning.images import (ImageBuildError, ImageManager, ima
                                  source_digest)
 from orchestrator.execution.launchers.choice import choose_launcher
 from orchestrator.planning.planner import HostCapabilities, plan_sweep
-from orchestrator.results.store import ResultsDir
-from orchestrator.execution.sweep import SweepRunner
-from orchestrator.measurement.probe import Measurement
+from orchestrator.execution.preparation import Preparation
 from testkit.sweep_helpers import GREENRT
 
 
@@ -93,9 +91,7 @@ def test_an_image_that_cannot_be_prepared_fails_only_its_runs(tmp_path, logged_l
 
     config = parse_config({"name": "t", "models": ["mobilenet_v2"], "batch_sizes": [1],
                            "runtimes": ["torch/native/cpu"]}, source="test")
-    runner = SweepRunner(config, plan_sweep(config, HostCapabilities()), ResultsDir(tmp_path / "r"), NoImages(),
-                         Measurement([], []), artifacts=None)
-    runner.prepare(runner.plan.runs)
+    Preparation(config, NoImages(), artifacts=None).prepare(plan_sweep(config, HostCapabilities()).runs)
     assert logged_lines == ["environment torch: FAILED: image greenrt/torch:latest is absent: `greenrt images build torch`"]
 
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from orchestrator.execution.launchers.base import LaunchOutcome
-from orchestrator.execution.sweep import classify_outcome
+from orchestrator.execution.run import classify_outcome
 from runners.adapters.contract import Adapter
 from runners.failures import RunnerError
 from runners.loop import execute, nonfinite_problem
