@@ -46,6 +46,6 @@ def gpu_config(path: Path, *, gpus_per_run: int | None = None, runtimes: tuple[s
              "[warmup]", "iterations = 1", "[measure]", "min_iterations = 3", "min_seconds = 1.0",
              "[baseline]", "seconds = 1.0", "[sampler]", "interval_ms = 50", "[cooldown]", "seconds = 0.0",
              f'[environment."{TORCH_CUDA}"]', f"PYTHONPATH = {json.dumps(str(GPU_STANDIN))}",
-             'GREENRT_TEST_GPU_GPU_STANDIN = "1"']
+             'GREENRT_TEST_GPU_STANDIN = "1"']
     path.write_text("\n".join(lines) + "\n")
     return path
