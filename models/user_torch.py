@@ -19,17 +19,30 @@ from runners.failures import RunnerError
 from runners.protocol import Weights
 
 
-class ProgramModule(nn.Module):
-    """A torch.export program's module, called with its user inputs in the program's order."""
+class NamedIOModule(nn.Module):
+    """What both wrappers share: forward takes the entry's inputs by name (or in their order, as the TorchScript ONNX
+    exporter passes them) and returns a tuple in the entry's output order, which each wrapper's `outputs` makes."""
 
-    def __init__(self, module: nn.Module, input_names: list[str], output_names: tuple[str, ...]) -> None:
+    def __init__(self, input_names: list[str], output_names: tuple[str, ...]) -> None:
         super().__init__()
-        self.program = module
         self.input_names = input_names
         self.output_names = output_names
 
     def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        inputs = {**dict(zip(self.input_names, args)), **kwargs}  # the TorchScript ONNX exporter passes them in order
+        return self.outputs({**dict(zip(self.input_names, args)), **kwargs})
+
+    def outputs(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+
+class ProgramModule(NamedIOModule):
+    """A torch.export program's module, called with its user inputs in the program's order."""
+
+    def __init__(self, module: nn.Module, input_names: list[str], output_names: tuple[str, ...]) -> None:
+        super().__init__(input_names, output_names)
+        self.program = module
+
+    def outputs(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         out = self.program(*(inputs[name] for name in self.input_names))
         out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
         if len(out) != len(self.output_names):
@@ -43,17 +56,14 @@ class ProgramModule(nn.Module):
         return self
 
 
-class HfModule(nn.Module):
+class HfModule(NamedIOModule):
     """A transformers model called with keyword inputs; the entry's outputs picked from its ModelOutput by name."""
 
     def __init__(self, net: nn.Module, input_names: list[str], output_names: tuple[str, ...]) -> None:
-        super().__init__()
+        super().__init__(input_names, output_names)
         self.net = net
-        self.input_names = input_names
-        self.output_names = output_names
 
-    def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        inputs = {**dict(zip(self.input_names, args)), **kwargs}  # the TorchScript ONNX exporter passes them in order
+    def outputs(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         out = self.net(**inputs, return_dict=True)
         missing = [n for n in self.output_names if out.get(n) is None]
         if missing:

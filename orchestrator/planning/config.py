@@ -50,6 +50,35 @@ def sweep_models(user_models: dict[str, dict]) -> dict[str, ModelSpec]:
     return {**BUILT_IN_MODELS, **{name: spec_from_entry(entry) for name, entry in user_models.items()}}
 
 
+def model_option_mistakes(model_options: dict, models: dict[str, ModelSpec]) -> list[str]:
+    """One line per [model_options] entry that names no model of the sweep or an option it does not have. Pure."""
+    lines = []
+    for model, options in model_options.items():
+        try:
+            get_model(model, models).resolve_options(options)
+        except UnknownModelError as exc:
+            lines.append(f"model_options.{shown_key(model)}: {exc}")
+    return lines
+
+
+def weights_mistakes(weights: dict, models: dict[str, ModelSpec]) -> list[str]:
+    """One line per [weights] entry naming an unknown framework or model, or a file that is not there."""
+    lines = []
+    for framework, per_model in weights.items():
+        if framework not in NATIVE_FRAMEWORKS:
+            lines.append(f"weights.{shown_key(framework)}: unknown framework; valid: "
+                         f"{', '.join(NATIVE_FRAMEWORKS)}")
+            continue
+        for model, path in per_model.items():
+            where = f"weights.{framework}.{shown_key(model)}"
+            if model not in models:
+                lines.append(f"{where}: unknown model {model!r}; valid: {', '.join(models)}")
+            elif not _is_file(path):
+                lines.append(f"{where} = {shown_value(path)}: no such file; valid: a weights file in {framework}'s "
+                             f"own format")
+    return lines
+
+
 class SweepConfig(Section):
     name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
     description: str = ""
@@ -126,17 +155,11 @@ class SweepConfig(Section):
             raise_if(opset_mistakes(value, info.data.get("runtimes")))
         return value
 
-    @field_validator("model_options")
+    @field_validator("model_options", "weights")
     @classmethod
-    def _model_options_known(cls, value: dict, info: ValidationInfo) -> dict:
-        lines = []
-        models = sweep_models(info.data.get("user_models", {}))
-        for model, options in value.items():
-            try:
-                get_model(model, models).resolve_options(options)
-            except UnknownModelError as exc:
-                lines.append(f"model_options.{shown_key(model)}: {exc}")
-        raise_if(lines)
+    def _models_known(cls, value: dict, info: ValidationInfo) -> dict:
+        mistakes = model_option_mistakes if info.field_name == "model_options" else weights_mistakes
+        raise_if(mistakes(value, sweep_models(info.data.get("user_models", {}))))
         return value
 
     @field_validator("measure")
@@ -187,26 +210,6 @@ class SweepConfig(Section):
             if refusal:
                 lines.append(f"{where} = {shown_value(python)}: {refusal}; valid: a Python 3 interpreter with the "
                              f"packages of images/{environment}/requirements.txt")
-        raise_if(lines)
-        return value
-
-    @field_validator("weights")
-    @classmethod
-    def _weights_exist(cls, value: dict, info: ValidationInfo) -> dict:
-        lines = []
-        models = sweep_models(info.data.get("user_models", {}))
-        for framework, per_model in value.items():
-            if framework not in NATIVE_FRAMEWORKS:
-                lines.append(f"weights.{shown_key(framework)}: unknown framework; valid: "
-                             f"{', '.join(NATIVE_FRAMEWORKS)}")
-                continue
-            for model, path in per_model.items():
-                where = f"weights.{framework}.{shown_key(model)}"
-                if model not in models:
-                    lines.append(f"{where}: unknown model {model!r}; valid: {', '.join(models)}")
-                elif not _is_file(path):
-                    lines.append(f"{where} = {shown_value(path)}: no such file; valid: a weights file in {framework}'s "
-                                 f"own format")
         raise_if(lines)
         return value
 

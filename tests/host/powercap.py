@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -101,3 +102,28 @@ def make_powercap_tree(
         (root / "intel-rapl-mmio").mkdir()
         add("intel-rapl-mmio:0", root / "intel-rapl-mmio" / "intel-rapl-mmio:0", "package-0", None)
     return tree
+
+
+class ConstantDraw:
+    """Advances a tree's counters as a host drawing constant power would ({zone: watts}), every 5 ms, while open
+    (`with ConstantDraw(tree, {"package-0": 20.0}):`)."""
+
+    def __init__(self, tree: PowercapTree, watts: dict[str, float]) -> None:
+        self.tree, self.watts, self.stop = tree, dict(watts), threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self.stop.wait(0.005):
+            now = time.monotonic()
+            for zone, watts in self.watts.items():
+                self.tree.advance(zone, int(watts * (now - last) * 1e6))
+            last = now
+
+    def __enter__(self) -> ConstantDraw:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()

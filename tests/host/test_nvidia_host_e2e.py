@@ -33,7 +33,7 @@ from nvidia_host import (ORCHESTRATOR_FAULTS_DIR, SimGpu, SimHost, SimTemperatur
                          run_greenrt)
 from faults_helpers import journal
 from powercap import make_powercap_tree
-from sweep_helpers import GREENRT, SteadyDraw
+from sweep_helpers import GREENRT, steady_draw
 
 ORT = "onnxruntime/onnx-from-torch/cpu"
 TORCH_CPU = "torch/native/cpu"
@@ -64,7 +64,7 @@ def sweep(host: SimulatedHost, folder: Path, config: Path, *extra: str, rapl: bo
     args = ["sweep", "--config", str(config), "--out", str(out), "--launcher", "local", "--powercap-root", str(root),
             *extra]
     if rapl:
-        with SteadyDraw(make_powercap_tree(root, packages=1, dram=True)):
+        with steady_draw(make_powercap_tree(root, packages=1, dram=True)):
             done = run_greenrt(args, env=env or host.env())
     else:
         done = run_greenrt(args, env=env or host.env())
