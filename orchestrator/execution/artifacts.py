@@ -76,7 +76,7 @@ def artifact_key(source: str, model: str, options: dict, weights: Weights, opset
     if target != "onnx":  # an ONNX artifact's key is what it was before other formats: its cache stays valid
         identity["target"] = target
     if user_model is not None:  # a user's model: its file's sha256, inputs and outputs are part of what it is
-        identity["user_model"] = user_model
+        identity["user_model"] = to_dict(user_model)
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -131,7 +131,7 @@ class ArtifactCache:
                                 result_path=str(staging / "export.json"), opset=opset, weights=weights,
                                 model_options=options, target=target, user_model=user_model)
         readonly = ([Path(weights.path)] if weights.kind == "file" and weights.path else []) \
-            + [Path(p) for p in [(user_model or {}).get("path")] if p]
+            + [Path(p) for p in [user_model and user_model.path] if p]
         # ONNX external-data references are relative, so the model survives the folder's rename.
         publish(self, source, "export", request, ExportResult, folder, readonly,
                 f"{FORMAT_NAMES.get(target, target)} export of {model} from {source}")

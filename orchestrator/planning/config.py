@@ -27,7 +27,7 @@ from orchestrator.planning.runtime_checks import environment_mistakes, opset_mis
 from orchestrator.planning.runtimes import NATIVE_FRAMEWORKS, UnknownRuntimeError, parse_runtime
 from orchestrator.planning.user_models import user_model_entries
 from orchestrator.provisioning.interpreters import interpreter_refusal
-from runners.protocol import Weights
+from runners.protocol import UserModel, Weights
 
 Precision = Literal["fp32", "fp16", "tf32", "int8"]  # tf32: fp32 data, TF32 math on GPUs (runners/math_policy.py)
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -47,7 +47,8 @@ OptionValue = Annotated[str | int | float | bool, PlainValidator(_option_value)]
 
 def sweep_models(user_models: dict[str, dict]) -> dict[str, ModelSpec]:
     """The models a sweep may name: the built-in ones, then its own (user model entries, in the config's order)."""
-    return {**BUILT_IN_MODELS, **{name: spec_from_entry(entry) for name, entry in user_models.items()}}
+    return {**BUILT_IN_MODELS, **{name: spec_from_entry(UserModel.from_entry(entry))
+                                  for name, entry in user_models.items()}}
 
 
 def model_option_mistakes(model_options: dict, models: dict[str, ModelSpec]) -> list[str]:
@@ -217,9 +218,10 @@ class SweepConfig(Section):
         path = self.weights.get(framework, {}).get(model)
         return Weights(kind="file", path=str(Path(path).resolve())) if path else Weights(kind="random", seed=self.seed)
 
-    def user_model(self, model: str) -> dict | None:
-        """The entry of a user model (RunRequest.user_model); None for a built-in model."""
-        return self.user_models.get(model)
+    def user_model(self, model: str) -> UserModel | None:
+        """A user model of this sweep (RunRequest.user_model); None for a built-in model."""
+        entry = self.user_models.get(model)
+        return UserModel.from_entry(entry) if entry is not None else None
 
     def model_spec(self, model: str) -> ModelSpec:
         """The spec of a model this sweep names: a built-in one, or one of its own made from its entry."""
