@@ -3,9 +3,10 @@ and why, and leaves them as they are (the rest stays usable)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from pydantic_core import from_json
 

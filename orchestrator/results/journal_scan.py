@@ -11,7 +11,6 @@ import polars as pl
 from orchestrator.results.journal import JournalProblem, read_journal
 from orchestrator.results.record import FAILED, INTERRUPTED, OK, READABLE_SCHEMAS
 
-
 # The top-level fields resume needs, typed: a line polars reads with these is one from_journal reads too, unless
 # a nested payload is malformed (then the report calls it unreadable and a later resume measures it again).
 _DONE_SCHEMA = {"run_id": pl.String, "status": pl.String, "schema": pl.Int64, "model": pl.String,

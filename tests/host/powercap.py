@@ -16,6 +16,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 # The value seen on many Intel server packages (2^32 units of 61 uJ); tests pass small ranges to force wraps.
 DEFAULT_MAX_RANGE_UJ = 262_143_328_850
@@ -120,7 +121,7 @@ class ConstantDraw:
                 self.tree.advance(zone, int(watts * (now - last) * 1e6))
             last = now
 
-    def __enter__(self) -> ConstantDraw:
+    def __enter__(self) -> Self:
         self.thread.start()
         return self
 
