@@ -97,12 +97,19 @@ def _bare_lines(report: dict[str, Any]) -> list[str]:
                    "orchestrator / bare eager", "added ms per batch", "eager / graph"], cells)
 
 
+def _part(report: dict[str, Any], key: str, title: str, items: str) -> tuple[dict[str, Any], list[str] | None]:
+    """A check that may have been skipped or failed: (its entry, None) when it has `items` to show; else the lines
+    that stand for it: why it was skipped or failed, or none at all when it has nothing to show."""
+    part = report.get(key) or {}
+    if part.get("skipped") or part.get("error"):
+        return part, [f"{title}: {part.get('skipped') or part.get('error')}.", ""]
+    return part, (None if part.get(items) else [])
+
+
 def _tf32_lines(report: dict[str, Any]) -> list[str]:
-    tf32 = report.get("tf32") or {}
-    if tf32.get("skipped") or tf32.get("error"):
-        return [f"TF32 policy effect: {tf32.get('skipped') or tf32.get('error')}.", ""]
-    if not tf32.get("ops"):
-        return []
+    tf32, said = _part(report, "tf32", "TF32 policy effect", "ops")
+    if said is not None:
+        return said
     rows = []
     for op in tf32["ops"]:
         for mode, label in (("fp32", "fp32, TF32 off (greenrt)"), ("tf32", "TF32 allowed")):
@@ -170,11 +177,9 @@ def _edge_lines(report: dict[str, Any]) -> list[str]:
 
 
 def _attribution_lines(report: dict[str, Any]) -> list[str]:
-    att = report.get("attribution") or {}
-    if att.get("skipped") or att.get("error"):
-        return [f"One-GPU attribution: {att.get('skipped') or att.get('error')}.", ""]
-    if not att.get("gpus"):
-        return []
+    att, said = _part(report, "attribution", "One-GPU attribution", "gpus")
+    if said is not None:
+        return said
     rows = [[g.get("index"), g.get("name"), "yes" if g.get("loaded") else "", _f(g.get("idle_w"), ".1f"),
              _f(g.get("load_w"), ".1f"), _f(g.get("change_w"), "+.1f"),
              "-" if g.get("stays_idle") is None else ("yes" if g["stays_idle"] else "NO"), g.get("load_method") or "-"]

@@ -69,42 +69,14 @@ def template(folder: Path) -> Path:
         "[cooldown]", "seconds = 0.0"]) + "\n")
     powercap = _load_test_helper("powercap")
     tree = powercap.make_powercap_tree(folder / "template-powercap", packages=2, dram=True)
-    draw = _DrawConstant(tree)
-    draw.start()
-    try:
+    # A host drawing 20 W per package and 5 W per DRAM zone.
+    with powercap.ConstantDraw(tree, {"package-0": 20.0, "package-1": 20.0, "dram-0": 5.0, "dram-1": 5.0}):
         done = subprocess.run([str(VENV_BIN / "greenrt"), "sweep", "--config", str(config), "--out", str(results),
                                "--launcher", "local", "--powercap-root", str(tree.root)],
                               capture_output=True, text=True, env={**os.environ, "GREENRT_LOCK_DIR": str(folder / "lock")})
-    finally:
-        draw.stop()
     if done.returncode != 0:
         raise SystemExit(f"the template sweep failed (exit {done.returncode}):\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}")
     return results
-
-
-class _DrawConstant:
-    """Advance the synthetic counters as a host drawing 20 W (package) and 5 W (DRAM) would."""
-
-    def __init__(self, tree: Any) -> None:
-        import threading
-
-        self.tree, self.done = tree, threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        last = time.monotonic()
-        while not self.done.wait(0.005):
-            now = time.monotonic()
-            for zone, watts in (("package-0", 20.0), ("package-1", 20.0), ("dram-0", 5.0), ("dram-1", 5.0)):
-                self.tree.advance(zone, int(watts * (now - last) * 1e6))
-            last = now
-
-    def start(self) -> None:
-        self.thread.start()
-
-    def stop(self) -> None:
-        self.done.set()
-        self.thread.join()
 
 
 def shape_for(runs: int) -> tuple[list[int], int]:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
+from runners.protocol import UserModel
+
 
 class UnknownModelError(ValueError):
     pass
@@ -34,7 +36,7 @@ class ModelSpec:
     vocab_size: int | None = None
     num_classes: int | None = None
     # A user's own model (models.user_models): its format, file, size, sha256 and how it is loaded; None: built in.
-    user: dict[str, Any] | None = None
+    user: UserModel | None = None
 
     def resolve_options(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         overrides = dict(overrides or {})

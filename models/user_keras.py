@@ -12,7 +12,7 @@ from runners.failures import RunnerError
 def load_user_keras_model(spec: ModelSpec):
     import keras
 
-    path = spec.user["path"]
+    path = spec.user.path
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as exc:  # noqa: BLE001 - Keras' own words: not a zip, unknown layer, unsafe Lambda, ...

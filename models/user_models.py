@@ -1,20 +1,17 @@
-"""A user's own model as a registry entry: made from the plain dict that the config's `[user_models.<name>]` table
-becomes (orchestrator/planning/user_models.py) and that travels to the runner in RunRequest.user_model, so that the
-runner's registry knows the model without the orchestrator loading anything.
+"""A user's own model as a registry entry: made from the typed runners.protocol.UserModel that the config's
+`[user_models.<name>]` table becomes (orchestrator/planning/user_models.py) and that travels to the runner in
+RunRequest.user_model, so that the runner's registry knows the model without the orchestrator loading anything.
 
-The entry (JSON, the same on both sides):
-    {"name", "format": "onnx" | "torch" | "keras" | "hf", "path": absolute file (hf: its config.json, or None for a
-     model_type's defaults), "size": bytes, "sha256", "loader": what loads it in the runner,
-     "inputs": [{"name", "shape": [dims without the batch], "dtype", "range": [low, high] | None}],
-     "outputs": [names], "hf": {"model_type", "config": {...}, "weights": path | None} (hf only)}
-
-Standard library and models.registry only: imported by the orchestrator (no framework) and by every runner.
+Standard library, runners.protocol and models.registry only: imported by the orchestrator (no framework) and by every
+runner.
 """
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Any
 
 from models.registry import MODELS, InputSpec, ModelSpec, register_user_model
+from runners.protocol import UserModel
 
 FORMATS = ("onnx", "torch", "keras", "hf")
 # How each format is loaded in its runner (recorded in every run's provenance): nothing that runs code the user did
@@ -27,17 +24,17 @@ LOADERS = {
 }
 
 
-def spec_from_entry(entry: dict[str, Any]) -> ModelSpec:
-    """The registry's ModelSpec of a user model entry. Pure."""
+def spec_from_entry(entry: UserModel) -> ModelSpec:
+    """The registry's ModelSpec of a user model. Pure."""
     inputs = tuple(
-        InputSpec(name=i["name"], shape=tuple(i["shape"]), dtype=i["dtype"], kind="user",
-                  range=tuple(i["range"]) if i.get("range") is not None else None)
-        for i in entry["inputs"])
-    return ModelSpec(name=entry["name"], description=f"user model ({entry['format']}): {entry.get('path') or '-'}",
-                     task="user", inputs=inputs, outputs=tuple(entry["outputs"]), user=dict(entry))
+        InputSpec(name=i.name, shape=tuple(i.shape), dtype=i.dtype, kind="user",
+                  range=tuple(i.range) if i.range is not None else None)
+        for i in entry.inputs)
+    return ModelSpec(name=entry.name, description=f"user model ({entry.format}): {entry.path or '-'}",
+                     task="user", inputs=inputs, outputs=tuple(entry.outputs), user=entry)
 
 
-def ensure_registered(entry: dict[str, Any]) -> ModelSpec:
+def ensure_registered(entry: UserModel) -> ModelSpec:
     """Register the entry's model (again, if its entry changed: a new file under the same name) and return it."""
     spec = spec_from_entry(entry)
     current = MODELS.get(spec.name)
@@ -51,9 +48,9 @@ def is_user_model(name: str) -> bool:
     return spec is not None and spec.user is not None
 
 
-def provenance(entry: dict[str, Any]) -> dict[str, Any]:
+def provenance(entry: UserModel) -> dict[str, Any]:
     """What a run record says of where its model came from."""
-    hf = entry.get("hf") or {}
-    return {"format": entry["format"], "file": entry.get("path"), "size_bytes": entry.get("size"),
-            "sha256": entry.get("sha256"), "loader": entry.get("loader") or LOADERS[entry["format"]],
-            **({"model_type": hf.get("model_type"), "weights": hf.get("weights")} if entry["format"] == "hf" else {})}
+    hf = asdict(entry.hf) if entry.hf else {}
+    return {"format": entry.format, "file": entry.path, "size_bytes": entry.size, "sha256": entry.sha256,
+            "loader": entry.loader or LOADERS[entry.format],
+            **({"model_type": hf.get("model_type"), "weights": hf.get("weights")} if entry.format == "hf" else {})}

@@ -9,7 +9,6 @@ from __future__ import annotations
 import io
 import os
 import zipfile
-from typing import Any
 
 import torch
 from torch import nn
@@ -19,17 +18,31 @@ from runners.failures import RunnerError
 from runners.protocol import Weights
 
 
-class ProgramModule(nn.Module):
-    """A torch.export program's module, called with its user inputs in the program's order."""
+class NamedIOModule(nn.Module):
+    """What both wrappers share: forward takes the entry's inputs by name (or in their order, as the TorchScript ONNX
+    exporter passes them) and returns a tuple in the entry's output order, which each wrapper's `outputs` makes."""
 
-    def __init__(self, module: nn.Module, input_names: list[str], output_names: tuple[str, ...]) -> None:
+    inner_name = "inner"  # the attribute the wrapped module is kept under: its weights' prefix in the state dict
+
+    def __init__(self, inner: nn.Module, input_names: list[str], output_names: tuple[str, ...]) -> None:
         super().__init__()
-        self.program = module
+        self.add_module(self.inner_name, inner)
         self.input_names = input_names
         self.output_names = output_names
 
     def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        inputs = {**dict(zip(self.input_names, args)), **kwargs}  # the TorchScript ONNX exporter passes them in order
+        return self.outputs({**dict(zip(self.input_names, args)), **kwargs})
+
+    def outputs(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        raise NotImplementedError
+
+
+class ProgramModule(NamedIOModule):
+    """A torch.export program's module, called with its user inputs in the program's order."""
+
+    inner_name = "program"
+
+    def outputs(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         out = self.program(*(inputs[name] for name in self.input_names))
         out = tuple(out) if isinstance(out, (tuple, list)) else (out,)
         if len(out) != len(self.output_names):
@@ -43,17 +56,12 @@ class ProgramModule(nn.Module):
         return self
 
 
-class HfModule(nn.Module):
+class HfModule(NamedIOModule):
     """A transformers model called with keyword inputs; the entry's outputs picked from its ModelOutput by name."""
 
-    def __init__(self, net: nn.Module, input_names: list[str], output_names: tuple[str, ...]) -> None:
-        super().__init__()
-        self.net = net
-        self.input_names = input_names
-        self.output_names = output_names
+    inner_name = "net"
 
-    def forward(self, *args: torch.Tensor, **kwargs: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        inputs = {**dict(zip(self.input_names, args)), **kwargs}  # the TorchScript ONNX exporter passes them in order
+    def outputs(self, inputs: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
         out = self.net(**inputs, return_dict=True)
         missing = [n for n in self.output_names if out.get(n) is None]
         if missing:
@@ -64,7 +72,7 @@ class HfModule(nn.Module):
 def _load_program(spec: ModelSpec) -> nn.Module:
     from models.user_files import ModelFileError, pt2_pickled_payloads, read_pt2
 
-    path = spec.user["path"]
+    path = spec.user.path
     try:
         declared = read_pt2(path)
         pickled = pt2_pickled_payloads(path)
@@ -91,27 +99,27 @@ def _hf_model(spec: ModelSpec, weights: Weights) -> nn.Module:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")  # an architecture from its config: nothing is downloaded
     from transformers import AutoConfig, AutoModel
 
-    hf: dict[str, Any] = spec.user["hf"]
-    given = dict(hf.get("config") or {})
-    model_type = given.pop("model_type", None) or hf["model_type"]
+    hf = spec.user.hf
+    given = dict(hf.config or {})
+    model_type = given.pop("model_type", None) or hf.model_type
     for key in ("architectures", "auto_map", "transformers_version", "_name_or_path"):  # remote code, hub names
         given.pop(key, None)
     config = AutoConfig.for_model(model_type, **given)
     torch.manual_seed(weights.seed)
     net = AutoModel.from_config(config, trust_remote_code=False)
-    if hf.get("weights"):
+    if hf.weights:
         from safetensors.torch import load_file
 
-        missing, unexpected = net.load_state_dict(load_file(hf["weights"]["path"]), strict=False)
+        missing, unexpected = net.load_state_dict(load_file(hf.weights.path), strict=False)
         if missing or unexpected:
-            raise RunnerError(f"weights {hf['weights']['path']} do not fit {model_type}: {len(missing)} missing and "
+            raise RunnerError(f"weights {hf.weights.path} do not fit {model_type}: {len(missing)} missing and "
                               f"{len(unexpected)} unexpected key(s) (e.g. {', '.join((missing + unexpected)[:3])})",
                               kind="load")
     return HfModule(net, [i.name for i in spec.inputs], spec.outputs)
 
 
 def build_user_torch_model(spec: ModelSpec, weights: Weights) -> nn.Module:
-    fmt = spec.user["format"]
+    fmt = spec.user.format
     if fmt == "torch":
         model = _load_program(spec)
     elif fmt == "hf":

@@ -11,7 +11,7 @@ from typing import Any
 from orchestrator import paths
 
 from orchestrator.measurement.sensors.base import SensorStatus
-from runners.hostinfo import cpu_flags
+from runners.hostinfo import cpu_flags, memory_bytes
 
 
 def cpu_model() -> str:
@@ -22,13 +22,6 @@ def cpu_model() -> str:
     except OSError:
         pass
     return platform.processor() or "unknown"
-
-
-def memory_bytes() -> int | None:
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-    except (ValueError, OSError):
-        return None
 
 
 def git_revision() -> str | None:

@@ -93,10 +93,19 @@ def cmd_run(args: argparse.Namespace) -> int:
     from runners.loop import execute
 
     result = execute(request)
-    if not _write(request.result_path, result):
+    return _answered(request.result_path, result, _summary(result))
+
+
+def _answered(result_path: str, result, said: str) -> int:
+    """Write the result where the request asks, say one line of it on stderr, and return the exit status."""
+    if not _write(result_path, result):
         return 3
-    print(_summary(result), file=sys.stderr)
+    print(said, file=sys.stderr)
     return 0 if result.status == "ok" else 1
+
+
+def _failed(what: str, result) -> str:
+    return "runners: " + f"{what} failed ({result.error.kind}): {result.error.message}".splitlines()[0][:400]
 
 
 def _export_error(request: ExportRequest, kind: str, message: str) -> ExportResult:
@@ -140,14 +149,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                                    f"the {request.framework} exporter cannot be imported in this environment ({exc})")
         else:
             result = export(request)
-    if not _write(request.result_path, result):
-        return 3
-    if result.status == "ok":
-        print(f"{request.model}: exported to {result.output_path} (opset {result.opset}, {result.exporter}, "
-              f"max |{request.target} - {request.framework}| {result.max_abs_diff})", file=sys.stderr)
-    else:
-        _fail(f"export failed ({result.error.kind}): {result.error.message}".splitlines()[0][:400])
-    return 0 if result.status == "ok" else 1
+    return _answered(request.result_path, result, _failed("export", result) if result.status != "ok" else
+                     f"{request.model}: exported to {result.output_path} (opset {result.opset}, {result.exporter}, "
+                     f"max |{request.target} - {request.framework}| {result.max_abs_diff})")
 
 
 def _refused_quantize(raw: dict[str, Any], error: RunError) -> QuantizeResult:
@@ -163,14 +167,9 @@ def cmd_quantize(args: argparse.Namespace) -> int:
     from models.quantize import run_quantize
 
     result = run_quantize(request)
-    if not _write(request.result_path, result):
-        return 3
-    if result.status == "ok":
-        print(f"{request.model}: quantized ({request.method}) to {result.output_path} in {result.seconds:.1f} s: "
-              f"{result.quantization.get('quantized_op_types')}", file=sys.stderr)
-    else:
-        _fail(f"quantize failed ({result.error.kind}): {result.error.message}".splitlines()[0][:400])
-    return 0 if result.status == "ok" else 1
+    return _answered(request.result_path, result, _failed("quantize", result) if result.status != "ok" else
+                     f"{request.model}: quantized ({request.method}) to {result.output_path} in "
+                     f"{result.seconds:.1f} s: {result.quantization.get('quantized_op_types')}")
 
 
 def installed_versions() -> dict[str, str]:

@@ -36,6 +36,14 @@ def cpu_flags() -> tuple[str, ...] | None:
     return None
 
 
+def memory_bytes() -> int | None:
+    """The host's physical memory; None where the OS does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (ValueError, OSError):
+        return None
+
+
 def cpu_device() -> str:
     return f"cpu: {cpu_name()} ({os.cpu_count()} logical CPUs)"
 

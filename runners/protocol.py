@@ -50,6 +50,69 @@ class Budget:
 
 
 @dataclass(frozen=True)
+class UserModelInput:
+    name: str
+    shape: list[int]  # the dimensions after the batch
+    dtype: str
+    range: list[float] | None = None  # [low, high) of its seeded values; None: standard normal floats, 0/1 ints
+
+
+@dataclass(frozen=True)
+class HfWeights:
+    path: str  # a local .safetensors file
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class HfArchitecture:
+    model_type: str
+    config: dict[str, Any] | None = None  # the config.json's content; None: the model type's defaults
+    weights: HfWeights | None = None  # None: seeded random weights
+
+
+@dataclass(frozen=True)
+class UserModel:
+    """A user's own model (models.user_models): made from the config's [user_models.<name>] table by
+    orchestrator/planning/user_models.py, carried by the config as its JSON and to the runner in a request, where
+    it is registered as a model. Its JSON is the dataclass's fields (to_dict)."""
+
+    name: str
+    format: str  # "onnx" | "torch" | "keras" | "hf"
+    loader: str  # what loads it in the runner
+    inputs: list[UserModelInput]
+    outputs: list[str]
+    path: str | None = None  # the absolute file (hf: its config.json, or None for a model type's defaults)
+    size: int | None = None
+    sha256: str | None = None
+    hf: HfArchitecture | None = None  # hf only
+    declared: str = ""  # where the inputs came from (read from the file, the config's, or why the file is unreadable)
+
+    @classmethod
+    def from_entry(cls, data: dict[str, Any]) -> UserModel:
+        """The typed model of its JSON (a config's entry, a request's user_model); ProtocolError if it is not one."""
+        try:
+            hf = data.get("hf")
+            weights = hf.get("weights") if hf else None
+            return cls(**{**data, "inputs": [UserModelInput(**i) for i in data["inputs"]],
+                          "outputs": list(data["outputs"]),
+                          "hf": HfArchitecture(**{**hf, "weights": HfWeights(**weights) if weights else None})
+                          if hf else None})
+        except (KeyError, TypeError, AttributeError) as exc:
+            raise ProtocolError(f"user_model: not a user model entry ({type(exc).__name__}: {exc})") from None
+
+    def files(self) -> list[str]:
+        """The files a runner reads: the model's own file and, for hf, its safetensors weights."""
+        return [p for p in (self.path, self.hf.weights.path if self.hf and self.hf.weights else None) if p]
+
+
+def _typed_user_model(request: Any) -> None:
+    # A request may be given the entry as JSON (from a file, a config): it holds the typed model either way.
+    if isinstance(request.user_model, dict):
+        object.__setattr__(request, "user_model", UserModel.from_entry(request.user_model))
+
+
+@dataclass(frozen=True)
 class RunRequest:
     run_id: str
     runtime: str  # framework/format/provider, e.g. "onnxruntime/onnx-from-torch/cpu"
@@ -65,12 +128,15 @@ class RunRequest:
     outputs_path: str | None = None  # if set, the runner saves the outputs of its last iteration (.npz)
     threads: int | None = None  # intra-op threads; None keeps the framework's default
     provider_options: dict[str, Any] = field(default_factory=dict)
-    # A user's own model (models.user_models entry: format, file, size, sha256, inputs, outputs); None: built in.
-    user_model: dict[str, Any] | None = None
+    # A user's own model (its file, size, sha256, inputs, outputs and loader); None: a built-in model.
+    user_model: UserModel | None = None
     # GPU runs: CUDA's JIT cache, kept across the runs of a sweep ({"path": folder, "max_bytes": limit}); None: the
     # driver's default (in a container, a tmpfs or read-only home: thrown away after every run).
     cuda_jit_cache: dict[str, Any] | None = None
     schema: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _typed_user_model(self)
 
     @property
     def framework(self) -> str:
@@ -98,8 +164,11 @@ class ExportRequest:
     model_options: dict[str, Any] = field(default_factory=dict)
     exporter: str | None = None  # None: the framework's measured-best exporter (torch: "torchscript" | "dynamo")
     target: str = "onnx"  # the file format converted to: "onnx" | "tflite" (runners.runtimes_table.EXPORTERS)
-    user_model: dict[str, Any] | None = None  # as RunRequest.user_model
+    user_model: UserModel | None = None  # as RunRequest.user_model
     schema: int = SCHEMA_VERSION
+
+    def __post_init__(self) -> None:
+        _typed_user_model(self)
 
 
 @dataclass

@@ -21,7 +21,8 @@ from orchestrator import paths
 from orchestrator.execution.launchers.base import Launcher
 from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.runtimes import Runtime
-from runners.protocol import ExportRequest, ExportResult, ProtocolError, Weights, read_json, to_dict, write_json_atomic
+from runners.protocol import (ExportRequest, ExportResult, ProtocolError, UserModel, Weights, read_json, to_dict,
+                              write_json_atomic)
 
 
 # The target format -> how messages name it (the file is model.<target>).
@@ -70,13 +71,13 @@ def weights_identity(weights: Weights) -> str:
 
 
 def artifact_key(source: str, model: str, options: dict, weights: Weights, opset: int | None, source_versions: dict,
-                 target: str = "onnx", user_model: dict | None = None) -> str:
+                 target: str = "onnx", user_model: UserModel | None = None) -> str:
     identity = {"source": source, "model": model, "options": options, "weights": weights_identity(weights),
                 "opset": opset, "versions": source_versions}
     if target != "onnx":  # an ONNX artifact's key is what it was before other formats: its cache stays valid
         identity["target"] = target
     if user_model is not None:  # a user's model: its file's sha256, inputs and outputs are part of what it is
-        identity["user_model"] = user_model
+        identity["user_model"] = to_dict(user_model)
     return hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:16]
 
 
@@ -109,7 +110,7 @@ class ArtifactCache:
         return self._versions[environment]
 
     def ensure(self, runtime: Runtime, model: str, options: dict, weights: Weights, opset: int | None,
-               user_model: dict | None = None) -> Artifact:
+               user_model: UserModel | None = None) -> Artifact:
         source, target = runtime.source_framework, runtime.target_format
         assert source is not None and target is not None, f"{runtime.name} loads no converted model"
         opset = opset if target == "onnx" else None  # an ONNX opset means nothing to another format
@@ -124,14 +125,14 @@ class ArtifactCache:
         return Artifact(result.output_path, key, result.opset, result.exporter, result.versions, result.seconds)
 
     def _export(self, source: str, model: str, options: dict, weights: Weights, opset: int | None, folder: Path,
-                target: str = "onnx", user_model: dict | None = None) -> None:
+                target: str = "onnx", user_model: UserModel | None = None) -> None:
         staging = staging_folder(folder)
         file_name = f"model.{target}"
         request = ExportRequest(framework=source, model=model, output_path=str(staging / file_name),
                                 result_path=str(staging / "export.json"), opset=opset, weights=weights,
                                 model_options=options, target=target, user_model=user_model)
         readonly = ([Path(weights.path)] if weights.kind == "file" and weights.path else []) \
-            + [Path(p) for p in [(user_model or {}).get("path")] if p]
+            + [Path(p) for p in [user_model and user_model.path] if p]
         # ONNX external-data references are relative, so the model survives the folder's rename.
         publish(self, source, "export", request, ExportResult, folder, readonly,
                 f"{FORMAT_NAMES.get(target, target)} export of {model} from {source}")

@@ -80,7 +80,7 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
 def user_model_file(config: SweepConfig, model: str, runtime: Runtime) -> str | None:
     """A user's ONNX file, which an onnx-format runtime loads as it is (no export)."""
     entry = config.user_model(model)
-    return entry["path"] if entry is not None and runtime.model_format == "onnx" else None
+    return entry.path if entry is not None and runtime.model_format == "onnx" else None
 
 
 def reference_path(folder: Path, batch_size: int, seed: int) -> Path:
@@ -101,8 +101,7 @@ def run_mounts(request: RunRequest) -> dict[str, list[Path]]:
         writable.append(Path(request.cuda_jit_cache["path"]))
     readonly = weights_files(request.weights)
     if request.user_model is not None:  # a user's model file (and hf weights), wherever the runner runs
-        hf_weights = (request.user_model.get("hf") or {}).get("weights") or {}
-        readonly += [Path(p) for p in (request.user_model.get("path"), hf_weights.get("path")) if p]
+        readonly += [Path(p) for p in request.user_model.files()]
     if request.artifact_path:
         readonly.append(Path(request.artifact_path).parent)  # the model and its external-data file
     return {"writable": writable, "readonly": readonly}

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from orchestrator.host import memory_bytes
 from orchestrator.planning.gpus import GpuDescription, from_details
 from orchestrator.planning.planner import HostCapabilities
 from orchestrator.measurement.sensors import discover_sensors
 from orchestrator.measurement.sensors.base import Sensor, SensorStatus
 from orchestrator.measurement.sensors.rapl import resolve_powercap_root
-from runners.hostinfo import cpu_flags
+from runners.hostinfo import cpu_flags, memory_bytes
 
 
 @dataclass

@@ -27,7 +27,7 @@ from orchestrator.planning.runtime_checks import environment_mistakes, opset_mis
 from orchestrator.planning.runtimes import NATIVE_FRAMEWORKS, UnknownRuntimeError, parse_runtime
 from orchestrator.planning.user_models import user_model_entries
 from orchestrator.provisioning.interpreters import interpreter_refusal
-from runners.protocol import Weights
+from runners.protocol import UserModel, Weights
 
 Precision = Literal["fp32", "fp16", "tf32", "int8"]  # tf32: fp32 data, TF32 math on GPUs (runners/math_policy.py)
 PositiveInt = Annotated[int, Field(ge=1)]
@@ -47,7 +47,37 @@ OptionValue = Annotated[str | int | float | bool, PlainValidator(_option_value)]
 
 def sweep_models(user_models: dict[str, dict]) -> dict[str, ModelSpec]:
     """The models a sweep may name: the built-in ones, then its own (user model entries, in the config's order)."""
-    return {**BUILT_IN_MODELS, **{name: spec_from_entry(entry) for name, entry in user_models.items()}}
+    return {**BUILT_IN_MODELS, **{name: spec_from_entry(UserModel.from_entry(entry))
+                                  for name, entry in user_models.items()}}
+
+
+def model_option_mistakes(model_options: dict, models: dict[str, ModelSpec]) -> list[str]:
+    """One line per [model_options] entry that names no model of the sweep or an option it does not have. Pure."""
+    lines = []
+    for model, options in model_options.items():
+        try:
+            get_model(model, models).resolve_options(options)
+        except UnknownModelError as exc:
+            lines.append(f"model_options.{shown_key(model)}: {exc}")
+    return lines
+
+
+def weights_mistakes(weights: dict, models: dict[str, ModelSpec]) -> list[str]:
+    """One line per [weights] entry naming an unknown framework or model, or a file that is not there."""
+    lines = []
+    for framework, per_model in weights.items():
+        if framework not in NATIVE_FRAMEWORKS:
+            lines.append(f"weights.{shown_key(framework)}: unknown framework; valid: "
+                         f"{', '.join(NATIVE_FRAMEWORKS)}")
+            continue
+        for model, path in per_model.items():
+            where = f"weights.{framework}.{shown_key(model)}"
+            if model not in models:
+                lines.append(f"{where}: unknown model {model!r}; valid: {', '.join(models)}")
+            elif not _is_file(path):
+                lines.append(f"{where} = {shown_value(path)}: no such file; valid: a weights file in {framework}'s "
+                             f"own format")
+    return lines
 
 
 class SweepConfig(Section):
@@ -128,17 +158,11 @@ class SweepConfig(Section):
             raise_if(opset_mistakes(value, info.data.get("runtimes")))
         return value
 
-    @field_validator("model_options")
+    @field_validator("model_options", "weights")
     @classmethod
-    def _model_options_known(cls, value: dict, info: ValidationInfo) -> dict:
-        lines = []
-        models = sweep_models(info.data.get("user_models", {}))
-        for model, options in value.items():
-            try:
-                get_model(model, models).resolve_options(options)
-            except UnknownModelError as exc:
-                lines.append(f"model_options.{shown_key(model)}: {exc}")
-        raise_if(lines)
+    def _models_known(cls, value: dict, info: ValidationInfo) -> dict:
+        mistakes = model_option_mistakes if info.field_name == "model_options" else weights_mistakes
+        raise_if(mistakes(value, sweep_models(info.data.get("user_models", {}))))
         return value
 
     @field_validator("measure")
@@ -192,33 +216,14 @@ class SweepConfig(Section):
         raise_if(lines)
         return value
 
-    @field_validator("weights")
-    @classmethod
-    def _weights_exist(cls, value: dict, info: ValidationInfo) -> dict:
-        lines = []
-        models = sweep_models(info.data.get("user_models", {}))
-        for framework, per_model in value.items():
-            if framework not in NATIVE_FRAMEWORKS:
-                lines.append(f"weights.{shown_key(framework)}: unknown framework; valid: "
-                             f"{', '.join(NATIVE_FRAMEWORKS)}")
-                continue
-            for model, path in per_model.items():
-                where = f"weights.{framework}.{shown_key(model)}"
-                if model not in models:
-                    lines.append(f"{where}: unknown model {model!r}; valid: {', '.join(models)}")
-                elif not _is_file(path):
-                    lines.append(f"{where} = {shown_value(path)}: no such file; valid: a weights file in {framework}'s "
-                                 f"own format")
-        raise_if(lines)
-        return value
-
     def weights_for(self, framework: str, model: str) -> Weights:
         path = self.weights.get(framework, {}).get(model)
         return Weights(kind="file", path=str(Path(path).resolve())) if path else Weights(kind="random", seed=self.seed)
 
-    def user_model(self, model: str) -> dict | None:
-        """The entry of a user model (RunRequest.user_model); None for a built-in model."""
-        return self.user_models.get(model)
+    def user_model(self, model: str) -> UserModel | None:
+        """A user model of this sweep (RunRequest.user_model); None for a built-in model."""
+        entry = self.user_models.get(model)
+        return UserModel.from_entry(entry) if entry is not None else None
 
     def model_spec(self, model: str) -> ModelSpec:
         """The spec of a model this sweep names: a built-in one, or one of its own made from its entry."""

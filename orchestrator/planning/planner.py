@@ -19,6 +19,7 @@ from orchestrator.planning.gpu_support import gpu_refusal
 from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.planning.user_models import runtime_refusal
 from runners import cuda_binaries
+from runners.protocol import UserModel
 from runners.runtimes_table import cpu_precision_refusal, find
 
 
@@ -89,8 +90,8 @@ class Plan:
                     tuple(data.get("extended") or ()))
 
 
-def skip_reason(cell: Cell, host: HostCapabilities, user: dict | None = None) -> str | None:
-    """Why the cell cannot run on this host (None: it can); `user`: the cell's user model entry (None: built in)."""
+def skip_reason(cell: Cell, host: HostCapabilities, user: UserModel | None = None) -> str | None:
+    """Why the cell cannot run on this host (None: it can); `user`: the cell's user model (None: built in)."""
     runtime = parse_runtime(cell.runtime)
     missing = runtime.not_implemented_reason()
     if missing:

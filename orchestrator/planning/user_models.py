@@ -1,6 +1,7 @@
-"""A sweep's own models: each `[user_models.<name>]` table of the config checked and turned into the plain entry that
-the config carries (to the planner, which makes a ModelSpec of it with models.user_models, and to each run's request,
-RunRequest.user_model, from which the runner registers it in its own process).
+"""A sweep's own models: each `[user_models.<name>]` table of the config checked and turned into a UserModel
+(runners.protocol), whose JSON the config carries (to the planner, which makes a ModelSpec of it with
+models.user_models, and to each run's request, RunRequest.user_model, from which the runner registers it in its own
+process).
 
 What is checked before anything is measured (each a line naming what is wrong and the valid choices): the format
 (exactly one of onnx, torch, keras, hf), the file (exists, is readable), the name (not a built-in's), and `inputs`
@@ -23,6 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.registry import BUILT_IN_MODELS
 from models.user_files import BATCH, READERS, Declared, ModelFileError, pt2_pickled_payloads
 from models.user_models import FORMATS, LOADERS
+from runners.protocol import UserModel, to_dict
 
 DTYPES = ("float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -147,8 +149,8 @@ def _inputs_from_file(where: str, declared: Declared) -> tuple[list[dict[str, An
     return inputs, lines
 
 
-def user_model_entry(name: str, table: UserModelTable) -> tuple[dict[str, Any] | None, list[str]]:
-    """(the entry, []) or (None, every mistake of this table, one line each). Reads the file; loads nothing."""
+def user_model_entry(name: str, table: UserModelTable) -> tuple[UserModel | None, list[str]]:
+    """(the model, []) or (None, every mistake of this table, one line each). Reads the file; loads nothing."""
     where = f"user_models.{name}"
     given = [fmt for fmt in FORMATS if getattr(table, fmt) is not None]
     if name in BUILT_IN_MODELS:
@@ -217,7 +219,7 @@ def user_model_entry(name: str, table: UserModelTable) -> tuple[dict[str, Any] |
         entry["outputs"] = list(declared.outputs)
     else:
         entry["outputs"] = list(HF_DEFAULT_OUTPUTS) if fmt == "hf" else ["output"]
-    return entry, []
+    return UserModel.from_entry(entry), []
 
 
 def _describe_format(fmt: str) -> str:
@@ -260,7 +262,8 @@ def _hf_entry(where: str, hf: HfTable, entry: dict[str, Any]) -> list[str]:
 
 
 def user_model_entries(raw: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], list[str]]:
-    """Every table's entry, and every mistake (validated tables, then read files)."""
+    """Every table's entry (the JSON of its UserModel, which the config carries), and every mistake (validated
+    tables, then read files)."""
     from pydantic import ValidationError
 
     entries, lines = {}, []
@@ -280,19 +283,19 @@ def user_model_entries(raw: dict[str, Any]) -> tuple[dict[str, dict[str, Any]], 
         entry, problems = user_model_entry(name, parsed)
         lines += problems
         if entry is not None:
-            entries[name] = entry
+            entries[name] = to_dict(entry)
     return entries, lines
 
 
-def runtime_refusal(user: dict[str, Any] | None, framework: str, model_format: str, model: str) -> str | None:
-    """Why the runtime framework/model_format does not run this model (user: its entry; None: a built-in); None: it
-    does. Pure."""
+def runtime_refusal(user: UserModel | None, framework: str, model_format: str, model: str) -> str | None:
+    """Why the runtime framework/model_format does not run this model (user: the user's model; None: a built-in);
+    None: it does. Pure."""
     if user is None:
         if model_format == "onnx":
             return (f"{framework}/onnx/* runs a user's ONNX file as is; the built-in {model} runs on "
                     f"{framework}/onnx-from-<framework>")
         return None
-    fmt = user["format"]
+    fmt = user.format
     if (framework, model_format) in RUNS_ON[fmt]:
         return None
     valid = ", ".join(f"{fw}/{mf}" for fw, mf in RUNS_ON[fmt])

@@ -12,8 +12,8 @@ from orchestrator.analysis.sweeps import compare_sweeps
 from orchestrator.errors import UserError
 from orchestrator.report.document import TableBlock
 from orchestrator.report.markdown import table_markdown
+from orchestrator.results.journal import describe_problems
 from orchestrator.results.store import ResultsDir
-from orchestrator.results.store import describe_problems
 from orchestrator.results.tables import read_runs
 
 

@@ -17,11 +17,12 @@ from orchestrator.analysis.carbon import GridFigures
 from orchestrator.errors import UserError
 from orchestrator.execution.reaccount import Reaccounted, reaccount_failed
 from orchestrator.report.advising import compute_advice
-from orchestrator.results.store import ResultsDir, describe_problems
+from orchestrator.results.journal import describe_problems
+from orchestrator.results.store import ResultsDir
 from orchestrator.results.tables import cell_summary, read_runs, write_tables
 
 if TYPE_CHECKING:  # matplotlib loads in seconds: build.py is imported only when a report is made
-    from orchestrator.report.build import ReportFiles
+    from orchestrator.report.report_files import ReportFiles
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,8 @@ import polars as pl
 
 from orchestrator.analysis.carbon import GridFigures, InvalidGridFigure
 from orchestrator.errors import UserError
-from orchestrator.results.store import ResultsDir, describe_problems, read_json_object
+from orchestrator.results.journal import describe_problems
+from orchestrator.results.store import ResultsDir, read_json_object
 from orchestrator.results.tables import read_runs
 from orchestrator.scheduling.merge import host_signature
 

@@ -8,9 +8,9 @@ from typing import Any, Iterator
 import numpy as np
 import polars as pl
 
+from orchestrator.results.journal import JournalProblem, iter_journal
 from orchestrator.results.payloads import EnergyChannel, Fidelity
 from orchestrator.results.record import RunRecord, as_record
-from orchestrator.results.store import JournalProblem, iter_journal
 
 ACCOUNTING_KIND = "accounting"  # the failure kind of a run greenrt failed to account (execution/sweep.py)
 

@@ -19,7 +19,8 @@ from orchestrator.scheduling.merge import MergeSummary, merge_shards
 from orchestrator.scheduling.sharded import (all_recorded, append_submission, latest_submission, progress,
                                              read_manifest, write_manifest)
 from orchestrator.scheduling.shards import split_runs
-from orchestrator.results.store import ResultsDir, damage
+from orchestrator.results.damage import damage
+from orchestrator.results.store import ResultsDir
 
 logger = logging.getLogger(__name__)
 

@@ -19,7 +19,9 @@ from orchestrator.scheduling.sharded import expected_runs, read_manifest, shard_
 from orchestrator.scheduling.slurm import NOT_KNOWN, TaskState
 from orchestrator.results.record import INTERRUPTED, RunRecord
 from orchestrator.errors import UserError
-from orchestrator.results.store import describe_problems, iter_journal_objects, journal_problems, read_json_object
+from orchestrator.results.journal import describe_problems, iter_journal_objects
+from orchestrator.results.journal_scan import journal_problems
+from orchestrator.results.store import read_json_object
 from runners.protocol import write_json_atomic
 
 

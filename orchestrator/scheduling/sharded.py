@@ -20,7 +20,8 @@ from typing import Any
 from orchestrator.planning.planner import Plan
 from orchestrator.scheduling.shards import ShardSpec, shard_plan, split_runs
 from orchestrator.results.record import INTERRUPTED, RunRecord
-from orchestrator.results.store import ResultsDir, read_journal
+from orchestrator.results.journal import read_journal
+from orchestrator.results.store import ResultsDir
 from runners.protocol import write_json_atomic
 
 

@@ -12,7 +12,7 @@ from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
 
 from runners.failures import UnsupportedError
-from runners.protocol import RunRequest
+from runners.protocol import RunRequest, UserModel
 from runners.runtimes_table import find
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ class Adapter(ABC):
     provider: str | None = None
     n_threads: int | None = None
     # A user model's entry (RunRequest.user_model), set by the loop: its provenance goes into runtime_facts.
-    user_model_entry: dict[str, Any] | None = None
+    user_model_entry: UserModel | None = None
 
     def check_request(self, request: RunRequest) -> None:
         """Refuse, before anything is imported or loaded, what this runtime cannot run: by default the providers

@@ -18,7 +18,7 @@ from orchestrator.execution.run import classify_outcome
 from orchestrator.planning.gpus import GpuDescription
 from testkit.powercap import make_powercap_tree
 from runners.protocol import Budget, RunRequest, to_dict, write_json_atomic
-from testkit.sweep_helpers import PACKAGE_W, SteadyDraw, greenrt, write_config
+from testkit.sweep_helpers import PACKAGE_W, greenrt, steady_draw, write_config
 
 pytestmark = [pytest.mark.docker, pytest.mark.root]
 
@@ -36,7 +36,7 @@ def both_sweeps(engine, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("docker-sweep")
     tree = make_powercap_tree(tmp / "powercap", packages=1, dram=True)
     config = write_config(tmp / "e2e.toml", batch_sizes="[1]")
-    with SteadyDraw(tree):
+    with steady_draw(tree):
         done = {launcher: greenrt("sweep", "--config", str(config), "--out", str(tmp / launcher), "--powercap-root",
                                   str(tree.root), launcher=launcher)
                 for launcher in ("docker", "local")}

@@ -11,7 +11,7 @@ import polars as pl
 import pytest
 
 from testkit.powercap import make_powercap_tree
-from testkit.sweep_helpers import DRAM_W, PACKAGE_W, SteadyDraw, greenrt, write_config
+from testkit.sweep_helpers import DRAM_W, PACKAGE_W, greenrt, steady_draw, write_config
 
 pytestmark = pytest.mark.process
 
@@ -22,7 +22,7 @@ def measured_sweep(tmp_path_factory):
     tree = make_powercap_tree(tmp / "powercap", packages=1, dram=True)
     config = write_config(tmp / "e2e.toml")
     out = tmp / "results"
-    with SteadyDraw(tree):
+    with steady_draw(tree):
         first = greenrt("sweep", "--config", str(config), "--out", str(out), "--powercap-root", str(tree.root))
         second = greenrt("sweep", "--config", str(config), "--out", str(out), "--powercap-root", str(tree.root))
     return first, second, out

@@ -74,7 +74,8 @@ def test_a_file_where_the_directory_should_be_is_refused(tmp_path):
 
 def test_resume_reads_what_is_done_from_the_line_ends_and_agrees_with_the_full_reader(tmp_path):
     from orchestrator.results.record import INTERRUPTED, RunRecord
-    from orchestrator.results.store import TAIL_KEYS, _done_ids_from_line_ends, done_run_ids, read_journal
+    from orchestrator.results.journal import read_journal
+    from orchestrator.results.journal_scan import TAIL_KEYS, _done_ids_from_line_ends, done_run_ids
 
     # The fast path relies on the journal's sorted keys: every field after run_id is a scalar it knows.
     after = {field.alias or name for name, field in RunRecord.model_fields.items()

@@ -4,7 +4,7 @@ import json
 import pytest
 
 from runners.protocol import (SCHEMA_VERSION, Budget, ExportRequest, ProtocolError, RunError, RunRequest, RunResult,
-                              Weights, from_dict, read_json, to_dict, write_json_atomic)
+                              UserModel, Weights, from_dict, read_json, to_dict, write_json_atomic)
 
 
 def request(**change):
@@ -69,3 +69,33 @@ def test_atomic_write_leaves_no_partial_file(tmp_path):
     assert list(tmp_path.iterdir()) == []
     write_json_atomic(target, {"a": 1})
     assert json.loads(target.read_text()) == {"a": 1}
+
+
+# A user model's entry as orchestrator/planning/user_models.py made it before it was typed (an hf architecture with
+# safetensors weights: every nested part), as configs, plan.json files and request files hold it.
+HF_ENTRY = {"name": "tiny-bert", "format": "hf", "loader": "transformers AutoConfig + AutoModel.from_config",
+            "path": "/data/models/config.json", "size": 412, "sha256": "ab" * 32,
+            "declared": "the config's inputs (a transformers architecture declares none)",
+            "hf": {"model_type": "bert", "config": {"model_type": "bert", "hidden_size": 32},
+                   "weights": {"path": "/data/models/model.safetensors", "size": 9000, "sha256": "cd" * 32}},
+            "inputs": [{"name": "input_ids", "shape": [16], "dtype": "int64", "range": [0, 100]}],
+            "outputs": ["last_hidden_state"]}
+
+
+def test_a_user_model_is_typed_and_writes_the_same_json(tmp_path):
+    original = request(model="tiny-bert", runtime="torch/native/cpu", user_model=HF_ENTRY)
+    assert isinstance(original.user_model, UserModel)
+    assert original.user_model.hf.weights.path == "/data/models/model.safetensors"
+    assert original.user_model.files() == ["/data/models/config.json", "/data/models/model.safetensors"]
+    write_json_atomic(tmp_path / "request.json", to_dict(original))
+    assert json.loads((tmp_path / "request.json").read_text())["user_model"] == HF_ENTRY
+    assert read_json(RunRequest, tmp_path / "request.json") == original
+    export = ExportRequest(framework="torch", model="tiny-bert", output_path="/o", result_path="/r",
+                           user_model=HF_ENTRY)
+    assert export.user_model == original.user_model and to_dict(export)["user_model"] == HF_ENTRY
+
+
+def test_a_malformed_user_model_is_a_protocol_error():
+    broken = {k: v for k, v in HF_ENTRY.items() if k != "inputs"}
+    with pytest.raises(ProtocolError, match="user_model: not a user model entry"):
+        from_dict(RunRequest, {**to_dict(request()), "user_model": broken})

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 # The value seen on many Intel server packages (2^32 units of 61 uJ); tests pass small ranges to force wraps.
 DEFAULT_MAX_RANGE_UJ = 262_143_328_850
@@ -101,3 +103,28 @@ def make_powercap_tree(
         (root / "intel-rapl-mmio").mkdir()
         add("intel-rapl-mmio:0", root / "intel-rapl-mmio" / "intel-rapl-mmio:0", "package-0", None)
     return tree
+
+
+class ConstantDraw:
+    """Advances a tree's counters as a host drawing constant power would ({zone: watts}), every 5 ms, while open
+    (`with ConstantDraw(tree, {"package-0": 20.0}):`)."""
+
+    def __init__(self, tree: PowercapTree, watts: dict[str, float]) -> None:
+        self.tree, self.watts, self.stop = tree, dict(watts), threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        last = time.monotonic()
+        while not self.stop.wait(0.005):
+            now = time.monotonic()
+            for zone, watts in self.watts.items():
+                self.tree.advance(zone, int(watts * (now - last) * 1e6))
+            last = now
+
+    def __enter__(self) -> Self:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()

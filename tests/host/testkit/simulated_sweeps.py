@@ -7,7 +7,7 @@ from pathlib import Path
 from testkit.nvidia_host import SimulatedHost, run_greenrt
 from testkit.paths import GPU_STANDIN
 from testkit.powercap import make_powercap_tree
-from testkit.sweep_helpers import SteadyDraw
+from testkit.sweep_helpers import steady_draw
 
 TORCH_CUDA = "torch/native/cuda"
 
@@ -32,7 +32,7 @@ def sweep(host: SimulatedHost, folder: Path, config: Path, *extra: str, rapl: bo
     args = ["sweep", "--config", str(config), "--out", str(out), "--launcher", "local", "--powercap-root", str(root),
             *extra]
     if rapl:
-        with SteadyDraw(make_powercap_tree(root, packages=1, dram=True)):
+        with steady_draw(make_powercap_tree(root, packages=1, dram=True)):
             done = run_greenrt(args, env=env or host.env())
     else:
         done = run_greenrt(args, env=env or host.env())

@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
-import threading
-import time
 from pathlib import Path
+
+from testkit.powercap import ConstantDraw, PowercapTree
 
 GREENRT = str(Path(sys.executable).with_name("greenrt"))
 PACKAGE_W, DRAM_W = 20.0, 5.0  # what the synthetic counters draw, for the whole sweep, idle included
@@ -28,25 +28,6 @@ def greenrt(*args: str, launcher: str = "local", timeout: float = 600) -> subpro
     return subprocess.run([GREENRT, *args], capture_output=True, text=True, timeout=timeout)
 
 
-class SteadyDraw:
-    """Advances the synthetic RAPL counters as a host drawing constant power would, every 5 ms."""
-
-    def __init__(self, tree) -> None:
-        self.tree, self.stop = tree, threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        last = time.monotonic()
-        while not self.stop.wait(0.005):
-            now = time.monotonic()
-            self.tree.advance("package-0", int(PACKAGE_W * (now - last) * 1e6))
-            self.tree.advance("dram-0", int(DRAM_W * (now - last) * 1e6))
-            last = now
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join()
+def steady_draw(tree: PowercapTree) -> ConstantDraw:
+    """The synthetic RAPL counters of package-0 and dram-0 drawing PACKAGE_W and DRAM_W while open."""
+    return ConstantDraw(tree, {"package-0": PACKAGE_W, "dram-0": DRAM_W})

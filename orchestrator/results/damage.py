@@ -1,0 +1,56 @@
+"""What `greenrt status` says is damaged in a results directory, one line per file; nothing is changed."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from orchestrator.errors import UserError
+from orchestrator.results.journal import describe_problems
+from orchestrator.results.journal_scan import journal_problems
+from orchestrator.results.store import ResultsDir, read_json_object
+
+
+def damage(results: ResultsDir) -> list[str]:
+    """One line per damaged file of a results directory (what `greenrt status` shows); nothing is changed.
+
+    Cheap checks only, so that it stays usable at 200,000 runs: JSON files parse, journal lines read as records,
+    sample files end with parquet's footer magic; tables/ is there once a report was written.
+    """
+    lines: list[str] = []
+    try:
+        results.read_plan()
+    except UserError as exc:
+        lines.append(str(exc))
+    owners = [results.root, *sorted(p for p in (results.root / "shards").glob("*") if p.is_dir())]
+    for folder in owners:
+        for name in ("host.json", "baseline.json"):
+            results.read_facts(folder / name, lines.append)
+        journal = folder / "runs.jsonl"
+        if journal.exists():
+            problems = journal_problems(journal)
+            if problems:
+                lines.append(describe_problems(journal, problems))
+    for result in sorted((results.root / "runs").glob("*/result.json")):
+        _, problem = read_json_object(result)
+        if problem is not None:
+            lines.append(f"{result}: unreadable ({problem}); left as it is: the journal holds the run's result, "
+                         "so nothing is lost; delete it or restore it from a copy to silence this")
+    for samples in sorted(results.samples_dir.glob("*.parquet")):
+        if not _parquet_whole(samples):
+            lines.append(f"{samples}: cut short (no parquet footer); left as it is: the run's energy is in the "
+                         "journal, but its power trace cannot be drawn and it cannot be accounted again; restore "
+                         "it from a copy")
+    if results.journal_path.exists() and not results.tables_dir.is_dir():
+        lines.append(f"{results.tables_dir}: missing; `greenrt report {results.root}` writes the tables again "
+                     "from the journal")
+    return lines
+
+
+def _parquet_whole(path: Path) -> bool:
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+            fh.seek(-4, os.SEEK_END)
+            return head == b"PAR1" and fh.read(4) == b"PAR1"
+    except OSError:
+        return False
