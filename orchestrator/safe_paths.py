@@ -66,8 +66,8 @@ def _name_max(path: Path) -> int:
 
 
 def _through_file(path: Path) -> str:
-    """Which leading part of the path is a file ("a/file/b"), for ENOTDIR."""
-    for part in reversed(path.parents):
+    """Which leading part of the path is a file ("a/file/b"; "file/" names the file itself as a folder), for ENOTDIR."""
+    for part in (*reversed(path.parents), path):
         try:
             mode = os.stat(part).st_mode
         except OSError:

@@ -50,7 +50,8 @@ def model_file(value: str) -> str:
     readable regular file; a built-in model's name passes as it is."""
     if value in BUILT_IN_MODELS:
         return value
-    if not value.strip() or os.sep in value or Path(value).suffix.lower() in ADHOC or os.path.lexists(value):
+    if not value.strip() or "\0" in value or os.sep in value or Path(value).suffix.lower() in ADHOC \
+            or os.path.lexists(value):
         safe_paths.readable_file(value, "--model")
     return value
 

@@ -1,9 +1,10 @@
 """What ends a verb that fails in a way nobody planned: one line saying it is an internal error of greenrt and where its
 traceback was written, and exit code 70 (EX_SOFTWARE of sysexits.h: distinct from 2, a user error). The Typer
-application's group class wraps the invocation of every verb, so no verb has to remember it.
+application's group class wraps the invocation of every verb, so no verb has to remember it. Click's usage errors
+(an unknown option, a missing argument) end here too, in one line and exit 2 like every other mistake.
 
-Exits, aborts, usage errors and a closed stdout (EPIPE) keep their own handling; KeyboardInterrupt and SystemExit are
-not Exceptions and pass untouched."""
+Exits, aborts and a closed stdout (EPIPE) keep their own handling; KeyboardInterrupt and SystemExit are not
+Exceptions and pass untouched."""
 from __future__ import annotations
 
 import errno
@@ -25,6 +26,21 @@ from orchestrator import paths
 INTERNAL_ERROR_EXIT = 70
 # The verbs' parameters that name a results folder: the traceback goes beside the results it was working on.
 RESULTS_PARAMS = ("out", "directory")
+
+
+def _usage_mistake(exc: Exception) -> bool:
+    """A usage error (unknown option, missing or badly typed argument): click's own, which carry the context they
+    were raised in. The help that `greenrt` alone or a group alone prints is one too, and is kept."""
+    return (isinstance(exc, TyperException) and getattr(exc, "ctx", None) is not None
+            and type(exc).__name__ != "NoArgsIsHelpError")
+
+
+def usage_line(exc: Exception) -> str:
+    """Click's usage error in one line, with where to read the usage (instead of a boxed panel of five)."""
+    message = " ".join(str(getattr(exc, "format_message", exc.__str__)()).split())
+    ctx = getattr(exc, "ctx", None)
+    command = " ".join(["greenrt", *ctx.command_path.split()[1:]]) if ctx is not None else "greenrt"
+    return f"{message} (usage: `{command} --help`)"
 
 
 def _passes_through(exc: Exception) -> bool:
@@ -93,10 +109,22 @@ def internal_error_line(exc: Exception, where: Optional[Path], verb: str) -> str
 class InternalErrors(TyperGroup):
     """The application's group: every verb (and sub-group's verb) is invoked inside this one handler."""
 
+    def make_context(self, info_name: Optional[str], args: list[str], parent: Any = None, **extra: Any) -> Any:
+        try:  # the options of `greenrt` itself, parsed before any verb
+            return super().make_context(info_name, args, parent=parent, **extra)
+        except Exception as exc:
+            if not _usage_mistake(exc):
+                raise
+            print(f"error: {usage_line(exc)}", file=sys.stderr, flush=True)
+            raise typer.Exit(2) from None
+
     def invoke(self, ctx: Any) -> Any:
         try:
             return super().invoke(ctx)
         except Exception as exc:  # noqa: BLE001 - the one place that turns a bug into a line and a file
+            if _usage_mistake(exc):
+                print(f"error: {usage_line(exc)}", file=sys.stderr, flush=True)
+                raise typer.Exit(2) from None
             if _passes_through(exc):
                 raise
             verb, params = _verb_params(exc.__traceback__)
