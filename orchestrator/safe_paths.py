@@ -149,6 +149,19 @@ def readable_file(text: str | os.PathLike[str] | None, what: str) -> Path:
     return path
 
 
+def file_if_any(text: str | os.PathLike[str], what: str) -> Path | None:
+    """A file that may not exist yet (a journal before the first run): None only when nothing at all is there, not
+    even a link; anything else must pass readable_file, so a loop, a link to nothing, a folder or a FIFO in its place
+    is refused instead of being read as "no file"."""
+    try:
+        os.lstat(text)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError):
+        pass  # a loop or a file on the way, a name too long, a NUL: readable_file names it
+    return readable_file(text, what)
+
+
 def read_bytes(text: str | os.PathLike[str] | None, what: str) -> bytes:
     """The bytes of a file the user named, after readable_file's checks. Opened without blocking and checked again
     on the open descriptor: a FIFO swapped in between the look and the open is still refused, not waited on."""
@@ -240,4 +253,4 @@ def inside(root: Path, candidate: str | os.PathLike[str], what: str) -> Path:
     return resolved
 
 
-__all__ = ["existing_folder", "executable", "inside", "read_bytes", "readable_file", "shown", "writable_folder"]
+__all__ = ["existing_folder", "executable", "file_if_any", "inside", "read_bytes", "readable_file", "shown", "writable_folder"]

@@ -6,11 +6,13 @@ empty argument mean the current folder."""
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 from typing import Optional
 
 from models.registry import BUILT_IN_MODELS
 from orchestrator import safe_paths
+from orchestrator.errors import UserError
 from orchestrator.planning.user_models import ADHOC
 
 
@@ -58,3 +60,16 @@ def model_file(value: str) -> str:
 
 def folders(values: Optional[list[str]], what: str) -> list[Path]:
     return [safe_paths.existing_folder(value, what) for value in values or []]
+
+
+# The shape of every run id (the planner's, as results/store.py's run_dir holds them): a folder name under runs/.
+RUN_ID = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,199}")
+
+
+def run_id(value: Optional[str], what: str) -> Optional[str]:
+    """A run id given on the command line (`report --trace-run`): refused before anything is read or written when it
+    cannot be one, such as a path that would lead out of the results folder."""
+    if value is not None and not RUN_ID.fullmatch(value):
+        raise UserError(f"{what} {safe_paths.shown(value)}: not a run id (letters, digits, '.', '_', '-', "
+                        f"not starting with '.'); valid: a run id of the sweep, as its runs.jsonl names it")
+    return value

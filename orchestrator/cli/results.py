@@ -85,6 +85,7 @@ def report(directory: str = typer.Argument(..., help="A sweep's results director
     """Merge a sweep's journal into tables, write DIR/report/ (report.md, report.html, figures, CSV), show findings."""
     with user_errors():
         folder = given_paths.results_folder(directory, writes=True)
+        trace_run = given_paths.run_id(trace_run, "--trace-run")
         grid = grid_from_options(grid_intensity_g_per_kwh, pue, price_per_kwh)
         done = finish(folder, trace_run=trace_run, grid=grid, reaccount=True)
     show_finished(done)

@@ -5,7 +5,7 @@ no traceback, and nothing written or rewritten (the folder the paths live in is 
 The classes come from what a path can be (missing, a folder for a file and the reverse, a FIFO, a device, a loop, a
 link to nothing, a path through a file, a name or a path too long, empty, a NUL character, not executable, not a
 command), not from a list of known cases; hypothesis varies the names, the spelling (absolute, relative, ./, //) and
-the lengths. 1,320 examples (22 uses x 60); a FIFO that were opened would hang the test instead of failing it."""
+the lengths. 1,380 examples (23 uses x 60); a FIFO that were opened would hang the test instead of failing it."""
 from __future__ import annotations
 
 import hashlib
@@ -38,7 +38,7 @@ class Use:
     """One place a verb takes a path: its arguments with P for the fuzzed path, the kind of path it wants, and the
     label its error line names. CONFIG, RESULTS and NEW are a valid config, results folder and absent folder."""
     args: tuple[str, ...]
-    kind: str  # file, model, folder, new-folder, folder-or-absent, program
+    kind: str  # file, model, folder, new-folder, folder-or-absent, program, run-id
     label: str
 
 
@@ -61,6 +61,7 @@ USES = [
     Use(("sweep", "--config", "CONFIG", "--out", "NEW", "--powercap-root", "P"), "folder-or-absent",
         "--powercap-root"),
     Use(("run", *MODEL, "--out", "NEW", "--powercap-root", "P"), "folder-or-absent", "--powercap-root"),
+    Use(("report", "RESULTS", "--trace-run", "P"), "run-id", "--trace-run"),
     Use(("doctor", "--python", "P"), "program", "--python"),
     Use(("plan", "--config", "CONFIG", "--python", "P"), "program", "--python"),
     Use(("sweep", "--config", "CONFIG", "--out", "NEW", "--python", "P"), "program", "--python"),
@@ -76,6 +77,7 @@ CLASSES = {
     "new-folder": [*COMMON, "a-file"],  # missing is fine: the sweep makes it
     "folder-or-absent": [*COMMON, "a-file"],  # missing is fine: no powercap tree, said by the probe
     "program": [*COMMON, "missing", "a-folder", "not-executable", "not-a-command"],
+    "run-id": ["empty", "nul", "escape", "dotted", "through-file", "long-name", "long-path"],  # a path, not an id
 }
 
 
@@ -120,6 +122,10 @@ def bad_paths(draw, root: Path, kind: str) -> tuple[str, str]:
         return cls, f"{name}\0{draw(NAMES)}"
     if cls == "device":
         return cls, draw(st.sampled_from(["/dev/null", "/dev/zero", "/dev/full"]))
+    if cls == "escape":
+        return cls, draw(st.sampled_from(["..", f"../{name}", f"runs/../../{name}", f"{root}/{name}"]))
+    if cls == "dotted":
+        return cls, f".{name}"
     if cls == "not-a-command":
         return cls, f"no-such-command-{name}"
     if cls == "long-name":

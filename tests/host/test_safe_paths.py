@@ -173,3 +173,14 @@ def test_inside_keeps_a_named_path_in_its_folder(tree):
     assert "leads outside" in refusal(safe_paths.inside, tree / "folder", "../file.toml", "--trace-run")
     assert "leads outside" in refusal(safe_paths.inside, tree / "folder", "/etc/passwd", "samples_path")
     assert "leads outside" in refusal(safe_paths.inside, tree / "folder", "escape", "samples_path")
+
+
+def test_a_file_that_may_be_absent_is_absent_only_when_nothing_is_there(tree):
+    """A journal that is a loop, a link to nothing or a folder must not read as "no journal yet" (a resume would then
+    measure again into a folder whose journal it cannot read)."""
+    assert safe_paths.file_if_any(tree / "runs.jsonl", "journal") is None
+    assert safe_paths.file_if_any(tree / "file.toml", "journal") == tree / "file.toml"
+    for name, reason in (("loop-a", "a symbolic link loop"), ("dangling", "a symbolic link to nothing"),
+                         ("folder", "a folder, not a file"), ("fifo", "a named pipe (FIFO)"),
+                         ("file.toml/runs.jsonl", "a path through a file")):
+        assert reason in refusal(safe_paths.file_if_any, tree / name, "journal")
