@@ -42,8 +42,9 @@ def _warn(problems: list[str]) -> None:
 
 
 @app.command()
-def advise(directories: list[str] = typer.Argument(..., help="Results directories (pooled where the host "
-                                                              "signatures match, else compared per host)."),
+def advise(directories: list[str] = typer.Argument(..., metavar="DIR",
+                                                   help="Results directories (pooled where the host "
+                                                        "signatures match, else compared per host)."),
            model: Optional[list[str]] = typer.Option(None, "--model", help="Only this model (repeatable)."),
            batch_size: Optional[list[int]] = typer.Option(None, "--batch-size", help="Only this batch size (repeatable)."),
            objective: str = typer.Option("energy", help=f"What to minimise: {', '.join(OBJECTIVES)} (energy per "

@@ -178,7 +178,7 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
 
 
 @app.command()
-def plan(config: Optional[str] = typer.Option(None, "--config", "-c",
+def plan(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="PATH",
                                               help="Sweep config (TOML); default: the one `make sweep` uses here."),
          powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
          python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
@@ -220,9 +220,10 @@ def plan(config: Optional[str] = typer.Option(None, "--config", "-c",
 
 
 @app.command()
-def sweep(config: Optional[str] = typer.Option(None, "--config", "-c",
+def sweep(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="PATH",
                                                 help="Sweep config (TOML); default: the one that fits this host."),
-          out: Optional[str] = typer.Option(None, "--out", "-o", help="Results directory (resumed if it exists)."),
+          out: Optional[str] = typer.Option(None, "--out", "-o", metavar="DIR",
+                                            help="Results directory (resumed if it exists)."),
           powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
           python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
           launcher: Optional[str] = typer.Option(None, help=LAUNCHER_HELP + " Default: auto; local for Slurm shards."),
@@ -288,7 +289,7 @@ def run(runtime: Optional[str] = typer.Option(None, help="framework/format/provi
         min_iterations: int = typer.Option(20, min=1),
         min_seconds: float = typer.Option(2.0, min=0),
         baseline_seconds: float = typer.Option(5.0, min=0),
-        out: Optional[str] = typer.Option(None, "--out", "-o"),
+        out: Optional[str] = typer.Option(None, "--out", "-o", metavar="DIR"),
         powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
         python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
         launcher: str = typer.Option("auto", help=LAUNCHER_HELP),

@@ -32,7 +32,8 @@ def images_build(names: Optional[list[str]] = typer.Argument(None, help="Images 
                  base_image: Optional[str] = typer.Option(None, help=BASE_IMAGE_HELP),
                  flavor: str = typer.Option("cuda", help=f"Which build: {', '.join(FLAVORS)} (cpu with a non-CUDA base)."),
                  wheelhouse: Optional[list[str]] = typer.Option(
-                     None, help="Folder of local wheels; those the image's requirements name are preferred (repeatable)."),
+                     None, metavar="DIR",
+                     help="Folder of local wheels; those the image's requirements name are preferred (repeatable)."),
                  force: bool = typer.Option(False, help="Rebuild even when the image is up to date.")) -> None:
     """Build images from this checkout (Docker's layer cache keeps rebuilds quick)."""
     with user_errors():

@@ -59,14 +59,14 @@ def merge_and_finish(directory: Path) -> None:
 
 
 @app.command()
-def merge(directory: str = typer.Argument(..., help="A sharded sweep's results directory.")) -> None:
+def merge(directory: str = typer.Argument(..., metavar="DIR", help="A sharded sweep's results directory.")) -> None:
     """Union the shards' journals into DIR/runs.jsonl (Slurm state and missing runs per shard), then tables and report."""
     with user_errors():
         merge_and_finish(given_paths.results_folder(directory, writes=True))
 
 
 @app.command()
-def status(directory: str = typer.Argument(..., help="A sweep's results directory (sharded or not)."),
+def status(directory: str = typer.Argument(..., metavar="DIR", help="A sweep's results directory (sharded or not)."),
            wait: bool = typer.Option(False, help="Block until the merge job has finished (exit 0: it completed)."),
            interval: float = typer.Option(5.0, min=0.1, help="Seconds between polls with --wait.")) -> None:
     """Progress (per shard: its Slurm state and its journal's) and one line per damaged file of the directory."""
@@ -76,7 +76,7 @@ def status(directory: str = typer.Argument(..., help="A sweep's results director
 
 
 @app.command()
-def report(directory: str = typer.Argument(..., help="A sweep's results directory."),
+def report(directory: str = typer.Argument(..., metavar="DIR", help="A sweep's results directory."),
            trace_run: Optional[str] = typer.Option(None, help="Run id whose power trace is drawn "
                                                                  "(default: the first run with samples)."),
            grid_intensity_g_per_kwh: Optional[float] = typer.Option(None, help=GRID_HELP["grid_intensity_g_per_kwh"]),
@@ -92,9 +92,9 @@ def report(directory: str = typer.Argument(..., help="A sweep's results director
 
 
 @app.command()
-def compare(a: str = typer.Argument(..., help="Results directory of sweep A."),
-            b: str = typer.Argument(..., help="Results directory of sweep B."),
-            out: Optional[str] = typer.Option(None, "--out", "-o",
+def compare(a: str = typer.Argument(..., metavar="A", help="Results directory of sweep A."),
+            b: str = typer.Argument(..., metavar="B", help="Results directory of sweep B."),
+            out: Optional[str] = typer.Option(None, "--out", "-o", metavar="DIR",
                                                help="Where comparison.md and .csv go (default: B/compare-<A's name>).")
             ) -> None:
     """Two sweeps side by side (two hosts, two driver versions): per cell medians, ratio B/A, significance."""
