@@ -9,6 +9,7 @@ import typer
 
 from orchestrator.analysis.advice_schema import OBJECTIVES, Advice
 from orchestrator.analysis.carbon import GridFigures, InvalidGridFigure
+from orchestrator.cli import given_paths
 from orchestrator.cli.app import app, console, err, user_errors
 from orchestrator.errors import UserError
 from orchestrator.report.advice_text import advice_lines
@@ -41,8 +42,9 @@ def _warn(problems: list[str]) -> None:
 
 
 @app.command()
-def advise(directories: list[Path] = typer.Argument(..., help="Results directories (pooled where the host "
-                                                              "signatures match, else compared per host)."),
+def advise(directories: list[str] = typer.Argument(..., metavar="DIR",
+                                                   help="Results directories (pooled where the host "
+                                                        "signatures match, else compared per host)."),
            model: Optional[list[str]] = typer.Option(None, "--model", help="Only this model (repeatable)."),
            batch_size: Optional[list[int]] = typer.Option(None, "--batch-size", help="Only this batch size (repeatable)."),
            objective: str = typer.Option("energy", help=f"What to minimise: {', '.join(OBJECTIVES)} (energy per "
@@ -62,11 +64,12 @@ def advise(directories: list[Path] = typer.Argument(..., help="Results directori
     """Which runtime to deploy per model and batch size, with its interval, the test against the runner-up, the
     energy-p99 Pareto front, and why the evidence is not enough where it is not."""
     with user_errors():
+        folders = given_paths.folders(directories, "results folder")
         given = grid_from_options(grid_intensity_g_per_kwh, pue, price_per_kwh)
         options = AdviceOptions(objective, max_p99_ms, min_throughput, faithful_only, precision, model or (),
                                 batch_size or ())
         try:
-            outcome = compute_advice(directories, options, given)
+            outcome = compute_advice(folders, options, given)
         except AdviceRefused as exc:
             _warn(exc.problems)
             raise

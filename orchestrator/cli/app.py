@@ -1,4 +1,5 @@
-"""The Typer application, its consoles, the shared option help texts and the way user errors end a command."""
+"""The Typer application, its consoles, the shared option help texts and the way user errors end a command (exit 2;
+an internal error ends in exit 70: internal_errors.py)."""
 from __future__ import annotations
 
 import logging
@@ -11,14 +12,16 @@ from rich.console import Console
 from rich.markup import escape
 from rich.text import Text
 
+from orchestrator.cli.internal_errors import InternalErrors
 from orchestrator.errors import UserError
 from orchestrator.execution.launchers.choice import LAUNCHERS
 from orchestrator.provisioning.environments import EnvironmentBuildError
 from orchestrator.provisioning.images import ImageBuildError
 from orchestrator.scheduling.shards import POLICIES
 
+# InternalErrors: every verb's unplanned exception ends in one line naming the file that holds its traceback, exit 70.
 app = typer.Typer(help="Energy and latency of DL inference across runtime infrastructures.", no_args_is_help=True,
-                  pretty_exceptions_enable=False, add_completion=False)
+                  pretty_exceptions_enable=False, add_completion=False, cls=InternalErrors)
 env_app = typer.Typer(help="The runtimes' environments (venvs built from images/<env>/requirements.txt).",
                       no_args_is_help=True)
 app.add_typer(env_app, name="env")

@@ -12,6 +12,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from orchestrator import host, paths
+from orchestrator.cli import given_paths
 from orchestrator.cli.app import (GPUS_HELP, LAUNCHER_HELP, POWERCAP_HELP, PYTHON_HELP, SCHEDULERS, SHARD_POLICY_HELP,
                                   app, check_launcher, console, err, user_errors)
 from orchestrator.cli.gpu_notes import GpuSide, jit_notes
@@ -131,7 +132,8 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
            python: Optional[str] = typer.Option(None, help=PYTHON_HELP)) -> None:
     """What this host can measure and run, and why not where it cannot."""
     with user_errors():
-        measurement = probe(powercap_root)
+        python = given_paths.python(python)
+        measurement = probe(given_paths.powercap_root(powercap_root))
         info = host.describe(measurement.statuses)
         console.print(f"[bold]host[/bold] {info['hostname']}: {info['cpu_model']}, {info['logical_cpus']} logical CPUs, "
                       f"{(info['memory_bytes'] or 0) / 2**30:.1f} GiB, {info['os']}, Python {info['python']}")
@@ -184,7 +186,7 @@ def doctor(powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP)
 
 
 @app.command()
-def plan(config: Optional[Path] = typer.Option(None, "--config", "-c",
+def plan(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="PATH",
                                               help="Sweep config (TOML); default: the one `make sweep` uses here."),
          powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
          python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
@@ -195,11 +197,12 @@ def plan(config: Optional[Path] = typer.Option(None, "--config", "-c",
          skip_oversized: bool = typer.Option(False, help=SKIP_OVERSIZED_HELP)) -> None:
     """Dry run: the config and launcher a sweep would use, the runs in order, every skipped cell with its reason."""
     with user_errors():
+        given_config, python = given_paths.config_file(config), given_paths.python(python)
         check_launcher(launcher)
-        measurement = probe(powercap_root)
+        measurement = probe(given_paths.powercap_root(powercap_root))
         chosen: list[str] = []
-        config = _config_or_default(config, measurement, chosen.append)
-        cfg = load_config(config)
+        config_path = _config_or_default(given_config, measurement, chosen.append)
+        cfg = load_config(config_path)
         check_policy(shard_policy)
         the_plan = plan_sweep(cfg, measurement.capabilities, skip_oversized)
         split = sharded.split_runs(the_plan, shards, shard_policy) if shards is not None else None
@@ -208,7 +211,8 @@ def plan(config: Optional[Path] = typer.Option(None, "--config", "-c",
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
         if as_json:
             notes = jit_notes((r.cell.runtime for r in the_plan.runs), measurement.capabilities)
-            print(json.dumps({**the_plan.to_dict(), "config_path": str(config), "launcher": {"name": name, "why": why},
+            print(json.dumps({**the_plan.to_dict(), "config_path": str(config_path),
+                              "launcher": {"name": name, "why": why},
                               "gpu_notes": notes,
                               **({"shards": [[r.run_id for r in runs] for runs in split]}
                                  if split is not None else {})}, indent=1))
@@ -224,9 +228,10 @@ def plan(config: Optional[Path] = typer.Option(None, "--config", "-c",
 
 
 @app.command()
-def sweep(config: Optional[Path] = typer.Option(None, "--config", "-c",
+def sweep(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="PATH",
                                                 help="Sweep config (TOML); default: the one that fits this host."),
-          out: Optional[Path] = typer.Option(None, "--out", "-o", help="Results directory (resumed if it exists)."),
+          out: Optional[str] = typer.Option(None, "--out", "-o", metavar="DIR",
+                                            help="Results directory (resumed if it exists)."),
           powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
           python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
           launcher: Optional[str] = typer.Option(None, help=LAUNCHER_HELP + " Default: auto; local for Slurm shards."),
@@ -245,6 +250,8 @@ def sweep(config: Optional[Path] = typer.Option(None, "--config", "-c",
           ) -> None:
     """Plan and measure a sweep, then merge its tables; re-running into the same --out resumes it."""
     with user_errors():
+        given_config, given_out = given_paths.config_file(config), given_paths.out_folder(out)
+        python = given_paths.python(python)
         if scheduler not in SCHEDULERS:
             raise UserError(f"unknown scheduler {scheduler!r}; valid: {', '.join(SCHEDULERS)}")
         check_policy(shard_policy)
@@ -258,22 +265,23 @@ def sweep(config: Optional[Path] = typer.Option(None, "--config", "-c",
             raise UserError("--shards, --partition, --gpus-per-node, --time and --sbatch-arg need --scheduler slurm; "
                             "valid schedulers: " + ", ".join(SCHEDULERS))
         launcher = launcher or ("local" if scheduler == "slurm" else "auto")
-        measurement = probe(powercap_root)
-        config = _config_or_default(config, measurement, console.print)
+        measurement = probe(given_paths.powercap_root(powercap_root))
+        config_path = _config_or_default(given_config, measurement, console.print)
         check_launcher(launcher)
-        cfg = load_config(config)
-        out = (out or paths.PROJECT_ROOT / "results" / cfg.name).absolute()
+        cfg = load_config(config_path)
+        folder = (given_out or given_paths.out_folder(str(paths.PROJECT_ROOT / "results" / cfg.name),
+                                                      "the default results folder")).absolute()
         if scheduler == "slurm":
             given = run_gpus(gpus, measurement)
             submission = submit_sweep(
-                SlurmSweep(cfg, config, out, shards, shard_policy,
+                SlurmSweep(cfg, config_path, folder, shards, shard_policy,
                            SlurmOptions(partition, gpus_per_node, time_limit, tuple(sbatch_arg or ())), launcher,
                            python, powercap_root, gpus),
                 measurement.capabilities, PrepareHere(cfg, launcher, python, given, measurement))
             if not submission.submitted:
-                merge_and_finish(out)
+                merge_and_finish(folder)
             return
-        _measure(SweepSettings(cfg, out, launcher, python, gpus, spec, shard_policy, fresh, skip_oversized),
+        _measure(SweepSettings(cfg, folder, launcher, python, gpus, spec, shard_policy, fresh, skip_oversized),
                  measurement)
 
 
@@ -289,24 +297,27 @@ def run(runtime: Optional[str] = typer.Option(None, help="framework/format/provi
         min_iterations: int = typer.Option(20, min=1),
         min_seconds: float = typer.Option(2.0, min=0),
         baseline_seconds: float = typer.Option(5.0, min=0),
-        out: Optional[Path] = typer.Option(None, "--out", "-o"),
+        out: Optional[str] = typer.Option(None, "--out", "-o", metavar="DIR"),
         powercap_root: Optional[str] = typer.Option(None, help=POWERCAP_HELP),
         python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
         launcher: str = typer.Option("auto", help=LAUNCHER_HELP),
         gpus: str = typer.Option("all", help=GPUS_HELP)) -> None:
     """Measure one cell ad hoc, through the same path as a sweep."""
     with user_errors():
+        given_out, python = given_paths.out_folder(out), given_paths.python(python)
         check_launcher(launcher)
         name = f"adhoc-{datetime.now():%Y%m%d-%H%M%S}"
-        model, runtime, user_models = adhoc_model(model, runtime)
+        model, runtime, user_models = adhoc_model(given_paths.model_file(model), runtime)
         cfg = parse_config({"name": name, "user_models": user_models,
                             "models": [model], "batch_sizes": [batch_size], "runtimes": [runtime],
                             "precisions": [precision], "repetitions": repetitions,
                             "warmup": {"iterations": warmup_iterations},
                             "measure": {"min_iterations": min_iterations, "min_seconds": min_seconds},
                             "baseline": {"seconds": baseline_seconds}}, source="greenrt run")
-        measurement = probe(powercap_root)
+        measurement = probe(given_paths.powercap_root(powercap_root))
         the_plan = plan_sweep(cfg, measurement.capabilities)
         if not the_plan.runs:
             raise UserError(f"cannot run {runtime} here: {the_plan.skipped[0].reason}")
-        _measure(SweepSettings(cfg, out or paths.PROJECT_ROOT / "results" / name, launcher, python, gpus), measurement)
+        folder = given_out or given_paths.out_folder(str(paths.PROJECT_ROOT / "results" / name),
+                                                     "the default results folder")
+        _measure(SweepSettings(cfg, folder, launcher, python, gpus), measurement)

@@ -7,6 +7,7 @@ from typing import Optional
 import typer
 
 from orchestrator import paths
+from orchestrator.cli import given_paths
 from orchestrator.cli.app import (BASE_IMAGE_HELP, PYTHON_HELP, console, env_app, images_app, progress_on_stderr,
                                   user_errors)
 from orchestrator.errors import UserError
@@ -30,11 +31,13 @@ def images_list() -> None:
 def images_build(names: Optional[list[str]] = typer.Argument(None, help="Images to build (default: all)."),
                  base_image: Optional[str] = typer.Option(None, help=BASE_IMAGE_HELP),
                  flavor: str = typer.Option("cuda", help=f"Which build: {', '.join(FLAVORS)} (cpu with a non-CUDA base)."),
-                 wheelhouse: Optional[list[Path]] = typer.Option(
-                     None, help="Folder of local wheels; those the image's requirements name are preferred (repeatable)."),
+                 wheelhouse: Optional[list[str]] = typer.Option(
+                     None, metavar="DIR",
+                     help="Folder of local wheels; those the image's requirements name are preferred (repeatable)."),
                  force: bool = typer.Option(False, help="Rebuild even when the image is up to date.")) -> None:
     """Build images from this checkout (Docker's layer cache keeps rebuilds quick)."""
     with user_errors():
+        wheelhouses = given_paths.folders(wheelhouse, "--wheelhouse")
         if flavor not in FLAVORS:
             raise UserError(f"unknown flavor {flavor!r}; valid: {', '.join(FLAVORS)}")
         images = ImageManager(docker_client())
@@ -43,7 +46,7 @@ def images_build(names: Optional[list[str]] = typer.Argument(None, help="Images 
             built_otherwise = state.flavor != flavor or (base_image or "dockerfile default") != state.labels.get(
                 LABEL_PREFIX + "base-image")
             if force or state.state != "ready" or built_otherwise:
-                state = images.build(name, base_image=base_image, flavor=flavor, wheelhouses=wheelhouse or [])
+                state = images.build(name, base_image=base_image, flavor=flavor, wheelhouses=wheelhouses)
             console.print(f"{state.reference}: {state.state} ({state.detail})")
 
 
@@ -66,7 +69,7 @@ def images_base(tag: str = typer.Option(DEFAULT_TAG, help="Tag of the base image
 def env_list(python: Optional[str] = typer.Option(None, help=PYTHON_HELP)) -> None:
     """Each environment and whether it is built, stale or absent."""
     with user_errors():
-        envs = EnvironmentManager(default_interpreter=python)
+        envs = EnvironmentManager(default_interpreter=given_paths.python(python))
         for name in paths.environment_names():
             state = envs.state(name)
             console.print(f"{name}: {state.state} ({state.detail})")

@@ -8,6 +8,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
+from orchestrator.cli import given_paths
 from orchestrator.cli.advise import GRID_HELP, grid_from_options, print_advice
 from orchestrator.cli.app import app, console, err, fmt, user_errors
 from orchestrator.errors import UserError
@@ -58,24 +59,24 @@ def merge_and_finish(directory: Path) -> None:
 
 
 @app.command()
-def merge(directory: Path = typer.Argument(..., help="A sharded sweep's results directory.")) -> None:
+def merge(directory: str = typer.Argument(..., metavar="DIR", help="A sharded sweep's results directory.")) -> None:
     """Union the shards' journals into DIR/runs.jsonl (Slurm state and missing runs per shard), then tables and report."""
     with user_errors():
-        merge_and_finish(directory)
+        merge_and_finish(given_paths.results_folder(directory, writes=True))
 
 
 @app.command()
-def status(directory: Path = typer.Argument(..., help="A sweep's results directory (sharded or not)."),
+def status(directory: str = typer.Argument(..., metavar="DIR", help="A sweep's results directory (sharded or not)."),
            wait: bool = typer.Option(False, help="Block until the merge job has finished (exit 0: it completed)."),
            interval: float = typer.Option(5.0, min=0.1, help="Seconds between polls with --wait.")) -> None:
     """Progress (per shard: its Slurm state and its journal's) and one line per damaged file of the directory."""
     with user_errors():
-        code = sharded.status(ResultsDir(directory), wait, interval, console)
+        code = sharded.status(ResultsDir(given_paths.results_folder(directory, writes=False)), wait, interval, console)
     raise typer.Exit(code)
 
 
 @app.command()
-def report(directory: Path = typer.Argument(..., help="A sweep's results directory."),
+def report(directory: str = typer.Argument(..., metavar="DIR", help="A sweep's results directory."),
            trace_run: Optional[str] = typer.Option(None, help="Run id whose power trace is drawn "
                                                                  "(default: the first run with samples)."),
            grid_intensity_g_per_kwh: Optional[float] = typer.Option(None, help=GRID_HELP["grid_intensity_g_per_kwh"]),
@@ -83,22 +84,26 @@ def report(directory: Path = typer.Argument(..., help="A sweep's results directo
            price_per_kwh: Optional[float] = typer.Option(None, help=GRID_HELP["price_per_kwh"])) -> None:
     """Merge a sweep's journal into tables, write DIR/report/ (report.md, report.html, figures, CSV), show findings."""
     with user_errors():
+        folder = given_paths.results_folder(directory, writes=True)
+        trace_run = given_paths.run_id(trace_run, "--trace-run")
         grid = grid_from_options(grid_intensity_g_per_kwh, pue, price_per_kwh)
-        done = finish(directory, trace_run=trace_run, grid=grid, reaccount=True)
+        done = finish(folder, trace_run=trace_run, grid=grid, reaccount=True)
     show_finished(done)
 
 
 @app.command()
-def compare(a: Path = typer.Argument(..., help="Results directory of sweep A."),
-            b: Path = typer.Argument(..., help="Results directory of sweep B."),
-            out: Optional[Path] = typer.Option(None, "--out", "-o",
+def compare(a: str = typer.Argument(..., metavar="A", help="Results directory of sweep A."),
+            b: str = typer.Argument(..., metavar="B", help="Results directory of sweep B."),
+            out: Optional[str] = typer.Option(None, "--out", "-o", metavar="DIR",
                                                help="Where comparison.md and .csv go (default: B/compare-<A's name>).")
             ) -> None:
     """Two sweeps side by side (two hosts, two driver versions): per cell medians, ratio B/A, significance."""
     with user_errors():
         from orchestrator.report.compare import write_comparison
 
-        files = write_comparison(a, b, out or b / f"compare-{a.resolve().name}")
+        first, second = (given_paths.results_folder(folder, writes=False) for folder in (a, b))
+        target = given_paths.out_folder(out if out is not None else str(second / f"compare-{first.resolve().name}"))
+        files = write_comparison(first, second, target)
         for line in files.warnings:
             err.print(f"[yellow]warning:[/yellow] {escape(line)}", highlight=False, soft_wrap=True)
         table = files.table

@@ -19,6 +19,7 @@ from models.registry import BUILT_IN_MODELS, ModelSpec, UnknownModelError, get_m
 from models.user_models import spec_from_entry
 from orchestrator.errors import UserError
 from orchestrator.paths import environment_names
+from orchestrator.safe_paths import read_bytes
 from orchestrator.planning.config_errors import Mistakes, config_refusal, one_line, raise_if, shown_key, shown_value
 from orchestrator.planning.config_sections import (Baseline, Cooldown, InterferenceSettings, Measure, PositiveSeconds,
                                                    ReportSettings, SamplerSettings, Section, Warmup, protocol_mistakes,
@@ -277,15 +278,15 @@ def parse_config(data: dict, source: str = "config") -> SweepConfig:
 
 
 def load_config(path: str | Path) -> SweepConfig:
-    path = Path(path)
+    # safe_paths: one line for a missing file, a folder, a FIFO or device (refused, never opened), a loop, ...
+    raw = read_bytes(path, "config file")
     try:
-        data = tomllib.loads(path.read_text())
-    except FileNotFoundError:
-        raise UserError(f"{path}: no such config file") from None
-    except IsADirectoryError:
-        raise UserError(f"{path}: is a directory, not a TOML config file") from None
+        data = tomllib.loads(raw.decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise UserError(one_line(f"{path}: not valid TOML ({exc})")) from None
+    except RecursionError:  # tomllib reads nested arrays and inline tables recursively
+        raise UserError(f"{path}: nested too deeply to read; valid: a sweep config (TOML), whose tables and lists "
+                        f"nest a few levels deep") from None
     return parse_config(data, source=str(path))
 
 

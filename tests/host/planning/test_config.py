@@ -63,7 +63,7 @@ def test_unreadable_toml_and_missing_file(tmp_path):
     broken.write_text("name = [")
     with pytest.raises(UserError, match="not valid TOML"):
         load_config(broken)
-    with pytest.raises(UserError, match="no such config file"):
+    with pytest.raises(UserError, match="config file '.*absent.toml': no such file"):
         load_config(tmp_path / "absent.toml")
 
 
