@@ -1,7 +1,6 @@
 """The verbs that provision runtimes: images (list, build, base) and environments (list, build, python)."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional
 
 import typer
