@@ -12,7 +12,6 @@ from __future__ import annotations
 from functools import lru_cache
 
 import numpy as np
-from scipy import stats as sps
 
 # Above this many values the count matrix (n_resamples x n float64) would pass ~300 MB: scipy itself then.
 MAX_COUNTED_N = 4096
@@ -43,10 +42,14 @@ def mean_intervals(columns: np.ndarray, seed: int, confidence: float, n_resample
     means = (_counts(n, seed, n_resamples) @ columns / n).T  # (k x n_resamples): each resample's mean per column
     alpha = (1 - confidence) / 2
     levels = np.tile(np.array([alpha, 1 - alpha]), (means.shape[0], 1))  # as scipy stacks them, per column
+    from scipy import stats as sps  # scipy.stats takes seconds to import: only where an interval is drawn
+
     return np.asarray(sps.quantile(means, levels, axis=-1))
 
 
 def _scipy_interval(values: np.ndarray, seed: int, confidence: float, n_resamples: int) -> tuple[float, float]:
+    from scipy import stats as sps
+
     result = sps.bootstrap((values,), np.mean, confidence_level=confidence, n_resamples=n_resamples,
                            method="percentile", rng=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)

@@ -16,7 +16,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
 from orchestrator.analysis.frames import GROUP_KEYS, ok_runs
 
@@ -67,6 +66,8 @@ class PairTest:
 
 
 def mann_whitney(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    from scipy import stats as sps  # seconds to import: only when runtimes are compared, not at every CLI start
+
     result = sps.mannwhitneyu(a, b, alternative="two-sided")
     return float(result.statistic), float(result.pvalue)
 
@@ -121,6 +122,8 @@ def kruskal_wallis(samples: dict[str, np.ndarray]) -> GroupTest:
     values = np.concatenate(list(usable.values()))
     if np.all(values == values[0]):
         return GroupTest(len(usable), None, None, "all values identical: no test")
+    from scipy import stats as sps
+
     result = sps.kruskal(*usable.values())
     skipped = sorted(set(samples) - set(usable))
     return GroupTest(len(usable), float(result.statistic), float(result.pvalue),

@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 import polars as pl
-from scipy import stats as sps
 
 from orchestrator.analysis.frames import CELL_KEYS, energy_reason, ok_runs
 
@@ -41,6 +40,8 @@ def correlate(energy: np.ndarray, time: np.ndarray, scope: str, energy_column: s
         return Correlation(scope, energy_column, n, None, None, None, None, f"{n} cells: at least {MIN_POINTS} needed")
     if np.all(x == x[0]) or np.all(y == y[0]):
         return Correlation(scope, energy_column, n, None, None, None, None, "constant values: no correlation defined")
+    from scipy import stats as sps  # seconds to import: only where a correlation is drawn
+
     s, p = sps.spearmanr(x, y), sps.pearsonr(x, y)
     return Correlation(scope, energy_column, n, float(s.statistic), float(s.pvalue), float(p.statistic),
                        float(p.pvalue), "")
