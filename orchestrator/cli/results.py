@@ -23,6 +23,8 @@ def show_finished(done: Finished) -> None:
         console.print(f"accounted again: {again.run_id}: {again.status} ({again.detail})", markup=False)
     if done.journal_warning:
         err.print(f"[yellow]warning:[/yellow] {escape(done.journal_warning)}", highlight=False, soft_wrap=True)
+    if done.busy:  # once, above the cells: the runs measured on a busy host
+        err.print(f"[yellow]busy host:[/yellow] {escape(done.busy)}", highlight=False, soft_wrap=True)
     if not done.summary.is_empty():
         table = Table(title="cells (median over repetitions)", title_justify="left")
         for column in ("model", "batch", "runtime", "precision", "ok/runs", "failed", "p50 ms", "inferences/s",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import signal
 import time
 import traceback
@@ -17,16 +18,20 @@ import numpy as np
 
 from models.fidelity import compare_outputs
 from orchestrator.execution.launchers.base import Launcher, LaunchOutcome, tail
+from orchestrator.execution.launchers.local import OWNER_ENV
 from orchestrator.execution.measurement_protocol import MeasurementProtocol
 from orchestrator.execution.preparation import Missing, Preparation, build_request, run_mounts
 from orchestrator.execution.quantized import INT8, QuantizedArtifact
 from orchestrator.measurement import accounting
+from orchestrator.measurement.interference import InterferenceObserver
+from orchestrator.measurement.interference_policy import observer_for
 from orchestrator.measurement.probe import Measurement
 from orchestrator.measurement.sampler import Sampler, SampleSeries
 from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.gpus import GpuDescription, assign_gpus
 from orchestrator.planning.planner import PlannedRun
 from orchestrator.planning.runtimes import parse_runtime
+from orchestrator.results.interference_payload import Interference
 from orchestrator.results.payloads import ArtifactFacts, Energy, Fidelity, Launch
 from orchestrator.results.record import FAILED, INTERRUPTED, OK, Failure, RunRecord
 from orchestrator.results.store import ResultsDir, disk_full
@@ -115,6 +120,7 @@ class RunExecutor:
         self.protocol = protocol
         # The GPUs a GPU runtime's run is given (--gpus); CPU runtimes are given none.
         self.run_gpus = measurement.gpus if run_gpus is None else run_gpus
+        self._unobserved = False  # the host's activity could not be looked at (said once)
 
     def gpus_for(self, run: PlannedRun) -> tuple[GpuDescription, ...]:
         """The run's own GPUs: the first `gpus_per_run` of --gpus that a run can be given (no MIG); none for a CPU
@@ -178,6 +184,7 @@ class RunExecutor:
         series: SampleSeries | None = None
         sampler = Sampler(self.measurement.sensors, interval_s=self.config.sampler.interval_ms / 1e3) \
             if self.measurement.sensors else None
+        observer = self._observer(run)
         if sampler:
             sampler.start()
         try:
@@ -188,16 +195,60 @@ class RunExecutor:
         finally:
             if sampler:
                 series = sampler.stop()
+            observer = self._stopped(observer)
         try:
-            self._account(record, run, outcome, series, request)
+            self._account(record, run, outcome, series, request, observer)
         except Exception as exc:
             if disk_full(exc):
                 raise  # not the run's fault: the guard stops the sweep, the run is measured again on resume
             self._accounting_failed(record, run, outcome, series, request, exc)
         return record
 
+    def _observer(self, run: PlannedRun) -> InterferenceObserver | None:
+        """What else uses the host while the runner runs ([interference]); None, said once in the log, where the
+        host cannot be looked at (the record then has no interference: not observed, never quiet)."""
+        gpus = [g.index for g in self.gpus_for(run)]
+        try:
+            # The runner and what it starts carry greenrt's owner marker (local launcher); a container's processes
+            # are found by their cgroup, which names the container (its environment may be another uid's to read).
+            observer = observer_for(self.config.interference, gpu_indices=gpus,
+                                    owner_marker=f"{OWNER_ENV}={os.getpid()}",
+                                    watch_cgroups=self.launcher.name == "docker")
+            observer.exclude_tree(os.getpid())  # whatever greenrt itself starts during the run is the run's doing
+            return observer.start()
+        except Exception as exc:  # noqa: BLE001 - the run is measured all the same; it is just not observed
+            if not self._unobserved:
+                logger.warning(f"the host's activity cannot be observed during runs ({type(exc).__name__}: {exc}); "
+                               "runs are recorded without an interference verdict")
+            self._unobserved = True
+            return None
+
+    def _stopped(self, observer: InterferenceObserver | None) -> InterferenceObserver | None:
+        if observer is None:
+            return None
+        try:
+            observer.stop()
+            return observer
+        except Exception as exc:  # noqa: BLE001 - as in _observer: not observed, the run's figures stand
+            logger.warning(f"the host's activity could not be summed up for this run ({type(exc).__name__}: {exc})")
+            return None
+
+    def _interference(self, observer: InterferenceObserver | None, outcome: LaunchOutcome,
+                      window: tuple[int, int] | None) -> Interference | None:
+        """The observer's payload over the runner's measured window (its whole life where it measured none)."""
+        if observer is None:
+            return None
+        container = outcome.details.get("container_id")
+        if container and observer.watch_cgroups:
+            observer.exclude_cgroup(container)
+        try:
+            return observer.result(window)
+        except Exception as exc:  # noqa: BLE001 - as in _observer: not observed, the run's figures stand
+            logger.warning(f"the host's activity could not be summed up for this run ({type(exc).__name__}: {exc})")
+            return None
+
     def _account(self, record: RunRecord, run: PlannedRun, outcome: LaunchOutcome, series: SampleSeries | None,
-                 request: RunRequest) -> None:
+                 request: RunRequest, observer: InterferenceObserver | None = None) -> None:
         """Everything after the runner returned: its result, energy, fidelity, samples. May raise: see _measure."""
         if series is not None:  # first, so that the samples outlive any failure below
             self._keep_samples(record, run, series)
@@ -213,6 +264,7 @@ class RunExecutor:
         window = None
         if result and result.status == "ok" and result.window_start_ns and result.window_end_ns:
             window = (result.window_start_ns, result.window_end_ns)
+        record.interference = self._interference(observer, outcome, window)
         record.energy = accounting.account_energy(series, window, self.protocol.idle_w, self.measurement.statuses,
                                                   self.gpus_for(run))
         if request.outputs_path is not None and window is not None:

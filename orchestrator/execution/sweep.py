@@ -18,7 +18,8 @@ from typing import Mapping, Optional, Protocol
 from orchestrator import host
 from orchestrator.errors import UserError
 from orchestrator.execution.artifacts import ArtifactCache
-from orchestrator.execution.guard import SweepGuard
+from orchestrator.execution.busy_host import BUSY_EXIT, BusyHostPolicy
+from orchestrator.execution.guard import SweepGuard, SweepStopped
 from orchestrator.execution.launchers.base import Launcher
 from orchestrator.execution.launchers.choice import choose_launcher
 from orchestrator.execution.launchers.docker import DockerLauncher
@@ -195,6 +196,7 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
         preparation = Preparation(cfg, launcher, ArtifactCache.for_sweep(launcher, cfg))
         protocol = MeasurementProtocol(cfg, measurement, results)
         runs = RunExecutor(cfg, results, launcher, measurement, preparation, protocol, run_gpus=gpus)
+        busy = BusyHostPolicy(cfg.interference)
         pending = pending_runs(the_plan, results)
         if pending:
             results.baseline_history()  # a damaged baseline.json stops the sweep before it measures anything
@@ -218,8 +220,14 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
                     rechecked = protocol.recheck_baseline()
                     if rechecked is not None:
                         logger.info(f"idle baseline re-measured: {describe_baseline(rechecked)}")
-                    record = guard.execute(runs, run)
+                    # [interference].on_busy: a run measured on a busy host is kept flagged, measured again, or
+                    # journaled before the sweep stops (execution/busy_host.py)
+                    measured = busy.measure(lambda: guard.execute(runs, run), protocol.cooldown)
+                    record = measured.record
                     guard.append(results, record)
+                    if measured.stop:
+                        raise SweepStopped(f"{measured.stop}; every finished run is in {results.journal_path}: "
+                                           f"`greenrt report {out}` writes the tables now", BUSY_EXIT)
                     ok, failed = (ok + 1, failed) if record.ok else (ok, failed + 1)
                     progress.finished(run, record)
                     if run is not pending[-1]:

@@ -14,7 +14,8 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .host_activity import HostLook, Snapshot
-from .interference_payload import CpuFrequency, GpuOther, GpuOthers, Interference, ProcessShare, Thresholds
+from orchestrator.results.interference_payload import (CpuFrequency, GpuOther, GpuOthers, Interference, ProcessShare,
+                                                      Thresholds)
 
 DEFAULT_THRESHOLDS = Thresholds()
 TOP = 5  # processes named in the payload, the most CPU first

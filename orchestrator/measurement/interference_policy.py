@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Literal, Protocol
 
 from .interference import InterferenceObserver
-from .interference_payload import Interference, Thresholds
+from orchestrator.results.interference_payload import Interference, Thresholds
 
 POLICIES = ("flag", "remeasure", "abort")
 Action = Literal["keep", "remeasure", "abort"]

@@ -17,6 +17,7 @@ from orchestrator.analysis.carbon import GridFigures
 from orchestrator.errors import UserError
 from orchestrator.execution.reaccount import Reaccounted, reaccount_failed
 from orchestrator.report.advising import compute_advice
+from orchestrator.report.busy_text import busy_line
 from orchestrator.results.journal import describe_problems
 from orchestrator.results.store import ResultsDir
 from orchestrator.results.tables import cell_summary, read_runs, write_tables
@@ -38,11 +39,13 @@ class Finished:
     journal_warning: Optional[str] = None  # the journal lines that could not be read, in one line
     advice: Optional[Advice] = None  # the default advice (energy, faithful only), when it was asked for
     advice_error: Optional[str] = None  # why there is no advice, when it was asked for and refused
+    busy: Optional[str] = None  # the runs measured on a busy host, in one line (report/busy_text.py)
 
     @property
     def warnings(self) -> list[str]:
         """Every warning, in the order the CLI shows them."""
-        return ([self.journal_warning] if self.journal_warning else []) + list(self.report.warnings)
+        return ([self.journal_warning] if self.journal_warning else []) + ([self.busy] if self.busy else []) \
+            + list(self.report.warnings)
 
 
 def finish(directory: Path | str, *, trace_run: Optional[str] = None, grid: Optional[GridFigures] = None,
@@ -72,4 +75,4 @@ def finish(directory: Path | str, *, trace_run: Optional[str] = None, grid: Opti
         except UserError as exc:
             advice_error = str(exc)
     return Finished(results.root, results.tables_dir, sorted(written), summary, files, redone, warning, advice,
-                    advice_error)
+                    advice_error, busy_line(journal.runs))

@@ -148,6 +148,7 @@ class Launch(Payload):
     cuda_visible_devices: Optional[str] = None
     # The Docker launcher's: the container, the image id it ran, which build (reference, flavor) and runtime.
     container: Optional[str] = None
+    container_id: Optional[str] = None  # the engine's full id, as the container's cgroup names it
     image: Optional[str] = None
     image_reference: Optional[str] = None
     image_flavor: Optional[str] = None

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from orchestrator.results.interference_payload import Interference
 from orchestrator.results.payloads import ArtifactFacts, Energy, Fidelity, Launch, Protocol
 
 RECORD_SCHEMA = 2
@@ -64,6 +65,10 @@ class RunRecord(BaseModel):
     reference_outputs: Optional[str] = None
     launch: Launch = Field(default_factory=Launch)
     protocol: Optional[Protocol] = None  # the baseline and cooldown this run was measured under
+    # What else used the host while the runner ran (measurement/interference.py), and whether that flags the run;
+    # None where it was not observed (a journal written before it; an interrupted run). Left out of the journal line
+    # while None, so that older records are written back byte for byte.
+    interference: Optional[Interference] = None
     status: str = FAILED
     wall_seconds: Optional[float] = None
     shard: Optional[int] = None  # set by the merge of a sharded sweep
@@ -88,10 +93,16 @@ class RunRecord(BaseModel):
 
     def to_journal(self) -> dict[str, Any]:
         """The JSON object of one journal line."""
-        return self.model_dump(mode="json", by_alias=True)
+        line = self.model_dump(mode="json", by_alias=True)
+        for key in _ADDED_LATER:
+            if line.get(key) is None:
+                del line[key]
+        return line
 
 
 _COLLECTIONS = ("env_vars", "gpus", "provider_options", "energy", "launch")
+# Keys added to schema 2 after journals were written with it: absent (not null) while unset.
+_ADDED_LATER = ("interference",)
 
 
 class UnreadableRecord(ValueError):

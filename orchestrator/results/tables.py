@@ -148,6 +148,14 @@ def run_row(record: RunRecord | dict[str, Any], stats: tuple[float, float, float
     # A compiler's compiles (a recompilation) inside the timed window, whose latencies then hold a compile
     # (torch/inductor's runtime_facts); None where the runtime reports none.
     row["compiles_in_window"] = (result.get("runtime_facts") or {}).get("compiles_in_window")
+    # Measured on a busy host (execution/run.py observes it; measurement/interference.py judges it): the verdict,
+    # the CPU capacity other processes used and the hypervisor stole, and the process that used the most. None
+    # where it was not observed (journals written before it, interrupted runs).
+    busy = record.interference
+    row["busy"] = busy.flagged if busy else None
+    row["others_share"] = busy.others_share if busy else None
+    row["steal_share"] = busy.steal_share if busy else None
+    row["top_other_process"] = busy.top_process() if busy else None
     for name, channel in sorted(channels.items()):
         row[f"energy_{name}_j"] = channel.raw_j if ok else None
         if channel.domain == "gpu":

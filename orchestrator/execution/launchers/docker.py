@@ -150,7 +150,9 @@ class DockerLauncher(Launcher):
                 network_mode="none", read_only=True, tmpfs={"/tmp": "rw,exec,nosuid"}, cap_drop=["ALL"],
                 security_opt=["no-new-privileges"], device_requests=self._device_requests(gpus),
                 mem_limit=self.memory_limit, runtime=choice.runtime, detach=True)
-            details = {"container": container.name, **choice.facts(),
+            # container_id: /proc/<pid>/cgroup names it, so that the busy-host observer counts every process of
+            # the container as the run's (execution/run.py), whatever uid the container runs as.
+            details = {"container": container.name, "container_id": container.id, **choice.facts(),
                        "gpus": "" if gpus is None else (cuda_visible_devices(gpus) if gpus else "all")}
             try:
                 container.start()

@@ -63,6 +63,9 @@ def test_a_sweep_runs_through_containers_with_energy_and_fidelity(both_sweeps, e
     for record in _records(tmp / "docker"):
         launch = record["launch"]
         assert launch["container"].startswith("greenrt-") and launch["image"].startswith("sha256:")
+        assert len(launch["container_id"]) == 64  # the engine's full id, as the container's cgroup names it
+        # The container's processes are the run's own, found by that cgroup: excluded beside greenrt itself.
+        assert len(record["interference"]["excluded_pids"]) >= 2, record["interference"]
         # A CPU run goes to the CPU build, under the engine's default runtime, and says so.
         assert (launch["image_flavor"], launch["container_runtime"]) == ("cpu", "default")
         assert launch["image_reference"] == f"greenrt/{record['runtime'].split('/')[0]}:cpu"
@@ -91,7 +94,7 @@ def test_docker_records_have_the_local_launchers_shape(both_sweeps):
         # handed GPUs: a device request ("gpus") or CUDA_VISIBLE_DEVICES ("" for a CPU runtime).
         d_launch, lo_launch = d.pop("launch"), lo.pop("launch")
         image_facts = {"image", "image_reference", "image_flavor", "container_runtime"}
-        assert set(d_launch) - {"container", "gpus", *image_facts} == \
+        assert set(d_launch) - {"container", "container_id", "gpus", *image_facts} == \
             set(lo_launch) - {"python", "cuda_visible_devices"}
         assert d_launch["gpus"] == "" and lo_launch["cuda_visible_devices"] == ""
         assert _shape(d) == _shape(lo), runtime

@@ -13,7 +13,7 @@ from orchestrator.errors import UserError
 from orchestrator.measurement.host_activity import (GpuProcess, HostLook, parse_cpu_times, parse_freq_khz,
                                                     parse_pid_stat)
 from orchestrator.measurement.interference import InterferenceObserver, summarize
-from orchestrator.measurement.interference_payload import Interference, Thresholds
+from orchestrator.results.interference_payload import Interference, Thresholds
 from orchestrator.measurement.interference_policy import decide, observer_for, thresholds_of
 from orchestrator.planning.config import parse_config as _parse
 

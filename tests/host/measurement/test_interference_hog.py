@@ -19,7 +19,7 @@ import pytest
 
 from testkit.nvidia_host import SimGpu, SimHost, run_greenrt
 from orchestrator.measurement.interference import InterferenceObserver, summarize
-from orchestrator.measurement.interference_payload import Thresholds
+from orchestrator.results.interference_payload import Thresholds
 
 HZ = os.sysconf("SC_CLK_TCK")
 HOG = "import time\nwhile True:\n    pass\n"

@@ -411,6 +411,11 @@ def test_a_gpu_runtime_is_given_the_gpu_asked_for(four_gpus):
     assert record["status"] == "failed" and record["failure"]["kind"] not in ("crash", "killed", "bad-result",
                                                                               "accounting"), record["failure"]
     assert "CUDA" in record["failure"]["message"], record["failure"]
+    # NVML lists the run's own runner on its GPU while it lives (busy_mode "assigned-runner"): it is the run's,
+    # never another process sharing the GPU; only the run's GPU is watched.
+    watched = record["interference"]["gpu"]
+    assert watched["status"] == "ok" and watched["gpu_indices"] == [2] and watched["processes"] == [], watched
+    assert _record_of(out, ORT)["interference"]["gpu"]["status"] == "not observed"  # a CPU run is given no GPU
 
 
 def test_only_the_given_gpu_draws_load_while_its_runner_lives(four_gpus):

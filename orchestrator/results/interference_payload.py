@@ -1,7 +1,8 @@
 """What else used the machine during one window, typed: the `interference` payload of a run's record.
 
-Built by orchestrator/measurement/interference.py; JSON-able with model_dump(mode="json"), read back with
-Interference.model_validate. Keys a newer greenrt adds are kept (extra="allow"), as in results/payloads.py.
+Built by orchestrator/measurement/interference.py (floor 2, beside this room: the record holds it, so it lives with
+the record's other payloads); JSON-able with model_dump(mode="json"), read back with Interference.model_validate.
+Keys a newer greenrt adds are kept (extra="allow"), as in results/payloads.py.
 """
 from __future__ import annotations
 
@@ -75,6 +76,17 @@ class Interference(_Part):
     thresholds: Thresholds
     flagged: bool
     reasons: list[str] = []
+    # What [interference].on_busy made of it (execution/sweep.py): the decision's words, and how many earlier
+    # attempts of this run were flagged and measured again ("remeasure"; only the last attempt is recorded).
+    decision: str = ""
+    earlier_flagged_attempts: int = 0
+
+    def top_process(self) -> str | None:
+        """The other process that used the most CPU, with its share: "python3 (pid 4242) 48.1%"."""
+        if not self.top:
+            return None
+        first = self.top[0]
+        return f"{first.comm} (pid {first.pid}) {first.share:.1%}"
 
     def summary(self) -> str:
         """One line for a terminal: the verdict and its main figures."""
@@ -83,8 +95,7 @@ class Interference(_Part):
         text = (f"{head}: other processes used {self.others_share:.1%} of {self.cores} CPUs over "
                 f"{self.window_s:.1f} s, steal {steal}")
         if self.top:
-            first = self.top[0]
-            text += f"; most: {first.comm} (pid {first.pid}) {first.share:.1%}"
+            text += f"; most: {self.top_process()}"
         if self.gpu.status == "unreadable":
             text += f"; GPUs' processes unreadable ({self.gpu.reason})"
         elif self.gpu.processes:
