@@ -7,7 +7,7 @@ from __future__ import annotations
 import polars as pl
 
 from orchestrator.analysis.advice_schema import Advice, CellAdvice
-from orchestrator.report.advice_text import OBJECTIVE_WORDS, num
+from orchestrator.report.advice_text import num
 from orchestrator.report.host_caveats import HostCaveats
 
 
@@ -54,7 +54,7 @@ def answer_table(advice: Advice, caveats: HostCaveats) -> pl.DataFrame:
         figure = (f"{num(cell.figure.median)} {cell.unit}" if cell.figure and cell.figure.median is not None
                   else "–")
         rows.append({"cell": where, "answer": _answer(cell),
-                     "by": f"{OBJECTIVE_WORDS[cell.objective_used]}: {figure}",
+                     "median": figure,
                      "margin over runner-up": _margin(cell), "confidence": _confidence(cell),
                      "not stronger because": _not_stronger(cell, caveats)})
     return pl.DataFrame(rows) if rows else pl.DataFrame()

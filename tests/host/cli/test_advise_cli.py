@@ -134,7 +134,8 @@ def test_the_report_opens_with_the_recommendations_and_draws_the_pareto_figures(
     # The answer first (one short row per cell), then the figures; the wide recommendations table after them.
     assert sections[:3] == ["## The answer", "## Energy against latency: the Pareto front", "## Findings"]
     assert sections.index("## Recommendations") > sections.index("## Latency and throughput")
-    assert "| resnet50 bs2 fp32 | torch/native/cpu | energy per inference: 1.2 J |" in md
+    assert ("| resnet50 bs2 fp32 | torch/native/cpu | 1.2 J per inference | runner-up onnxruntime/onnx-from-torch/cpu "
+            "+83% | significant, Holm p 0.01587 (5 runs) | – |") in md
     assert "| resnet50 | 2 | fp32 | recommended | torch/native/cpu |" in md
     assert "gCO2e_per_million" not in md  # no grid figure given: no carbon column, never a default
     assert "mobilenet_v2, batch 1, fp32: no front: energy unavailable on this host" in md
