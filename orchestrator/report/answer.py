@@ -24,7 +24,8 @@ def _margin(cell: CellAdvice) -> str:
     s = cell.separation
     if s is None or s.ratio is None:
         return "–"
-    return f"runner-up {s.runner_up} {s.ratio - 1:+.0%}"
+    # A ratio reads better than a percentage once the runner-up takes twice as long or more.
+    return f"runner-up {s.runner_up} " + (f"x{s.ratio:.3g}" if s.ratio >= 2 else f"{s.ratio - 1:+.0%}")
 
 
 def _confidence(cell: CellAdvice) -> str:
