@@ -63,7 +63,7 @@ def write_comparison(a: Path, b: Path, out: Path, alpha: float = ALPHA) -> Compa
         "Per cell: medians over runs of p50 latency (ms per batch) and energy per inference (J); ratio = B / A "
         f"(below 1: B is lower). p: two-sided Mann-Whitney U over the runs of each side, Holm-adjusted across "
         f"cells per metric; significant at alpha {alpha}. Cells with fewer than two runs on a side are not tested.",
-        "", table_markdown(TableBlock("Side by side", table, csv, max_rows=10_000, max_columns=1_000), out), ""])
+        "", table_markdown(TableBlock("Side by side", table, csv, max_rows=10_000), out), ""])
     tmp = md.with_name(f".{md.name}.tmp")
     tmp.write_text(text)
     os.replace(tmp, md)
