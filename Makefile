@@ -21,8 +21,9 @@ setup: $(VENV)/.installed
 # System libraries the frameworks' wheels link against (MXNet: libgomp, libquadmath), gcc for gluonnlp's
 # source build, and debootstrap for the local base image of the CPU images; installed only where missing.
 # torch/inductor/cpu compiles C++ kernels as Python extensions at run time: g++ and Python's headers (python3-dev
-# for Debian's python3; a pyenv or python.org build brings its own include/ folder).
-SYSTEM_PACKAGES := libgomp1 libquadmath0 gcc g++ python3-dev debootstrap
+# for Debian's python3; a pyenv or python.org build brings its own include/ folder). chromium: the report's test
+# opens report.html in a real headless browser (tests/host/report/test_report_in_browser.py).
+SYSTEM_PACKAGES := libgomp1 libquadmath0 gcc g++ python3-dev debootstrap chromium
 system-packages:
 	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES))
 

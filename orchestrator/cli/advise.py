@@ -30,8 +30,9 @@ def grid_from_options(grid_intensity_g_per_kwh: Optional[float], pue: Optional[f
         raise UserError(f"--{str(exc).replace('_', '-')}") from None
 
 
-def print_advice(advice: Advice) -> None:
-    for line in advice_lines(advice):
+def print_advice(advice: Advice, said: tuple[str, ...] = ()) -> None:
+    """The advice; said: the caveats shown already above it (the end of a sweep shows them first)."""
+    for line in advice_lines(advice, said):
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 

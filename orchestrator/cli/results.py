@@ -25,13 +25,19 @@ def show_finished(done: Finished) -> None:
         err.print(f"[yellow]warning:[/yellow] {escape(done.journal_warning)}", highlight=False, soft_wrap=True)
     if done.busy:  # once, above the cells: the runs measured on a busy host
         err.print(f"[yellow]busy host:[/yellow] {escape(done.busy)}", highlight=False, soft_wrap=True)
+    caveats = done.report.caveats  # what holds for every row below, said once here and in no row
+    for line in caveats:
+        if line == done.busy:
+            continue  # said above, in yellow
+        console.print(f"caveat: {line}", markup=False, highlight=False, soft_wrap=True)
     if not done.summary.is_empty():
         table = Table(title="cells (median over repetitions)", title_justify="left")
         for column in ("model", "batch", "runtime", "precision", "ok/runs", "failed", "p50 ms", "inferences/s",
                        "J/inference"):
             table.add_column(column)
         for row in done.summary.iter_rows(named=True):
-            energy = f"{row['j_per_inference']:.4g}" if row["j_per_inference"] is not None else f"n/a ({row['energy_status']})"
+            energy = (f"{row['j_per_inference']:.4g}" if row["j_per_inference"] is not None
+                      else "n/a" if done.report.energy_note else f"n/a ({row['energy_status']})")
             table.add_row(row["model"], str(row["batch_size"]), row["runtime"], row["precision"],
                           f"{row['ok']}/{row['runs']}", str(row["failed"]),
                           fmt(row["latency_p50_ms"]), fmt(row["throughput_per_s"]), energy)
@@ -46,7 +52,7 @@ def show_finished(done: Finished) -> None:
     console.print(f"report: {files.markdown} and {files.html.name} ({len(files.figures)} figures, "
                   f"{len(files.tables)} tables as CSV under {files.markdown.parent / 'tables'}/)")
     if done.advice is not None:
-        print_advice(done.advice)
+        print_advice(done.advice, said=caveats)
     if done.advice_error is not None:
         with user_errors():
             raise UserError(done.advice_error)

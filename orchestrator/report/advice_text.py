@@ -4,6 +4,7 @@ from __future__ import annotations
 import polars as pl
 
 from orchestrator.analysis.advice_schema import Advice, CellAdvice, Estimate
+from orchestrator.report.host_caveats import HostCaveats, host_caveats
 
 OBJECTIVE_WORDS = {"energy": "energy per inference", "latency": "p50 latency per batch",
                    "edp": "energy-delay product", "carbon": "carbon per million inferences",
@@ -86,10 +87,16 @@ def constraint_words(advice: Advice) -> str:
     return ", ".join(parts)
 
 
-def advice_lines(advice: Advice) -> list[str]:
+def advice_lines(advice: Advice, said: tuple[str, ...] = ()) -> list[str]:
+    """The advice in lines: the host's caveats first (once; those in `said` were shown already), then each cell
+    with only what differs from them."""
     if not advice.cells:
         return ["advice: no runs match (nothing to advise on)"]
+    caveats = host_caveats(advice)
     lines = [f"advice: by {OBJECTIVE_WORDS[advice.objective]}; {constraint_words(advice)}; {advice.pooling}"]
+    lines += [f"caveat: {line}" for line in caveats.lines if line not in said]
+    if any(line in said for line in caveats.lines):
+        lines.append("(the caveats above hold for every cell below)")
     host = None
     for cell in advice.cells:
         if cell.host != host and len(advice.hosts) > 1:
@@ -97,14 +104,16 @@ def advice_lines(advice: Advice) -> list[str]:
         host = cell.host
         lines.append(_headline(cell))
         details = [separation_words(cell), f"Pareto front (energy, p99): {', '.join(cell.front)}" if cell.front
-                   else cell.front_note, *_money(advice, cell)]
+                   else caveats.front_note(cell), *_money(advice, cell)]
         lines += [f"  {d}" for d in details if d]
-        lines += [f"  why: {r}" for r in cell.reasons]
+        lines += [f"  why: {r}" for r in caveats.row_reasons(cell)]
     return lines
 
 
-def recommendations_table(advice: Advice) -> pl.DataFrame:
-    """One row per host, model, batch size and precision: the report's opening table."""
+def recommendations_table(advice: Advice, caveats: HostCaveats | None = None) -> pl.DataFrame:
+    """One row per host, model, batch size and precision, every figure; a row says only what differs from the
+    caveats, when given (the report states them once above)."""
+    caveats = caveats or HostCaveats(())
     rows = []
     for cell in advice.cells:
         point = next((p for p in cell.runtimes if p.runtime == (cell.recommended or cell.leader)), None)
@@ -117,12 +126,12 @@ def recommendations_table(advice: Advice) -> pl.DataFrame:
                "runner_up": cell.separation.runner_up if cell.separation else None,
                "runner_up_ratio": cell.separation.ratio if cell.separation else None,
                "p_holm": cell.separation.p_holm if cell.separation else None,
-               "pareto_front": ", ".join(cell.front) or cell.front_note}
+               "pareto_front": ", ".join(cell.front) or caveats.front_note(cell)}
         if advice.grid.carbon_label:
             row["gCO2e_per_million"] = point.carbon_g_per_million if point else None
         if advice.grid.cost_label:
             row["cost_per_million"] = point.cost_per_million if point else None
-        row["why"] = "; ".join(cell.reasons)
+        row["why"] = "; ".join(caveats.row_reasons(cell))
         if len(advice.hosts) > 1:
             row = {"host": cell.host, **row}
         rows.append(row)

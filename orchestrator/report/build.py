@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -20,6 +21,8 @@ from orchestrator.report.document import Bullets, Document, FigureBlock, Paragra
 from orchestrator.report.findings import (compile_findings, cpu_fallback_findings, cuda_fallback_findings,
                                          no_runs_finding, top_findings)
 from orchestrator.report.gpu_section import gpu_section
+from orchestrator.report.busy_text import busy_line
+from orchestrator.report.host_caveats import host_caveats
 from orchestrator.report.html import render_html
 from orchestrator.report.markdown import render_markdown
 from orchestrator.report.pooled import config_grid, with_host
@@ -85,13 +88,15 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     grid_used = GridFigures(**config_grid(plan, root.name)).overridden_by(grid or GridFigures())
     files.advice = advise(with_host(runs, results, root.name), AdviceRequest(grid=grid_used, alpha=alpha, seed=seed))
     colors = figures.runtime_colors(derived["runtime"].unique().to_list()) if not runs.is_empty() else {}
-    recommendations, front = recommendation_sections(files.advice, fig_dir, colors, files, table)
+    caveats = host_caveats(files.advice, extra=tuple(filter(None, [busy_line(runs)])))
+    files.caveats = caveats.lines
+    if energy_note and not runs.is_empty() and not caveats.energy:  # the advice's cells did not all say it
+        files.caveats = (f"{unavailable_text(energy_note)}. Latency and throughput were measured; every energy "
+                         "column is empty (not zero) and no energy figure is drawn.", *files.caveats)
+        caveats = type(caveats)(files.caveats, caveats.energy, caveats.repetitions)
+    *opening, recommendations = recommendation_sections(files.advice, caveats, fig_dir, colors, files, table)
     findings = Section("Findings", [Bullets(tuple(files.findings or ["no successful run"]))])
-    doc.sections += [recommendations, findings, front]
-    if energy_note and not runs.is_empty():
-        findings.blocks.append(Paragraph(
-            f"{unavailable_text(energy_note)}. Latency and throughput were measured; every energy "
-            "column is empty (not zero) and no energy figure is drawn.", notice=True))
+    doc.sections += [*opening, findings]
 
     how = Section("How to read this report", [Paragraph(
         f"The sample unit of every statistic is the run (one repetition of a cell); iterations inside a run share a "
@@ -104,7 +109,6 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
         f"adjusting over the leader's comparisons only (the claim 'best' is made of those); otherwise "
         f"it is a 'tie' with the runtimes it cannot be told apart from. A cell with fewer than {MIN_RUNS} runs is "
         f"not tested ('untested'); its interval is empty, never zero.")])
-    doc.sections.append(how)
 
     perf = Section("Latency and throughput")
     for metric, ylabel, title, name in (
@@ -117,12 +121,12 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     perf.blocks.append(table("cells", "Per cell (medians over runs; J/inference mean with 95% bootstrap CI)",
                              cell_table(stats)))
     perf.blocks.append(table("cell_statistics", "Every statistic of every cell and metric (long form)", stats, 0))
-    doc.sections.append(perf)
+    doc.sections += [perf, recommendations, how]
 
     energy = Section("Energy")
     if energy_note:
-        energy.blocks.append(Paragraph((unavailable_text(energy_note) if not runs.is_empty()
-                                        else "No runs: nothing was measured") + ".", notice=True))
+        energy.blocks.append(Paragraph("No energy figure: see the caveats at the top." if not runs.is_empty()
+                                       else "No runs: nothing was measured.", notice=True))
     else:
         missing = ok.filter(pl.col("j_per_inference").is_null())
         if missing.height:
@@ -147,11 +151,16 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
             energy.blocks.append(FigureBlock("Energy per inference against time per inference, one point per cell",
                                              saved.png, saved.svg))
     energy.blocks.append(table("correlation", "Energy against time (one point per cell: medians over runs)",
-                               correlations))
+                               correlations, 0 if energy_note else 60))  # without energy: each row only says so
     doc.sections.append(energy)
 
+    best_block = table("best", "Best runtime per model, batch size and objective", best)
+    if energy_note and not best.is_empty():  # each energy row's note is the host's caveat: the CSV keeps it whole
+        best_block = replace(best_block, frame=best.with_columns(
+            pl.when(pl.col("note") == f"energy unavailable: {energy_note}")
+            .then(pl.lit("energy unavailable (see the caveats at the top)")).otherwise(pl.col("note")).alias("note")))
     comp = Section("Which runtime is best", [
-        table("best", "Best runtime per model, batch size and objective", best),
+        best_block,
         table("kruskal", "Kruskal-Wallis across all runtimes of a model and batch size", kruskal),
         table("pairwise", "Pairwise Mann-Whitney U, Holm-adjusted, Cliff's delta", pairs, 40)])
     doc.sections.append(comp)

@@ -16,6 +16,7 @@ class Paragraph:
 @dataclass(frozen=True)
 class Bullets:
     items: tuple[str, ...]
+    notice: bool = False  # caveats the reader must not miss, shown highlighted
 
 
 @dataclass(frozen=True)
@@ -24,6 +25,14 @@ class TableBlock:
     frame: pl.DataFrame
     csv: Path  # the table's CSV file, written beside the report
     max_rows: int = 60  # the document shows this many; the CSV has them all
+    # The columns shown, where a table has more than the page has room for (the CSV has them all); empty: all of
+    # them, their cells wrapping to the page's width (html.py's style).
+    columns: tuple[str, ...] = ()
+
+    def shown(self) -> tuple[pl.DataFrame, list[str]]:
+        """The rows and columns the document shows, and the names of the columns only the CSV has."""
+        kept = [c for c in self.columns if c in self.frame.columns] if self.columns else self.frame.columns
+        return (self.frame.select(kept).head(self.max_rows), [c for c in self.frame.columns if c not in kept])
 
 
 @dataclass(frozen=True)

@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import polars as pl
 
-from orchestrator.analysis.frames import unavailable_text
 from orchestrator.report.figures import runtime_label
 
 _UNITS = {"latency": "ms p50", "energy": "J/inference"}
@@ -41,9 +40,7 @@ def top_findings(best: pl.DataFrame, correlations: pl.DataFrame, energy_note: st
             lines.append(f"energy vs time over {c['n']} cells: Spearman rho {c['spearman_rho']:.3f} "
                          f"(p {c['spearman_p']:.2g}), Pearson r {c['pearson_r']:.3f}" if c["spearman_rho"] is not None
                          else f"energy vs time: not computed ({c['note']})")
-    if energy_note:
-        lines.append(unavailable_text(energy_note))
-    return lines
+    return lines  # no energy and why: a caveat of the whole host, said once above the findings (host_caveats.py)
 
 
 def no_runs_finding(plan: dict) -> str:

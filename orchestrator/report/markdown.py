@@ -17,12 +17,15 @@ def table_markdown(block: TableBlock, base: Path) -> str:
         return "\n".join(lines + ["(no rows)"])
     if block.max_rows == 0:
         return "\n".join(lines + [f"{frame.height} rows, in the CSV only."])
-    lines.append("| " + " | ".join(frame.columns) + " |")
-    lines.append("|" + "---|" * len(frame.columns))
-    for row in frame.head(block.max_rows).iter_rows():
+    shown, dropped = block.shown()
+    lines.append("| " + " | ".join(shown.columns) + " |")
+    lines.append("|" + "---|" * len(shown.columns))
+    for row in shown.iter_rows():
         lines.append("| " + " | ".join(_cell(v) for v in row) + " |")
     if frame.height > block.max_rows:
         lines.append(f"\n{frame.height - block.max_rows} more rows in the CSV.")
+    if dropped:
+        lines.append(f"\n{len(dropped)} more columns in the CSV: {', '.join(dropped)}.")
     return "\n".join(lines)
 
 
@@ -34,7 +37,7 @@ def render_markdown(doc: Document, base: Path) -> str:
             if isinstance(block, Paragraph):
                 out.append(f"> **Note:** {block.text}" if block.notice else block.text)
             elif isinstance(block, Bullets):
-                out += [f"- {item}" for item in block.items]
+                out += [f"- **Caveat:** {item}" if block.notice else f"- {item}" for item in block.items]
             elif isinstance(block, TableBlock):
                 out.append(table_markdown(block, base))
             elif isinstance(block, FigureBlock):

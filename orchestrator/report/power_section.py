@@ -36,6 +36,8 @@ def power_section(records, root: Path, trace_run: str | None, fig_dir: Path,
     samples_path = root / record.samples_path if record.samples_path else None
     if samples_path is None or not samples_path.exists():
         reason = record.energy.reason or why
+        if files.energy_note and reason == files.energy_note:  # the host's caveat, said once at the top
+            reason = "no readable energy sensor (see the caveats at the top)"
         section.blocks.append(Paragraph(f"No power samples for run {record.run_id}: {reason}. "
                                         "The sampler only runs where a sensor is readable.", notice=True))
         return section

@@ -16,4 +16,5 @@ class ReportFiles:
     findings: list[str] = field(default_factory=list)
     energy_note: str | None = None  # why there is no energy figure, when there is none
     advice: Advice | None = None  # what the report opens with
+    caveats: tuple[str, ...] = ()  # what holds for the whole host (no energy and why, ...): said once, at the top
     warnings: list[str] = field(default_factory=list)  # damaged files the report went on without, one line each

@@ -131,14 +131,18 @@ def test_the_report_opens_with_the_recommendations_and_draws_the_pareto_figures(
     files = build_report(root)
     md = files.markdown.read_text()
     sections = [line for line in md.splitlines() if line.startswith("## ")]
-    assert sections[:3] == ["## Recommendations", "## Findings", "## Energy against latency: the Pareto front"]
+    # The answer first (one short row per cell), then the figures; the wide recommendations table after them.
+    assert sections[:3] == ["## The answer", "## Energy against latency: the Pareto front", "## Findings"]
+    assert sections.index("## Recommendations") > sections.index("## Latency and throughput")
+    assert ("| resnet50 bs2 fp32 | torch/native/cpu | 1.2 J per inference | runner-up onnxruntime/onnx-from-torch/cpu "
+            "+83% | significant, Holm p 0.01587 (5 runs) | – |") in md
     assert "| resnet50 | 2 | fp32 | recommended | torch/native/cpu |" in md
     assert "gCO2e_per_million" not in md  # no grid figure given: no carbon column, never a default
     assert "mobilenet_v2, batch 1, fp32: no front: energy unavailable on this host" in md
     png = files.figures["pareto-resnet50-bs2-fp32"]
     assert png.exists() and png.with_suffix(".svg").exists() and "pareto-mobilenet_v2-bs1-fp32" not in files.figures
     html = files.html.read_text()
-    assert html.index("<h2>Recommendations</h2>") < html.index("<h2>Findings</h2>")
+    assert html.index("<h2>The answer</h2>") < html.index("<h2>Findings</h2>") < html.index("<h2>Recommendations</h2>")
     assert (root / "report" / "tables" / "recommendations.csv").exists()
 
 

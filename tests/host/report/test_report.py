@@ -78,8 +78,13 @@ def test_without_energy_the_report_says_why_and_draws_no_energy(tmp_path):
     assert not {"energy_per_inference", "energy_split", "energy_vs_time"} & set(files.figures)
     assert not list((files.markdown.parent / "figures").glob("energy*"))
     assert {"latency_p50", "throughput"} <= set(files.figures)
-    for text in (files.markdown.read_text(), files.html.read_text(), "\n".join(files.findings)):
-        assert "energy unavailable on this host: rapl: no powercap tree at /fake" in text
+    # Said once, at the top (a caveat of the whole host), never again in a row, a finding or a section.
+    reason = "energy unavailable on this host: rapl: no powercap tree at /fake"
+    assert reason in files.caveats[0]
+    for text in (files.markdown.read_text(), files.html.read_text()):
+        assert text.count("no powercap tree at /fake") == 1
+        assert text.index(reason) < text.index("Findings")
+    assert "powercap" not in "\n".join(files.findings)
     assert "No power samples for run" in files.markdown.read_text()
     cells = pl.read_csv(files.tables["cells"])
     assert cells["J_per_inf"].null_count() == cells.height  # empty, never 0
