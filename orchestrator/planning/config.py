@@ -31,7 +31,8 @@ from orchestrator.provisioning.interpreters import interpreter_refusal
 from runners.protocol import UserModel, Weights
 
 Precision = Literal["fp32", "fp16", "tf32", "int8"]  # tf32: fp32 data, TF32 math on GPUs (runners/math_policy.py)
-PositiveInt = Annotated[int, Field(ge=1)]
+MAX_BATCH = 65_536  # beyond any accelerator's memory for the smallest model's input
+BatchSize = Annotated[int, Field(ge=1, le=MAX_BATCH)]
 MAX_THREADS = 4096
 MAX_SEED = 2**63 - 1  # TOML's own integer range; numpy's generators take any non-negative seed
 
@@ -89,7 +90,7 @@ class SweepConfig(Section):
     # config carries to the planner (model_spec) and each run's request (user_model).
     user_models: dict[str, dict] = {}
     models: list[str] = Field(min_length=1)
-    batch_sizes: list[PositiveInt] = Field(min_length=1)
+    batch_sizes: list[BatchSize] = Field(min_length=1)
     runtimes: list[str] = Field(min_length=1)
     precisions: list[Precision] = ["fp32"]
     repetitions: int = Field(1, ge=1, le=1000)
@@ -163,7 +164,11 @@ class SweepConfig(Section):
     @classmethod
     def _models_known(cls, value: dict, info: ValidationInfo) -> dict:
         mistakes = model_option_mistakes if info.field_name == "model_options" else weights_mistakes
-        raise_if(mistakes(value, sweep_models(info.data.get("user_models", {}))))
+        lines = mistakes(value, sweep_models(info.data.get("user_models", {})))
+        if info.field_name == "model_options" and "models" in info.data:  # options for a model never run: a slip
+            lines += [f"model_options.{shown_key(m)}: model {m!r} is not in models ({', '.join(info.data['models'])})"
+                      for m in value if m not in info.data["models"] and not any(shown_key(m) in line for line in lines)]
+        raise_if(lines)
         return value
 
     @field_validator("measure")

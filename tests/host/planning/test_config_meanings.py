@@ -1,0 +1,48 @@
+"""Every value checked against what it means (issue 22, point 2): numbers refused with the whole valid range,
+provider option values by type and range, options only for the models a sweep plans."""
+from __future__ import annotations
+
+import pytest
+
+from orchestrator.errors import UserError
+from orchestrator.planning.config import parse_config
+
+BASE = {"name": "m", "models": ["mobilenet_v2"], "batch_sizes": [1],
+        "runtimes": ["torch/inductor/cpu", "openvino/onnx-from-torch/cpu"]}
+
+
+def refusal(**changes) -> str:
+    with pytest.raises(UserError) as caught:
+        parse_config({**BASE, **changes})
+    text = str(caught.value)
+    assert len(text.splitlines()) == 1, text
+    return text
+
+
+@pytest.mark.parametrize("changes, valid", [
+    ({"warmup": {"iterations": 2**63 - 1}}, "valid: from 0 to 10000000"),
+    ({"measure": {"min_iterations": 2**62}}, "valid: from 1 to 10000000"),
+    ({"batch_sizes": [1, 10**12]}, "valid: from 1 to 65536"),
+    ({"threads": 0}, "valid: from 1 to 4096"),
+    ({"timeout_seconds": 1e-300}, "valid: from 0.001 to"),
+])
+def test_a_number_outside_its_meaning_is_refused_with_the_whole_range(changes, valid):
+    assert valid in refusal(**changes)
+
+
+def test_provider_option_values_are_checked_by_type_and_range():
+    text = refusal(provider_options={"torch/inductor/cpu": {"dynamic": "true"}})
+    assert "dynamic = 'true': not accepted by torch/inductor/cpu; valid: false, true" in text
+    # TOML's 1 equals Python's True, but is no boolean
+    assert "valid: false, true" in refusal(provider_options={"torch/inductor/cpu": {"dynamic": 1}})
+    text = refusal(provider_options={"openvino/onnx-from-torch/cpu": {"num_streams": -3}})
+    assert "num_streams = -3" in text and "valid: an integer from 1 to 1024" in text
+    text = refusal(provider_options={"openvino/onnx-from-torch/cpu": {"inference_num_threads": "4"}})
+    assert "not an integer" in text
+    parse_config({**BASE, "provider_options": {"torch/inductor/cpu": {"dynamic": True},
+                                               "openvino/onnx-from-torch/cpu": {"num_streams": 2}}})
+
+
+def test_model_options_for_a_model_the_sweep_does_not_plan_are_refused():
+    text = refusal(model_options={"bert-base-uncased": {"seq_len": 64}})
+    assert "model_options.bert-base-uncased: model 'bert-base-uncased' is not in models (mobilenet_v2)" in text
