@@ -46,3 +46,10 @@ def test_provider_option_values_are_checked_by_type_and_range():
 def test_model_options_for_a_model_the_sweep_does_not_plan_are_refused():
     text = refusal(model_options={"bert-base-uncased": {"seq_len": 64}})
     assert "model_options.bert-base-uncased: model 'bert-base-uncased' is not in models (mobilenet_v2)" in text
+
+
+def test_a_user_model_file_that_is_a_symlink_loop_is_named_as_one(tmp_path):
+    loop = tmp_path / "loop.onnx"
+    loop.symlink_to(loop)
+    text = refusal(models=["mine"], runtimes=["onnxruntime/onnx/cpu"], user_models={"mine": {"onnx": str(loop)}})
+    assert "symbolic link loop" in text and "no such file" not in text
