@@ -31,7 +31,7 @@ from orchestrator.provisioning.interpreters import interpreter_refusal
 from runners.protocol import UserModel, Weights
 
 Precision = Literal["fp32", "fp16", "tf32", "int8"]  # tf32: fp32 data, TF32 math on GPUs (runners/math_policy.py)
-MAX_BATCH = 65_536  # beyond any accelerator's memory for the smallest model's input
+MAX_BATCH = 2**31 - 1  # a dimension every framework indexes (int32); what fits in memory is the planner's check
 BatchSize = Annotated[int, Field(ge=1, le=MAX_BATCH)]
 MAX_THREADS = 4096
 MAX_SEED = 2**63 - 1  # TOML's own integer range; numpy's generators take any non-negative seed
