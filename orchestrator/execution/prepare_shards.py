@@ -7,13 +7,11 @@ from typing import Optional
 
 from orchestrator.execution.artifacts import ArtifactCache
 from orchestrator.execution.preparation import Preparation
-from orchestrator.execution.sweep import launcher_choice, make_launcher, needed_environments
-from orchestrator.errors import UserError
+from orchestrator.execution.sweep import launcher_choice, make_launcher, needed_environments, refuse_python
 from orchestrator.measurement.probe import Measurement
 from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.gpus import GpuDescription
 from orchestrator.planning.planner import Plan, PlannedRun
-from orchestrator.provisioning.interpreters import interpreter_refusal
 from orchestrator.results.store import ResultsDir
 
 
@@ -30,9 +28,7 @@ class PrepareHere:
     def check(self, plan: Plan) -> None:
         """The launcher's refusals (no Docker engine, an image absent, interpreters it would ignore), raised before
         the submission writes anything."""
-        if self.python and interpreter_refusal(self.python):
-            raise UserError(f"--python {self.python!r}: {interpreter_refusal(self.python)}; valid: a Python 3 "
-                            f"interpreter with the runtimes' packages")
+        refuse_python(self.python, plan, self.config)
         launcher_choice(self.launcher, needed_environments(plan), self.python, self.config.interpreters)
 
     def __call__(self, plan: Plan, results: ResultsDir, runs: list[PlannedRun]) -> None:

@@ -169,6 +169,18 @@ def make_launcher(requested: str, environments: set[str], python: Optional[str],
     return LocalLauncher(EnvironmentManager(cfg.interpreters, python))
 
 
+def refuse_python(python: Optional[str], plan: Plan, cfg: SweepConfig) -> None:
+    """A UserError where --python does not start as a Python 3, or lacks the framework of an environment it would
+    run (those the config's [interpreters] do not name)."""
+    if not python:
+        return
+    environments = tuple(sorted(needed_environments(plan) - set(cfg.interpreters)))
+    refusal = interpreter_refusal(python, environments)
+    if refusal:
+        raise UserError(f"--python {python!r}: {refusal}; valid: a Python 3 interpreter with the runtimes' packages "
+                        f"(or --launcher auto without --python)")
+
+
 def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView) -> SweepOutcome:
     """Measure every pending run of the plan into settings.out (resuming what is there); the guard turns a signal
     or a full disk into one stop line and the CLI's exit status."""
@@ -180,9 +192,7 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
     if refusal and any(parse_runtime(r.cell.runtime).needs_gpu for r in the_plan.runs):
         raise UserError(refusal)
     # Refused before the results folder is made: an interpreter that does not run, one the launcher would ignore.
-    if settings.python and interpreter_refusal(settings.python):
-        raise UserError(f"--python {settings.python!r}: {interpreter_refusal(settings.python)}; valid: a Python 3 "
-                        f"interpreter with the runtimes' packages")
+    refuse_python(settings.python, the_plan, cfg)
     empty = empty_plan_refusal(the_plan)
     if empty:
         raise UserError(empty)

@@ -215,7 +215,7 @@ class SweepConfig(Section):
             if environment not in environments:
                 lines.append(f"{where}: unknown environment; valid: {', '.join(environments)}")
                 continue
-            refusal = interpreter_refusal(python)
+            refusal = interpreter_refusal(python, (environment,))
             if refusal:
                 lines.append(f"{where} = {shown_value(python)}: {refusal}; valid: a Python 3 interpreter with the "
                              f"packages of images/{environment}/requirements.txt")
