@@ -9,7 +9,10 @@ of runners/: standard library only, imports nothing of greenrt and no framework.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
+
+from runners.ort_session_keys import SESSION_CONFIG_KEYS
 
 # Execution provider -> whether it needs an NVIDIA GPU.
 PROVIDERS: dict[str, bool] = {"cpu": False, "cuda": True, "tensorrt": True, "openvino": False}
@@ -333,6 +336,10 @@ def session_entry_refusal(key: str, framework: str, provider: str, sweep: dict[s
     if framework != "onnxruntime":
         return (f"session.* keys are ONNX Runtime session config entries; valid only for onnxruntime runtimes "
                 f"({', '.join(onnx) or 'none in runtimes'})")
+    if key not in SESSION_CONFIG_KEYS and not any(k.endswith(".") and key.startswith(k) for k in SESSION_CONFIG_KEYS):
+        close = difflib.get_close_matches(key, sorted(SESSION_CONFIG_KEYS), n=3, cutoff=0.6)
+        return (f"not a session config entry ONNX Runtime reads; valid: {', '.join(close) if close else 'one of '}"
+                + ("" if close else "onnxruntime_session_options_config_keys.h's session.* keys"))
     if key == DISABLE_CPU_FALLBACK and provider == "cpu":
         gpu = [name for name in onnx if sweep[name][1] != "cpu"]
         return (f"refuses nodes on the CPU provider, which is all a cpu runtime runs on; valid for cuda/tensorrt "

@@ -39,6 +39,9 @@ MAX_SEED = 2**63 - 1  # TOML's own integer range; numpy's generators take any no
 
 def _option_value(value: object) -> str | int | float | bool:
     # One check instead of a union, so that a wrong value is one line, not one per member of the union.
+    # An option set to nothing is a slip: leaving it out is how its default is asked for.
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("an empty string is no value; leave the option out for its default")
     if isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value)):
         return value
     raise ValueError("not a string, an integer, a finite number or a boolean")

@@ -46,5 +46,5 @@ def interpreter_refusal(value: str, environments: tuple[str, ...] = ()) -> str |
         return f"does not run as a Python 3 interpreter (exit {done.returncode}: {error})"
     missing = said[1].split() if len(said) > 1 else []
     if missing:
-        return f"has no {', '.join(missing)} module (the framework of {', '.join(sorted(environments))})"
+        return f"has no {', '.join(missing)} module (what {', '.join(sorted(environments))} runs on)"
     return None

@@ -53,3 +53,15 @@ def test_a_user_model_file_that_is_a_symlink_loop_is_named_as_one(tmp_path):
     loop.symlink_to(loop)
     text = refusal(models=["mine"], runtimes=["onnxruntime/onnx/cpu"], user_models={"mine": {"onnx": str(loop)}})
     assert "symbolic link loop" in text and "no such file" not in text
+
+
+def test_an_onnx_runtime_session_entry_that_does_not_exist_is_refused_with_the_closest():
+    ort = "onnxruntime/onnx-from-torch/cpu"
+    text = refusal(runtimes=[ort], provider_options={ort: {"session.intra_op.allow_spinnin": "0"}})
+    assert "not a session config entry ONNX Runtime reads; valid: session.intra_op.allow_spinning" in text
+    parse_config({**BASE, "runtimes": [ort], "provider_options": {ort: {"session.intra_op.allow_spinning": "0"}}})
+
+
+def test_an_empty_string_as_an_option_value_is_a_mistake():
+    text = refusal(provider_options={"torch/inductor/cpu": {"cache_dir": " "}})
+    assert "an empty string is no value" in text
