@@ -9,7 +9,10 @@ of runners/: standard library only, imports nothing of greenrt and no framework.
 """
 from __future__ import annotations
 
+import difflib
 from dataclasses import dataclass, field
+
+from runners.ort_session_keys import SESSION_CONFIG_KEYS
 
 # Execution provider -> whether it needs an NVIDIA GPU.
 PROVIDERS: dict[str, bool] = {"cpu": False, "cuda": True, "tensorrt": True, "openvino": False}
@@ -200,9 +203,37 @@ class ProviderOption:
     key: str  # exact, or a prefix ending in "." or "_" (ONNX Runtime's session.* entries, TensorRT's trt_*)
     providers: tuple[str, ...] | None = None  # the providers it applies to; None: each of the family's
     choices: tuple[str | bool, ...] | None = None  # the values it accepts; None: any string, number or boolean
+    kind: type | None = None  # bool, int or str where the adapter reads only that type; None: any of them
+    span: tuple[int, int] | None = None  # an int option's range, both ends included
 
     def matches(self, key: str) -> bool:
         return key.startswith(self.key) if self.key.endswith((".", "_")) else key == self.key
+
+    def value_refusal(self, value: object) -> str | None:
+        """What is wrong with `value` for this option by its type and range (a boolean is no integer here: TOML's
+        true is not a stream count); None when it is acceptable so far."""
+        valid = self.describe_valid()
+        if self.choices is not None:
+            if not any(type(value) is type(c) and value == c for c in self.choices):
+                return f"valid: {valid}"
+        elif self.kind is not None and type(value) is not self.kind:
+            return f"not {_KIND_NAMES[self.kind]}; valid: {valid}"
+        if self.span is not None and isinstance(value, int) and not self.span[0] <= value <= self.span[1]:
+            return f"out of range; valid: {valid}"
+        return None
+
+    def describe_valid(self) -> str:
+        if self.choices is not None:
+            return ", ".join(repr(c).lower() if isinstance(c, bool) else str(c) for c in self.choices)
+        if self.span is not None:
+            return f"an integer from {self.span[0]} to {self.span[1]}"
+        return _KIND_NAMES[self.kind] if self.kind is not None else "a string, an integer, a number or a boolean"
+
+
+_KIND_NAMES = {bool: "a boolean (true or false)", int: "an integer", str: "a string"}
+MAX_DEVICE_ID = 1023
+MAX_STREAMS = 1024
+MAX_OPTION_THREADS = 4096
 
 
 # ONNX Runtime's session config entries (SessionOptions.add_session_config_entry) are provider options with this
@@ -232,8 +263,8 @@ _ORT_OPTIONS = (
 # checks the numbers: num_streams a positive integer or AUTO/NUMA, inference_num_threads a positive integer).
 OPENVINO_OPTIONS = (
     ProviderOption("performance_hint", None, ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")),
-    ProviderOption("num_streams"),
-    ProviderOption("inference_num_threads"),
+    ProviderOption("num_streams", kind=int, span=(1, MAX_STREAMS)),
+    ProviderOption("inference_num_threads", kind=int, span=(1, MAX_OPTION_THREADS)),
     ProviderOption("inference_precision_hint", None, ("f32", "bf16", "f16")),
 )
 # torch.compile's modes (runners/adapters/torch_compiled.py): reduce-overhead replays CUDA graphs, so cuda only.
@@ -242,21 +273,23 @@ INDUCTOR_OPTIONS = (
     ProviderOption("mode", ("cuda",), INDUCTOR_MODES),
     ProviderOption("mode", ("cpu",), tuple(m for m in INDUCTOR_MODES if m != "reduce-overhead")),
     ProviderOption("dynamic", None, (False, True)),
-    ProviderOption("cache_dir"),
-    ProviderOption("device_id", ("cuda",)),
+    ProviderOption("cache_dir", kind=str),
+    ProviderOption("device_id", ("cuda",), kind=int, span=(0, MAX_DEVICE_ID)),
 )
-_TENSORFLOW_OPTIONS = (ProviderOption("device_id", ("cuda",)), ProviderOption("memory_growth", ("cuda",)))
+_TENSORFLOW_OPTIONS = (ProviderOption("device_id", ("cuda",), kind=int, span=(0, MAX_DEVICE_ID)),
+                       ProviderOption("memory_growth", ("cuda",), (False, True)))
 
 # The provider options each family's adapter reads, by (framework, model format) as Family.matches finds them.
 # A family missing here is not checked when a sweep is planned: its adapter refuses what it does not know at run time.
 ACCEPTED_OPTIONS: dict[tuple[str, str], tuple[ProviderOption, ...]] = {
-    ("torch", "native"): (ProviderOption("device_id", ("cuda",)),),
+    ("torch", "native"): (ProviderOption("device_id", ("cuda",), kind=int, span=(0, MAX_DEVICE_ID)),),
     ("torch", "inductor"): INDUCTOR_OPTIONS,
     ("tensorflow", "native"): _TENSORFLOW_OPTIONS,
     ("tensorflow", "xla"): _TENSORFLOW_OPTIONS,  # the native adapter's, compiled
     ("litert", TFLITE_FROM): (),  # threads come from the config's `threads`; the interpreter takes nothing else
     # MXNet's graph backends (runners/adapters/mxnet_native.py BACKENDS): oneDNN fusion on the CPU only.
-    ("mxnet", "native"): (ProviderOption("backend", ("cpu",), ("MKLDNN",)), ProviderOption("device_id", ("cuda",))),
+    ("mxnet", "native"): (ProviderOption("backend", ("cpu",), ("MKLDNN",)),
+                          ProviderOption("device_id", ("cuda",), kind=int, span=(0, MAX_DEVICE_ID))),
     ("onnxruntime", "onnx"): _ORT_OPTIONS,
     ("onnxruntime", ONNX_FROM): _ORT_OPTIONS,
     ("openvino", ONNX_FROM): OPENVINO_OPTIONS,
@@ -287,9 +320,10 @@ def option_refusal(framework: str, model_format: str, provider: str, key: str, v
     if option is None:
         valid = ", ".join(o.key + ("*" if o.key.endswith((".", "_")) else "") for o in here) or "none"
         return f"unknown provider option for {framework}/{model_format}/{provider}; valid: {valid}"
-    if option.choices is not None and value not in option.choices:
-        return f"not accepted by {framework}/{model_format}/{provider}; valid: {', '.join(option.choices)}"
-    return None
+    wrong = option.value_refusal(value)
+    if wrong is None:
+        return None
+    return f"not accepted by {framework}/{model_format}/{provider}{'; ' if wrong.startswith('valid:') else ': '}{wrong}"
 
 
 def session_entry_refusal(key: str, framework: str, provider: str, sweep: dict[str, tuple[str, str]]) -> str | None:
@@ -302,6 +336,10 @@ def session_entry_refusal(key: str, framework: str, provider: str, sweep: dict[s
     if framework != "onnxruntime":
         return (f"session.* keys are ONNX Runtime session config entries; valid only for onnxruntime runtimes "
                 f"({', '.join(onnx) or 'none in runtimes'})")
+    if key not in SESSION_CONFIG_KEYS and not any(k.endswith(".") and key.startswith(k) for k in SESSION_CONFIG_KEYS):
+        close = difflib.get_close_matches(key, sorted(SESSION_CONFIG_KEYS), n=3, cutoff=0.6)
+        return (f"not a session config entry ONNX Runtime reads; valid: {', '.join(close) if close else 'one of '}"
+                + ("" if close else "onnxruntime_session_options_config_keys.h's session.* keys"))
     if key == DISABLE_CPU_FALLBACK and provider == "cpu":
         gpu = [name for name in onnx if sweep[name][1] != "cpu"]
         return (f"refuses nodes on the CPU provider, which is all a cpu runtime runs on; valid for cuda/tensorrt "

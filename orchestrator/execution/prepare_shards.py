@@ -7,7 +7,7 @@ from typing import Optional
 
 from orchestrator.execution.artifacts import ArtifactCache
 from orchestrator.execution.preparation import Preparation
-from orchestrator.execution.sweep import make_launcher, needed_environments
+from orchestrator.execution.sweep import launcher_choice, make_launcher, needed_environments, refuse_python
 from orchestrator.measurement.probe import Measurement
 from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.gpus import GpuDescription
@@ -24,6 +24,12 @@ class PrepareHere:
     python: Optional[str]
     gpus: tuple[GpuDescription, ...]
     measurement: Measurement
+
+    def check(self, plan: Plan) -> None:
+        """The launcher's refusals (no Docker engine, an image absent, interpreters it would ignore), raised before
+        the submission writes anything."""
+        refuse_python(self.python, plan, self.config)
+        launcher_choice(self.launcher, needed_environments(plan), self.python, self.config.interpreters)
 
     def __call__(self, plan: Plan, results: ResultsDir, runs: list[PlannedRun]) -> None:
         launcher = make_launcher(self.launcher, needed_environments(plan), self.python, self.config, self.gpus)

@@ -32,7 +32,8 @@ from orchestrator.planning.gpus import (ALL_GPUS, GpuDescription, GpuSelectionEr
                                         mig_note, select_gpus)
 from orchestrator.measurement.probe import Measurement
 from orchestrator.planning.config import SweepConfig
-from orchestrator.planning.planner import HostCapabilities, Plan, PlannedRun, plan_sweep, protocol_warnings
+from orchestrator.planning.planner import (HostCapabilities, Plan, PlannedRun, empty_plan_refusal, plan_sweep,
+                                          protocol_warnings)
 from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.provisioning.images import ImageManager, docker_client
@@ -141,13 +142,19 @@ def launcher_choice(requested: str, environments: set[str], python: Optional[str
             if requested == "docker":
                 raise
             engine_problem = str(exc).split(";")[0]
+    absent = sorted(env for env, state in states.items() if state == "absent")
+    if requested == "docker" and absent:  # refused here, before a results folder exists, not run by run
+        raise UserError(f"--launcher docker: no image of {', '.join(absent)} on this engine; build it "
+                        f"(`greenrt images build {absent[0]}`, or `make cpu-images`) or use --launcher local or auto")
     name, why = choose_launcher(requested, engine_problem, states, environments)
     return name, why, images
 
 
 def make_launcher(requested: str, environments: set[str], python: Optional[str], cfg: SweepConfig,
-                  gpus: tuple[GpuDescription, ...]) -> Launcher:
-    name, why, images = launcher_choice(requested, environments, python, cfg.interpreters)
+                  gpus: tuple[GpuDescription, ...],
+                  choice: Optional[tuple[str, str, Optional[ImageManager]]] = None) -> Launcher:
+    """The launcher `choice` (launcher_choice's answer, made before anything was written) names, or chosen now."""
+    name, why, images = choice or launcher_choice(requested, environments, python, cfg.interpreters)
     logger.info(f"launcher: [bold]{name}[/bold] ({why})")
     given = assign_gpus(gpus, cfg.gpus_per_run)
     if given:
@@ -163,6 +170,18 @@ def make_launcher(requested: str, environments: set[str], python: Optional[str],
     return LocalLauncher(EnvironmentManager(cfg.interpreters, python))
 
 
+def refuse_python(python: Optional[str], plan: Plan, cfg: SweepConfig) -> None:
+    """A UserError where --python does not start as a Python 3, or lacks the framework of an environment it would
+    run (those the config's [interpreters] do not name)."""
+    if not python:
+        return
+    environments = tuple(sorted(needed_environments(plan) - set(cfg.interpreters)))
+    refusal = interpreter_refusal(python, environments)
+    if refusal:
+        raise UserError(f"--python {python!r}: {refusal}; valid: a Python 3 interpreter with the runtimes' packages "
+                        f"(or --launcher auto without --python)")
+
+
 def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView) -> SweepOutcome:
     """Measure every pending run of the plan into settings.out (resuming what is there); the guard turns a signal
     or a full disk into one stop line and the CLI's exit status."""
@@ -174,10 +193,12 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
     if refusal and any(parse_runtime(r.cell.runtime).needs_gpu for r in the_plan.runs):
         raise UserError(refusal)
     # Refused before the results folder is made: an interpreter that does not run, one the launcher would ignore.
-    if settings.python and interpreter_refusal(settings.python):
-        raise UserError(f"--python {settings.python!r}: {interpreter_refusal(settings.python)}; valid: a Python 3 "
-                        f"interpreter with the runtimes' packages")
-    refuse_ignored_interpreters(settings.launcher, needed_environments(the_plan), settings.python, cfg.interpreters)
+    refuse_python(settings.python, the_plan, cfg)
+    empty = empty_plan_refusal(the_plan)
+    if empty:
+        raise UserError(empty)
+    # The launcher's own refusals (interpreters it would ignore, no Docker engine, an image absent) come here too.
+    choice = launcher_choice(settings.launcher, needed_environments(the_plan), settings.python, cfg.interpreters)
     ok = failed = 0
     # One sweep per host (the lock), a clean stop on SIGINT/SIGTERM or a full disk: orchestrator/execution/guard.py.
     with SweepGuard(out) as guard:
@@ -191,7 +212,8 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
             the_plan = begin_shard(results, the_plan, shard, settings.shard_policy)
         if not results.host_path.exists():
             results.write_json(results.host_path, host.describe(measurement.statuses))
-        launcher = make_launcher(settings.launcher, needed_environments(the_plan), settings.python, cfg, gpus)
+        launcher = make_launcher(settings.launcher, needed_environments(the_plan), settings.python, cfg, gpus,
+                                 None if shard else choice)  # a shard's runs may need fewer images: chosen again
         guard.end_leftovers()
         preparation = Preparation(cfg, launcher, ArtifactCache.for_sweep(launcher, cfg))
         protocol = MeasurementProtocol(cfg, measurement, results)

@@ -31,13 +31,17 @@ from orchestrator.provisioning.interpreters import interpreter_refusal
 from runners.protocol import UserModel, Weights
 
 Precision = Literal["fp32", "fp16", "tf32", "int8"]  # tf32: fp32 data, TF32 math on GPUs (runners/math_policy.py)
-PositiveInt = Annotated[int, Field(ge=1)]
+MAX_BATCH = 2**31 - 1  # a dimension every framework indexes (int32); what fits in memory is the planner's check
+BatchSize = Annotated[int, Field(ge=1, le=MAX_BATCH)]
 MAX_THREADS = 4096
 MAX_SEED = 2**63 - 1  # TOML's own integer range; numpy's generators take any non-negative seed
 
 
 def _option_value(value: object) -> str | int | float | bool:
     # One check instead of a union, so that a wrong value is one line, not one per member of the union.
+    # An option set to nothing is a slip: leaving it out is how its default is asked for.
+    if isinstance(value, str) and not value.strip():
+        raise ValueError("an empty string is no value; leave the option out for its default")
     if isinstance(value, (str, bool, int)) or (isinstance(value, float) and math.isfinite(value)):
         return value
     raise ValueError("not a string, an integer, a finite number or a boolean")
@@ -89,7 +93,7 @@ class SweepConfig(Section):
     # config carries to the planner (model_spec) and each run's request (user_model).
     user_models: dict[str, dict] = {}
     models: list[str] = Field(min_length=1)
-    batch_sizes: list[PositiveInt] = Field(min_length=1)
+    batch_sizes: list[BatchSize] = Field(min_length=1)
     runtimes: list[str] = Field(min_length=1)
     precisions: list[Precision] = ["fp32"]
     repetitions: int = Field(1, ge=1, le=1000)
@@ -163,7 +167,11 @@ class SweepConfig(Section):
     @classmethod
     def _models_known(cls, value: dict, info: ValidationInfo) -> dict:
         mistakes = model_option_mistakes if info.field_name == "model_options" else weights_mistakes
-        raise_if(mistakes(value, sweep_models(info.data.get("user_models", {}))))
+        lines = mistakes(value, sweep_models(info.data.get("user_models", {})))
+        if info.field_name == "model_options" and "models" in info.data:  # options for a model never run: a slip
+            lines += [f"model_options.{shown_key(m)}: model {m!r} is not in models ({', '.join(info.data['models'])})"
+                      for m in value if m not in info.data["models"] and not any(shown_key(m) in line for line in lines)]
+        raise_if(lines)
         return value
 
     @field_validator("measure")
@@ -210,7 +218,7 @@ class SweepConfig(Section):
             if environment not in environments:
                 lines.append(f"{where}: unknown environment; valid: {', '.join(environments)}")
                 continue
-            refusal = interpreter_refusal(python)
+            refusal = interpreter_refusal(python, (environment,))
             if refusal:
                 lines.append(f"{where} = {shown_value(python)}: {refusal}; valid: a Python 3 interpreter with the "
                              f"packages of images/{environment}/requirements.txt")

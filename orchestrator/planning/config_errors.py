@@ -6,6 +6,9 @@ once, each on its own line however odd the key or value.
 """
 from __future__ import annotations
 
+from types import UnionType
+from typing import Annotated, Union, get_args, get_origin
+
 from pydantic import BaseModel, ValidationError
 
 from orchestrator.errors import UserError
@@ -59,7 +62,39 @@ def describe(error: dict, model_fields: dict, required: dict[str, str]) -> list[
         return [f"{location}: required key missing; valid: {required.get(str(error['loc'][-1]), 'a value')}"]
     message = error["msg"].removeprefix("Value error, ")
     shown = f", not {shown_value(error['input'])}" if "input" in error else ""
-    return [f"{location}: {message}{shown}" if location else message + shown]
+    span = _span(error["loc"], model_fields) if error["type"] in _BOUND_ERRORS else None
+    return [(f"{location}: {message}{shown}" if location else message + shown) + (f"; valid: {span}" if span else "")]
+
+
+_BOUND_ERRORS = {"greater_than", "greater_than_equal", "less_than", "less_than_equal"}
+
+
+def _span(loc: tuple, model_fields: dict) -> str | None:
+    """Both ends of the range a number at `loc` must lie in, as the schema declares them ("from 1 to 65536"), so that
+    a refusal names the whole range and not only the end the value crossed."""
+    annotation: object = None
+    metadata: list = []
+    fields = model_fields
+    for part in loc:
+        if fields is not None and isinstance(part, str) and part in fields:
+            annotation, metadata = fields[part].annotation, list(fields[part].metadata)
+        else:  # a list index or a dict key: the element's type
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            annotation = args[-1] if args else None
+            metadata = []
+        while get_origin(annotation) is Annotated:
+            inner, *extra = get_args(annotation)
+            metadata += [m for e in extra for m in getattr(e, "metadata", [e])]
+            annotation = inner
+        if get_origin(annotation) in (Union, UnionType):
+            args = [a for a in get_args(annotation) if a is not type(None)]
+            annotation = args[0] if len(args) == 1 else annotation
+        fields = annotation.model_fields if isinstance(annotation, type) and issubclass(annotation, BaseModel) else None
+    low = next((f"{'above ' if hasattr(m, 'gt') else 'from '}{getattr(m, 'ge', getattr(m, 'gt', None))}"
+                for m in metadata if hasattr(m, "ge") or hasattr(m, "gt")), None)
+    high = next((f"{'below ' if hasattr(m, 'lt') else 'to '}{getattr(m, 'le', getattr(m, 'lt', None))}"
+                 for m in metadata if hasattr(m, "le") or hasattr(m, "lt")), None)
+    return " ".join(p for p in (low, high) if p) or None
 
 
 def _fields_at(loc: tuple, model_fields: dict) -> list[str]:

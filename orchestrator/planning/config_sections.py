@@ -13,7 +13,8 @@ from orchestrator.planning.config_errors import Mistakes
 # A week: longer waits and time limits are mistakes (and past what time.sleep and subprocess time-outs accept).
 MAX_SECONDS = 7 * 24 * 3600.0
 Seconds = Annotated[float, Field(ge=0, le=MAX_SECONDS)]
-PositiveSeconds = Annotated[float, Field(gt=0, le=MAX_SECONDS)]
+MIN_SECONDS = 0.001  # a positive limit below a millisecond is a slip (1e-300), not a limit any run meets
+PositiveSeconds = Annotated[float, Field(ge=MIN_SECONDS, le=MAX_SECONDS)]
 
 
 class Section(BaseModel):
@@ -21,13 +22,17 @@ class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, strict=True, allow_inf_nan=False)
 
 
+# Far beyond any window a host measures in a day, and far below what a counter or a sample array can hold.
+MAX_ITERATIONS = 10_000_000
+
+
 class Warmup(Section):
-    iterations: int = Field(5, ge=0)
+    iterations: int = Field(5, ge=0, le=MAX_ITERATIONS)
     seconds: Seconds = 0.0
 
 
 class Measure(Section):
-    min_iterations: int = Field(10, ge=1)
+    min_iterations: int = Field(10, ge=1, le=MAX_ITERATIONS)
     min_seconds: Seconds = 0.0
     max_seconds: PositiveSeconds | None = None
 

@@ -183,6 +183,23 @@ def plan_sweep(config: SweepConfig, host: HostCapabilities, skip_oversized: bool
                 config.model_dump(mode="json"))
 
 
+def empty_plan_refusal(plan: Plan) -> str | None:
+    """One line saying why a plan with no run would measure nothing (each skip reason once, with its cells); None
+    where it plans runs. A sweep refuses such a plan before anything is written."""
+    if plan.runs:
+        return None
+    if not plan.skipped:
+        return f"config {plan.config_name!r} plans no run: it names no cell"
+    by_reason: dict[str, list[str]] = {}
+    for s in plan.skipped:
+        by_reason.setdefault(s.reason, []).append(f"{s.cell.model} bs{s.cell.batch_size} {s.cell.runtime} "
+                                                   f"{s.cell.precision}")
+    parts = [f"{', '.join(cells[:3])}{f' and {len(cells) - 3} more' if len(cells) > 3 else ''}: {reason}"
+             for reason, cells in by_reason.items()]
+    return (f"config {plan.config_name!r} plans no run: all {len(plan.skipped)} cells are skipped on this host "
+            f"({'; '.join(parts)}); nothing was written")
+
+
 def repetitions_change(recorded: Plan, new: Plan) -> tuple[int, int] | None:
     """(recorded, new) repetitions when `new` is the recorded sweep with only its repetitions changed; else None.
 

@@ -13,6 +13,7 @@ Which runtimes each format runs on (the planner skips every other cell with the 
 """
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import re
@@ -24,6 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.registry import BUILT_IN_MODELS
 from models.user_files import BATCH, READERS, Declared, ModelFileError, pt2_pickled_payloads
 from models.user_models import FORMATS, LOADERS
+from orchestrator.safe_paths import readable_file, shown
 from runners.protocol import UserModel, to_dict
 
 DTYPES = ("float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
@@ -79,17 +81,14 @@ def _file_facts(path: Path) -> tuple[int, str]:
 
 
 def _file_problem(path_text: str) -> str | None:
-    """Why the file cannot be used (missing, a folder, unreadable); None when it can be read."""
+    """Why the file cannot be used (missing, a folder, a loop, a FIFO, unreadable), as safe_paths.readable_file says
+    it; None when it can be read."""
+    from orchestrator.errors import UserError
+
     try:
-        path = Path(path_text)
-        if not path.exists():
-            return "no such file"
-        if not path.is_file():
-            return "not a file"
-        with open(path, "rb") as fh:
-            fh.read(1)
-    except (OSError, ValueError) as exc:
-        return f"cannot be read ({type(exc).__name__}: {getattr(exc, 'strerror', None) or exc})"
+        readable_file(path_text, "file")
+    except UserError as exc:  # "file '<path>': <reason>; valid: ...": the caller names the key and the path itself
+        return str(exc).removeprefix(f"file {shown(path_text)}: ").rsplit("; valid: ", 1)[0]
     return None
 
 
@@ -313,7 +312,12 @@ def adhoc_model(model: str, runtime: str | None) -> tuple[str, str, dict[str, An
     from orchestrator.errors import UserError
 
     path = Path(model)
-    if model in BUILT_IN_MODELS or (path.suffix.lower() not in ADHOC and not path.exists()):
+    if model not in BUILT_IN_MODELS and path.suffix.lower() not in ADHOC and not path.exists():
+        close = difflib.get_close_matches(model, BUILT_IN_MODELS, n=3, cutoff=0.5)
+        raise UserError(f"--model {model!r}: no built-in model and no model file of that name; valid: "
+                        f"{', '.join(close or sorted(BUILT_IN_MODELS))}"
+                        + ("" if close else f", or a model file ({', '.join(ADHOC)})"))
+    if model in BUILT_IN_MODELS:
         if runtime is None:
             raise UserError(f"--runtime is needed for model {model!r}; valid: one of `greenrt doctor`'s runtimes")
         return model, runtime, {}

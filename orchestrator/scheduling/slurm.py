@@ -167,7 +167,8 @@ def render_submit_script() -> str:
 NOT_KNOWN = "not known to Slurm: cancelled while pending, or forgotten after MinJobAge"
 
 
-def _tool(name: str) -> str:
+def require_tool(name: str) -> str:
+    """The Slurm client tool's path, or a UserError saying it is not on PATH."""
     path = shutil.which(name)
     if path is None:
         raise UserError(f"{name} not found: the Slurm client tools (slurm-client) must be on PATH of the submitting "
@@ -176,7 +177,7 @@ def _tool(name: str) -> str:
 
 
 def sbatch(script: Path, dependency: str | None = None) -> str:
-    argv = [_tool("sbatch"), "--parsable"]
+    argv = [require_tool("sbatch"), "--parsable"]
     if dependency:
         argv.append(f"--dependency={dependency}")
     done = subprocess.run([*argv, str(script)], capture_output=True, text=True, timeout=120)
@@ -186,7 +187,7 @@ def sbatch(script: Path, dependency: str | None = None) -> str:
 
 
 def scancel(job: str) -> None:
-    subprocess.run([_tool("scancel"), job], capture_output=True, text=True, timeout=60, check=True)
+    subprocess.run([require_tool("scancel"), job], capture_output=True, text=True, timeout=60, check=True)
 
 
 def _task_ids(text: str) -> list[int]:

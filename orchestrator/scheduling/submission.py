@@ -13,17 +13,21 @@ from pathlib import Path
 from typing import Optional, Protocol
 
 from orchestrator.planning.config import SweepConfig
-from orchestrator.planning.planner import HostCapabilities, Plan, PlannedRun, plan_sweep
+from orchestrator.errors import UserError
+from orchestrator.planning.planner import HostCapabilities, Plan, PlannedRun, empty_plan_refusal, plan_sweep
 from orchestrator.results.store import ResultsDir
 from orchestrator.scheduling import commands
 from orchestrator.scheduling.shards import split_runs
-from orchestrator.scheduling.slurm import ShardCommand, SlurmOptions, check_options
+from orchestrator.scheduling.slurm import ShardCommand, SlurmOptions, check_options, require_tool
 
 logger = logging.getLogger(__name__)
 
 
 class PrepareRuns(Protocol):
     """Makes the runs' environments, images and artifacts ready on this host, before any shard starts."""
+
+    def check(self, plan: Plan) -> None:
+        """Raise the UserError preparing would end in (the launcher's own refusals), before anything is written."""
 
     def __call__(self, plan: Plan, results: ResultsDir, runs: list[PlannedRun]) -> None: ...
 
@@ -67,8 +71,13 @@ def submit_sweep(sweep: SlurmSweep, capabilities: HostCapabilities, prepare: Pre
     """Plan the sweep, refuse an impossible split or a bad sbatch option before anything is written, open the
     results directory, prepare here and submit the shards with pending runs and a merge job after them."""
     the_plan = plan_sweep(sweep.config, capabilities)
+    empty = empty_plan_refusal(the_plan)
+    if empty:
+        raise UserError(empty)
     split_runs(the_plan, sweep.shards, sweep.policy)  # refuse an impossible split before anything is written
     check_options(sweep.options)
+    require_tool("sbatch")  # the shard files and plan.json appear only where they can be submitted
+    prepare.check(the_plan)
     results = ResultsDir(sweep.out)
     extended = results.open_for(the_plan)
     if extended:

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import errno
 import os
+import stat
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,13 +58,20 @@ class RaplZone:
         return self.path / "energy_uj"
 
 
-def _read_text(path: Path) -> str:
+def _read_bytes(path: Path, size: int) -> bytes:
     # os.open/os.read: one syscall each, no buffered file object, and a fresh open sees a file replaced atomically.
-    fd = os.open(path, os.O_RDONLY)
+    # O_NONBLOCK and the S_ISREG check: a FIFO placed as a zone's file is refused instead of hanging the probe.
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
     try:
-        return os.read(fd, 64).decode("ascii", "replace").strip()
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file (a pipe or a device): refused, never read")
+        return os.read(fd, size)
     finally:
         os.close(fd)
+
+
+def _read_text(path: Path) -> str:
+    return _read_bytes(path, 64).decode("ascii", "replace").strip()
 
 
 def _read_optional_int(path: Path) -> int | None:
@@ -162,12 +171,7 @@ class RaplSensor(Sensor):
         raw = []
         for i, path in enumerate(self._paths):
             try:
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    data = os.read(fd, 32)
-                finally:
-                    os.close(fd)
-                raw.append(int(data))
+                raw.append(int(_read_bytes(path, 32)))
             except (OSError, ValueError) as exc:
                 raise SensorReadError(f"{self.zones[i].channel}: {path}: {exc}") from exc
         return raw

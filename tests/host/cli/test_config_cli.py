@@ -11,6 +11,8 @@ import pytest
 from orchestrator import paths
 
 GREENRT = str(Path(sys.executable).with_name("greenrt"))
+# An interpreter named for torch must have torch: the torch environment's own (greenrt's has none).
+TORCH_PYTHON = paths.cache_dir() / "envs" / "torch" / "bin" / "python"
 BASE = ('models = ["mobilenet_v2"]\nbatch_sizes = [1]\nruntimes = ["torch/native/cpu"]\n'
         '[baseline]\nseconds = 0\n')
 
@@ -46,8 +48,16 @@ def test_a_missing_interpreter_is_refused_before_the_results_folder(tmp_path):
         assert "valid: a Python 3 interpreter" in lines[0]
 
 
+def test_an_interpreter_without_the_framework_it_is_named_for_is_refused(tmp_path):
+    toml = 'name = "c2c"\n' + BASE.replace("[baseline]", f'[interpreters]\ntorch = "{sys.executable}"\n[baseline]')
+    lines = refused(tmp_path, toml, "--launcher", "local")
+    assert len(lines) == 1 and f"interpreters.torch = '{sys.executable}': has no torch module" in lines[0], lines
+    python = refused(tmp_path, 'name = "c2d"\n' + BASE, "--launcher", "local", "--python", sys.executable)
+    assert len(python) == 1 and "--python" in python[0] and "has no torch module" in python[0], python
+
+
 def test_an_interpreter_the_docker_launcher_would_ignore_is_refused_and_auto_runs_it_locally(tmp_path):
-    toml = 'name = "c2b"\n' + BASE.replace("[baseline]", f'[interpreters]\ntorch = "{sys.executable}"\n[baseline]')
+    toml = 'name = "c2b"\n' + BASE.replace("[baseline]", f'[interpreters]\ntorch = "{TORCH_PYTHON}"\n[baseline]')
     lines = refused(tmp_path, toml, "--launcher", "docker")
     assert len(lines) == 1 and "interpreters.torch" in lines[0] and "--launcher docker would ignore" in lines[0]
     assert "valid: --launcher local or auto" in lines[0]

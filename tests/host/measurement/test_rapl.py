@@ -177,3 +177,14 @@ def test_pyrapl_verdict_explains_itself_quietly() -> None:
     else:
         assert verdict.startswith("pyRAPL: unavailable: PyRAPLCantRecordEnergyConsumption")
         assert "does not exist" in verdict
+
+
+def test_a_fifo_as_a_zones_energy_uj_is_refused_not_waited_on(tmp_path: Path) -> None:
+    # Opened blocking, a FIFO with no writer hangs the probe forever; it must say the zone cannot be read instead.
+    tree = make_powercap_tree(tmp_path / "pc", packages=1, dram=False, core=False, mmio=False)
+    energy = tree.zones["intel-rapl:0"] / "energy_uj"
+    energy.unlink()
+    os.mkfifo(energy)
+    sensor, status = probe_rapl(tree.root)
+    assert sensor is None and not status.available
+    assert "not a regular file" in status.reason and "energy_uj" in status.reason

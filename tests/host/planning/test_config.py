@@ -69,7 +69,8 @@ def test_unreadable_toml_and_missing_file(tmp_path):
 
 def test_digest_changes_with_what_is_measured_but_not_with_interpreters():
     base = parse_config(VALID)
-    assert parse_config({**VALID, "interpreters": {"torch": "python3"}}).digest() == base.digest()
+    torch_python = str(paths.cache_dir() / "envs" / "torch" / "bin" / "python")  # one with torch, as checked
+    assert parse_config({**VALID, "interpreters": {"torch": torch_python}}).digest() == base.digest()
     assert parse_config({**VALID, "prepare_timeout_seconds": 60}).digest() == base.digest()  # no run changes
     assert parse_config({**VALID, "batch_sizes": [1, 64]}).digest() != base.digest()
     assert parse_config({**VALID, "measure": {"min_iterations": 11}}).digest() != base.digest()

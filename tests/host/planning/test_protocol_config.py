@@ -28,7 +28,7 @@ def test_defaults_keep_the_old_protocol():
     ({"cooldown": {"mode": "adaptive"}, "baseline": {"seconds": 0}}, "it needs baseline.seconds > 0"),
     ({"cooldown": {"mode": "adaptive", "seconds": 60, "max_seconds": 30}},
      "cooldown.max_seconds (30) is below the minimum cooldown.seconds (60)"),
-    ({"cooldown": {"max_seconds": 0}}, "cooldown.max_seconds: Input should be greater than 0"),
+    ({"cooldown": {"max_seconds": 0}}, "cooldown.max_seconds: Input should be greater than or equal to 0.001, not 0; valid: from 0.001"),
     ({"cooldown": {"temperature_margin_c": -1}}, "cooldown.temperature_margin_c: Input should be greater than or equal"),
     ({"cooldown": {"margin": 3}}, "cooldown.margin: unknown key; valid keys here: max_seconds, mode, "
                                   "power_margin_fraction, power_margin_w, seconds, temperature_margin_c"),
