@@ -7,7 +7,7 @@ from pathlib import Path
 from orchestrator.errors import UserError
 from orchestrator.results.journal import describe_problems
 from orchestrator.results.journal_scan import journal_problems
-from orchestrator.results.results_files import open_results_file
+from orchestrator.results.results_files import results_file
 from orchestrator.results.store import ResultsDir, read_json_object
 
 
@@ -41,7 +41,10 @@ def damage(results: ResultsDir) -> list[str]:
             lines.append(f"{result}: unreadable ({problem}); left as it is: the journal holds the run's result, "
                          "so nothing is lost; delete it or restore it from a copy to silence this")
     for samples in sorted(results.samples_dir.glob("*.parquet")):
-        if not _parquet_whole(results.root, samples):
+        refused = _not_a_file(results.root, samples)
+        if refused:
+            lines.append(refused)
+        elif not _parquet_whole(samples):
             lines.append(f"{samples}: cut short (no parquet footer); left as it is: the run's energy is in the "
                          "journal, but its power trace cannot be drawn and it cannot be accounted again; restore "
                          "it from a copy")
@@ -51,15 +54,18 @@ def damage(results: ResultsDir) -> list[str]:
     return lines
 
 
-def _parquet_whole(root: Path, path: Path) -> bool:
+def _not_a_file(root: Path, path: Path) -> str | None:
+    """Why a samples file is refused (a link, a FIFO, a folder in its place), never opened; None when it is a file."""
     try:
-        fh = open_results_file(root, path, "a samples file")
-    except UserError:
-        return False
-    if fh is None:
-        return False
+        results_file(root, path, "a samples file")
+    except UserError as exc:
+        return str(exc)
+    return None
+
+
+def _parquet_whole(path: Path) -> bool:
     try:
-        with fh:
+        with open(path, "rb") as fh:
             head = fh.read(4)
             fh.seek(-4, os.SEEK_END)
             return head == b"PAR1" and fh.read(4) == b"PAR1"
