@@ -9,22 +9,40 @@ resume or status; agreeing with the report is worth it.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from orchestrator.results.journal import JournalProblem, iter_journal
 from orchestrator.results.record import INTERRUPTED
+
+# The last scan, by the journal's identity: `greenrt status` asks for the done runs and for the damaged lines of the
+# same journal, which one strict pass answers.
+_last: dict[tuple[str, int, int, int], tuple[frozenset[str], tuple[JournalProblem, ...]]] = {}
+
+
+def _scan(path: Path) -> tuple[frozenset[str], tuple[JournalProblem, ...]]:
+    try:
+        st = os.lstat(path)  # a link in the file's place is another key, and refused by iter_journal
+        key = (str(path.absolute()), st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = None  # absent or refused: iter_journal answers (nothing, or one line)
+    if key is not None and key in _last:
+        return _last[key]
+    problems: list[JournalProblem] = []
+    done = frozenset(record.run_id for _, record in iter_journal(path, problems) if record.status != INTERRUPTED)
+    if key is not None:
+        _last.clear()
+        _last[key] = (done, tuple(problems))
+    return done, tuple(problems)
 
 
 def done_run_ids(path: Path) -> set[str]:
     """Run ids a journal holds a finished or failed record of (an interrupted attempt alone is not done); a damaged
     line holds none, so a resumed sweep measures its run again. A journal that is not a regular file is refused
     (UserError), never read as empty."""
-    return {record.run_id for _, record in iter_journal(path, []) if record.status != INTERRUPTED}
+    return set(_scan(path)[0])
 
 
 def journal_problems(path: Path) -> list[JournalProblem]:
     """The damaged lines of a journal, with their numbers and why."""
-    problems: list[JournalProblem] = []
-    for _ in iter_journal(path, problems):
-        pass
-    return problems
+    return list(_scan(path)[1])
