@@ -61,7 +61,7 @@ def finish(directory: Path | str, *, trace_run: Optional[str] = None, grid: Opti
     journal = read_runs(results.journal_path, results.root, trace_run)
     if trace_run is not None and not any(r.run_id == trace_run for r in journal.shown):
         # Refused before anything is written (tables, report, a re-accounted record).
-        raise UserError(f"--trace-run {trace_run!r}: no such run in {results.journal_path}; valid: a run id of "
+        raise UserError(f"--trace-run {trace_run}: no such run in {results.journal_path}; valid: a run id of "
                         f"that journal (`greenrt status {results.root}` lists the runs)")
     redone = reaccount_failed(results, journal.accounting_failed) if reaccount else []
     if any(done.status != "failed-again" for done in redone):  # the journal has grown: read it again
