@@ -31,6 +31,7 @@ from orchestrator.report.advising import AdviceOptions, compute_advice
 from orchestrator.report.finish import Finished, finish
 from orchestrator.results.record import RunRecord
 from orchestrator.results.store import ResultsDir
+from orchestrator.results.results_files import samples_file
 from orchestrator.results.tables import read_runs
 
 __all__ = ["AdviceOptions", "Finished", "UserError", "advise", "finish", "load_cells", "load_runs", "load_samples",
@@ -78,10 +79,13 @@ def load_samples(directory: Union[str, Path], run_id: str) -> pl.DataFrame:
         known = journal.runs["run_id"].to_list() if not journal.runs.is_empty() else []
         raise UserError(f"run {run_id!r}: not in {results.journal_path}; valid: "
                         f"{', '.join(known[:10]) or 'none (no runs)'}{' ...' if len(known) > 10 else ''}")
-    if not record.samples_path or not (results.root / record.samples_path).exists():
+    path, refused = samples_file(results.root, record.samples_path)
+    if refused:  # outside the results folder, a link, a FIFO: never read
+        raise UserError(f"run {run_id!r}: {refused}")
+    if path is None:
         raise UserError(f"run {run_id!r}: no samples kept ({record.status}; energy "
                         f"{record.energy.status})")
-    return pl.read_parquet(results.root / record.samples_path)
+    return pl.read_parquet(path)
 
 
 def _config(config: ConfigLike) -> SweepConfig:

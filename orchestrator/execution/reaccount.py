@@ -17,7 +17,9 @@ from orchestrator.measurement.sampler import SampleSeries
 from orchestrator.measurement.sensors.base import SensorStatus
 from orchestrator.results.payloads import Fidelity
 from orchestrator.results.record import OK, RunRecord
-from orchestrator.results.store import ResultsDir
+from orchestrator.results.results_files import samples_file
+from orchestrator.results.store import ResultsDir, read_json_object
+from orchestrator.errors import UserError
 from orchestrator.execution.preparation import reference_path
 from orchestrator.execution.run import ACCOUNTING, compare_output_files
 
@@ -30,17 +32,26 @@ class Reaccounted:
 
 
 def _idle_w(results: ResultsDir, record: RunRecord) -> dict[str, float]:
-    if not results.baseline_path.exists():
-        return {}
-    stored = json.loads(results.baseline_path.read_text())
+    stored = _facts(results.baseline_path)
     index = record.protocol.baseline_index if record.protocol else None
     history = stored.get("history") or []
     chosen = history[index] if isinstance(index, int) and 0 <= index < len(history) else stored.get("latest") or {}
     return dict(chosen.get("idle_w") or {})
 
 
+def _facts(path: Path) -> dict:
+    """baseline.json or host.json ({} when absent); a damaged one, a link or a FIFO fails this re-accounting in
+    one line (reaccount_failed keeps it as "failed-again"), never read."""
+    data, problem = read_json_object(path)
+    if problem == "missing":
+        return {}
+    if problem is not None:
+        raise UserError(f"{path}: unreadable ({problem})")
+    return data
+
+
 def _statuses(results: ResultsDir) -> list[SensorStatus]:
-    host = json.loads(results.host_path.read_text()) if results.host_path.exists() else {}
+    host = _facts(results.host_path)
     return [SensorStatus(**s) for s in host.get("sensors", [])]
 
 
@@ -65,7 +76,12 @@ def reaccount_record(results: ResultsDir, record: RunRecord, seed: int) -> RunRe
     result = record.result or {}
     start, end = result.get("window_start_ns"), result.get("window_end_ns")
     window = (int(start), int(end)) if result.get("status") == "ok" and start and end else None
-    series = SampleSeries.read_parquet(results.root / record.samples_path) if record.samples_path else None
+    samples, refused = samples_file(results.root, record.samples_path)
+    if refused:  # outside the results folder, a link, a FIFO: never read
+        raise UserError(refused)
+    if record.samples_path and samples is None:
+        raise UserError(f"{record.samples_path}: missing")
+    series = SampleSeries.read_parquet(samples) if samples else None
     gpus = tuple(GpuDescription.from_dict(g) for g in record.gpus)
     again = record.model_copy(deep=True)
     again.energy = accounting.account_energy(series, window, _idle_w(results, record), _statuses(results), gpus)

@@ -53,7 +53,8 @@ def finish(directory: Path | str, *, trace_run: Optional[str] = None, grid: Opti
     """Finish a results directory: tables (parquet + csv under tables/), the report (report/), and optionally the
     re-accounting of runs whose accounting failed (appended to the journal) and the default advice.
 
-    Raises UserError (one line) when the directory has no readable plan.json, before anything is written.
+    Raises UserError (one line) when the directory has no readable plan.json, its journal is not a regular file, or
+    trace_run names no run of the journal, before anything is written.
     """
     from orchestrator.report.build import build_report
 
@@ -61,6 +62,10 @@ def finish(directory: Path | str, *, trace_run: Optional[str] = None, grid: Opti
     plan = results.read_plan()
     # The journal is read once for the tables, the summary and the report (200,000 runs: a gigabyte of JSON).
     journal = read_runs(results.journal_path, results.root, trace_run)
+    if trace_run is not None and not any(r.run_id == trace_run for r in journal.shown):
+        # Refused before anything is written (tables, report, a re-accounted record).
+        raise UserError(f"--trace-run {trace_run}: no such run in {results.journal_path}; valid: a run id of "
+                        f"that journal (`greenrt status {results.root}` lists the runs)")
     redone = reaccount_failed(results, journal.accounting_failed) if reaccount else []
     if any(done.status != "failed-again" for done in redone):  # the journal has grown: read it again
         journal = read_runs(results.journal_path, results.root, trace_run)

@@ -6,6 +6,8 @@ directories that disagree on one must have it given on the command line, so a fi
 """
 from __future__ import annotations
 
+import os
+
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,7 +31,7 @@ class PooledRuns:
 
 
 def _host_of(results: ResultsDir) -> str:
-    if not results.host_path.exists():
+    if not os.path.lexists(results.host_path):  # a link loop is there, and unreadable below
         return f"unknown host (no host.json in {results.root.name})"
     host, problem = read_json_object(results.host_path)
     if problem is not None:  # said once by read_directories; the runs still count, under an unknown host

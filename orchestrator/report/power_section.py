@@ -10,6 +10,7 @@ from orchestrator.report import figures
 from orchestrator.report.document import FigureBlock, Paragraph, Section
 from orchestrator.report.report_files import ReportFiles
 from orchestrator.results.record import RunRecord
+from orchestrator.results.results_files import samples_file
 
 
 def _trace_run(records: list[RunRecord], root: Path, wanted: str | None) -> tuple[RunRecord | None, str]:
@@ -19,7 +20,7 @@ def _trace_run(records: list[RunRecord], root: Path, wanted: str | None) -> tupl
         if not match:
             raise UserError(f"--trace-run {wanted}: no such run in {root / 'runs.jsonl'}")
         return match[-1], ""
-    with_samples = [r for r in ok if r.samples_path and (root / r.samples_path).exists()]
+    with_samples = [r for r in ok if samples_file(root, r.samples_path)[0] is not None]
     if with_samples:
         return with_samples[0], ""
     return (ok[0] if ok else None), "no run of this sweep has power samples"
@@ -33,8 +34,10 @@ def power_section(records, root: Path, trace_run: str | None, fig_dir: Path,
         section.blocks.append(Paragraph("No successful run: no power trace.", notice=True))
         return section
     result = record.result or {}
-    samples_path = root / record.samples_path if record.samples_path else None
-    if samples_path is None or not samples_path.exists():
+    samples_path, refused = samples_file(root, record.samples_path)
+    if refused:  # outside the results folder, a link, a FIFO: never read
+        files.warnings.append(f"run {record.run_id}: {refused}")
+    if samples_path is None:
         reason = record.energy.reason or why
         if files.energy_note and reason == files.energy_note:  # the host's caveat, said once at the top
             reason = "no readable energy sensor (see the caveats at the top)"

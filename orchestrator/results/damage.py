@@ -7,6 +7,7 @@ from pathlib import Path
 from orchestrator.errors import UserError
 from orchestrator.results.journal import describe_problems
 from orchestrator.results.journal_scan import journal_problems
+from orchestrator.results.results_files import results_file
 from orchestrator.results.store import ResultsDir, read_json_object
 
 
@@ -26,8 +27,12 @@ def damage(results: ResultsDir) -> list[str]:
         for name in ("host.json", "baseline.json"):
             results.read_facts(folder / name, lines.append)
         journal = folder / "runs.jsonl"
-        if journal.exists():
-            problems = journal_problems(journal)
+        if os.path.lexists(journal):
+            try:
+                problems = journal_problems(journal)
+            except UserError as exc:  # a link, a loop, a FIFO or a folder: never read
+                lines.append(str(exc))
+                continue
             if problems:
                 lines.append(describe_problems(journal, problems))
     for result in sorted((results.root / "runs").glob("*/result.json")):
@@ -36,14 +41,26 @@ def damage(results: ResultsDir) -> list[str]:
             lines.append(f"{result}: unreadable ({problem}); left as it is: the journal holds the run's result, "
                          "so nothing is lost; delete it or restore it from a copy to silence this")
     for samples in sorted(results.samples_dir.glob("*.parquet")):
-        if not _parquet_whole(samples):
+        refused = _not_a_file(results.root, samples)
+        if refused:
+            lines.append(refused)
+        elif not _parquet_whole(samples):
             lines.append(f"{samples}: cut short (no parquet footer); left as it is: the run's energy is in the "
                          "journal, but its power trace cannot be drawn and it cannot be accounted again; restore "
                          "it from a copy")
-    if results.journal_path.exists() and not results.tables_dir.is_dir():
+    if results.journal_path.is_file() and not results.tables_dir.is_dir():
         lines.append(f"{results.tables_dir}: missing; `greenrt report {results.root}` writes the tables again "
                      "from the journal")
     return lines
+
+
+def _not_a_file(root: Path, path: Path) -> str | None:
+    """Why a samples file is refused (a link, a FIFO, a folder in its place), never opened; None when it is a file."""
+    try:
+        results_file(root, path, "a samples file")
+    except UserError as exc:
+        return str(exc)
+    return None
 
 
 def _parquet_whole(path: Path) -> bool:

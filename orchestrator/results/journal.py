@@ -11,6 +11,7 @@ from typing import Any
 from pydantic_core import from_json
 
 from orchestrator.results.record import RunRecord, from_journal
+from orchestrator.results.results_files import open_results_file
 
 
 @dataclass(frozen=True)
@@ -33,15 +34,17 @@ def iter_journal(path: Path, problems: list[JournalProblem]) -> Iterator[tuple[i
 
 def iter_journal_objects(path: Path, problems: list[JournalProblem]) -> Iterator[tuple[int, dict, RunRecord]]:
     """(line number, the line's JSON object, its record) for each readable line (the merge rewrites lines from
-    their objects, without dumping every record again)."""
-    if not path.exists():
+    their objects, without dumping every record again). A journal that is a link, a loop, a FIFO or a folder is
+    refused in one line (UserError), never read as empty."""
+    fh = open_results_file(path.parent, path, "the journal")
+    if fh is None:
         return
-    with open(path, "rb") as fh:
+    with fh:
         for number, raw in enumerate(fh, start=1):
             try:
                 data = loads_line(raw)
                 record = from_journal(data)
-            except (ValueError, UnicodeDecodeError) as exc:  # UnreadableRecord is a ValueError
+            except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # UnreadableRecord is a ValueError
                 problems.append(JournalProblem(number, f"{path}:{number}: unreadable record ({exc})"))
                 continue
             yield number, data, record
@@ -54,7 +57,7 @@ def loads_line(raw: bytes) -> Any:
     try:
         return from_json(raw, cache_strings="keys")
     except ValueError:
-        return json.loads(raw)
+        return json.loads(raw)  # deep nesting raises RecursionError here: a damaged line too
 
 
 def describe_problems(path: Path, problems: list[JournalProblem]) -> str:

@@ -1,88 +1,48 @@
-"""Reading a whole journal fast, for resume and `greenrt status` at 200,000 runs: which runs are done, and whether
-any line is unreadable; whatever these fast readers cannot vouch for goes through the record reader (journal.py)."""
+"""Which runs a journal holds as done (resume) and which of its lines are damaged (`greenrt status`), both decided by
+the record reader (journal.py): a line is data only if it is a valid record, so a line resume counts as done is one
+the tables count too, and `status` names every line the report skips.
+
+Faster readers once answered here from a few typed fields of each line (polars, or the line's sorted tail); they
+accepted lines whose other fields had the wrong type, which the report then skipped (or crashed on) while resume
+called the run done and status said nothing. Reading every record costs tens of seconds at 200,000 runs, once per
+resume or status; agreeing with the report is worth it.
+"""
 from __future__ import annotations
 
-import io
-import json
+import os
 from pathlib import Path
 
-import polars as pl
+from orchestrator.results.journal import JournalProblem, iter_journal
+from orchestrator.results.record import INTERRUPTED
 
-from orchestrator.results.journal import JournalProblem, read_journal
-from orchestrator.results.record import FAILED, INTERRUPTED, OK, READABLE_SCHEMAS
+# The last scan, by the journal's identity: `greenrt status` asks for the done runs and for the damaged lines of the
+# same journal, which one strict pass answers.
+_last: dict[tuple[str, int, int, int], tuple[frozenset[str], tuple[JournalProblem, ...]]] = {}
 
-# The top-level fields resume needs, typed: a line polars reads with these is one from_journal reads too, unless
-# a nested payload is malformed (then the report calls it unreadable and a later resume measures it again).
-_DONE_SCHEMA = {"run_id": pl.String, "status": pl.String, "schema": pl.Int64, "model": pl.String,
-                "batch_size": pl.Int64, "runtime": pl.String}
+
+def _scan(path: Path) -> tuple[frozenset[str], tuple[JournalProblem, ...]]:
+    try:
+        st = os.lstat(path)  # a link in the file's place is another key, and refused by iter_journal
+        key = (str(path.absolute()), st.st_ino, st.st_size, st.st_mtime_ns)
+    except OSError:
+        key = None  # absent or refused: iter_journal answers (nothing, or one line)
+    if key is not None and key in _last:
+        return _last[key]
+    problems: list[JournalProblem] = []
+    done = frozenset(record.run_id for _, record in iter_journal(path, problems) if record.status != INTERRUPTED)
+    if key is not None:
+        _last.clear()
+        _last[key] = (done, tuple(problems))
+    return done, tuple(problems)
 
 
 def done_run_ids(path: Path) -> set[str]:
-    """Run ids a journal holds a finished or failed record of (an interrupted attempt alone is not done).
-
-    Resuming 200,000 runs reads a gigabyte of journal; polars reads just these fields of every line in a second or
-    two, where parsing every record would take tens. Any line it cannot read the same way (damage, an old or
-    unusual record) sends the whole journal through the record-by-record reader, which is the reference.
-    """
-    if not path.exists():
-        return set()
-    data = path.read_bytes()
-    done = _done_ids_from_line_ends(data)
-    if done is not None:
-        return done
-    frame = _typed_ids(data)
-    if frame is not None:
-        return set(frame.filter(pl.col("status") != INTERRUPTED)["run_id"].to_list())
-    return {r.run_id for r in read_journal(path)[0] if r.status != INTERRUPTED}
-
-
-_TAIL = b'"run_id": "'
-# RunRecord's fields that sort after run_id: all scalars (tests/host/results/test_store.py keeps it so).
-TAIL_KEYS = frozenset({"run_id", "runtime", "samples_path", "schema", "shard", "started_at", "status", "wall_seconds"})
-
-
-def _done_ids_from_line_ends(data: bytes) -> set[str] | None:
-    """The done run ids of a journal greenrt wrote, from the end of each line alone; None when any line is not of
-    that shape (damage, a hand-written or older line), which the readers below then handle.
-
-    A journal line is its record's JSON with sorted keys, so it ends with the top-level run_id and the few scalar
-    fields after it (status among them): the last '"run_id": "' of a line begins that tail, as a JSON string can
-    hold the sequence only escaped. Parsing those ~150 bytes a line is what makes resuming 200,000 runs fast.
-    """
-    done: set[str] = set()
-    begin, size = 0, len(data)
-    while begin < size:  # line by line without copying the lines: only each tail is sliced out
-        end = data.find(b"\n", begin)
-        end = size if end < 0 else end
-        start = data.rfind(_TAIL, begin, end)
-        try:
-            tail = json.loads(b"{" + data[start:end]) if start > begin and data[begin] == ord("{") else None
-        except ValueError:
-            return None
-        begin = end + 1
-        if not isinstance(tail, dict) or not {"run_id", "status"} <= set(tail) <= TAIL_KEYS \
-                or tail.get("schema", 1) not in READABLE_SCHEMAS \
-                or not isinstance(tail["run_id"], str) or tail["status"] not in (OK, FAILED, INTERRUPTED):
-            return None
-        if tail["status"] != INTERRUPTED:
-            done.add(tail["run_id"])
-    return done
-
-
-def _typed_ids(data: bytes) -> pl.DataFrame | None:
-    """Every line's typed top-level fields, or None when any line is not plainly a readable record."""
-    lines = data.count(b"\n") + (0 if not data or data.endswith(b"\n") else 1)
-    if not data:
-        return pl.DataFrame(schema=_DONE_SCHEMA)
-    try:
-        frame = pl.read_ndjson(io.BytesIO(data), schema=_DONE_SCHEMA)
-    except (pl.exceptions.PolarsError, ValueError):
-        return None
-    broken = frame.select(pl.any_horizontal(pl.col("run_id", "status", "model", "batch_size", "runtime").is_null())
-                          .any() | (~pl.col("schema").fill_null(1).is_in(READABLE_SCHEMAS)).any()).item()
-    return None if frame.height != lines or broken else frame
+    """Run ids a journal holds a finished or failed record of (an interrupted attempt alone is not done); a damaged
+    line holds none, so a resumed sweep measures its run again. A journal that is not a regular file is refused
+    (UserError), never read as empty."""
+    return set(_scan(path)[0])
 
 
 def journal_problems(path: Path) -> list[JournalProblem]:
-    """The unreadable lines of a journal; polars answers for a whole journal, the record reader only if it must."""
-    return [] if _typed_ids(path.read_bytes()) is not None else read_journal(path)[1]
+    """The damaged lines of a journal, with their numbers and why."""
+    return list(_scan(path)[1])

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from orchestrator.results.interference_payload import Interference
 from orchestrator.results.payloads import ArtifactFacts, Energy, Fidelity, Launch, Protocol
+from orchestrator.results.runner_result import RESULT_SHAPE
 
 RECORD_SCHEMA = 2
 READABLE_SCHEMAS = (1, 2)
@@ -116,10 +117,19 @@ def from_journal(data: Any) -> RunRecord:
     if schema not in READABLE_SCHEMAS:
         raise UnreadableRecord(f"record schema {schema!r}: this greenrt reads {', '.join(map(str, READABLE_SCHEMAS))}")
     try:
-        return RunRecord.model_validate(data)
+        record = RunRecord.model_validate(data)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        raise UnreadableRecord(f"{'.'.join(map(str, first['loc']))}: {first['msg']}") from None
+        raise UnreadableRecord(_first_error(exc)) from None
+    try:  # the runner's result stays the object it wrote, but only one of the shape the readers read is data
+        RESULT_SHAPE.validate_python(record.result)
+    except ValidationError as exc:
+        raise UnreadableRecord(_first_error(exc, "result")) from None
+    return record
+
+
+def _first_error(exc: ValidationError, *prefix: str) -> str:
+    first = exc.errors()[0]
+    return f"{'.'.join(map(str, (*prefix, *first['loc'])))}: {first['msg']}"
 
 
 def as_record(record: RunRecord | dict[str, Any]) -> RunRecord:

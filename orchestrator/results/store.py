@@ -19,6 +19,7 @@ from orchestrator.planning.planner import Plan, repetitions_change
 from orchestrator.results.journal import JournalProblem, read_journal
 from orchestrator.results.journal_scan import done_run_ids
 from orchestrator.results.record import RunRecord, as_record
+from orchestrator.results.results_files import read_results_bytes, results_file
 from runners.protocol import write_json_atomic
 
 DISK_FULL = (errno.ENOSPC, errno.EDQUOT)
@@ -34,8 +35,8 @@ class ResultsDir:
     def __init__(self, root: str | Path, shard: int | None = None) -> None:
         # Absolute: runners (in containers too) get paths under it and run in another working directory.
         self.root = Path(root).absolute()
-        if self.root.exists() and not self.root.is_dir():
-            raise UserError(f"{self.root}: exists and is not a directory")
+        if os.path.lexists(self.root) and not self.root.is_dir():  # a link loop too: exists() says False for it
+            raise UserError(f"{self.root}: exists and is not a directory (or a link to one)")
         # A shard of a sweep spread over hosts keeps its journal, host and idle baseline (they belong to the node
         # that measured them) under shards/<i>/; the plan, run folders and samples stay shared.
         self.shard = shard
@@ -56,7 +57,7 @@ class ResultsDir:
 
     def read_plan(self) -> dict[str, Any]:
         """plan.json, or one line naming it and what to do: without it, which runs were planned is unknown."""
-        if not self.plan_path.exists():
+        if not os.path.lexists(self.plan_path):
             raise UserError(f"{self.root}: not a greenrt results directory (no plan.json)")
         data, problem = read_json_object(self.plan_path)
         if problem is None and not isinstance(data.get("runs"), list):
@@ -69,7 +70,7 @@ class ResultsDir:
 
     def read_facts(self, path: Path, say: Callable[[str], None]) -> dict[str, Any]:
         """host.json or baseline.json: {} when missing; when damaged, {} and one line (via say) naming the file."""
-        if not path.exists():
+        if not os.path.lexists(path):
             return {}
         data, problem = read_json_object(path)
         if problem is not None:
@@ -80,7 +81,7 @@ class ResultsDir:
 
     def baseline_history(self) -> list[dict[str, Any]]:
         """The idle baselines measured so far; the sweep appends to them, so a damaged file stops it here."""
-        if not self.baseline_path.exists():
+        if not os.path.lexists(self.baseline_path):
             return []
         data, problem = read_json_object(self.baseline_path)
         if problem is not None:
@@ -90,7 +91,10 @@ class ResultsDir:
 
     def open_for(self, plan: Plan) -> str | None:
         """Start a new sweep here, resume the same one, or add repetitions to it (the line saying so is returned);
-        refuse to mix two different sweeps in one directory, and to drop repetitions already planned."""
+        refuse to mix two different sweeps in one directory, and to drop repetitions already planned. A results file
+        that is a link, a loop, a FIFO or a folder is refused before anything is written: a resume never measures
+        into a folder whose journal it cannot read."""
+        self.refuse_unreadable_files()
         said = None
         if self.plan_path.exists():
             existing = self.read_plan()
@@ -105,6 +109,15 @@ class ResultsDir:
             self.write_json(self.plan_path, plan.to_dict())
         self.own.mkdir(parents=True, exist_ok=True)
         return said
+
+    def refuse_unreadable_files(self) -> None:
+        """One line (UserError) for the first of plan, host, baseline and journal that is there but not a regular
+        file of this folder; nothing is read or written."""
+        if not self.root.is_dir():
+            return
+        for path, what in ((self.plan_path, "plan.json"), (self.host_path, "host.json"),
+                           (self.baseline_path, "baseline.json"), (self.journal_path, "the journal")):
+            results_file(self.root, path, what)
 
     def _extend(self, recorded: Plan, plan: Plan) -> str:
         change = repetitions_change(recorded, plan)
@@ -168,10 +181,17 @@ class ResultsDir:
 
 
 def read_json_object(path: Path) -> tuple[dict[str, Any], str | None]:
-    """A JSON object file, or {} and why it cannot be read."""
+    """A JSON object file of a results folder, or {} and why it cannot be read (a link, a loop, a FIFO or a folder
+    in its place is never read)."""
     try:
-        data = json.loads(path.read_bytes())
-    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        raw = read_results_bytes(path.parent, path, path.name)
+    except UserError as exc:
+        return {}, str(exc)
+    if raw is None:
+        return {}, "missing"
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:
         return {}, f"{type(exc).__name__}: {exc}"
     if not isinstance(data, dict):
         return {}, f"not a JSON object but {type(data).__name__}"

@@ -11,6 +11,7 @@ import polars as pl
 from orchestrator.results.journal import JournalProblem, iter_journal
 from orchestrator.results.payloads import EnergyChannel, Fidelity
 from orchestrator.results.record import RunRecord, as_record
+from orchestrator.results.results_files import samples_file
 
 ACCOUNTING_KIND = "accounting"  # the failure kind of a run greenrt failed to account (execution/sweep.py)
 
@@ -222,8 +223,7 @@ def read_runs(journal_path: Path, root: Path, trace_run: str | None = None) -> J
             keep = True
         if record.ok and first_ok is None:
             first_ok, keep = number, True
-        if (record.ok and with_samples is None and record.samples_path
-                and (root / record.samples_path).exists()):
+        if record.ok and with_samples is None and samples_file(root, record.samples_path)[0] is not None:
             with_samples, keep = number, True
         if trace_run is not None and record.run_id == trace_run:  # the latest wins: a few records at most
             keep = True

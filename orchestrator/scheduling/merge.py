@@ -76,7 +76,7 @@ def check_mergeable(root: Path) -> list[str]:
                             f"those lines (or move the file aside), then merge again")
     for path in (root / "host.json", root / "baseline.json",
                  *sorted(shards_dir(root).glob("*/host.json")), *sorted(shards_dir(root).glob("*/baseline.json"))):
-        if path.exists() and read_json_object(path)[1] is not None:
+        if os.path.lexists(path) and read_json_object(path)[1] is not None:  # a link loop too
             action = ("the merge writes it anew from the shards' and would replace it: move it aside (or restore it "
                       "from a copy), then merge again") if path.parent == root else (
                       "the merge copies it into the sweep's folder: restore it from a copy, then merge again")

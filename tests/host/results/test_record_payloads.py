@@ -7,7 +7,6 @@ figures by attribute. journal-schema1 (older still) must keep every key it had.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
