@@ -7,9 +7,11 @@ Fields are optional (results of older runners lack some); keys a newer runner ad
 """
 from __future__ import annotations
 
-from typing import Any, Optional, Union
+from typing import Any, Optional, Union, get_type_hints
 
-from pydantic import BaseModel, ConfigDict, TypeAdapter
+from pydantic import BaseModel, ConfigDict, TypeAdapter, create_model
+
+from runners.protocol import RunResult
 
 Number = Union[int, float]
 
@@ -40,28 +42,16 @@ class RuntimeFacts(_Shape):
     compiles_in_window: Optional[int] = None
 
 
-class RunnerResult(_Shape):
-    status: Optional[str] = None
-    error: Optional[dict[str, Any]] = None
-    versions: Optional[dict[str, str]] = None
-    devices: Optional[list[str]] = None
-    provider_used: Optional[str] = None
-    threads: Optional[int] = None
-    window_start_ns: Optional[int] = None
-    window_end_ns: Optional[int] = None
-    iterations: Optional[int] = None
-    latencies_ns: Optional[list[Number]] = None
-    load_seconds: Optional[float] = None
-    warmup_seconds: Optional[float] = None
-    warmup_iterations: Optional[int] = None
-    engine_build_seconds: Optional[float] = None
-    peak_host_rss_bytes: Optional[Number] = None
-    peak_device_bytes: Optional[Number] = None
-    output_digest: Optional[OutputDigest] = None
-    process_start_ns: Optional[int] = None
-    first_inference_ns: Optional[int] = None
-    node_placement: Optional[Placement] = None
-    runtime_facts: Optional[RuntimeFacts] = None
+# The runner's own RunResult names the fields and their types (one list of them, in runners/protocol.py); each is
+# optional here, since results of older runners lack some. Where the tables read inside a field, its shape is
+# spelled out above; an error is read as the plain object it is.
+_READ_AS = {"error": dict[str, Any], "latencies_ns": list[Number], "peak_host_rss_bytes": Number,
+            "peak_device_bytes": Number, "output_digest": OutputDigest, "node_placement": Placement,
+            "runtime_facts": RuntimeFacts}
+RunnerResult = create_model(
+    "RunnerResult", __base__=_Shape,
+    **{name: (Optional[_READ_AS.get(name, hint)], None) for name, hint in get_type_hints(RunResult).items()
+       if name != "schema"})  # BaseModel has its own `schema`; the protocol reads the result's version itself
 
 
 RESULT_SHAPE: TypeAdapter[Optional[RunnerResult]] = TypeAdapter(Optional[RunnerResult])
