@@ -69,7 +69,7 @@ def test_a_sweep_beside_a_cpu_hog_flags_its_runs_with_the_hog_named(tmp_path, ho
     said = [line for line in (done.stdout + done.stderr).splitlines() if line.startswith("busy host: ")]
     assert len(said) == 1 and said[0].startswith(f"busy host: 1 of 1 observed runs were measured on a busy host: "
                                                  f"{record['run_id']}"), said
-    report = (out / "report.md").read_text()  # the report says it once, among the caveats above the answer
+    report = (out / "report" / "report.md").read_text()  # the report says it once, among the caveats above the answer
     assert report.count("observed runs were measured on a busy host") == 1
     assert report.index("## The answer") < report.index("measured on a busy host") < report.index("## Findings")
 
