@@ -73,10 +73,12 @@ def test_a_sweep_on_hopper_never_launches_mxnet_native_cuda(h100, tmp_path):
     out = tmp_path / "out"
     done = run_greenrt(["sweep", "--config", str(config(tmp_path, [MXNET_CUDA])), "--out", str(out), "--launcher",
                         "local", "--powercap-root", str(tmp_path / "none")], env=h100.env(), timeout=300)
-    plan = json.loads((out / "plan.json").read_text())
-    assert plan["runs"] == [] and {s["reason"] for s in plan["skipped"]} == {MXNET_ON_HOPPER}, done.output
-    journal = out / "journal.jsonl"
-    assert not journal.exists() or journal.read_text().strip() == "", done.output
+    # A sweep left with no run is refused before anything is written, saying why its cell was skipped.
+    assert done.returncode != 0 and "Traceback" not in done.output, done.output
+    said = (done.stdout + done.stderr).strip().splitlines()
+    assert len(said) <= 3 and "plans no run" in said[-1], done.output
+    assert MXNET_ON_HOPPER.removeprefix(MXNET_CUDA + ": ") in done.output.replace("\n", " "), done.output
+    assert not out.exists(), "a refused sweep wrote its results folder"
     assert h100.truth().busy_intervals(done.pid, 0) == [], "a runner ran on the GPU"
 
 
