@@ -18,11 +18,19 @@ SHOWN = ("host", "model", "batch_size", "precision", "verdict", "runtime", "medi
          "gCO2e_per_million", "cost_per_million", "why")
 
 
+def _ranked_by(advice: Advice) -> str:
+    """What the cells were ranked by: the asked objective, or latency where no cell had energy to rank."""
+    used = {cell.objective_used for cell in advice.cells if cell.runtimes}
+    if len(used) == 1:
+        return OBJECTIVE_WORDS[used.pop()]
+    return OBJECTIVE_WORDS[advice.objective] + (" (p50 latency where a cell has no energy)" if used else "")
+
+
 def recommendation_sections(advice: Advice, caveats: HostCaveats, fig_dir: Path, colors: dict, files: ReportFiles,
                             table) -> list[Section]:
     """The answer (the report's first section, below the caveats), a Pareto figure per cell, the recommendations."""
     answer = Section("The answer", [Bullets(caveats.lines, notice=True)] if caveats.lines else [])
-    answer.blocks.append(table("answer", f"Per cell: the runtime to deploy by {OBJECTIVE_WORDS[advice.objective]} "
+    answer.blocks.append(table("answer", f"Per cell: the runtime to deploy by {_ranked_by(advice)} "
                                          "(or a tie), the margin over the runner-up, how sure, and what would make it "
                                          "stronger", answer_table(advice, caveats)))
     opening = Section("Recommendations", [Paragraph(
