@@ -36,7 +36,9 @@ class TinyClassifier:
         return pooled @ self.fc_w.T.astype(np.float64) + self.fc_b
 
 
-def build_tiny_classifier(path: Path, seed: int = 0) -> TinyClassifier:
+def build_tiny_classifier(path: Path, seed: int = 0, fixed_batch: int | None = None) -> TinyClassifier:
+    """The classifier at `path`; with fixed_batch, zeros of the constant shape [fixed_batch, CHANNELS, 1, 1] are
+    added to its pooled features (the same logits), which ties the graph to that batch (or 1)."""
     rng = np.random.default_rng(seed)
     conv_w = rng.standard_normal((CHANNELS, 3, 1, 1)).astype(np.float32)
     conv_b = rng.standard_normal(CHANNELS).astype(np.float32)
@@ -45,7 +47,8 @@ def build_tiny_classifier(path: Path, seed: int = 0) -> TinyClassifier:
     nodes = [
         helper.make_node("Conv", ["pixel_values", "conv_w", "conv_b"], ["conv"], kernel_shape=[1, 1]),
         helper.make_node("Relu", ["conv"], ["relu"]),
-        helper.make_node("GlobalAveragePool", ["relu"], ["pool"]),
+        helper.make_node("GlobalAveragePool", ["relu"], ["pool_in" if fixed_batch else "pool"]),
+        *([helper.make_node("Add", ["pool_in", "batch_pin"], ["pool"])] if fixed_batch else []),
         helper.make_node("Flatten", ["pool"], ["flat"], axis=1),
         helper.make_node("Gemm", ["flat", "fc_w", "fc_b"], ["logits"], transB=1),
     ]
@@ -54,7 +57,9 @@ def build_tiny_classifier(path: Path, seed: int = 0) -> TinyClassifier:
         [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT, ["batch", 3, 224, 224])],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", CLASSES])],
         initializer=[numpy_helper.from_array(a, n) for a, n in
-                     ((conv_w, "conv_w"), (conv_b, "conv_b"), (fc_w, "fc_w"), (fc_b, "fc_b"))])
+                     ((conv_w, "conv_w"), (conv_b, "conv_b"), (fc_w, "fc_w"), (fc_b, "fc_b"))]
+        + ([numpy_helper.from_array(np.zeros((fixed_batch, CHANNELS, 1, 1), np.float32), "batch_pin")]
+           if fixed_batch else []))
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
     model.ir_version = 8
     onnx.checker.check_model(model)

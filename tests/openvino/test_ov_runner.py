@@ -11,7 +11,7 @@ import pytest
 from models.fidelity import compare_outputs
 from models.inputs import make_inputs
 from models.registry import get_model
-from ov_helpers import ROOT, make_request
+from ov_helpers import ROOT, build_tiny_classifier, make_request
 from runners.adapters.openvino_runtime import OpenVinoAdapter, provider_option_refusal
 from runners.loop import execute
 from runners.protocol import RunResult, read_json, to_dict, write_json_atomic
@@ -46,6 +46,9 @@ def test_cli_run_records_what_openvino_chose_and_matches_numpy(tmp_path, tiny_on
     assert {"performance_hint", "num_streams", "inference_num_threads", "inference_precision_hint"} <= set(
         facts["device_defaults"])
     assert facts["model_inputs"] == {"pixel_values": "[?,3,224,224]"}
+    # Compiled for the run's own shape, not the file's dynamic batch (the plugin would plan for any batch per call).
+    assert facts["compiled_inputs"] == {"pixel_values": "[2,3,224,224]"}
+    assert facts["static_shapes"] == {"applied": True, "shapes": {"pixel_values": [2, 3, 224, 224]}}
     # The same seeded inputs through an independent numpy implementation of the graph.
     spec = get_model("mobilenet_v2")
     inputs = make_inputs(spec, 2, request.input_seed, spec.resolve_options({}))
@@ -118,3 +121,13 @@ def test_the_result_file_keeps_the_facts(tmp_path, tiny_onnx):
     raw = json.loads((tmp_path / f"{request.run_id}.result.json").read_text())
     assert raw["runtime_facts"]["compiled"] == result.runtime_facts["compiled"]
     assert f"{request.run_id}: ok, {result.iterations} iterations" in proc.stderr
+
+
+def test_a_model_that_refuses_the_run_shape_is_compiled_as_declared_and_says_why(tmp_path):
+    # An Add of a constant [3, ...] tensor ties the graph to batch 3 (or 1): reshaping its input to batch 2 fails.
+    path = build_tiny_classifier(tmp_path / "batch3.onnx", fixed_batch=3).path
+    adapter = OpenVinoAdapter()
+    adapter.load(make_request(tmp_path, path, batch_size=2))
+    facts = adapter.runtime_facts()
+    assert facts["static_shapes"]["applied"] is False and facts["static_shapes"]["reason"]
+    assert facts["compiled_inputs"] == {"pixel_values": "[?,3,224,224]"}  # the file's own shape, compiled anyway
