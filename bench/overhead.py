@@ -25,7 +25,9 @@ import statistics
 import sys
 import tempfile
 import time
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -78,8 +80,11 @@ def bare(run, synchronize, prepared, n: int) -> float:
     return (clock() - t0) / 1e9 / n
 
 
-def bench_cell(runtime: str, model: str, batch_size: int, artifact: Path | None, rounds: int, seconds: float,
-               threads: int | None) -> dict:
+@contextmanager
+def loaded_cell(runtime: str, model: str, batch_size: int, artifact: Path | None,
+                threads: int | None) -> Iterator[tuple[Any, Any, Any, Any, float]]:
+    """The runner's adapter for one cell, loaded and warmed up as a run loads it: (adapter, run, synchronize,
+    prepared inputs, seconds per inference after the first). bench/vendor_tools.py measures through it too."""
     with tempfile.TemporaryDirectory() as tmp:
         request = RunRequest(run_id=f"overhead-{model}-{batch_size}", runtime=runtime, model=model,
                              batch_size=batch_size, result_path=str(Path(tmp) / "result.json"),
@@ -93,18 +98,25 @@ def bench_cell(runtime: str, model: str, batch_size: int, artifact: Path | None,
             run, sync = adapter.run, adapter.synchronize
             n_warm, warm_s, first_s = warm_up(run, sync, prepared, 2 if batch_size == 1 else 1, 0.0)
             per_iter = warm_s / n_warm if n_warm == 1 else (warm_s - first_s) / (n_warm - 1)
-            n = max(2, min(2000, math.ceil(seconds / max(per_iter, 1e-6))))
-            runner_medians, runner_means, bare_means = [], [], []
-            for r in range(rounds):
-                order = ("runner", "bare") if r % 2 == 0 else ("bare", "runner")
-                for what in order:
-                    if what == "runner":
-                        _, _, latencies, _ = measure(run, sync, prepared, n, 0.0, None)
-                        runner_medians.append(statistics.median(latencies) / 1e9)
-                        runner_means.append(statistics.fmean(latencies) / 1e9)
-                    else:
-                        bare_means.append(bare(run, sync, prepared, n))
-        del prepared, adapter
+            yield adapter, run, sync, prepared, per_iter
+            del prepared
+        del adapter
+
+
+def bench_cell(runtime: str, model: str, batch_size: int, artifact: Path | None, rounds: int, seconds: float,
+               threads: int | None) -> dict:
+    with loaded_cell(runtime, model, batch_size, artifact, threads) as (_, run, sync, prepared, per_iter):
+        n = max(2, min(2000, math.ceil(seconds / max(per_iter, 1e-6))))
+        runner_medians, runner_means, bare_means = [], [], []
+        for r in range(rounds):
+            order = ("runner", "bare") if r % 2 == 0 else ("bare", "runner")
+            for what in order:
+                if what == "runner":
+                    _, _, latencies, _ = measure(run, sync, prepared, n, 0.0, None)
+                    runner_medians.append(statistics.median(latencies) / 1e9)
+                    runner_means.append(statistics.fmean(latencies) / 1e9)
+                else:
+                    bare_means.append(bare(run, sync, prepared, n))
     runner_med, runner_mean, bare_mean = (statistics.median(x) for x in (runner_medians, runner_means, bare_means))
     ratios = [r / b for r, b in zip(runner_medians, bare_means)]
     ratios_mean = [r / b for r, b in zip(runner_means, bare_means)]
