@@ -100,7 +100,8 @@ $(FRAMEWORK_TESTS): test-%: envs
 	$$python -m pip install -q pytest==9.2.0 pytest-timeout==2.4.0 && \
 	$$python -m pytest tests/$*
 
-# The harness's own cost: runner loop against a bare loop per framework, and the sampler's CPU use.
+# The harness's own cost: runner loop against a bare loop per framework, and the sampler's CPU use; each runner
+# against the benchmark tool its runtime's wheel ships (bench/vendor_tools.py).
 # Start-up per launcher uses the Docker images where they are built (`make cpu-images` / `make images`).
 bench: envs engine
 	mkdir -p bench/out
@@ -111,6 +112,7 @@ bench: envs engine
 		--export-only && \
 	$$ort_python bench/overhead.py --runtime onnxruntime/onnx-from-torch/cpu --artifact-dir bench/out/artifacts \
 		--out bench/out/overhead-ort.json
+	$(BIN)/python bench/vendor_tools.py --out bench/out/vendor-tools.json
 	$(BIN)/python bench/startup.py --out bench/out/startup.json
 	$(BIN)/python bench/sampler_cost.py --simulated-gpus 8 --out bench/out/sampler-8gpu.json
 	$(BIN)/python bench/scale.py --out bench/out/scale.json

@@ -87,10 +87,29 @@ def serve(args: argparse.Namespace) -> int:
         print(json.dumps({"per_iteration_s": per_iter, "facts": adapter.runtime_facts(),
                           "threads": adapter.n_threads, "versions": adapter.versions()}), flush=True)
         for line in sys.stdin:
-            _, _, latencies, _ = measure(run, sync, prepared, int(line), 0.0, None)
+            word, n = line.split()
+            if word == "probe":  # not the runner's loop: what the Python call adds to the runtime's own timer
+                print(json.dumps(own_timer_probe(run, prepared, int(n))), flush=True)
+                continue
+            _, _, latencies, _ = measure(run, sync, prepared, int(n), 0.0, None)
             print(json.dumps({"median_ms": statistics.median(latencies) / 1e6,
                               "mean_ms": statistics.fmean(latencies) / 1e6}), flush=True)
     return 0
+
+
+def own_timer_probe(run, prepared, n: int) -> dict:
+    """Per inference, the wall clock around the runner's call and the runtime's own timer of it, where the
+    prepared object has one (OpenVINO's InferRequest.latency, the figure benchmark_app reports); medians, ms."""
+    if not hasattr(prepared, "latency"):
+        return {}
+    wall, own = [], []
+    for _ in range(n):
+        t0 = time.perf_counter_ns()
+        run(prepared)
+        wall.append((time.perf_counter_ns() - t0) / 1e6)
+        own.append(prepared.latency)
+    return {"wall_median_ms": statistics.median(wall), "own_median_ms": statistics.median(own),
+            "call_overhead_median_ms": statistics.median(w - o for w, o in zip(wall, own))}
 
 
 # ---- the tools, as shipped --------------------------------------------------------------------------------------
@@ -166,7 +185,12 @@ class RunnerProcess:
         return json.loads(line)
 
     def segment(self, n: int) -> dict:
-        self.proc.stdin.write(f"{n}\n")
+        self.proc.stdin.write(f"measure {n}\n")
+        self.proc.stdin.flush()
+        return self._read()
+
+    def probe(self, n: int) -> dict:
+        self.proc.stdin.write(f"probe {n}\n")
         self.proc.stdin.flush()
         return self._read()
 
@@ -206,6 +230,7 @@ def compare(tool: VendorTool, model: str, artifact: Path, python: Path, pairs: i
                              "ratio": figures["runner"][key] / figures["tool"][key], "runner_first": i % 2 == 0})
                 print(f"  {tool.executable} {model} pair {i + 1}/{pairs}: runner {rows[-1]['runner_ms']:.3f} ms, "
                       f"tool {rows[-1]['tool_ms']:.3f} ms, ratio {rows[-1]['ratio']:.3f}", flush=True)
+        probe = runner.probe(n)
     finally:
         runner.close()
     ratios = [r["ratio"] for r in rows]
@@ -214,7 +239,7 @@ def compare(tool: VendorTool, model: str, artifact: Path, python: Path, pairs: i
             "runner_ms": statistics.median(r["runner_ms"] for r in rows),
             "tool_ms": statistics.median(r["tool_ms"] for r in rows),
             "ratio": statistics.median(ratios), "ratio_min": min(ratios), "ratio_max": max(ratios),
-            "runner_threads": runner.ready["threads"], "runner_facts": runner.ready["facts"],
+            "own_timer_probe": probe, "runner_threads": runner.ready["threads"], "runner_facts": runner.ready["facts"],
             "versions": runner.ready["versions"],
             "tool_argv": [a if not a.startswith("/") else Path(a).name for a in tool_last.get("argv", [])],
             "tool_config": tool_last.get("config"), "tool_reported": tool_last.get("reported")}

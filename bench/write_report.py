@@ -8,6 +8,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from gpu_check_report import section as gpu_check_section  # noqa: E402
+from vendor_tools_report import section as vendor_tools_section  # noqa: E402
 
 
 def overhead_section(report: dict) -> list[str]:
@@ -126,6 +127,11 @@ def main(out_dir: str, target: str) -> None:
     if (folder / "startup.json").exists():
         text += ["## Start-up cost per launcher (outside the measured window)", "",
                  *startup_section(json.loads((folder / "startup.json").read_text())), ""]
+    if (folder / "vendor-tools.json").exists():
+        before = folder / "vendor-tools-before.json"
+        text += ["## Each runner against its runtime's own benchmark tool", "",
+                 *vendor_tools_section(json.loads((folder / "vendor-tools.json").read_text()),
+                                       json.loads(before.read_text()) if before.exists() else None), ""]
     if (folder / "gpu-check.json").exists():  # `make gpu-check` on an NVIDIA host (bench/gpu_check.py)
         text += [*gpu_check_section(json.loads((folder / "gpu-check.json").read_text())), ""]
     Path(target).write_text("\n".join(text))
