@@ -33,6 +33,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 MODELS = ("mobilenet_v2", "resnet50")
+MIN_INFERENCES = 5  # per segment: a slow cell on a busy machine still fits the bench's few minutes
 
 
 @dataclass(frozen=True)
@@ -211,7 +212,7 @@ def compare(tool: VendorTool, model: str, artifact: Path, python: Path, pairs: i
             src: str | None) -> dict:
     exe = python.parent / tool.executable
     runner = RunnerProcess(python, tool, model, artifact, src)
-    n = max(20, round(seconds / max(runner.ready["per_iteration_s"], 1e-6)))
+    n = max(MIN_INFERENCES, round(seconds / max(runner.ready["per_iteration_s"], 1e-6)))
     rows, tool_last = [], {}
     try:
         with tempfile.TemporaryDirectory(prefix="greenrt-vendor-") as tmp:
@@ -245,6 +246,29 @@ def compare(tool: VendorTool, model: str, artifact: Path, python: Path, pairs: i
             "tool_config": tool_last.get("config"), "tool_reported": tool_last.get("reported")}
 
 
+def runner_against_itself(tool: VendorTool, model: str, artifact: Path, python: Path, pairs: int, seconds: float,
+                          src: str) -> dict:
+    """The runner of checkout `src` against this checkout's, both loaded at once and alternated segment by segment
+    (no tool start-up between them, so far less drift than runner against tool): the effect of a fix alone."""
+    old, new = RunnerProcess(python, tool, model, artifact, src), RunnerProcess(python, tool, model, artifact, None)
+    n = max(MIN_INFERENCES, round(seconds / max(new.ready["per_iteration_s"], 1e-6)))
+    rows = []
+    try:
+        for i in range(pairs):
+            figures = {}
+            for side in (("before", "now") if i % 2 == 0 else ("now", "before")):
+                figures[side] = (old if side == "before" else new).segment(n)["median_ms"]
+            rows.append({**figures, "ratio": figures["now"] / figures["before"]})
+    finally:
+        old.close()
+        new.close()
+    ratios = [r["ratio"] for r in rows]
+    return {"runtime": tool.runtime, "model": model, "iterations": n, "pairs": rows,
+            "before_ms": statistics.median(r["before"] for r in rows),
+            "now_ms": statistics.median(r["now"] for r in rows), "ratio": statistics.median(ratios),
+            "ratio_min": min(ratios), "ratio_max": max(ratios)}
+
+
 def host(args: argparse.Namespace) -> int:
     sys.path.insert(0, str(ROOT))
     from orchestrator.execution.artifacts import ArtifactCache
@@ -255,9 +279,10 @@ def host(args: argparse.Namespace) -> int:
 
     environments = EnvironmentManager()
     artifacts = ArtifactCache(LocalLauncher(environments))
-    report = {"pairs": args.pairs, "seconds_per_segment": args.seconds, "cpu_count": os.cpu_count(),
+    report = {"pairs": args.pairs, "seconds_per_segment": args.seconds, "min_inferences": MIN_INFERENCES,
+              "cpu_count": os.cpu_count(),
               "label": args.label, "cells": [], "unavailable": [], "no_tool": []}
-    started = time.monotonic()
+    started, load_at_start = time.monotonic(), list(os.getloadavg())
     for tool in TOOLS:
         if args.tools and tool.environment not in args.tools:
             continue
@@ -269,6 +294,11 @@ def host(args: argparse.Namespace) -> int:
             continue
         for model in args.models:
             artifact = artifacts.ensure(parse_runtime(tool.runtime), model, {}, Weights(), None)
+            if args.against_itself:
+                print(f"{tool.runtime} of {args.src} against this checkout's, {model} ...", flush=True)
+                report["cells"].append(runner_against_itself(tool, model, Path(artifact.path), state.python,
+                                                             args.pairs, args.seconds, args.src))
+                continue
             print(f"{tool.executable} against {tool.runtime}, {model} ({Path(artifact.path).name}) ...", flush=True)
             report["cells"].append(compare(tool, model, Path(artifact.path), state.python, args.pairs, args.seconds,
                                            args.src))
@@ -278,6 +308,7 @@ def host(args: argparse.Namespace) -> int:
         report["no_tool"].append({"environment": environment, "reason": why, "found": found,
                                   "searched": state.state == "ready"})
     report["bench_seconds"] = time.monotonic() - started
+    report["load_average"] = {"start": load_at_start, "end": list(os.getloadavg())}  # how shared the machine was
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(report, indent=1))
     print(f"wrote {args.out} ({report['bench_seconds']:.0f} s)")
@@ -301,7 +332,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="environments to compare (default: every one with a tool)")
     parser.add_argument("--src", help="measure the runner of this checkout (a copy of runners/ and models/)")
     parser.add_argument("--label", default="this checkout", help="what --src is, for the report")
+    parser.add_argument("--against-itself", action="store_true",
+                        help="no tool: the runner of --src against this checkout's, alternated in two processes")
     args = parser.parse_args(argv)
+    if args.against_itself and not args.src:
+        parser.error("--against-itself needs --src (the checkout to compare this one's runner with)")
     if args.command == "serve":
         return serve(args)
     if not args.out:

@@ -128,10 +128,10 @@ def main(out_dir: str, target: str) -> None:
         text += ["## Start-up cost per launcher (outside the measured window)", "",
                  *startup_section(json.loads((folder / "startup.json").read_text())), ""]
     if (folder / "vendor-tools.json").exists():
-        before = folder / "vendor-tools-before.json"
+        before, fix = (folder / f"vendor-tools-{name}.json" for name in ("before", "fix"))
         text += ["## Each runner against its runtime's own benchmark tool", "",
                  *vendor_tools_section(json.loads((folder / "vendor-tools.json").read_text()),
-                                       json.loads(before.read_text()) if before.exists() else None), ""]
+                                       *(json.loads(f.read_text()) if f.exists() else None for f in (before, fix))), ""]
     if (folder / "gpu-check.json").exists():  # `make gpu-check` on an NVIDIA host (bench/gpu_check.py)
         text += [*gpu_check_section(json.loads((folder / "gpu-check.json").read_text())), ""]
     Path(target).write_text("\n".join(text))

@@ -37,7 +37,7 @@ def _cell(tool: str, ratio: float, ratios: tuple[float, float]) -> dict:
 
 
 def _report(*cells: dict, label: str = "this checkout") -> dict:
-    return {"cells": list(cells), "label": label, "pairs": 7, "seconds_per_segment": 1.0, "bench_seconds": 200.0,
+    return {"cells": list(cells), "label": label, "pairs": 7, "seconds_per_segment": 1.0, "bench_seconds": 200.0, "min_inferences": 5,
             "unavailable": [], "no_tool": [{"environment": "torch", "reason": "a library, not a tool", "found": []}]}
 
 
@@ -54,7 +54,10 @@ def test_the_section_names_the_cells_outside_the_goal_and_shows_the_runner_befor
     assert "the call adds" not in text  # no probe in these cells: nothing claimed
 
     outside = "\n".join(section(before))
-    assert "Outside 2%: benchmark_app mobilenet_v2 1.120 (pairs 1.00-1.27)" in outside
+    assert "Outside 2% with pairs on both sides of 1 (the machine's drift exceeds the difference, if any): " \
+           "benchmark_app mobilenet_v2 1.120 (pairs 1.00-1.27)." in outside
+    steady = "\n".join(section(_report(_cell("benchmark_app", 1.12, (1.05, 1.27)))))
+    assert "Outside 2% in every pair, not explained by the above: benchmark_app mobilenet_v2 1.120" in steady
 
 
 def test_a_tool_that_compiled_other_settings_is_said():
@@ -65,5 +68,14 @@ def test_a_tool_that_compiled_other_settings_is_said():
 
 def test_the_python_calls_own_cost_is_given_beside_the_tools_latency():
     cell = {**_cell("benchmark_app", 1.01, (0.99, 1.03)), "own_timer_probe": {"call_overhead_median_ms": 0.05}}
-    assert "mobilenet_v2: the call adds 50 us per inference over OpenVINO's own timer (median over 200), 1.0% of " \
+    assert "mobilenet_v2: the call adds 50 us per inference over OpenVINO's own timer (median over 200), 1.00% of " \
            "the tool's median." in "\n".join(section(_report(cell)))
+
+
+def test_the_fix_alone_is_shown_where_the_runner_was_measured_against_its_former_self():
+    fix = {"label": "main before the fix", "cells": [
+        {"runtime": "openvino/onnx-from-torch/cpu", "model": "resnet50", "before_ms": 40.0, "now_ms": 36.0,
+         "ratio": 0.9, "ratio_min": 0.85, "ratio_max": 0.97, "iterations": 25, "pairs": [{}] * 9}]}
+    text = "\n".join(section(_report(_cell("benchmark_app", 1.0, (0.98, 1.02))), None, fix))
+    assert "| openvino/onnx-from-torch/cpu | resnet50 | 40.00 | 36.00 | 0.900 (0.85-0.97) | 9 x 25 |" in text
+    assert "before: main before the fix" in text
