@@ -92,9 +92,11 @@ def serve(args: argparse.Namespace) -> int:
             if word == "probe":  # not the runner's loop: what the Python call adds to the runtime's own timer
                 print(json.dumps(own_timer_probe(run, prepared, int(n))), flush=True)
                 continue
+            cpu0 = time.process_time_ns()  # all the process's threads: the work, whatever share of the CPUs it got
             _, _, latencies, _ = measure(run, sync, prepared, int(n), 0.0, None)
             print(json.dumps({"median_ms": statistics.median(latencies) / 1e6,
-                              "mean_ms": statistics.fmean(latencies) / 1e6}), flush=True)
+                              "mean_ms": statistics.fmean(latencies) / 1e6,
+                              "cpu_ms": (time.process_time_ns() - cpu0) / int(n) / 1e6}), flush=True)
     return 0
 
 
@@ -257,16 +259,22 @@ def runner_against_itself(tool: VendorTool, model: str, artifact: Path, python: 
         for i in range(pairs):
             figures = {}
             for side in (("before", "now") if i % 2 == 0 else ("now", "before")):
-                figures[side] = (old if side == "before" else new).segment(n)["median_ms"]
-            rows.append({**figures, "ratio": figures["now"] / figures["before"]})
+                figures[side] = (old if side == "before" else new).segment(n)
+            rows.append({"before": figures["before"]["median_ms"], "now": figures["now"]["median_ms"],
+                         "ratio": figures["now"]["median_ms"] / figures["before"]["median_ms"],
+                         "before_cpu": figures["before"]["cpu_ms"], "now_cpu": figures["now"]["cpu_ms"],
+                         "cpu_ratio": figures["now"]["cpu_ms"] / figures["before"]["cpu_ms"]})
     finally:
         old.close()
         new.close()
-    ratios = [r["ratio"] for r in rows]
+    ratios, cpu_ratios = [r["ratio"] for r in rows], [r["cpu_ratio"] for r in rows]
     return {"runtime": tool.runtime, "model": model, "iterations": n, "pairs": rows,
             "before_ms": statistics.median(r["before"] for r in rows),
             "now_ms": statistics.median(r["now"] for r in rows), "ratio": statistics.median(ratios),
-            "ratio_min": min(ratios), "ratio_max": max(ratios)}
+            "ratio_min": min(ratios), "ratio_max": max(ratios),
+            "before_cpu_ms": statistics.median(r["before_cpu"] for r in rows),
+            "now_cpu_ms": statistics.median(r["now_cpu"] for r in rows), "cpu_ratio": statistics.median(cpu_ratios),
+            "cpu_ratio_min": min(cpu_ratios), "cpu_ratio_max": max(cpu_ratios)}
 
 
 def host(args: argparse.Namespace) -> int:

@@ -75,7 +75,9 @@ def test_the_python_calls_own_cost_is_given_beside_the_tools_latency():
 def test_the_fix_alone_is_shown_where_the_runner_was_measured_against_its_former_self():
     fix = {"label": "main before the fix", "cells": [
         {"runtime": "openvino/onnx-from-torch/cpu", "model": "resnet50", "before_ms": 40.0, "now_ms": 36.0,
-         "ratio": 0.9, "ratio_min": 0.85, "ratio_max": 0.97, "iterations": 25, "pairs": [{}] * 9}]}
+         "ratio": 0.9, "ratio_min": 0.85, "ratio_max": 0.97, "iterations": 25, "pairs": [{}] * 9,
+         "before_cpu_ms": 70.0, "now_cpu_ms": 63.0, "cpu_ratio": 0.9, "cpu_ratio_min": 0.88, "cpu_ratio_max": 0.93}]}
     text = "\n".join(section(_report(_cell("benchmark_app", 1.0, (0.98, 1.02))), None, fix))
-    assert "| openvino/onnx-from-torch/cpu | resnet50 | 40.00 | 36.00 | 0.900 (0.85-0.97) | 9 x 25 |" in text
+    assert "| openvino/onnx-from-torch/cpu | resnet50 | 40.00 | 36.00 | 0.900 (0.85-0.97) | 70.00 | 63.00 | " \
+           "0.900 (0.88-0.93) | 9 x 25 |" in text
     assert "before: main before the fix" in text
