@@ -113,10 +113,10 @@ def section(report: dict, before: dict | None = None, fix: dict | None = None) -
         lines += ["", f"The OpenVINO runner before its fix ({before['label']}), measured the same way just before:",
                   "", *table(before), "",
                   "The fix (runners/adapters/openvino_runtime.py, `fix_shapes`): the exported ONNX file keeps a "
-                  "dynamic batch axis, and compiled as declared, OpenVINO's CPU plugin plans for any batch and "
-                  "redoes shape inference and memory planning in every call; benchmark_app compiles the shape it is "
-                  "given (`-shape`). The runner now reshapes the model to the run's own input shapes before "
-                  "compile_model (recorded in runtime_facts as static_shapes and compiled_inputs)."]
+                  "dynamic batch axis, which the runner compiled as declared, a dynamic-shape graph for OpenVINO's "
+                  "CPU plugin, where benchmark_app compiles the shape it is given (`-shape`, static). The runner "
+                  "now reshapes the model to the run's own input shapes before compile_model (recorded in "
+                  "runtime_facts as static_shapes and compiled_inputs)."]
     if fix:
         lines += ["", "The fix alone, with less drift: the runner before it and the runner now loaded at once in two "
                   "processes and alternated segment by segment, no tool start-up between them "

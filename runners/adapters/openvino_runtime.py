@@ -123,11 +123,11 @@ def _property(source: Any, key: str, *device: str) -> Any:
 def fix_shapes(model: Any, request: RunRequest) -> dict[str, Any]:
     """Reshape `model` (an ov.Model, before compile_model) to the request's input shapes; what was done, as JSON.
 
-    An exported model keeps a dynamic batch axis; compiled as it is, the CPU plugin plans for any batch and pays
-    shape inference and memory planning in every inference (MobileNetV2 at batch 1 measured slower than
-    benchmark_app, which compiles the shape it is given with -shape).  The run's shapes are known here (the
-    registry's, at the request's batch and model options), so the model is compiled for exactly those.  A model
-    that refuses the reshape is compiled as declared, and the reason is recorded: never a failed run for it."""
+    An exported model keeps a dynamic batch axis; compiled as it is, the CPU plugin runs a dynamic-shape graph,
+    which took about 10 % more CPU time per inference at MobileNetV2 batch 1 (BENCHMARKS.md), where benchmark_app
+    compiles the static shape it is given with -shape.  The run's shapes are known here (the registry's, at the
+    request's batch and model options), so the model is compiled for exactly those.  A model that refuses the
+    reshape is compiled as declared, and the reason is recorded: never a failed run for it."""
     from models.registry import get_model
 
     spec = get_model(request.model)
