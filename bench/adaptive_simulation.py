@@ -62,12 +62,21 @@ IQR_SHARE = [
 RECORDED_RUNS = 6
 T5_IQR = 1.4534  # interquartile range of Student's t with 5 degrees of freedom
 DRIFT = 0.01
-SHAPES = {"study (9 runtimes)": 9, "cpu-runtimes (15 runtimes)": 15}
+# name: (runtimes, true medians relative to the best, or None: a recorded panel's; share of --groups)
+SHAPES = {"study (9 runtimes)": (9, None, 1.0), "cpu-runtimes (15 runtimes)": (15, None, 1.0),
+          # where sequential looks could do harm: every runtime the same (any "best" is wrong), and a best only
+          # 1 % ahead of the second (calling the second best is wrong); spreads still the recorded ones
+          "9 runtimes of one truth": (9, (1.0,) * 9, 0.5),
+          "9 runtimes, the best 1 % ahead": (9, (1.0, 1.01, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9), 0.5)}
 DIFFERENCE = 0.05  # a group "has a difference" when its true best is at least 5 % below every other runtime
 
 
-def draw_group(rng: np.random.Generator, runtimes: int) -> tuple[np.ndarray, np.ndarray]:
-    """(true medians, noise scales) of one group shaped like a recorded panel with at least `runtimes` bars."""
+def draw_group(rng: np.random.Generator, runtimes: int,
+               relative: tuple[float, ...] | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(true medians, noise scales) of one group shaped like a recorded panel with at least `runtimes` bars, or
+    with the `relative` true medians given."""
+    if relative is not None:
+        return np.asarray(relative, dtype=float), rng.choice(IQR_SHARE, runtimes) / T5_IQR
     panels = [p for p in PANELS.values() if len(p) >= runtimes]
     panel = panels[int(rng.integers(len(panels)))]
     medians = rng.choice(np.asarray(panel, dtype=float), runtimes, replace=False)
@@ -121,17 +130,19 @@ FIXED, REPLICATE = "fixed, Mann-Whitney (best.py)", "fixed, a second draw"
 
 
 def simulate(groups: int, runtimes: int, rules: dict[str, StoppingRule], max_runs: int, seed: int,
-             drift: float = DRIFT) -> dict:
+             drift: float = DRIFT, relative: tuple[float, ...] | None = None) -> dict:
     rng = np.random.default_rng(seed)
     designs = [FIXED, REPLICATE, "fixed, t-test", *rules]
     tally = {d: {"wrong_best": 0, "best": 0, "right_best": 0, "ties_with_difference": 0, "runs": 0, "agree": 0}
              for d in designs}
     with_difference = 0
     for _ in range(groups):
-        truth, scale = draw_group(rng, runtimes)
+        truth, scale = draw_group(rng, runtimes, relative)
         runs, again = (draw_runs(rng, truth, scale, max_runs, drift) for _ in range(2))
         order = np.sort(truth)
-        true_best, difference = int(np.argmin(truth)), order[1] / order[0] - 1 >= DIFFERENCE
+        # where the lowest truth is shared, no runtime is the best: any "best" is wrong
+        true_best = int(np.argmin(truth)) if order[1] > order[0] else -1
+        difference = order[1] / order[0] - 1 >= DIFFERENCE
         with_difference += difference
         answers = {FIXED: (*fixed_verdict(runs), runs.size), REPLICATE: (*fixed_verdict(again), runs.size),
                    "fixed, t-test": (*fixed_verdict(runs, "t"), runs.size)}
@@ -163,13 +174,15 @@ def main() -> None:
     max_runs = 10
     rules = {"adaptive: verdict, min 3": StoppingRule(3, max_runs, "verdict", alpha=ALPHA),
              "adaptive: precision 2 %, min 3": StoppingRule(3, max_runs, "precision", target=0.02, alpha=ALPHA)}
-    started = time.monotonic()
+    started, cpu = time.monotonic(), time.process_time()
     report = {"alpha": ALPHA, "max_runs": max_runs, "drift": DRIFT, "difference": DIFFERENCE, "seed": args.seed,
               "rules": {name: {"min_runs": r.min_runs, "max_runs": r.max_runs, "stop": r.stop, "target": r.target}
                         for name, r in rules.items()},
-              "shapes": {shape: simulate(args.groups, k, rules, max_runs, args.seed + i)
-                         for i, (shape, k) in enumerate(SHAPES.items())}}
+              "shapes": {shape: simulate(max(1, round(args.groups * share)), k, rules, max_runs, args.seed + i,
+                                         relative=relative)
+                         for i, (shape, (k, relative, share)) in enumerate(SHAPES.items())}}
     report["seconds"] = round(time.monotonic() - started, 1)
+    report["cpu_seconds"] = round(time.process_time() - cpu, 1)
     text = json.dumps(report, indent=1)
     if args.out:
         args.out.write_text(text)
@@ -178,15 +191,17 @@ def main() -> None:
 
 def section(report: dict) -> list[str]:
     """BENCHMARKS.md's lines for this simulation (bench/write_report.py)."""
-    lines = [f"bench/adaptive_simulation.py: {next(iter(report['shapes'].values()))['groups']} simulated groups per "
-             f"shape, alpha {report['alpha']}, max {report['max_runs']} runs, seed {report['seed']} "
-             f"({report['seconds']} s). True medians and run-to-run spreads from the cpu-runtimes sweep "
-             "(docs/figures/cpu-runtimes-latency-p50.png: the bars' medians and IQR whiskers), t5 noise, a host drift "
-             f"of {report['drift']:.0%} per round shared by the group (the script says why). Wrong best: a runtime "
-             "called best that is not the true best. Ties with a difference: a tie called where the true best is at "
-             f"least {report['difference']:.0%} below every other runtime. Agreement: the same verdict as the fixed "
-             "Mann-Whitney design on the same runs (same best, or both a tie); the second draw is the fixed design "
-             "on fresh runs of the same truth, the agreement two fixed designs reach.", ""]
+    lines = [f"bench/adaptive_simulation.py: {' / '.join(str(r['groups']) for r in report['shapes'].values())} "
+             f"simulated groups per shape, alpha {report['alpha']}, max {report['max_runs']} runs, seed "
+             f"{report['seed']} ({report['seconds']} s, {report['cpu_seconds']} s of CPU). Run-to-run spreads, and "
+             "the true medians of the first two shapes, from the cpu-runtimes sweep "
+             "(docs/figures/cpu-runtimes-latency-p50.png: the bars' medians and IQR whiskers); t5 noise; a host "
+             f"drift of {report['drift']:.0%} per round shared by the group (the script says why); the last two "
+             "shapes are where sequential looks could do harm. Wrong best: a runtime called best that is not the "
+             "true best (where the lowest truth is shared, any). Ties with a difference: a tie called where the true "
+             f"best is at least {report['difference']:.0%} below every other runtime. Agreement: the same verdict as "
+             "the fixed Mann-Whitney design on the same runs (same best, or both a tie); the second draw is the "
+             "fixed design on fresh runs of the same truth: how often two fixed designs agree.", ""]
     for shape, result in report["shapes"].items():
         lines += [f"### {shape}: {result['groups']} groups, {result['with_difference']} with a difference", "",
                   "| design | runs (share of fixed) | best called | right best | wrong best | ties with a difference "

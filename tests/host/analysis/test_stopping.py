@@ -37,8 +37,9 @@ def test_a_clear_winner_stops_early_and_is_called_best():
     assert group_verdict(VERDICT, seen).verdict == "best" and group_verdict(VERDICT, seen).leader == "fast"
 
 
-def test_a_tie_runs_to_max_without_futility_and_is_a_tie():
-    # two runtimes of one truth, far ahead of a third: the third leaves; the tie is never separated
+def test_a_tie_of_one_truth_is_never_separated_and_ends_as_a_tie():
+    # two runtimes of one truth, far ahead of a third: the third leaves; the two stop tied (at max, or earlier
+    # once separating them by max has under 30 % chance), and the answer is a tie of the two
     rng = np.random.default_rng(2)
     group = {"a": _cell(rng, 10, 0.03), "b": _cell(rng, 10, 0.03), "c": _cell(rng, 30, 0.03)}
     seen = _rounds(VERDICT, group)
@@ -49,8 +50,9 @@ def test_a_tie_runs_to_max_without_futility_and_is_a_tie():
     assert answer.verdict == "tie" and set((answer.leader, *answer.tied)) == {"a", "b"}
 
 
-def test_an_exact_tie_with_spread_runs_to_max(monkeypatch):
-    # with the futility stop switched off, a tie is settled only at max
+def test_a_tie_runs_to_max_when_it_could_still_be_separated(monkeypatch):
+    # with the futility stop switched off (every comparison kept as if it could still be separated), a tie is
+    # settled only at max
     import orchestrator.analysis.stopping as stopping
 
     monkeypatch.setattr(stopping, "FUTILITY", 0.0)
