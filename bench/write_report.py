@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from adaptive_simulation import section as adaptive_section  # noqa: E402
 from gpu_check_report import section as gpu_check_section  # noqa: E402
 from vendor_tools_report import section as vendor_tools_section  # noqa: E402
 
@@ -132,6 +133,9 @@ def main(out_dir: str, target: str) -> None:
         text += ["## Each runner against its runtime's own benchmark tool", "",
                  *vendor_tools_section(json.loads((folder / "vendor-tools.json").read_text()),
                                        *(json.loads(f.read_text()) if f.exists() else None for f in (before, fix))), ""]
+    if (folder / "adaptive.json").exists():
+        text += ["## Adaptive repetitions against a fixed design (simulation)", "",
+                 *adaptive_section(json.loads((folder / "adaptive.json").read_text())), ""]
     if (folder / "gpu-check.json").exists():  # `make gpu-check` on an NVIDIA host (bench/gpu_check.py)
         text += [*gpu_check_section(json.loads((folder / "gpu-check.json").read_text())), ""]
     Path(target).write_text("\n".join(text))
