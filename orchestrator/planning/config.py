@@ -68,6 +68,11 @@ def _repetitions(value: object) -> int | AdaptiveRepetitions:
         return value
     if not isinstance(value, dict):
         raise Mistakes([f"repetitions = {shown_value(value)}: neither a count nor a table; {_REPETITIONS_VALID}"])
+    unknown = [key for key in value if key not in AdaptiveRepetitions.model_fields]
+    if unknown:  # another table than this one (a slip of the key or the section): one line, not one per key missing
+        raise Mistakes([f"repetitions.{shown_key(key)}: unknown key; valid keys here: "
+                        f"{', '.join(AdaptiveRepetitions.model_fields)} ({_REPETITIONS_VALID.removeprefix('valid: ')})"
+                        for key in unknown[:1]])
     try:
         return AdaptiveRepetitions.model_validate(value)
     except ValidationError as exc:
