@@ -51,10 +51,11 @@ class Rounds:
                                                        and not self.active[self.complete])
 
     def measured(self, slot: Slot) -> bool | None:
-        """Whether the slot's run belongs to the sweep: True/False once its round is decided, None before."""
-        if slot.repetition >= len(self.active):
-            return None
-        return slot.cell in self.active[slot.repetition]
+        """Whether the slot's run belongs to the sweep: True/False once its round is decided, None before (a cell
+        once stopped is never measured again, and nothing is after the sweep has finished)."""
+        if slot.repetition < len(self.active):
+            return slot.cell in self.active[slot.repetition]
+        return False if self.finished or slot.cell not in self.active[-1] else None
 
 
 def adaptive_table(plan: Mapping) -> dict | None:

@@ -136,13 +136,17 @@ def status(results: ResultsDir, wait: bool, interval_s: float, console: Console)
         done = results.recorded_run_ids()
         skip = not_needed(root, plan.to_dict())
         left = sum(1 for r in plan.runs if r.run_id not in done and r.run_id not in skip)
-        console.print(f"{root}: {len(plan.runs) - len(skip) - left} of {'at most ' if skip else ''}"
-                      f"{len(plan.runs) - len(skip)} runs recorded, {'up to ' if skip else ''}{left} left"
-                      + (f" (`greenrt sweep --out {root}` with its config measures them)" if left else ""),
+        adaptive = adaptive_line(root, plan.to_dict())
+        at_most = adaptive is not None and left > 0  # an adaptive sweep's later rounds may not be needed
+        console.print(f"{root}: {len(plan.runs) - len(skip) - left} of {'at most ' if at_most else ''}"
+                      f"{len(plan.runs) - len(skip)} runs recorded, {'up to ' if at_most else ''}{left} left"
+                      + (f" (`greenrt sweep --out {root}` with its config measures them)" if left else "")
+                      + (f"; {len(skip)} planned runs not needed (their cells stopped)" if skip else ""),
                       highlight=False, soft_wrap=True)
-    line = adaptive_line(root, plan.to_dict())
-    if line:
-        console.print(line, highlight=False, soft_wrap=True)
+    else:
+        adaptive = adaptive_line(root, plan.to_dict())
+    if adaptive:
+        console.print(adaptive, highlight=False, soft_wrap=True)
     if manifest is None:
         return 0
     last = latest_submission(root) or {}

@@ -1,0 +1,112 @@
+"""An adaptive sweep through the real CLI: a group with a clear winner stops after `min` rounds, not `max`; killed
+with SIGKILL at a round boundary and again during a run, it resumes into the same rounds with no run lost or
+measured twice; plan, status, the cells table, stopping.json and the report say what stopped each cell.
+
+Two ONNX Runtime cells (exports cached, quick to start); the MXNet-exported one is made clearly slower by the
+fault site's `slow` mode (every inference call sleeps first), so the verdict is known after the first rounds.
+"""
+from __future__ import annotations
+
+import json
+import subprocess
+
+import polars as pl
+import pytest
+
+from testkit.faults_helpers import journal, output_of, run_sweep, runner_processes, start_sweep, wait_for
+from testkit.paths import FAULT_SITE
+from testkit.sweep_helpers import GREENRT
+
+pytestmark = pytest.mark.process
+
+FAST, SLOW = "onnxruntime/onnx-from-torch/cpu", "onnxruntime/onnx-from-mxnet/cpu"
+CONFIG = f"""name = "adaptive"
+models = ["mobilenet_v2"]
+batch_sizes = [1]
+runtimes = ["{FAST}", "{SLOW}"]
+repetitions = {{min = 3, max = 6, stop = "verdict"}}
+timeout_seconds = 60
+[warmup]
+iterations = 1
+[measure]
+min_iterations = 3
+min_seconds = 0.3
+[baseline]
+seconds = 0.5
+[cooldown]
+seconds = 1.5
+[environment."{SLOW}"]
+PYTHONPATH = "{FAULT_SITE}"
+GREENRT_TEST_FAULT = "slow"
+GREENRT_TEST_SLOW_S = "0.5"
+"""
+
+
+@pytest.fixture(scope="module")
+def killed_and_resumed(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("adaptive")
+    config, out, lock = tmp_path / "adaptive.toml", tmp_path / "out", tmp_path / "lock"
+    config.write_text(CONFIG)
+    first = start_sweep(config, out, lock)
+    # The end of round 1: both of its runs journaled, the next round decided, the sweep in its cooldown.
+    wait_for(lambda: "round 2 of at most 6" in output_of(first), what="the end of round 1")
+    assert len(journal(out)) == 2 and not runner_processes(first.pid)  # in the cooldown before round 2's first run
+    first.kill()
+    first.wait(timeout=30)
+    second = start_sweep(config, out, lock)
+    wait_for(lambda: runner_processes(second.pid, under=out / "runs"), what="a run of round 2")
+    second.kill()  # during a run: nothing of it is journaled
+    second.wait(timeout=30)
+    wait_for(lambda: not runner_processes(second.pid), timeout=60, what="the orphan runner to end")
+    third = run_sweep(config, out, lock)
+    return config, out, (first, second, third)
+
+
+def test_a_clear_winner_ends_its_group_after_min_runs_of_max(killed_and_resumed):
+    _, out, (_, _, third) = killed_and_resumed
+    assert third.returncode == 0, third.stdout + third.stderr
+    plan = json.loads((out / "plan.json").read_text())
+    assert len(plan["runs"]) == 12 and plan["config"]["repetitions"]["stop"] == "verdict"  # every run up to max
+    finished = [r for r in journal(out) if r["status"] != "interrupted"]
+    assert sorted(r["repetition"] for r in finished) == [0, 0, 1, 1, 2, 2]  # 3 rounds of 6: a clear verdict
+    stopping = json.loads((out / "stopping.json").read_text())
+    assert stopping["finished"] and stopping["rounds_complete"] == 3
+    assert {c.split("|")[2]: (s["stopped_by"], s["runs"]) for c, s in stopping["cells"].items()} == {
+        FAST: ("verdict", 3), SLOW: ("verdict", 3)}
+    assert "round 3 of at most 6: 2 cells active" in third.stdout
+    cells = pl.read_csv(out / "report/tables/cells.csv")
+    assert cells.select("runtime", "runs_used", "stopped_by").sort("runtime").rows() == [(SLOW, 3, "verdict"),
+                                                                                        (FAST, 3, "verdict")]
+    report = (out / "report/report.md").read_text()
+    assert "## Adaptive repetitions" in report and "6 of the 12 planned runs were measured (50%)" in report
+    assert "verdict after 3" in third.stdout  # the cells table the sweep prints
+
+
+def test_sigkill_at_a_round_boundary_and_during_a_run_loses_and_repeats_no_run(killed_and_resumed):
+    _, out, (first, second, third) = killed_and_resumed
+    assert "round 2 of at most 6: 2 cells active; 2 runs to measure" in output_of(first)
+    assert "2 already recorded" in output_of(second)
+    records = journal(out)
+    assert not [r for r in records if r["status"] == "interrupted"]  # SIGKILL journals nothing
+    ids = [r["run_id"] for r in records]
+    assert len(ids) == len(set(ids)) == 6
+    # Rounds in order: no run of a round before every run of the round before it.
+    assert [r["repetition"] for r in records] == sorted(r["repetition"] for r in records)
+    assert "sweep adaptive" in third.stdout and "already recorded" in third.stdout
+
+
+def test_plan_and_status_say_what_the_adaptive_sweep_measures(killed_and_resumed):
+    config, out, _ = killed_and_resumed
+    plan = subprocess.run([GREENRT, "plan", "--config", str(config), "--launcher", "local"], capture_output=True,
+                          text=True, timeout=120)
+    assert plan.returncode == 0, plan.stderr
+    assert "adaptive: 6 to 12 runs (2 cells, 3 to 6 repetitions each: stop = 'verdict'" in plan.stdout
+    status = subprocess.run([GREENRT, "status", str(out)], capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0, status.stderr
+    assert "6 of 6 runs recorded, 0 left; 6 planned runs not needed (their cells stopped)" in status.stdout
+    assert "adaptive (stop = 'verdict', 3 to 6 runs per cell): 0 of 2 cells active; stopped 2 by verdict; finished" \
+        in status.stdout
+    refused = subprocess.run([GREENRT, "plan", "--config", str(config), "--shards", "2", "--shard-policy",
+                              "by-repetition"], capture_output=True, text=True, timeout=120)
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "--shard-policy by-repetition: an adaptive sweep (stop = 'verdict')" in refused.stderr
