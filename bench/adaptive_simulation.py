@@ -1,0 +1,163 @@
+"""Adaptive repetitions against a fixed design, on simulated groups of known truth (issue 23, point 3).
+
+Pure simulation: no runtime runs. Each simulated group is one model x batch x precision cell of runtimes whose
+true medians and spreads come from a real recorded sweep; runs are drawn round by round, and the stopping rule
+(orchestrator/analysis/stopping.py) is asked after every round which cells go on, exactly as the sweep loop asks.
+The fixed design draws `max` runs of every runtime and gives the verdict of analysis/best.py (the leader against
+every other runtime, Mann-Whitney, Holm over those comparisons).
+
+Where the numbers come from: the 15-runtime CPU sweep of docs/findings.md (`configs/cpu-runtimes.toml`, 6
+repetitions, 864 runs, p50 latency per batch), as drawn in docs/figures/cpu-runtimes-latency-p50.png, the only
+record of it on the machine this was written on (its results folder is not kept). PANELS are the medians printed
+on that figure's bars; IQR_SHARE are its whiskers (interquartile range over the median), read off the figure for
+the 69 bars of six panels. A simulated cell's run-to-run noise is a Student t with 5 degrees of freedom (heavier
+tails than the normal, like the outliers those whiskers show) scaled to a recorded IQR share drawn at random; its
+true median is the recorded one moved by that median's own standard error (the recorded medians are estimates of
+6 runs); a host-wide drift is a random walk over rounds, shared by every runtime of the group, of DRIFT per round
+(the round-to-round scatter of the same loop's interleaved means in BENCHMARKS.md's overhead table is 1-4 % at
+batch 1; runs of one round are interleaved, so the shared part is the smaller one).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from orchestrator.analysis.comparisons import ALPHA, holm  # noqa: E402
+from orchestrator.analysis.stopping import StoppingRule, group_verdict, runs_used, t_test  # noqa: E402
+
+# p50 ms per batch of each runtime, per panel, docs/figures/cpu-runtimes-latency-p50.png (15 fp32 runtimes;
+# int8: the 9 ONNX Runtime and OpenVINO paths, 8 for BERT where one has no int8 model)
+PANELS = {
+    "bert bs1 fp32": [192, 176, 154, 139, 299, 228, 139, 122, 128, 125, 134, 123, 122, 125, 117],
+    "bert bs64 fp32": [8893, 8334, 8154, 8628, 16056, 14713, 8877, 7754, 9625, 7828, 9043, 8018, 7712, 8073, 7254],
+    "mobilenet_v2 bs1 fp32": [22.8, 10.8, 16.2, 88.1, 47.4, 7.14, 4.3, 4.71, 4.1, 4.17, 4.43, 4.79, 5.81, 4.3, 4.83],
+    "mobilenet_v2 bs64 fp32": [2664, 830, 617, 7262, 2973, 572, 278, 331, 283, 354, 281, 348, 331, 331, 380],
+    "resnet50 bs1 fp32": [62.1, 79.5, 54.9, 53.2, 81.3, 78.4, 43.3, 39, 41, 33.1, 39.5, 35.1, 39.3, 34.3, 33.1],
+    "resnet50 bs64 fp32": [7447, 3357, 2731, 2940, 5202, 5163, 2450, 2483, 2408, 2110, 2365, 2176, 2534, 2138, 2090],
+    "bert bs1 int8": [47.5, 43.7, 134, 45.7, 134, 141, 136, 141],
+    "bert bs64 int8": [3122, 3374, 9139, 3287, 8687, 9094, 8881, 8496],
+    "mobilenet_v2 bs1 int8": [1.96, 1.65, 1.94, 1.79, 2.21, 1.81, 1.78, 1.73, 1.72],
+    "mobilenet_v2 bs64 int8": [119, 101, 118, 95.8, 127, 100, 91.8, 93.7, 101],
+    "resnet50 bs1 int8": [12.7, 11.5, 12.9, 13.7, 12.7, 14.2, 11.2, 14.5, 14.4],
+    "resnet50 bs64 int8": [724, 650, 721, 855, 685, 831, 653, 849, 825],
+}
+# IQR over median per bar, same figure: BERT bs1 fp32, BERT bs64 fp32, BERT bs1 int8, MobileNetV2 bs1 fp32 (the
+# five framework bars; the converted ones are too short to read), ResNet-50 bs1 fp32, bs64 fp32, MobileNetV2 bs64 int8
+IQR_SHARE = [
+    .11, .16, .15, .05, .10, .01, .14, .04, .12, .05, .07, .06, .13, .05, .03,
+    .08, .03, .05, .03, .04, .005, .04, .08, .09, .02, .02, .06, .02, .06, .05,
+    .03, .65, .03, .13, .07, .19, .10, .10,
+    .28, .15, .07, .17, .07,
+    .13, .05, .15, .02, .08, .09, .04, .06, .08, .02, .05, .04, .02, .04, .06,
+    .05, .05, .01, .02, .02, .05, .02, .02, .03, .02, .01, .04, .03, .02, .01,
+    .07, .07, .06, .25, .08, .03, .11, .03, .12,
+]
+RECORDED_RUNS = 6
+T5_IQR = 1.4534  # interquartile range of Student's t with 5 degrees of freedom
+DRIFT = 0.01
+SHAPES = {"study (9 runtimes)": 9, "cpu-runtimes (15 runtimes)": 15}
+DIFFERENCE = 0.05  # a group "has a difference" when its true best is at least 5 % below every other runtime
+
+
+def draw_group(rng: np.random.Generator, runtimes: int, rounds: int, drift: float = DRIFT):
+    """(true medians, runs[runtime, round]) of one group shaped like a recorded panel with `runtimes` bars."""
+    panels = [p for p in PANELS.values() if len(p) >= runtimes]
+    panel = panels[int(rng.integers(len(panels)))]
+    medians = rng.choice(np.asarray(panel, dtype=float), runtimes, replace=False)
+    share = rng.choice(IQR_SHARE, runtimes)
+    scale = share / T5_IQR
+    # the standard error of a median of RECORDED_RUNS values: 1.2533 sd / sqrt(n); sd of t5 = sqrt(5/3)
+    truth = medians * np.exp(rng.normal(0, 1.2533 * scale * math.sqrt(5 / 3) / math.sqrt(RECORDED_RUNS)))
+    walk = np.cumsum(rng.normal(0, drift, rounds))
+    runs = truth[:, None] * np.exp(scale[:, None] * rng.standard_t(5, (runtimes, rounds)) + walk[None, :])
+    return truth, runs
+
+
+def fixed_verdict(runs: np.ndarray, test: str = "mann-whitney", alpha: float = ALPHA) -> tuple[str, int]:
+    """analysis/best.py's verdict on every run: the leader (lowest median) is best when its comparison with every
+    other runtime is significant after Holm over those comparisons; else a tie."""
+    from scipy import stats as sps
+
+    leader = int(np.argmin(np.median(runs, axis=1)))
+    others = np.delete(runs, leader, axis=0)
+    if test == "mann-whitney":  # comparisons.mann_whitney, for every other runtime in one call
+        raw = sps.mannwhitneyu(np.broadcast_to(runs[leader], others.shape), others, alternative="two-sided",
+                               axis=1).pvalue.tolist()
+    else:
+        raw = [t_test(runs[leader], other)[0] for other in others]
+    return ("best" if all(p < alpha for p in holm(raw)) else "tie"), leader
+
+
+def adaptive(runs: np.ndarray, rule: StoppingRule) -> tuple[str, int, int]:
+    """(verdict, leader, runs used). Every run a fixed design would make is drawn; the rule, replayed over the
+    rounds, uses each runtime's first runs up to where it stopped (stopping.runs_used: the same as asking after
+    every round, which tests/host/analysis/test_stopping.py checks)."""
+    names = [f"r{i:02d}" for i in range(runs.shape[0])]
+    values = {name: runs[i].tolist() for i, name in enumerate(names)}
+    used = runs_used(rule, values)
+    answer = group_verdict(rule, {name: values[name][:used[name]] for name in names})
+    return answer.verdict, names.index(answer.leader), sum(used.values())
+
+
+def simulate(groups: int, runtimes: int, rules: dict[str, StoppingRule], max_runs: int, seed: int,
+             drift: float = DRIFT) -> dict:
+    rng = np.random.default_rng(seed)
+    designs = ["fixed, Mann-Whitney (best.py)", "fixed, t-test", *rules]
+    tally = {d: {"wrong_best": 0, "best": 0, "ties": 0, "ties_with_difference": 0, "runs": 0, "agree": 0}
+             for d in designs}
+    with_difference = 0
+    for _ in range(groups):
+        truth, runs = draw_group(rng, runtimes, max_runs, drift)
+        order = np.sort(truth)
+        true_best, difference = int(np.argmin(truth)), order[1] / order[0] - 1 >= DIFFERENCE
+        with_difference += difference
+        answers = {designs[0]: (*fixed_verdict(runs), runs.size), designs[1]: (*fixed_verdict(runs, "t"), runs.size)}
+        answers.update({name: adaptive(runs, rule) for name, rule in rules.items()})
+        reference = answers[designs[0]]
+        for design, (verdict, leader, used) in answers.items():
+            t = tally[design]
+            t["best"] += verdict == "best"
+            t["wrong_best"] += verdict == "best" and leader != true_best
+            t["ties"] += verdict == "tie"
+            t["ties_with_difference"] += verdict == "tie" and difference
+            t["runs"] += used
+            t["agree"] += verdict == reference[0] and (verdict == "tie" or leader == reference[1])
+    total = groups * runtimes * max_runs
+    return {"groups": groups, "runtimes": runtimes, "with_difference": int(with_difference),
+            "designs": {d: {"wrong_best_rate": t["wrong_best"] / groups, "best_rate": t["best"] / groups,
+                            "tie_rate": t["ties"] / groups,
+                            "tie_with_difference_rate": t["ties_with_difference"] / max(with_difference, 1),
+                            "runs_share": t["runs"] / total, "agreement_with_fixed": t["agree"] / groups}
+                        for d, t in tally.items()}}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--groups", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=23)
+    parser.add_argument("--out", type=Path, default=None)
+    args = parser.parse_args()
+    max_runs = 10
+    rules = {"adaptive verdict, min 3": StoppingRule(3, max_runs, "verdict", alpha=ALPHA)}
+    started = time.monotonic()
+    report = {"alpha": ALPHA, "max_runs": max_runs, "drift": DRIFT, "difference": DIFFERENCE, "seed": args.seed,
+              "rules": {name: {"min_runs": r.min_runs, "max_runs": r.max_runs, "stop": r.stop}
+                        for name, r in rules.items()},
+              "shapes": {shape: simulate(args.groups, k, rules, max_runs, args.seed + i)
+                         for i, (shape, k) in enumerate(SHAPES.items())}}
+    report["seconds"] = round(time.monotonic() - started, 1)
+    text = json.dumps(report, indent=1)
+    if args.out:
+        args.out.write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
