@@ -2,8 +2,7 @@
 with SIGKILL at a round boundary and again during a run, it resumes into the same rounds with no run lost or
 measured twice; plan, status, the cells table, stopping.json and the report say what stopped each cell.
 
-Two ONNX Runtime cells (exports cached, quick to start); the MXNet-exported one is made clearly slower by the
-fault site's `slow` mode (every inference call sleeps first), so the verdict is known after the first rounds.
+The cells: testkit/adaptive_sweeps.py (a clear winner and a runtime made clearly slower).
 """
 from __future__ import annotations
 
@@ -14,39 +13,16 @@ import polars as pl
 import pytest
 
 from testkit.faults_helpers import journal, output_of, run_sweep, runner_processes, start_sweep, wait_for
-from testkit.paths import FAULT_SITE
+from testkit.adaptive_sweeps import FAST, SLOW, adaptive_config
 from testkit.sweep_helpers import GREENRT
 
 pytestmark = pytest.mark.process
-
-FAST, SLOW = "onnxruntime/onnx-from-torch/cpu", "onnxruntime/onnx-from-mxnet/cpu"
-CONFIG = f"""name = "adaptive"
-models = ["mobilenet_v2"]
-batch_sizes = [1]
-runtimes = ["{FAST}", "{SLOW}"]
-repetitions = {{min = 3, max = 6, stop = "verdict"}}
-timeout_seconds = 60
-[warmup]
-iterations = 1
-[measure]
-min_iterations = 3
-min_seconds = 0.3
-[baseline]
-seconds = 0.5
-[cooldown]
-seconds = 1.5
-[environment."{SLOW}"]
-PYTHONPATH = "{FAULT_SITE}"
-GREENRT_TEST_FAULT = "slow"
-GREENRT_TEST_SLOW_S = "0.5"
-"""
-
 
 @pytest.fixture(scope="module")
 def killed_and_resumed(tmp_path_factory):
     tmp_path = tmp_path_factory.mktemp("adaptive")
     config, out, lock = tmp_path / "adaptive.toml", tmp_path / "out", tmp_path / "lock"
-    config.write_text(CONFIG)
+    adaptive_config(config, name="adaptive", cooldown_s=1.5)
     first = start_sweep(config, out, lock)
     # The end of round 1: both of its runs journaled, the next round decided, the sweep in its cooldown.
     wait_for(lambda: "round 2 of at most 6" in output_of(first), what="the end of round 1")

@@ -2,8 +2,8 @@
 holds whole groups (model, batch size, precision) and runs its own rounds; the merge counts the runs the rounds
 never needed as not needed (not missing), and its stopping.json holds each shard's verdicts unchanged.
 
-Two groups (batch 1 and 2) of two ONNX Runtime cells, the MXNet-exported one made clearly slower by the fault
-site's `slow` mode, so each group's verdict is known after `min` rounds.
+Two groups (batch 1 and 2) of the cells of testkit/adaptive_sweeps.py: each group's verdict is known after `min`
+rounds.
 """
 from __future__ import annotations
 
@@ -14,42 +14,19 @@ from pathlib import Path
 
 import pytest
 
-from testkit.paths import FAULT_SITE
+from testkit.adaptive_sweeps import FAST, SLOW, adaptive_config
 from testkit.slurm_cluster import SlurmCluster
 
 pytestmark = [pytest.mark.slurm, pytest.mark.root, pytest.mark.process]
 
 GREENRT = str(Path(sys.executable).with_name("greenrt"))
-FAST, SLOW = "onnxruntime/onnx-from-torch/cpu", "onnxruntime/onnx-from-mxnet/cpu"
-CONFIG = f"""name = "adaptive-sharded"
-models = ["mobilenet_v2"]
-batch_sizes = [1, 2]
-runtimes = ["{FAST}", "{SLOW}"]
-repetitions = {{min = 3, max = 6, stop = "verdict"}}
-timeout_seconds = 60
-[warmup]
-iterations = 1
-[measure]
-min_iterations = 3
-min_seconds = 0.2
-[baseline]
-seconds = 0.5
-[cooldown]
-seconds = 0.0
-[environment."{SLOW}"]
-PYTHONPATH = "{FAULT_SITE}"
-GREENRT_TEST_FAULT = "slow"
-GREENRT_TEST_SLOW_S = "0.5"
-"""
-
-
 @pytest.fixture(scope="module")
 def sharded(tmp_path_factory):
     folder = tmp_path_factory.mktemp("adaptive-slurm")
     cluster = SlurmCluster(folder / "slurm", nodes=2).start()
     try:
         config, out = folder / "adaptive.toml", folder / "results"
-        config.write_text(CONFIG)
+        adaptive_config(config, name="adaptive-sharded", batch_sizes="[1, 2]", min_seconds=0.2)
         run = lambda *args: subprocess.run([GREENRT, *args], capture_output=True, text=True,  # noqa: E731
                                            timeout=600, env=cluster.env)
         submitted = run("sweep", "--config", str(config), "--out", str(out), "--scheduler", "slurm", "--shards", "2",
