@@ -12,6 +12,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from testkit.adaptive_sweeps import FAST, SLOW, adaptive_config
@@ -40,14 +41,14 @@ def sharded(tmp_path_factory):
 
 def test_each_shard_holds_whole_groups_and_runs_its_own_rounds(sharded):
     out, submitted, watched = sharded
-    assert "24 runs in 2 shards (by-group)" in submitted.stdout, submitted.stdout
+    assert "32 runs in 2 shards (by-group)" in submitted.stdout, submitted.stdout
     assert watched.returncode == 0, watched.stdout + watched.stderr
     assert "by-group" in (out / "shards/shards.sbatch").read_text()
     for i in (1, 2):
         records = [json.loads(line) for line in (out / f"shards/{i}/runs.jsonl").read_text().splitlines()]
         assert len({r["batch_size"] for r in records}) == 1  # one group per shard, both its runtimes
         assert {r["runtime"] for r in records} == {FAST, SLOW}
-        assert sorted(r["repetition"] for r in records) == [0, 0, 1, 1, 2, 2]  # 3 rounds of at most 6
+        assert sorted(r["repetition"] for r in records) == [0, 0, 1, 1, 2, 2, 3, 3]  # 4 rounds of at most 8
         assert f"shard {i}/2 COMPLETED exit 0:0" in watched.stdout
 
 
@@ -62,7 +63,10 @@ def test_the_merge_keeps_each_shards_verdicts_and_counts_no_unneeded_run_missing
         assert {c: (s["stopped_by"], s["runs"], s["why"]) for c, s in mine.items()} == \
                {c: (merged["cells"][c]["stopped_by"], merged["cells"][c]["runs"], merged["cells"][c]["why"])
                 for c in mine}
-    assert {(s["stopped_by"], s["runs"]) for s in merged["cells"].values()} == {("verdict", 3)}
+    assert {(s["stopped_by"], s["runs"]) for s in merged["cells"].values()} == {("verdict", 4)}
     summary = json.loads((out / "merge.json").read_text())
-    assert (summary["planned"], summary["recorded"], summary["missing"]) == (12, 12, 0)  # of 24 planned up to max
+    assert (summary["planned"], summary["recorded"], summary["missing"]) == (16, 16, 0)  # of 32 planned up to max
     assert "## Adaptive repetitions" in (out / "report/report.md").read_text()
+    best = pl.read_csv(out / "report/tables/best.csv").filter(pl.col("objective") == "latency")
+    assert best.sort("batch_size").select("batch_size", "best", "verdict").rows() == [(1, FAST, "best"),
+                                                                                     (2, FAST, "best")]
