@@ -66,73 +66,89 @@ SHAPES = {"study (9 runtimes)": 9, "cpu-runtimes (15 runtimes)": 15}
 DIFFERENCE = 0.05  # a group "has a difference" when its true best is at least 5 % below every other runtime
 
 
-def draw_group(rng: np.random.Generator, runtimes: int, rounds: int, drift: float = DRIFT):
-    """(true medians, runs[runtime, round]) of one group shaped like a recorded panel with `runtimes` bars."""
+def draw_group(rng: np.random.Generator, runtimes: int) -> tuple[np.ndarray, np.ndarray]:
+    """(true medians, noise scales) of one group shaped like a recorded panel with at least `runtimes` bars."""
     panels = [p for p in PANELS.values() if len(p) >= runtimes]
     panel = panels[int(rng.integers(len(panels)))]
     medians = rng.choice(np.asarray(panel, dtype=float), runtimes, replace=False)
-    share = rng.choice(IQR_SHARE, runtimes)
-    scale = share / T5_IQR
-    # the standard error of a median of RECORDED_RUNS values: 1.2533 sd / sqrt(n); sd of t5 = sqrt(5/3)
+    scale = rng.choice(IQR_SHARE, runtimes) / T5_IQR
+    # the recorded medians are estimates: moved by their standard error, 1.2533 sd / sqrt(n), sd of t5 sqrt(5/3)
     truth = medians * np.exp(rng.normal(0, 1.2533 * scale * math.sqrt(5 / 3) / math.sqrt(RECORDED_RUNS)))
+    return truth, scale
+
+
+def draw_runs(rng: np.random.Generator, truth: np.ndarray, scale: np.ndarray, rounds: int,
+              drift: float = DRIFT) -> np.ndarray:
+    """runs[runtime, round]: t5 noise at each runtime's scale, times the host's drift shared by a round."""
     walk = np.cumsum(rng.normal(0, drift, rounds))
-    runs = truth[:, None] * np.exp(scale[:, None] * rng.standard_t(5, (runtimes, rounds)) + walk[None, :])
-    return truth, runs
+    return truth[:, None] * np.exp(scale[:, None] * rng.standard_t(5, (truth.size, rounds)) + walk[None, :])
 
 
-def fixed_verdict(runs: np.ndarray, test: str = "mann-whitney", alpha: float = ALPHA) -> tuple[str, int]:
-    """analysis/best.py's verdict on every run: the leader (lowest median) is best when its comparison with every
+def fixed_verdict(runs: list[np.ndarray] | np.ndarray, test: str = "mann-whitney",
+                  alpha: float = ALPHA) -> tuple[str, int]:
+    """analysis/best.py's verdict on the runs: the leader (lowest median) is best when its comparison with every
     other runtime is significant after Holm over those comparisons; else a tie."""
     from scipy import stats as sps
 
-    leader = int(np.argmin(np.median(runs, axis=1)))
-    others = np.delete(runs, leader, axis=0)
-    if test == "mann-whitney":  # comparisons.mann_whitney, for every other runtime in one call
-        raw = sps.mannwhitneyu(np.broadcast_to(runs[leader], others.shape), others, alternative="two-sided",
-                               axis=1).pvalue.tolist()
+    leader = int(np.argmin([np.median(r) for r in runs]))
+    others = [r for i, r in enumerate(runs) if i != leader]
+    if test == "mann-whitney" and isinstance(runs, np.ndarray):  # comparisons.mann_whitney, all pairs in one call
+        raw = sps.mannwhitneyu(np.broadcast_to(runs[leader], (len(others), runs.shape[1])), np.asarray(others),
+                               alternative="two-sided", axis=1).pvalue.tolist()
+    elif test == "mann-whitney":
+        raw = [float(sps.mannwhitneyu(runs[leader], other, alternative="two-sided").pvalue) for other in others]
     else:
-        raw = [t_test(runs[leader], other)[0] for other in others]
+        raw = [t_test(runs[leader], other) for other in others]
     return ("best" if all(p < alpha for p in holm(raw)) else "tie"), leader
 
 
 def adaptive(runs: np.ndarray, rule: StoppingRule) -> tuple[str, int, int]:
     """(verdict, leader, runs used). Every run a fixed design would make is drawn; the rule, replayed over the
     rounds, uses each runtime's first runs up to where it stopped (stopping.runs_used: the same as asking after
-    every round, which tests/host/analysis/test_stopping.py checks)."""
+    every round, which tests/host/analysis/test_stopping.py checks). The verdict rule's answer is its own; the
+    precision rule's is best.py's on the runs it left."""
     names = [f"r{i:02d}" for i in range(runs.shape[0])]
     values = {name: runs[i].tolist() for i, name in enumerate(names)}
     used = runs_used(rule, values)
+    total = sum(used.values())
+    if rule.stop == "precision":
+        return (*fixed_verdict([runs[i, :used[name]] for i, name in enumerate(names)]), total)
     answer = group_verdict(rule, {name: values[name][:used[name]] for name in names})
-    return answer.verdict, names.index(answer.leader), sum(used.values())
+    return answer.verdict, names.index(answer.leader), total
+
+
+FIXED, REPLICATE = "fixed, Mann-Whitney (best.py)", "fixed, a second draw"
 
 
 def simulate(groups: int, runtimes: int, rules: dict[str, StoppingRule], max_runs: int, seed: int,
              drift: float = DRIFT) -> dict:
     rng = np.random.default_rng(seed)
-    designs = ["fixed, Mann-Whitney (best.py)", "fixed, t-test", *rules]
-    tally = {d: {"wrong_best": 0, "best": 0, "ties": 0, "ties_with_difference": 0, "runs": 0, "agree": 0}
+    designs = [FIXED, REPLICATE, "fixed, t-test", *rules]
+    tally = {d: {"wrong_best": 0, "best": 0, "right_best": 0, "ties_with_difference": 0, "runs": 0, "agree": 0}
              for d in designs}
     with_difference = 0
     for _ in range(groups):
-        truth, runs = draw_group(rng, runtimes, max_runs, drift)
+        truth, scale = draw_group(rng, runtimes)
+        runs, again = (draw_runs(rng, truth, scale, max_runs, drift) for _ in range(2))
         order = np.sort(truth)
         true_best, difference = int(np.argmin(truth)), order[1] / order[0] - 1 >= DIFFERENCE
         with_difference += difference
-        answers = {designs[0]: (*fixed_verdict(runs), runs.size), designs[1]: (*fixed_verdict(runs, "t"), runs.size)}
+        answers = {FIXED: (*fixed_verdict(runs), runs.size), REPLICATE: (*fixed_verdict(again), runs.size),
+                   "fixed, t-test": (*fixed_verdict(runs, "t"), runs.size)}
         answers.update({name: adaptive(runs, rule) for name, rule in rules.items()})
-        reference = answers[designs[0]]
+        reference = answers[FIXED]
         for design, (verdict, leader, used) in answers.items():
             t = tally[design]
             t["best"] += verdict == "best"
+            t["right_best"] += verdict == "best" and leader == true_best
             t["wrong_best"] += verdict == "best" and leader != true_best
-            t["ties"] += verdict == "tie"
             t["ties_with_difference"] += verdict == "tie" and difference
             t["runs"] += used
             t["agree"] += verdict == reference[0] and (verdict == "tie" or leader == reference[1])
     total = groups * runtimes * max_runs
     return {"groups": groups, "runtimes": runtimes, "with_difference": int(with_difference),
             "designs": {d: {"wrong_best_rate": t["wrong_best"] / groups, "best_rate": t["best"] / groups,
-                            "tie_rate": t["ties"] / groups,
+                            "right_best_rate": t["right_best"] / groups,
                             "tie_with_difference_rate": t["ties_with_difference"] / max(with_difference, 1),
                             "runs_share": t["runs"] / total, "agreement_with_fixed": t["agree"] / groups}
                         for d, t in tally.items()}}
@@ -145,10 +161,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     max_runs = 10
-    rules = {"adaptive verdict, min 3": StoppingRule(3, max_runs, "verdict", alpha=ALPHA)}
+    rules = {"adaptive: verdict, min 3": StoppingRule(3, max_runs, "verdict", alpha=ALPHA),
+             "adaptive: precision 2 %, min 3": StoppingRule(3, max_runs, "precision", target=0.02, alpha=ALPHA)}
     started = time.monotonic()
     report = {"alpha": ALPHA, "max_runs": max_runs, "drift": DRIFT, "difference": DIFFERENCE, "seed": args.seed,
-              "rules": {name: {"min_runs": r.min_runs, "max_runs": r.max_runs, "stop": r.stop}
+              "rules": {name: {"min_runs": r.min_runs, "max_runs": r.max_runs, "stop": r.stop, "target": r.target}
                         for name, r in rules.items()},
               "shapes": {shape: simulate(args.groups, k, rules, max_runs, args.seed + i)
                          for i, (shape, k) in enumerate(SHAPES.items())}}
@@ -157,6 +174,29 @@ def main() -> None:
     if args.out:
         args.out.write_text(text)
     print(text)
+
+
+def section(report: dict) -> list[str]:
+    """BENCHMARKS.md's lines for this simulation (bench/write_report.py)."""
+    lines = [f"bench/adaptive_simulation.py: {next(iter(report['shapes'].values()))['groups']} simulated groups per "
+             f"shape, alpha {report['alpha']}, max {report['max_runs']} runs, seed {report['seed']} "
+             f"({report['seconds']} s). True medians and run-to-run spreads from the cpu-runtimes sweep "
+             "(docs/figures/cpu-runtimes-latency-p50.png: the bars' medians and IQR whiskers), t5 noise, a host drift "
+             f"of {report['drift']:.0%} per round shared by the group (the script says why). Wrong best: a runtime "
+             "called best that is not the true best. Ties with a difference: a tie called where the true best is at "
+             f"least {report['difference']:.0%} below every other runtime. Agreement: the same verdict as the fixed "
+             "Mann-Whitney design on the same runs (same best, or both a tie); the second draw is the fixed design "
+             "on fresh runs of the same truth, the agreement two fixed designs reach.", ""]
+    for shape, result in report["shapes"].items():
+        lines += [f"### {shape}: {result['groups']} groups, {result['with_difference']} with a difference", "",
+                  "| design | runs (share of fixed) | best called | right best | wrong best | ties with a difference "
+                  "| agreement with fixed |", "|---|---|---|---|---|---|---|"]
+        for design, m in result["designs"].items():
+            lines.append(f"| {design} | {m['runs_share']:.1%} | {m['best_rate']:.1%} | {m['right_best_rate']:.1%} | "
+                         f"{m['wrong_best_rate']:.1%} | {m['tie_with_difference_rate']:.1%} | "
+                         f"{m['agreement_with_fixed']:.1%} |")
+        lines.append("")
+    return lines
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from adaptive_simulation import section as adaptive_section  # noqa: E402
 from gpu_check_report import section as gpu_check_section  # noqa: E402
 
 
@@ -126,6 +127,9 @@ def main(out_dir: str, target: str) -> None:
     if (folder / "startup.json").exists():
         text += ["## Start-up cost per launcher (outside the measured window)", "",
                  *startup_section(json.loads((folder / "startup.json").read_text())), ""]
+    if (folder / "adaptive.json").exists():
+        text += ["## Adaptive repetitions against a fixed design (simulation)", "",
+                 *adaptive_section(json.loads((folder / "adaptive.json").read_text())), ""]
     if (folder / "gpu-check.json").exists():  # `make gpu-check` on an NVIDIA host (bench/gpu_check.py)
         text += [*gpu_check_section(json.loads((folder / "gpu-check.json").read_text())), ""]
     Path(target).write_text("\n".join(text))

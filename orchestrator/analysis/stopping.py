@@ -5,16 +5,17 @@ rules are replayed over every look from `min_runs` to the current one, so a cell
 stopped with the decision made on its first t values, whatever it is shown later: calling `cell_states` after
 every round, or once on the whole record, gives the same states (resume and merged Slurm shards included).
 
-Both rules spend their alpha over the planned looks, `max_runs - min_runs + 1` of them: look j of L spends
-alpha ((j/L)^RHO - ((j-1)/L)^RHO), more at the first looks, where clearly worse runtimes can leave (the union
-bound over the looks: a wrong claim at any look has probability at most the sum of the looks' shares, the whole
-alpha, however the looks are correlated). Values are compared on the log scale (energy and latency are
-ratios: a cell's spread is a share of its level); where a value is zero or negative, on their own scale.
+Both rules spend their alpha over the planned looks, `max_runs - min_runs + 1` of them: by look j of L at most
+alpha (j/L)^RHO is spent (even shares), and each look's nominal level is the one at which a normal random walk,
+as the statistic of cumulative runs is, crosses for the first time with that share (nominal_levels): the levels
+hold together over every look, as a group-sequential design's do. Values are compared on the log scale (energy
+and latency are ratios: a cell's spread is a share of its level); where a value is zero or negative, on their own
+scale, for the whole group.
 
 - precision: a cell stops once the t interval of its median (the geometric mean of a lognormal cell), at the
-  look's share of alpha, has a relative half-width at or under `target`.
+  look's nominal level, has a relative half-width at or under `target`.
 - verdict: the leader is the lowest median of the runtimes still in the group. At each look, the active others
-  are compared with it by a t-test (two-sided; t_test), Holm over those comparisons at the look's share of alpha,
+  are compared with it by a t-test (two-sided; t_test), Holm over those comparisons at the look's nominal level,
   the many-to-one family of analysis/best.py. A runtime significantly worse leaves the group ("separated").
   A runtime whose chance to be separated by `max_runs`, computed as if the difference and spreads seen so far
   were the truth (conditional power), is under FUTILITY stops as tied with the leader: more runs would not
@@ -26,17 +27,41 @@ See docs/statistics.md for why, and the simulation that checks the error control
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Literal
 
 import numpy as np
 
 from orchestrator.analysis.comparisons import holm
 
-RHO = 0.5  # the spending function's shape: 1 spends evenly, under 1 more at the first looks
+RHO = 1.0  # the spending function's shape: 1 spends evenly, under 1 more at the first looks, over 1 later
 FUTILITY = 0.3  # conditional power under which a comparison is not worth more runs
 FUTILITY_MIN_RUNS = 3  # two values give too rough a spread to give up on a comparison
+
+
+@lru_cache(maxsize=32)
+def nominal_levels(min_runs: int, max_runs: int, alpha: float, rho: float) -> tuple[float, ...]:
+    """The two-sided nominal level of each look, min_runs to max_runs values, such that a statistic following the
+    normal model's path over the looks (independent increments, as a t statistic of cumulative runs does) crosses
+    some look's level with probability alpha in all, alpha (j/L)^rho by look j of L: the Lan-DeMets spending
+    function of the power family, its levels found on 100,000 seeded simulated paths (the same every time)."""
+    from scipy import special
+
+    looks = max_runs - min_runs + 1
+    paths = np.random.default_rng(20231).standard_normal((100_000, max_runs)).cumsum(axis=1)
+    z = np.abs(paths[:, min_runs - 1:] / np.sqrt(np.arange(min_runs, max_runs + 1)))
+    alive = np.ones(z.shape[0], dtype=bool)
+    levels = []
+    for j in range(looks):
+        spend = alpha * (((j + 1) / looks) ** rho - (j / looks) ** rho) * z.shape[0]  # paths to cross here
+        column = z[alive, j]
+        crit = float(np.quantile(column, 1 - min(1.0, spend / column.size))) if column.size else math.inf
+        alive &= z[:, j] < crit
+        levels.append(float(2 * special.ndtr(-crit)))
+    return tuple(levels)
 
 
 @dataclass(frozen=True)
@@ -65,9 +90,9 @@ class StoppingRule:
         return self.max_runs - self.min_runs + 1
 
     def alpha_at(self, runs: int) -> float:
-        """The alpha the look at `runs` values spends: alpha (j/L)^RHO - alpha ((j-1)/L)^RHO at look j of L."""
-        j = min(max(runs - self.min_runs + 1, 1), self.looks)
-        return self.alpha * ((j / self.looks) ** RHO - ((j - 1) / self.looks) ** RHO)
+        """The nominal level of the look at `runs` values (see nominal_levels)."""
+        j = min(max(runs - self.min_runs, 0), self.looks - 1)
+        return nominal_levels(self.min_runs, self.max_runs, self.alpha, RHO)[j]
 
 
 @dataclass(frozen=True)
@@ -111,109 +136,150 @@ def median_halfwidth(values: Sequence[float], alpha: float) -> float:
     return float(half / centre) if centre > 0 else math.inf
 
 
-def t_test(lead: np.ndarray, other: np.ndarray) -> tuple[float, float, float, float]:
-    """(two-sided p, difference other - lead, its standard error, df) of the t-test of the two samples: Student's
-    (pooled) where they have as many values, as the leader and an active runtime do in lockstep rounds (then the
-    statistic is Welch's, with the exact df under equal spreads), Welch's where the sizes differ."""
+@dataclass(frozen=True)
+class _Sample:
+    """A cell's first values on the compared scale, as the tests use them, and its median on its own scale."""
+    n: int
+    mean: float
+    var: float   # ddof 1
+    median: float
+
+
+def _sample(raw: np.ndarray, scaled: np.ndarray) -> _Sample:
+    return _Sample(int(scaled.size), float(scaled.mean()), float(scaled.var(ddof=1)) if scaled.size > 1 else 0.0,
+                   float(np.median(raw)))
+
+
+def _t(a: _Sample, b: _Sample) -> tuple[float, float, float]:
+    """(two-sided p, difference b - a, its standard error)."""
     from scipy import special
 
-    a, b = _on_scale(lead, other)
-    va, vb = a.var(ddof=1), b.var(ddof=1)
-    diff = float(b.mean() - a.mean())
-    if a.size == b.size:
-        se, df = math.sqrt((va + vb) / a.size), 2.0 * a.size - 2
+    diff = b.mean - a.mean
+    if a.n == b.n:
+        se, df = math.sqrt((a.var + b.var) / a.n), 2.0 * a.n - 2
     else:
-        va, vb = va / a.size, vb / b.size
+        va, vb = a.var / a.n, b.var / b.n
         se = math.sqrt(va + vb)
-        df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1)) if va and vb else a.size + b.size - 2
+        df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1)) if va and vb else a.n + b.n - 2.0
     if se == 0:
-        return (0.0 if diff else 1.0), diff, 0.0, math.inf
-    return float(2 * special.stdtr(df, -abs(diff) / se)), diff, se, float(df)
+        return (0.0 if diff else 1.0), diff, 0.0
+    return float(2 * special.stdtr(df, -abs(diff) / se)), diff, se
 
 
-def conditional_power(lead: np.ndarray, other: np.ndarray, max_runs: int, alpha: float) -> float:
+def t_test(lead: Sequence[float], other: Sequence[float]) -> float:
+    """Two-sided p of the t-test of two cells' values, on the log scale where all are positive: Student's
+    (pooled) where they have as many values, as the leader and an active runtime do in lockstep rounds (then the
+    statistic is Welch's, with the exact df under equal spreads), Welch's where the sizes differ."""
+    x, y = _scaled(lead), _scaled(other)
+    sx, sy = _on_scale(x, y)
+    return _t(_sample(x, sx), _sample(y, sy))[0]
+
+
+def _conditional_power(a: _Sample, b: _Sample, diff: float, se: float, max_runs: int, alpha: float) -> float:
     """The chance that the comparison is significant at max_runs values each (two-sided, level alpha) if the
     difference and spreads seen so far were the truth: the usual B-value projection, normal approximation."""
     from scipy import special
 
-    _p, diff, se, _df = t_test(lead, other)
     if se == 0:
         return 1.0 if diff else 0.0
-    a, b = _on_scale(lead, other)
-    se_max = math.sqrt((a.var(ddof=1) + b.var(ddof=1)) / max_runs)
-    fraction = min(1.0, (se_max / se) ** 2)  # information now over information at max_runs
+    se_max = math.sqrt((a.var + b.var) / max_runs)
+    fraction = (se_max / se) ** 2  # information now over information at max_runs
     if fraction >= 1.0:
         return 0.0
     z_crit = special.ndtri(1 - alpha / 2)
     return float(special.ndtr((abs(diff) / se_max - z_crit) / math.sqrt(1 - fraction)))
 
 
-def _precision_cell(rule: StoppingRule, values: Sequence[float]) -> CellState:
-    n = len(values)
+def _precision_cell(rule: StoppingRule, values: Sequence[float]) -> tuple[CellState, int | None]:
+    """The cell's state and the number of values it had when it stopped (None while active)."""
+    n, half = len(values), math.inf
     for t in range(rule.min_runs, min(n, rule.max_runs) + 1):
         half = median_halfwidth(values[:t], rule.alpha_at(t))
         if half <= rule.target:
             return CellState(False, n, "precision",
-                             f"median known to ±{half:.1%} after {t} runs (target ±{rule.target:.1%})")
+                             f"median known to ±{half:.1%} after {t} runs (target ±{rule.target:.1%})"), t
         if t == rule.max_runs:
             return CellState(False, n, "max", f"max {rule.max_runs} runs; median known to ±{half:.1%} "
-                                              f"(target ±{rule.target:.1%})")
+                                              f"(target ±{rule.target:.1%})"), t
     if n < rule.min_runs:
-        return CellState(True, n, None, f"{n} of at least {rule.min_runs} runs")
-    return CellState(True, n, None, f"median known to ±{half:.1%}, target ±{rule.target:.1%}")
+        return CellState(True, n, None, f"{n} of at least {rule.min_runs} runs"), None
+    return CellState(True, n, None, f"median known to ±{half:.1%}, target ±{rule.target:.1%}"), None
 
 
 @dataclass
 class _Cell:
     values: list[float]
+    prefixes: list[_Sample | None]  # per number of runs seen, 0 to all: the sample of its finite values
     stop_at: int | None = None   # values it had when it stopped
     stopped_by: str | None = None
     why: str = ""
     separated: bool = False
 
-    def seen(self, look: int) -> np.ndarray:
-        return _scaled(self.values[: min(look, self.stop_at or look)])
+    def seen(self, look: int) -> _Sample | None:
+        """The sample of the first `look` runs, or of those it had when it stopped."""
+        return self.prefixes[min(look, self.stop_at or look, len(self.values))]
 
 
-def _median(x: np.ndarray) -> float:
-    return float(np.median(x))
+def _cell(values: Sequence[float], scaled: np.ndarray) -> _Cell:
+    # Welford's running mean and variance in plain floats: a replay asks for every prefix of every cell, and
+    # numpy's per-call cost on ten values is most of a simulation's time
+    prefixes: list[_Sample | None] = [None]
+    raw: list[float] = []
+    count, mean, m2 = 0, 0.0, 0.0
+    for x, y in zip(values, scaled.tolist()):
+        if math.isfinite(y):
+            raw.append(float(x))
+            count += 1
+            delta = y - mean
+            mean += delta / count
+            m2 += delta * (y - mean)
+        prefixes.append(_Sample(count, mean, m2 / (count - 1) if count > 1 else 0.0, statistics.median(raw))
+                        if count else None)
+    return _Cell(list(values), prefixes)
 
 
 def _look(rule: StoppingRule, cells: dict[str, _Cell], t: int) -> None:
-    """One look of the verdict rule at its share of alpha: separations, futile comparisons, max, the leader."""
-    level = rule.alpha_at(t)
+    """One look of the verdict rule at its nominal level: separations, futile comparisons, max, the leader."""
+    level, last_level = rule.alpha_at(t), rule.alpha_at(rule.max_runs)
     group = {name: c for name, c in cells.items() if not c.separated}
-    ready = {name: c.seen(t) for name, c in group.items() if c.seen(t).size >= rule.min_runs}
+    ready = {name: seen for name, seen in ((name, c.seen(t)) for name, c in group.items())
+             if seen is not None and seen.n >= rule.min_runs}
     if not ready:
         return
-    leader = min(ready, key=lambda name: (_median(ready[name]), name))
+    leader = min(ready, key=lambda name: (ready[name].median, name))
+    lead = ready[leader]
     active = [name for name in ready if name != leader and cells[name].stop_at is None]
-    tests = {name: t_test(ready[leader], ready[name]) for name in active}
+    tests = {name: _t(lead, ready[name]) for name in active}
     adjusted = dict(zip(active, holm([tests[name][0] for name in active])))
     for name in active:
-        cell, x, p = cells[name], ready[name], adjusted[name]
-        if p < level and tests[name][1] > 0:
-            cell.stop_at, cell.stopped_by, cell.separated = x.size, "verdict", True
-            cell.why = f"separated: worse than {leader} (t-test, Holm p {p:.2g} < {level:.2g}) after {x.size} runs"
-        elif (min(x.size, ready[leader].size) >= FUTILITY_MIN_RUNS
-              and conditional_power(ready[leader], x, rule.max_runs, rule.alpha_at(rule.max_runs)) < FUTILITY):
-            cell.stop_at, cell.stopped_by = x.size, "verdict"
+        cell, y, p = cells[name], ready[name], adjusted[name]
+        _p, diff, se = tests[name]
+        if p < level and diff > 0:
+            cell.stop_at, cell.stopped_by, cell.separated = y.n, "verdict", True
+            cell.why = f"separated: worse than {leader} (t-test, Holm p {p:.2g} < {level:.2g}) after {y.n} runs"
+        elif (min(y.n, lead.n) >= FUTILITY_MIN_RUNS
+              and _conditional_power(lead, y, diff, se, rule.max_runs, last_level) < FUTILITY):
+            cell.stop_at, cell.stopped_by = y.n, "verdict"
             cell.why = f"tied with {leader}: under {FUTILITY:.0%} chance to be separated by {rule.max_runs} runs"
-        elif x.size >= rule.max_runs:
-            cell.stop_at, cell.stopped_by = x.size, "max"
+        elif y.n >= rule.max_runs:
+            cell.stop_at, cell.stopped_by = y.n, "max"
             cell.why = f"tied with {leader}: not separated after max {rule.max_runs} runs"
-    lead = cells[leader]
+    head = cells[leader]
     others_open = any(c.stop_at is None for name, c in group.items() if name != leader)
-    if lead.stop_at is None and not others_open and len(ready) == len(group):
+    if head.stop_at is None and not others_open and len(ready) == len(group):
         tied = [name for name in group if name != leader]
-        n = ready[leader].size
-        lead.stop_at, lead.stopped_by = n, ("max" if n >= rule.max_runs else "verdict")
-        lead.why = (f"tied for lowest with {', '.join(sorted(tied))}" if tied else
+        n = lead.n
+        head.stop_at, head.stopped_by = n, ("max" if n >= rule.max_runs else "verdict")
+        head.why = (f"tied for lowest with {', '.join(sorted(tied))}" if tied else
                     "best: every other runtime separated" if len(cells) > 1 else "the only runtime of its group")
 
 
 def _verdict_group(rule: StoppingRule, values: Mapping[str, Sequence[float]]) -> dict[str, _Cell]:
-    cells = {name: _Cell(list(v)) for name, v in sorted(values.items())}
+    raw = {name: np.asarray(v, dtype=np.float64) for name, v in sorted(values.items())}
+    finite = [x[np.isfinite(x)] for x in raw.values()]
+    log = all(np.all(x > 0) for x in finite)  # one scale for the whole group
+    with np.errstate(invalid="ignore", divide="ignore"):
+        cells = {name: _cell(values[name], np.log(x) if log else x) for name, x in raw.items()}
     longest = max((len(c.values) for c in cells.values()), default=0)
     for t in range(rule.min_runs, min(longest, rule.max_runs) + 1):
         _look(rule, cells, t)
@@ -234,8 +300,8 @@ def _state(rule: StoppingRule, cell: _Cell, leading: bool) -> CellState:
 
 def _leader(rule: StoppingRule, cells: dict[str, _Cell]) -> str | None:
     group = {name: c.seen(rule.max_runs) for name, c in cells.items() if not c.separated}
-    group = {name: x for name, x in group.items() if x.size}
-    return min(group, key=lambda name: (_median(group[name]), name)) if group else None
+    group = {name: x for name, x in group.items() if x is not None}
+    return min(group, key=lambda name: (group[name].median, name)) if group else None
 
 
 def verdict_states(rule: StoppingRule, values: Mapping[str, Sequence[float]]) -> dict[str, CellState]:
@@ -245,9 +311,11 @@ def verdict_states(rule: StoppingRule, values: Mapping[str, Sequence[float]]) ->
 
 
 def runs_used(rule: StoppingRule, values: Mapping[str, Sequence[float]]) -> dict[str, int]:
-    """How many of each cell's values (run order) the verdict rule lets it have: the count when it stopped, else all
-    of them. Given every run a fixed design would make, this is what the sweep loop, asking after every round,
-    would have run (the rule at a look sees only the first values of each cell; tests/host/analysis)."""
+    """How many of each cell's values (run order) the rule lets it have: the count when it stopped, else all of
+    them. Given every run a fixed design would make, this is what the sweep loop, asking after every round, would
+    have run, since the rule at a look sees only the first values of each cell (tests/host/analysis)."""
+    if rule.stop == "precision":
+        return {name: _precision_cell(rule, v)[1] or len(v) for name, v in values.items()}
     return {name: c.stop_at or len(c.values) for name, c in _verdict_group(rule, values).items()}
 
 
@@ -269,7 +337,7 @@ def cell_states(rule: StoppingRule, groups: Mapping[str, Mapping[str, Sequence[f
     states: dict[str, CellState] = {}
     for _group, cells in sorted(groups.items()):
         if rule.stop == "precision":
-            states.update({name: _precision_cell(rule, v) for name, v in sorted(cells.items())})
+            states.update({name: _precision_cell(rule, v)[0] for name, v in sorted(cells.items())})
         else:
             states.update(verdict_states(rule, cells))
     return states
