@@ -85,7 +85,9 @@ GPUS_HELP = ("GPUs given to each run of a GPU runtime (both launchers): all, or 
              "nvidia-smi numbers them), UUIDs or PCI bus ids. Energy per inference counts these GPUs; the node's "
              "others are kept in their own column.")
 SHARD_POLICY_HELP = (f"How runs split into shards: {POLICIES[0]} (every shard runs every cell and the repetitions "
-                     f"are divided, so comparisons stay paired within a host) or {POLICIES[1]}.")
+                     f"are divided, so comparisons stay paired within a host), {POLICIES[1]}, or {POLICIES[2]} (whole "
+                     f"model x batch x precision groups, every repetition). Default: {POLICIES[0]}; {POLICIES[2]} for "
+                     f"an adaptive sweep, whose shards run their own rounds.")
 SCHEDULERS = ("none", "slurm")
 BASE_IMAGE_HELP = "Base image to build FROM (default: each Dockerfile's pinned NVIDIA CUDA image)."
 

@@ -28,7 +28,7 @@ from orchestrator.planning.config import load_config, parse_config
 from orchestrator.planning.config_sections import InterferenceSettings
 from orchestrator.planning.defaults import default_config
 from orchestrator.planning.gpus import mig_note
-from orchestrator.planning.planner import Plan, PlannedRun, plan_sweep, protocol_warnings
+from orchestrator.planning.planner import Plan, PlannedRun, adaptive_line, plan_sweep, protocol_warnings
 from orchestrator.planning.runtimes import all_runtime_names, parse_runtime
 from orchestrator.planning.user_models import adhoc_model
 from orchestrator.provisioning.environments import EnvironmentManager
@@ -36,7 +36,7 @@ from orchestrator.provisioning.images import ImageManager, image_names
 from orchestrator.report.finish import finish
 from orchestrator.results.record import RunRecord
 from orchestrator.scheduling import commands as sharded
-from orchestrator.scheduling.shards import DEFAULT_POLICY, check_policy, parse_shard
+from orchestrator.scheduling.shards import check_policy, parse_shard, policy_for
 from orchestrator.scheduling.slurm import SlurmOptions
 from orchestrator.scheduling.submission import SlurmSweep, submit_sweep
 
@@ -193,7 +193,7 @@ def plan(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="P
          launcher: str = typer.Option("auto", help=LAUNCHER_HELP),
          as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
          shards: Optional[int] = typer.Option(None, help="Show how the runs split into this many shards."),
-         shard_policy: str = typer.Option(DEFAULT_POLICY, help=SHARD_POLICY_HELP),
+         shard_policy: Optional[str] = typer.Option(None, help=SHARD_POLICY_HELP),
          skip_oversized: bool = typer.Option(False, help=SKIP_OVERSIZED_HELP)) -> None:
     """Dry run: the config and launcher a sweep would use, the runs in order, every skipped cell with its reason."""
     with user_errors():
@@ -203,7 +203,7 @@ def plan(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="P
         chosen: list[str] = []
         config_path = _config_or_default(given_config, measurement, chosen.append)
         cfg = load_config(config_path)
-        check_policy(shard_policy)
+        shard_policy = policy_for(shard_policy, cfg.adaptive_table)
         the_plan = plan_sweep(cfg, measurement.capabilities, skip_oversized)
         split = sharded.split_runs(the_plan, shards, shard_policy) if shards is not None else None
         name, why, _ = launcher_choice(launcher, needed_environments(the_plan), python, cfg.interpreters)
@@ -221,6 +221,8 @@ def plan(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="P
                 console.print(line)
             console.print(f"launcher: [bold]{name}[/bold] ({why})")
             _print_plan(the_plan)
+            if cfg.adaptive is not None:
+                console.print(adaptive_line(cfg.adaptive, the_plan), highlight=False, soft_wrap=True)
             for note in jit_notes((r.cell.runtime for r in the_plan.runs), measurement.capabilities):
                 console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
             if shards is not None:
@@ -239,7 +241,7 @@ def sweep(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="
           scheduler: str = typer.Option("none", help="none: measure here; slurm: submit --shards N as a job array."),
           shards: Optional[int] = typer.Option(None, help="With --scheduler slurm: how many shards (array tasks)."),
           shard: Optional[str] = typer.Option(None, help="i/N: measure only shard i of N (what each array task runs)."),
-          shard_policy: str = typer.Option(DEFAULT_POLICY, help=SHARD_POLICY_HELP),
+          shard_policy: Optional[str] = typer.Option(None, help=SHARD_POLICY_HELP),
           partition: Optional[str] = typer.Option(None, help="Slurm partition of the shards and the merge."),
           gpus_per_node: Optional[int] = typer.Option(None, help="GPUs each shard's node is allocated (--gres=gpu:G)."),
           time_limit: Optional[str] = typer.Option(None, "--time", help="Slurm time limit per shard, e.g. 04:00:00."),
@@ -254,7 +256,8 @@ def sweep(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="
         python = given_paths.python(python)
         if scheduler not in SCHEDULERS:
             raise UserError(f"unknown scheduler {scheduler!r}; valid: {', '.join(SCHEDULERS)}")
-        check_policy(shard_policy)
+        if shard_policy is not None:
+            check_policy(shard_policy)
         spec = parse_shard(shard) if shard is not None else None
         if fresh and (spec is not None or scheduler != "none"):
             raise UserError("--fresh starts a whole sweep over: it cannot be combined with --shard or --scheduler")
@@ -269,6 +272,7 @@ def sweep(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="
         config_path = _config_or_default(given_config, measurement, console.print)
         check_launcher(launcher)
         cfg = load_config(config_path)
+        shard_policy = policy_for(shard_policy, cfg.adaptive_table)
         folder = (given_out or given_paths.out_folder(str(paths.PROJECT_ROOT / "results" / cfg.name),
                                                       "the default results folder")).absolute()
         if scheduler == "slurm":

@@ -32,15 +32,17 @@ def show_finished(done: Finished) -> None:
         console.print(f"caveat: {line}", markup=False, highlight=False, soft_wrap=True)
     if not done.summary.is_empty():
         table = Table(title="cells (median over repetitions)", title_justify="left")
+        adaptive = "stopped_by" in done.summary.columns  # an adaptive sweep: what stopped each cell
         for column in ("model", "batch", "runtime", "precision", "ok/runs", "failed", "p50 ms", "inferences/s",
-                       "J/inference"):
+                       "J/inference", *(["stopped by"] if adaptive else [])):
             table.add_column(column)
         for row in done.summary.iter_rows(named=True):
             energy = (f"{row['j_per_inference']:.4g}" if row["j_per_inference"] is not None
                       else "n/a" if done.report.energy_note else f"n/a ({row['energy_status']})")
+            stopped = [f"{row['stopped_by'] or 'active'} after {row['runs_used']}"] if adaptive else []
             table.add_row(row["model"], str(row["batch_size"]), row["runtime"], row["precision"],
                           f"{row['ok']}/{row['runs']}", str(row["failed"]),
-                          fmt(row["latency_p50_ms"]), fmt(row["throughput_per_s"]), energy)
+                          fmt(row["latency_p50_ms"]), fmt(row["throughput_per_s"]), energy, *stopped)
         console.print(table)
     console.print(f"tables: {done.tables_dir}/ ({', '.join(done.tables)})")
     files = done.report

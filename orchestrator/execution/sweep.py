@@ -26,6 +26,7 @@ from orchestrator.execution.launchers.docker import DockerLauncher
 from orchestrator.execution.launchers.local import LocalLauncher
 from orchestrator.execution.measurement_protocol import MeasurementProtocol
 from orchestrator.execution.preparation import Preparation
+from orchestrator.execution.rounds import RunSchedule
 from orchestrator.execution.run import RunExecutor
 from orchestrator.measurement.baseline import describe_baseline
 from orchestrator.planning.gpus import (ALL_GPUS, GpuDescription, GpuSelectionError, assign_gpus, gpus_per_run_refusal,
@@ -41,7 +42,7 @@ from orchestrator.provisioning.interpreters import interpreter_refusal
 from orchestrator.results.record import RunRecord
 from orchestrator.results.store import ResultsDir
 from orchestrator.scheduling.sharded import begin_shard, end_shard
-from orchestrator.scheduling.shards import DEFAULT_POLICY, ShardSpec
+from orchestrator.scheduling.shards import ShardSpec, policy_for
 
 
 logger = logging.getLogger(__name__)
@@ -66,7 +67,7 @@ class SweepSettings:
     python: Optional[str] = None
     gpus: str = ALL_GPUS
     shard: Optional[ShardSpec] = None
-    shard_policy: str = DEFAULT_POLICY
+    shard_policy: Optional[str] = None  # None: by-repetition, by-group for an adaptive sweep (scheduling/shards.py)
     fresh: bool = False
     skip_oversized: bool = False  # plan cells whose batch cannot fit in memory as skipped, instead of refusing
 
@@ -182,6 +183,27 @@ def refuse_python(python: Optional[str], plan: Plan, cfg: SweepConfig) -> None:
                         f"(or --launcher auto without --python)")
 
 
+def _measure_one(run: PlannedRun, progress: RunProgress, counts: tuple[int, int], runs: RunExecutor,
+                 protocol: MeasurementProtocol, busy: BusyHostPolicy, guard: SweepGuard,
+                 results: ResultsDir) -> tuple[int, int]:
+    """Measure and journal one run; (ok, failed) counted on."""
+    progress.starting(run)
+    rechecked = protocol.recheck_baseline()
+    if rechecked is not None:
+        logger.info(f"idle baseline re-measured: {describe_baseline(rechecked)}")
+    # [interference].on_busy: a run measured on a busy host is kept flagged, measured again, or journaled before
+    # the sweep stops (execution/busy_host.py)
+    measured = busy.measure(lambda: guard.execute(runs, run), protocol.cooldown)
+    record = measured.record
+    guard.append(results, record)
+    if measured.stop:
+        raise SweepStopped(f"{measured.stop}; every finished run is in {results.journal_path}: "
+                           f"`greenrt report {results.root}` writes the tables now", BUSY_EXIT)
+    progress.finished(run, record)
+    ok, failed = counts
+    return (ok + 1, failed) if record.ok else (ok, failed + 1)
+
+
 def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView) -> SweepOutcome:
     """Measure every pending run of the plan into settings.out (resuming what is there); the guard turns a signal
     or a full disk into one stop line and the CLI's exit status."""
@@ -209,7 +231,7 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
         if extended:
             logger.info(extended)
         if shard:
-            the_plan = begin_shard(results, the_plan, shard, settings.shard_policy)
+            the_plan = begin_shard(results, the_plan, shard, policy_for(settings.shard_policy, cfg.adaptive_table))
         if not results.host_path.exists():
             results.write_json(results.host_path, host.describe(measurement.statuses))
         launcher = make_launcher(settings.launcher, needed_environments(the_plan), settings.python, cfg, gpus,
@@ -219,41 +241,36 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
         protocol = MeasurementProtocol(cfg, measurement, results)
         runs = RunExecutor(cfg, results, launcher, measurement, preparation, protocol, run_gpus=gpus)
         busy = BusyHostPolicy(cfg.interference)
-        pending = pending_runs(the_plan, results)
+        # What to measure next: every pending run, or an adaptive sweep's rounds (execution/rounds.py).
+        schedule = RunSchedule(the_plan, results)
+        pending = schedule.upper_bound()
         if pending:
             results.baseline_history()  # a damaged baseline.json stops the sweep before it measures anything
-        logger.info(f"sweep [bold]{cfg.name}[/bold] -> {out}: {len(the_plan.runs)} runs planned, "
-                 f"{len(the_plan.runs) - len(pending)} already recorded, {len(the_plan.skipped)} cells skipped "
-                 f"(see `greenrt plan`)")
+        logger.info(f"sweep [bold]{cfg.name}[/bold] -> {out}: {len(the_plan.runs)} runs planned"
+                    f"{' (adaptive: at most)' if schedule.adaptive else ''}, {len(the_plan.runs) - pending} already "
+                    f"recorded, {len(the_plan.skipped)} cells skipped (see `greenrt plan`)")
         if not any(s.available for s in measurement.statuses):
             logger.info("[yellow]energy: unavailable on this host[/yellow] ("
                      + "; ".join(f"{s.name}: {s.reason}" for s in measurement.statuses)
                      + "): latency and throughput are measured, energy columns stay empty")
-        if pending:
+        batch = schedule.next_batch() if pending else []
+        if batch:
             for warning in protocol_warnings(cfg):  # before preparing, which can take minutes
                 logger.warning(warning)
-            preparation.prepare(pending)
+            # Everything a run may need, up to an adaptive sweep's max: its later rounds need no preparing pause.
+            preparation.prepare(pending_runs(the_plan, results))
             baseline = protocol.measure_baseline()
             if baseline["status"] == "ok":
                 logger.info(f"idle baseline: {describe_baseline(baseline)}")
-            with view.runs(len(pending)) as progress:
-                for run in pending:
-                    progress.starting(run)
-                    rechecked = protocol.recheck_baseline()
-                    if rechecked is not None:
-                        logger.info(f"idle baseline re-measured: {describe_baseline(rechecked)}")
-                    # [interference].on_busy: a run measured on a busy host is kept flagged, measured again, or
-                    # journaled before the sweep stops (execution/busy_host.py)
-                    measured = busy.measure(lambda: guard.execute(runs, run), protocol.cooldown)
-                    record = measured.record
-                    guard.append(results, record)
-                    if measured.stop:
-                        raise SweepStopped(f"{measured.stop}; every finished run is in {results.journal_path}: "
-                                           f"`greenrt report {out}` writes the tables now", BUSY_EXIT)
-                    ok, failed = (ok + 1, failed) if record.ok else (ok, failed + 1)
-                    progress.finished(run, record)
-                    if run is not pending[-1]:
-                        protocol.cooldown()
+            measured_any = False
+            while batch:
+                with view.runs(len(batch)) as progress:
+                    for run in batch:
+                        if measured_any:
+                            protocol.cooldown()
+                        ok, failed = _measure_one(run, progress, (ok, failed), runs, protocol, busy, guard, results)
+                        measured_any = True
+                batch = schedule.next_batch()
             logger.info(f"{ok} runs ok, {failed} failed")
         if shard:  # shards write their journals concurrently; the merge writes the tables once, from all of them
             end_shard(results)

@@ -13,16 +13,18 @@ import tomllib
 from pathlib import Path
 from typing import Annotated, Literal
 
-from pydantic import Field, PlainValidator, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import Field, PlainSerializer, PlainValidator, ValidationError, ValidationInfo, field_validator, model_validator
 
 from models.registry import BUILT_IN_MODELS, ModelSpec, UnknownModelError, get_model
 from models.user_models import spec_from_entry
 from orchestrator.errors import UserError
 from orchestrator.paths import environment_names
 from orchestrator.safe_paths import read_bytes
-from orchestrator.planning.config_errors import Mistakes, config_refusal, one_line, raise_if, shown_key, shown_value
-from orchestrator.planning.config_sections import (Baseline, Cooldown, InterferenceSettings, Measure, PositiveSeconds,
-                                                   ReportSettings, SamplerSettings, Section, Warmup, protocol_mistakes,
+from orchestrator.planning.config_errors import (Mistakes, config_refusal, describe, one_line, raise_if, shown_key,
+                                                 shown_value)
+from orchestrator.planning.config_sections import (MAX_REPETITIONS, AdaptiveRepetitions, Baseline, Cooldown,
+                                                   InterferenceSettings, Measure, PositiveSeconds, ReportSettings,
+                                                   SamplerSettings, Section, Warmup, protocol_mistakes,
                                                    without_later_defaults)
 from orchestrator.planning.runtime_checks import environment_mistakes, opset_mistakes, provider_option_mistakes
 from orchestrator.planning.runtimes import NATIVE_FRAMEWORKS, UnknownRuntimeError, parse_runtime
@@ -48,6 +50,43 @@ def _option_value(value: object) -> str | int | float | bool:
 
 
 OptionValue = Annotated[str | int | float | bool, PlainValidator(_option_value)]
+
+_REPETITIONS_VALID = (f"valid: a count from 1 to {MAX_REPETITIONS}, or a table such as {{min = 2, max = 10, "
+                      f"stop = \"verdict\"}} or {{min = 3, max = 10, stop = \"precision\", target = 0.02}}")
+_ADAPTIVE_REQUIRED = {"min": f"a count of runs per cell from 2 to {MAX_REPETITIONS}, e.g. min = 2",
+                      "max": f"a count of runs per cell from 3 to {MAX_REPETITIONS}, above min, e.g. max = 10",
+                      "stop": "'precision' or 'verdict'"}
+
+
+def _repetitions(value: object) -> int | AdaptiveRepetitions:
+    # One check instead of a union, so that a mistake is one line naming both forms, not one per member.
+    if isinstance(value, AdaptiveRepetitions):
+        return value
+    if isinstance(value, int) and not isinstance(value, bool):
+        if not 1 <= value <= MAX_REPETITIONS:
+            raise Mistakes([f"repetitions = {value}: out of range; {_REPETITIONS_VALID}"])
+        return value
+    if not isinstance(value, dict):
+        raise Mistakes([f"repetitions = {shown_value(value)}: neither a count nor a table; {_REPETITIONS_VALID}"])
+    unknown = [key for key in value if key not in AdaptiveRepetitions.model_fields]
+    if unknown:  # another table than this one (a slip of the key or the section): one line, not one per key missing
+        raise Mistakes([f"repetitions.{shown_key(key)}: unknown key; valid keys here: "
+                        f"{', '.join(AdaptiveRepetitions.model_fields)} ({_REPETITIONS_VALID.removeprefix('valid: ')})"
+                        for key in unknown[:1]])
+    try:
+        return AdaptiveRepetitions.model_validate(value)
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            own = isinstance((error.get("ctx") or {}).get("error"), Mistakes)  # already whole lines
+            lines += [line if own else f"repetitions.{line}"
+                      for line in describe(error, AdaptiveRepetitions.model_fields, _ADAPTIVE_REQUIRED)]
+        raise Mistakes(lines) from None
+
+
+# A fixed count (every cell `repetitions` runs, as ever) or an adaptive table (config_sections.AdaptiveRepetitions).
+Repetitions = Annotated[int | AdaptiveRepetitions, PlainValidator(_repetitions),
+                        PlainSerializer(lambda v: v.model_dump() if isinstance(v, AdaptiveRepetitions) else v)]
 
 
 def sweep_models(user_models: dict[str, dict]) -> dict[str, ModelSpec]:
@@ -96,7 +135,7 @@ class SweepConfig(Section):
     batch_sizes: list[BatchSize] = Field(min_length=1)
     runtimes: list[str] = Field(min_length=1)
     precisions: list[Precision] = ["fp32"]
-    repetitions: int = Field(1, ge=1, le=1000)
+    repetitions: Repetitions = 1
     seed: int = Field(0, ge=0, le=MAX_SEED)
     threads: int | None = Field(None, ge=1, le=MAX_THREADS)
     # GPUs each GPU run is given (the first of --gpus, in NVML order): a single-device run is charged one GPU's
@@ -224,6 +263,21 @@ class SweepConfig(Section):
                              f"packages of images/{environment}/requirements.txt")
         raise_if(lines)
         return value
+
+    @property
+    def adaptive(self) -> AdaptiveRepetitions | None:
+        """The adaptive repetitions table; None for a fixed count."""
+        return self.repetitions if isinstance(self.repetitions, AdaptiveRepetitions) else None
+
+    @property
+    def adaptive_table(self) -> dict | None:
+        """The adaptive repetitions as plan.json keeps them (a plain table); None for a fixed count."""
+        return self.repetitions.model_dump() if isinstance(self.repetitions, AdaptiveRepetitions) else None
+
+    @property
+    def max_repetitions(self) -> int:
+        """Repetitions the plan holds: the fixed count, or an adaptive sweep's max (rounds it may never reach)."""
+        return self.repetitions.max if isinstance(self.repetitions, AdaptiveRepetitions) else self.repetitions
 
     def weights_for(self, framework: str, model: str) -> Weights:
         path = self.weights.get(framework, {}).get(model)

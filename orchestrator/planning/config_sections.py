@@ -1,5 +1,5 @@
 """The tables of a sweep config that set the measurement protocol and the report: [warmup], [measure], [cooldown],
-[sampler], [baseline], [interference], [report]. Each is strict (TOML is typed: "64" or true for a count is a mistake) and refuses
+[sampler], [baseline], [interference], [report], and the adaptive form of `repetitions`. Each is strict (TOML is typed: "64" or true for a count is a mistake) and refuses
 keys it does not know; SweepConfig (orchestrator/planning/config.py) holds them and checks them against each other.
 """
 from __future__ import annotations
@@ -8,7 +8,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from orchestrator.planning.config_errors import Mistakes
+from orchestrator.planning.config_errors import Mistakes, raise_if
 
 # A week: longer waits and time limits are mistakes (and past what time.sleep and subprocess time-outs accept).
 MAX_SECONDS = 7 * 24 * 3600.0
@@ -24,6 +24,38 @@ class Section(BaseModel):
 
 # Far beyond any window a host measures in a day, and far below what a counter or a sample array can hold.
 MAX_ITERATIONS = 10_000_000
+
+
+MAX_REPETITIONS = 1000
+
+
+class AdaptiveRepetitions(Section):
+    """`repetitions = {min = 2, max = 10, stop = "verdict"}`: every cell gets `min` runs, then more, one round at a
+    time, until the stopping rule (orchestrator/analysis/stopping.py) says its answer is known, or `max` runs."""
+
+    # Two runs at least: a rule judges a spread, and one run has none.
+    min: int = Field(ge=2, le=MAX_REPETITIONS)
+    max: int = Field(ge=2, le=MAX_REPETITIONS)
+    # precision: a cell stops once its median's interval is within `target` of it (relative half-width).
+    # verdict: a runtime stops once it is separated from its group's leader; a group once its verdict is settled.
+    stop: Literal["precision", "verdict"]
+    target: float | None = Field(None, gt=0, lt=1)
+    alpha: float = Field(0.05, gt=0, le=0.5)
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AdaptiveRepetitions:
+        lines = []
+        if self.max <= self.min:
+            lines.append(f"repetitions.max = {self.max}: not above repetitions.min = {self.min}; valid: a max above "
+                         f"min (or repetitions = {self.min}, a fixed count)")
+        if self.stop == "precision" and self.target is None:
+            lines.append("repetitions.target: required with stop = 'precision'; valid: the relative half-width a "
+                         "cell's interval must reach, above 0 and below 1, e.g. target = 0.02")
+        if self.stop == "verdict" and self.target is not None:
+            lines.append(f"repetitions.target = {self.target:g}: stop = 'verdict' has no target; valid: leave "
+                         f"target out, or stop = 'precision'")
+        raise_if(lines)
+        return self
 
 
 class Warmup(Section):

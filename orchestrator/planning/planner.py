@@ -12,6 +12,7 @@ from itertools import product
 
 from orchestrator.errors import UserError
 from orchestrator.planning.config import SweepConfig
+from orchestrator.planning.config_sections import AdaptiveRepetitions
 from orchestrator.planning.gpus import all_mig_reason
 from orchestrator.planning.memory import estimate, oversized_reason
 from orchestrator.planning.gpus import SHORT_WINDOW_S, GpuDescription
@@ -172,15 +173,26 @@ def plan_sweep(config: SweepConfig, host: HostCapabilities, skip_oversized: bool
         raise UserError("\n".join(f"{config.name}: {line}" for line in dict.fromkeys(oversized)))
 
     # Blocked randomisation: every repetition measures each cell once, in its own seeded order, so runtimes are
-    # interleaved and slow drift (temperature, background load) spreads over all of them instead of one.
+    # interleaved and slow drift (temperature, background load) spreads over all of them instead of one. An adaptive
+    # sweep plans every repetition up to its max; the rounds it never needs are skipped as it runs (execution/rounds).
     runs = []
-    for repetition in range(config.repetitions):
+    for repetition in range(config.max_repetitions):
         order = list(runnable)
         random.Random(f"{config.seed}:{repetition}").shuffle(order)
         for cell in order:
             runs.append(PlannedRun(run_id_for(repetition, cell), len(runs), repetition, cell))
     return Plan(config.name, config.digest(), config.seed, tuple(runs), tuple(skipped),
                 config.model_dump(mode="json"))
+
+
+def adaptive_line(adaptive: AdaptiveRepetitions, plan: Plan) -> str:
+    """What `greenrt plan` says of an adaptive sweep: the runs it measures at least and at most, and its rule."""
+    cells = len({run.cell for run in plan.runs})
+    rule = (f"until each cell's interval is within {adaptive.target:g} of its median" if adaptive.stop == "precision"
+            else "while a runtime can still change its group's best-runtime verdict")
+    return (f"adaptive: {adaptive.min * cells} to {adaptive.max * cells} runs ({cells} cells, {adaptive.min} to "
+            f"{adaptive.max} repetitions each: stop = {adaptive.stop!r}, {rule}, alpha {adaptive.alpha:g}); the table "
+            f"above lists every run up to max, in the order they would run")
 
 
 def empty_plan_refusal(plan: Plan) -> str | None:

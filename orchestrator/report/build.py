@@ -7,6 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
+from orchestrator.analysis.adaptive import plan_rounds
 from orchestrator.analysis.advice import AdviceRequest, advise
 from orchestrator.analysis.best import best_runtimes
 from orchestrator.analysis.carbon import GridFigures
@@ -29,6 +30,7 @@ from orchestrator.report.pooled import config_grid, with_host
 from orchestrator.report.power_section import power_section
 from orchestrator.report.provenance import runtime_versions, sweep_facts, user_model_facts
 from orchestrator.report.recommendations import recommendation_sections
+from orchestrator.report.stopping_section import stopping_section, with_stopping
 from orchestrator.report.report_files import ReportFiles
 from orchestrator.scheduling.merge import mixed_hardware_cells
 from orchestrator.results.store import ResultsDir
@@ -118,8 +120,9 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
         if saved:
             files.figures[name] = saved.png
             perf.blocks.append(FigureBlock(title, saved.png, saved.svg))
+    rounds = plan_rounds(plan, runs)  # an adaptive sweep's rounds: what stopped each cell (None: fixed count)
     perf.blocks.append(table("cells", "Per cell (medians over runs; J/inference mean with 95% bootstrap CI)",
-                             cell_table(stats)))
+                             with_stopping(cell_table(stats), rounds)))
     perf.blocks.append(table("cell_statistics", "Every statistic of every cell and metric (long form)", stats, 0))
     doc.sections += [perf, recommendations, how]
 
@@ -164,6 +167,9 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
         table("kruskal", "Kruskal-Wallis across all runtimes of a model and batch size", kruskal),
         table("pairwise", "Pairwise Mann-Whitney U, Holm-adjusted, Cliff's delta", pairs, 40)])
     doc.sections.append(comp)
+    adaptive = stopping_section(rounds, len(plan.get("runs", [])), table)
+    if adaptive is not None:
+        doc.sections.append(adaptive)
 
     gpus = gpu_section(runs, host, table)
     if gpus is not None:

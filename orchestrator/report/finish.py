@@ -15,9 +15,12 @@ import polars as pl
 from orchestrator.analysis.advice_schema import Advice
 from orchestrator.analysis.carbon import GridFigures
 from orchestrator.errors import UserError
+from orchestrator.analysis.adaptive import plan_rounds
 from orchestrator.execution.reaccount import Reaccounted, reaccount_failed
+from orchestrator.execution.rounds import write_stopping
 from orchestrator.report.advising import compute_advice
 from orchestrator.report.busy_text import busy_line
+from orchestrator.report.stopping_section import with_stopping
 from orchestrator.results.journal import describe_problems
 from orchestrator.results.store import ResultsDir
 from orchestrator.results.tables import cell_summary, read_runs, write_tables
@@ -71,7 +74,10 @@ def finish(directory: Path | str, *, trace_run: Optional[str] = None, grid: Opti
         journal = read_runs(results.journal_path, results.root, trace_run)
     warning = describe_problems(results.journal_path, journal.problems) if journal.problems else None
     written = write_tables(results.tables_dir, [], plan, runs=journal.runs)
-    summary = cell_summary(journal.runs)
+    rounds = plan_rounds(plan, journal.runs)
+    if rounds is not None:  # derived, written again from the whole journal (a merge's, a resumed sweep's)
+        write_stopping(results.root, rounds)
+    summary = with_stopping(cell_summary(journal.runs), rounds)
     files = build_report(results.root, trace_run=trace_run, grid=grid, journal=journal)
     advice = advice_error = None
     if advise:

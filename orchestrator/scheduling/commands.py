@@ -16,7 +16,7 @@ from orchestrator.errors import UserError
 from orchestrator.planning.planner import Plan
 from orchestrator.scheduling import slurm
 from orchestrator.scheduling.merge import MergeSummary, merge_shards
-from orchestrator.scheduling.sharded import (all_recorded, append_submission, latest_submission, progress,
+from orchestrator.scheduling.sharded import (adaptive_line, all_recorded, not_needed, append_submission, latest_submission, progress,
                                              read_manifest, write_manifest)
 from orchestrator.scheduling.shards import split_runs
 from orchestrator.results.damage import damage
@@ -67,7 +67,8 @@ def submit(plan: Plan, results: ResultsDir, count: int, policy: str, command: sl
     if busy:
         raise UserError(f"{results.root}: jobs {', '.join(busy)} of the last submission are still queued or running; "
                         f"wait (`greenrt status {results.root} --wait`) or scancel them first")
-    recorded = all_recorded(results.root)
+    # Done: recorded, or never to be measured (an adaptive sweep's cells stopped before those rounds).
+    recorded = all_recorded(results.root) | not_needed(results.root, plan.to_dict())
     pending = [[r for r in runs if r.run_id not in recorded] for runs in split]
     tasks = [i + 1 for i, runs in enumerate(pending) if runs]
     logger.info(f"sweep [bold]{plan.config_name}[/bold] -> {results.root}: {len(plan.runs)} runs in {count} shards "
@@ -133,10 +134,20 @@ def status(results: ResultsDir, wait: bool, interval_s: float, console: Console)
     manifest = read_manifest(root)
     if manifest is None:  # a single host's sweep: its progress from the journal
         done = results.recorded_run_ids()
-        left = sum(1 for r in plan.runs if r.run_id not in done)
-        console.print(f"{root}: {len(plan.runs) - left} of {len(plan.runs)} runs recorded, {left} left"
-                      + (f" (`greenrt sweep --out {root}` with its config measures them)" if left else ""),
+        skip = not_needed(root, plan.to_dict())
+        left = sum(1 for r in plan.runs if r.run_id not in done and r.run_id not in skip)
+        adaptive = adaptive_line(root, plan.to_dict())
+        at_most = adaptive is not None and left > 0  # an adaptive sweep's later rounds may not be needed
+        console.print(f"{root}: {len(plan.runs) - len(skip) - left} of {'at most ' if at_most else ''}"
+                      f"{len(plan.runs) - len(skip)} runs recorded, {'up to ' if at_most else ''}{left} left"
+                      + (f" (`greenrt sweep --out {root}` with its config measures them)" if left else "")
+                      + (f"; {len(skip)} planned runs not needed (their cells stopped)" if skip else ""),
                       highlight=False, soft_wrap=True)
+    else:
+        adaptive = adaptive_line(root, plan.to_dict())
+    if adaptive:
+        console.print(adaptive, highlight=False, soft_wrap=True)
+    if manifest is None:
         return 0
     last = latest_submission(root) or {}
     with Progress(*PROGRESS_COLUMNS, console=console, transient=False,

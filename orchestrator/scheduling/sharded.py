@@ -17,11 +17,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from orchestrator.analysis.adaptive import Rounds, adaptive_table, plan_rounds, plan_slots
 from orchestrator.planning.planner import Plan
 from orchestrator.scheduling.shards import ShardSpec, shard_plan, split_runs
 from orchestrator.results.record import INTERRUPTED, RunRecord
 from orchestrator.results.journal import read_journal
 from orchestrator.results.store import ResultsDir
+from orchestrator.results.tables import runs_table
 from runners.protocol import write_json_atomic
 
 
@@ -86,13 +88,47 @@ def shard_facts(root: Path, index: int) -> dict[str, Any] | None:
 
 
 def expected_runs(root: Path) -> dict[int, list[str]]:
-    """Each shard's run ids under the latest manifest, from plan.json: what the merge and status count against."""
+    """Each shard's run ids under the latest manifest, from plan.json: what the merge and status count against
+    (an adaptive sweep's runs its rounds decided never to measure are not expected)."""
     manifest = read_manifest(root)
     plan_data = _read(Path(root) / "plan.json")
     if manifest is None or plan_data is None:
         return {}
     split = split_runs(Plan.from_dict(plan_data), manifest["count"], manifest["policy"])
-    return {i + 1: [r.run_id for r in runs] for i, runs in enumerate(split)}
+    skip = not_needed(root, plan_data)
+    return {i + 1: [r.run_id for r in runs if r.run_id not in skip] for i, runs in enumerate(split)}
+
+
+def _journals(root: Path) -> list[Path]:
+    return [root / "runs.jsonl", *sorted(shards_dir(root).glob("*/runs.jsonl"))]
+
+
+def _rounds(root: Path, plan_data: dict[str, Any]) -> Rounds | None:
+    if adaptive_table(plan_data) is None:
+        return None
+    records = [r for path in _journals(Path(root)) for r in read_journal(path)[0]]
+    return plan_rounds(plan_data, runs_table(records))
+
+
+def not_needed(root: Path, plan_data: dict[str, Any]) -> set[str]:
+    """The planned runs of an adaptive sweep that its rounds, replayed from every journal of the sweep, decided
+    never to measure (their cell stopped before them); none for a fixed count."""
+    rounds = _rounds(root, plan_data)
+    return {s.run_id for s in plan_slots(plan_data) if rounds is not None and rounds.measured(s) is False}
+
+
+def adaptive_line(root: Path, plan_data: dict[str, Any]) -> str | None:
+    """What `status` says of an adaptive sweep: its cells active and stopped, by which rule; None: fixed count."""
+    rounds = _rounds(root, plan_data)
+    if rounds is None:
+        return None
+    by: dict[str, int] = {}
+    for stop in rounds.cells.values():
+        by[stop.stopped_by or "active"] = by.get(stop.stopped_by or "active", 0) + 1
+    stopped = ", ".join(f"{n} by {name}" for name, n in sorted(by.items()) if name != "active")
+    return (f"adaptive (stop = {rounds.rule.stop!r}, {rounds.rule.min_runs} to {rounds.rule.max_runs} runs per "
+            f"cell): {by.get('active', 0)} of {len(rounds.cells)} cells active"
+            + (f"; stopped {stopped}" if stopped else "") + ("; finished" if rounds.finished else ""))
 
 
 @dataclass(frozen=True)
@@ -107,7 +143,7 @@ class ShardProgress:
 def progress(root: Path) -> list[ShardProgress]:
     """Per shard: its runs, how many any journal of the sweep holds (earlier submissions count), how many failed."""
     root = Path(root)
-    journals = [root / "runs.jsonl", *sorted(shards_dir(root).glob("*/runs.jsonl"))]
+    journals = _journals(root)
     latest: dict[str, RunRecord] = {}
     for path in journals:
         for record in read_journal(path)[0]:
@@ -126,6 +162,6 @@ def all_recorded(root: Path) -> set[str]:
     """Run ids any journal of the sweep holds: the merged one, and every shard's of every submission."""
     root = Path(root)
     ids: set[str] = set()
-    for path in (root / "runs.jsonl", *sorted(shards_dir(root).glob("*/runs.jsonl"))):
+    for path in _journals(root):
         ids |= {r.run_id for r in read_journal(path)[0] if r.status != INTERRUPTED}
     return ids

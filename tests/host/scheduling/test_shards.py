@@ -11,7 +11,7 @@ import pytest
 from orchestrator.planning.config import parse_config
 from orchestrator.errors import UserError
 from orchestrator.planning.planner import HostCapabilities, plan_sweep
-from orchestrator.scheduling.shards import parse_shard, shard_plan, split_runs, ShardSpec
+from orchestrator.scheduling.shards import parse_shard, policy_for, shard_plan, split_runs, ShardSpec
 
 GREENRT = str(Path(sys.executable).with_name("greenrt"))
 
@@ -23,7 +23,7 @@ def make_plan(repetitions=10, models=("resnet50", "mobilenet_v2"), batches=(1, 6
     return plan_sweep(cfg, HostCapabilities())
 
 
-@pytest.mark.parametrize("policy", ["by-repetition", "by-cell"])
+@pytest.mark.parametrize("policy", ["by-repetition", "by-cell", "by-group"])
 @pytest.mark.parametrize("count", [1, 3, 4])
 def test_shards_partition_the_plan_in_its_order(policy, count):
     plan = make_plan()
@@ -57,6 +57,35 @@ def test_by_cell_keeps_all_repetitions_of_a_cell_on_one_shard():
     assert sorted(len(s) for s in shards) == [10, 15, 15]  # 8 cells over 3 shards: 3, 3, 2 cells of 5 runs
 
 
+def test_by_group_keeps_every_runtime_and_repetition_of_a_group_on_one_shard():
+    plan = make_plan(repetitions={"min": 2, "max": 5, "stop": "verdict"})
+    assert len(plan.runs) == 40  # every run up to max
+    shards = split_runs(plan, 3, "by-group")
+    owners: dict[tuple, set[int]] = {}
+    for i, shard in enumerate(shards):
+        for run in shard:
+            owners.setdefault((run.cell.model, run.cell.batch_size, run.cell.precision), set()).add(i)
+        assert {len({r.repetition for r in shard if r.cell == c}) for c in {r.cell for r in shard}} == {5}
+    assert all(len(o) == 1 for o in owners.values()) and len(owners) == 4
+    assert sorted(len(s) for s in shards) == [10, 10, 20]  # 4 groups of 2 runtimes x 5 repetitions over 3 shards
+    with pytest.raises(UserError, match="need at least 5 groups, the plan has 4; use fewer shards"):
+        split_runs(plan, 5, "by-group")
+
+
+def test_an_adaptive_sweep_shards_by_group_and_refuses_a_policy_that_splits_its_rounds():
+    verdict, precision = {"min": 2, "max": 5, "stop": "verdict"}, {"min": 2, "max": 5, "stop": "precision"}
+    assert policy_for(None, None) == "by-repetition" and policy_for(None, verdict) == "by-group"
+    assert policy_for("by-cell", None) == "by-cell" and policy_for("by-group", None) == "by-group"
+    assert policy_for("by-cell", precision) == "by-cell"  # a precision rule judges each cell alone
+    with pytest.raises(UserError, match=r"^--shard-policy by-repetition: an adaptive sweep \(stop = 'verdict'\) "
+                                        r"decides each round from the rounds before it.*valid: by-group"):
+        policy_for("by-repetition", verdict)
+    with pytest.raises(UserError, match="by-cell puts a group's runtimes in different shards; valid: by-group"):
+        policy_for("by-cell", verdict)
+    with pytest.raises(UserError, match="unknown shard policy 'by-model'"):
+        policy_for("by-model", verdict)
+
+
 def test_shard_plan_keeps_the_digest_and_takes_its_share():
     plan = make_plan(repetitions=4)
     mine = shard_plan(plan, ShardSpec(2, 4), "by-repetition")
@@ -70,7 +99,7 @@ def test_impossible_splits_are_refused_with_the_way_out():
         split_runs(make_plan(repetitions=4), 5, "by-repetition")
     with pytest.raises(UserError, match="need at least 9 runnable cells, the plan has 8"):
         split_runs(make_plan(repetitions=1), 9, "by-cell")
-    with pytest.raises(UserError, match="unknown shard policy 'by-model'; valid: by-repetition, by-cell"):
+    with pytest.raises(UserError, match="unknown shard policy 'by-model'; valid: by-repetition, by-cell, by-group"):
         split_runs(make_plan(), 2, "by-model")
 
 
@@ -88,7 +117,7 @@ def test_parse_shard_refuses(text):
 @pytest.mark.parametrize("args, message", [
     (["--scheduler", "pbs", "--shards", "2"], "unknown scheduler 'pbs'; valid: none, slurm"),
     (["--scheduler", "slurm", "--shards", "2", "--shard-policy", "by-model"],
-     "unknown shard policy 'by-model'; valid: by-repetition, by-cell"),
+     "unknown shard policy 'by-model'; valid: by-repetition, by-cell, by-group"),
     (["--shard", "5/4"], "--shard '5/4': expected i/N with 1 <= i <= N"),
     (["--shards", "2"], "need --scheduler slurm; valid schedulers: none, slurm"),
     (["--scheduler", "slurm"], "--scheduler slurm needs --shards N"),
