@@ -16,8 +16,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import sys
-import tempfile
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
@@ -145,8 +145,9 @@ def _save(path: Path, index: _Index) -> None:
     target = index_path(path)
     if index.lines < MIN_LINES:
         return
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{target.name}.", suffix=".tmp")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    try:  # 0o644 less the umask, as the journal beside it (mkstemp's 0600 would keep the folder's readers out)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0), 0o644)
     except OSError:
         return  # a read-only folder or file system, no space, no permission
     try:

@@ -176,7 +176,9 @@ def test_no_index_where_it_cannot_be_written(journal, monkeypatch):
     def read_only(*args, **kwargs):
         raise OSError(30, "Read-only file system")
 
-    monkeypatch.setattr(journal_index.tempfile, "mkstemp", read_only)
+    real_open = os.open
+    monkeypatch.setattr(journal_index.os, "open",
+                        lambda path, flags, *mode: read_only() if flags & os.O_CREAT else real_open(path, flags, *mode))
     assert scan(journal) == reference(journal)
     assert not index_path(journal).exists()
 
@@ -231,3 +233,32 @@ def test_any_change_then_a_scan_agrees_with_the_full_reader(tmp_path_factory, op
             data = data[:a % (len(data) + 1)] + bytes([b]) + data[a % (len(data) + 1):]
         path.write_bytes(data)
         assert scan(path) == reference(path), operations
+
+
+@pytest.mark.parametrize("samples_folder", ["a folder", "a link to one outside"])
+def test_status_names_every_sample_file_that_is_not_whole_or_not_a_file(tmp_path, samples_folder):
+    # status lists the sample files with the folder's listing and resolves only the odd ones (resolving each of
+    # 200,000 took minutes); what it says of each kind of entry stays the same.
+    from orchestrator.results.damage import damage
+    from orchestrator.results.store import ResultsDir
+
+    root = tmp_path / "sweep"
+    root.mkdir()
+    (root / "plan.json").write_text(json.dumps({"runs": []}))
+    (root / "tables").mkdir()
+    samples = root / "samples" if samples_folder == "a folder" else tmp_path / "outside"
+    samples.mkdir()
+    if samples_folder != "a folder":
+        os.symlink(samples, root / "samples")
+    (samples / "a-whole.parquet").write_bytes(b"PAR1" + b"x" * 20 + b"PAR1")
+    (samples / "b-cut.parquet").write_bytes(b"PAR1" + b"x" * 20)
+    os.symlink(samples / "a-whole.parquet", samples / "c-link.parquet")
+    os.mkfifo(samples / "d-fifo.parquet")
+    (samples / "e-folder.parquet").mkdir()
+    said = damage(ResultsDir(root))
+    if samples_folder == "a folder":
+        named = ["b-cut.parquet", "c-link.parquet", "d-fifo.parquet", "e-folder.parquet"]
+        assert len(said) == 4 and all(name in line for name, line in zip(named, said)), said
+        assert "cut short" in said[0] and "symbolic link" in said[1] and "refused" in said[2] + said[3], said
+    else:  # each file through the link leads outside the folder: refused, never opened
+        assert len(said) == 5 and all("outside" in line for line in said), said
