@@ -214,6 +214,7 @@ def timed(argv: list[str], src: Path | None) -> dict[str, Any]:
     # install's finder: the child runs in the tree it measures (with PYTHONPATH alone, --src measured this one).
     tree = src.resolve() if src else REPO
     env = {**os.environ, "PYTHONPATH": str(tree), "MPLBACKEND": "Agg"}
+    load = os.getloadavg()[0]  # how busy the host was: a shared host slows every figure
     t0 = time.perf_counter()
     with open(os.devnull, "w") as sink:
         process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE, env=env, cwd=tree)
@@ -223,7 +224,7 @@ def timed(argv: list[str], src: Path | None) -> dict[str, Any]:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"{' '.join(argv)} exited {code}:\n{stderr.decode(errors='replace')[-3000:]}")
-    return {"wall_s": round(wall, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+    return {"wall_s": round(wall, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "load_1m": round(load, 2)}
 
 
 def check_tree(src: Path) -> None:
@@ -259,7 +260,8 @@ def measure(info: dict[str, Any], repeats: int, src: Path | None, commands: list
         steady = samples[1:] if name in INDEXED and len(samples) > 1 else samples
         walls = sorted(s["wall_s"] for s in steady)
         figures[name] = {"wall_s_median": walls[len(walls) // 2], "wall_s": [s["wall_s"] for s in samples],
-                         "peak_rss_mib_max": max(s["peak_rss_mib"] for s in samples)}
+                         "peak_rss_mib_max": max(s["peak_rss_mib"] for s in samples),
+                         "load_1m": [s["load_1m"] for s in samples]}
         if name in INDEXED:
             figures[name]["first_wall_s"] = samples[0]["wall_s"]
         print(f"  {name} at {info['runs']} runs: median {figures[name]['wall_s_median']:.2f} s "
@@ -287,6 +289,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                         choices=["resume", "status", "merge", "report"])
     parser.add_argument("--src", type=Path, default=None, help="another greenrt source tree to measure")
     parser.add_argument("--label", default="this checkout")
+    parser.add_argument("--note", default="", help="a sentence on the conditions (a shared host), printed with the table")
     parser.add_argument("--out", type=Path, default=OUT / "scale.json")
     args = parser.parse_args(argv)
     if args.src:
@@ -294,7 +297,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     folder = OUT / "scale"
     source = template(folder)
     result: dict[str, Any] = {"benchmark": "scale", "host": platform.node(), "python": platform.python_version(),
-                              "cpu_count": os.cpu_count(), "label": args.label, "repeats": args.repeats,
+                              "cpu_count": os.cpu_count(), "label": args.label, "note": args.note, "repeats": args.repeats,
                               "shards": SHARDS, "targets": TARGETS, "sizes": {}}
     for runs in args.sizes:
         info = build(folder, runs, source)
