@@ -1,6 +1,7 @@
-"""How greenrt's results side scales: report, resume and merge at 2,000, 20,000 and 200,000 runs.
+"""How greenrt's results side scales: report, resume, status and merge at 2,000, 20,000 and 200,000 runs.
 
-    python bench/scale.py [--sizes 2000 20000 200000] [--repeats 3] [--src DIR] [--out bench/out/scale.json]
+    python bench/scale.py [--sizes 2000 20000 200000] [--repeats 3] [--commands resume status merge report]
+                          [--src DIR] [--out bench/out/scale.json]
 
 The results directories are synthetic in number, real in shape: a tiny real sweep (MobileNetV2 batch 1 in
 PyTorch and in ONNX Runtime, through the local launcher, on a synthetic powercap tree drawing constant power) is
@@ -10,7 +11,10 @@ that `greenrt sweep` would resume it), one sample file per run (hard links). A s
 merge.
 
 Each command runs in its own subprocess, timed on the wall clock, its peak RSS read from the child's rusage
-(os.wait4). With --src, the same commands run in another source tree (its working directory and PYTHONPATH), e.g.
+(os.wait4). Resume and status keep an index of the journal lines they have validated (runs.jsonl.index): the first
+repeat of each starts without one (it is removed first) and is reported apart ("first"); the median is of the
+repeats after it, which find the index in place, as a resume after a report or a status does. Code without an
+index reads the whole journal every time. With --src, the same commands run in another source tree (its working directory and PYTHONPATH), e.g.
 the code of an older commit: `git archive <commit> orchestrator runners models | tar -x -C bench/out/before-src`,
 then `--src bench/out/before-src --label before --out bench/out/scale-before.json`; the children print which tree
 they imported, and the benchmark refuses a child that imported another.
@@ -38,6 +42,8 @@ RUNTIMES = ["torch/native/cpu", "tensorflow/native/cpu", "mxnet/native/cpu", "on
             "onnxruntime/onnx-from-tensorflow/cpu", "onnxruntime/onnx-from-mxnet/cpu"]
 TEMPLATE_RUNTIMES = ["torch/native/cpu", "onnxruntime/onnx-from-torch/cpu"]
 SHARDS = 64
+INDEX = "runs.jsonl.index"  # the index of validated journal lines (orchestrator/results/journal_index.py)
+INDEXED = ("resume", "status")
 # Targets of issue 16 (seconds, GiB) per size; None: no target at that size, only the growth.
 TARGETS = {"report": {20_000: (15, 1), 200_000: (120, 4)}, "resume": {200_000: (5, None)},
            "merge": {200_000: (60, None)}}
@@ -208,6 +214,7 @@ def timed(argv: list[str], src: Path | None) -> dict[str, Any]:
     # install's finder: the child runs in the tree it measures (with PYTHONPATH alone, --src measured this one).
     tree = src.resolve() if src else REPO
     env = {**os.environ, "PYTHONPATH": str(tree), "MPLBACKEND": "Agg"}
+    load = os.getloadavg()[0]  # how busy the host was: a shared host slows every figure
     t0 = time.perf_counter()
     with open(os.devnull, "w") as sink:
         process = subprocess.Popen(argv, stdout=sink, stderr=subprocess.PIPE, env=env, cwd=tree)
@@ -217,7 +224,7 @@ def timed(argv: list[str], src: Path | None) -> dict[str, Any]:
     code = os.waitstatus_to_exitcode(status)
     if code != 0:
         raise SystemExit(f"{' '.join(argv)} exited {code}:\n{stderr.decode(errors='replace')[-3000:]}")
-    return {"wall_s": round(wall, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1)}
+    return {"wall_s": round(wall, 3), "peak_rss_mib": round(usage.ru_maxrss / 1024, 1), "load_1m": round(load, 2)}
 
 
 def check_tree(src: Path) -> None:
@@ -237,18 +244,26 @@ def measure(info: dict[str, Any], repeats: int, src: Path | None, commands: list
     single, sharded = Path(info["single"]), Path(info["sharded"])
     argv = {"report": [python, "-m", "orchestrator.cli", "report", str(single)],
             "resume": [python, "-c", RESUME, info["config"], str(single)],
-            "merge": [python, "-c", MERGE, str(sharded)]}
+            "merge": [python, "-c", MERGE, str(sharded)],
+            "status": [python, "-m", "orchestrator.cli", "status", str(single)]}
     figures: dict[str, Any] = {}
     for name in commands:
         samples = []
-        for _ in range(repeats):
+        for repeat in range(repeats):
             if name == "merge":  # each repeat merges from the shards alone, as the first merge does
-                for leftover in ("runs.jsonl", "merge.json", "host.json", "baseline.json"):
+                for leftover in ("runs.jsonl", INDEX, "merge.json", "host.json", "baseline.json"):
                     (sharded / leftover).unlink(missing_ok=True)
+            if repeat == 0 and name in INDEXED:  # the first reads the journal with no index (and writes one)
+                (single / INDEX).unlink(missing_ok=True)
             samples.append(timed(argv[name], src))
-        walls = sorted(s["wall_s"] for s in samples)
+        # Resume and status: the median of the repeats that found the index (all of them for other commands).
+        steady = samples[1:] if name in INDEXED and len(samples) > 1 else samples
+        walls = sorted(s["wall_s"] for s in steady)
         figures[name] = {"wall_s_median": walls[len(walls) // 2], "wall_s": [s["wall_s"] for s in samples],
-                         "peak_rss_mib_max": max(s["peak_rss_mib"] for s in samples)}
+                         "peak_rss_mib_max": max(s["peak_rss_mib"] for s in samples),
+                         "load_1m": [s["load_1m"] for s in samples]}
+        if name in INDEXED:
+            figures[name]["first_wall_s"] = samples[0]["wall_s"]
         print(f"  {name} at {info['runs']} runs: median {figures[name]['wall_s_median']:.2f} s "
               f"{figures[name]['wall_s']}, peak RSS {figures[name]['peak_rss_mib_max']:.0f} MiB", flush=True)
     return figures
@@ -270,9 +285,11 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--large-repeats", type=int, default=1,
                         help="repeats at 100,000 runs and more (a 200,000-run report takes minutes on 2 cores)")
-    parser.add_argument("--commands", nargs="+", default=["resume", "merge", "report"])
+    parser.add_argument("--commands", nargs="+", default=["resume", "status", "merge", "report"],
+                        choices=["resume", "status", "merge", "report"])
     parser.add_argument("--src", type=Path, default=None, help="another greenrt source tree to measure")
     parser.add_argument("--label", default="this checkout")
+    parser.add_argument("--note", default="", help="a sentence on the conditions (a shared host), printed with the table")
     parser.add_argument("--out", type=Path, default=OUT / "scale.json")
     args = parser.parse_args(argv)
     if args.src:
@@ -280,7 +297,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     folder = OUT / "scale"
     source = template(folder)
     result: dict[str, Any] = {"benchmark": "scale", "host": platform.node(), "python": platform.python_version(),
-                              "cpu_count": os.cpu_count(), "label": args.label, "repeats": args.repeats,
+                              "cpu_count": os.cpu_count(), "label": args.label, "note": args.note, "repeats": args.repeats,
                               "shards": SHARDS, "targets": TARGETS, "sizes": {}}
     for runs in args.sizes:
         info = build(folder, runs, source)

@@ -1,4 +1,9 @@
-"""Write BENCHMARKS.md from the JSON figures that `make bench` leaves in bench/out/."""
+"""Write BENCHMARKS.md from the JSON figures that `make bench` leaves in bench/out/.
+
+    python bench/write_report.py bench/out BENCHMARKS.md [scale]
+
+With `scale`, only the Scale section is rewritten (from bench/out/scale.json and scale-before.json), in place.
+"""
 from __future__ import annotations
 
 import json
@@ -63,17 +68,25 @@ def startup_section(report: dict) -> list[str]:
     return lines
 
 
+SCALE_COMMANDS = ("report", "resume", "status", "merge")
+
+
 def scale_section(after: dict, before: dict | None) -> list[str]:
-    """report / resume / merge per size, medians of the repeats, side by side with the code before (--src)."""
+    """report / resume / status / merge per size, medians of the repeats, side by side with the code before (--src)."""
     lines = [f"Synthetic results directories of real-shaped records and sample files (bench/scale.py: copies of a tiny "
              f"real sweep's records onto every run of a quick-like plan; merge over {after['shards']} shards at most, "
              f"fewer where the plan has fewer repetitions). Each command in its own subprocess; the median of the "
-             f"repeats (their number per row) and the largest peak RSS of the child. Targets (issue 16): report 20,000 runs < 15 s "
-             "and 1 GiB, 200,000 runs < 120 s and 4 GiB; resume (deciding what is left) at 200,000 < 5 s; merge of "
-             "64 shards at 200,000 < 60 s.", "",
-             "| command | runs | before: median s | before: peak MiB | now: median s | now: peak MiB | repeats | target |",
-             "|---|---|---|---|---|---|---|---|"]
-    for command in ("report", "resume", "merge"):
+             f"repeats (their number per row) and the largest peak RSS of the child. Resume and status keep an index "
+             f"of the journal lines they validated (runs.jsonl.index): their first repeat starts without one (the "
+             f"'first' column: every line validated, the index written) and their median is of the repeats after it "
+             f"(the index in place, only the lines appended since validated: none here). Targets (issue 16): report "
+             "20,000 runs < 15 s and 1 GiB, 200,000 runs < 120 s and 4 GiB; resume (deciding what is left) at 200,000 "
+             "< 5 s; merge of 64 shards at 200,000 < 60 s.", "",
+             "| command | runs | before: median s | before: peak MiB | now: first s | now: median s | now: peak MiB "
+             "| repeats | target |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    measured = [c for c in SCALE_COMMANDS if any(c in f for f in after["sizes"].values())]
+    for command in measured:
         for runs, figures in sorted(after["sizes"].items(), key=lambda kv: int(kv[0])):
             if command not in figures:
                 continue
@@ -83,20 +96,59 @@ def scale_section(after: dict, before: dict | None) -> list[str]:
             goal = (f"< {target[0]} s" + (f", < {target[1]} GiB" if target[1] else "")) if target else "-"
             now = figures[command]
             lines.append(f"| {command} | {runs} | {old['wall_s_median'] if old else '-'} | "
-                         f"{old['peak_rss_mib_max'] if old else '-'} | {now['wall_s_median']} | "
-                         f"{now['peak_rss_mib_max']} | {figures.get('repeats', after['repeats'])} | {goal} |")
+                         f"{old['peak_rss_mib_max'] if old else '-'} | {now.get('first_wall_s', '-')} | "
+                         f"{now['wall_s_median']} | {now['peak_rss_mib_max']} | {figures.get('repeats', after['repeats'])} "
+                         f"| {goal} |")
     growth = ", ".join(f"{c} {k}" for c, k in (after.get("growth_exponent") or {}).items() if k is not None)
     lines += ["", f"Growth from the smallest to the largest size, as the exponent k of time ~ runs^k (1: linear): "
               f"{growth or 'one size only'}."]
+    missing = [c for c in SCALE_COMMANDS if c not in measured]
+    if missing:
+        lines += ["", f"Not measured in this run: {', '.join(missing)} (`bench/scale.py --commands`); this page's "
+                      "history holds their last figures."]
     if before:
         lines += ["", f"Before: {before.get('label', '--src')} (`bench/scale.py --src`, run one after the other with the 'now' columns "
                       f"on the same machine, sizes {', '.join(map(str, before['sizes']))}); now: "
                       f"{after.get('label', 'this checkout')}."]
+    loads = [load for run in (before, after) if run for load in _loads(run)]
+    if loads or after.get("note"):
+        lines += ["", " ".join(filter(None, [after.get("note"), (
+            f"The host's 1-minute load average at the start of the commands: {min(loads):.1f} to {max(loads):.1f} "
+            f"on {after.get('cpu_count')} CPUs." if loads else "")]))]
     return lines
 
 
-def main(out_dir: str, target: str) -> None:
+def _loads(run: dict) -> list[float]:
+    return [load for figures in run["sizes"].values() for c in SCALE_COMMANDS if c in figures
+            for load in figures[c].get("load_1m", [])]
+
+
+def replace_section(text: str, heading: str, body: list[str]) -> str:
+    """text with the section that starts with `heading` (up to the next '## ') replaced by heading and body."""
+    start = text.index(heading)
+    end = text.find("\n## ", start + len(heading))
+    return text[:start] + "\n".join([heading, "", *body]) + ("\n" + text[end:] if end >= 0 else "\n")
+
+
+SCALE_HEADING = "## Scale: report, resume, status and merge from 2,000 to 200,000 runs"
+
+
+def _scale_figures(folder: Path) -> tuple[dict, dict | None]:
+    before = json.loads((folder / "scale-before.json").read_text()) if (folder / "scale-before.json").exists() else None
+    return json.loads((folder / "scale.json").read_text()), before
+
+
+def main(out_dir: str, target: str, only: str | None = None) -> None:
     folder = Path(out_dir)
+    if only == "scale":  # rewrite the Scale section alone, from bench/out/scale*.json; the rest stays as it is
+        text = Path(target).read_text()
+        heading = next(line for line in text.splitlines() if line.startswith("## Scale"))
+        Path(target).write_text(replace_section(text, heading, scale_section(*_scale_figures(folder))).replace(
+            heading, SCALE_HEADING, 1))
+        print(f"wrote the Scale section of {target}")
+        return
+    if only is not None:
+        raise SystemExit(f"write_report.py: unknown section {only!r}; valid: scale (or none: the whole page)")
     sampler = json.loads((folder / "sampler.json").read_text())
     overheads = [json.loads(p.read_text()) for p in sorted(folder.glob("overhead-*.json"))]
     text = [
@@ -122,9 +174,7 @@ def main(out_dir: str, target: str) -> None:
         text += ["### 8 simulated GPUs and 4 RAPL zones (target: under 1 % of a core at 50 ms)", "",
                  *sampler_section(json.loads((folder / "sampler-8gpu.json").read_text())), ""]
     if (folder / "scale.json").exists():
-        before = json.loads((folder / "scale-before.json").read_text()) if (folder / "scale-before.json").exists() else None
-        text += ["## Scale: report, resume and merge from 2,000 to 200,000 runs", "",
-                 *scale_section(json.loads((folder / "scale.json").read_text()), before), ""]
+        text += [SCALE_HEADING, "", *scale_section(*_scale_figures(folder)), ""]
     if (folder / "startup.json").exists():
         text += ["## Start-up cost per launcher (outside the measured window)", "",
                  *startup_section(json.loads((folder / "startup.json").read_text())), ""]
@@ -143,4 +193,4 @@ def main(out_dir: str, target: str) -> None:
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:3])
+    main(*sys.argv[1:4])

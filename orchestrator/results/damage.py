@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from orchestrator.errors import UserError
@@ -40,8 +41,8 @@ def damage(results: ResultsDir) -> list[str]:
         if problem is not None:
             lines.append(f"{result}: unreadable ({problem}); left as it is: the journal holds the run's result, "
                          "so nothing is lost; delete it or restore it from a copy to silence this")
-    for samples in sorted(results.samples_dir.glob("*.parquet")):
-        refused = _not_a_file(results.root, samples)
+    for samples, plain in _sample_files(results):
+        refused = None if plain else _not_a_file(results.root, samples)
         if refused:
             lines.append(refused)
         elif not _parquet_whole(samples):
@@ -54,6 +55,21 @@ def damage(results: ResultsDir) -> list[str]:
     return lines
 
 
+def _sample_files(results: ResultsDir) -> list[tuple[Path, bool]]:
+    """Each samples/*.parquet, and whether it is plainly a regular file inside the folder: an entry the listing says
+    is a regular file, in a samples folder that is a real folder inside the results folder. Only the others go
+    through the full check (resolving each path costs milliseconds, minutes at 200,000 runs)."""
+    folder = results.samples_dir
+    try:
+        real = stat.S_ISDIR(os.lstat(folder).st_mode) and folder.resolve().parent == results.root.resolve()
+        entries = sorted(os.scandir(folder), key=lambda e: e.name) if real else []
+    except OSError:
+        real, entries = False, []
+    if not real:  # missing, or a link, a loop or a file in its place: as before, each file on its own
+        return [(path, False) for path in sorted(folder.glob("*.parquet"))]
+    return [(Path(e.path), e.is_file(follow_symlinks=False)) for e in entries if e.name.endswith(".parquet")]
+
+
 def _not_a_file(root: Path, path: Path) -> str | None:
     """Why a samples file is refused (a link, a FIFO, a folder in its place), never opened; None when it is a file."""
     try:
@@ -64,10 +80,16 @@ def _not_a_file(root: Path, path: Path) -> str | None:
 
 
 def _parquet_whole(path: Path) -> bool:
-    try:
-        with open(path, "rb") as fh:
+    try:  # never following a link, never waiting on a FIFO swapped in since the listing
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return False
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return False
             head = fh.read(4)
             fh.seek(-4, os.SEEK_END)
             return head == b"PAR1" and fh.read(4) == b"PAR1"
-    except OSError:
-        return False
+        except OSError:
+            return False

@@ -41,13 +41,33 @@ def iter_journal_objects(path: Path, problems: list[JournalProblem]) -> Iterator
         return
     with fh:
         for number, raw in enumerate(fh, start=1):
-            try:
-                data = loads_line(raw)
-                record = from_journal(data)
-            except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # UnreadableRecord is a ValueError
-                problems.append(JournalProblem(number, f"{path}:{number}: unreadable record ({exc})"))
-                continue
-            yield number, data, record
+            read = read_line(path, number, raw, problems)
+            if read is not None:
+                yield number, *read
+
+
+def read_line(path: Path, number: int, raw: bytes, problems: list[JournalProblem]) -> tuple[dict, RunRecord] | None:
+    """One line's JSON object and record, or None with the line added to problems: the one judge of a line, for
+    every reader (the index of validated lines, journal_index.py, included)."""
+    try:
+        data = loads_line(raw)
+        return data, from_journal(data)
+    except (ValueError, UnicodeDecodeError, RecursionError) as exc:  # UnreadableRecord is a ValueError
+        problems.append(problem(path, number, str(exc)))
+        return None
+
+
+def problem(path: Path, number: int, reason: str) -> JournalProblem:
+    return JournalProblem(number, f"{path}:{number}: {UNREADABLE} ({reason})")
+
+
+UNREADABLE = "unreadable record"
+
+
+def reason_of(path: Path, found: JournalProblem) -> str:
+    """Why a line is damaged, without the journal's path and line number (what the index keeps: the folder may
+    be moved)."""
+    return found.message[len(problem(path, found.line, "").message) - 1:-1]
 
 
 def loads_line(raw: bytes) -> Any:

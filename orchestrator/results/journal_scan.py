@@ -4,16 +4,17 @@ the tables count too, and `status` names every line the report skips.
 
 Faster readers once answered here from a few typed fields of each line (polars, or the line's sorted tail); they
 accepted lines whose other fields had the wrong type, which the report then skipped (or crashed on) while resume
-called the run done and status said nothing. Reading every record costs tens of seconds at 200,000 runs, once per
-resume or status; agreeing with the report is worth it.
+called the run done and status said nothing. Every line is still judged by the record reader, but once: the index
+of validated lines (journal_index.py) keeps what the lines read so far said, so a later read validates only the
+lines appended since (and hashes the rest, to know they are the same bytes).
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from orchestrator.results.journal import JournalProblem, iter_journal
-from orchestrator.results.record import INTERRUPTED
+from orchestrator.results.journal import JournalProblem
+from orchestrator.results.journal_index import scan
 
 # The last scan, by the journal's identity: `greenrt status` asks for the done runs and for the damaged lines of the
 # same journal, which one strict pass answers.
@@ -22,18 +23,17 @@ _last: dict[tuple[str, int, int, int], tuple[frozenset[str], tuple[JournalProble
 
 def _scan(path: Path) -> tuple[frozenset[str], tuple[JournalProblem, ...]]:
     try:
-        st = os.lstat(path)  # a link in the file's place is another key, and refused by iter_journal
+        st = os.lstat(path)  # a link in the file's place is another key, and refused by the scan
         key = (str(path.absolute()), st.st_ino, st.st_size, st.st_mtime_ns)
     except OSError:
-        key = None  # absent or refused: iter_journal answers (nothing, or one line)
+        key = None  # absent or refused: the scan answers (nothing, or one line)
     if key is not None and key in _last:
         return _last[key]
-    problems: list[JournalProblem] = []
-    done = frozenset(record.run_id for _, record in iter_journal(path, problems) if record.status != INTERRUPTED)
+    done, problems = scan(path)
     if key is not None:
         _last.clear()
-        _last[key] = (done, tuple(problems))
-    return done, tuple(problems)
+        _last[key] = (done, problems)
+    return done, problems
 
 
 def done_run_ids(path: Path) -> set[str]:
