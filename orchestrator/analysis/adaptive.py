@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from orchestrator.analysis.frames import ok_runs
-from orchestrator.analysis.stopping import CellState, StoppingRule, cell_states
+from orchestrator.analysis.stopping import CellState, StoppingRule, cell_states, group_verdict
 
 ENERGY, LATENCY = "j_per_inference", "latency_p50_ms"
 
@@ -174,3 +174,47 @@ def stopping_table(rounds: Rounds) -> pl.DataFrame:
     schema = {"model": pl.String, "batch_size": pl.Int64, "runtime": pl.String, "precision": pl.String,
               "runs_used": pl.Int64, "stopped_by": pl.String, "stopped_why": pl.String, "stopped_metric": pl.String}
     return pl.DataFrame(rows, schema=schema)
+
+
+@dataclass(frozen=True)
+class SequentialVerdict:
+    """The verdict rule's final answer for one group (model, batch size, precision): the test the sweep stopped
+    on, valid under its looks after every round. The fixed design's Mann-Whitney cannot reach alpha with the 3 to 5
+    runs a separated runtime keeps (its smallest two-sided p is 0.1 at 3 against 3), so the report and the advice
+    take this answer for the metric the rule judged, and the rank test everywhere else."""
+
+    metric: str
+    verdict: str  # "best" or "tie"
+    leader: str  # a runtime
+    tied: tuple[str, ...]  # runtimes not separated from the leader
+    runtimes: frozenset[str]  # the runtimes the rule compared (those with a successful run)
+    note: str
+
+
+def sequential_verdicts(plan: Mapping, runs: pl.DataFrame) -> dict[tuple[str, int, str], SequentialVerdict]:
+    """{(model, batch size, precision): verdict} of a `stop = "verdict"` sweep's settled groups; {} otherwise."""
+    table = adaptive_table(plan)
+    if not table or table.get("stop") != "verdict" or runs.is_empty():
+        return {}
+    rule, slots = rule_from(table), plan_slots(plan)
+    _, values = _run_facts(runs)
+    groups, metrics = _groups(slots, rule.max_runs, values)
+    found = {}
+    for group, cells in groups.items():
+        measured = {cell: got for cell, got in cells.items() if got}
+        answer = group_verdict(rule, measured) if measured else None
+        if answer is None or answer.verdict == "open" or answer.leader is None:
+            continue
+        model, batch, precision = group.split("|")
+
+        def runtime(cell: str) -> str:
+            return cell.split("|")[2]
+
+        tied = tuple(runtime(c) for c in answer.tied)
+        how = (f"the adaptive sweep's sequential test: t-test on log values, alpha {rule.alpha} spent over "
+               f"{rule.looks} looks, Holm over the leader's comparisons (docs/statistics.md)")
+        note = (f"separated from every other runtime by {how}" if answer.verdict == "best"
+                else f"not separated from {', '.join(tied)} by {how}")
+        found[(model, int(batch.removeprefix("bs")), precision)] = SequentialVerdict(
+            metrics[group], answer.verdict, runtime(answer.leader), tied, frozenset(runtime(c) for c in measured), note)
+    return found

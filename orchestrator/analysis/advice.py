@@ -13,6 +13,7 @@ p99 latency).
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -51,6 +52,9 @@ class AdviceRequest:
     grid: GridFigures = field(default_factory=GridFigures)
     alpha: float = ALPHA
     seed: int = 0
+    # An adaptive sweep's verdict-rule answers per (model, batch size, precision) (analysis/adaptive.py), which
+    # replace the rank test for the metric the rule judged; empty for fixed sweeps and pooled directories.
+    sequential: Mapping = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.objective not in OBJECTIVES:
@@ -227,7 +231,8 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
         chosen = group.filter(pl.col("runtime").is_in(list(candidates)))
         chosen = with_objective_columns(chosen, request.grid)
         pairs = compare_runtimes(chosen, {objective: metric}, request.alpha)[0]
-        best = best_runtimes(chosen, pairs, {objective: metric}, request.alpha).row(0, named=True)
+        best = best_runtimes(chosen, pairs, {objective: metric}, request.alpha,
+                             request.sequential).row(0, named=True)
         leader = best["best"]
         figure = points[leader]["objective"]
         tied = [t for t in best["tied_with"].split(", ") if t] if best["tied_with"] else []

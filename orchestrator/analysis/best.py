@@ -7,8 +7,13 @@ tests: one per other runtime (many-to-one, the leader against each, as in a comp
 a claim about every pair, keeps all k(k - 1)/2 pairs in one Holm family. Runtimes the leader is not significantly
 lower than are listed as tied with it (verdict "tie"). When no comparison could be tested (fewer than two runs
 per runtime), the verdict is "untested": the leader is only the lowest single measurement.
+
+An adaptive sweep stopped by the verdict rule is answered by that rule's own test for the metric it judged
+(`sequential`, analysis/adaptive.py), for the runtimes it compared: its runs were chosen by that test.
 """
 from __future__ import annotations
+
+from collections.abc import Mapping
 
 import polars as pl
 
@@ -22,8 +27,17 @@ def _leader_vs(pairs: pl.DataFrame, leader: str, other: str) -> dict | None:
     return row.row(0, named=True) if row.height else None
 
 
+def _sequential_answer(sequential: Mapping, key: tuple, column: str, runtimes: list[str]):
+    """The verdict rule's answer for this group and metric, where it compared exactly these runtimes; else None."""
+    answer = sequential.get(key)
+    if answer is None or answer.metric != column or answer.runtimes != frozenset(runtimes):
+        return None
+    return answer
+
+
 def best_runtimes(runs: pl.DataFrame, pairs: pl.DataFrame | None = None,
-                  objectives: dict[str, str] = OBJECTIVES, alpha: float = ALPHA) -> pl.DataFrame:
+                  objectives: dict[str, str] = OBJECTIVES, alpha: float = ALPHA,
+                  sequential: Mapping | None = None) -> pl.DataFrame:
     if pairs is None:
         pairs = compare_runtimes(runs, objectives, alpha)[0]
     ok = ok_runs(runs)
@@ -60,6 +74,13 @@ def best_runtimes(runs: pl.DataFrame, pairs: pl.DataFrame | None = None,
             else:
                 verdict, note = "best", (f"significantly lower than every other runtime (Mann-Whitney, Holm over "
                                          f"the leader's comparisons, alpha {alpha})")
+            answer = _sequential_answer(sequential or {}, key, column, medians["runtime"].to_list())
+            if answer is not None:
+                leader = answer.leader
+                leader_median = medians.filter(pl.col("runtime") == leader)["median"][0]
+                others = [r for r in medians["runtime"].to_list() if r != leader]
+                verdict, note, tied, untested = answer.verdict, answer.note, list(answer.tied), []
+                medians = medians.filter(pl.col("runtime") == leader).vstack(medians.filter(pl.col("runtime") != leader))
             runner_up = medians.row(1) if medians.height > 1 else (None, None)
             rows.append({**base, "best": leader, "median": leader_median, "runner_up": runner_up[0],
                          "runner_up_median": runner_up[1],

@@ -70,13 +70,14 @@ def compute_advice(directories: Sequence[Path], options: AdviceOptions = AdviceO
             raise UserError(f"--{name.replace('_', '-')}: {value!r} is not a finite positive number")
     pooled = read_directories(list(directories), given)
     try:
-        return AdviceOutcome(_advise_pooled(pooled.runs, pooled.grid.overridden_by(given), options),
+        grid = pooled.grid.overridden_by(given)
+        return AdviceOutcome(_advise_pooled(pooled.runs, grid, options, pooled.sequential),
                              list(pooled.problems))
     except UserError as exc:
         raise AdviceRefused(str(exc), list(pooled.problems)) from None
 
 
-def _advise_pooled(runs: pl.DataFrame, grid: GridFigures, options: AdviceOptions) -> Advice:
+def _advise_pooled(runs: pl.DataFrame, grid: GridFigures, options: AdviceOptions, sequential: dict) -> Advice:
     if options.objective == "carbon" and not grid.carbon_shown:
         raise UserError("--objective carbon needs --grid-intensity-g-per-kwh (or report.grid_intensity_g_per_kwh "
                         "in the sweep's config): greenrt assumes no grid")
@@ -90,5 +91,5 @@ def _advise_pooled(runs: pl.DataFrame, grid: GridFigures, options: AdviceOptions
     request = AdviceRequest(objective=options.objective, max_p99_ms=options.max_p99_ms,
                             min_throughput=options.min_throughput, faithful_only=options.faithful_only,
                             precision=options.precision, models=tuple(options.models) or None,
-                            batch_sizes=tuple(options.batch_sizes) or None, grid=grid)
+                            batch_sizes=tuple(options.batch_sizes) or None, grid=grid, sequential=sequential)
     return make_advice(runs, request)

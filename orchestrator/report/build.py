@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from orchestrator.analysis.adaptive import plan_rounds
+from orchestrator.analysis.adaptive import plan_rounds, sequential_verdicts
 from orchestrator.analysis.advice import AdviceRequest, advise
 from orchestrator.analysis.best import best_runtimes
 from orchestrator.analysis.carbon import GridFigures
@@ -66,7 +66,8 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     stats = cell_statistics(runs, seed=seed)
     correlations = energy_time_correlations(runs)
     pairs, kruskal = compare_runtimes(runs, alpha=alpha)
-    best = best_runtimes(runs, pairs, alpha=alpha)
+    sequential = sequential_verdicts(plan, runs)  # a verdict-rule adaptive sweep answers by its own test
+    best = best_runtimes(runs, pairs, alpha=alpha, sequential=sequential)
     ok = ok_runs(runs) if not runs.is_empty() else runs
     energy_available = not ok.is_empty() and not ok["j_per_inference"].drop_nulls().is_empty()
     energy_note = None if energy_available else (energy_reason(runs) if not runs.is_empty() else "no runs")
@@ -88,7 +89,8 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
 
     doc = Document(f"greenrt report: {plan.get('config_name', root.name)}")
     grid_used = GridFigures(**config_grid(plan, root.name)).overridden_by(grid or GridFigures())
-    files.advice = advise(with_host(runs, results, root.name), AdviceRequest(grid=grid_used, alpha=alpha, seed=seed))
+    files.advice = advise(with_host(runs, results, root.name), AdviceRequest(grid=grid_used, alpha=alpha, seed=seed,
+                                                                         sequential=sequential))
     colors = figures.runtime_colors(derived["runtime"].unique().to_list()) if not runs.is_empty() else {}
     caveats = host_caveats(files.advice, extra=tuple(filter(None, [busy_line(runs)])))
     files.caveats = caveats.lines

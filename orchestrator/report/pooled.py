@@ -13,6 +13,7 @@ from pathlib import Path
 
 import polars as pl
 
+from orchestrator.analysis.adaptive import sequential_verdicts
 from orchestrator.analysis.carbon import GridFigures, InvalidGridFigure
 from orchestrator.errors import UserError
 from orchestrator.results.journal import describe_problems
@@ -28,6 +29,9 @@ class PooledRuns:
     runs: pl.DataFrame
     grid: GridFigures  # the configs' figures, before any command-line option
     problems: list[str] = field(default_factory=list)  # journal lines that could not be read
+    # One adaptive sweep's verdict-rule answers (analysis/adaptive.py); {} when pooling several directories, whose
+    # runs no single sequential design chose.
+    sequential: dict = field(default_factory=dict)
 
 
 def _host_of(results: ResultsDir) -> str:
@@ -73,14 +77,17 @@ def with_host(table: pl.DataFrame, results: ResultsDir, source: str) -> pl.DataF
 
 
 def read_directories(directories: list[Path], given: GridFigures = GridFigures()) -> PooledRuns:
-    frames, problems, grids = [], [], {}
+    frames, problems, grids, sequential = [], [], {}, {}
     for directory in directories:
         results = ResultsDir(directory)
         source = str(directory)
         if not results.plan_path.exists():
             raise UserError(f"{directory}: not a greenrt results directory (no plan.json)")
-        grids[source] = config_grid(results.read_plan(), source)  # damaged: one line naming plan.json
+        plan = results.read_plan()
+        grids[source] = config_grid(plan, source)  # damaged: one line naming plan.json
         journal = read_runs(results.journal_path, results.root)
+        if len(directories) == 1:
+            sequential = sequential_verdicts(plan, journal.runs)
         if journal.problems:
             problems.append(f"{source}: {describe_problems(results.journal_path, journal.problems)}")
         results.read_facts(results.host_path, lambda line: problems.append(f"{source}: {line}"))
@@ -88,4 +95,4 @@ def read_directories(directories: list[Path], given: GridFigures = GridFigures()
         if not table.is_empty():
             frames.append(table)
     runs = pl.concat(frames, how="diagonal_relaxed") if frames else pl.DataFrame()
-    return PooledRuns(runs, _agreed_grid(grids, given), problems)
+    return PooledRuns(runs, _agreed_grid(grids, given), problems, sequential)
