@@ -267,7 +267,7 @@ def _look(rule: StoppingRule, cells: dict[str, _Cell], t: int) -> None:
     head = cells[leader]
     others_open = any(c.stop_at is None for name, c in group.items() if name != leader)
     if head.stop_at is None and not others_open and len(ready) == len(group):
-        tied = [name for name in group if name != leader]
+        tied = [name for name in group if name != leader and not cells[name].separated]  # this look's included
         n = lead.n
         head.stop_at, head.stopped_by = n, ("max" if n >= rule.max_runs else "verdict")
         head.why = (f"tied for lowest with {', '.join(sorted(tied))}" if tied else

@@ -150,3 +150,10 @@ def test_values_at_or_under_zero_are_compared_on_their_own_scale():
     group = {"a": [0.0, 0.01, -0.01, 0.0], "b": [5.0, 5.1, 4.9, 5.05]}
     states = cell_states(VERDICT, {"g": group})
     assert states["b"].stopped_by == "verdict" and "separated" in states["b"].why
+
+
+def test_the_leader_of_a_group_settled_in_one_look_is_best_not_tied_with_the_runtime_it_separated():
+    rule = StoppingRule(min_runs=2, max_runs=10, stop="verdict")
+    states = cell_states(rule, {"g": {"a": [1.0, 1.01], "b": [5.0, 5.1]}})
+    assert not states["b"].active and states["b"].why.startswith("separated")
+    assert not states["a"].active and states["a"].why.startswith("best")
