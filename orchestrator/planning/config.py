@@ -26,6 +26,7 @@ from orchestrator.planning.config_sections import (Baseline, Cooldown, Interfere
                                                    without_later_defaults)
 from orchestrator.planning.runtime_checks import environment_mistakes, opset_mistakes, provider_option_mistakes
 from orchestrator.planning.runtimes import NATIVE_FRAMEWORKS, UnknownRuntimeError, parse_runtime
+from orchestrator.planning.user_model_checks import hf_model_mistakes
 from orchestrator.planning.user_models import user_model_entries
 from orchestrator.provisioning.interpreters import interpreter_refusal
 from runners.protocol import UserModel, Weights
@@ -224,6 +225,12 @@ class SweepConfig(Section):
                              f"packages of images/{environment}/requirements.txt")
         raise_if(lines)
         return value
+
+    @model_validator(mode="after")
+    def _hf_models_known(self) -> SweepConfig:
+        # After every key: the interpreter that builds hf models may be the config's own (interpreters.torch).
+        raise_if(hf_model_mistakes(self.user_models, self.interpreters))
+        return self
 
     def weights_for(self, framework: str, model: str) -> Weights:
         path = self.weights.get(framework, {}).get(model)
