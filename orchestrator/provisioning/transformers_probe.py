@@ -13,6 +13,7 @@ import functools
 import hashlib
 import json
 import os
+import re
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -85,7 +86,7 @@ def _run(python: str, code: str, *args: str, timeout: float) -> subprocess.Compl
     try:
         return subprocess.run([python, "-c", code, *args], stdin=subprocess.DEVNULL, capture_output=True, text=True,
                               timeout=timeout, env=env)
-    except (OSError, subprocess.SubprocessError) as exc:
+    except (OSError, ValueError, subprocess.SubprocessError) as exc:  # ValueError: a NUL in an argument
         raise ProbeError(f"{python} does not run ({type(exc).__name__}: {exc})") from None
 
 
@@ -108,8 +109,26 @@ def _cache_file(python: str, version: str) -> Path:
 
 def _read(path: Path) -> dict:
     try:
-        said = json.loads(path.read_text())
-    except (OSError, ValueError):  # absent or damaged: asked again
+        return _shaped(path.read_text())
+    except OSError:  # absent or unreadable: asked again
+        return {}
+
+
+def _keep(path: Path, said: dict) -> None:
+    partial = path.with_suffix(f".{os.getpid()}.tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial.write_text(json.dumps(said))
+        os.replace(partial, path)  # whole or not at all: two commands at once each write a complete file
+    except OSError:  # a read-only cache: asked again next time, never a reason to stop
+        partial.unlink(missing_ok=True)
+
+
+def _shaped(text: str) -> dict:
+    """The probe's answer, or {} where the text is not one (a damaged cache file is asked again)."""
+    try:
+        said = json.loads(text)
+    except ValueError:
         return {}
     shape = {"version": str, "model_types": dict, "details": dict}
     return said if isinstance(said, dict) and all(isinstance(said.get(k), t) for k, t in shape.items()) else {}
@@ -122,7 +141,9 @@ def transformers_facts(python: str, model_types: tuple[str, ...], timeout: float
     cache = _cache_file(python, version)
     said = _read(cache)
     known = said.get("model_types", {})
-    wanted = [t for t in model_types if t not in said.get("details", {}) and (not said or known.get(t))]
+    # Only names a model type can have go on the probe's command line (any other is unknown to every version).
+    wanted = [t for t in model_types if re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}", t)
+              and t not in said.get("details", {}) and (not said or known.get(t))]
     if not said or wanted:
         done = _run(python, _PROBE, *wanted, timeout=timeout)
         line = next((s for s in reversed(done.stdout.splitlines()) if s.startswith(_MARK)), None)
@@ -130,15 +151,14 @@ def transformers_facts(python: str, model_types: tuple[str, ...], timeout: float
             error = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
             raise ProbeError(f"transformers {version} in {python} could not be asked (exit {done.returncode}: "
                              f"{error})")
-        fresh = json.loads(line[len(_MARK):])
+        fresh = _shaped(line[len(_MARK):])
+        if not fresh:
+            raise ProbeError(f"transformers {version} in {python} answered what greenrt cannot read")
         said = {**fresh, "details": {**said.get("details", {}), **fresh["details"]}}
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        partial = cache.with_suffix(f".{os.getpid()}.tmp")
-        partial.write_text(json.dumps(said))
-        os.replace(partial, cache)  # whole or not at all: two commands at once each write a complete file
+        _keep(cache, said)
     classes = {t: HfClass(d.get("model_class"), tuple(d.get("inputs") or ()),
                           tuple(d["outputs"]) if d.get("outputs") is not None else None, d.get("problem"))
-               for t, d in said["details"].items()}
+               for t, d in said["details"].items() if isinstance(d, dict)}
     return TransformersFacts(said["version"], said["model_types"], classes)
 
 
