@@ -84,13 +84,15 @@ def hf_mistakes(name: str, model: UserModel, facts: TransformersFacts, where_bui
     return []
 
 
-def hf_model_mistakes(entries: Mapping[str, dict], interpreters: Mapping[str, str]) -> list[str]:
-    """Every hf user model against the transformers that will build it (the config's interpreters.torch, or the
-    torch venv once built); a warning, not a refusal, while neither exists."""
+def hf_model_mistakes(entries: Mapping[str, dict], interpreters: Mapping[str, str],
+                      python: str | None = None) -> list[str]:
+    """Every hf user model against the transformers that will build it (the config's interpreters.torch, else
+    --python where the caller knows it, else the torch venv once built); a warning, not a refusal, while none exists."""
     models = {name: UserModel.from_entry(entry) for name, entry in entries.items() if entry.get("format") == "hf"}
     if not models:
         return []
-    python, what = hf_interpreter(interpreters)
+    given = interpreters.get(HF_ENVIRONMENT) or python
+    python, what = hf_interpreter(interpreters, python)
     if python is None:
         logger.warning(f"user model(s) {', '.join(models)}: hf model type not checked against transformers yet: "
                        f"{what}; a type it does not know fails those runs at load")
@@ -98,8 +100,8 @@ def hf_model_mistakes(entries: Mapping[str, dict], interpreters: Mapping[str, st
     try:
         facts = transformers_facts(python, tuple(sorted({m.hf.model_type for m in models.values()})))
     except ProbeError as exc:
-        if what.startswith("interpreters."):  # the user's own interpreter: it cannot build these models
-            return [f"{what} = {interpreters[HF_ENVIRONMENT]!r}: {exc}, which builds user model(s) "
+        if what != f"the {HF_ENVIRONMENT} environment":  # the user's own interpreter: it cannot build these models
+            return [f"{what} = {given!r}: {exc}, which builds user model(s) "
                     f"{', '.join(models)} (hf); valid: an interpreter with images/{HF_ENVIRONMENT}/requirements.txt"]
         logger.warning(f"user model(s) {', '.join(models)}: hf model type not checked against transformers: {exc}")
         return []

@@ -134,7 +134,7 @@ def _shaped(text: str) -> dict:
     return said if isinstance(said, dict) and all(isinstance(said.get(k), t) for k, t in shape.items()) else {}
 
 
-def transformers_facts(python: str, model_types: tuple[str, ...], timeout: float = 600) -> TransformersFacts:
+def transformers_facts(python: str, model_types: tuple[str, ...], timeout: float = 300) -> TransformersFacts:
     """What `python`'s transformers says of every model type and of these ones' classes; cached per interpreter and
     version. ProbeError (one line) where it cannot answer."""
     version = transformers_version(python)
@@ -162,12 +162,15 @@ def transformers_facts(python: str, model_types: tuple[str, ...], timeout: float
     return TransformersFacts(said["version"], said["model_types"], classes)
 
 
-def hf_interpreter(interpreters: Mapping[str, str]) -> tuple[str | None, str]:
-    """(the interpreter that will build hf models, what it is): the config's interpreters.torch, or the torch venv
-    once built; (None, why) while there is none. The Docker image installs the venv's pinned versions."""
-    state = EnvironmentManager(dict(interpreters)).state(HF_ENVIRONMENT)
-    if state.state in ("interpreter", "ready"):
-        return str(state.python), (f"interpreters.{HF_ENVIRONMENT}" if state.state == "interpreter"
-                                   else f"the {HF_ENVIRONMENT} environment")
+def hf_interpreter(interpreters: Mapping[str, str], python: str | None = None) -> tuple[str | None, str]:
+    """(the interpreter that will build hf models, what it is): the config's interpreters.torch, else `python`
+    (--python), else the torch venv once built; (None, why) while there is none. The Docker image installs the
+    venv's pinned versions."""
+    state = EnvironmentManager(dict(interpreters), python).state(HF_ENVIRONMENT)
+    if state.state == "interpreter":
+        return str(state.python), (f"interpreters.{HF_ENVIRONMENT}" if HF_ENVIRONMENT in interpreters
+                                   else "--python")
+    if state.state == "ready":
+        return str(state.python), f"the {HF_ENVIRONMENT} environment"
     why = "is not built yet" if state.state == "absent" else "is built again (its requirements changed)"
     return None, f"the {HF_ENVIRONMENT} environment {why}: greenrt builds it on first use, once the sweep has begun"

@@ -15,6 +15,7 @@ import pytest
 from models.user_files import Declared, DeclaredInput
 from orchestrator.errors import UserError
 from orchestrator.planning.config import parse_config
+from orchestrator.planning.user_models import user_model_entries
 from orchestrator.planning.user_model_checks import hf_mistakes, hf_model_mistakes, output_mistakes
 from orchestrator.provisioning import transformers_probe
 from orchestrator.provisioning.transformers_probe import HfClass, TransformersFacts, transformers_facts
@@ -185,3 +186,8 @@ def test_an_interpreter_named_for_torch_without_transformers_is_refused_for_hf_m
     assert str(refused.value).splitlines() == [
         f"config: interpreters.torch = '{python}': {python} has no transformers module, which builds user model(s) "
         f"m (hf); valid: an interpreter with images/torch/requirements.txt"]
+    # The same interpreter given as --python (the sweep's caller knows it; the config does not) is asked the same way.
+    entries, _ = user_model_entries({"m": {"hf": {"model_type": "bert"}, "inputs": HF_INPUTS}})
+    assert hf_model_mistakes(entries, {}, str(python)) == [
+        f"--python = '{python}': {python} has no transformers module, which builds user model(s) m (hf); valid: an "
+        f"interpreter with images/torch/requirements.txt"]
