@@ -6,6 +6,7 @@ the entry's output order, as the built-in models' wrappers do (the adapters, the
 """
 from __future__ import annotations
 
+import difflib
 import io
 import os
 import zipfile
@@ -104,6 +105,7 @@ def _hf_model(spec: ModelSpec, weights: Weights) -> nn.Module:
     model_type = given.pop("model_type", None) or hf.model_type
     for key in ("architectures", "auto_map", "transformers_version", "_name_or_path"):  # remote code, hub names
         given.pop(key, None)
+    _check_model_type(model_type)
     config = AutoConfig.for_model(model_type, **given)
     torch.manual_seed(weights.seed)
     net = AutoModel.from_config(config, trust_remote_code=False)
@@ -116,6 +118,22 @@ def _hf_model(spec: ModelSpec, weights: Weights) -> nn.Module:
                               f"{len(unexpected)} unexpected key(s) (e.g. {', '.join((missing + unexpected)[:3])})",
                               kind="load")
     return HfModule(net, [i.name for i in spec.inputs], spec.outputs)
+
+
+def _check_model_type(model_type: str) -> None:
+    """The config check's refusal (orchestrator/planning/user_model_checks.py), made here where it was deferred (no
+    torch environment yet): one line with the closest types, not transformers' list of all of them."""
+    import transformers
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+    from transformers.models.auto.modeling_auto import MODEL_MAPPING_NAMES
+
+    if model_type not in CONFIG_MAPPING_NAMES:
+        close = difflib.get_close_matches(model_type, list(CONFIG_MAPPING_NAMES), n=5, cutoff=0.6)
+        raise RunnerError(f"transformers {transformers.__version__} knows no model type {model_type!r}; valid: "
+                          f"{', '.join(close) or 'one of its model types'}", kind="load")
+    if not MODEL_MAPPING_NAMES.get(model_type):
+        raise RunnerError(f"transformers {transformers.__version__} has no base model class (AutoModel) for model "
+                          f"type {model_type!r}, which greenrt builds", kind="load")
 
 
 def build_user_torch_model(spec: ModelSpec, weights: Weights) -> nn.Module:

@@ -28,6 +28,7 @@ from orchestrator.planning.config_sections import (MAX_REPETITIONS, AdaptiveRepe
                                                    without_later_defaults)
 from orchestrator.planning.runtime_checks import environment_mistakes, opset_mistakes, provider_option_mistakes
 from orchestrator.planning.runtimes import NATIVE_FRAMEWORKS, UnknownRuntimeError, parse_runtime
+from orchestrator.planning.user_model_checks import hf_model_mistakes
 from orchestrator.planning.user_models import user_model_entries
 from orchestrator.provisioning.interpreters import interpreter_refusal
 from runners.protocol import UserModel, Weights
@@ -278,6 +279,12 @@ class SweepConfig(Section):
     def max_repetitions(self) -> int:
         """Repetitions the plan holds: the fixed count, or an adaptive sweep's max (rounds it may never reach)."""
         return self.repetitions.max if isinstance(self.repetitions, AdaptiveRepetitions) else self.repetitions
+
+    @model_validator(mode="after")
+    def _hf_models_known(self) -> SweepConfig:
+        # After every key: the interpreter that builds hf models may be the config's own (interpreters.torch).
+        raise_if(hf_model_mistakes(self.user_models, self.interpreters))
+        return self
 
     def weights_for(self, framework: str, model: str) -> Weights:
         path = self.weights.get(framework, {}).get(model)

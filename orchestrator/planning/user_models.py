@@ -5,9 +5,10 @@ process).
 
 What is checked before anything is measured (each a line naming what is wrong and the valid choices): the format
 (exactly one of onnx, torch, keras, hf), the file (exists, is readable), the name (not a built-in's), and `inputs`
-against what the file declares (name, rank, dtype, each fixed dimension). The file is read without running it
-(models.user_files); a file whose content cannot be read as its format is not refused here: its runs fail with kind
-`load` and the loading library's own words, as the issue asks.
+against what the file declares (name, rank, dtype, each fixed dimension), `outputs` against its outputs
+(user_model_checks, which also checks an hf model against transformers once the config's interpreters are known).
+The file is read without running it (models.user_files); a file whose content cannot be read as its format is not
+refused here: its runs fail with kind `load` and the loading library's own words, as the issue asks.
 
 Which runtimes each format runs on (the planner skips every other cell with the reason): `runtime_refusal`.
 """
@@ -25,13 +26,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.registry import BUILT_IN_MODELS
 from models.user_files import BATCH, READERS, Declared, ModelFileError, pt2_pickled_payloads
 from models.user_models import FORMATS, LOADERS
+from orchestrator.planning.user_model_checks import HF_DEFAULT_OUTPUTS, output_mistakes
 from orchestrator.safe_paths import readable_file, shown
 from runners.protocol import UserModel, to_dict
 
 DTYPES = ("float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
 SUFFIXES = {"onnx": ".onnx", "torch": ".pt2", "keras": ".keras"}
-HF_DEFAULT_OUTPUTS = ("last_hidden_state",)
 
 # Which runtimes (framework, model format) run a user model of each format: an ONNX file as is on ONNX Runtime's
 # providers and OpenVINO; a torch program (or a transformers architecture, built in torch) in torch and its compiler,
@@ -209,6 +210,8 @@ def user_model_entry(name: str, table: UserModelTable) -> tuple[UserModel | None
                       f"\"input_ids\", shape = [\"batch\", 128], dtype = \"int64\", range = [0, 30522]}}]"]
     else:
         inputs = []  # unreadable file and no inputs: its runs fail at load, with the library's words
+    if table.outputs is not None and declared is not None:
+        lines += output_mistakes(where, fmt, list(table.outputs), declared)
     if lines:
         return None, lines
     entry["inputs"] = inputs

@@ -13,9 +13,9 @@ pytestmark = pytest.mark.process
 HEAD = 'name = "bad"\nbatch_sizes = [1]\nruntimes = ["onnxruntime/onnx/cpu"]\n'
 
 
-def refused(tmp_path, body: str) -> str:
+def refused(tmp_path, body: str, head: str = HEAD) -> str:
     config = tmp_path / "c.toml"
-    config.write_text(HEAD + body)
+    config.write_text(head + body)
     out = tmp_path / "results"
     done = greenrt("sweep", "--config", str(config), "--out", str(out), "--powercap-root", str(tmp_path / "none"))
     assert done.returncode == 2, done.stdout + done.stderr
@@ -81,6 +81,29 @@ def test_a_symbolic_dimension_without_a_value(tmp_path):
     onnx.save(model, str(tmp_path / "seq.onnx"))
     line = refused(tmp_path, f'models = ["m"]\n[user_models.m]\nonnx = "{tmp_path}/seq.onnx"\n')
     assert "dimension 1 symbolic ('seq')" in line and "give its value in inputs" in line
+
+
+def test_outputs_the_onnx_file_does_not_have(tmp_path, tiny):
+    line = refused(tmp_path, f'models = ["m"]\n[user_models.m]\nonnx = "{tiny}"\noutputs = ["logits"]\n')
+    assert "user_models.m.outputs: the model has no output logits; valid: the graph's outputs (y)" in line
+
+
+# An hf model is built in the torch environment: its transformers (the venv `make test` builds) is asked.
+HF_HEAD = 'name = "bad"\nbatch_sizes = [1]\nruntimes = ["torch/native/cpu"]\nmodels = ["m"]\n'
+HF_INPUTS = 'inputs = [{name = "input_ids", shape = ["batch", 8], dtype = "int64", range = [0, 100]}]\n'
+
+
+@pytest.mark.parametrize("body, expected", [
+    ('hf = {model_type = "bertt"}\n', "user_models.m.hf.model_type = 'bertt': transformers "),
+    ('hf = {model_type = "encoder-decoder"}\n', "has no base model class (AutoModel) for it, which greenrt builds"),
+    ('hf = {model_type = "bert"}\noutputs = ["logits"]\n',
+     "user_models.m.outputs = ['logits']: BertModel returns no logits; valid: last_hidden_state, pooler_output"),
+])
+def test_hf_models_transformers_cannot_build_as_declared(tmp_path, body, expected):
+    line = refused(tmp_path, f"[user_models.m]\n{body}{HF_INPUTS}", head=HF_HEAD)
+    assert expected in line, line
+    if "bertt" in body:  # the closest types it knows, first of all bert
+        assert "knows no such model type; valid: bert, " in line
 
 
 def test_greenrt_run_with_a_file_of_unknown_format(tmp_path):

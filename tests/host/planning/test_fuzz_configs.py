@@ -12,6 +12,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+import pytest
 from hypothesis import given, settings, strategies as st
 from pydantic import BaseModel
 from typer.testing import CliRunner
@@ -20,6 +21,7 @@ from orchestrator.cli import app
 from orchestrator.errors import UserError
 from orchestrator.planning.config import SweepConfig, parse_config
 from orchestrator.planning.planner import HostCapabilities, plan_sweep
+from testkit.onnx_models import onnx_helper_model
 
 BASE: dict[str, Any] = {"name": "fuzz", "models": ["mobilenet_v2"], "batch_sizes": [1],
                         "runtimes": ["torch/native/cpu", "onnxruntime/onnx-from-torch/cpu"], "baseline": {"seconds": 0}}
@@ -52,6 +54,13 @@ NUMBERS = st.one_of(st.sampled_from([0, -1, -3, 1, 2**31, 2**63 - 1, -(2**63), 0
 STRINGS = st.one_of(st.sampled_from(["", " ", "true", "1", "-3", "nan", "x" * 300, "../../etc", "torch/native/cpu"]),
                     TEXT)
 SCALARS = st.one_of(NUMBERS, STRINGS, st.booleans())
+# A user's model named for what will run it: an hf model type (asked of the torch environment's transformers, cached
+# once per machine: almost a type, or any text), and the outputs of an ONNX file (TINY, made once) that it may not have.
+TINY = "@tiny.onnx@"
+MODEL_TYPES = st.one_of(st.sampled_from(["bert", "bertt", "Bert", "bert ", "gpt-2", "encoder-decoder", "", "../bert"]),
+                        TEXT)
+ONNX_OUTPUTS = st.lists(st.one_of(st.sampled_from(["y", "logits", "", "y "]), TEXT), min_size=0, max_size=3)
+HF_INPUTS = [{"name": "input_ids", "shape": ["batch", 8], "dtype": "int64", "range": [0, 100]}]
 
 
 def nested(depth: int) -> dict:
@@ -69,7 +78,8 @@ VALUES = st.one_of(SCALARS, st.lists(SCALARS, max_size=3), st.dictionaries(TEXT,
 def documents(draw: st.DrawFn) -> dict:
     """The base config with one of the mutations a careless or hostile user makes."""
     doc = json.loads(json.dumps(BASE))
-    kind = draw(st.sampled_from(["value", "value", "value", "unknown key", "unplanned", "empty in list", "option"]))
+    kind = draw(st.sampled_from(["value", "value", "value", "unknown key", "unplanned", "empty in list", "option",
+                                 "user model"]))
     if kind == "value":
         path = draw(st.sampled_from(PATHS))
         where = doc
@@ -90,6 +100,13 @@ def documents(draw: st.DrawFn) -> dict:
         runtime = draw(st.sampled_from(sorted(OPTION_KEYS)))
         doc["runtimes"].append(runtime)
         doc["provider_options"] = {runtime: {draw(st.sampled_from(OPTION_KEYS[runtime])): draw(SCALARS)}}
+    elif kind == "user model":
+        if draw(st.booleans()):
+            doc["user_models"] = {"u": {"hf": {"model_type": draw(MODEL_TYPES)}, "inputs": HF_INPUTS}}
+        else:
+            doc["user_models"] = {"u": {"onnx": TINY, "outputs": draw(ONNX_OUTPUTS)}}
+            doc["runtimes"] = ["onnxruntime/onnx/cpu"]
+        doc["models"] = ["u"]
     else:
         field = draw(st.sampled_from(["models", "runtimes", "precisions"]))
         doc[field] = [*doc.get(field, ["fp32"]), ""]
@@ -102,9 +119,20 @@ def assert_one_clear_refusal(text: str) -> None:
     assert "Traceback" not in text, text
 
 
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> str:
+    return str(onnx_helper_model(tmp_path_factory.mktemp("model") / "tiny.onnx"))
+
+
+def with_file(doc: dict, tiny: str) -> dict:
+    """The document with TINY standing for the ONNX file made for this module."""
+    return json.loads(json.dumps(doc).replace(TINY, tiny))
+
+
 @settings(max_examples=IN_PROCESS_EXAMPLES)
 @given(documents())
-def test_a_generated_config_is_planned_or_refused_in_at_most_three_lines(doc):
+def test_a_generated_config_is_planned_or_refused_in_at_most_three_lines(tiny, doc):
+    doc = with_file(doc, tiny)
     try:
         config = parse_config(doc, source="fuzz.toml")
         plan_sweep(config, HOST)
@@ -140,10 +168,10 @@ def digest(folder: Path) -> str:
 
 @settings(max_examples=CLI_EXAMPLES)
 @given(documents())
-def test_greenrt_plan_accepts_or_refuses_a_generated_config_file_without_writing(tmp_path_factory, doc):
+def test_greenrt_plan_accepts_or_refuses_a_generated_config_file_without_writing(tmp_path_factory, tiny, doc):
     folder = tmp_path_factory.mktemp("fuzz")
     config = folder / "fuzz.toml"
-    config.write_text(toml_document(doc), encoding="utf-8")
+    config.write_text(toml_document(with_file(doc, tiny)), encoding="utf-8")
     before = digest(folder)
     result = CliRunner().invoke(app, ["plan", "--config", str(config), "--launcher", "local", "--json"])
     assert result.exit_code in (0, 2), (result.exit_code, result.output, result.exception)
