@@ -33,12 +33,14 @@ from orchestrator.planning.gpus import (ALL_GPUS, GpuDescription, GpuSelectionEr
                                         mig_note, select_gpus)
 from orchestrator.measurement.probe import Measurement
 from orchestrator.planning.config import SweepConfig
+from orchestrator.planning.user_model_checks import hf_model_mistakes
 from orchestrator.planning.planner import (HostCapabilities, Plan, PlannedRun, empty_plan_refusal, plan_sweep,
                                           protocol_warnings)
 from orchestrator.planning.runtimes import parse_runtime
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.provisioning.images import ImageManager, docker_client
 from orchestrator.provisioning.interpreters import interpreter_refusal
+from orchestrator.provisioning.transformers_probe import HF_ENVIRONMENT
 from orchestrator.results.record import RunRecord
 from orchestrator.results.store import ResultsDir
 from orchestrator.scheduling.sharded import begin_shard, end_shard
@@ -173,7 +175,7 @@ def make_launcher(requested: str, environments: set[str], python: Optional[str],
 
 def refuse_python(python: Optional[str], plan: Plan, cfg: SweepConfig) -> None:
     """A UserError where --python does not start as a Python 3, or lacks the framework of an environment it would
-    run (those the config's [interpreters] do not name)."""
+    run (those the config's [interpreters] do not name), or its transformers does not know an hf user model."""
     if not python:
         return
     environments = tuple(sorted(needed_environments(plan) - set(cfg.interpreters)))
@@ -181,6 +183,10 @@ def refuse_python(python: Optional[str], plan: Plan, cfg: SweepConfig) -> None:
     if refusal:
         raise UserError(f"--python {python!r}: {refusal}; valid: a Python 3 interpreter with the runtimes' packages "
                         f"(or --launcher auto without --python)")
+    if HF_ENVIRONMENT not in cfg.interpreters:  # --python builds the hf user models: judge them by its transformers
+        mistakes = hf_model_mistakes(cfg.user_models, cfg.interpreters, python)
+        if mistakes:
+            raise UserError("\n".join(mistakes))
 
 
 def _measure_one(run: PlannedRun, progress: RunProgress, counts: tuple[int, int], runs: RunExecutor,

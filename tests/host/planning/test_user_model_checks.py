@@ -191,3 +191,23 @@ def test_an_interpreter_named_for_torch_without_transformers_is_refused_for_hf_m
     assert hf_model_mistakes(entries, {}, str(python)) == [
         f"--python = '{python}': {python} has no transformers module, which builds user model(s) m (hf); valid: an "
         f"interpreter with images/torch/requirements.txt"]
+
+
+@pytest.mark.process
+def test_a_sweeps_python_is_asked_about_its_hf_models_before_anything_is_written(tmp_path, monkeypatch):
+    """`greenrt sweep --python P` builds the hf models with P's transformers: judged by it, not by the torch venv's."""
+    from orchestrator.execution.sweep import refuse_python
+    from orchestrator.planning.planner import HostCapabilities, plan_sweep
+
+    monkeypatch.setenv("GREENRT_CACHE", str(tmp_path / "cache"))
+    transformers_probe.transformers_version.cache_clear()
+    python, _ = standin_interpreter(tmp_path, "9.11.0")
+    (tmp_path / "site-9.11.0" / "torch").mkdir()
+    (tmp_path / "site-9.11.0" / "torch" / "__init__.py").write_text("")
+    # roberta: a type the real transformers knows (the config's own check passes) and the stand-in does not.
+    cfg = parse_config({"name": "c", "models": ["m"], "batch_sizes": [1], "runtimes": ["torch/native/cpu"],
+                        "user_models": {"m": {"hf": {"model_type": "roberta"}, "inputs": HF_INPUTS}}})
+    with pytest.raises(UserError) as refused:
+        refuse_python(python, plan_sweep(cfg, HostCapabilities()), cfg)
+    assert "roberta" in str(refused.value) and "valid:" in str(refused.value)
+    assert len(str(refused.value).splitlines()) == 1
