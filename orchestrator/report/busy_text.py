@@ -25,8 +25,11 @@ def busy_line(runs: pl.DataFrame) -> str | None:
         return None
     observed = runs.filter(pl.col("busy").is_not_null()).height
     ids = flagged["run_id"].to_list()
-    named = ", ".join(ids[:NAMED]) + (f" and {len(ids) - NAMED} more" if len(ids) > NAMED else "")
-    text = f"{len(ids)} of {observed} observed runs were measured on a busy host: {named}"
+    if len(ids) == observed and len(ids) > NAMED:  # naming a few of them would say nothing more than "all"
+        text = f"all {observed} observed runs were measured on a busy host"
+    else:
+        named = ", ".join(ids[:NAMED]) + (f" and {len(ids) - NAMED} more" if len(ids) > NAMED else "")
+        text = f"{len(ids)} of {observed} observed runs were measured on a busy host: {named}"
     shares = flagged.filter(pl.col("others_share").is_not_null())
     if not shares.is_empty():
         worst = shares.sort("others_share", descending=True).row(0, named=True)

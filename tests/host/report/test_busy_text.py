@@ -26,9 +26,15 @@ def test_the_line_names_the_flagged_runs_and_the_worst_with_its_top_process():
 
 
 def test_many_flagged_runs_are_named_up_to_a_few_and_counted():
-    line = busy_line(_runs([0.5] * (NAMED + 3)))
-    assert f"{NAMED + 3} of {NAMED + 3} observed runs" in line and " and 3 more;" in line
+    line = busy_line(_runs([0.5] * (NAMED + 3) + [0.01]))
+    assert f"{NAMED + 3} of {NAMED + 4} observed runs" in line and " and 3 more;" in line
     assert f"r{NAMED - 1:03d}-x" in line and f"r{NAMED:03d}-x" not in line
+
+
+def test_when_every_one_of_many_runs_was_busy_the_line_says_all_and_names_none():
+    line = busy_line(_runs([0.5] * (NAMED + 3)))
+    assert line.startswith(f"all {NAMED + 3} observed runs were measured on a busy host; other processes used up to")
+    assert "r001-x" not in line  # only the worst run is named, for its share
 
 
 def test_nothing_is_said_without_a_flagged_run():
