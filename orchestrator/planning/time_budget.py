@@ -1,0 +1,261 @@
+"""How long a sweep will take, before it starts: preparation, the idle baseline, and per run its load, warm-up,
+window, the rest of the run (start-up, results, accounting) and the cooldown after it; then the tables and report.
+
+Pure: the config, the cells the plan holds, what preparation still has to make (`PrepItem`, from the caches) and
+the measured phases of earlier runs on this host (`MeasuredRun`, from results folders) go in; a `TimeBudget` with
+each part's range and where it comes from comes out. A part is "measured on this host" where earlier runs of the
+same cell (or else the same runtime) exist, "config budget" where the config fixes it (a fixed cooldown, the
+baseline, a window of at least min_seconds), and a "guess" where neither says (a model's load time on a host that
+never ran it, an environment never built): the guesses are the constants below, said as guesses wherever shown.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from statistics import median
+from typing import Any, Iterable, Sequence
+
+from orchestrator.planning.config import SweepConfig
+
+CONFIG, GUESS = "config budget", "guess"
+# Guesses where neither the config nor a measurement says: a framework's import and a model's load and first
+# results, a venv from pinned wheels (the TensorFlow one took minutes here), an export, an int8 copy, the version
+# probe each needed environment answers during preparation, the tables and report at the end.
+LOAD_GUESS_S = 5.0
+OTHER_GUESS_S = 3.0  # start-up of the runner's process, writing the result, accounting
+WINDOW_GUESS_S = 1.0  # measure.min_seconds = 0: the window is min_iterations inferences, of unknown latency
+WARMUP_GUESS_S = 0.5  # warmup.seconds = 0: warmup.iterations inferences, of unknown latency
+ENVIRONMENT_GUESS_S = 300.0
+EXPORT_GUESS_S = 60.0
+INT8_GUESS_S = 60.0
+REFERENCE_GUESS_S = 20.0
+CHECK_GUESS_S = 3.0
+FINISH_GUESS_S = 20.0
+PHASES = ("load", "warm-up", "window", "other")
+
+
+def measured(n: int) -> str:
+    return f"measured on this host, {n} run{'' if n == 1 else 's'}"
+
+
+@dataclass(frozen=True)
+class MeasuredRun:
+    """One earlier run's phases in seconds (None: not recorded); made from a run record by results/run_times.py."""
+
+    cell: str  # planner.Cell.key: model|bs|runtime|precision
+    runtime: str
+    ok: bool
+    load: float | None = None
+    warmup: float | None = None
+    window: float | None = None
+    other: float | None = None  # the run's wall time less load, warm-up and window
+    latency: float | None = None  # seconds per inference in its window (window / iterations)
+    first_inference: float | None = None  # its first inference (engine builds, compiles), inside warm-up
+    cooldown_before: float | None = None  # the cooldown that preceded it
+
+
+@dataclass(frozen=True)
+class PrepItem:
+    """One thing preparation needs: an environment, an export, an int8 copy or reference outputs; whether the cache
+    holds it, and what making it took where that was measured (an export's own seconds)."""
+
+    kind: str  # environment | export | int8 | reference
+    name: str
+    cached: bool
+    seconds: float | None = None
+
+
+@dataclass(frozen=True)
+class Part:
+    name: str
+    low: float
+    high: float
+    source: str
+
+    def __add__(self, other: Part) -> Part:
+        return Part(self.name, self.low + other.low, self.high + other.high, self.source)
+
+
+@dataclass(frozen=True)
+class TimeBudget:
+    runs_low: int
+    runs_high: int
+    preparation: tuple[Part, ...]
+    baseline: Part
+    per_run: tuple[Part, ...]  # load, warm-up, window, other, cooldown: each summed over the runs
+    finish: Part
+
+    @property
+    def parts(self) -> tuple[Part, ...]:
+        return (*self.preparation, self.baseline, *self.per_run, self.finish)
+
+    @property
+    def low(self) -> float:
+        return sum(p.low for p in self.parts)
+
+    @property
+    def high(self) -> float:
+        return sum(p.high for p in self.parts)
+
+    @property
+    def run_seconds(self) -> float:
+        """One run's mean seconds, its cooldown included (the low end's): what a sweep's ETA starts from."""
+        return sum(p.low for p in self.per_run) / self.runs_low if self.runs_low else 0.0
+
+    @property
+    def guessed(self) -> list[str]:
+        return [p.name for p in self.parts if GUESS in p.source]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"low_s": round(self.low, 1), "high_s": round(self.high, 1), "runs_low": self.runs_low,
+                "runs_high": self.runs_high, "parts": [{"name": p.name, "low_s": round(p.low, 1),
+                                                        "high_s": round(p.high, 1), "source": p.source}
+                                                       for p in self.parts]}
+
+
+def repetition_range(repetitions: Any) -> tuple[int, int]:
+    """(min, max) runs per cell: a fixed count, or an adaptive table's bounds (an object or a mapping with
+    min_runs/max_runs or min/max)."""
+    if isinstance(repetitions, int):
+        return repetitions, repetitions
+    get = repetitions.get if isinstance(repetitions, dict) else lambda k: getattr(repetitions, k, None)
+    low = next((v for v in (get("min_runs"), get("min")) if v is not None), None)
+    high = next((v for v in (get("max_runs"), get("max")) if v is not None), low)
+    if low is None:
+        raise ValueError(f"repetitions {repetitions!r}: neither a count nor a table with min and max")
+    return int(low), int(high)
+
+
+def _range_source(cells: dict[str, int], runs: int) -> str:
+    """Where a phase's figure comes from over the cells: cells per source ("measured" counts the runs it used)."""
+    said = {"measured": measured(runs)}
+    if len(cells) == 1:
+        return said.get(next(iter(cells)), next(iter(cells)))
+    return ", ".join(f"{n} cells {said.get(source, source)}"
+                     for source, n in sorted(cells.items(), key=lambda kv: -kv[1]))
+
+
+def _by(runs: Iterable[MeasuredRun], key: str) -> dict[str, list[MeasuredRun]]:
+    grouped: dict[str, list[MeasuredRun]] = defaultdict(list)
+    for run in runs:
+        if run.ok:
+            grouped[getattr(run, key)].append(run)
+    return grouped
+
+
+def _phase(cfg: SweepConfig, phase: str, runs: Sequence[MeasuredRun]) -> tuple[float, float, int, str]:
+    """(low, high, runs used, source) of one run's phase: the median of the earlier runs of its cell (or
+    runtime), else the config's budget, else a guess."""
+    values = [v for r in runs if (v := _again(cfg, phase, r)) is not None]
+    if values:
+        figure = median(values)
+        return figure, figure, len(values), "measured"
+    if phase == "window" and cfg.measure.min_seconds > 0:
+        return cfg.measure.min_seconds, cfg.measure.min_seconds, 0, CONFIG
+    if phase == "warm-up" and cfg.warmup.seconds > 0:
+        return cfg.warmup.seconds, cfg.warmup.seconds, 0, CONFIG
+    guess = {"load": LOAD_GUESS_S, "other": OTHER_GUESS_S, "window": WINDOW_GUESS_S}.get(phase, WARMUP_GUESS_S)
+    return guess, guess, 0, GUESS
+
+
+def _again(cfg: SweepConfig, phase: str, run: MeasuredRun) -> float | None:
+    """What an earlier run's phase would take under this config: its window and warm-up are the config's seconds
+    or iterations at the latency it measured, whichever is longer (the earlier config may have asked otherwise)."""
+    if phase == "window" and run.latency is not None:
+        window = max(cfg.measure.min_seconds, cfg.measure.min_iterations * run.latency)
+        return min(window, cfg.measure.max_seconds) if cfg.measure.max_seconds else window
+    if phase == "warm-up" and run.latency is not None and run.first_inference is not None:
+        iterations = run.first_inference + max(cfg.warmup.iterations - 1, 0) * run.latency
+        return max(cfg.warmup.seconds, iterations) if cfg.warmup.iterations else cfg.warmup.seconds
+    return getattr(run, {"warm-up": "warmup"}.get(phase, phase))
+
+
+def _cooldown(cfg: SweepConfig, history: Sequence[MeasuredRun]) -> tuple[float, float, str]:
+    """One cooldown's (low, high, source): fixed ones are the config's; adaptive ones what they took here, else
+    anywhere between their minimum and their limit."""
+    cooldown = cfg.cooldown
+    if cooldown.mode == "fixed":
+        return cooldown.seconds, cooldown.seconds, CONFIG
+    values = [r.cooldown_before for r in history if r.cooldown_before is not None]
+    if values:
+        figure = max(median(values), cooldown.seconds)
+        return figure, figure, measured(len(values))
+    return cooldown.seconds, cooldown.max_seconds, f"{CONFIG} (minimum to limit)"
+
+
+def _preparation(items: Sequence[PrepItem]) -> tuple[Part, ...]:
+    guesses = {"environment": ENVIRONMENT_GUESS_S, "export": EXPORT_GUESS_S, "int8": INT8_GUESS_S,
+               "reference": REFERENCE_GUESS_S}
+    names = {"environment": "environments to build", "export": "exports", "int8": "int8 copies",
+             "reference": "reference outputs"}
+    parts = []
+    for kind, name in names.items():
+        todo = [i for i in items if i.kind == kind and not i.cached]
+        if not todo:
+            continue
+        known = [i.seconds for i in todo if i.seconds is not None]
+        guessed = len(todo) - len(known)
+        seconds = sum(known) + guessed * guesses[kind]
+        source = (measured(len(known)) if not guessed else GUESS if not known
+                  else f"{len(known)} measured, {guessed} guessed")
+        parts.append(Part(f"{name} ({len(todo)})", seconds, seconds, source))
+    environments = sum(1 for i in items if i.kind == "environment")
+    if environments:  # each environment is looked at and answers a version probe, even when all is cached
+        cached = sum(1 for i in items if i.cached)
+        parts.append(Part(f"checks ({environments} environments, {cached} cached items)",
+                          environments * CHECK_GUESS_S, environments * CHECK_GUESS_S, GUESS))
+    return tuple(parts)
+
+
+def estimate(cfg: SweepConfig, cells: Sequence[str], runtimes: dict[str, str], history: Sequence[MeasuredRun] = (),
+             prep: Sequence[PrepItem] = ()) -> TimeBudget:
+    """The sweep's time budget. cells: the plan's distinct cell keys (one each, whatever the repetitions);
+    runtimes: cell key -> runtime, so that a cell never measured borrows its runtime's earlier runs."""
+    reps_low, reps_high = repetition_range(cfg.repetitions)
+    by_cell, by_runtime = _by(history, "cell"), _by(history, "runtime")
+    totals = {phase: [0.0, 0.0] for phase in PHASES}
+    sources: dict[str, dict[str, int]] = {phase: defaultdict(int) for phase in PHASES}
+    used = dict.fromkeys(PHASES, 0)  # the earlier runs each phase's measured figures came from
+    for cell in cells:
+        earlier = by_cell.get(cell) or by_runtime.get(runtimes.get(cell, ""), [])
+        for phase in PHASES:
+            low, high, n, source = _phase(cfg, phase, earlier)
+            totals[phase][0] += low * reps_low
+            totals[phase][1] += high * reps_high
+            sources[phase][source] += 1
+            used[phase] += n
+    runs_low, runs_high = len(cells) * reps_low, len(cells) * reps_high
+    one_low, one_high, cool_source = _cooldown(cfg, history)
+    per_run = [Part(phase, *totals[phase], _range_source(sources[phase], used[phase])) for phase in PHASES]
+    per_run.append(Part("cooldown", one_low * max(runs_low - 1, 0), one_high * max(runs_high - 1, 0), cool_source))
+    preparation = _preparation(prep)
+    baseline = _baseline(cfg, sum(p.low for p in per_run), sum(p.high for p in per_run))
+    return TimeBudget(runs_low, runs_high, preparation, baseline, tuple(per_run),
+                      Part("tables and report", FINISH_GUESS_S, FINISH_GUESS_S, GUESS))
+
+
+def _baseline(cfg: SweepConfig, runs_low: float, runs_high: float) -> Part:
+    """The idle baseline before the first run, and again every recheck_minutes of runs."""
+    seconds, every = cfg.baseline.seconds, cfg.baseline.recheck_minutes * 60
+    if seconds <= 0:
+        return Part("idle baseline", 0.0, 0.0, f"{CONFIG} (off)")
+    low, high = (seconds * (1 + (math.floor(t / every) if every > 0 else 0)) for t in (runs_low, runs_high))
+    again = f", again every {cfg.baseline.recheck_minutes:g} min" if every > 0 else ""
+    return Part("idle baseline", low, high, f"{CONFIG} ({seconds:g} s{again})")
+
+
+def clock(seconds: float) -> str:
+    """1 h 05 min, 12 min 30 s, 45 s: a duration as people read it."""
+    seconds = max(seconds, 0.0)
+    if seconds >= 3600:
+        hours, rest = divmod(round(seconds / 60), 60)
+        return f"{hours} h {rest:02d} min"
+    if seconds >= 60:
+        minutes, rest = divmod(round(seconds), 60)
+        return f"{minutes} min {rest:02d} s"
+    return f"{seconds:.0f} s"
+
+
+def span(low: float, high: float) -> str:
+    return clock(low) if math.isclose(low, high, rel_tol=0.005, abs_tol=0.5) else f"{clock(low)} to {clock(high)}"
