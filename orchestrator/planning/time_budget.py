@@ -132,7 +132,7 @@ def _range_source(cells: dict[str, int], runs: int) -> str:
     said = {"measured": measured(runs)}
     if len(cells) == 1:
         return said.get(next(iter(cells)), next(iter(cells)))
-    return ", ".join(f"{n} cells {said.get(source, source)}"
+    return ", ".join(f"{n} cell{'' if n == 1 else 's'} {said.get(source, source)}"
                      for source, n in sorted(cells.items(), key=lambda kv: -kv[1]))
 
 
