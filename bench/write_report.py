@@ -93,6 +93,36 @@ def scale_section(after: dict, before: dict | None) -> list[str]:
     return lines
 
 
+def time_share_section(r: dict) -> list[str]:
+    """bench/time_share.py: the share of a repeat sweep's wall time spent measuring."""
+    parts = r["parts"]
+    rows = [(name, parts.get(name)) for name in ("preparation", "idle baseline", "load", "warm-up", "window",
+                                                   "cooldown", "other", "wall time")]
+    lines = [f"A repeat sweep (artifacts cached) of {r['runs']} runs of {r['runtime']}, {r['model']} batch "
+             f"{r['batch_size']}, with the study's proportions scaled by {r['scale']:g}: windows of at least "
+             f"{r['window_s']:g} s (study {r['study']['window_s']:g} s), warm-up {r['warmup_s']:g} s "
+             f"({r['study']['warmup_s']:g} s), cooldowns of {r['cooldown_s']:g} s ({r['study']['cooldown_s']:g} s), an "
+             f"idle baseline of {r['baseline_s']:g} s (the study's {r['study']['baseline_s']:g} s per hour, as a "
+             f"share of this sweep's budgeted time); {r['cpu_count']} CPUs, synthetic RAPL (bench/time_share.py).", "",
+             "| part | seconds | share of the sweep's wall time |", "|---|---|---|"]
+    wall = parts["wall time"]
+    for name, seconds in rows:
+        lines.append(f"| {name} | {'-' if seconds is None else f'{seconds:.1f}'} | "
+                     f"{'-' if seconds is None else f'{seconds / wall:.1%}'} |")
+    goal = r["goal"]
+    share = r["share_in_windows_and_cooldowns_of_command"]
+    lines += ["", f"Inside measured windows and required cooldowns: **{share:.1%}** of the `greenrt sweep` command's "
+              f"{r['command_wall_s']:.0f} s (its tables and report included; {r['share_in_windows_and_cooldowns_of_sweep']:.1%} "
+              f"of the sweep's own wall time, {parts['wall time']:.0f} s, from its preparation to its last run's end); "
+              f"goal >= {goal:.0%}: {'met' if share >= goal else 'not met'}. The config's own budgets allow at most "
+              f"{r['ceiling_of_the_config']:.0%} (a run's warm-up is neither window nor cooldown), and windows, "
+              f"warm-ups, cooldowns and the baseline together take {r['share_in_config_budgets_of_command']:.1%} of "
+              f"the command: the rest is greenrt's own (runner start-up and load, accounting, preparation's checks, "
+              f"the report). `greenrt plan` estimated {r['estimate_low_s']:.0f} s before the sweep, from the "
+              f"config alone. {r['covers']}"]
+    return lines
+
+
 def main(out_dir: str, target: str) -> None:
     folder = Path(out_dir)
     sampler = json.loads((folder / "sampler.json").read_text())
@@ -126,6 +156,9 @@ def main(out_dir: str, target: str) -> None:
     if (folder / "startup.json").exists():
         text += ["## Start-up cost per launcher (outside the measured window)", "",
                  *startup_section(json.loads((folder / "startup.json").read_text())), ""]
+    if (folder / "time-share.json").exists():
+        text += ["## Time spent measuring: a repeat sweep with the study's proportions", "",
+                 *time_share_section(json.loads((folder / "time-share.json").read_text())), ""]
     if (folder / "gpu-check.json").exists():  # `make gpu-check` on an NVIDIA host (bench/gpu_check.py)
         text += [*gpu_check_section(json.loads((folder / "gpu-check.json").read_text())), ""]
     Path(target).write_text("\n".join(text))
