@@ -79,6 +79,9 @@ class Part:
 
 @dataclass(frozen=True)
 class TimeBudget:
+    """The estimate: each part's range (low: every cell stops at its minimum of runs; high: at its maximum), the
+    total, and where each figure comes from."""
+
     runs_low: int
     runs_high: int
     preparation: tuple[Part, ...]
