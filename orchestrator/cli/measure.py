@@ -195,7 +195,8 @@ def plan(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="P
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
         ready = (lambda env: images.state(env).state == "ready") if name == "docker" and images else \
             (lambda env: EnvironmentManager(cfg.interpreters, python).state(env).state in ("ready", "interpreter"))
-        budget = budget_for(cfg, the_plan, history_runs(earlier),
+        warn = lambda line: err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)  # noqa: E731
+        budget = budget_for(cfg, the_plan, history_runs(earlier, warn),
                             preparation_items(the_plan, needed_environments(the_plan), ready))
         if as_json:
             notes = jit_notes((r.cell.runtime for r in the_plan.runs), measurement.capabilities)

@@ -70,11 +70,14 @@ def preparation_items(plan: Plan, environments: Iterable[str], ready: Callable[[
     return items
 
 
-def history_runs(folders: Iterable[Path]) -> list[MeasuredRun]:
-    """Every readable record of the results folders, as phases (unreadable lines are left out here)."""
+def history_runs(folders: Iterable[Path], say: Callable[[str], None] = lambda line: None) -> list[MeasuredRun]:
+    """Every readable record of the results folders, as phases (unreadable lines are left out here); a folder
+    with none is said (via say), since the estimate then goes without it."""
     runs = []
     for folder in folders:
         records, _ = ResultsDir(folder).records()
+        if not records:
+            say(f"--history {folder}: no readable run record (runs.jsonl) there; the estimate goes without it")
         runs += [measured_run(r) for r in records]
     return runs
 
