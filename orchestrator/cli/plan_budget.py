@@ -43,11 +43,12 @@ def _cached(root: Path, prefix: str, inside: str) -> tuple[bool, float | None]:
 
 
 def preparation_items(plan: Plan, environments: Iterable[str], ready: Callable[[str], bool],
-                      cache: Path | None = None) -> list[PrepItem]:
+                      cache: Path | None = None,
+                      built_in: Callable[[str], float | None] = lambda env: None) -> list[PrepItem]:
     """What a sweep of `plan` must make before its first run, each cached or not (by name), with measured times;
-    ready: whether an environment (venv or image) is built."""
+    ready: whether an environment (venv or image) is built; built_in: how long its last build here took."""
     cache = cache or paths.cache_dir()
-    items = [PrepItem("environment", env, ready(env)) for env in sorted(environments)]
+    items = [PrepItem("environment", env, ready(env), built_in(env)) for env in sorted(environments)]
     exports, int8, references = set(), set(), set()
     for run in plan.runs:
         runtime, model = parse_runtime(run.cell.runtime), run.cell.model
@@ -58,15 +59,17 @@ def preparation_items(plan: Plan, environments: Iterable[str], ready: Callable[[
             if run.cell.precision == "int8":
                 int8.add(f"{runtime.source_framework}-{model}-int8")
         if runtime.reference_framework is not None:
-            references.add((f"{runtime.reference_framework}-{model}", run.cell.batch_size))
+            references.add(((runtime.reference_framework, model), run.cell.batch_size))
     for kind, prefixes, folder, inside in (("export", exports, "artifacts", "export.json"),
                                            ("int8", int8, "quantized", "quantize.json")):
         for prefix in sorted(prefixes):
             cached, seconds = _cached(cache / folder, prefix, inside)
             items.append(PrepItem(kind, prefix, cached, seconds))
-    for prefix, batch in sorted(references):
+    for (framework, model), batch in sorted(references):
+        prefix = f"{framework}-{model}"
         cached, _ = _cached(cache / "references", prefix, f"reference-bs{batch}-seed{plan.seed}.npz")
-        items.append(PrepItem("reference", f"{prefix} bs{batch}", cached))
+        items.append(PrepItem("reference", f"{prefix} bs{batch}", cached,
+                              cell=f"{model}|bs{batch}|{framework}/native/cpu|fp32"))
     return items
 
 

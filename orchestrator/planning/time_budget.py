@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from statistics import median
 from typing import Any, Iterable, Sequence
 
@@ -20,13 +20,14 @@ from orchestrator.planning.config import SweepConfig
 
 CONFIG, GUESS = "config budget", "guess"
 # Guesses where neither the config nor a measurement says: a framework's import and a model's load and first
-# results, a venv from pinned wheels (the TensorFlow one took minutes here), an export, an int8 copy, the version
-# probe each needed environment answers during preparation, the tables and report at the end.
+# results, a venv from pinned wheels (16 to 83 s each here, with pip's cache), an export (8 s for MobileNetV2 from
+# MXNet to 434 s for BERT from TensorFlow here), an int8 copy, the version probe each needed environment answers
+# during preparation, the tables and report at the end.
 LOAD_GUESS_S = 5.0
 OTHER_GUESS_S = 3.0  # start-up of the runner's process, writing the result, accounting
 WINDOW_GUESS_S = 1.0  # measure.min_seconds = 0: the window is min_iterations inferences, of unknown latency
 WARMUP_GUESS_S = 0.5  # warmup.seconds = 0: warmup.iterations inferences, of unknown latency
-ENVIRONMENT_GUESS_S = 300.0
+ENVIRONMENT_GUESS_S = 120.0
 EXPORT_GUESS_S = 60.0
 INT8_GUESS_S = 60.0
 REFERENCE_GUESS_S = 20.0
@@ -64,6 +65,7 @@ class PrepItem:
     name: str
     cached: bool
     seconds: float | None = None
+    cell: str | None = None  # a reference run's cell (its framework's native CPU run), whose earlier runs say its time
 
 
 @dataclass(frozen=True)
@@ -187,21 +189,39 @@ def _cooldown(cfg: SweepConfig, history: Sequence[MeasuredRun]) -> tuple[float, 
     return cooldown.seconds, cooldown.max_seconds, f"{CONFIG} (minimum to limit)"
 
 
-def _preparation(items: Sequence[PrepItem]) -> tuple[Part, ...]:
+def _reference_seconds(item: PrepItem, by_cell: dict[str, list[MeasuredRun]],
+                       by_runtime: dict[str, list[MeasuredRun]]) -> float | None:
+    """A reference run (one inference, no warm-up) from its cell's earlier native runs: load, one inference and
+    the rest of the run; else those of its runtime (the same framework on another model)."""
+    if item.seconds is not None or item.cell is None:
+        return item.seconds
+    runtime = item.cell.split("|")[2]
+    runs = by_cell.get(item.cell) or by_runtime.get(runtime, [])
+    figures = [r.load + (r.first_inference or r.latency or 0.0) + r.other for r in runs
+               if r.load is not None and r.other is not None]
+    return median(figures) if figures else None
+
+
+def _preparation(items: Sequence[PrepItem], history: Sequence[MeasuredRun] = ()) -> tuple[Part, ...]:
     guesses = {"environment": ENVIRONMENT_GUESS_S, "export": EXPORT_GUESS_S, "int8": INT8_GUESS_S,
                "reference": REFERENCE_GUESS_S}
     names = {"environment": "environments to build", "export": "exports", "int8": "int8 copies",
              "reference": "reference outputs"}
     parts = []
+    by_cell, by_runtime = _by(history, "cell"), _by(history, "runtime")
+    # An environment never built here takes about what the others took to build here.
+    builds = [i.seconds for i in items if i.kind == "environment" and i.seconds is not None]
     for kind, name in names.items():
         todo = [i for i in items if i.kind == kind and not i.cached]
         if not todo:
             continue
-        known = [i.seconds for i in todo if i.seconds is not None]
+        if kind == "environment" and builds:
+            todo = [i if i.seconds is not None else replace(i, seconds=median(builds)) for i in todo]
+        known = [s for i in todo if (s := _reference_seconds(i, by_cell, by_runtime)) is not None]
         guessed = len(todo) - len(known)
         seconds = sum(known) + guessed * guesses[kind]
-        source = (measured(len(known)) if not guessed else GUESS if not known
-                  else f"{len(known)} measured, {guessed} guessed")
+        source = ("measured on this host" if not guessed else GUESS if not known
+                  else f"{len(known)} measured on this host, {guessed} guessed")
         parts.append(Part(f"{name} ({len(todo)})", seconds, seconds, source))
     environments = sum(1 for i in items if i.kind == "environment")
     if environments:  # each environment is looked at and answers a version probe, even when all is cached
@@ -232,7 +252,7 @@ def estimate(cfg: SweepConfig, cells: Sequence[str], runtimes: dict[str, str], h
     one_low, one_high, cool_source = _cooldown(cfg, history)
     per_run = [Part(phase, *totals[phase], _range_source(sources[phase], used[phase])) for phase in PHASES]
     per_run.append(Part("cooldown", one_low * max(runs_low - 1, 0), one_high * max(runs_high - 1, 0), cool_source))
-    preparation = _preparation(prep)
+    preparation = _preparation(prep, history)
     baseline = _baseline(cfg, sum(p.low for p in per_run), sum(p.high for p in per_run))
     return TimeBudget(runs_low, runs_high, preparation, baseline, tuple(per_run),
                       Part("tables and report", FINISH_GUESS_S, FINISH_GUESS_S, GUESS))

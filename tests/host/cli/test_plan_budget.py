@@ -12,7 +12,7 @@ import pytest
 from orchestrator.cli.plan_budget import preparation_items
 from orchestrator.planning.config import parse_config
 from orchestrator.planning.planner import HostCapabilities, plan_sweep
-from orchestrator.planning.time_budget import CHECK_GUESS_S, ENVIRONMENT_GUESS_S, FINISH_GUESS_S
+from orchestrator.planning.time_budget import CHECK_GUESS_S, ENVIRONMENT_GUESS_S, FINISH_GUESS_S, clock
 from testkit.records import make_record
 from testkit.sweep_helpers import GREENRT
 from testkit.synthetic_sweep import write_sweep
@@ -36,6 +36,7 @@ def test_the_cache_is_looked_up_by_name_and_an_exports_seconds_are_its_own(tmp_p
         ("environment", "onnxruntime", False, None), ("environment", "torch", True, None),
         ("export", "torch-mobilenet_v2", True, 12.5), ("export", "torch-resnet50", False, None),
         ("reference", "torch-mobilenet_v2 bs1", True, None), ("reference", "torch-resnet50 bs1", False, None)]
+    assert items[-1].cell == f"resnet50|bs1|{TORCH}|fp32"  # its time: the earlier native runs of that cell
 
 
 @pytest.mark.process
@@ -64,7 +65,7 @@ def test_plan_estimates_from_an_earlier_sweeps_runs(tmp_path):
     assert estimate["low_s"] == pytest.approx(ENVIRONMENT_GUESS_S + CHECK_GUESS_S + 8.6 + FINISH_GUESS_S)
     shown = subprocess.run([*args, "--history", str(earlier)], capture_output=True, text=True, env=env)
     assert shown.returncode == 0, shown.stderr
-    assert "time estimate: 5 min 32 s for 2 runs, from 1 earlier results folder(s)" in shown.stdout
+    assert f"time estimate: {clock(estimate['low_s'])} for 2 runs, from 1 earlier results folder(s)" in shown.stdout
     assert "load: 3 s (measured on this host, 3 runs)" in shown.stdout
     refused = subprocess.run([*args, "--history", str(config)], capture_output=True, text=True, env=env)
     assert refused.returncode == 2 and "--history" in refused.stderr and "Traceback" not in refused.stderr

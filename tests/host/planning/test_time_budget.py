@@ -110,7 +110,7 @@ def test_rechecked_baselines_are_counted_and_a_measured_export_time_is_used():
     parts = {p.name: p for p in budget.parts}
     runs = sum(p.low for p in budget.per_run)
     assert parts["idle baseline"].low == 10.0 * (1 + int(runs // 60))
-    assert parts["exports (1)"].low == 42.0 and parts["exports (1)"].source == "measured on this host, 1 run"
+    assert parts["exports (1)"].low == 42.0 and parts["exports (1)"].source == "measured on this host"
     assert GUESS not in parts["window"].source
 
 
@@ -122,3 +122,14 @@ def test_repetitions_are_a_count_or_a_table_with_bounds(given, expected):
 
 def test_durations_read_as_people_say_them():
     assert [clock(s) for s in (45, 750, 3900)] == ["45 s", "12 min 30 s", "1 h 05 min"]
+
+
+def test_an_environment_never_built_takes_what_the_others_took_here_and_a_reference_what_its_native_runs_did():
+    history = [earlier_torch_run("a")]  # load 1.5 s, first inference 0.2 s, 1.6 s besides
+    prep = [PrepItem("environment", "torch", True, 40.0), PrepItem("environment", "tensorflow", True, 60.0),
+            PrepItem("environment", "onnxruntime", False),
+            PrepItem("reference", "torch-resnet50 bs1", False, cell=CELL_TORCH)]
+    parts = {p.name: p for p in estimate(config(), list(CELLS), CELLS, history, prep).parts}
+    assert parts["environments to build (1)"].low == 50.0
+    assert parts["environments to build (1)"].source == "measured on this host"
+    assert parts["reference outputs (1)"].low == pytest.approx(1.5 + 0.2 + 1.6)
