@@ -47,7 +47,7 @@ SKIP_OVERSIZED_HELP = ("Plan cells whose batch cannot fit in this host's (or its
 def _measure(settings: SweepSettings, measurement: Measurement) -> None:
     try:  # planned again by run_sweep, which refuses what cannot run: the estimate only needs the cells
         the_plan = plan_sweep(settings.config, measurement.capabilities, settings.skip_oversized)
-        per_run = run_estimate(settings.config, the_plan, settings.out)
+        per_run = run_estimate(settings.config, the_plan, settings.out, bool(measurement.gpus))
     except UserError:
         per_run = 0.0
     outcome = run_sweep(settings, measurement, RichSweepView(console, per_run))

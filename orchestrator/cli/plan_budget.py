@@ -85,9 +85,11 @@ def history_runs(folders: Iterable[Path], say: Callable[[str], None] = lambda li
     return runs
 
 
-def budget_for(cfg: SweepConfig, plan: Plan, history: list[MeasuredRun], prep: list[PrepItem]) -> TimeBudget:
+def budget_for(cfg: SweepConfig, plan: Plan, history: list[MeasuredRun], prep: list[PrepItem],
+               gpus: bool) -> TimeBudget:
+    """gpus: whether the host has GPUs (an adaptive cooldown watches them, else it waits its minimum)."""
     cells = {run.cell.key: run.cell.runtime for run in plan.runs}
-    return estimate(cfg, list(cells), cells, history, prep)
+    return estimate(cfg, list(cells), cells, history, prep, gpus)
 
 
 def budget_lines(budget: TimeBudget, history_folders: int) -> list[str]:
@@ -105,8 +107,8 @@ def budget_lines(budget: TimeBudget, history_folders: int) -> list[str]:
     return lines
 
 
-def run_estimate(cfg: SweepConfig, plan: Plan, out: Path) -> float:
+def run_estimate(cfg: SweepConfig, plan: Plan, out: Path, gpus: bool) -> float:
     """One run's estimated seconds (its cooldown included) for a sweep's ETA: from the runs already in `out` where
     it is resumed, else from the config."""
     history = history_runs([out]) if ResultsDir(out).journal_path.exists() else []
-    return budget_for(cfg, plan, history, []).run_seconds
+    return budget_for(cfg, plan, history, [], gpus).run_seconds

@@ -176,12 +176,14 @@ def _again(cfg: SweepConfig, phase: str, run: MeasuredRun) -> float | None:
     return getattr(run, {"warm-up": "warmup"}.get(phase, phase))
 
 
-def _cooldown(cfg: SweepConfig, history: Sequence[MeasuredRun]) -> tuple[float, float, str]:
-    """One cooldown's (low, high, source): fixed ones are the config's; adaptive ones what they took here, else
-    anywhere between their minimum and their limit."""
+def _cooldown(cfg: SweepConfig, history: Sequence[MeasuredRun], gpus: bool) -> tuple[float, float, str]:
+    """One cooldown's (low, high, source): fixed ones are the config's, and adaptive ones on a host without GPUs
+    to watch (they wait their minimum); else what they took here, else anywhere between their minimum and limit."""
     cooldown = cfg.cooldown
     if cooldown.mode == "fixed":
         return cooldown.seconds, cooldown.seconds, CONFIG
+    if not gpus:
+        return cooldown.seconds, cooldown.seconds, f"{CONFIG} (adaptive, no GPU to watch: its minimum)"
     values = [r.cooldown_before for r in history if r.cooldown_before is not None]
     if values:
         figure = max(median(values), cooldown.seconds)
@@ -232,9 +234,10 @@ def _preparation(items: Sequence[PrepItem], history: Sequence[MeasuredRun] = ())
 
 
 def estimate(cfg: SweepConfig, cells: Sequence[str], runtimes: dict[str, str], history: Sequence[MeasuredRun] = (),
-             prep: Sequence[PrepItem] = ()) -> TimeBudget:
+             prep: Sequence[PrepItem] = (), gpus: bool = True) -> TimeBudget:
     """The sweep's time budget. cells: the plan's distinct cell keys (one each, whatever the repetitions);
-    runtimes: cell key -> runtime, so that a cell never measured borrows its runtime's earlier runs."""
+    runtimes: cell key -> runtime, so that a cell never measured borrows its runtime's earlier runs; gpus: whether
+    the host has GPUs an adaptive cooldown watches."""
     reps_low, reps_high = repetition_range(cfg.repetitions)
     by_cell, by_runtime = _by(history, "cell"), _by(history, "runtime")
     totals = {phase: [0.0, 0.0] for phase in PHASES}
@@ -249,7 +252,7 @@ def estimate(cfg: SweepConfig, cells: Sequence[str], runtimes: dict[str, str], h
             sources[phase][source] += 1
             used[phase] += n
     runs_low, runs_high = len(cells) * reps_low, len(cells) * reps_high
-    one_low, one_high, cool_source = _cooldown(cfg, history)
+    one_low, one_high, cool_source = _cooldown(cfg, history, gpus)
     per_run = [Part(phase, *totals[phase], _range_source(sources[phase], used[phase])) for phase in PHASES]
     per_run.append(Part("cooldown", one_low * max(runs_low - 1, 0), one_high * max(runs_high - 1, 0), cool_source))
     preparation = _preparation(prep, history)

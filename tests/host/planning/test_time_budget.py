@@ -101,6 +101,8 @@ def test_an_adaptive_cooldown_is_its_measured_time_else_anywhere_between_its_min
     history = [earlier_torch_run("a", 30.0), earlier_torch_run("b", 20.0), earlier_torch_run("c", 40.0)]
     cooled = {p.name: p for p in estimate(cfg, list(CELLS), CELLS, history).parts}["cooldown"]
     assert (cooled.low, cooled.high, cooled.source) == (150.0, 150.0, "measured on this host, 3 runs")
+    no_gpus = {p.name: p for p in estimate(cfg, list(CELLS), CELLS, history, gpus=False).parts}["cooldown"]
+    assert (no_gpus.low, no_gpus.high) == (50.0, 50.0)  # nothing to watch: each waits its minimum
 
 
 def test_rechecked_baselines_are_counted_and_a_measured_export_time_is_used():
