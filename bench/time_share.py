@@ -86,6 +86,15 @@ def main(out: Path) -> None:
     measuring = (seconds["window"] or 0.0) + (seconds["cooldown"] or 0.0)
     budgets = measuring + (seconds["warm-up"] or 0.0) + (seconds["idle baseline"] or 0.0)
     estimate = json.loads(planned.stdout)["time_estimate"]
+    # The study itself (540 runs): its budgets per run, plus the overhead per run measured here (load and the
+    # rest of each run), plus what this sweep spent once (preparation, probe, tables, report) and its hourly
+    # baselines: a projection from these figures, not a measurement.
+    runs = journal.time.runs
+    overhead = ((seconds["load"] or 0.0) + (seconds["other"] or 0.0)) / runs
+    once = (seconds["preparation"] or 0.0) + (wall - seconds["wall time"])
+    study_run = STUDY["window_s"] + STUDY["warmup_s"] + STUDY["cooldown_s"] + overhead
+    study_runs_s = 540 * study_run
+    study_wall = study_runs_s + once + STUDY["baseline_s"] * (1 + study_runs_s // (STUDY["baseline_recheck_min"] * 60))
     report = {
         "runtime": RUNTIME, "model": MODEL, "batch_size": 1, "runs": journal.time.runs, "scale": SCALE,
         "study": STUDY, "window_s": window_s, "warmup_s": warmup_s, "cooldown_s": cooldown_s, "baseline_s": baseline_s,
@@ -95,8 +104,10 @@ def main(out: Path) -> None:
         "share_in_windows_and_cooldowns_of_sweep": round(share_in_windows(frame) or 0.0, 4),
         "share_in_config_budgets_of_command": round(budgets / wall, 4),
         "ceiling_of_the_config": round((window_s + cooldown_s) / per_run, 4),
+        "overhead_per_run_s": round(overhead, 2), "once_s": round(once, 1),
+        "projected_study_share": round(540 * (STUDY["window_s"] + STUDY["cooldown_s"]) / study_wall, 4),
         "estimate_low_s": estimate["low_s"], "estimate_high_s": estimate["high_s"],
-        "goal": GOAL, "covers": covers, "cpu_count": os.cpu_count(),
+        "goal": GOAL, "covers": covers, "cpu_count": os.cpu_count(), "load_average": os.getloadavg()[0],
     }
     out.write_text(json.dumps(report, indent=1))
     print(json.dumps(report, indent=1))
