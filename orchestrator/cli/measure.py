@@ -14,7 +14,7 @@ from orchestrator.cli import given_paths
 from orchestrator.cli.app import (GPUS_HELP, LAUNCHER_HELP, POWERCAP_HELP, PYTHON_HELP, SCHEDULERS, SHARD_POLICY_HELP,
                                   app, check_launcher, console, err, user_errors)
 from orchestrator.cli.gpu_notes import GpuSide, jit_notes
-from orchestrator.cli.plan_budget import budget_for, budget_lines, history_runs, preparation_items, run_estimate
+from orchestrator.cli.plan_budget import budget_lines, plan_estimate, run_estimate
 from orchestrator.cli.sweep_progress import RichSweepView
 from orchestrator.cli.results import merge_and_finish, show_finished
 from orchestrator.errors import UserError
@@ -193,11 +193,10 @@ def plan(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="P
         name, why, images = launcher_choice(launcher, needed_environments(the_plan), python, cfg.interpreters)
         for warning in protocol_warnings(cfg):
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
-        ready = (lambda env: images.state(env).state == "ready") if name == "docker" and images else \
-            (lambda env: EnvironmentManager(cfg.interpreters, python).state(env).state in ("ready", "interpreter"))
-        warn = lambda line: err.print(f"[yellow]warning:[/yellow] {line}", highlight=False, soft_wrap=True)  # noqa: E731
-        budget = budget_for(cfg, the_plan, history_runs(earlier, warn),
-                            preparation_items(the_plan, needed_environments(the_plan), ready))
+        budget = plan_estimate(cfg, the_plan, earlier, images if name == "docker" else None,
+                               EnvironmentManager(cfg.interpreters, python), bool(measurement.gpus),
+                               lambda line: err.print(f"[yellow]warning:[/yellow] {line}", highlight=False,
+                                                      soft_wrap=True))
         if as_json:
             notes = jit_notes((r.cell.runtime for r in the_plan.runs), measurement.capabilities)
             print(json.dumps({**the_plan.to_dict(), "config_path": str(config_path),

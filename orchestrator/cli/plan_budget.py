@@ -13,9 +13,12 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from orchestrator import paths
+from orchestrator.execution.sweep import needed_environments
 from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.planner import Plan
 from orchestrator.planning.runtimes import parse_runtime
+from orchestrator.provisioning.environments import EnvironmentManager
+from orchestrator.provisioning.images import ImageManager
 from orchestrator.planning.time_budget import MeasuredRun, PrepItem, TimeBudget, estimate, span
 from orchestrator.results.run_times import measured_run
 from orchestrator.results.store import ResultsDir
@@ -90,6 +93,18 @@ def budget_for(cfg: SweepConfig, plan: Plan, history: list[MeasuredRun], prep: l
     """gpus: whether the host has GPUs (an adaptive cooldown watches them, else it waits its minimum)."""
     cells = {run.cell.key: run.cell.runtime for run in plan.runs}
     return estimate(cfg, list(cells), cells, history, prep, gpus)
+
+
+def plan_estimate(cfg: SweepConfig, plan: Plan, history: list[Path], images: ImageManager | None,
+                  envs: EnvironmentManager, gpus: bool, say: Callable[[str], None]) -> TimeBudget:
+    """`greenrt plan`'s estimate: images: the Docker launcher's (its images are the environments), else None."""
+    if images is not None:
+        ready: Callable[[str], bool] = lambda env: images.state(env).state == "ready"  # noqa: E731
+    else:
+        ready = lambda env: envs.state(env).state in ("ready", "interpreter")  # noqa: E731
+    environments = needed_environments(plan)
+    prep = preparation_items(plan, environments, ready, built_in=envs.build_seconds)
+    return budget_for(cfg, plan, history_runs(history, say), prep, gpus)
 
 
 def budget_lines(budget: TimeBudget, history_folders: int) -> list[str]:
