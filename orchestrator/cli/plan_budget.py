@@ -117,8 +117,8 @@ def budget_lines(budget: TimeBudget, history_folders: int) -> list[str]:
         if part.high > 0 or part.name in ("window",):
             lines.append(f"  {part.name}: {span(part.low, part.high)} ({part.source})")
     if budget.guessed:
-        lines.append(f"  guessed, not measured: {', '.join(budget.guessed)} (`--history DIR` of an earlier sweep "
-                     f"on this host measures them)")
+        lines.append(f"  guessed, not measured: {', '.join(budget.guessed)} (`--history DIR` of an earlier "
+                     f"sweep on this host measures the per-run parts)")
     return lines
 
 

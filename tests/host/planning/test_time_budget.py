@@ -65,7 +65,7 @@ def test_known_phase_times_give_exactly_the_expected_estimate():
     assert parts["window"].source == "1 cell measured on this host, 2 runs, 1 cell config budget"
     assert parts["load"].source == "1 cell measured on this host, 2 runs, 1 cell guess"
     assert budget.guessed == ["exports (1)", "reference outputs (1)", "checks (2 environments, 2 cached items)",
-                              "load", "warm-up", "other", "tables and report"]
+                              "load", "warm-up", "other", "start-up, tables and report"]
 
 
 def test_a_cell_never_measured_borrows_its_runtimes_earlier_runs_and_all_measured_says_so():
