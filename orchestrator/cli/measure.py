@@ -47,7 +47,7 @@ SKIP_OVERSIZED_HELP = ("Plan cells whose batch cannot fit in this host's (or its
 def _measure(settings: SweepSettings, measurement: Measurement) -> None:
     try:  # planned again by run_sweep, which refuses what cannot run: the estimate only needs the cells
         the_plan = plan_sweep(settings.config, measurement.capabilities, settings.skip_oversized)
-        per_run = run_estimate(settings.config, the_plan, settings.out, bool(measurement.gpus))
+        per_run = run_estimate(settings.config, the_plan, settings.out, measurement)
     except UserError:
         per_run = 0.0
     outcome = run_sweep(settings, measurement, RichSweepView(console, per_run))
@@ -194,7 +194,7 @@ def plan(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="P
         for warning in protocol_warnings(cfg):
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
         budget = plan_estimate(cfg, the_plan, earlier, images if name == "docker" else None,
-                               EnvironmentManager(cfg.interpreters, python), bool(measurement.gpus),
+                               EnvironmentManager(cfg.interpreters, python), measurement,
                                lambda line: err.print(f"[yellow]warning:[/yellow] {line}", highlight=False,
                                                       soft_wrap=True))
         if as_json:

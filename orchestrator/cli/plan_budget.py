@@ -14,6 +14,7 @@ from typing import Callable, Iterable
 
 from orchestrator import paths
 from orchestrator.execution.sweep import needed_environments
+from orchestrator.measurement.probe import Measurement
 from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.planner import Plan
 from orchestrator.planning.runtimes import parse_runtime
@@ -89,14 +90,16 @@ def history_runs(folders: Iterable[Path], say: Callable[[str], None] = lambda li
 
 
 def budget_for(cfg: SweepConfig, plan: Plan, history: list[MeasuredRun], prep: list[PrepItem],
-               gpus: bool) -> TimeBudget:
-    """gpus: whether the host has GPUs (an adaptive cooldown watches them, else it waits its minimum)."""
-    cells = {run.cell.key: run.cell.runtime for run in plan.runs}
-    return estimate(cfg, list(cells), cells, history, prep, gpus)
+               measurement: Measurement) -> TimeBudget:
+    """The host's GPUs (an adaptive cooldown watches them, else it waits its minimum) and energy sensors (without
+    one there is no idle baseline to measure) come from its probe."""
+    cells = list(dict.fromkeys(run.cell.key for run in plan.runs))
+    return estimate(cfg, cells, history, prep, gpus=bool(measurement.gpus),
+                    sensors=bool(measurement.sensors))
 
 
 def plan_estimate(cfg: SweepConfig, plan: Plan, history: list[Path], images: ImageManager | None,
-                  envs: EnvironmentManager, gpus: bool, say: Callable[[str], None]) -> TimeBudget:
+                  envs: EnvironmentManager, measurement: Measurement, say: Callable[[str], None]) -> TimeBudget:
     """`greenrt plan`'s estimate: images: the Docker launcher's (its images are the environments), else None."""
     if images is not None:
         ready: Callable[[str], bool] = lambda env: images.state(env).state == "ready"  # noqa: E731
@@ -104,7 +107,7 @@ def plan_estimate(cfg: SweepConfig, plan: Plan, history: list[Path], images: Ima
         ready = lambda env: envs.state(env).state in ("ready", "interpreter")  # noqa: E731
     environments = needed_environments(plan)
     prep = preparation_items(plan, environments, ready, built_in=envs.build_seconds)
-    return budget_for(cfg, plan, history_runs(history, say), prep, gpus)
+    return budget_for(cfg, plan, history_runs(history, say), prep, measurement)
 
 
 def budget_lines(budget: TimeBudget, history_folders: int) -> list[str]:
@@ -122,8 +125,8 @@ def budget_lines(budget: TimeBudget, history_folders: int) -> list[str]:
     return lines
 
 
-def run_estimate(cfg: SweepConfig, plan: Plan, out: Path, gpus: bool) -> float:
+def run_estimate(cfg: SweepConfig, plan: Plan, out: Path, measurement: Measurement) -> float:
     """One run's estimated seconds (its cooldown included) for a sweep's ETA: from the runs already in `out` where
     it is resumed, else from the config."""
     history = history_runs([out]) if ResultsDir(out).journal_path.exists() else []
-    return budget_for(cfg, plan, history, [], gpus).run_seconds
+    return budget_for(cfg, plan, history, [], measurement).run_seconds

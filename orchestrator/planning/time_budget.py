@@ -4,7 +4,7 @@ window, the rest of the run (start-up, results, accounting) and the cooldown aft
 Pure: the config, the cells the plan holds, what preparation still has to make (`PrepItem`, from the caches) and
 the measured phases of earlier runs on this host (`MeasuredRun`, from results folders) go in; a `TimeBudget` with
 each part's range and where it comes from comes out. A part is "measured on this host" where earlier runs of the
-same cell (or else the same runtime) exist, "config budget" where the config fixes it (a fixed cooldown, the
+same cell exist (or else the most alike: CHAINS), "config budget" where the config fixes it (a fixed cooldown, the
 baseline, a window of at least min_seconds), and a "guess" where neither says (a model's load time on a host that
 never ran it, an environment never built): the guesses are the constants below, said as guesses wherever shown.
 """
@@ -149,19 +149,46 @@ def _by(runs: Iterable[MeasuredRun], key: str) -> dict[str, list[MeasuredRun]]:
     return grouped
 
 
-def _phase(cfg: SweepConfig, phase: str, runs: Sequence[MeasuredRun]) -> tuple[float, float, int, str]:
-    """(low, high, runs used, source) of one run's phase: the median of the earlier runs of its cell (or
+# The earlier runs that stand in for a cell never measured, per phase, most alike first: a window's and a warm-up's
+# length follow the model and batch (their latency), a load's and the rest of a run's the runtime (its import) and
+# the model.
+CHAINS = {"window": ("cell", "model-batch", "runtime"), "warm-up": ("cell", "model-batch", "runtime"),
+          "load": ("cell", "runtime-model", "runtime"), "other": ("cell", "runtime-model", "runtime")}
+
+
+def _likeness(cell: str) -> dict[str, str]:
+    model, batch, runtime, _ = cell.split("|")
+    return {"cell": cell, "model-batch": f"{model}|{batch}", "runtime-model": f"{runtime}|{model}",
+            "runtime": runtime}
+
+
+def _groups(history: Iterable[MeasuredRun]) -> dict[tuple[str, str], list[MeasuredRun]]:
+    grouped: dict[tuple[str, str], list[MeasuredRun]] = defaultdict(list)
+    for run in history:
+        if run.ok:
+            for kind, key in _likeness(run.cell).items():
+                grouped[(kind, key)].append(run)
+    return grouped
+
+
+def _earlier(groups: dict[tuple[str, str], list[MeasuredRun]], cell: str, phase: str) -> list[MeasuredRun]:
+    keys = _likeness(cell)
+    return next((groups[(kind, keys[kind])] for kind in CHAINS[phase] if groups.get((kind, keys[kind]))), [])
+
+
+def _phase(cfg: SweepConfig, phase: str, runs: Sequence[MeasuredRun]) -> tuple[float, float, set[int], str]:
+    """(low, high, the runs used (ids), source) of one run's phase: the median of the earlier runs of its cell (or
     runtime), else the config's budget, else a guess."""
-    values = [v for r in runs if (v := _again(cfg, phase, r)) is not None]
-    if values:
-        figure = median(values)
-        return figure, figure, len(values), "measured"
+    used = {id(r): v for r in runs if (v := _again(cfg, phase, r)) is not None}
+    if used:
+        figure = median(used.values())
+        return figure, figure, set(used), "measured"
     if phase == "window" and cfg.measure.min_seconds > 0:
-        return cfg.measure.min_seconds, cfg.measure.min_seconds, 0, CONFIG
+        return cfg.measure.min_seconds, cfg.measure.min_seconds, set(), CONFIG
     if phase == "warm-up" and cfg.warmup.seconds > 0:
-        return cfg.warmup.seconds, cfg.warmup.seconds, 0, CONFIG
+        return cfg.warmup.seconds, cfg.warmup.seconds, set(), CONFIG
     guess = {"load": LOAD_GUESS_S, "other": OTHER_GUESS_S, "window": WINDOW_GUESS_S}.get(phase, WARMUP_GUESS_S)
-    return guess, guess, 0, GUESS
+    return guess, guess, set(), GUESS
 
 
 def _again(cfg: SweepConfig, phase: str, run: MeasuredRun) -> float | None:
@@ -233,39 +260,40 @@ def _preparation(items: Sequence[PrepItem], history: Sequence[MeasuredRun] = ())
     return tuple(parts)
 
 
-def estimate(cfg: SweepConfig, cells: Sequence[str], runtimes: dict[str, str], history: Sequence[MeasuredRun] = (),
-             prep: Sequence[PrepItem] = (), gpus: bool = True) -> TimeBudget:
-    """The sweep's time budget. cells: the plan's distinct cell keys (one each, whatever the repetitions);
-    runtimes: cell key -> runtime, so that a cell never measured borrows its runtime's earlier runs; gpus: whether
-    the host has GPUs an adaptive cooldown watches."""
+def estimate(cfg: SweepConfig, cells: Sequence[str], history: Sequence[MeasuredRun] = (),
+             prep: Sequence[PrepItem] = (), gpus: bool = True, sensors: bool = True) -> TimeBudget:
+    """The sweep's time budget. cells: the plan's distinct cell keys (one each, whatever the repetitions); a cell
+    never measured borrows the most alike earlier runs (CHAINS); gpus: whether the host has GPUs an adaptive
+    cooldown watches; sensors: whether it has an energy sensor (else no baseline)."""
     reps_low, reps_high = repetition_range(cfg.repetitions)
-    by_cell, by_runtime = _by(history, "cell"), _by(history, "runtime")
+    groups = _groups(history)
     totals = {phase: [0.0, 0.0] for phase in PHASES}
     sources: dict[str, dict[str, int]] = {phase: defaultdict(int) for phase in PHASES}
-    used = dict.fromkeys(PHASES, 0)  # the earlier runs each phase's measured figures came from
+    used: dict[str, set[int]] = {phase: set() for phase in PHASES}  # the earlier runs each phase's figures used
     for cell in cells:
-        earlier = by_cell.get(cell) or by_runtime.get(runtimes.get(cell, ""), [])
         for phase in PHASES:
-            low, high, n, source = _phase(cfg, phase, earlier)
+            low, high, n, source = _phase(cfg, phase, _earlier(groups, cell, phase))
             totals[phase][0] += low * reps_low
             totals[phase][1] += high * reps_high
             sources[phase][source] += 1
-            used[phase] += n
+            used[phase] |= n
     runs_low, runs_high = len(cells) * reps_low, len(cells) * reps_high
     one_low, one_high, cool_source = _cooldown(cfg, history, gpus)
-    per_run = [Part(phase, *totals[phase], _range_source(sources[phase], used[phase])) for phase in PHASES]
+    per_run = [Part(phase, *totals[phase], _range_source(sources[phase], len(used[phase]))) for phase in PHASES]
     per_run.append(Part("cooldown", one_low * max(runs_low - 1, 0), one_high * max(runs_high - 1, 0), cool_source))
     preparation = _preparation(prep, history)
-    baseline = _baseline(cfg, sum(p.low for p in per_run), sum(p.high for p in per_run))
+    baseline = _baseline(cfg, sum(p.low for p in per_run), sum(p.high for p in per_run), sensors)
     return TimeBudget(runs_low, runs_high, preparation, baseline, tuple(per_run),
                       Part("start-up, tables and report", FINISH_GUESS_S, FINISH_GUESS_S, GUESS))
 
 
-def _baseline(cfg: SweepConfig, runs_low: float, runs_high: float) -> Part:
-    """The idle baseline before the first run, and again every recheck_minutes of runs."""
+def _baseline(cfg: SweepConfig, runs_low: float, runs_high: float, sensors: bool) -> Part:
+    """The idle baseline before the first run, and again every recheck_minutes of runs (none without a sensor)."""
     seconds, every = cfg.baseline.seconds, cfg.baseline.recheck_minutes * 60
     if seconds <= 0:
         return Part("idle baseline", 0.0, 0.0, f"{CONFIG} (off)")
+    if not sensors:
+        return Part("idle baseline", 0.0, 0.0, "no energy sensor here: not measured")
     low, high = (seconds * (1 + (math.floor(t / every) if every > 0 else 0)) for t in (runs_low, runs_high))
     again = f", again every {cfg.baseline.recheck_minutes:g} min" if every > 0 else ""
     return Part("idle baseline", low, high, f"{CONFIG} ({seconds:g} s{again})")

@@ -9,7 +9,7 @@ import pytest
 
 from orchestrator.planning.config import parse_config
 from orchestrator.planning.time_budget import (CHECK_GUESS_S, CONFIG, EXPORT_GUESS_S, FINISH_GUESS_S, GUESS,
-                                               LOAD_GUESS_S, OTHER_GUESS_S, REFERENCE_GUESS_S, WARMUP_GUESS_S,
+                                               LOAD_GUESS_S, OTHER_GUESS_S, REFERENCE_GUESS_S,
                                                PrepItem, clock, estimate, repetition_range, span)
 from orchestrator.results.record import from_journal
 from orchestrator.results.run_times import measured_run
@@ -44,49 +44,49 @@ def test_known_phase_times_give_exactly_the_expected_estimate():
     prep = [PrepItem("environment", "torch", cached=True), PrepItem("environment", "onnxruntime", cached=True),
             PrepItem("export", "torch-resnet50", cached=False),
             PrepItem("reference", "torch-resnet50 bs1", cached=False)]
-    budget = estimate(config(), list(CELLS), CELLS, history, prep)
+    budget = estimate(config(), list(CELLS), history, prep)
 
     parts = {p.name: p for p in budget.parts}
     # torch: measured (load 1.5; warm-up = its first inference, 1 iteration; window max(2 s, 3 x 0.6 s) = 2 s;
-    # other 6 - 1.5 - 0.5 - 2.4 = 1.6); onnxruntime: never measured, no runtime's runs to borrow: config or guess
+    # other 6 - 1.5 - 0.5 - 2.4 = 1.6); onnxruntime, never measured: its window and warm-up from the same model and
+    # batch (torch's latency), its load and the rest guessed (no earlier run of its runtime)
     assert parts["load"].low == pytest.approx(3 * 1.5 + 3 * LOAD_GUESS_S)
-    assert parts["warm-up"].low == pytest.approx(3 * 0.2 + 3 * WARMUP_GUESS_S)
+    assert parts["warm-up"].low == pytest.approx(3 * 0.2 + 3 * 0.2)
     assert parts["window"].low == pytest.approx(3 * 2.0 + 3 * 2.0)
     assert parts["other"].low == pytest.approx(3 * 1.6 + 3 * OTHER_GUESS_S)
     assert parts["cooldown"].low == pytest.approx(4.0 * 5)  # between 6 runs
     assert parts["idle baseline"].low == 5.0
     assert parts["exports (1)"].low == EXPORT_GUESS_S and parts["reference outputs (1)"].low == REFERENCE_GUESS_S
     assert parts["checks (2 environments, 2 cached items)"].low == 2 * CHECK_GUESS_S
-    expected = (3 * (1.5 + 0.2 + 2.0 + 1.6) + 3 * (LOAD_GUESS_S + WARMUP_GUESS_S + 2.0 + OTHER_GUESS_S) + 20.0 + 5.0
+    expected = (3 * (1.5 + 0.2 + 2.0 + 1.6) + 3 * (LOAD_GUESS_S + 0.2 + 2.0 + OTHER_GUESS_S) + 20.0 + 5.0
                 + EXPORT_GUESS_S + REFERENCE_GUESS_S + 2 * CHECK_GUESS_S + FINISH_GUESS_S)
     assert budget.low == pytest.approx(expected) and budget.high == pytest.approx(expected)
     assert (budget.runs_low, budget.runs_high) == (6, 6)
     assert parts["cooldown"].source == CONFIG
-    assert parts["window"].source == "1 cell measured on this host, 2 runs, 1 cell config budget"
+    assert parts["window"].source == "measured on this host, 2 runs" == parts["warm-up"].source
     assert parts["load"].source == "1 cell measured on this host, 2 runs, 1 cell guess"
     assert budget.guessed == ["exports (1)", "reference outputs (1)", "checks (2 environments, 2 cached items)",
-                              "load", "warm-up", "other", "start-up, tables and report"]
+                              "load", "other", "start-up, tables and report"]
 
 
 def test_a_cell_never_measured_borrows_its_runtimes_earlier_runs_and_all_measured_says_so():
     history = [earlier_torch_run("a")]
     other_model = {f"mobilenet_v2|bs1|{TORCH}|fp32": TORCH}
-    parts = {p.name: p for p in estimate(config(models=["mobilenet_v2"], runtimes=[TORCH]), list(other_model),
-                                         other_model, history).parts}
+    cfg = config(models=["mobilenet_v2"], runtimes=[TORCH])
+    parts = {p.name: p for p in estimate(cfg, list(other_model), history).parts}
     assert parts["load"].low == pytest.approx(3 * 1.5) and parts["load"].source == "measured on this host, 1 run"
 
 
 def test_the_window_of_an_earlier_run_under_another_config_is_this_configs_at_its_latency():
     history = [earlier_torch_run("a")]  # 0.6 s per inference
     cells = {CELL_TORCH: TORCH}
-    longer = estimate(config(runtimes=[TORCH], measure={"min_iterations": 10, "min_seconds": 1.0}), list(cells),
-                      cells, history)
+    longer = estimate(config(runtimes=[TORCH], measure={"min_iterations": 10, "min_seconds": 1.0}), list(cells), history)
     assert {p.name: p for p in longer.parts}["window"].low == pytest.approx(3 * 10 * 0.6)
 
 
 def test_adaptive_repetitions_give_the_range_between_min_and_max():
     cfg = config().model_copy(update={"repetitions": SimpleNamespace(min_runs=2, max_runs=5)})
-    budget = estimate(cfg, list(CELLS), CELLS, [earlier_torch_run("a")])
+    budget = estimate(cfg, list(CELLS), [earlier_torch_run("a")])
     parts = {p.name: p for p in budget.parts}
     assert (budget.runs_low, budget.runs_high) == (4, 10)
     assert (parts["window"].low, parts["window"].high) == (pytest.approx(4 * 2.0), pytest.approx(10 * 2.0))
@@ -96,19 +96,19 @@ def test_adaptive_repetitions_give_the_range_between_min_and_max():
 
 def test_an_adaptive_cooldown_is_its_measured_time_else_anywhere_between_its_minimum_and_limit():
     cfg = config(cooldown={"mode": "adaptive", "seconds": 10.0, "max_seconds": 120.0})
-    unmeasured = {p.name: p for p in estimate(cfg, list(CELLS), CELLS).parts}["cooldown"]
+    unmeasured = {p.name: p for p in estimate(cfg, list(CELLS)).parts}["cooldown"]
     assert (unmeasured.low, unmeasured.high) == (50.0, 600.0) and CONFIG in unmeasured.source
     history = [earlier_torch_run("a", 30.0), earlier_torch_run("b", 20.0), earlier_torch_run("c", 40.0)]
-    cooled = {p.name: p for p in estimate(cfg, list(CELLS), CELLS, history).parts}["cooldown"]
+    cooled = {p.name: p for p in estimate(cfg, list(CELLS), history).parts}["cooldown"]
     assert (cooled.low, cooled.high, cooled.source) == (150.0, 150.0, "measured on this host, 3 runs")
-    no_gpus = {p.name: p for p in estimate(cfg, list(CELLS), CELLS, history, gpus=False).parts}["cooldown"]
+    no_gpus = {p.name: p for p in estimate(cfg, list(CELLS), history, gpus=False).parts}["cooldown"]
     assert (no_gpus.low, no_gpus.high) == (50.0, 50.0)  # nothing to watch: each waits its minimum
 
 
 def test_rechecked_baselines_are_counted_and_a_measured_export_time_is_used():
     cfg = config(baseline={"seconds": 10.0, "recheck_minutes": 1.0}, measure={"min_iterations": 1,
                                                                                "min_seconds": 30.0})
-    budget = estimate(cfg, list(CELLS), CELLS, [], [PrepItem("export", "torch-resnet50", False, 42.0)])
+    budget = estimate(cfg, list(CELLS), [], [PrepItem("export", "torch-resnet50", False, 42.0)])
     parts = {p.name: p for p in budget.parts}
     runs = sum(p.low for p in budget.per_run)
     assert parts["idle baseline"].low == 10.0 * (1 + int(runs // 60))
@@ -131,7 +131,23 @@ def test_an_environment_never_built_takes_what_the_others_took_here_and_a_refere
     prep = [PrepItem("environment", "torch", True, 40.0), PrepItem("environment", "tensorflow", True, 60.0),
             PrepItem("environment", "onnxruntime", False),
             PrepItem("reference", "torch-resnet50 bs1", False, cell=CELL_TORCH)]
-    parts = {p.name: p for p in estimate(config(), list(CELLS), CELLS, history, prep).parts}
+    parts = {p.name: p for p in estimate(config(), list(CELLS), history, prep).parts}
     assert parts["environments to build (1)"].low == 50.0
     assert parts["environments to build (1)"].source == "measured on this host"
     assert parts["reference outputs (1)"].low == pytest.approx(1.5 + 0.2 + 1.6)
+
+
+def test_a_host_without_an_energy_sensor_measures_no_baseline():
+    parts = {p.name: p for p in estimate(config(), list(CELLS), sensors=False).parts}
+    assert parts["idle baseline"].low == 0.0 and "no energy sensor" in parts["idle baseline"].source
+
+
+def test_a_cells_window_follows_its_model_and_batch_and_its_load_its_runtime():
+    quick = make_record("o", model="mobilenet_v2", batch_size=1, runtime=ORT, latencies_ms=(10,) * 400, window_s=4.0)
+    quick["wall_seconds"] = 9.0  # load 1.5, warm-up 0.5, window 4: 3 s besides
+    history = [earlier_torch_run("a"), measured_run(from_journal(quick))]
+    cell = f"mobilenet_v2|bs1|{TORCH}|fp32"  # never measured: neither torch's mobilenet nor anything's at bs64
+    cfg = config(models=["mobilenet_v2"], runtimes=[TORCH], measure={"min_iterations": 300, "min_seconds": 1.0})
+    parts = {p.name: p for p in estimate(cfg, [cell], history).parts}
+    assert parts["window"].low == pytest.approx(3 * 300 * 0.010)  # mobilenet bs1's latency, from onnxruntime
+    assert parts["other"].low == pytest.approx(3 * 1.6)  # torch's rest of a run, from its resnet50 run
