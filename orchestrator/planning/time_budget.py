@@ -23,8 +23,11 @@ CONFIG, GUESS = "config budget", "guess"
 # results, a venv from pinned wheels (16 to 83 s each here, with pip's cache), an export (8 s for MobileNetV2 from
 # MXNet to 434 s for BERT from TensorFlow here), an int8 copy, the version probe each needed environment answers
 # during preparation, the tables and report at the end.
-LOAD_GUESS_S = 5.0
-OTHER_GUESS_S = 3.0  # start-up of the runner's process, writing the result, accounting
+# A native framework's import and model build (PyTorch, TensorFlow: 22-56 s on this project's loaded 2-core VM)
+# against a converted model's session (ONNX Runtime: 1-7 s there); the rest of a run (start-up of the runner's
+# process, writing the result, accounting): 7-15 s and 2-5 s there.
+LOAD_GUESS_S = {"native": 25.0, "converted": 3.0}
+OTHER_GUESS_S = {"native": 8.0, "converted": 3.0}
 WINDOW_GUESS_S = 1.0  # measure.min_seconds = 0: the window is min_iterations inferences, of unknown latency
 WARMUP_GUESS_S = 0.5  # warmup.seconds = 0: warmup.iterations inferences, of unknown latency
 ENVIRONMENT_GUESS_S = 120.0
@@ -176,7 +179,8 @@ def _earlier(groups: dict[tuple[str, str], list[MeasuredRun]], cell: str, phase:
     return next((groups[(kind, keys[kind])] for kind in CHAINS[phase] if groups.get((kind, keys[kind]))), [])
 
 
-def _phase(cfg: SweepConfig, phase: str, runs: Sequence[MeasuredRun]) -> tuple[float, float, set[int], str]:
+def _phase(cfg: SweepConfig, phase: str, cell: str,
+           runs: Sequence[MeasuredRun]) -> tuple[float, float, set[int], str]:
     """(low, high, the runs used (ids), source) of one run's phase: the median of the earlier runs of its cell (or
     runtime), else the config's budget, else a guess."""
     used = {id(r): v for r in runs if (v := _again(cfg, phase, r)) is not None}
@@ -187,7 +191,9 @@ def _phase(cfg: SweepConfig, phase: str, runs: Sequence[MeasuredRun]) -> tuple[f
         return cfg.measure.min_seconds, cfg.measure.min_seconds, set(), CONFIG
     if phase == "warm-up" and cfg.warmup.seconds > 0:
         return cfg.warmup.seconds, cfg.warmup.seconds, set(), CONFIG
-    guess = {"load": LOAD_GUESS_S, "other": OTHER_GUESS_S, "window": WINDOW_GUESS_S}.get(phase, WARMUP_GUESS_S)
+    kind = "native" if "/native/" in cell else "converted"
+    guess = {"load": LOAD_GUESS_S[kind], "other": OTHER_GUESS_S[kind], "window": WINDOW_GUESS_S}.get(
+        phase, WARMUP_GUESS_S)
     return guess, guess, set(), GUESS
 
 
@@ -272,7 +278,7 @@ def estimate(cfg: SweepConfig, cells: Sequence[str], history: Sequence[MeasuredR
     used: dict[str, set[int]] = {phase: set() for phase in PHASES}  # the earlier runs each phase's figures used
     for cell in cells:
         for phase in PHASES:
-            low, high, n, source = _phase(cfg, phase, _earlier(groups, cell, phase))
+            low, high, n, source = _phase(cfg, phase, cell, _earlier(groups, cell, phase))
             totals[phase][0] += low * reps_low
             totals[phase][1] += high * reps_high
             sources[phase][source] += 1

@@ -37,6 +37,7 @@ def earlier_torch_run(run_id: str, cooldown_before: float | None = None):
 
 
 CELLS = {CELL_TORCH: TORCH, CELL_ORT: ORT}
+ORT_LOAD, ORT_OTHER = LOAD_GUESS_S["converted"], OTHER_GUESS_S["converted"]  # a converted model's guesses
 
 
 def test_known_phase_times_give_exactly_the_expected_estimate():
@@ -50,15 +51,15 @@ def test_known_phase_times_give_exactly_the_expected_estimate():
     # torch: measured (load 1.5; warm-up = its first inference, 1 iteration; window max(2 s, 3 x 0.6 s) = 2 s;
     # other 6 - 1.5 - 0.5 - 2.4 = 1.6); onnxruntime, never measured: its window and warm-up from the same model and
     # batch (torch's latency), its load and the rest guessed (no earlier run of its runtime)
-    assert parts["load"].low == pytest.approx(3 * 1.5 + 3 * LOAD_GUESS_S)
+    assert parts["load"].low == pytest.approx(3 * 1.5 + 3 * ORT_LOAD)
     assert parts["warm-up"].low == pytest.approx(3 * 0.2 + 3 * 0.2)
     assert parts["window"].low == pytest.approx(3 * 2.0 + 3 * 2.0)
-    assert parts["other"].low == pytest.approx(3 * 1.6 + 3 * OTHER_GUESS_S)
+    assert parts["other"].low == pytest.approx(3 * 1.6 + 3 * ORT_OTHER)
     assert parts["cooldown"].low == pytest.approx(4.0 * 5)  # between 6 runs
     assert parts["idle baseline"].low == 5.0
     assert parts["exports (1)"].low == EXPORT_GUESS_S and parts["reference outputs (1)"].low == REFERENCE_GUESS_S
     assert parts["checks (2 environments, 2 cached items)"].low == 2 * CHECK_GUESS_S
-    expected = (3 * (1.5 + 0.2 + 2.0 + 1.6) + 3 * (LOAD_GUESS_S + 0.2 + 2.0 + OTHER_GUESS_S) + 20.0 + 5.0
+    expected = (3 * (1.5 + 0.2 + 2.0 + 1.6) + 3 * (ORT_LOAD + 0.2 + 2.0 + ORT_OTHER) + 20.0 + 5.0
                 + EXPORT_GUESS_S + REFERENCE_GUESS_S + 2 * CHECK_GUESS_S + FINISH_GUESS_S)
     assert budget.low == pytest.approx(expected) and budget.high == pytest.approx(expected)
     assert (budget.runs_low, budget.runs_high) == (6, 6)
