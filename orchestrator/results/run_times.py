@@ -79,7 +79,7 @@ class TimeLedger:
         self.cooldown += run.cooldown_before or 0.0
         began = _epoch(record.started_at)
         sessions = self.sessions.setdefault(record.shard, [])
-        if record.prepared is not None or not sessions:
+        if record.prepared is not None or not sessions or _resumed(sessions[-1], began):
             start = _epoch(record.prepared.started_at) if record.prepared is not None else None
             sessions.append(_Session(start=start))
             if record.prepared is not None:
@@ -105,6 +105,15 @@ class TimeLedger:
             wall += session.end - start
             baseline += sum(seconds for b, seconds in baselines if start <= b <= session.end)
         return wall, baseline
+
+
+# A journal written before `prepared` was recorded marks no resume: a run starting this long after the previous one
+# ended began another invocation (no cooldown or baseline recheck waits an hour between runs).
+RESUME_GAP_S = 3600.0
+
+
+def _resumed(session: _Session, began: float | None) -> bool:
+    return began is not None and session.end is not None and began - session.end > RESUME_GAP_S
 
 
 def baseline_spans(baseline_json: dict[str, Any]) -> list[tuple[float, float]]:

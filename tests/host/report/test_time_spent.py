@@ -74,3 +74,12 @@ def test_the_journal_is_summed_as_it_is_read_once(tmp_path):
                                (run_line("a", 36, prepared=True), run_line("b", 50, cooldown_before=4.0))))
     ledger = read_runs(journal, tmp_path).time
     assert (ledger.runs, ledger.preparation, ledger.window) == (2, 30.0, pytest.approx(4.8))
+
+
+def test_an_old_journals_resume_hours_later_is_another_invocation_not_wall_time():
+    later = run_line("c", 0)
+    later["started_at"] = "2026-12-08T05:00:00+00:00"  # a day later, without a prepared record
+    frame, covers = time_table(ledger_of([run_line("a", 36), run_line("b", 50, cooldown_before=4.0), later]),
+                               BASELINE)
+    assert dict(zip(frame["part"], frame["seconds"]))["wall time"] == pytest.approx(30.0 + 10.0)
+    assert "2 invocations" in covers
