@@ -153,15 +153,16 @@ def _by(runs: Iterable[MeasuredRun], key: str) -> dict[str, list[MeasuredRun]]:
 
 
 # The earlier runs that stand in for a cell never measured, per phase, most alike first: a window's and a warm-up's
-# length follow the model and batch (their latency), a load's and the rest of a run's the runtime (its import) and
-# the model.
-CHAINS = {"window": ("cell", "model-batch", "runtime"), "warm-up": ("cell", "model-batch", "runtime"),
+# length follow the latency of the model and batch (another runtime's, else the same model's at another batch,
+# scaled by the batch size, its own runtime's first); a load and the rest of a run follow the runtime (its import)
+# and the model.
+CHAINS = {"window": ("cell", "model-batch", "model"), "warm-up": ("cell", "model-batch", "model"),
           "load": ("cell", "runtime-model", "runtime"), "other": ("cell", "runtime-model", "runtime")}
 
 
 def _likeness(cell: str) -> dict[str, str]:
     model, batch, runtime, _ = cell.split("|")
-    return {"cell": cell, "model-batch": f"{model}|{batch}", "runtime-model": f"{runtime}|{model}",
+    return {"cell": cell, "model-batch": f"{model}|{batch}", "model": model, "runtime-model": f"{runtime}|{model}",
             "runtime": runtime}
 
 
@@ -174,9 +175,29 @@ def _groups(history: Iterable[MeasuredRun]) -> dict[tuple[str, str], list[Measur
     return grouped
 
 
+def _batch(cell: str) -> int:
+    return int(cell.split("|")[1].removeprefix("bs"))
+
+
+def _scaled(runs: list[MeasuredRun], cell: str) -> list[MeasuredRun]:
+    """The same model's runs at other batch sizes, their latency scaled to this cell's batch (a CPU's or GPU's
+    time per batch grows about as the batch does); this cell's runtime's own first, where it has some."""
+    runtime = _likeness(cell)["runtime"]
+    own = [r for r in runs if r.runtime == runtime and r.latency is not None]
+    chosen = own or [r for r in runs if r.latency is not None]
+    batch = _batch(cell)
+    return [replace(r, latency=r.latency * batch / _batch(r.cell),
+                    first_inference=r.first_inference * batch / _batch(r.cell) if r.first_inference else None)
+            for r in chosen if r.latency is not None]
+
+
 def _earlier(groups: dict[tuple[str, str], list[MeasuredRun]], cell: str, phase: str) -> list[MeasuredRun]:
     keys = _likeness(cell)
-    return next((groups[(kind, keys[kind])] for kind in CHAINS[phase] if groups.get((kind, keys[kind]))), [])
+    for kind in CHAINS[phase]:
+        runs = groups.get((kind, keys[kind]))
+        if runs:
+            return _scaled(runs, cell) if kind == "model" else runs
+    return []
 
 
 def _phase(cfg: SweepConfig, phase: str, cell: str,

@@ -152,3 +152,12 @@ def test_a_cells_window_follows_its_model_and_batch_and_its_load_its_runtime():
     parts = {p.name: p for p in estimate(cfg, [cell], history).parts}
     assert parts["window"].low == pytest.approx(3 * 300 * 0.010)  # mobilenet bs1's latency, from onnxruntime
     assert parts["other"].low == pytest.approx(3 * 1.6)  # torch's rest of a run, from its resnet50 run
+
+
+def test_a_model_measured_only_at_another_batch_lends_its_latency_scaled_by_the_batch_size():
+    history = [earlier_torch_run("a")]  # resnet50 bs1 on torch: 0.6 s per batch
+    cell = f"resnet50|bs8|{ORT}|fp32"  # never measured at batch 8, nor on onnxruntime
+    cfg = config(batch_sizes=[8], runtimes=[ORT], measure={"min_iterations": 10, "min_seconds": 1.0})
+    parts = {p.name: p for p in estimate(cfg, [cell], history).parts}
+    assert parts["window"].low == pytest.approx(3 * 10 * 0.6 * 8)
+    assert parts["load"].low == pytest.approx(3 * ORT_LOAD)  # a load never borrows another runtime's
