@@ -117,6 +117,7 @@ bench: envs engine
 	$(BIN)/python bench/sampler_cost.py --simulated-gpus 8 --out bench/out/sampler-8gpu.json
 	$(BIN)/python bench/scale.py --out bench/out/scale.json
 	$(BIN)/python bench/adaptive_simulation.py --out bench/out/adaptive.json > /dev/null
+	$(BIN)/python bench/time_share.py --out bench/out/time-share.json
 	$(BIN)/python bench/write_report.py bench/out BENCHMARKS.md
 
 # `make gpu-check` on a real NVIDIA host without Docker or network (bench/gpu_check.py; docs/nvidia-host.md says what it

@@ -138,6 +138,45 @@ def _scale_figures(folder: Path) -> tuple[dict, dict | None]:
     return json.loads((folder / "scale.json").read_text()), before
 
 
+def time_share_section(r: dict) -> list[str]:
+    """bench/time_share.py: the share of a repeat sweep's wall time spent measuring."""
+    parts, wall = r["parts"], r["command_wall_s"]
+    rows = [(name, parts.get(name)) for name in ("preparation", "idle baseline", "load", "warm-up", "window",
+                                                   "cooldown", "other")]
+    rows += [("greenrt's start-up (probe), tables and report", wall - parts["wall time"]),
+             ("the `greenrt sweep` command", wall)]
+    load = f", load average {r['load_average']:.1f}" if r.get("load_average") is not None else ""
+    lines = [f"A repeat sweep (artifacts cached) of {r['runs']} runs of {r['runtime']}, {r['model']} batch "
+             f"{r['batch_size']}, with the study's proportions scaled by {r['scale']:g}: windows of at least "
+             f"{r['window_s']:g} s (study {r['study']['window_s']:g} s), warm-up {r['warmup_s']:g} s "
+             f"({r['study']['warmup_s']:g} s), cooldowns of {r['cooldown_s']:g} s ({r['study']['cooldown_s']:g} s), an "
+             f"idle baseline of {r['baseline_s']:g} s (the study's {r['study']['baseline_s']:g} s per hour, as a "
+             f"share of this sweep's budgeted time); {r['cpu_count']} CPUs shared with other work{load}, synthetic "
+             f"RAPL (bench/time_share.py). Parts as the report's \"where the time went\" gives them.", "",
+             "| part | seconds | share of the command's wall time |", "|---|---|---|"]
+    for name, seconds in rows:
+        lines.append(f"| {name} | {'-' if seconds is None else f'{seconds:.1f}'} | "
+                     f"{'-' if seconds is None else f'{seconds / wall:.1%}'} |")
+    goal, share = r["goal"], r["share_in_windows_and_cooldowns_of_command"]
+    lines += ["", f"Inside measured windows and required cooldowns: **{share:.1%}** of the command (its tables and "
+              f"report included; {r['share_in_windows_and_cooldowns_of_sweep']:.1%} of the sweep's own wall time, "
+              f"from its preparation to its last run's end); goal >= {goal:.0%}: "
+              f"{'met' if share >= goal else 'not met'}. With these proportions the config's own budgets allow at "
+              f"most {r['ceiling_of_the_config']:.0%} (a run's warm-up is neither window nor cooldown); windows, "
+              f"warm-ups, cooldowns and the baseline together took {r['share_in_config_budgets_of_command']:.1%}, "
+              f"the rest is greenrt's own: runner start-up and load, accounting, the probe, the tables and report. "
+              f"`greenrt plan` estimated {r['estimate_low_s']:.0f} s"
+              + (f" to {r['estimate_high_s']:.0f} s" if r["estimate_high_s"] > r["estimate_low_s"] + 1 else "")
+              + " before the sweep, from the config alone."]
+    if "projected_study_share" in r:
+        lines += ["", f"Projected to the study itself (540 runs of 30 s windows, 10 s warm-ups, 10 s cooldowns, a "
+                      f"120 s baseline every hour) with this sweep's overhead per run ({r['overhead_per_run_s']:.1f} s "
+                      f"of load and the rest) and its one-off costs ({r['once_s']:.0f} s): "
+                      f"{r['projected_study_share']:.1%} inside windows and cooldowns (a projection from these "
+                      f"figures, not a measurement)."]
+    return lines
+
+
 def main(out_dir: str, target: str, only: str | None = None) -> None:
     folder = Path(out_dir)
     if only == "scale":  # rewrite the Scale section alone, from bench/out/scale*.json; the rest stays as it is
@@ -186,6 +225,9 @@ def main(out_dir: str, target: str, only: str | None = None) -> None:
     if (folder / "adaptive.json").exists():
         text += ["## Adaptive repetitions against a fixed design (simulation)", "",
                  *adaptive_section(json.loads((folder / "adaptive.json").read_text())), ""]
+    if (folder / "time-share.json").exists():
+        text += ["## Time spent measuring: a repeat sweep with the study's proportions", "",
+                 *time_share_section(json.loads((folder / "time-share.json").read_text())), ""]
     if (folder / "gpu-check.json").exists():  # `make gpu-check` on an NVIDIA host (bench/gpu_check.py)
         text += [*gpu_check_section(json.loads((folder / "gpu-check.json").read_text())), ""]
     Path(target).write_text("\n".join(text))

@@ -2,13 +2,11 @@
 from __future__ import annotations
 
 import json
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Callable, Iterator, Optional
+from typing import Callable, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
 from orchestrator import host, paths
@@ -16,6 +14,8 @@ from orchestrator.cli import given_paths
 from orchestrator.cli.app import (GPUS_HELP, LAUNCHER_HELP, POWERCAP_HELP, PYTHON_HELP, SCHEDULERS, SHARD_POLICY_HELP,
                                   app, check_launcher, console, err, user_errors)
 from orchestrator.cli.gpu_notes import GpuSide, jit_notes
+from orchestrator.cli.plan_budget import budget_lines, plan_estimate, run_estimate
+from orchestrator.cli.sweep_progress import RichSweepView
 from orchestrator.cli.results import merge_and_finish, show_finished
 from orchestrator.errors import UserError
 from orchestrator.execution.prepare_shards import PrepareHere
@@ -28,13 +28,12 @@ from orchestrator.planning.config import load_config, parse_config
 from orchestrator.planning.config_sections import InterferenceSettings
 from orchestrator.planning.defaults import default_config
 from orchestrator.planning.gpus import mig_note
-from orchestrator.planning.planner import Plan, PlannedRun, adaptive_line, plan_sweep, protocol_warnings
+from orchestrator.planning.planner import Plan, adaptive_line, plan_sweep, protocol_warnings
 from orchestrator.planning.runtimes import all_runtime_names, parse_runtime
 from orchestrator.planning.user_models import adhoc_model
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.provisioning.images import ImageManager, image_names
 from orchestrator.report.finish import finish
-from orchestrator.results.record import RunRecord
 from orchestrator.scheduling import commands as sharded
 from orchestrator.scheduling.shards import check_policy, parse_shard, policy_for
 from orchestrator.scheduling.slurm import SlurmOptions
@@ -46,34 +45,14 @@ SKIP_OVERSIZED_HELP = ("Plan cells whose batch cannot fit in this host's (or its
 
 
 def _measure(settings: SweepSettings, measurement: Measurement) -> None:
-    outcome = run_sweep(settings, measurement, RichSweepView())
+    try:  # planned again by run_sweep, which refuses what cannot run: the estimate only needs the cells
+        the_plan = plan_sweep(settings.config, measurement.capabilities, settings.skip_oversized)
+        per_run = run_estimate(settings.config, the_plan, settings.out, measurement)
+    except UserError:
+        per_run = 0.0
+    outcome = run_sweep(settings, measurement, RichSweepView(console, per_run))
     if not outcome.sharded:  # shards write their journals concurrently; the merge writes the tables once
         show_finished(finish(outcome.results.root, advise=True))
-
-
-class RichSweepView:
-    """A progress bar over a sweep's runs (its lines come through the logger, above the bar)."""
-
-    @contextmanager
-    def runs(self, total: int) -> Iterator["_RunBar"]:
-        columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-                   TextColumn("eta"), TimeRemainingColumn())
-        with Progress(*columns, console=console) as progress:
-            yield _RunBar(progress, progress.add_task("runs", total=total))
-
-
-class _RunBar:
-    def __init__(self, progress: Progress, task: int) -> None:
-        self.progress, self.task = progress, task
-
-    def starting(self, run: PlannedRun) -> None:
-        self.progress.update(self.task, description=f"{run.cell.model} bs{run.cell.batch_size} {run.cell.runtime}")
-
-    def finished(self, run: PlannedRun, record: RunRecord) -> None:
-        if not record.ok and record.failure:
-            self.progress.console.print(f"[red]failed[/red] {run.run_id}: {record.failure.kind}: "
-                                        f"{record.failure.message[:300]}")
-        self.progress.advance(self.task)
 
 
 def _config_or_default(config: Optional[Path], measurement: Measurement, say: Callable[[str], None]) -> Path:
@@ -194,10 +173,15 @@ def plan(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="P
          as_json: bool = typer.Option(False, "--json", help="Print the plan as JSON."),
          shards: Optional[int] = typer.Option(None, help="Show how the runs split into this many shards."),
          shard_policy: Optional[str] = typer.Option(None, help=SHARD_POLICY_HELP),
-         skip_oversized: bool = typer.Option(False, help=SKIP_OVERSIZED_HELP)) -> None:
-    """Dry run: the config and launcher a sweep would use, the runs in order, every skipped cell with its reason."""
+         skip_oversized: bool = typer.Option(False, help=SKIP_OVERSIZED_HELP),
+         history: Optional[list[str]] = typer.Option(None, "--history", metavar="DIR",
+                                                     help="An earlier sweep's results folder on this host, whose "
+                                                          "measured runs the time estimate uses (repeatable).")) -> None:
+    """Dry run: the config and launcher a sweep would use, the runs in order, every skipped cell with its reason,
+    and how long it would take."""
     with user_errors():
         given_config, python = given_paths.config_file(config), given_paths.python(python)
+        earlier = given_paths.folders(history, "--history")
         check_launcher(launcher)
         measurement = probe(given_paths.powercap_root(powercap_root))
         chosen: list[str] = []
@@ -206,14 +190,18 @@ def plan(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="P
         shard_policy = policy_for(shard_policy, cfg.adaptive_table)
         the_plan = plan_sweep(cfg, measurement.capabilities, skip_oversized)
         split = sharded.split_runs(the_plan, shards, shard_policy) if shards is not None else None
-        name, why, _ = launcher_choice(launcher, needed_environments(the_plan), python, cfg.interpreters)
+        name, why, images = launcher_choice(launcher, needed_environments(the_plan), python, cfg.interpreters)
         for warning in protocol_warnings(cfg):
             err.print(f"[yellow]warning:[/yellow] {warning}", highlight=False, soft_wrap=True)
+        budget = plan_estimate(cfg, the_plan, earlier, images if name == "docker" else None,
+                               EnvironmentManager(cfg.interpreters, python), measurement,
+                               lambda line: err.print(f"[yellow]warning:[/yellow] {line}", highlight=False,
+                                                      soft_wrap=True))
         if as_json:
             notes = jit_notes((r.cell.runtime for r in the_plan.runs), measurement.capabilities)
             print(json.dumps({**the_plan.to_dict(), "config_path": str(config_path),
                               "launcher": {"name": name, "why": why},
-                              "gpu_notes": notes,
+                              "gpu_notes": notes, "time_estimate": budget.to_dict(),
                               **({"shards": [[r.run_id for r in runs] for runs in split]}
                                  if split is not None else {})}, indent=1))
         else:
@@ -227,6 +215,8 @@ def plan(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="P
                 console.print(f"[yellow]note:[/yellow] {note}", highlight=False, soft_wrap=True)
             if shards is not None:
                 console.print(sharded.shard_table(the_plan, shards, shard_policy))
+            for line in budget_lines(budget, len(earlier)):
+                console.print(line, highlight=False, soft_wrap=True)
 
 
 @app.command()

@@ -8,7 +8,9 @@ the runs that need it.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
 
@@ -21,6 +23,7 @@ from orchestrator.planning.planner import PlannedRun
 from orchestrator.planning.runtimes import Runtime, parse_runtime
 from orchestrator.provisioning.environments import EnvironmentBuildError
 from orchestrator.provisioning.images import ImageBuildError
+from orchestrator.results.payloads import Prepared
 from runners.protocol import Budget, RunRequest, Weights, to_dict, write_json_atomic
 
 logger = logging.getLogger(__name__)
@@ -116,6 +119,12 @@ class Preparation:
         self.artifacts = artifacts
         self._artifacts: dict[tuple[str, ...], Artifact | Missing] = {}
         self._references: dict[tuple[str, str], Path | Missing] = {}
+        self._unrecorded: Prepared | None = None  # what the next record keeps of the preparation (took_time)
+
+    def took_time(self) -> Prepared | None:
+        """When the last preparation began and how long it took, once: for the record of the next run measured."""
+        prepared, self._unrecorded = self._unrecorded, None
+        return prepared
 
     def prepare(self, runs: list[PlannedRun]) -> None:
         """Environments and converted models, all before the baseline and the first measured run.
@@ -123,6 +132,11 @@ class Preparation:
         A failure here fails only the runs that need the thing that failed: they are recorded with the reason when
         their turn comes, and the rest of the sweep goes on.
         """
+        began, t0 = datetime.now(timezone.utc).isoformat(timespec="seconds"), time.monotonic()
+        self._prepare(runs)
+        self._unrecorded = Prepared(started_at=began, seconds=round(time.monotonic() - t0, 3))
+
+    def _prepare(self, runs: list[PlannedRun]) -> None:
         for environment in sorted({parse_runtime(r.cell.runtime).environment for r in runs}):
             try:
                 logger.info(f"environment {environment}: {self.launcher.prepare(environment)}")

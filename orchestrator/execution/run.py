@@ -154,6 +154,7 @@ class RunExecutor:
         t0 = time.monotonic()
         record = self._measure(run)
         record.protocol = self.protocol.facts()
+        record.prepared = self.preparation.took_time()  # the first run after a preparation keeps its time
         record.wall_seconds = time.monotonic() - t0
         return record
 

@@ -269,14 +269,15 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
             if baseline["status"] == "ok":
                 logger.info(f"idle baseline: {describe_baseline(baseline)}")
             measured_any = False
-            while batch:
-                with view.runs(len(batch)) as progress:
+            # One progress for the whole sweep: an adaptive one counts to its most runs left (its ETA a bound).
+            with view.runs(schedule.upper_bound() if schedule.adaptive else len(batch)) as progress:
+                while batch:
                     for run in batch:
                         if measured_any:
                             protocol.cooldown()
                         ok, failed = _measure_one(run, progress, (ok, failed), runs, protocol, busy, guard, results)
                         measured_any = True
-                batch = schedule.next_batch()
+                    batch = schedule.next_batch()
             logger.info(f"{ok} runs ok, {failed} failed")
         if shard:  # shards write their journals concurrently; the merge writes the tables once, from all of them
             end_shard(results)

@@ -83,6 +83,15 @@ class EnvironmentManager:
         self.build(name)
         return self.state(name).python
 
+    def build_seconds(self, name: str) -> float | None:
+        """How long this environment's last build here took: from the constraints file a build writes first to the
+        stamp it writes last (None: never built here, or interrupted)."""
+        first, last = self._root / f"{name}.build-constraints.txt", self._root / name / _STAMP
+        if not first.is_file() or not last.is_file():
+            return None
+        took = last.stat().st_mtime - first.stat().st_mtime
+        return took if took >= 0 else None
+
     def build(self, name: str) -> Path:
         requirements = paths.requirements_file(name)
         venv = self._root / name

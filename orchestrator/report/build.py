@@ -32,6 +32,7 @@ from orchestrator.report.provenance import runtime_versions, sweep_facts, user_m
 from orchestrator.report.recommendations import recommendation_sections
 from orchestrator.report.stopping_section import stopping_section, with_stopping
 from orchestrator.report.report_files import ReportFiles
+from orchestrator.report.time_spent import TITLE as TIME_TITLE, time_table
 from orchestrator.scheduling.merge import mixed_hardware_cells
 from orchestrator.results.store import ResultsDir
 from orchestrator.results.tables import JournalTables, read_runs, skipped_table
@@ -184,6 +185,8 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
         table("failures_per_cell", "Failures per cell, by kind", failures_per_cell(runs)),
         table("failures", "Failed runs", failed_runs(runs)),
         table("skipped", "Cells not run, with the reason", skipped_table(plan))]))
+    spent, covers = time_table(journal.time, baseline)
+    doc.sections.append(Section(TIME_TITLE, [Paragraph(covers), table("time_spent", "Wall time by part", spent)]))
     doc.sections.append(Section("Provenance", [
         Paragraph("Everything needed to reproduce these numbers: the config's digest and seed, greenrt's git "
                   "revision, the host and its sensors (drivers), each runtime's libraries and image."),

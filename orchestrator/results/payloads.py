@@ -1,4 +1,5 @@
-"""The run record's nested payloads, typed: energy (and its channels), fidelity, protocol, launch and artifact.
+"""The run record's nested payloads, typed: energy (and its channels), fidelity, protocol, launch, artifact and
+the preparation before it.
 
 Energy, fidelity and artifact are built by their classmethods; launch and protocol facts by the execution room
 (execution/run.py's launch_facts, execution/measurement_protocol.py's MeasurementProtocol.facts). All are read by
@@ -134,6 +135,14 @@ class Protocol(Payload):
     @property
     def baseline_index(self) -> int | None:
         return self.baseline.index if self.baseline else None
+
+
+class Prepared(Payload):
+    """What a sweep did before its first run measured in this invocation (execution/preparation.py): when its
+    preparation began (UTC) and how long it took, its environments, exports, int8 copies and reference outputs."""
+
+    started_at: str
+    seconds: float
 
 
 class Launch(Payload):

@@ -16,7 +16,7 @@ from typing import Any, Optional
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from orchestrator.results.interference_payload import Interference
-from orchestrator.results.payloads import ArtifactFacts, Energy, Fidelity, Launch, Protocol
+from orchestrator.results.payloads import ArtifactFacts, Energy, Fidelity, Launch, Prepared, Protocol
 from orchestrator.results.runner_result import RESULT_SHAPE
 
 RECORD_SCHEMA = 2
@@ -70,6 +70,9 @@ class RunRecord(BaseModel):
     # None where it was not observed (a journal written before it; an interrupted run). Left out of the journal line
     # while None, so that older records are written back byte for byte.
     interference: Optional[Interference] = None
+    # The preparation this sweep invocation did before it (when it began, how long it took): on the first run
+    # measured after a preparation only, absent elsewhere and in journals written before it (report/time_spent.py).
+    prepared: Optional[Prepared] = None
     status: str = FAILED
     wall_seconds: Optional[float] = None
     shard: Optional[int] = None  # set by the merge of a sharded sweep
@@ -103,7 +106,7 @@ class RunRecord(BaseModel):
 
 _COLLECTIONS = ("env_vars", "gpus", "provider_options", "energy", "launch")
 # Keys added to schema 2 after journals were written with it: absent (not null) while unset.
-_ADDED_LATER = ("interference",)
+_ADDED_LATER = ("interference", "prepared")
 
 
 class UnreadableRecord(ValueError):

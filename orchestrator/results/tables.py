@@ -12,6 +12,7 @@ from orchestrator.results.journal import JournalProblem, iter_journal
 from orchestrator.results.payloads import EnergyChannel, Fidelity
 from orchestrator.results.record import RunRecord, as_record
 from orchestrator.results.results_files import samples_file
+from orchestrator.results.run_times import TimeLedger
 
 ACCOUNTING_KIND = "accounting"  # the failure kind of a run greenrt failed to account (execution/sweep.py)
 
@@ -200,6 +201,7 @@ class JournalTables:
     shown: list[RunRecord] = field(default_factory=list)
     # The latest record of each run whose accounting failed: what `greenrt report` accounts again.
     accounting_failed: list[RunRecord] = field(default_factory=list)
+    time: TimeLedger = field(default_factory=TimeLedger)  # every record's phases, summed (report/time_spent.py)
 
 
 def read_runs(journal_path: Path, root: Path, trace_run: str | None = None) -> JournalTables:
@@ -211,8 +213,10 @@ def read_runs(journal_path: Path, root: Path, trace_run: str | None = None) -> J
     first_ok: int | None = None
     with_samples: int | None = None
     problems: list[JournalProblem] = []
+    ledger = TimeLedger()
     for number, record, stats in _with_latency_stats(iter_journal(journal_path, problems)):
         rows[record.run_id] = run_row(record, stats)
+        ledger.add(record)
         if record.failure is not None and record.failure.kind == ACCOUNTING_KIND:
             failed_accounting[record.run_id] = record
         else:
@@ -230,7 +234,7 @@ def read_runs(journal_path: Path, root: Path, trace_run: str | None = None) -> J
         if keep:
             shown[number] = record
     return JournalTables(_frame(rows), problems, [shown[n] for n in sorted(shown)],
-                         list(failed_accounting.values()))
+                         list(failed_accounting.values()), ledger)
 
 
 def _with_latency_stats(lines: Iterator[tuple[int, RunRecord]], batch: int = 2048

@@ -61,3 +61,20 @@ def test_a_failed_export_is_missing_once_for_every_run_that_needs_it_int8_copies
     assert fp32 == int8 == Missing("ONNX export of mobilenet_v2 from torch failed: unsupported op", "Traceback ...")
     assert exports.asked == 1  # cached: the int8 copy is not quantized from nothing, nor exported again
     assert preparation.artifact_for(planned("fp32", "torch/native/cpu")) is None  # a native run loads no artifact
+
+
+class PreparedLauncher:
+    """A launcher whose environments are ready at once."""
+
+    def prepare(self, environment: str) -> str:
+        return f"{environment}: ready"
+
+
+def test_the_preparations_time_goes_to_the_next_record_once():
+    config = parse_config({"name": "t", "models": ["mobilenet_v2"], "batch_sizes": [2], "runtimes": [CONVERTED]})
+    preparation = Preparation(config, launcher=PreparedLauncher(), artifacts=FailingExports())
+    assert preparation.took_time() is None  # nothing prepared yet
+    preparation.prepare([planned()])
+    prepared = preparation.took_time()
+    assert prepared is not None and prepared.seconds >= 0 and prepared.started_at.endswith("+00:00")
+    assert preparation.took_time() is None  # the runs after the first keep nothing of it

@@ -43,6 +43,20 @@ def test_sweep_measures_every_cell_with_real_runners(measured_sweep):
         assert (out / name).exists(), name
 
 
+def test_each_run_is_a_line_with_the_eta_and_the_report_says_where_the_time_went(measured_sweep):
+    first, _, out = measured_sweep
+    lines = [line for line in first.stdout.splitlines() if line.startswith("run ")]
+    assert [line.split(":")[0].split()[1] for line in lines] == ["1/4", "2/4", "3/4", "4/4"]
+    assert all(": ok, " in line and "; eta " in line for line in lines) and lines[-1].endswith("eta 0 s")
+    records = [json.loads(line) for line in (out / "runs.jsonl").read_text().splitlines()]
+    assert "prepared" in records[0] and not any("prepared" in r for r in records[1:])
+    spent = pl.read_csv(out / "report" / "tables" / "time_spent.csv")
+    seconds = dict(zip(spent["part"], spent["seconds"]))
+    assert seconds["preparation"] == pytest.approx(records[0]["prepared"]["seconds"])
+    assert 0 < seconds["window"] < seconds["wall time"]
+    assert sum(v for k, v in seconds.items() if k != "wall time") == pytest.approx(seconds["wall time"])
+
+
 def test_energy_is_the_counter_difference_over_the_window(measured_sweep):
     _, _, out = measured_sweep
     runs = pl.read_parquet(out / "tables/runs.parquet")

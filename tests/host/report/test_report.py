@@ -42,7 +42,7 @@ def test_markdown_links_exist_and_every_table_has_a_csv(report):
     for link in re.findall(r"\]\(([^)]+)\)", text):
         assert (report.markdown.parent / link).exists(), link
     assert {"cells", "cell_statistics", "correlation", "best", "kruskal", "pairwise", "fidelity", "failures",
-            "skipped", "provenance", "versions"} <= set(report.tables)
+            "skipped", "provenance", "versions", "time_spent"} <= set(report.tables)
     for csv in report.tables.values():
         assert csv.exists()
     assert pl.read_csv(report.tables["failures"])["failure_kind"].to_list() == ["crash"]
