@@ -116,6 +116,17 @@ def _groups(slots: Sequence[Slot], through: int, values: dict[str, tuple[float |
     return groups, metrics
 
 
+def _states_by_runtime(rule: StoppingRule, groups: Mapping[str, Mapping[str, Sequence[float]]]) -> dict[str, CellState]:
+    """cell_states, each group asked on its own with its cells named by runtime (the one part of the key that differs
+    within a group), so that each `why` names the leader as a reader knows it: "tied with onnxruntime/onnx/cpu"."""
+    states: dict[str, CellState] = {}
+    for group, cells in groups.items():
+        runtime_of = {cell.split("|")[2]: cell for cell in cells}
+        answer = cell_states(rule, {group: {runtime: cells[cell] for runtime, cell in runtime_of.items()}})
+        states.update({runtime_of[runtime]: state for runtime, state in answer.items()})
+    return states
+
+
 def replay(rule: StoppingRule, slots: Sequence[Slot], runs: pl.DataFrame) -> Rounds:
     """The rounds decided by the runs recorded so far (see the module's docstring)."""
     done, values = _run_facts(runs)
@@ -138,8 +149,8 @@ def replay(rule: StoppingRule, slots: Sequence[Slot], runs: pl.DataFrame) -> Rou
         # could change the group's verdict, and would hold the leader until max.
         failed = {cell for cells in groups.values() for cell, got in cells.items()
                   if not got and complete >= rule.min_runs}
-        states = cell_states(rule, {g: {c: v for c, v in cells.items() if c not in failed}
-                                    for g, cells in groups.items()})
+        states = _states_by_runtime(rule, {g: {c: v for c, v in cells.items() if c not in failed}
+                                           for g, cells in groups.items()})
         still = set()
         for cell in active:
             state: CellState | None = states.get(cell)
