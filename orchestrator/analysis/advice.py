@@ -246,8 +246,11 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
         if verdict == "only candidate":
             reasons.insert(0, "one runtime meets the constraints: nothing to compare it with")
         elif verdict != "recommended":
-            lacking = _repetitions_reason(candidates, request.alpha)
-            reasons.insert(0, lacking or f"{best['note']}: more repetitions may separate them")
+            # An adaptive sweep's rule chose how many runs each runtime got: its own note says why they stand tied.
+            answer = request.sequential.get((key["model"], key["batch_size"], key["precision"]))
+            by_rule = answer is not None and answer.note == best["note"]
+            lacking = None if by_rule else _repetitions_reason(candidates, request.alpha)
+            reasons.insert(0, lacking or best["note"] + ("" if by_rule else ": more repetitions may separate them"))
     runtimes = []
     for runtime, p in points.items():
         median_energy = p["energy"].median

@@ -67,3 +67,12 @@ def test_the_rule_answers_only_for_the_runtimes_it_compared():
     fewer = runs.filter(pl.col("runtime") != "rt8/x/cpu")
     row = best_runtimes(fewer, objectives={"latency": "latency_p50_ms"}, sequential=verdicts).row(0, named=True)
     assert "sequential test" not in row["note"]
+
+
+def test_a_tie_settled_by_the_rule_is_not_told_to_run_more_repetitions():
+    plan, runs, _ = sweep(truth=lambda runtime: 10.0)
+    verdicts = sequential_verdicts(plan, runs)
+    assert verdicts[("m", 1, "fp32")].verdict == "tie"  # seeded: every cell settled, some at max, some by futility
+    cell = advise(runs, AdviceRequest(objective="latency", sequential=verdicts)).cells[0]
+    assert cell.verdict == "tie" and "sequential test" in cell.reasons[0]
+    assert not any("run at least" in reason for reason in cell.reasons)
