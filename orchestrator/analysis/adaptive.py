@@ -83,6 +83,10 @@ def rule_from(table: Mapping) -> StoppingRule:
                         target=table.get("target"), alpha=float(table.get("alpha", 0.05)))
 
 
+def runtime_of(cell: str) -> str:
+    return cell.split("|")[2]
+
+
 def group_of(cell: str) -> str:
     model, batch, _runtime, precision = cell.split("|")
     return f"{model}|{batch}|{precision}"
@@ -121,9 +125,9 @@ def _states_by_runtime(rule: StoppingRule, groups: Mapping[str, Mapping[str, Seq
     within a group), so that each `why` names the leader as a reader knows it: "tied with onnxruntime/onnx/cpu"."""
     states: dict[str, CellState] = {}
     for group, cells in groups.items():
-        runtime_of = {cell.split("|")[2]: cell for cell in cells}
-        answer = cell_states(rule, {group: {runtime: cells[cell] for runtime, cell in runtime_of.items()}})
-        states.update({runtime_of[runtime]: state for runtime, state in answer.items()})
+        cell_of = {runtime_of(cell): cell for cell in cells}
+        answer = cell_states(rule, {group: {runtime: cells[cell] for runtime, cell in cell_of.items()}})
+        states.update({cell_of[runtime]: state for runtime, state in answer.items()})
     return states
 
 
@@ -217,15 +221,12 @@ def sequential_verdicts(plan: Mapping, runs: pl.DataFrame) -> dict[tuple[str, in
         if answer is None or answer.verdict == "open" or answer.leader is None:
             continue
         model, batch, precision = group.split("|")
-
-        def runtime(cell: str) -> str:
-            return cell.split("|")[2]
-
-        tied = tuple(runtime(c) for c in answer.tied)
+        tied = tuple(runtime_of(c) for c in answer.tied)
         how = (f"the adaptive sweep's sequential test: t-test on log values, alpha {rule.alpha} spent over "
                f"{rule.looks} looks, Holm over the leader's comparisons (docs/statistics.md)")
         note = (f"separated from every other runtime by {how}" if answer.verdict == "best"
                 else f"not separated from {', '.join(tied)} by {how}")
         found[(model, int(batch.removeprefix("bs")), precision)] = SequentialVerdict(
-            metrics[group], answer.verdict, runtime(answer.leader), tied, frozenset(runtime(c) for c in measured), note)
+            metrics[group], answer.verdict, runtime_of(answer.leader), tied, frozenset(runtime_of(c) for c in measured),
+            note)
     return found
