@@ -120,6 +120,7 @@ class ChannelPhases(Payload):
     counter_period_s: Optional[float] = None
     window_j: Optional[float] = None
     iterations_j: Optional[float] = None  # every iteration's [start, end], split or not
+    unsplit_j: Optional[float] = None  # the iterations without a first-token stamp: in neither phase
     prefill: Optional[ChannelPhase] = None
     decode: Optional[ChannelPhase] = None
     gaps: Optional[ChannelPhase] = None
@@ -150,7 +151,8 @@ class GenerationEnergy(Payload):
     prefill: Optional[PhaseTotal] = None
     decode: Optional[PhaseTotal] = None
     gaps: Optional[PhaseTotal] = None
-    # |window - (prefill + decode + gaps)| over the counted channels: float rounding only, since each boundary is
+    unsplit_j: Optional[float] = None  # iterations without a first-token stamp: in the request's energy only
+    # |window - (prefill + decode + gaps + unsplit)| over the counted channels: float rounding only, since each boundary is
     # read from the same interpolated counter (the check the tests make).
     closure_j: Optional[float] = None
     channels: dict[str, ChannelPhases] = {}
