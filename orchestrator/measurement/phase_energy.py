@@ -22,14 +22,17 @@ its bound. (Measuring prefill energy apart would need a prefill-only loop in the
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
+from typing import Any
 
 import numpy as np
 
 from orchestrator.measurement.edges import DEFAULT_COUNTER_PERIOD_S, counter_period, power_near
 from orchestrator.measurement.energy import channel_window_energy, counter_at, integrate_power
 from orchestrator.measurement.sampler import SampleSeries
-from orchestrator.results.generation_payload import (PHASES, ChannelPhase, ChannelPhases, GenerationEnergy,
-                                                     GenerationTimesShape, PhaseTotal)
+from orchestrator.results.generation_payload import (PHASES, ChannelPhase, ChannelPhases, Generation,
+                                                     GenerationEnergy, GenerationTimesShape, PhaseTotal,
+                                                     generation_payload, generation_times)
+from orchestrator.results.payloads import Energy
 
 NS_PER_S = 1_000_000_000
 
@@ -185,3 +188,21 @@ def phase_energy(series: SampleSeries | None, window: tuple[int, int] | None, ti
         iterations_j=_sum([c.iterations_j for _, c in own]), iterations_dynamic_j=iterations_dynamic,
         prefill=totals[_PREFILL], decode=totals[_DECODE], gaps=totals[_GAPS], unsplit_j=unsplit_j, closure_j=closure,
         channels=channels)
+
+
+def account_generation(result: Mapping[str, Any] | None, series: SampleSeries | None,
+                       window: tuple[int, int] | None, idle_w: Mapping[str, float] | None,
+                       energy: Energy) -> Generation | None:
+    """A run's `generation` payload: its times from the runner's stamps and, where the run's energy was accounted,
+    its energy by phase over the same channels. None for a run that is not generative (no RunResult.generation).
+
+    Raises on stamps the payload cannot hold (out of order): the run's accounting fails with the reason."""
+    times = generation_times(result)
+    if times is None:
+        return None
+    if energy.status in ("ok", "partial"):
+        counted = {name for name, channel in energy.channels.items() if channel.counted}
+        by_phase = phase_energy(series, window, times, idle_w, counted)
+    else:
+        by_phase = GenerationEnergy.unavailable(energy.reason or f"the run's energy is {energy.status}")
+    return generation_payload(times, window, by_phase)

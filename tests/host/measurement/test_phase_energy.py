@@ -13,11 +13,12 @@ import numpy as np
 import pytest
 
 from orchestrator.measurement.energy import window_energy
-from orchestrator.measurement.phase_energy import phase_energy
+from orchestrator.measurement.phase_energy import account_generation, phase_energy
 from orchestrator.measurement.sampler import SampleError, SampleSeries
 from orchestrator.measurement.sensors.base import Reading
 from orchestrator.measurement.sensors.rapl import RaplSensor
 from orchestrator.results.generation_payload import GenerationTimesShape, generation_payload
+from orchestrator.results.payloads import Energy, EnergyChannel
 from testkit.powercap import make_powercap_tree
 
 MS = 1_000_000
@@ -213,3 +214,42 @@ def test_no_series_is_unavailable_with_the_reason():
     schedule = Schedule(iterations=1, prefill_ms=10, decode_ms=10, gap_ms=1)
     energy = phase_energy(None, None, _times(schedule), None, counted=())
     assert energy.status == "unavailable" and energy.reason
+
+
+def _energy_payload(channels: dict[str, tuple[str, bool | None]], status: str = "ok") -> Energy:
+    return Energy(status=status, reason="" if status == "ok" else "no sensor",
+                  channels={n: EnergyChannel(domain=d, status="ok", assigned=a) for n, (d, a) in channels.items()})
+
+
+def test_account_generation_counts_the_channels_the_run_energy_counts(tmp_path):
+    schedule = Schedule(iterations=4, prefill_ms=50, decode_ms=300, gap_ms=5)
+    result = {"status": "ok", "window_start_ns": schedule.window[0], "window_end_ns": schedule.window[1],
+              "generation": _times(schedule).model_dump()}
+    series = rapl_series(tmp_path, schedule)
+    energy = _energy_payload({"package-0": ("cpu", None), "dram-0": ("dram", None)})
+    g = account_generation(result, series, schedule.window, IDLE_W, energy)
+    assert g.energy.status == "ok" and g.iterations == 4
+    assert g.j_per_output_token == pytest.approx(g.energy.decode.raw_j / (4 * 2 * 15))
+    assert g.energy.window_j == pytest.approx(sum(c.window_j for c in g.energy.channels.values()))
+    # a GPU the run was not given is split beside, never in the run's figures
+    series.channels["package-0"] = "gpu"
+    energy = _energy_payload({"package-0": ("gpu", False), "dram-0": ("dram", None)})
+    g = account_generation(result, series, schedule.window, IDLE_W, energy)
+    assert g.energy.window_j == pytest.approx(g.energy.channels["dram-0"].window_j)
+
+
+def test_account_generation_without_energy_still_has_the_times_and_says_why():
+    schedule = Schedule(iterations=2, prefill_ms=50, decode_ms=300, gap_ms=5)
+    result = {"window_start_ns": schedule.window[0], "window_end_ns": schedule.window[1],
+              "generation": _times(schedule).model_dump()}
+    g = account_generation(result, None, schedule.window, None, Energy.unavailable("no readable energy sensor"))
+    assert g.ttft_ms.n == 2 and g.j_per_output_token is None
+    assert g.energy.status == "unavailable" and g.energy.reason == "no readable energy sensor"
+    assert account_generation({"latencies_ns": [1]}, None, schedule.window, None, Energy.unavailable("x")) is None
+
+
+def test_stamps_out_of_order_raise_so_the_accounting_fails_with_the_reason():
+    result = {"window_start_ns": 0, "window_end_ns": 100, "generation": {
+        "prompt_tokens": 4, "new_tokens": 2, "batch_size": 1, "phases_ns": [[0, 90, 50]]}}
+    with pytest.raises(ValueError, match="not in order"):
+        account_generation(result, None, (0, 100), None, Energy.unavailable("x"))

@@ -97,3 +97,35 @@ def test_from_a_run_result_dict():
     assert generation_of_result({"latencies_ns": [1]}) is None
     # it writes only what it was built with and reads back equal
     assert type(g).model_validate(g.model_dump(mode="json")).model_dump(mode="json") == g.model_dump(mode="json")
+
+
+def test_a_record_with_generation_reads_back_and_writes_the_same_line():
+    from orchestrator.results.record import from_journal
+    from testkit.records import make_record
+
+    line = make_record("g1", model="llama-tiny", runtime="torch/transformers/cpu", latencies_ms=(50.0,))
+    line["result"]["generation"] = {"prompt_tokens": 16, "new_tokens": 5, "batch_size": 2,
+                                    "phases_ns": [[1_000_000_000, None, 1_050_000_000]]}
+    g = generation_of_result(line["result"])
+    line["generation"] = g.model_dump(mode="json")
+    record = from_journal(line)
+    assert record.generation.unsplit_iterations == 1 and record.generation.ttft_ms is None
+    assert record.to_journal() == from_journal(record.to_journal()).to_journal()
+    assert record.to_journal()["generation"] == line["generation"]
+
+
+def test_a_classifier_record_has_no_generation_key():
+    from orchestrator.results.record import from_journal
+    from testkit.records import make_record
+
+    assert "generation" not in from_journal(make_record()).to_journal()
+
+
+def test_stamps_the_accounting_refuses_still_read_as_a_record():
+    """A result whose stamps fail the accounting is journaled (failed, kind accounting): it must read back."""
+    from orchestrator.results.record import from_journal
+    from testkit.records import make_record
+
+    line = make_record("g2", runtime="torch/transformers/cpu")
+    line["result"]["generation"] = {"prompt_tokens": 4, "new_tokens": 2, "batch_size": 1, "phases_ns": [[9, 5, 1]]}
+    assert from_journal(line).result["generation"]["phases_ns"] == [[9, 5, 1]]
