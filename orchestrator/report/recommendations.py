@@ -58,7 +58,8 @@ def recommendation_sections(advice: Advice, caveats: HostCaveats, fig_dir: Path,
                 front.blocks.append(Paragraph(f"{where}: {cell.front_note}; no Pareto figure is drawn.", notice=True))
             continue
         files.figures[name] = saved.png
-        front.blocks.append(FigureBlock(f"{where}: energy per inference against p99 latency, one point per runtime "
+        per = "output token" if cell.metric in ("j_per_token", "tpot_ms") else "inference"  # a generative cell's unit
+        front.blocks.append(FigureBlock(f"{where}: energy per {per} against p99 latency, one point per runtime "
                                         f"(medians over runs, whiskers 95% CI of the mean); front: "
                                         f"{', '.join(cell.front) or 'none'}", saved.png, saved.svg))
     return [answer, *([front] if front.blocks else []), opening]  # no front at all: the caveats say why
