@@ -101,6 +101,11 @@ def is_generative(group: pl.DataFrame) -> bool:
     return "new_tokens" in group.columns and not group["new_tokens"].drop_nulls().is_empty()
 
 
+def per_output_token(cell: CellAdvice) -> bool:
+    """Whether an advice cell is a generative one (its energy figures per output token)."""
+    return any(point.energy.metric == "j_per_token" for point in cell.runtimes)
+
+
 def min_runs_to_separate(comparisons: int, alpha: float = ALPHA) -> int:
     """The fewest runs per runtime with which the exact two-sided Mann-Whitney test can reach alpha after Holm.
 

@@ -8,11 +8,12 @@ from each run's `generation` payload (results/generation_payload.py, measurement
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
 
-from orchestrator.analysis.advice import is_generative
+from orchestrator.analysis.advice import per_output_token
 from orchestrator.analysis.advice_schema import Advice, CellAdvice
 from orchestrator.analysis.frames import Metric
 from orchestrator.analysis.stats import cell_statistics
@@ -22,6 +23,9 @@ from orchestrator.report.document import Bullets, FigureBlock, Paragraph, Sectio
 from orchestrator.report.report_files import ReportFiles
 
 TITLE = "Generative runs: energy per token, TTFT and TPOT"
+# The columns the page has room for; tables/generation.csv has every one.
+SHOWN = ("cell", "runtime", "verdict", "runs", "J_per_token_request", "ci95_of_mean", "ttft_ms", "tpot_ms",
+         "tokens_per_s", "J_per_prompt_token_prefill", "J_per_token_decode", "prefill_short", "fidelity", "on_front")
 
 # The per-run figures the section summarises per cell (median over runs, IQR; mean with its bootstrap interval).
 METRICS = (
@@ -55,6 +59,12 @@ def _generative_runs(runs: pl.DataFrame) -> pl.DataFrame:
     return generative.with_columns((pl.col("j_per_inference") / pl.col("new_tokens")).alias("j_per_token"))
 
 
+def generation_cells(runs: pl.DataFrame) -> frozenset[tuple]:
+    """The (model, batch size, precision) cells whose runs are generate calls."""
+    generative = _generative_runs(runs)
+    return frozenset(generative.select("model", "batch_size", "precision").unique().iter_rows())
+
+
 def _median(frame: pl.DataFrame, column: str) -> float | None:
     if column not in frame.columns:
         return None
@@ -79,10 +89,12 @@ def cell_rows(cell: CellAdvice, runs: pl.DataFrame) -> list[dict]:
 
     for point in sorted(cell.runtimes, key=ranked):
         mine = group.filter(pl.col("runtime") == point.runtime)
-        short = mine["prefill_short"].drop_nulls().any() if "prefill_short" in mine.columns else False
+        short = True in mine["prefill_short"].to_list() if "prefill_short" in mine.columns else False
         energy = point.energy
+        fidelity = _fidelity(mine) if mine.height else "no successful run"
         rows.append({
-            "model": cell.model, "batch_size": cell.batch_size, "precision": cell.precision,
+            "cell": f"{cell.model} bs{cell.batch_size} {cell.precision}", "model": cell.model,
+            "batch_size": cell.batch_size, "precision": cell.precision,
             "prompt_tokens": int(mine["prompt_tokens"][0]) if mine.height else None,
             "new_tokens": int(mine["new_tokens"][0]) if mine.height else None,
             "runtime": point.runtime,
@@ -90,16 +102,17 @@ def cell_rows(cell: CellAdvice, runs: pl.DataFrame) -> list[dict]:
                         "leader" if point.runtime == cell.leader else
                         "tied" if point.runtime in cell.tied_with else ""),
             "runs": point.runs,
-            "J_per_output_token": energy.median if energy.metric == "j_per_token" else None,
+            "J_per_token_request": energy.median if energy.metric == "j_per_token" else None,
             "ci95_of_mean": interval(energy) if energy.metric == "j_per_token" else "-",
             "ttft_ms": _median(mine, "ttft_ms"), "tpot_ms": _median(mine, "tpot_ms"),
-            "output_tokens_per_s": _median(mine, "output_tokens_per_s"),
+            "tokens_per_s": _median(mine, "output_tokens_per_s"),
             "J_per_prompt_token_prefill": _median(mine, "j_per_prompt_token"),
-            "J_per_output_token_decode": _median(mine, "j_per_output_token"),
+            "J_per_token_decode": _median(mine, "j_per_output_token"),
             "J_per_request": _median(mine, "j_per_request"),
             "prefill_energy_share": _median(mine, "prefill_energy_share"),
             "prefill_short": bool(short) if mine.height else None,
-            "fidelity": _fidelity(mine) if mine.height else "no successful run",
+            "fidelity": fidelity.split(":")[0],  # the verdict's first words; the whole line in fidelity_verdict
+            "fidelity_verdict": fidelity,
             "on_front": point.on_front,
             "excluded_because": point.excluded_because or "",
         })
@@ -121,7 +134,7 @@ def _answer_line(cell: CellAdvice, runs: pl.DataFrame) -> str:
     parts = [f"{num(figure.median)} {cell.unit} ({interval(figure)})" if figure and figure.median is not None else
              "no figure"]
     parts += [f"TTFT {num(row['ttft_ms'])} ms", f"TPOT {num(row['tpot_ms'])} ms",
-              f"{num(row['output_tokens_per_s'])} tokens/s", f"fidelity: {row['fidelity']}"]
+              f"{num(row['tokens_per_s'])} tokens/s", f"fidelity: {row['fidelity_verdict']}"]
     front = f"; front (energy per token, p99 per request): {', '.join(cell.front)}" if cell.front else ""
     return f"{where}, by {by}: {cell.leader} {verdict}: {'; '.join(parts)}{front}" + (
         "" if leader.eligible else f" (excluded: {leader.excluded_because})")
@@ -133,17 +146,16 @@ def generation_section(runs: pl.DataFrame, advice: Advice, fig_dir: Path, colors
     generative = _generative_runs(runs)
     if generative.is_empty():
         return None
-    cells = [c for c in advice.cells if c.metric in ("j_per_token", "tpot_ms") or
-             is_generative(runs.filter((pl.col("model") == c.model) & (pl.col("batch_size") == c.batch_size)
-                                       & (pl.col("precision") == c.precision)))]
+    cells = [c for c in advice.cells if per_output_token(c)]
     section = Section(TITLE, [Paragraph(EXPLAINED)])
     section.blocks.append(_answers(cells, generative))
     rows = [row for cell in cells for row in cell_rows(cell, generative)]
     if rows:
-        section.blocks.append(table("generation", "Per model, batch, precision and runtime: J per output token "
-                                                  "(the ranking, median over runs and the 95% interval of the mean), "
-                                                  "TTFT, TPOT, tokens/s, energy by phase, fidelity",
-                                    pl.DataFrame(rows, infer_schema_length=None)))
+        block = table("generation", "Per cell and runtime, best first: J per output token of the whole request (the "
+                                    "ranking: median over runs, 95% interval of the mean), TTFT, TPOT and tokens/s "
+                                    "(medians over runs), J per prompt token (prefill) and per output token (decode), "
+                                    "fidelity", pl.DataFrame(rows, infer_schema_length=None))
+        section.blocks.append(replace(block, columns=SHOWN))
     stats = cell_statistics(generative, metrics=METRICS)
     section.blocks.append(table("generation_statistics", "Every generative figure of every cell (long form)", stats, 0))
     for metric, ylabel, title, name in (

@@ -26,6 +26,9 @@ def test_the_section_answers_each_cell_in_per_token_units(report):
     assert "J per output token" in fp32 and "95% CI" in fp32
     assert "TTFT 12 ms" in fp32 and "TPOT 2.5 ms" in fp32 and "fidelity: faithful" in fp32
     assert "front (energy per token, p99 per request)" in fp32
+    # the findings name a generate call's figures per request, the answer table per output token
+    assert "energy, llama-tiny bs1 fp32: llama.cpp←HF 1.2 J/request" in text
+    assert "the runtime to deploy by J per output token (request energy / N)" in text
 
 
 @pytest.mark.slow
@@ -35,10 +38,11 @@ def test_the_table_has_every_runtime_with_its_phases(report):
     assert fp32["runtime"].to_list()[0] == g.LLAMA_CPP  # sorted by the ranking figure
     assert set(fp32["runtime"].to_list()) == set(g.FP32)
     torch = fp32.filter(pl.col("runtime") == g.TORCH).row(0, named=True)
-    assert torch["J_per_output_token"] == pytest.approx(2.2 / g.N)
+    assert torch["J_per_token_request"] == pytest.approx(2.8 / g.N)
     assert torch["ttft_ms"] == pytest.approx(20.0) and torch["tpot_ms"] == pytest.approx(5.0)
-    assert torch["J_per_prompt_token_prefill"] == pytest.approx(2.2 * g.PREFILL_SHARE / g.P)
+    assert torch["J_per_prompt_token_prefill"] == pytest.approx(2.8 * g.PREFILL_SHARE / g.P)
     assert torch["fidelity"] == "reference (not compared)"
+    assert torch["J_per_token_decode"] == pytest.approx(2.8 * (1 - g.PREFILL_SHARE) / (g.N - 1))
     assert fp32.filter(pl.col("runtime") == g.LLAMA_CPP)["verdict"][0] == "recommended"
 
 

@@ -14,11 +14,11 @@ COLUMNS = ("ttft_ms", "tpot_ms", "output_tokens_per_s", "j_per_prompt_token", "j
 
 def test_a_generative_run_has_its_columns():
     runs = runs_table(g.journal())
-    row = runs.filter(runs["run_id"] == runs["run_id"][0]).row(0, named=True)  # torch fp32, first run: 2.0 J/request
+    row = runs.filter(runs["run_id"] == runs["run_id"][0]).row(0, named=True)  # torch fp32, first run: 2.6 J/request
     assert row["ttft_ms"] == pytest.approx(20.0) and row["tpot_ms"] == pytest.approx(5.0)
     assert row["output_tokens_per_s"] == pytest.approx(g.N / ((20 + 5 * 15) / 1e3))
-    total = 2.0 * g.ITERATIONS
-    assert row["j_per_request"] == pytest.approx(2.0)
+    total = 2.6 * g.ITERATIONS
+    assert row["j_per_request"] == pytest.approx(2.6)
     assert row["j_per_prompt_token"] == pytest.approx(total * g.PREFILL_SHARE / (g.ITERATIONS * g.P))
     assert row["j_per_output_token"] == pytest.approx(total * (1 - g.PREFILL_SHARE) / (g.ITERATIONS * (g.N - 1)))
     assert row["prefill_energy_share"] == pytest.approx(g.PREFILL_SHARE)

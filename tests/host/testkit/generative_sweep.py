@@ -1,10 +1,10 @@
 """A synthetic generative sweep: records of generate calls shaped like runs.jsonl's, with hand-chosen figures.
 
 llama-tiny, batch 1, fp32 (P = 64, N = 16, 4 iterations a run, 5 runs a runtime), energy on one RAPL package:
-  torch/transformers/cpu               request 2.0..2.4 J  TTFT 20 ms  TPOT 5 ms     (the reference: not compared)
-  onnxruntime-genai/genai-from-hf/cpu  request 1.2..1.6 J  TTFT 10 ms  TPOT 3 ms     faithful
+  torch/transformers/cpu               request 2.6..3.0 J  TTFT 20 ms  TPOT 5 ms     (the reference: not compared)
+  onnxruntime-genai/genai-from-hf/cpu  request 1.7..2.1 J  TTFT 10 ms  TPOT 3 ms     faithful
   llama.cpp/gguf-from-hf/cpu           request 1.0..1.4 J  TTFT 12 ms  TPOT 2.5 ms   faithful (lowest energy)
-llama-tiny, batch 1, int4: onnxruntime-genai 0.9..1.3 J, llama.cpp 0.6..1.0 J (quantized criterion).
+llama-tiny, batch 1, int4: onnxruntime-genai 0.9..1.3 J, llama.cpp 0.3..0.7 J (quantized criterion).
 The prefill takes 30 % of a request's energy. `journal(energy=False)` is the same runs on a host without sensors.
 """
 from __future__ import annotations
@@ -19,8 +19,8 @@ LLAMA_CPP = "llama.cpp/gguf-from-hf/cpu"
 P, N, B, ITERATIONS, RUNS = 64, 16, 1, 4, 5
 PREFILL_SHARE = 0.3
 # runtime -> (request energy of the first run, TTFT ms, TPOT ms); each later run adds 0.1 J
-FP32 = {TORCH: (2.0, 20.0, 5.0), ORT_GENAI: (1.2, 10.0, 3.0), LLAMA_CPP: (1.0, 12.0, 2.5)}
-INT4 = {ORT_GENAI: (0.9, 8.0, 2.0), LLAMA_CPP: (0.6, 9.0, 1.5)}
+FP32 = {TORCH: (2.6, 20.0, 5.0), ORT_GENAI: (1.7, 10.0, 3.0), LLAMA_CPP: (1.0, 12.0, 2.5)}
+INT4 = {ORT_GENAI: (0.9, 8.0, 2.0), LLAMA_CPP: (0.3, 9.0, 1.5)}
 UNAVAILABLE = "no readable energy sensor on this host: rapl: no powercap tree at /fake"
 
 
