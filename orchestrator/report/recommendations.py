@@ -7,7 +7,7 @@ from pathlib import Path
 
 from orchestrator.analysis.advice import per_output_token
 from orchestrator.analysis.advice_schema import Advice
-from orchestrator.report.advice_text import OBJECTIVE_WORDS, constraint_words, recommendations_table
+from orchestrator.report.advice_text import constraint_words, objective_words, ranked_by, recommendations_table
 from orchestrator.report.answer import answer_table
 from orchestrator.report.document import Bullets, FigureBlock, Paragraph, Section
 from orchestrator.report.host_caveats import HostCaveats
@@ -19,28 +19,15 @@ SHOWN = ("host", "model", "batch_size", "precision", "verdict", "runtime", "medi
          "gCO2e_per_million", "cost_per_million", "why")
 
 
-def _ranked_by(advice: Advice) -> str:
-    """What the cells were ranked by: the asked objective, or latency where no cell had energy to rank; generate
-    calls (analysis/advice.py's per-token metrics) in their own words."""
-    ranked = [cell for cell in advice.cells if cell.runtimes]
-    units = {cell.unit for cell in ranked}
-    if len(units) == 1 and all(per_output_token(cell) for cell in ranked):
-        return units.pop()
-    used = {cell.objective_used for cell in ranked}
-    words = (OBJECTIVE_WORDS[used.pop()] if len(used) == 1 else OBJECTIVE_WORDS[advice.objective]
-             + (" (p50 latency where a cell has no energy)" if used else ""))
-    return words + ("; a generate call's cell per output token" if any(per_output_token(c) for c in ranked) else "")
-
-
 def recommendation_sections(advice: Advice, caveats: HostCaveats, fig_dir: Path, colors: dict, files: ReportFiles,
                             table) -> list[Section]:
     """The answer (the report's first section, below the caveats), a Pareto figure per cell, the recommendations."""
     answer = Section("The answer", [Bullets(caveats.lines, notice=True)] if caveats.lines else [])
-    answer.blocks.append(table("answer", f"Per cell: the runtime to deploy by {_ranked_by(advice)} "
+    answer.blocks.append(table("answer", f"Per cell: the runtime to deploy by {ranked_by(advice)} "
                                          "(or a tie), the margin over the runner-up, how sure, and what would make it "
                                          "stronger", answer_table(advice, caveats)))
     opening = Section("Recommendations", [Paragraph(
-        f"The runtime to deploy per model and batch size, by {OBJECTIVE_WORDS[advice.objective]} "
+        f"The runtime to deploy per model and batch size, by {objective_words(advice)} "
         f"({constraint_words(advice)}; {advice.pooling}). 'recommended' means significantly lower than every other "
         f"candidate (Mann-Whitney over runs, Holm-adjusted over the leader's comparisons with each other candidate, "
         f"alpha {advice.alpha:g}); a tie names the runtimes it "

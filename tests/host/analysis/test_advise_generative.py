@@ -58,3 +58,14 @@ def test_a_classifier_cell_is_advised_as_before():
     advice = advise(runs_table(classifier_journal()))
     assert {c.metric for c in advice.cells} <= {"j_per_inference", "latency_p50_ms"}
     assert all(p.energy.metric == "j_per_inference" for c in advice.cells for p in c.runtimes)
+
+
+def test_the_advice_in_words_says_per_output_token():
+    from orchestrator.report.advice_text import advice_lines
+
+    lines = advice_lines(advise(runs_table(g.journal())))
+    assert lines[0].startswith("advice: by J per output token (request energy / N);")
+    assert any(line.startswith(f"llama-tiny bs1 fp32: recommended {g.LLAMA_CPP}: 0.075 J per output token")
+               for line in lines), lines
+    classifier = advice_lines(advise(runs_table(classifier_journal())))
+    assert classifier[0].startswith("advice: by energy per inference;")
