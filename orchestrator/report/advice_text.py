@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import polars as pl
 
+from orchestrator.analysis.advice import per_output_token
 from orchestrator.analysis.advice_schema import Advice, CellAdvice, Estimate
 from orchestrator.report.host_caveats import HostCaveats, host_caveats
 
@@ -87,13 +88,33 @@ def constraint_words(advice: Advice) -> str:
     return ", ".join(parts)
 
 
+def ranked_by(advice: Advice) -> str:
+    """What the cells were ranked by: the asked objective, or latency where no cell had energy to rank; generate
+    calls (analysis/advice.py's per-token metrics) in their own words."""
+    ranked = [cell for cell in advice.cells if cell.runtimes]
+    units = {cell.unit for cell in ranked}
+    if len(units) == 1 and all(per_output_token(cell) for cell in ranked):
+        return units.pop()
+    used = {cell.objective_used for cell in ranked}
+    words = (OBJECTIVE_WORDS[used.pop()] if len(used) == 1 else OBJECTIVE_WORDS[advice.objective]
+             + (" (p50 latency where a cell has no energy)" if used else ""))
+    return words + ("; a generate call's cell per output token" if any(per_output_token(c) for c in ranked) else "")
+
+
+def objective_words(advice: Advice) -> str:
+    """What was asked, in words: per output token where a cell is a generate call's, else as it always read."""
+    if any(per_output_token(cell) for cell in advice.cells):
+        return ranked_by(advice)
+    return OBJECTIVE_WORDS[advice.objective]
+
+
 def advice_lines(advice: Advice, said: tuple[str, ...] = ()) -> list[str]:
     """The advice in lines: the host's caveats first (once; those in `said` were shown already), then each cell
     with only what differs from them."""
     if not advice.cells:
         return ["advice: no runs match (nothing to advise on)"]
     caveats = host_caveats(advice)
-    lines = [f"advice: by {OBJECTIVE_WORDS[advice.objective]}; {constraint_words(advice)}; {advice.pooling}"]
+    lines = [f"advice: by {objective_words(advice)}; {constraint_words(advice)}; {advice.pooling}"]
     lines += [f"caveat: {line}" for line in caveats.lines if line not in said]
     if any(line in said for line in caveats.lines):
         lines.append("(the caveats above hold for every cell below)")

@@ -5,8 +5,9 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from orchestrator.analysis.advice import per_output_token
 from orchestrator.analysis.advice_schema import Advice
-from orchestrator.report.advice_text import OBJECTIVE_WORDS, constraint_words, recommendations_table
+from orchestrator.report.advice_text import constraint_words, objective_words, ranked_by, recommendations_table
 from orchestrator.report.answer import answer_table
 from orchestrator.report.document import Bullets, FigureBlock, Paragraph, Section
 from orchestrator.report.host_caveats import HostCaveats
@@ -18,23 +19,15 @@ SHOWN = ("host", "model", "batch_size", "precision", "verdict", "runtime", "medi
          "gCO2e_per_million", "cost_per_million", "why")
 
 
-def _ranked_by(advice: Advice) -> str:
-    """What the cells were ranked by: the asked objective, or latency where no cell had energy to rank."""
-    used = {cell.objective_used for cell in advice.cells if cell.runtimes}
-    if len(used) == 1:
-        return OBJECTIVE_WORDS[used.pop()]
-    return OBJECTIVE_WORDS[advice.objective] + (" (p50 latency where a cell has no energy)" if used else "")
-
-
 def recommendation_sections(advice: Advice, caveats: HostCaveats, fig_dir: Path, colors: dict, files: ReportFiles,
                             table) -> list[Section]:
     """The answer (the report's first section, below the caveats), a Pareto figure per cell, the recommendations."""
     answer = Section("The answer", [Bullets(caveats.lines, notice=True)] if caveats.lines else [])
-    answer.blocks.append(table("answer", f"Per cell: the runtime to deploy by {_ranked_by(advice)} "
+    answer.blocks.append(table("answer", f"Per cell: the runtime to deploy by {ranked_by(advice)} "
                                          "(or a tie), the margin over the runner-up, how sure, and what would make it "
                                          "stronger", answer_table(advice, caveats)))
     opening = Section("Recommendations", [Paragraph(
-        f"The runtime to deploy per model and batch size, by {OBJECTIVE_WORDS[advice.objective]} "
+        f"The runtime to deploy per model and batch size, by {objective_words(advice)} "
         f"({constraint_words(advice)}; {advice.pooling}). 'recommended' means significantly lower than every other "
         f"candidate (Mann-Whitney over runs, Holm-adjusted over the leader's comparisons with each other candidate, "
         f"alpha {advice.alpha:g}); a tie names the runtimes it "
@@ -58,7 +51,8 @@ def recommendation_sections(advice: Advice, caveats: HostCaveats, fig_dir: Path,
                 front.blocks.append(Paragraph(f"{where}: {cell.front_note}; no Pareto figure is drawn.", notice=True))
             continue
         files.figures[name] = saved.png
-        front.blocks.append(FigureBlock(f"{where}: energy per inference against p99 latency, one point per runtime "
+        per = "output token" if per_output_token(cell) else "inference"
+        front.blocks.append(FigureBlock(f"{where}: energy per {per} against p99 latency, one point per runtime "
                                         f"(medians over runs, whiskers 95% CI of the mean); front: "
                                         f"{', '.join(cell.front) or 'none'}", saved.png, saved.svg))
     return [answer, *([front] if front.blocks else []), opening]  # no front at all: the caveats say why
