@@ -33,7 +33,8 @@ from orchestrator.planning.user_models import user_model_entries
 from orchestrator.provisioning.interpreters import interpreter_refusal
 from runners.protocol import UserModel, Weights
 
-Precision = Literal["fp32", "fp16", "tf32", "int8"]  # tf32: fp32 data, TF32 math on GPUs (runners/math_policy.py)
+# tf32: fp32 data, TF32 math on GPUs (runners/math_policy.py); int4: generative runtimes' 4-bit weights.
+Precision = Literal["fp32", "fp16", "tf32", "int8", "int4"]
 MAX_BATCH = 2**31 - 1  # a dimension every framework indexes (int32); what fits in memory is the planner's check
 BatchSize = Annotated[int, Field(ge=1, le=MAX_BATCH)]
 MAX_THREADS = 4096

@@ -43,15 +43,35 @@ class Runtime:
 
     @property
     def source_framework(self) -> str | None:
-        """The framework a converted model (ONNX, TFLite) is exported from (in that framework's environment)."""
+        """The framework a converted model (ONNX, TFLite) is exported from (in that framework's environment); for a
+        generative runtime, the one whose environment makes the Hugging Face checkpoint it is converted from."""
+        if self.generative:
+            return table.CHECKPOINT_FRAMEWORK
         converted = table.converted_format(self.model_format)
         return converted[1] if converted else None
 
     @property
     def target_format(self) -> str | None:
-        """The file format of the converted model this runtime loads ("onnx", "tflite"); None where it loads none."""
+        """The file format of the converted model this runtime loads ("onnx", "tflite"; a generative runtime's own
+        format, or "hf-checkpoint" for one that loads the checkpoint as is); None where it loads none."""
+        if self.generative:
+            return self.conversion[1] if self.conversion else table.CHECKPOINT_TARGET
         converted = table.converted_format(self.model_format)
         return converted[0] if converted else None
+
+    @property
+    def generative(self) -> bool:
+        """A runtime of generative models (a generate call per inference), converted from a Hugging Face
+        checkpoint folder (runtimes_table Family.kind)."""
+        family = table.find(self.framework, self.model_format)
+        return family is not None and family.generative
+
+    @property
+    def conversion(self) -> tuple[str, str] | None:
+        """A generative runtime's conversion of the checkpoint: (the framework whose environment runs it, the
+        target format; runtimes_table.EXPORTERS' key); None where it loads the checkpoint folder as is."""
+        family = table.find(self.framework, self.model_format)
+        return family.conversion if family is not None and family.generative else None
 
     @property
     def reference_framework(self) -> str | None:
@@ -75,6 +95,8 @@ class Runtime:
         reference = self.reference_framework
         if reference is None:
             return None
+        if self.generative:
+            return table.GENERATIVE_REFERENCE_RUNTIME
         return "onnxruntime/onnx/cpu" if self.model_format == "onnx" else f"{reference}/native/cpu"
 
     @property
@@ -93,6 +115,12 @@ class Runtime:
                                export_sources: frozenset[str] = ONNX_EXPORT_SOURCES) -> str | None:
         if self.framework not in runners:
             return f"no {self.framework} runner in this version of greenrt"
+        if self.generative:
+            needed = [(table.CHECKPOINT_FRAMEWORK, table.CHECKPOINT_TARGET)] + ([self.conversion] if self.conversion
+                                                                               else [])
+            absent = [f"{target} conversion (in {framework}'s environment)" for framework, target in needed
+                      if (framework, target) not in table.EXPORTERS]
+            return f"no {absent[0]} in this version of greenrt" if absent else None
         source = self.source_framework
         if source is not None and self.target_format == "onnx" and source not in export_sources:
             return f"no ONNX export from {source} in this version of greenrt"
