@@ -12,6 +12,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from orchestrator.measurement import accounting
+from orchestrator.measurement.phase_energy import account_generation
 from orchestrator.planning.gpus import GpuDescription
 from orchestrator.measurement.sampler import SampleSeries
 from orchestrator.measurement.sensors.base import SensorStatus
@@ -85,6 +86,8 @@ def reaccount_record(results: ResultsDir, record: RunRecord, seed: int) -> RunRe
     gpus = tuple(GpuDescription.from_dict(g) for g in record.gpus)
     again = record.model_copy(deep=True)
     again.energy = accounting.account_energy(series, window, _idle_w(results, record), _statuses(results), gpus)
+    again.generation = account_generation(result if window else None, series, window, _idle_w(results, record),
+                                          again.energy)
     fidelity = _fidelity(results, record, seed)
     if fidelity is not None:
         again.fidelity = fidelity

@@ -25,6 +25,7 @@ from orchestrator.execution.quantized import INT8, QuantizedArtifact
 from orchestrator.measurement import accounting
 from orchestrator.measurement.interference import InterferenceObserver
 from orchestrator.measurement.interference_policy import observer_for
+from orchestrator.measurement.phase_energy import account_generation
 from orchestrator.measurement.probe import Measurement
 from orchestrator.measurement.sampler import Sampler, SampleSeries
 from orchestrator.planning.config import SweepConfig
@@ -268,6 +269,9 @@ class RunExecutor:
         record.interference = self._interference(observer, outcome, window)
         record.energy = accounting.account_energy(series, window, self.protocol.idle_w, self.measurement.statuses,
                                                   self.gpus_for(run))
+        # A generative run's TTFT, TPOT and energy by phase; stamps it cannot read fail the accounting, as above.
+        record.generation = account_generation(record.result if window else None, series, window,
+                                               self.protocol.idle_w, record.energy)
         if request.outputs_path is not None and window is not None:
             record.fidelity = self._fidelity(run, Path(request.outputs_path))
         record.status = FAILED if record.failure else OK
@@ -301,6 +305,7 @@ class RunExecutor:
         record.launch = record.launch or launch_facts(outcome, None)
         record.energy = Energy.unavailable(f"accounting failed: {type(exc).__name__}: {exc}")
         record.fidelity = None
+        record.generation = None
         if record.failure and record.failure.kind != ACCOUNTING:  # the runner's own failure comes first
             record.failure.message += f" (and greenrt's accounting failed: {type(exc).__name__}: {exc})"
             record.status = FAILED

@@ -15,6 +15,7 @@ from typing import Any, Optional
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from orchestrator.results.generation_payload import Generation
 from orchestrator.results.interference_payload import Interference
 from orchestrator.results.payloads import ArtifactFacts, Energy, Fidelity, Launch, Prepared, Protocol
 from orchestrator.results.runner_result import RESULT_SHAPE
@@ -73,6 +74,9 @@ class RunRecord(BaseModel):
     # The preparation this sweep invocation did before it (when it began, how long it took): on the first run
     # measured after a preparation only, absent elsewhere and in journals written before it (report/time_spent.py).
     prepared: Optional[Prepared] = None
+    # A generative run's TTFT, TPOT, tokens/s and energy by phase (results/generation_payload.py); absent for the
+    # classifiers and in journals written before it.
+    generation: Optional[Generation] = None
     status: str = FAILED
     wall_seconds: Optional[float] = None
     shard: Optional[int] = None  # set by the merge of a sharded sweep
@@ -106,7 +110,7 @@ class RunRecord(BaseModel):
 
 _COLLECTIONS = ("env_vars", "gpus", "provider_options", "energy", "launch")
 # Keys added to schema 2 after journals were written with it: absent (not null) while unset.
-_ADDED_LATER = ("interference", "prepared")
+_ADDED_LATER = ("interference", "prepared", "generation")
 
 
 class UnreadableRecord(ValueError):

@@ -38,6 +38,16 @@ class OutputDigest(_Shape):
     sha256: Optional[str] = None
 
 
+class GenerationTimes(_Shape):
+    """RunResult.generation, loosely: a stamp list the accounting refuses (out of order, a null first token) is
+    still a record, failed in accounting with the reason, not a damaged line."""
+
+    prompt_tokens: Optional[int] = None
+    new_tokens: Optional[int] = None
+    batch_size: Optional[int] = None
+    phases_ns: Optional[list[list[Optional[int]]]] = None
+
+
 class RuntimeFacts(_Shape):
     compiles_in_window: Optional[int] = None
 
@@ -47,7 +57,7 @@ class RuntimeFacts(_Shape):
 # spelled out above; an error is read as the plain object it is.
 _READ_AS = {"error": dict[str, Any], "latencies_ns": list[Number], "peak_host_rss_bytes": Number,
             "peak_device_bytes": Number, "output_digest": OutputDigest, "node_placement": Placement,
-            "runtime_facts": RuntimeFacts}
+            "runtime_facts": RuntimeFacts, "generation": GenerationTimes}
 RunnerResult = create_model(
     "RunnerResult", __base__=_Shape,
     **{name: (Optional[_READ_AS.get(name, hint)], None) for name, hint in get_type_hints(RunResult).items()
