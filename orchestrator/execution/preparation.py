@@ -110,8 +110,9 @@ def run_mounts(request: RunRequest) -> dict[str, list[Path]]:
     readonly = weights_files(request.weights)
     if request.user_model is not None:  # a user's model file (and hf weights), wherever the runner runs
         readonly += [Path(p) for p in request.user_model.files()]
-    if request.artifact_path:
-        readonly.append(Path(request.artifact_path).parent)  # the model and its external-data file
+    if request.artifact_path:  # a model file and its external-data file beside it; a generative model's folder
+        artifact = Path(request.artifact_path)
+        readonly.append(artifact if artifact.is_dir() else artifact.parent)
     return {"writable": writable, "readonly": readonly}
 
 

@@ -282,6 +282,21 @@ class SweepConfig(Section):
         return self.repetitions.max if isinstance(self.repetitions, AdaptiveRepetitions) else self.repetitions
 
     @model_validator(mode="after")
+    def _default_options_fit(self) -> SweepConfig:
+        # A model's default options may not fit it (a user's checkpoint with short position embeddings and the
+        # default prompt and new tokens): said here, once per model, not as a failure of every run.
+        lines = []
+        for model in self.models:
+            if model not in self.model_options:  # given options were checked with their key
+                try:
+                    self.options_for(model)
+                except UnknownModelError as exc:
+                    lines.append(f"model_options.{shown_key(model)}: the defaults do not fit: {exc}; valid: smaller "
+                                 f"values in [model_options.{shown_key(model)}]")
+        raise_if(lines)
+        return self
+
+    @model_validator(mode="after")
     def _hf_models_known(self) -> SweepConfig:
         # After every key: the interpreter that builds hf models may be the config's own (interpreters.torch).
         raise_if(hf_model_mistakes(self.user_models, self.interpreters))

@@ -82,7 +82,12 @@ class Runtime:
         """Whose native CPU run this runtime's outputs are compared with (fidelity): a converted model's source
         framework, a compiler's own framework, and for a framework's native GPU runtime the framework itself (its
         kernels, cuDNN's algorithms and an fp16 cell's arithmetic are not the CPU's: an fp16 overflow or a broken
-        kernel must show); None for a framework's native CPU runtime (it is the reference)."""
+        kernel must show); None for a framework's native CPU runtime (it is the reference). A generative runtime's
+        reference is transformers' generate on the CPU at fp32 (runtimes_table.GENERATIVE_REFERENCE_RUNTIME) on
+        the same checkpoint; that runtime is the reference itself."""
+        if self.generative:
+            reference = table.GENERATIVE_REFERENCE_RUNTIME
+            return None if self.name == reference else reference.split("/")[0]
         if self.source_framework is not None:
             return self.source_framework
         if self.model_format == "onnx":  # a user's ONNX file: compared with ONNX Runtime's CPU provider on it
@@ -120,10 +125,13 @@ class Runtime:
         if self.framework not in runners:
             return f"no {self.framework} runner in this version of greenrt"
         if self.generative:
+            family = table.find(self.framework, self.model_format)
+            if family is None or importlib.util.find_spec(family.module) is None:
+                return f"no {self.framework}/{self.model_format} runner in this version of greenrt"
             needed = [(table.CHECKPOINT_FRAMEWORK, table.CHECKPOINT_TARGET)] + ([self.conversion] if self.conversion
                                                                                else [])
             absent = [f"{target} conversion (in {framework}'s environment)" for framework, target in needed
-                      if (framework, target) not in table.EXPORTERS]
+                      if not _exporter_present(framework, target)]
             return f"no {absent[0]} in this version of greenrt" if absent else None
         source = self.source_framework
         if source is not None and self.target_format == "onnx" and source not in export_sources:
@@ -131,6 +139,12 @@ class Runtime:
         if source is not None and self.target_format != "onnx" and (source, self.target_format) not in table.EXPORTERS:
             return f"no {self.target_format} export from {source} in this version of greenrt"
         return None
+
+
+def _exporter_present(framework: str, target: str) -> bool:
+    """Whether EXPORTERS names a converter for (framework, target) whose module is in this checkout."""
+    exporter = table.EXPORTERS.get((framework, target))
+    return exporter is not None and importlib.util.find_spec(exporter.split(":")[0]) is not None
 
 
 def all_runtime_names() -> list[str]:

@@ -362,3 +362,26 @@ def adhoc_model(model: str, runtime: str | None) -> tuple[str, str, dict[str, An
     if name in BUILT_IN_MODELS or not re.match(NAME_PATTERN, name):
         name = f"file-{name}"
     return name, runtime or default_runtime, {name: {fmt: model}}
+
+
+def generative_runtimes(has_gpu: bool) -> list[str]:
+    """The generative runtimes `greenrt run --model DIR` measures by default: the reference first, then every other
+    generative runtime this checkout implements, on the CPU (and on CUDA where the host has a GPU)."""
+    from orchestrator.planning.runtimes import parse_runtime
+    from runners.runtimes_table import GENERATIVE, GENERATIVE_REFERENCE_RUNTIME, runtime_kind, runtime_names
+
+    names = [n for n in runtime_names() if runtime_kind(n) == GENERATIVE and n != GENERATIVE_REFERENCE_RUNTIME]
+    chosen = [n for n in names if parse_runtime(n).not_implemented_reason() is None
+              and (has_gpu or not parse_runtime(n).needs_gpu)]
+    return [GENERATIVE_REFERENCE_RUNTIME, *chosen]
+
+
+def adhoc_checkpoint(folder: str, runtimes: list[str] | None, has_gpu: bool) -> tuple[str, list[str], dict[str, Any]]:
+    """`greenrt run --model DIR`'s (model name, runtimes, user_models tables) for a checkpoint folder: a user model
+    named after the folder, on the runtimes given (default: generative_runtimes). The folder's checks are the
+    config's (one line each, when the config is parsed)."""
+    path = Path(folder)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name).strip("-.")[:56] or "checkpoint"
+    if name in BUILT_IN_MODELS or not re.match(NAME_PATTERN, name):
+        name = f"dir-{name}"
+    return name, list(runtimes) if runtimes else generative_runtimes(has_gpu), {name: {"hf_checkpoint": folder}}
