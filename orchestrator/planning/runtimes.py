@@ -6,6 +6,7 @@ runners' adapter registry and the adapters' own checks read as well.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from runners import runtimes_table as table
 
@@ -124,7 +125,7 @@ class Runtime:
             return f"no {self.framework} runner in this version of greenrt"
         if self.generative:
             family = table.find(self.framework, self.model_format)
-            if family is None or importlib.util.find_spec(family.module) is None:
+            if family is None or not table.adapter_present(family):
                 return f"no {self.framework}/{self.model_format} runner in this version of greenrt"
             needed = [(table.CHECKPOINT_FRAMEWORK, table.CHECKPOINT_TARGET)] + ([self.conversion] if self.conversion
                                                                                else [])
@@ -140,9 +141,11 @@ class Runtime:
 
 
 def _exporter_present(framework: str, target: str) -> bool:
-    """Whether EXPORTERS names a converter for (framework, target) whose module is in this checkout."""
+    """Whether EXPORTERS names a converter for (framework, target) whose module is in this checkout (read as a
+    file, nothing imported, as table.adapter_present reads an adapter's)."""
     exporter = table.EXPORTERS.get((framework, target))
-    return exporter is not None and importlib.util.find_spec(exporter.split(":")[0]) is not None
+    source_root = Path(table.__file__).resolve().parents[1]  # where runners/ and models/ are
+    return exporter is not None and source_root.joinpath(*exporter.split(":")[0].split(".")).with_suffix(".py").is_file()
 
 
 def all_runtime_names() -> list[str]:
