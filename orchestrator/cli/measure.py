@@ -31,6 +31,7 @@ from orchestrator.planning.defaults import default_config
 from orchestrator.planning.gpus import mig_note
 from orchestrator.planning.planner import Plan, adaptive_line, plan_sweep, protocol_warnings
 from orchestrator.planning.runtimes import all_runtime_names, parse_runtime
+from orchestrator.planning.checkpoints import checked_checkpoint
 from orchestrator.planning.user_models import adhoc_checkpoint, adhoc_model
 from orchestrator.results.journal import read_journal
 from orchestrator.provisioning.environments import EnvironmentManager
@@ -55,6 +56,11 @@ def _measure(settings: SweepSettings, measurement: Measurement) -> None:
     outcome = run_sweep(settings, measurement, RichSweepView(console, per_run))
     if not outcome.sharded:  # shards write their journals concurrently; the merge writes the tables once
         show_finished(finish(outcome.results.root, advise=True))
+
+
+def raise_if_refused(lines: list[str]) -> None:
+    if lines:
+        raise UserError("\n".join(lines))
 
 
 def _config_or_default(config: Optional[Path], measurement: Measurement, say: Callable[[str], None]) -> Path:
@@ -315,7 +321,8 @@ def run(runtime: Optional[list[str]] = typer.Option(None, help=RUN_RUNTIME_HELP)
         name = f"adhoc-{datetime.now():%Y%m%d-%H%M%S}"
         measurement = probe(given_paths.powercap_root(powercap_root))
         model = given_paths.model_file(model)
-        if Path(model).is_dir():
+        if Path(model).is_dir():  # a checkpoint folder: refused as --model's, before the config repeats the checks
+            raise_if_refused(checked_checkpoint(model, "--model", digest=False)[1])
             model, runtimes, user_models = adhoc_checkpoint(model, runtime, bool(measurement.capabilities.gpus))
         else:
             model, first, user_models = adhoc_model(model, runtime[0] if runtime else None)

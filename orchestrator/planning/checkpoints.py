@@ -67,8 +67,9 @@ def _config_problem(config: Any) -> str | None:
     return None
 
 
-def checkpoint_problem(folder: Path) -> tuple[Checkpoint | None, str | None]:
-    """(the checkpoint, None) or (None, why the folder is not one greenrt measures). Reads config.json only."""
+def checkpoint_problem(folder: Path, digest: bool = True) -> tuple[Checkpoint | None, str | None]:
+    """(the checkpoint, None) or (None, why the folder is not one greenrt measures). Reads config.json, and every
+    file for the digest (digest=False: a check only, size and digest left empty)."""
     names = sorted(p.name for p in folder.iterdir())
     if "config.json" not in names:
         return None, "no config.json in the folder"
@@ -87,7 +88,7 @@ def checkpoint_problem(folder: Path) -> tuple[Checkpoint | None, str | None]:
     problem = _config_problem(config)
     if problem:
         return None, problem
-    size, sha256 = folder_digest(folder)
+    size, sha256 = folder_digest(folder) if digest else (0, "")
     return Checkpoint(str(folder.resolve()), config, size, sha256), None
 
 
@@ -95,14 +96,15 @@ VALID = (f"a folder with config.json (model_type {' or '.join(LLAMA_STYLE)}, no 
          f"weights, no code")
 
 
-def checked_checkpoint(path_text: str, where: str) -> tuple[Checkpoint | None, list[str]]:
-    """The checkpoint at `path_text`, or one line "<where> = '<path>': <why>; valid: ..." (where: the config key or
-    the option that named it)."""
+def checked_checkpoint(path_text: str, where: str, digest: bool = True) -> tuple[Checkpoint | None, list[str]]:
+    """The checkpoint at `path_text`, or one line "<where> = '<path>': <why>; valid: ..." (where: the config key
+    that named it; an option, "--model", reads "--model '<path>': ..." as every path option's refusal does)."""
+    named = where if where.startswith("--") else f"{where} ="
     try:
-        folder = existing_folder(path_text, where)
+        folder = existing_folder(path_text, named)
     except UserError as exc:
         return None, [str(exc).split("; valid: ")[0] + f"; valid: {VALID}"]
-    checkpoint, problem = checkpoint_problem(folder)
+    checkpoint, problem = checkpoint_problem(folder, digest)
     if problem:
-        return None, [f"{where} = {shown(path_text)}: {problem}; valid: {VALID}"]
+        return None, [f"{named} {shown(path_text)}: {problem}; valid: {VALID}"]
     return checkpoint, []
