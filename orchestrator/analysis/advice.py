@@ -37,6 +37,15 @@ METRICS = {"energy": ("j_per_inference", "J per inference"),
            "edp": ("edp_j_s", "J·s (J per inference × p50 s per batch)"),
            "carbon": ("gco2e_per_million", "gCO2e per million inferences"),
            "cost": ("cost_per_million", "cost per million inferences")}
+# A generative cell (its runs have `new_tokens`: one generate call of B sequences, P prompt tokens, N new tokens
+# per iteration) is ranked by the same runs and the same test, in per-token units: the request's energy / N
+# orders the runtimes of a group exactly as energy per inference does (B, P and N are the group's), and the
+# latency fallback is the time per output token (TPOT), the decode's own pace.
+GENERATIVE_METRICS = {"energy": ("j_per_token", "J per output token (request energy / N)"),
+                      "latency": ("tpot_ms", "ms per output token (TPOT)"),
+                      "edp": ("edp_j_s", "J·s (J per output token × TPOT s)"),
+                      "carbon": ("gco2e_per_million", "gCO2e per million output tokens"),
+                      "cost": ("cost_per_million", "cost per million output tokens")}
 NATIVE_NOTE = "not a converted model"  # tables.run_row's fidelity note for a run nothing was compared for
 
 
@@ -66,15 +75,35 @@ class AdviceRequest:
 
 
 def with_objective_columns(runs: pl.DataFrame, grid: GridFigures) -> pl.DataFrame:
-    """The derived runs table plus one column per objective; carbon and cost stay null where their figure is unset."""
+    """The derived runs table plus one column per objective; carbon and cost stay null where their figure is unset.
+
+    A generative run's (one with `new_tokens`) objectives are per output token: `j_per_token` (its energy per
+    request / N), EDP over TPOT, carbon and cost per million output tokens."""
     runs = with_derived(runs)
-    j = pl.col("j_per_inference")
+    for column in ("new_tokens", "tpot_ms"):
+        if column not in runs.columns:
+            runs = runs.with_columns(pl.lit(None, dtype=pl.Float64).alias(column))
+    generative = pl.col("new_tokens").is_not_null()
+    per_token = pl.col("j_per_inference") / pl.col("new_tokens")
+    j = pl.when(generative).then(per_token).otherwise(pl.col("j_per_inference"))
+    seconds = pl.when(generative).then(pl.col("tpot_ms")).otherwise(pl.col("latency_p50_ms")) / 1e3
     scale_c = grid.grams_per_million(1.0)
     scale_p = grid.cost_per_million(1.0)
     return runs.with_columns(
-        (j * pl.col("latency_p50_ms") / 1e3).alias("edp_j_s"),
+        pl.when(generative).then(per_token).otherwise(None).alias("j_per_token"),
+        (j * seconds).alias("edp_j_s"),
         (j * scale_c if scale_c is not None else pl.lit(None, pl.Float64)).alias("gco2e_per_million"),
         (j * scale_p if scale_p is not None else pl.lit(None, pl.Float64)).alias("cost_per_million"))
+
+
+def is_generative(group: pl.DataFrame) -> bool:
+    """Whether a group's runs are generate calls (they carry new_tokens): its figures are per output token."""
+    return "new_tokens" in group.columns and not group["new_tokens"].drop_nulls().is_empty()
+
+
+def per_output_token(cell: CellAdvice) -> bool:
+    """Whether an advice cell is a generative one (its energy figures per output token)."""
+    return any(point.energy.metric == "j_per_token" for point in cell.runtimes)
 
 
 def min_runs_to_separate(comparisons: int, alpha: float = ALPHA) -> int:
@@ -176,7 +205,9 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
     if objective in ENERGY_BASED and energy_missing and not ok.is_empty():
         reasons.append(f"{unavailable_text(energy_reason(group))}; ranked by latency (p50) instead of {objective}")
         objective = "latency"
-    metric, unit = METRICS[objective]
+    generative = is_generative(group)
+    metric, unit = (GENERATIVE_METRICS if generative else METRICS)[objective]
+    energy_column, energy_unit = ("j_per_token", "J per output token") if generative else ("j_per_inference", "J")
 
     points: dict[str, dict] = {}
     for runtime in sorted(group["runtime"].unique().to_list()):
@@ -184,7 +215,7 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
         mine = ok.filter(pl.col("runtime") == runtime)
         fidelity, fidelity_words = _fidelity(mine)
         energy_words = unavailable_text(energy_reason(all_runs)) if mine.height else "no successful run"
-        energy = _estimate(mine, "j_per_inference", "J", request.seed, energy_words)
+        energy = _estimate(mine, energy_column, energy_unit, request.seed, energy_words)
         points[runtime] = {
             "runs": mine.height, "failed": all_runs.height - mine.height, "energy": energy,
             "p99": _estimate(mine, "latency_p99_ms", "ms", request.seed, "no successful run"),
@@ -221,8 +252,10 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
     elif not placed:
         front_note = "no front: no candidate has both an energy and a p99 figure"
     else:
-        front_note = (f"{len(front)} of {len(placed)} candidate(s) on the front of (median energy per inference, "
-                      "median p99 latency): no other candidate is at least as good on both and better on one")
+        front_note = (f"{len(front)} of {len(placed)} candidate(s) on the front of (median energy per "
+                      f"{'output token' if generative else 'inference'}, median p99 latency"
+                      f"{' per request' if generative else ''}): no other candidate is at least as good on both and "
+                      "better on one")
 
     verdict, recommended, leader, figure, tied, separation = "no candidate", None, None, None, [], None
     if not candidates:

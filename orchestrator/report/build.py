@@ -21,6 +21,7 @@ from orchestrator.report.cell_tables import cell_table, failed_runs, failures_pe
 from orchestrator.report.document import Bullets, Document, FigureBlock, Paragraph, Section, TableBlock
 from orchestrator.report.findings import (compile_findings, cpu_fallback_findings, cuda_fallback_findings,
                                          no_runs_finding, top_findings)
+from orchestrator.report.generation_section import generation_cells, generation_section
 from orchestrator.report.gpu_section import gpu_section
 from orchestrator.report.busy_text import busy_line
 from orchestrator.report.host_caveats import host_caveats
@@ -75,7 +76,7 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     files.energy_note = energy_note
     files.findings = ([no_runs_finding(plan)] if runs.is_empty() else
                       cpu_fallback_findings(runs) + cuda_fallback_findings(runs) + compile_findings(runs)
-                      + top_findings(best, correlations, energy_note))
+                      + top_findings(best, correlations, energy_note, generation_cells(runs)))
     mixed = mixed_hardware_cells(runs)
     if mixed:  # a sharded sweep over unlike nodes: such a cell's spread is partly the hardware's
         files.findings.insert(0, f"warning: {len(mixed)} cell(s) have repetitions measured on different hardware "
@@ -102,6 +103,9 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     *opening, recommendations = recommendation_sections(files.advice, caveats, fig_dir, colors, files, table)
     findings = Section("Findings", [Bullets(tuple(files.findings or ["no successful run"]))])
     doc.sections += [*opening, findings]
+    generative = generation_section(runs, files.advice, fig_dir, colors, files, table)
+    if generative is not None:  # generate calls: their answer in per-token units, TTFT, TPOT, the phases
+        doc.sections.append(generative)
 
     how = Section("How to read this report", [Paragraph(
         f"The sample unit of every statistic is the run (one repetition of a cell); iterations inside a run share a "

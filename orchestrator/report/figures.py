@@ -28,7 +28,8 @@ class SavedFigure:
 
 
 _SHORT = {"tensorflow": "TF", "torch": "torch", "mxnet": "MXNet", "onnxruntime": "ORT", "openvino": "OV",
-          "litert": "LiteRT"}
+          "litert": "LiteRT", "onnxruntime-genai": "ORT GenAI", "openvino-genai": "OV GenAI", "ctranslate2": "CT2",
+          "hf": "HF"}
 _FRAMEWORK_ORDER = {"torch": 0, "tensorflow": 1, "mxnet": 2}
 _PRECISION_ORDER = {p: i for i, p in enumerate(get_args(Precision))}  # the config's order: fp32 first
 

@@ -6,10 +6,12 @@ import polars as pl
 from orchestrator.report.figures import runtime_label
 
 _UNITS = {"latency": "ms p50", "energy": "J/inference"}
+# A generate call's cell: one inference is one request (a sequence of N new tokens), its latency the whole call's.
+_REQUEST_UNITS = {"latency": "ms p50 per generate call", "energy": "J/request"}
 
 
-def _winner(row: dict) -> str:
-    value = f"{row['median']:.4g} {_UNITS.get(row['objective'], '')}"
+def _winner(row: dict, generative: bool = False) -> str:
+    value = f"{row['median']:.4g} {(_REQUEST_UNITS if generative else _UNITS).get(row['objective'], '')}"
     runner = (f"; next {runtime_label(row['runner_up'])} {row['runner_up_median']:.4g}"
               if row["runner_up"] and row["runner_up_median"] is not None else "")
     verdict = {"best": "best (significant)", "tie": f"tie with {row['tied_with']}",
@@ -17,7 +19,9 @@ def _winner(row: dict) -> str:
     return f"{runtime_label(row['best'])} {value}{runner} [{verdict}]"
 
 
-def top_findings(best: pl.DataFrame, correlations: pl.DataFrame, energy_note: str | None) -> list[str]:
+def top_findings(best: pl.DataFrame, correlations: pl.DataFrame, energy_note: str | None,
+                 generative: frozenset[tuple] = frozenset()) -> list[str]:
+    """generative: the (model, batch size, precision) cells of generate calls, whose figures are per request."""
     lines = []
     for objective in ("latency", "energy"):
         rows = best.filter(pl.col("objective") == objective) if not best.is_empty() else best
@@ -32,7 +36,9 @@ def top_findings(best: pl.DataFrame, correlations: pl.DataFrame, energy_note: st
             if row["best"] is None:
                 continue
             # The precision is part of the cell: fp32 and int8 of one model and batch have a winner each.
-            lines.append(f"{objective}, {row['model']} bs{row['batch_size']} {row['precision']}: {_winner(row)}")
+            cell = (row["model"], row["batch_size"], row["precision"])
+            lines.append(f"{objective}, {row['model']} bs{row['batch_size']} {row['precision']}: "
+                         f"{_winner(row, cell in generative)}")
     if not correlations.is_empty() and not energy_note:
         overall = correlations.filter((pl.col("scope") == "all cells") & (pl.col("energy") == "j_per_inference"))
         if overall.height:

@@ -52,8 +52,10 @@ def pareto_figure(cell: CellAdvice, out_dir: Path, name: str, colors: dict[str, 
         handles.append(plt.Line2D([], [], color="none", marker="s", markerfacecolor="none", markeredgecolor="0.5",
                                   label="outside the constraints"))
     ax.legend(handles=handles, fontsize=8, loc="best")
-    ax.set_xlabel("energy per inference (J; median over runs, whiskers 95% CI of the mean)")
-    ax.set_ylabel("p99 latency per batch (ms)")
+    per_token = points[0].energy.metric == "j_per_token"  # a generative cell (analysis/advice.py)
+    ax.set_xlabel(f"energy per {'output token' if per_token else 'inference'} (J; median over runs, whiskers 95% CI "
+                  "of the mean)")
+    ax.set_ylabel("p99 latency per generate call (ms)" if per_token else "p99 latency per batch (ms)")
     runs = sorted({p.energy.runs for p in points})
     per = f"{runs[0]}" if len(runs) == 1 else f"{runs[0]}-{runs[-1]}"
     ax.set_title(f"{cell.model}, batch {cell.batch_size}, {cell.precision}: energy against p99 latency "

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import replace
 from pathlib import Path
 
+from orchestrator.analysis.advice import per_output_token
 from orchestrator.analysis.advice_schema import Advice
 from orchestrator.report.advice_text import OBJECTIVE_WORDS, constraint_words, recommendations_table
 from orchestrator.report.answer import answer_table
@@ -19,11 +20,16 @@ SHOWN = ("host", "model", "batch_size", "precision", "verdict", "runtime", "medi
 
 
 def _ranked_by(advice: Advice) -> str:
-    """What the cells were ranked by: the asked objective, or latency where no cell had energy to rank."""
-    used = {cell.objective_used for cell in advice.cells if cell.runtimes}
-    if len(used) == 1:
-        return OBJECTIVE_WORDS[used.pop()]
-    return OBJECTIVE_WORDS[advice.objective] + (" (p50 latency where a cell has no energy)" if used else "")
+    """What the cells were ranked by: the asked objective, or latency where no cell had energy to rank; generate
+    calls (analysis/advice.py's per-token metrics) in their own words."""
+    ranked = [cell for cell in advice.cells if cell.runtimes]
+    units = {cell.unit for cell in ranked}
+    if len(units) == 1 and all(per_output_token(cell) for cell in ranked):
+        return units.pop()
+    used = {cell.objective_used for cell in ranked}
+    words = (OBJECTIVE_WORDS[used.pop()] if len(used) == 1 else OBJECTIVE_WORDS[advice.objective]
+             + (" (p50 latency where a cell has no energy)" if used else ""))
+    return words + ("; a generate call's cell per output token" if any(per_output_token(c) for c in ranked) else "")
 
 
 def recommendation_sections(advice: Advice, caveats: HostCaveats, fig_dir: Path, colors: dict, files: ReportFiles,
@@ -58,7 +64,8 @@ def recommendation_sections(advice: Advice, caveats: HostCaveats, fig_dir: Path,
                 front.blocks.append(Paragraph(f"{where}: {cell.front_note}; no Pareto figure is drawn.", notice=True))
             continue
         files.figures[name] = saved.png
-        front.blocks.append(FigureBlock(f"{where}: energy per inference against p99 latency, one point per runtime "
+        per = "output token" if per_output_token(cell) else "inference"
+        front.blocks.append(FigureBlock(f"{where}: energy per {per} against p99 latency, one point per runtime "
                                         f"(medians over runs, whiskers 95% CI of the mean); front: "
                                         f"{', '.join(cell.front) or 'none'}", saved.png, saved.svg))
     return [answer, *([front] if front.blocks else []), opening]  # no front at all: the caveats say why

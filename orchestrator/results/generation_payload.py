@@ -257,7 +257,8 @@ def _add_energy(payload: Generation, energy: GenerationEnergy, split: int, itera
     payload.dynamic_j_per_request = _per(energy.iterations_dynamic_j, iterations * B)
     if prefill and decode and prefill.raw_j is not None and decode.raw_j is not None and prefill.raw_j + decode.raw_j:
         payload.prefill_energy_share = prefill.raw_j / (prefill.raw_j + decode.raw_j)
-    notes = [energy.reason] if energy.reason else []
+    # an unavailable energy is said once, by the run's own energy note; a partial one says here what it lacks
+    notes = [energy.reason] if energy.reason and energy.status != "unavailable" else []
     for name, phase in (("prefill", prefill), ("decode", decode)):
         if phase and phase.short_channels:
             notes.append(f"{name} intervals (median {phase.median_interval_ms:.3g} ms) are shorter than the update "

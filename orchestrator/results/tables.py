@@ -9,6 +9,7 @@ import numpy as np
 import polars as pl
 
 from orchestrator.results.journal import JournalProblem, iter_journal
+from orchestrator.results.generation_payload import Generation
 from orchestrator.results.payloads import EnergyChannel, Fidelity
 from orchestrator.results.record import RunRecord, as_record
 from orchestrator.results.results_files import samples_file
@@ -69,6 +70,33 @@ def placement_columns(placement: dict[str, Any], provider: str | None) -> dict[s
                            cuda_fallback_ops=_op_counts(placement.get("cuda_op_types")))
     elif placement:
         columns.update(placement_verdict="unknown", cpu_fallback_ops=f"unknown: {placement.get('reason')}")
+    return columns
+
+
+def generation_columns(generation: Generation, ok: bool) -> dict[str, Any]:
+    """A generative run's columns (results/generation_payload.py): medians over its iterations, energy per token
+    by phase (prefill: per prompt token; decode: per token after the first), each phase's energy and its worst-case
+    edge uncertainty, and whether a phase was shorter than a channel's counter step. Only generative runs have
+    them, so a classifier sweep's tables keep their columns."""
+    energy = generation.energy
+    phases = {name: getattr(energy, name) if energy else None for name in ("prefill", "decode")}
+    columns: dict[str, Any] = {
+        "prompt_tokens": generation.prompt_tokens, "new_tokens": generation.new_tokens,
+        "ttft_ms": generation.ttft_median_ms if ok else None, "tpot_ms": generation.tpot_median_ms if ok else None,
+        "output_tokens_per_s": generation.tokens_per_s_median if ok else None,
+        "j_per_prompt_token": generation.j_per_prompt_token if ok else None,
+        "j_per_output_token": generation.j_per_output_token if ok else None,
+        "j_per_request": generation.j_per_request if ok else None,
+        "dynamic_j_per_prompt_token": generation.dynamic_j_per_prompt_token if ok else None,
+        "dynamic_j_per_output_token": generation.dynamic_j_per_output_token if ok else None,
+        "dynamic_j_per_request": generation.dynamic_j_per_request if ok else None,
+        "prefill_energy_share": generation.prefill_energy_share if ok else None,
+    }
+    for name, phase in phases.items():
+        columns[f"{name}_energy_j"] = phase.raw_j if ok and phase else None
+        columns[f"{name}_edge_uncertainty_j"] = phase.edge_uncertainty_j if ok and phase else None
+        columns[f"{name}_short"] = bool(phase.short_channels) if ok and phase else None
+    columns["generation_note"] = "; ".join(n for n in (generation.note, generation.energy_note) if n)
     return columns
 
 
@@ -158,6 +186,8 @@ def run_row(record: RunRecord | dict[str, Any], stats: tuple[float, float, float
     row["others_share"] = busy.others_share if busy else None
     row["steal_share"] = busy.steal_share if busy else None
     row["top_other_process"] = busy.top_process() if busy else None
+    if record.generation is not None:
+        row.update(generation_columns(record.generation, ok))
     for name, channel in sorted(channels.items()):
         row[f"energy_{name}_j"] = channel.raw_j if ok else None
         if channel.domain == "gpu":
