@@ -13,7 +13,7 @@ from typing import Any
 from models.registry import MODELS, InputSpec, ModelSpec, register_user_model
 from runners.protocol import UserModel
 
-FORMATS = ("onnx", "torch", "keras", "hf")
+FORMATS = ("onnx", "torch", "keras", "hf", "hf_checkpoint")
 # How each format is loaded in its runner (recorded in every run's provenance): nothing that runs code the user did
 # not ask for (no pickle; weights_only and safe_mode where the library has them).
 LOADERS = {
@@ -21,11 +21,19 @@ LOADERS = {
     "torch": "torch.export.load (a torch.export program: weights read without unpickling code)",
     "keras": "keras.saving.load_model(safe_mode=True)",
     "hf": "transformers AutoConfig + AutoModel.from_config (seeded random weights, or safetensors), offline",
+    # A generative model: the user's Hugging Face checkpoint folder, converted by each runtime's own tool.
+    "hf_checkpoint": "the checkpoint folder (config.json + safetensors, no remote code), as each runtime loads it",
 }
 
 
 def spec_from_entry(entry: UserModel) -> ModelSpec:
     """The registry's ModelSpec of a user model. Pure."""
+    if entry.format == "hf_checkpoint":  # a generative model: its workload and limits from its config.json
+        from models.registry import generative_model
+
+        assert entry.hf is not None and entry.hf.config is not None, "an hf_checkpoint entry carries its config"
+        return generative_model(entry.name, f"user checkpoint ({entry.hf.model_type}): {entry.path}",
+                                entry.hf.config, user=entry)
     inputs = tuple(
         InputSpec(name=i.name, shape=tuple(i.shape), dtype=i.dtype, kind="user",
                   range=tuple(i.range) if i.range is not None else None)

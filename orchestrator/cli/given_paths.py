@@ -49,8 +49,11 @@ def python(value: Optional[str]) -> Optional[str]:
 
 def model_file(value: str) -> str:
     """`run --model`: a value that names a file (a model-file suffix, a folder in it, or something there) must be a
-    readable regular file; a built-in model's name passes as it is."""
+    readable regular file, or a folder greenrt can read (a checkpoint); a built-in model's name passes as it is."""
     if value in BUILT_IN_MODELS:
+        return value
+    if os.path.isdir(value):  # a Hugging Face checkpoint folder: its contents are the config's checks
+        safe_paths.existing_folder(value, "--model")
         return value
     if not value.strip() or "\0" in value or os.sep in value or Path(value).suffix.lower() in ADHOC \
             or os.path.lexists(value):

@@ -13,6 +13,7 @@ from orchestrator import host, paths
 from orchestrator.cli import given_paths
 from orchestrator.cli.app import (GPUS_HELP, LAUNCHER_HELP, POWERCAP_HELP, PYTHON_HELP, SCHEDULERS, SHARD_POLICY_HELP,
                                   app, check_launcher, console, err, user_errors)
+from orchestrator.cli.generation_summary import generation_table
 from orchestrator.cli.gpu_notes import GpuSide, jit_notes
 from orchestrator.cli.plan_budget import budget_lines, plan_estimate, run_estimate
 from orchestrator.cli.sweep_progress import RichSweepView
@@ -30,7 +31,9 @@ from orchestrator.planning.defaults import default_config
 from orchestrator.planning.gpus import mig_note
 from orchestrator.planning.planner import Plan, adaptive_line, plan_sweep, protocol_warnings
 from orchestrator.planning.runtimes import all_runtime_names, parse_runtime
-from orchestrator.planning.user_models import adhoc_model
+from orchestrator.planning.checkpoints import checked_checkpoint
+from orchestrator.planning.user_models import adhoc_checkpoint, adhoc_model
+from orchestrator.results.journal import read_journal
 from orchestrator.provisioning.environments import EnvironmentManager
 from orchestrator.provisioning.images import ImageManager, image_names
 from orchestrator.report.finish import finish
@@ -53,6 +56,11 @@ def _measure(settings: SweepSettings, measurement: Measurement) -> None:
     outcome = run_sweep(settings, measurement, RichSweepView(console, per_run))
     if not outcome.sharded:  # shards write their journals concurrently; the merge writes the tables once
         show_finished(finish(outcome.results.root, advise=True))
+
+
+def raise_if_refused(lines: list[str]) -> None:
+    if lines:
+        raise UserError("\n".join(lines))
 
 
 def _config_or_default(config: Optional[Path], measurement: Measurement, say: Callable[[str], None]) -> Path:
@@ -279,13 +287,22 @@ def sweep(config: Optional[str] = typer.Option(None, "--config", "-c", metavar="
                  measurement)
 
 
+RUN_RUNTIME_HELP = ("framework/format/provider, e.g. onnxruntime/onnx-from-torch/cpu (repeatable); default for a "
+                    "model file: its format's CPU runtime; for a checkpoint folder: transformers and every other "
+                    "generative runtime here")
+
+
 @app.command()
-def run(runtime: Optional[str] = typer.Option(None, help="framework/format/provider, e.g. onnxruntime/onnx-from-torch/"
-                                                        "cpu; default for a model file: its format's CPU runtime"),
-        model: str = typer.Option(..., help="resnet50, mobilenet_v2, bert-base-uncased, or a model file (.onnx, "
-                                            ".pt2, .keras) measured as a user model"),
+def run(runtime: Optional[list[str]] = typer.Option(None, help=RUN_RUNTIME_HELP),
+        model: str = typer.Option(..., help="resnet50, mobilenet_v2, bert-base-uncased, llama-tiny, ..., a model "
+                                            "file (.onnx, .pt2, .keras) measured as a user model, or a Hugging Face "
+                                            "checkpoint folder (config.json + .safetensors, Llama-style)"),
         batch_size: int = typer.Option(1, min=1),
         precision: str = typer.Option("fp32"),
+        prompt_tokens: Optional[int] = typer.Option(None, min=1, help="Generative models: the prompt's tokens "
+                                                                      "(default 512)."),
+        new_tokens: Optional[int] = typer.Option(None, min=1, help="Generative models: the tokens generated per "
+                                                                   "sequence (default 128)."),
         repetitions: int = typer.Option(1, min=1),
         warmup_iterations: int = typer.Option(5, min=0),
         min_iterations: int = typer.Option(20, min=1),
@@ -296,22 +313,41 @@ def run(runtime: Optional[str] = typer.Option(None, help="framework/format/provi
         python: Optional[str] = typer.Option(None, help=PYTHON_HELP),
         launcher: str = typer.Option("auto", help=LAUNCHER_HELP),
         gpus: str = typer.Option("all", help=GPUS_HELP)) -> None:
-    """Measure one cell ad hoc, through the same path as a sweep."""
+    """Measure one model ad hoc, through the same path as a sweep: one cell, or a checkpoint folder on every
+    generative runtime (TTFT, TPOT, tokens/s and fidelity printed per runtime)."""
     with user_errors():
         given_out, python = given_paths.out_folder(out), given_paths.python(python)
         check_launcher(launcher)
         name = f"adhoc-{datetime.now():%Y%m%d-%H%M%S}"
-        model, runtime, user_models = adhoc_model(given_paths.model_file(model), runtime)
+        measurement = probe(given_paths.powercap_root(powercap_root))
+        model = given_paths.model_file(model)
+        if Path(model).is_dir():  # a checkpoint folder: refused as --model's, before the config repeats the checks
+            raise_if_refused(checked_checkpoint(model, "--model", digest=False)[1])
+            model, runtimes, user_models = adhoc_checkpoint(model, runtime, bool(measurement.capabilities.gpus))
+        else:
+            model, first, user_models = adhoc_model(model, runtime[0] if runtime else None)
+            runtimes = [first, *(runtime or [])[1:]]
+        options = {key: value for key, value in (("prompt_tokens", prompt_tokens), ("new_tokens", new_tokens))
+                   if value is not None}
         cfg = parse_config({"name": name, "user_models": user_models,
-                            "models": [model], "batch_sizes": [batch_size], "runtimes": [runtime],
+                            "models": [model], "batch_sizes": [batch_size], "runtimes": runtimes,
                             "precisions": [precision], "repetitions": repetitions,
+                            **({"model_options": {model: options}} if options else {}),
                             "warmup": {"iterations": warmup_iterations},
                             "measure": {"min_iterations": min_iterations, "min_seconds": min_seconds},
                             "baseline": {"seconds": baseline_seconds}}, source="greenrt run")
-        measurement = probe(given_paths.powercap_root(powercap_root))
         the_plan = plan_sweep(cfg, measurement.capabilities)
         if not the_plan.runs:
-            raise UserError(f"cannot run {runtime} here: {the_plan.skipped[0].reason}")
+            reasons = "; ".join(dict.fromkeys(f"{s.cell.runtime}: {s.reason}" for s in the_plan.skipped))
+            raise UserError(f"cannot run {', '.join(runtimes)} here: {reasons or the_plan.left_out}")
+        for skipped in dict.fromkeys(f"{s.cell.runtime}: {s.reason}" for s in the_plan.skipped):
+            err.print(f"[yellow]not measured[/yellow] {skipped}", highlight=False, soft_wrap=True)
+        if the_plan.left_out:
+            err.print(f"[yellow]not measured[/yellow] {the_plan.left_out}", highlight=False, soft_wrap=True)
         folder = given_out or given_paths.out_folder(str(paths.PROJECT_ROOT / "results" / name),
                                                      "the default results folder")
         _measure(SweepSettings(cfg, folder, launcher, python, gpus), measurement)
+        records, _ = read_journal(folder / "runs.jsonl")
+        table = generation_table(records)
+        if table is not None:
+            console.print(table)

@@ -16,6 +16,8 @@ from typing import Any, Callable
 
 from orchestrator.execution.artifacts import Artifact, ArtifactCache, ExportFailed, artifact_key
 from orchestrator.execution.launchers.base import Launcher
+from orchestrator.execution.llm_artifacts import (GenerativeArtifact, ensure_checkpoint, ensure_conversion,
+                                                  user_checkpoint)
 from orchestrator.execution.quantized import INT8, ensure_quantized
 from orchestrator.execution.run_caches import jit_cache, tensorrt_caches
 from orchestrator.planning.config import SweepConfig
@@ -25,6 +27,7 @@ from orchestrator.provisioning.environments import EnvironmentBuildError
 from orchestrator.provisioning.images import ImageBuildError
 from orchestrator.results.payloads import Prepared
 from runners.protocol import Budget, RunRequest, Weights, to_dict, write_json_atomic
+from runners.runtimes_table import CHECKPOINT_FRAMEWORK
 
 logger = logging.getLogger(__name__)
 
@@ -41,7 +44,9 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
                   reference_outputs: Path | None = None) -> RunRequest:
     """The request of `run`'s measured run, in run_dir; or, given reference_outputs, of its reference run (the
     reference framework's native CPU run of the same model, batch, weights and inputs, once, with the smallest
-    budget) that writes those outputs, in run_dir = the references' cache folder."""
+    budget) that writes those outputs, in run_dir = the references' cache folder. A generative run's artifact is
+    the folder its runtime loads (for its reference run: the checkpoint), and its model options carry the prompt and
+    new tokens (prompt_tokens, new_tokens)."""
     cell = run.cell
     runtime = parse_runtime(cell.runtime)
     loaded = parse_runtime(runtime.reference_runtime) if reference_outputs is not None else runtime
@@ -105,8 +110,9 @@ def run_mounts(request: RunRequest) -> dict[str, list[Path]]:
     readonly = weights_files(request.weights)
     if request.user_model is not None:  # a user's model file (and hf weights), wherever the runner runs
         readonly += [Path(p) for p in request.user_model.files()]
-    if request.artifact_path:
-        readonly.append(Path(request.artifact_path).parent)  # the model and its external-data file
+    if request.artifact_path:  # a model file and its external-data file beside it; a generative model's folder
+        artifact = Path(request.artifact_path)
+        readonly.append(artifact if artifact.is_dir() else artifact.parent)
     return {"writable": writable, "readonly": readonly}
 
 
@@ -157,6 +163,8 @@ class Preparation:
         source, model = runtime.source_framework, run.cell.model
         if source is None:
             return None
+        if runtime.generative:
+            return self.generative_artifact(runtime, model, run.cell.precision)
         key = (runtime.model_format, model)  # onnx-from-tensorflow and tflite-from-tensorflow differ
         if key not in self._artifacts:
             logger.info(f"{runtime.target_format} artifact: {model} from {source}")
@@ -172,6 +180,36 @@ class Preparation:
             self._artifacts[qkey] = self._made(lambda: ensure_quantized(self.artifacts, fp32, source, model,
                                                                         self.config.options_for(model)))
         return self._artifacts[qkey]
+
+    def checkpoint_for(self, model: str) -> GenerativeArtifact | Missing:
+        """The Hugging Face checkpoint folder of a generative model (a user's folder as is; a built-in one written
+        in the torch environment), or why there is none."""
+        key = ("hf-checkpoint", model)
+        if key not in self._artifacts:
+            user = self.config.user_model(model)
+            if user is not None:
+                self._artifacts[key] = user_checkpoint(user)
+            else:
+                logger.info(f"hf-checkpoint artifact: {model}")
+                spec = self.config.model_spec(model)
+                assert spec.llm_config is not None, f"{model} is not a generative model"
+                self._artifacts[key] = self._made(lambda: ensure_checkpoint(
+                    self.artifacts, model, spec.llm_config, self.config.weights_for(CHECKPOINT_FRAMEWORK, model)))
+        return self._artifacts[key]
+
+    def generative_artifact(self, runtime: Runtime, model: str, precision: str) -> GenerativeArtifact | Missing:
+        """What a generative runtime loads at `precision`: the checkpoint itself, or its conversion of it (made in
+        the runtime's own environment, cached); Missing with the reason, which fails only the runs needing it."""
+        checkpoint = self.checkpoint_for(model)
+        if runtime.conversion is None or isinstance(checkpoint, Missing):
+            return checkpoint
+        key = (*runtime.conversion, runtime.environment, model, precision)
+        if key not in self._artifacts:
+            logger.info(f"{runtime.conversion[1]} artifact: {model} at {precision} in {runtime.environment}")
+            self._artifacts[key] = self._made(lambda: ensure_conversion(
+                self.artifacts, runtime, model, checkpoint, precision, self.config.options_for(model),
+                self.config.user_model(model)))
+        return self._artifacts[key]
 
     @staticmethod
     def _made(make: Callable[[], Artifact]) -> Artifact | Missing:
@@ -193,8 +231,13 @@ class Preparation:
         A native CPU run of the reference framework (a converted model's source, a compiler's own framework) with
         the same seeded weights and inputs, cached; each converted or compiled run's outputs are compared with it.
         """
-        source = parse_runtime(run.cell.runtime).reference_framework
+        runtime = parse_runtime(run.cell.runtime)
+        source = runtime.reference_framework
         assert source is not None, f"{run.cell.runtime} has no reference framework"
+        # A generative reference (transformers' generate, CPU, fp32) loads the same checkpoint as the measured run.
+        checkpoint = self.checkpoint_for(run.cell.model) if runtime.generative else None
+        if isinstance(checkpoint, Missing):
+            return Missing(f"no {source} reference: {checkpoint.reason}", checkpoint.log_tail)
         try:
             folder = self.reference_folder(source, run.cell.model)
         except ExportFailed as exc:
@@ -206,10 +249,11 @@ class Preparation:
         if key not in self._references:
             folder.mkdir(parents=True, exist_ok=True)
             logger.info(f"reference outputs: {run.cell.model} bs{run.cell.batch_size} in {source}")
-            request = build_request(self.config, run, folder, reference_outputs=path)
+            request = build_request(self.config, run, folder, checkpoint, reference_outputs=path)
             request_path = folder / f"{path.stem}.request.json"
             write_json_atomic(request_path, to_dict(request))
-            outcome = self.launcher.launch(source, ["run", "--request", str(request_path)], workdir=folder,
+            environment = parse_runtime(request.runtime).environment
+            outcome = self.launcher.launch(environment, ["run", "--request", str(request_path)], workdir=folder,
                                            timeout_s=self.config.prepare_timeout_seconds, env_vars={},
                                            log_path=folder / f"{path.stem}.log",
                                            readonly=run_mounts(request)["readonly"])

@@ -33,7 +33,8 @@ from orchestrator.planning.user_models import user_model_entries
 from orchestrator.provisioning.interpreters import interpreter_refusal
 from runners.protocol import UserModel, Weights
 
-Precision = Literal["fp32", "fp16", "tf32", "int8"]  # tf32: fp32 data, TF32 math on GPUs (runners/math_policy.py)
+# tf32: fp32 data, TF32 math on GPUs (runners/math_policy.py); int4: generative runtimes' 4-bit weights.
+Precision = Literal["fp32", "fp16", "tf32", "int8", "int4"]
 MAX_BATCH = 2**31 - 1  # a dimension every framework indexes (int32); what fits in memory is the planner's check
 BatchSize = Annotated[int, Field(ge=1, le=MAX_BATCH)]
 MAX_THREADS = 4096
@@ -279,6 +280,21 @@ class SweepConfig(Section):
     def max_repetitions(self) -> int:
         """Repetitions the plan holds: the fixed count, or an adaptive sweep's max (rounds it may never reach)."""
         return self.repetitions.max if isinstance(self.repetitions, AdaptiveRepetitions) else self.repetitions
+
+    @model_validator(mode="after")
+    def _default_options_fit(self) -> SweepConfig:
+        # A model's default options may not fit it (a user's checkpoint with short position embeddings and the
+        # default prompt and new tokens): said here, once per model, not as a failure of every run.
+        lines = []
+        for model in self.models:
+            if model not in self.model_options:  # given options were checked with their key
+                try:
+                    self.options_for(model)
+                except UnknownModelError as exc:
+                    lines.append(f"model_options.{shown_key(model)}: the defaults do not fit: {exc}; valid: smaller "
+                                 f"values in [model_options.{shown_key(model)}]")
+        raise_if(lines)
+        return self
 
     @model_validator(mode="after")
     def _hf_models_known(self) -> SweepConfig:

@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from itertools import product
+from typing import Any
 
 from orchestrator.errors import UserError
 from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.config_sections import AdaptiveRepetitions
+from orchestrator.planning.generative import generative_refusal, kind_pairs
 from orchestrator.planning.gpus import all_mig_reason
 from orchestrator.planning.memory import estimate, oversized_reason
 from orchestrator.planning.gpus import SHORT_WINDOW_S, GpuDescription
@@ -79,6 +82,9 @@ class Plan:
     config: dict = field(default_factory=dict)
     # Each time repetitions were added to the recorded sweep: {"from": n, "to": m, "at": unix time}.
     extended: tuple[dict, ...] = ()
+    # The model x runtime pairs of different kinds the config names (a classifier on a generative runtime), left
+    # out of the cells: one line saying which and why (planning/generative.py); None when there are none.
+    left_out: str | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -88,11 +94,13 @@ class Plan:
         runs = tuple(PlannedRun(r["run_id"], r["index"], r["repetition"], Cell(**r["cell"])) for r in data["runs"])
         skipped = tuple(SkippedCell(Cell(**s["cell"]), s["reason"]) for s in data["skipped"])
         return Plan(data["config_name"], data["config_digest"], data["seed"], runs, skipped, data.get("config") or {},
-                    tuple(data.get("extended") or ()))
+                    tuple(data.get("extended") or ()), data.get("left_out"))
 
 
-def skip_reason(cell: Cell, host: HostCapabilities, user: UserModel | None = None) -> str | None:
-    """Why the cell cannot run on this host (None: it can); `user`: the cell's user model (None: built in)."""
+def skip_reason(cell: Cell, host: HostCapabilities, user: UserModel | None = None,
+                llm_config: Mapping[str, Any] | None = None) -> str | None:
+    """Why the cell cannot run on this host (None: it can); `user`: the cell's user model (None: built in);
+    `llm_config`: a generative model's config (ModelSpec.llm_config), for what its runtime's kernels refuse."""
     runtime = parse_runtime(cell.runtime)
     missing = runtime.not_implemented_reason()
     if missing:
@@ -100,16 +108,22 @@ def skip_reason(cell: Cell, host: HostCapabilities, user: UserModel | None = Non
     unfit = runtime_refusal(user, runtime.framework, runtime.model_format, cell.model)
     if unfit:
         return unfit
-    if user is not None and cell.precision == "int8":
+    # A generative runtime's precisions are its own weight formats (int8, int4, llama.cpp's f16 on the CPU too),
+    # made by its converter without calibration inputs: its row says which it measures, on which provider.
+    if user is not None and cell.precision == "int8" and not runtime.generative:
         return (f"int8 quantizes the built-in models (their calibration inputs); user model {cell.model} is "
                 f"measured at fp32 and fp16 in this version")
-    if cell.precision == "fp16" and not runtime.needs_gpu:
+    if cell.precision == "fp16" and not runtime.needs_gpu and not runtime.generative:
         return "fp16 is measured on GPU providers only (CPU kernels emulate it)"
     # What the runtime cannot run at this precision on any host (int8 on cuda), before what this host lacks.
     family = find(runtime.framework, runtime.model_format)
     refusal = family.precision_refusal(cell.precision, runtime.provider) if family else None
     if refusal:
         return refusal
+    if runtime.generative and llm_config is not None:
+        refusal = generative_refusal(runtime.framework, cell.batch_size, llm_config)
+        if refusal:
+            return refusal
     if runtime.needs_gpu and not host.gpus:
         return f"provider {runtime.provider} needs an NVIDIA GPU: {host.gpu_reason}"
     if runtime.needs_gpu and all_mig_reason(host.gpus):
@@ -154,11 +168,14 @@ def oversized_cell_reason(cell: Cell, config: SweepConfig, host: HostCapabilitie
 def plan_sweep(config: SweepConfig, host: HostCapabilities, skip_oversized: bool = False) -> Plan:
     """The plan; a cell whose batch cannot fit in memory is refused (UserError, one line per cell), or skipped with
     the reason when `skip_oversized`."""
+    specs = {m: config.model_spec(m) for m in config.models}
+    pairs, left_out = kind_pairs({m: spec.kind for m, spec in specs.items()}, config.runtimes)
     cells = [Cell(m, b, r, p)
-             for m, b, r, p in product(config.models, config.batch_sizes, config.runtimes, config.precisions)]
+             for m, b, r, p in product(config.models, config.batch_sizes, config.runtimes, config.precisions)
+             if (m, r) in pairs]
     runnable, skipped, oversized = [], [], []
     for cell in cells:
-        reason = skip_reason(cell, host, config.user_model(cell.model))
+        reason = skip_reason(cell, host, config.user_model(cell.model), specs[cell.model].llm_config)
         too_big = None if reason else oversized_cell_reason(cell, config, host)
         if reason:
             skipped.append(SkippedCell(cell, reason))
@@ -182,7 +199,7 @@ def plan_sweep(config: SweepConfig, host: HostCapabilities, skip_oversized: bool
         for cell in order:
             runs.append(PlannedRun(run_id_for(repetition, cell), len(runs), repetition, cell))
     return Plan(config.name, config.digest(), config.seed, tuple(runs), tuple(skipped),
-                config.model_dump(mode="json"))
+                config.model_dump(mode="json"), left_out=left_out)
 
 
 def adaptive_line(adaptive: AdaptiveRepetitions, plan: Plan) -> str:
@@ -201,7 +218,8 @@ def empty_plan_refusal(plan: Plan) -> str | None:
     if plan.runs:
         return None
     if not plan.skipped:
-        return f"config {plan.config_name!r} plans no run: it names no cell"
+        why = plan.left_out or "it names no cell"
+        return f"config {plan.config_name!r} plans no run: {why}; nothing was written"
     by_reason: dict[str, list[str]] = {}
     for s in plan.skipped:
         by_reason.setdefault(s.reason, []).append(f"{s.cell.model} bs{s.cell.batch_size} {s.cell.runtime} "
@@ -209,7 +227,7 @@ def empty_plan_refusal(plan: Plan) -> str | None:
     parts = [f"{', '.join(cells[:3])}{f' and {len(cells) - 3} more' if len(cells) > 3 else ''}: {reason}"
              for reason, cells in by_reason.items()]
     return (f"config {plan.config_name!r} plans no run: all {len(plan.skipped)} cells are skipped on this host "
-            f"({'; '.join(parts)}); nothing was written")
+            f"({'; '.join(parts)}){'; ' + plan.left_out if plan.left_out else ''}); nothing was written")
 
 
 def repetitions_change(recorded: Plan, new: Plan) -> tuple[int, int] | None:

@@ -6,6 +6,7 @@ runners' adapter registry and the adapters' own checks read as well.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from runners import runtimes_table as table
 
@@ -45,22 +46,47 @@ class Runtime:
 
     @property
     def source_framework(self) -> str | None:
-        """The framework a converted model (ONNX, TFLite) is exported from (in that framework's environment)."""
+        """The framework a converted model (ONNX, TFLite) is exported from (in that framework's environment); for a
+        generative runtime, the one whose environment makes the Hugging Face checkpoint it is converted from."""
+        if self.generative:
+            return table.CHECKPOINT_FRAMEWORK
         converted = table.converted_format(self.model_format)
         return converted[1] if converted else None
 
     @property
     def target_format(self) -> str | None:
-        """The file format of the converted model this runtime loads ("onnx", "tflite"); None where it loads none."""
+        """The file format of the converted model this runtime loads ("onnx", "tflite"; a generative runtime's own
+        format, or "hf-checkpoint" for one that loads the checkpoint as is); None where it loads none."""
+        if self.generative:
+            return self.conversion[1] if self.conversion else table.CHECKPOINT_TARGET
         converted = table.converted_format(self.model_format)
         return converted[0] if converted else None
+
+    @property
+    def generative(self) -> bool:
+        """A runtime of generative models (a generate call per inference), converted from a Hugging Face
+        checkpoint folder (runtimes_table Family.kind)."""
+        family = table.find(self.framework, self.model_format)
+        return family is not None and family.generative
+
+    @property
+    def conversion(self) -> tuple[str, str] | None:
+        """A generative runtime's conversion of the checkpoint: (the framework whose environment runs it, the
+        target format; runtimes_table.EXPORTERS' key); None where it loads the checkpoint folder as is."""
+        family = table.find(self.framework, self.model_format)
+        return family.conversion if family is not None and family.generative else None
 
     @property
     def reference_framework(self) -> str | None:
         """Whose native CPU run this runtime's outputs are compared with (fidelity): a converted model's source
         framework, a compiler's own framework, and for a framework's native GPU runtime the framework itself (its
         kernels, cuDNN's algorithms and an fp16 cell's arithmetic are not the CPU's: an fp16 overflow or a broken
-        kernel must show); None for a framework's native CPU runtime (it is the reference)."""
+        kernel must show); None for a framework's native CPU runtime (it is the reference). A generative runtime's
+        reference is transformers' generate on the CPU at fp32 (runtimes_table.GENERATIVE_REFERENCE_RUNTIME) on
+        the same checkpoint; that runtime is the reference itself."""
+        if self.generative:
+            reference = table.GENERATIVE_REFERENCE_RUNTIME
+            return None if self.name == reference else reference.split("/")[0]
         if self.source_framework is not None:
             return self.source_framework
         if self.model_format == "onnx":  # a user's ONNX file: compared with ONNX Runtime's CPU provider on it
@@ -77,6 +103,8 @@ class Runtime:
         reference = self.reference_framework
         if reference is None:
             return None
+        if self.generative:
+            return table.GENERATIVE_REFERENCE_RUNTIME
         return "onnxruntime/onnx/cpu" if self.model_format == "onnx" else f"{reference}/native/cpu"
 
     @property
@@ -95,12 +123,29 @@ class Runtime:
                                export_sources: frozenset[str] = ONNX_EXPORT_SOURCES) -> str | None:
         if self.framework not in runners:
             return f"no {self.framework} runner in this version of greenrt"
+        if self.generative:
+            family = table.find(self.framework, self.model_format)
+            if family is None or not table.adapter_present(family):
+                return f"no {self.framework}/{self.model_format} runner in this version of greenrt"
+            needed = [(table.CHECKPOINT_FRAMEWORK, table.CHECKPOINT_TARGET)] + ([self.conversion] if self.conversion
+                                                                               else [])
+            absent = [f"{target} conversion (in {framework}'s environment)" for framework, target in needed
+                      if not _exporter_present(framework, target)]
+            return f"no {absent[0]} in this version of greenrt" if absent else None
         source = self.source_framework
         if source is not None and self.target_format == "onnx" and source not in export_sources:
             return f"no ONNX export from {source} in this version of greenrt"
         if source is not None and self.target_format != "onnx" and (source, self.target_format) not in table.EXPORTERS:
             return f"no {self.target_format} export from {source} in this version of greenrt"
         return None
+
+
+def _exporter_present(framework: str, target: str) -> bool:
+    """Whether EXPORTERS names a converter for (framework, target) whose module is in this checkout (read as a
+    file, nothing imported, as table.adapter_present reads an adapter's)."""
+    exporter = table.EXPORTERS.get((framework, target))
+    source_root = Path(table.__file__).resolve().parents[1]  # where runners/ and models/ are
+    return exporter is not None and source_root.joinpath(*exporter.split(":")[0].split(".")).with_suffix(".py").is_file()
 
 
 def all_runtime_names() -> list[str]:

@@ -26,9 +26,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from models.registry import BUILT_IN_MODELS
 from models.user_files import BATCH, READERS, Declared, ModelFileError, pt2_pickled_payloads
 from models.user_models import FORMATS, LOADERS
+from orchestrator.planning.checkpoints import Checkpoint, checked_checkpoint
 from orchestrator.planning.user_model_checks import HF_DEFAULT_OUTPUTS, output_mistakes
 from orchestrator.safe_paths import readable_file, shown
 from runners.protocol import UserModel, to_dict
+from runners.runtimes_table import GENERATIVE_FAMILIES
 
 DTYPES = ("float32", "float16", "float64", "int64", "int32", "int16", "int8", "uint8", "bool")
 NAME_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$"
@@ -45,7 +47,10 @@ RUNS_ON: dict[str, tuple[tuple[str, str], ...]] = {
            ("openvino", "onnx-from-torch")),
     "keras": (("tensorflow", "native"), ("tensorflow", "xla"), ("onnxruntime", "onnx-from-tensorflow"),
               ("openvino", "onnx-from-tensorflow")),
+    # A Hugging Face checkpoint folder: a generative model, on every generative runtime (each converts it).
+    "hf_checkpoint": tuple((f.framework, f.model_format) for f in GENERATIVE_FAMILIES),
 }
+GENERATIVE_OUTPUTS = ["tokens", "prefill_logits"]
 
 
 class InputTable(BaseModel):
@@ -69,6 +74,7 @@ class UserModelTable(BaseModel):
     torch: str | None = None
     keras: str | None = None
     hf: HfTable | None = None
+    hf_checkpoint: str | None = None  # a local Hugging Face checkpoint folder of a Llama-style decoder
     inputs: list[InputTable] | None = None
     outputs: Annotated[list[str], Field(min_length=1)] | None = None
 
@@ -162,6 +168,8 @@ def user_model_entry(name: str, table: UserModelTable) -> tuple[UserModel | None
         return None, [f"{where}: {'gives ' + ' and '.join(given) if given else 'names no model file'}; valid: "
                       f"exactly one of {', '.join(FORMATS)} (the model's format)"]
     fmt = given[0]
+    if fmt == "hf_checkpoint":
+        return _checkpoint_entry(name, where, table)
     entry: dict[str, Any] = {"name": name, "format": fmt, "loader": LOADERS[fmt], "path": None, "size": None,
                              "sha256": None, "hf": None, "declared": "read from the file"}
     declared: Declared | None = None
@@ -222,6 +230,27 @@ def user_model_entry(name: str, table: UserModelTable) -> tuple[UserModel | None
     else:
         entry["outputs"] = list(HF_DEFAULT_OUTPUTS) if fmt == "hf" else ["output"]
     return UserModel.from_entry(entry), []
+
+
+def _checkpoint_entry(name: str, where: str, table: UserModelTable) -> tuple[UserModel | None, list[str]]:
+    """A generative model from a checkpoint folder: its inputs (the seeded prompt) and outputs are greenrt's, so
+    the table gives neither."""
+    given = [key for key in ("inputs", "outputs") if getattr(table, key) is not None]
+    if given:
+        return None, [f"{where}.{given[0]}: not taken with hf_checkpoint (a generative model's input is its seeded "
+                      f"prompt, its outputs the new tokens and the prompt's logits); valid: leave it out"]
+    checkpoint, lines = checked_checkpoint(table.hf_checkpoint or "", f"{where}.hf_checkpoint")
+    if checkpoint is None:
+        return None, lines
+    return UserModel.from_entry(checkpoint_entry(name, checkpoint)), []
+
+
+def checkpoint_entry(name: str, checkpoint: Checkpoint) -> dict[str, Any]:
+    """The UserModel JSON of a checked checkpoint folder (path: the folder, sha256: its files' digest)."""
+    return {"name": name, "format": "hf_checkpoint", "loader": LOADERS["hf_checkpoint"], "path": checkpoint.path,
+            "size": checkpoint.size, "sha256": checkpoint.sha256, "inputs": [], "outputs": GENERATIVE_OUTPUTS,
+            "hf": {"model_type": checkpoint.model_type, "config": checkpoint.config, "weights": None},
+            "declared": "the checkpoint's config.json (a generative model: greenrt's seeded prompt)"}
 
 
 def _describe_format(fmt: str) -> str:
@@ -333,3 +362,26 @@ def adhoc_model(model: str, runtime: str | None) -> tuple[str, str, dict[str, An
     if name in BUILT_IN_MODELS or not re.match(NAME_PATTERN, name):
         name = f"file-{name}"
     return name, runtime or default_runtime, {name: {fmt: model}}
+
+
+def generative_runtimes(has_gpu: bool) -> list[str]:
+    """The generative runtimes `greenrt run --model DIR` measures by default: the reference first, then every other
+    generative runtime this checkout implements, on the CPU (and on CUDA where the host has a GPU)."""
+    from orchestrator.planning.runtimes import parse_runtime
+    from runners.runtimes_table import GENERATIVE, GENERATIVE_REFERENCE_RUNTIME, runtime_kind, runtime_names
+
+    names = [n for n in runtime_names() if runtime_kind(n) == GENERATIVE and n != GENERATIVE_REFERENCE_RUNTIME]
+    chosen = [n for n in names if parse_runtime(n).not_implemented_reason() is None
+              and (has_gpu or not parse_runtime(n).needs_gpu)]
+    return [GENERATIVE_REFERENCE_RUNTIME, *chosen]
+
+
+def adhoc_checkpoint(folder: str, runtimes: list[str] | None, has_gpu: bool) -> tuple[str, list[str], dict[str, Any]]:
+    """`greenrt run --model DIR`'s (model name, runtimes, user_models tables) for a checkpoint folder: a user model
+    named after the folder, on the runtimes given (default: generative_runtimes). The folder's checks are the
+    config's (one line each, when the config is parsed)."""
+    path = Path(folder)
+    name = re.sub(r"[^A-Za-z0-9_.-]+", "-", path.resolve().name).strip("-.")[:56] or "checkpoint"
+    if name in BUILT_IN_MODELS or not re.match(NAME_PATTERN, name):
+        name = f"dir-{name}"
+    return name, list(runtimes) if runtimes else generative_runtimes(has_gpu), {name: {"hf_checkpoint": folder}}

@@ -31,7 +31,7 @@ def test_study_config_is_the_papers_matrix():
         ({"runtimes": ["torch/native/gpu"]}, "valid: torch/native/cpu, torch/native/cuda"),
         ({"batch_sizes": [0]}, "batch_sizes.0: Input should be greater than or equal to 1, not 0"),
         ({"batch_sizes": [1, 1]}, "batch_sizes: 1 is listed twice"),
-        ({"precisions": ["int4"]}, "precisions.0: Input should be 'fp32', 'fp16', 'tf32' or 'int8', not 'int4'"),
+        ({"precisions": ["int2"]}, "precisions.0: Input should be 'fp32', 'fp16', 'tf32', 'int8' or 'int4', not 'int2'"),
         ({"repetition": 3}, "repetition: unknown key; valid keys here: baseline, batch_sizes"),
         ({"measure": {"min_iters": 3}}, "measure.min_iters: unknown key; valid keys here: max_seconds, min_iterations, min_seconds"),
         ({"model_options": {"resnet50": {"seq_len": 64}}}, "model resnet50: unknown option(s) seq_len; valid: none"),

@@ -33,6 +33,8 @@ OPTION_KEYS = {"torch/inductor/cpu": ["mode", "dynamic", "cache_dir"],
                "onnxruntime/onnx-from-torch/cpu": ["session.intra_op.allow_spinning", "session.disable_cpu_ep_fallback"],
                "mxnet/native/cpu": ["backend"]}
 IN_PROCESS_EXAMPLES, CLI_EXAMPLES = 400, 120
+GENERATIVE_RUNTIMES = ["torch/transformers/cpu", "onnxruntime-genai/genai-from-hf/cpu", "llama.cpp/gguf-from-hf/cpu",
+                       "vllm/hf/cuda", "torch/native/cpu"]
 
 
 def schema_paths(model: type[BaseModel] = SweepConfig, prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
@@ -79,7 +81,7 @@ def documents(draw: st.DrawFn) -> dict:
     """The base config with one of the mutations a careless or hostile user makes."""
     doc = json.loads(json.dumps(BASE))
     kind = draw(st.sampled_from(["value", "value", "value", "unknown key", "unplanned", "empty in list", "option",
-                                 "user model"]))
+                                 "user model", "generative"]))
     if kind == "value":
         path = draw(st.sampled_from(PATHS))
         where = doc
@@ -107,6 +109,18 @@ def documents(draw: st.DrawFn) -> dict:
             doc["user_models"] = {"u": {"onnx": TINY, "outputs": draw(ONNX_OUTPUTS)}}
             doc["runtimes"] = ["onnxruntime/onnx/cpu"]
         doc["models"] = ["u"]
+    elif kind == "generative":  # a generative model (built in, or a checkpoint folder that is not one), its
+        # options, the runtimes of both kinds and the generative precisions
+        doc["models"] = draw(st.sampled_from([["llama-tiny"], ["llama-tiny", "mobilenet_v2"], ["c"]]))
+        doc["runtimes"] = draw(st.lists(st.sampled_from(GENERATIVE_RUNTIMES), min_size=1, max_size=3, unique=True))
+        doc["precisions"] = draw(st.lists(st.sampled_from(["fp32", "fp16", "int8", "int4"]), min_size=1,
+                                          max_size=2, unique=True))
+        doc["batch_sizes"] = draw(st.sampled_from([[1], [1, 4], [64]]))
+        if "c" in doc["models"]:
+            doc["user_models"] = {"c": {"hf_checkpoint": draw(st.one_of(STRINGS, st.just(TINY)))}}
+        else:
+            doc["model_options"] = {"llama-tiny": draw(st.dictionaries(
+                st.sampled_from(["prompt_tokens", "new_tokens", "seq_len"]), NUMBERS, max_size=2))}
     else:
         field = draw(st.sampled_from(["models", "runtimes", "precisions"]))
         doc[field] = [*doc.get(field, ["fp32"]), ""]
