@@ -31,6 +31,10 @@ def make_inputs(spec: ModelSpec, batch_size: int, seed: int, options: dict[str, 
             arrays[inp.name] = np.ones(shape, dtype=np.int64)
         elif inp.kind == "token_type_ids":
             arrays[inp.name] = np.zeros(shape, dtype=np.int64)
+        elif inp.kind == "prompt_ids":  # a generative model's prompt: the same ids in every runtime
+            from models.llm.prompts import prompt_ids
+
+            arrays[inp.name] = prompt_ids(seed, batch_size, shape[1], spec.vocab_size)
         elif inp.kind == "user":
             arrays[inp.name] = _declared(rng, shape, np.dtype(inp.dtype), inp.range)
         else:  # a new input kind must say how it is generated

@@ -7,6 +7,7 @@ from types import MappingProxyType
 from typing import Any
 
 from runners.protocol import UserModel
+from runners.runtimes_table import FORWARD, GENERATIVE
 
 
 class UnknownModelError(ValueError):
@@ -19,7 +20,9 @@ class InputSpec:
     # Shape without the batch dimension; a string names a model option (e.g. "seq_len").
     shape: tuple[int | str, ...]
     dtype: str  # numpy dtype name
-    kind: str  # "image" | "token_ids" | "attention_mask" | "token_type_ids" | "user" (a user model's: as declared)
+    # "image" | "token_ids" | "attention_mask" | "token_type_ids" | "prompt_ids" (a generative model's prompt:
+    # models/llm/prompts.py) | "user" (a user model's: as declared)
+    kind: str
     # A user model's input: the [low, high) its seeded values are drawn from (None: standard normal floats, 0/1 ints).
     range: tuple[float, float] | None = None
 
@@ -37,6 +40,14 @@ class ModelSpec:
     num_classes: int | None = None
     # A user's own model (models.user_models): its format, file, size, sha256 and how it is loaded; None: built in.
     user: UserModel | None = None
+    # What one inference is (runners.runtimes_table.KINDS): a forward pass, or a generate call (generative models
+    # pair only with generative runtimes).
+    kind: str = FORWARD
+    # Limits on sums of options: ((names, largest sum, what sets it), ...), e.g. a prompt and its new tokens must fit
+    # the position embeddings.
+    option_sum_limits: tuple[tuple[tuple[str, ...], int, str], ...] = ()
+    # A generative model's LlamaConfig fields and derived facts (models/llm/configs.py); None for other models.
+    llm_config: Mapping[str, Any] | None = None
 
     def resolve_options(self, overrides: dict[str, Any] | None = None) -> dict[str, Any]:
         overrides = dict(overrides or {})
@@ -51,7 +62,16 @@ class ModelSpec:
             limit = self.option_limits.get(key)
             if limit is not None and value > limit:
                 raise UnknownModelError(f"model {self.name}: option {key} = {value} exceeds its limit {limit}")
+        for names, limit, why in self.option_sum_limits:
+            total = sum(resolved[n] for n in names)
+            if total > limit:
+                raise UnknownModelError(f"model {self.name}: {' + '.join(names)} = {total} exceeds its limit "
+                                        f"{limit} ({why})")
         return resolved
+
+    @property
+    def generative(self) -> bool:
+        return self.kind == GENERATIVE
 
     def input_shape(self, spec: InputSpec, batch_size: int, options: dict[str, Any]) -> tuple[int, ...]:
         return (batch_size, *(options[d] if isinstance(d, str) else d for d in spec.shape))
@@ -62,6 +82,31 @@ def _image_classifier(name: str, description: str) -> ModelSpec:
     return ModelSpec(name=name, description=description, task="image-classification",
                      inputs=(InputSpec("pixel_values", (3, 224, 224), "float32", "image"),), outputs=("logits",),
                      num_classes=1000)
+
+
+# A generative model's workload defaults: a prompt of 512 tokens, exactly 128 new tokens (issue 24).
+PROMPT_TOKENS, NEW_TOKENS = 512, 128
+
+
+def generative_model(name: str, description: str, config: Mapping[str, Any], user: UserModel | None = None) -> ModelSpec:
+    """A Llama-style decoder of this config (LlamaConfig fields): B prompts of `prompt_tokens` seeded ids in, for
+    each exactly `new_tokens` greedy tokens and the logits of the prompt's last position out."""
+    positions = int(config["max_position_embeddings"])
+    return ModelSpec(
+        name=name, description=description, task="text-generation",
+        inputs=(InputSpec("input_ids", ("prompt_tokens",), "int64", "prompt_ids"),),
+        outputs=("tokens", "prefill_logits"),
+        options={"prompt_tokens": PROMPT_TOKENS, "new_tokens": NEW_TOKENS},
+        option_limits={"prompt_tokens": positions - 1, "new_tokens": positions - 1},
+        option_sum_limits=((("prompt_tokens", "new_tokens"), positions, "max_position_embeddings"),),
+        vocab_size=int(config["vocab_size"]), user=user, kind=GENERATIVE,
+        llm_config=MappingProxyType(dict(config)))
+
+
+def _generative_models() -> tuple[ModelSpec, ...]:
+    from models.llm.configs import DESCRIPTIONS, GENERATIVE_MODELS
+
+    return tuple(generative_model(name, DESCRIPTIONS[name], config) for name, config in GENERATIVE_MODELS.items())
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -85,6 +130,7 @@ MODELS: dict[str, ModelSpec] = {
             option_limits={"seq_len": 512},  # BERT-base's position embeddings
             vocab_size=30522,
         ),
+        *_generative_models(),
     )
 }
 

@@ -24,8 +24,9 @@ import numpy as np
 import runners
 from runners.adapters import create_adapter
 from runners.adapters.contract import Adapter
+from runners.adapters.generative import GenerativeAdapter
 from runners.failures import BadRequestError, RunnerError, classify, error_of
-from runners.protocol import RunRequest, RunResult
+from runners.protocol import GenerationTimes, RunRequest, RunResult
 
 # ---------------------------------------------------------------------------------------------------------------
 # Digests and memory.
@@ -115,11 +116,13 @@ def measure(
     min_iterations: int,
     min_seconds: float,
     max_seconds: float | None,
+    after: Callable[[int, int, Any], None] | None = None,
 ) -> tuple[int, int, list[int], Any]:
     """The measured window: (window_start_ns, window_end_ns, latencies_ns, last outputs).
 
     Runs until at least `min_iterations` AND `min_seconds` (at least one iteration), or until `max_seconds`.
-    Every timestamp is time.monotonic_ns(), the clock the orchestrator integrates energy over.
+    Every timestamp is time.monotonic_ns(), the clock the orchestrator integrates energy over. `after(t0, t1,
+    outputs)`, where given, is called after each iteration, outside its [t0, t1] (a generative run's phase stamps).
     """
     clock = time.monotonic_ns
     min_ns = int(min_seconds * 1e9)
@@ -137,6 +140,8 @@ def measure(
         t1 = clock()
         append(t1 - t0)
         n += 1
+        if after is not None:
+            after(t0, t1, outputs)
         if (n >= min_iterations and t1 - start >= min_ns) or t1 - start >= max_ns:
             break
     end = clock()
@@ -217,13 +222,18 @@ def execute(request: RunRequest, adapter: Adapter | None = None) -> RunResult:
             result.warmup_iterations, result.warmup_seconds, result.engine_build_seconds = n_warm, warm_s, first_s
             gc.collect()  # the warm-up's garbage is collected now, not inside the window
             adapter.on_window_start()
+            phases = GenerationPhases(adapter) if isinstance(adapter, GenerativeAdapter) else None
             start, end, latencies, outputs = measure(adapter.run, adapter.synchronize, prepared,
-                                                     budget.min_iterations, budget.min_seconds, budget.max_seconds)
+                                                     budget.min_iterations, budget.min_seconds, budget.max_seconds,
+                                                     after=phases.stamp if phases is not None else None)
             result.window_start_ns, result.window_end_ns = start, end
             if n_warm == 0:
                 result.first_inference_ns = start
             result.latencies_ns, result.iterations = latencies, len(latencies)
             host_outputs = adapter.to_numpy(outputs)
+            if phases is not None:
+                host_outputs = phases.outputs(host_outputs, prepared)
+                result.generation = phases.times()
         del outputs, prepared
         result.output_digest = output_digest(host_outputs)
         problem = nonfinite_problem(host_outputs)
@@ -242,6 +252,45 @@ def execute(request: RunRequest, adapter: Adapter | None = None) -> RunResult:
             _describe(result, adapter)
         result.peak_host_rss_bytes = peak_host_rss_bytes()
     return result
+
+
+class GenerationPhases:
+    """A generative run's window: each iteration's [start, first_token, end] (the adapter stamps first_token inside
+    its generate call), exactly N tokens per sequence checked after every iteration, and the outputs saved for
+    fidelity (the last iteration's tokens, and the prefill logits computed once after the window)."""
+
+    def __init__(self, adapter: GenerativeAdapter) -> None:
+        self.adapter = adapter
+        self.phases_ns: list[list[int]] = []
+        adapter.first_token_ns = None  # the warm-up's stamp is not the window's first iteration's
+
+    def stamp(self, t0: int, t1: int, outputs: Any) -> None:
+        adapter = self.adapter
+        first, adapter.first_token_ns = adapter.first_token_ns, None
+        adapter.check_tokens(adapter.new_token_shape(outputs))
+        if first is None or not t0 <= first <= t1:
+            raise RunnerError(f"{type(adapter).__name__} did not stamp its first new token inside the iteration "
+                              f"(first_token_ns {first}, iteration [{t0}, {t1}])", kind="runtime")
+        self.phases_ns.append([t0, first, t1])
+
+    def outputs(self, host: dict[str, np.ndarray], prepared: Any) -> dict[str, np.ndarray]:
+        tokens = np.asarray(host["tokens"])
+        self.adapter.check_tokens(tokens.shape)
+        logits = np.asarray(self.adapter.prefill_logits(prepared), dtype=np.float32)
+        expected = (self.adapter.workload.batch_size,)
+        if logits.ndim != 2 or logits.shape[:1] != expected:
+            raise RunnerError(f"prefill logits of shape {logits.shape}, not (batch {expected[0]}, vocabulary)",
+                              kind="runtime")
+        saved = {"tokens": tokens.astype(np.int64, copy=False), "prefill_logits": logits}
+        margins = self.adapter.decode_margins(prepared, saved["tokens"])
+        if margins is not None:
+            saved["decode_margins"] = np.asarray(margins, dtype=np.float32)
+        return saved
+
+    def times(self) -> GenerationTimes:
+        w = self.adapter.workload
+        return GenerationTimes(prompt_tokens=w.prompt_tokens, new_tokens=w.new_tokens, batch_size=w.batch_size,
+                               phases_ns=self.phases_ns)
 
 
 def _check_fields(request: RunRequest) -> None:
@@ -271,6 +320,11 @@ def _describe(result: RunResult, adapter: Adapter) -> None:
                 setattr(result, attr, value)
     with contextlib.suppress(Exception):
         result.versions = {**_base_versions(), **adapter.versions()}
+    if isinstance(adapter, GenerativeAdapter):  # what it turned off so that a repeated prompt is a new request
+        with contextlib.suppress(Exception):
+            generation = adapter.generation_facts()
+            if generation:
+                result.runtime_facts = {**(result.runtime_facts or {}), "generation": generation}
     user_model = getattr(adapter, "user_model_entry", None)
     if user_model is not None:  # provenance of a user's model: its file, size, sha256 and the library that loaded it
         from models.user_models import provenance

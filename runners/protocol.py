@@ -153,7 +153,9 @@ class RunRequest:
 
 @dataclass(frozen=True)
 class ExportRequest:
-    """Convert a model to ONNX in its SOURCE framework's environment."""
+    """Convert a model: to ONNX (or TFLite) in its SOURCE framework's environment; a generative model to its Hugging
+    Face checkpoint folder (torch), and that folder to a runtime's own format in the DESTINATION runtime's
+    environment (the converter checks that what it wrote loads there)."""
 
     framework: str
     model: str
@@ -163,8 +165,16 @@ class ExportRequest:
     weights: Weights = field(default_factory=Weights)
     model_options: dict[str, Any] = field(default_factory=dict)
     exporter: str | None = None  # None: the framework's measured-best exporter (torch: "torchscript" | "dynamo")
-    target: str = "onnx"  # the file format converted to: "onnx" | "tflite" (runners.runtimes_table.EXPORTERS)
+    # The file format converted to: "onnx" | "tflite", and for generative models "hf-checkpoint" (the torch
+    # environment writes the Hugging Face folder every generative runtime is converted from) or a runtime's own
+    # format ("ort-genai", "ct2", "openvino-genai", "gguf"); runners.runtimes_table.EXPORTERS names the function.
+    target: str = "onnx"
     user_model: UserModel | None = None  # as RunRequest.user_model
+    # Generative conversions: greenrt's precision of the converted model (fp32, fp16, int8, int4; the runtime's own
+    # scheme for it is runtimes_table's Family.schemes), and the Hugging Face checkpoint folder converted from
+    # (None for the "hf-checkpoint" target itself, which makes that folder). output_path is then a folder.
+    precision: str = "fp32"
+    source_path: str | None = None
     schema: int = SCHEMA_VERSION
 
     def __post_init__(self) -> None:
@@ -176,6 +186,51 @@ class RunError:
     kind: str
     message: str
     traceback: str = ""
+
+
+@dataclass
+class GenerationTimes:
+    """A generative run's workload and phase stamps: every window iteration is one generate call of batch_size
+    sequences of prompt_tokens prompt ids producing exactly new_tokens tokens each.
+
+    phases_ns holds one [start, first_token, end] per window iteration, on the host's monotonic clock (the window's
+    clock): prefill is [start, first_token] (the first new token of every sequence available), decode is
+    [first_token, end]."""
+
+    prompt_tokens: int
+    new_tokens: int
+    batch_size: int
+    phases_ns: list[list[int]] = field(default_factory=list)
+
+    @property
+    def prefill_ns(self) -> list[int]:
+        return [first - start for start, first, _ in self.phases_ns]
+
+    @property
+    def decode_ns(self) -> list[int]:
+        return [end - first for _, first, end in self.phases_ns]
+
+    def problem(self, window_start_ns: int | None = None, window_end_ns: int | None = None,
+                iterations: int | None = None) -> str | None:
+        """Why these stamps cannot be integrated over (None when they can): not one [start, first_token, end] of
+        integers per iteration, not ordered (start <= first_token <= end, each iteration after the previous), or
+        outside the window."""
+        if iterations is not None and len(self.phases_ns) != iterations:
+            return f"generation: {len(self.phases_ns)} phase stamps for {iterations} window iterations"
+        previous_end = window_start_ns
+        for i, stamps in enumerate(self.phases_ns):
+            if (not isinstance(stamps, (list, tuple)) or len(stamps) != 3
+                    or not all(isinstance(t, int) and not isinstance(t, bool) for t in stamps)):
+                return f"generation: iteration {i}'s phases are not [start, first_token, end] integers: {stamps!r}"
+            start, first, end = stamps
+            if not start <= first <= end:
+                return f"generation: iteration {i}'s phases are out of order: {stamps}"
+            if previous_end is not None and start < previous_end:
+                return f"generation: iteration {i} starts before the previous one (or the window) ended"
+            previous_end = end
+        if window_end_ns is not None and previous_end is not None and previous_end > window_end_ns:
+            return "generation: the last iteration ends after the window"
+        return None
 
 
 @dataclass
@@ -212,6 +267,9 @@ class RunResult:
     # it chose (OpenVINO's performance hint, streams, threads), a compiler's graphs, breaks and recompilations
     # (torch.compile), a quantized model's calibration. Kept as is in the record; keys are the adapter's.
     runtime_facts: dict[str, Any] | None = None
+    # Generative runs only (None elsewhere, and in results written before it): the workload and each window
+    # iteration's prefill and decode stamps.
+    generation: GenerationTimes | None = None
     schema: int = SCHEMA_VERSION
 
 
@@ -230,6 +288,12 @@ class ExportResult:
     # make_inputs(seed 0, batch 2); None where ONNX Runtime is not importable in the source environment.
     max_abs_diff: float | None = None
     target: str = "onnx"  # the format written; for "tflite", max_abs_diff is the TFLite interpreter's (opset None)
+    # Generative conversions: greenrt's precision, and what the runtime's own tool did for it (its scheme, e.g.
+    # {"scheme": "q4_K_M"} or {"scheme": "int4", "block_size": 32, "symmetric": true}; {} where nothing was
+    # quantized), and what the converter checked of the folder it wrote (loaded in its runtime, ...).
+    precision: str | None = None
+    quantization: dict[str, Any] = field(default_factory=dict)
+    checks: dict[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA_VERSION
 
 
@@ -267,7 +331,8 @@ class QuantizeResult:
     schema: int = SCHEMA_VERSION
 
 
-_NESTED = {"weights": Weights, "budget": Budget, "error": RunError}
+# Fields holding a protocol dataclass, by name (each name means one type in every class of the protocol).
+_NESTED = {"weights": Weights, "budget": Budget, "error": RunError, "generation": GenerationTimes}
 
 
 def to_dict(obj: Any) -> dict[str, Any]:

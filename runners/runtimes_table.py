@@ -1,6 +1,7 @@
 """The one table of runtimes: per framework and model format, its adapter, its execution providers (which of them
-need a GPU, the environment each runs in), its precisions, the frameworks an ONNX model is exported from, and the
-provider options each adapter accepts (ONNX Runtime's session.* entries among them), which a sweep's config is
+need a GPU, the environment each runs in), its precisions, the frameworks an ONNX model is exported from, the
+generative runtimes and the conversion each needs from a Hugging Face checkpoint, and the provider options each
+adapter accepts (ONNX Runtime's session.* entries among them), which a sweep's config is
 checked against before anything runs.
 
 Read by the runner's adapter registry (runners.adapters), the adapters' request check (runners.adapters.contract)
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from runners.ort_session_keys import SESSION_CONFIG_KEYS
 
@@ -19,12 +21,27 @@ PROVIDERS: dict[str, bool] = {"cpu": False, "cuda": True, "tensorrt": True, "ope
 GPU_PROVIDERS = frozenset(name for name, gpu in PROVIDERS.items() if gpu)
 
 PRECISIONS = ("fp32", "fp16", "tf32")
+# Weight-quantized precisions of the generative runtimes (their own schemes: Family.schemes); int8 is also the
+# quantized QDQ ONNX model's precision.
+INT8, INT4 = "int8", "int4"
 # tf32: fp32 data with TensorFloat-32 tensor-core math allowed (runners/math_policy.py); "fp32" is strict IEEE fp32.
 TF32_PROVIDERS = ("cuda", "tensorrt")
 ONNX_FROM = "onnx-from-"  # the model format of an ONNX model exported from a source framework: onnx-from-<framework>
 TFLITE_FROM = "tflite-from-"  # a TensorFlow Lite (LiteRT) model converted from a source framework
 # Converted model formats: the prefix of the runtime's model format -> the file format exported (ExportRequest.target).
 CONVERTED_FORMATS: dict[str, str] = {ONNX_FROM: "onnx", TFLITE_FROM: "tflite"}
+
+
+# What one inference is, per model and runtime kind: "forward", one forward pass of a batch (the classifiers and
+# encoders); "generative", one generate call of a batch of prompts producing exactly N new tokens each (docs/
+# generative.md). A model pairs only with runtimes of its kind (models.registry.ModelSpec.kind).
+FORWARD, GENERATIVE = "forward", "generative"
+KINDS = (FORWARD, GENERATIVE)
+# Generative runtimes are converted from, and judged against, one Hugging Face checkpoint folder per model and
+# weights: made in the torch environment by the exporter of (CHECKPOINT_FRAMEWORK, CHECKPOINT_TARGET) for a
+# built-in model, a user's own folder as is. The reference outputs are this runtime's, at fp32.
+CHECKPOINT_FRAMEWORK, CHECKPOINT_TARGET = "torch", "hf-checkpoint"
+GENERATIVE_REFERENCE_RUNTIME = "torch/transformers/cpu"
 
 
 @dataclass(frozen=True)
@@ -86,10 +103,26 @@ class Family:
     # A converted format (model_format a prefix such as ONNX_FROM): the source frameworks it is converted from;
     # None: every framework with an ONNX exporter.
     sources: tuple[str, ...] | None = None
+    kind: str = FORWARD  # FORWARD or GENERATIVE: the models it runs
+    # Generative only: the format the Hugging Face checkpoint is converted to for this runtime, in the runtime's
+    # own environment (EXPORTERS[(framework, target)]); None where the runtime loads the checkpoint folder as is.
+    target: str | None = None
+    # Generative only: greenrt's precision -> the runtime's own scheme the converter is asked for (recorded).
+    schemes: dict[str, str] = field(default_factory=dict, hash=False)
 
     @property
     def providers(self) -> tuple[str, ...]:
         return tuple(self.environments)
+
+    @property
+    def generative(self) -> bool:
+        return self.kind == GENERATIVE
+
+    @property
+    def conversion(self) -> tuple[str, str] | None:
+        """The EXPORTERS key converting a checkpoint into this generative runtime's format (run in this family's
+        environment); None where it converts nothing."""
+        return (self.framework, self.target) if self.target is not None else None
 
     @property
     def pattern(self) -> str:
@@ -173,8 +206,32 @@ FAMILIES: tuple[Family, ...] = (
     # LiteRT (TensorFlow Lite) on a model converted in the tensorflow environment; CPU only (no CUDA build).
     Family("litert", TFLITE_FROM, "runners.adapters.litert_interpreter", "LiteRtAdapter", {"cpu": "litert"},
            precisions=("fp32",), sources=("tensorflow",)),
+    # Generative runtimes (docs/generative.md), each on the same Hugging Face checkpoint: transformers' generate
+    # loads it as is; the others load what their own converter made of it, in their own environment.
+    Family("torch", "transformers", "runners.adapters.torch_generate", "TorchGenerateAdapter",
+           {"cpu": "torch", "cuda": "torch"}, precisions=("fp32", "fp16"), fp16_providers=("cuda",),
+           kind=GENERATIVE),
+    # int4: the model builder's MatMulNBits (block 32, symmetric: its defaults are recorded by the converter).
+    Family("onnxruntime-genai", "genai-from-hf", "runners.adapters.ort_genai", "OrtGenaiAdapter",
+           {"cpu": "onnxruntime-genai", "cuda": "onnxruntime-genai-cuda"}, precisions=("fp32", INT4),
+           kind=GENERATIVE, target="ort-genai", schemes={"fp32": "fp32", INT4: "int4"}),
+    Family("ctranslate2", "ct2-from-hf", "runners.adapters.ctranslate2_generator", "Ctranslate2Adapter",
+           {"cpu": "ctranslate2"}, precisions=("fp32", INT8), kind=GENERATIVE, target="ct2",
+           schemes={"fp32": "float32", INT8: "int8"}),
+    # optimum-intel's weight compression (int8: per channel; int4: group size 32, symmetric; FINDINGS).
+    Family("openvino-genai", "ir-from-hf", "runners.adapters.openvino_genai", "OpenvinoGenaiAdapter",
+           {"cpu": "openvino-genai"}, precisions=("fp32", INT8, INT4), kind=GENERATIVE, target="openvino-genai",
+           schemes={"fp32": "fp32", INT8: "int8", INT4: "int4"}),
+    # GGUF written from the checkpoint; f16 is a CPU deployment format too, so fp16 is measured on every provider.
+    Family("llama.cpp", "gguf-from-hf", "runners.adapters.llama_cpp", "LlamaCppAdapter",
+           {"cpu": "llama-cpp", "cuda": "llama-cpp"}, precisions=("fp32", "fp16", INT8, INT4), kind=GENERATIVE,
+           target="gguf", schemes={"fp32": "f32", "fp16": "f16", INT8: "q8_0", INT4: "q4_K_M"}),
+    # vLLM loads the checkpoint folder as is; GPU only, unverified here (no GPU, no wheel for this host: FINDINGS).
+    Family("vllm", "hf", "runners.adapters.vllm_engine", "VllmAdapter", {"cuda": "vllm"}, precisions=("fp16",),
+           kind=GENERATIVE),
 )
 
+GENERATIVE_FAMILIES = tuple(f for f in FAMILIES if f.generative)
 NATIVE_FRAMEWORKS = tuple(f.framework for f in FAMILIES if f.model_format == "native")
 # The frameworks an ONNX model is exported from (in that framework's environment), and the exporter of each.
 ONNX_SOURCE_FRAMEWORKS = NATIVE_FRAMEWORKS
@@ -182,9 +239,21 @@ ONNX_EXPORTERS: dict[str, str] = {f.framework: f.exporter for f in FAMILIES
                                   if f.model_format == "native" and f.exporter}
 # The TFLite converters, run in the source framework's environment.
 TFLITE_EXPORTERS: dict[str, str] = {"tensorflow": "models.tensorflow_export:export_tflite"}
-# (source framework, target format) -> "module:function" of `python -m runners export`.
+# The generative conversions: the checkpoint itself (torch environment), then each runtime's format from it, in
+# that runtime's environment ((its framework, Family.target); each function takes an ExportRequest whose
+# source_path is the checkpoint folder and whose output_path is the folder to write).
+GENERATIVE_EXPORTERS: dict[tuple[str, str], str] = {
+    (CHECKPOINT_FRAMEWORK, CHECKPOINT_TARGET): "models.llm.checkpoint:export_checkpoint",
+    ("onnxruntime-genai", "ort-genai"): "models.llm.ort_genai_export:export_ort_genai",
+    ("ctranslate2", "ct2"): "models.llm.ct2_export:export_ct2",
+    ("openvino-genai", "openvino-genai"): "models.llm.openvino_genai_export:export_openvino_genai",
+    ("llama.cpp", "gguf"): "models.llm.gguf_export:export_gguf",
+}
+# (framework of the environment it runs in, target format) -> "module:function" of `python -m runners export`: the
+# SOURCE framework for ONNX and TFLite, the DESTINATION runtime's for a generative runtime's format.
 EXPORTERS: dict[tuple[str, str], str] = {**{(f, "onnx"): e for f, e in ONNX_EXPORTERS.items()},
-                                         **{(f, "tflite"): e for f, e in TFLITE_EXPORTERS.items()}}
+                                         **{(f, "tflite"): e for f, e in TFLITE_EXPORTERS.items()},
+                                         **GENERATIVE_EXPORTERS}
 
 
 def converted_format(model_format: str) -> tuple[str, str] | None:
@@ -279,6 +348,15 @@ INDUCTOR_OPTIONS = (
 _TENSORFLOW_OPTIONS = (ProviderOption("device_id", ("cuda",), kind=int, span=(0, MAX_DEVICE_ID)),
                        ProviderOption("memory_growth", ("cuda",), (False, True)))
 
+# transformers' KV cache (runners/adapters/torch_generate.py): "static" preallocates it to prompt + new tokens (what
+# CUDA graphs and torch.compile want), "dynamic" grows it; the default is static on cuda, dynamic on cpu (a static
+# cache does not help on the CPU without torch.compile: FINDINGS).
+KV_CACHES = ("dynamic", "static")
+TORCH_GENERATE_OPTIONS = (
+    ProviderOption("cache_implementation", None, KV_CACHES),
+    ProviderOption("device_id", ("cuda",), kind=int, span=(0, MAX_DEVICE_ID)),
+)
+
 # The provider options each family's adapter reads, by (framework, model format) as Family.matches finds them.
 # A family missing here is not checked when a sweep is planned: its adapter refuses what it does not know at run time.
 ACCEPTED_OPTIONS: dict[tuple[str, str], tuple[ProviderOption, ...]] = {
@@ -294,6 +372,7 @@ ACCEPTED_OPTIONS: dict[tuple[str, str], tuple[ProviderOption, ...]] = {
     ("onnxruntime", ONNX_FROM): _ORT_OPTIONS,
     ("openvino", ONNX_FROM): OPENVINO_OPTIONS,
     ("openvino", "onnx"): OPENVINO_OPTIONS,
+    ("torch", "transformers"): TORCH_GENERATE_OPTIONS,
 }
 
 # The ONNX opsets each source framework's exporter writes, as its installed converter declares them: torch 2.13's
@@ -357,6 +436,19 @@ def session_entry_value_refusal(key: str, value: object) -> str | None:
 
 def find(framework: str, model_format: str) -> Family | None:
     return next((f for f in FAMILIES if f.matches(framework, model_format)), None)
+
+
+def adapter_present(family: Family) -> bool:
+    """Whether this checkout holds the family's adapter module (read as a file, nothing imported): a runtime being
+    added to the table before its adapter is planned as not implemented."""
+    return (Path(__file__).parent.joinpath(*family.module.split(".")[1:])).with_suffix(".py").is_file()
+
+
+def runtime_kind(runtime: str) -> str | None:
+    """FORWARD or GENERATIVE for a runtime name framework/format/provider; None for one the table does not know."""
+    parts = runtime.split("/")
+    family = find(parts[0], parts[1]) if len(parts) == 3 else None
+    return family.kind if family is not None else None
 
 
 def runtime_names() -> list[str]:

@@ -23,7 +23,9 @@ GPU_PROVIDERS = table.GPU_PROVIDERS
 
 # What the runners implement, read from the table (which imports no framework). A runtime outside these is planned
 # as skipped with the reason, so a config can still show the whole matrix.
-IMPLEMENTED_RUNNERS = frozenset(family.framework for family in table.FAMILIES)
+# A family whose adapter module is not in this checkout yet (a runtime being added) is not implemented: its
+# environment may not exist either.
+IMPLEMENTED_RUNNERS = frozenset(family.framework for family in table.FAMILIES if table.adapter_present(family))
 ONNX_EXPORT_SOURCES = frozenset(table.ONNX_EXPORTERS)
 
 
