@@ -16,10 +16,13 @@
 """
 from __future__ import annotations
 
+import json
 import time
 from importlib import metadata
 from pathlib import Path
 from typing import Any
+
+import numpy as np
 
 from runners.adapters.contract import import_framework
 from runners.adapters.generative import GenerativeAdapter
@@ -34,7 +37,6 @@ COMPUTE_TYPES = {"fp32": "float32", "int8": "int8_float32"}
 
 class Ctranslate2Adapter(GenerativeAdapter):
     def __init__(self) -> None:
-        super().__init__()
         self.ct2 = None
         self.generator = None
         self.vocabulary: list[str] = []
@@ -45,19 +47,13 @@ class Ctranslate2Adapter(GenerativeAdapter):
         if request.provider_options:
             raise BadRequestError(f"ctranslate2 takes no provider options (threads come from `threads`); got "
                                   f"{', '.join(sorted(request.provider_options))}")
-        if not request.artifact_path:
-            raise BadRequestError(f"runtime {request.runtime} needs artifact_path (the folder written by "
-                                  f"CTranslate2's transformers converter)")
         folder = Path(request.artifact_path)
         if not (folder / "model.bin").is_file() or not (folder / VOCABULARY).is_file():
             raise RunnerError(f"artifact {folder} has no model.bin and {VOCABULARY} (not a CTranslate2 model "
                               f"folder)", kind="load")
 
     def load(self, request: RunRequest) -> None:
-        import json
-
         ct2 = self.ct2 = import_framework("ctranslate2")
-        self.set_generation(request)
         folder = Path(request.artifact_path)
         compute_type = COMPUTE_TYPES[request.precision]
         self.generator = ct2.Generator(str(folder), device="cpu", compute_type=compute_type, inter_threads=1,
@@ -72,15 +68,19 @@ class Ctranslate2Adapter(GenerativeAdapter):
             "intra_threads": request.threads if request.threads is not None else "CTranslate2's default (0)",
             "inter_threads": 1,
             "vocabulary_size": len(self.vocabulary),
-            "search": {"sampling_topk": 1, "beam_size": 1, "min_length": "N", "max_length": "N"},
-            "kv_cache": "generate_batch starts every call empty; no static_prompt, so no prompt cache",
         }
 
-    def prepare(self, inputs: dict[str, Any]) -> Any:
-        import numpy as np
+    def generation_facts(self) -> dict[str, Any]:
+        n = self.workload.new_tokens
+        return {"search": {"sampling_topk": 1, "beam_size": 1, "min_length": n, "max_length": n,
+                           "include_prompt_in_result": False},
+                "kv_cache": "generate_batch starts every call empty; no static_prompt, so no prompt cache"}
 
+    def prepare(self, inputs: dict[str, Any]) -> Any:
         ids = np.asarray(inputs["input_ids"], dtype=np.int64)
-        self.check_prompt(ids)
+        expected = (self.workload.batch_size, self.workload.prompt_tokens)
+        if ids.shape != expected:
+            raise BadRequestError(f"prompt ids of shape {ids.shape}, not (batch, prompt tokens) {expected}")
         if ids.max() >= len(self.vocabulary):
             raise BadRequestError(f"prompt id {int(ids.max())} is beyond the converted vocabulary "
                                   f"({len(self.vocabulary)} tokens)")
@@ -100,23 +100,22 @@ class Ctranslate2Adapter(GenerativeAdapter):
             return False  # never stop early
 
         results = self.generator.generate_batch(
-            prepared["tokens"], max_length=self.new_tokens, min_length=self.new_tokens, sampling_topk=1,
+            prepared["tokens"], max_length=self.workload.new_tokens, min_length=self.workload.new_tokens, sampling_topk=1,
             beam_size=1, include_prompt_in_result=False, callback=on_step)
         return self._new_tokens(results)
 
     def _new_tokens(self, results: list) -> Any:
-        import numpy as np
-
         sequences = [r.sequences_ids[0] for r in results]
-        wrong = [len(s) for s in sequences if len(s) != self.new_tokens]
+        wrong = [len(s) for s in sequences if len(s) != self.workload.new_tokens]
         if wrong or self.first_token_ns is None:
             raise RunnerError(f"ctranslate2 made sequences of {wrong or 'unreported'} tokens, not N "
-                              f"{self.new_tokens}", kind="runtime")
+                              f"{self.workload.new_tokens}", kind="runtime")
         return np.asarray(sequences, dtype=np.int64)
 
-    def prefill_logits(self, prepared: Any) -> Any:
-        import numpy as np
+    def to_numpy(self, outputs: Any) -> dict[str, Any]:
+        return {"tokens": outputs}
 
+    def prefill_logits(self, prepared: Any) -> Any:
         logits = np.asarray(self.generator.forward_batch(prepared["ids"]), dtype=np.float32)
         return np.ascontiguousarray(logits[:, -1, :])
 

@@ -12,10 +12,10 @@ builder (models/llm/convert_ort_genai.py), fp32 or int4.
   genai_config.json's, i.e. ONNX Runtime's default).
 - prefill_logits: a separate Generator's logits after `append_tokens` of the prompt, at its last position.
 - A head_dim that is not a multiple of 16 is refused before loading (its GroupQueryAttention kernels need one:
-  such a model builds, then fails at run time); head_dim_refusal is the same rule for the planner.
+  such a model builds, then fails at run time). The planner refuses the same at plan time
+  (orchestrator/planning/generative.py's HEAD_DIM_MULTIPLE, equal to HEAD_DIM_MULTIPLE here).
 
-Module top: the standard library and runners/ only (the planner may import head_dim_refusal); numpy and
-onnxruntime_genai are imported inside the methods, in the runtime's environment.
+onnxruntime_genai is imported in load, in the runtime's environment.
 """
 from __future__ import annotations
 
@@ -25,8 +25,10 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from runners.adapters.generative import GenerativeAdapter
+import numpy as np
+
 from runners.adapters.contract import import_framework
+from runners.adapters.generative import GenerativeAdapter
 from runners.failures import BadRequestError, RunnerError, UnsupportedError
 from runners.hostinfo import cpu_device, nvidia_gpu_name
 from runners.protocol import RunRequest
@@ -62,7 +64,6 @@ def _session_overlay(threads: int) -> str:
 
 class OrtGenaiAdapter(GenerativeAdapter):
     def __init__(self) -> None:
-        super().__init__()
         self.og = None
         self.model = None
         self.facts: dict[str, Any] | None = None
@@ -72,9 +73,6 @@ class OrtGenaiAdapter(GenerativeAdapter):
         if request.provider_options:
             raise BadRequestError(f"onnxruntime-genai takes no provider options (threads come from `threads`); got "
                                   f"{', '.join(sorted(request.provider_options))}")
-        if not request.artifact_path:
-            raise BadRequestError(f"runtime {request.runtime} needs artifact_path (the folder written by "
-                                  f"onnxruntime_genai's model builder)")
         folder = Path(request.artifact_path)
         if not folder.is_dir():
             raise RunnerError(f"artifact {folder} does not exist", kind="load")
@@ -84,7 +82,6 @@ class OrtGenaiAdapter(GenerativeAdapter):
 
     def load(self, request: RunRequest) -> None:
         og = self.og = import_framework("onnxruntime_genai")
-        self.set_generation(request)
         folder = Path(request.artifact_path)
         config = og.Config(str(folder))
         config.clear_providers()
@@ -96,28 +93,32 @@ class OrtGenaiAdapter(GenerativeAdapter):
         self.provider = request.provider
         self.n_threads = request.threads
         written = json.loads((folder / GENAI_CONFIG).read_text())
-        from models.llm.convert_ort_genai import graph_facts
+        from models.llm.ort_genai_export import graph_facts
 
         self.facts = {
-            "model": graph_facts(folder),
+            "model": graph_facts(folder),  # the builder's graph: attention operator, MatMulNBits' scheme
             "session_options": written["model"]["decoder"].get("session_options", {}),
             "intra_op_num_threads": request.threads if request.threads is not None
             else "ONNX Runtime's default (genai_config.json sets none)",
-            "search": {"do_sample": False, "min_length": "P + N", "max_length": "P + N"},
-            "kv_cache": "a new Generator per iteration: its KV buffer empty, allocated to P + N; no prefix reuse",
         }
 
-    def prepare(self, inputs: dict[str, Any]) -> Any:
-        import numpy as np
+    def generation_facts(self) -> dict[str, Any]:
+        length = self.workload.total_tokens
+        return {"search": {"do_sample": False, "min_length": length, "max_length": length},
+                "kv_cache": f"a new Generator per iteration: its KV buffer empty, allocated to P + N = {length}; "
+                            f"no prefix reuse"}
 
+    def prepare(self, inputs: dict[str, Any]) -> Any:
         ids = np.ascontiguousarray(inputs["input_ids"], dtype=np.int32)
-        self.check_prompt(ids)
+        expected = (self.workload.batch_size, self.workload.prompt_tokens)
+        if ids.shape != expected:
+            raise BadRequestError(f"prompt ids of shape {ids.shape}, not (batch, prompt tokens) {expected}")
         return ids
 
     def _generator(self, ids: Any) -> Any:
         og = self.og
         params = og.GeneratorParams(self.model)
-        length = self.prompt_tokens + self.new_tokens
+        length = self.workload.total_tokens
         params.set_search_options(do_sample=False, min_length=length, max_length=length, batch_size=ids.shape[0])
         generator = og.Generator(self.model, params)
         generator.append_tokens(ids)
@@ -128,24 +129,23 @@ class OrtGenaiAdapter(GenerativeAdapter):
         generator.generate_next_token()
         generator.get_next_tokens()  # on the host: the first token of every sequence is there
         self.first_token_ns = time.monotonic_ns()
-        for _ in range(self.new_tokens - 1):
+        for _ in range(self.workload.new_tokens - 1):
             generator.generate_next_token()
         return self._new_tokens(generator, prepared.shape[0])
 
     def _new_tokens(self, generator: Any, batch: int) -> Any:
-        import numpy as np
-
         sequences = [np.asarray(generator.get_sequence(i)) for i in range(batch)]
-        want = self.prompt_tokens + self.new_tokens
-        short = [len(s) for s in sequences if len(s) != want]
-        if short or not generator.is_done():
-            raise RunnerError(f"onnxruntime-genai made sequences of {short or 'unfinished'} tokens, not "
-                              f"{want} (P {self.prompt_tokens} + N {self.new_tokens})", kind="runtime")
-        return np.stack([s[self.prompt_tokens:] for s in sequences]).astype(np.int64)
+        w = self.workload
+        wrong = [len(s) for s in sequences if len(s) != w.total_tokens]
+        if wrong or not generator.is_done():
+            raise RunnerError(f"onnxruntime-genai made sequences of {wrong or 'unfinished'} tokens, not "
+                              f"{w.total_tokens} (P {w.prompt_tokens} + N {w.new_tokens})", kind="runtime")
+        return np.stack([s[w.prompt_tokens:] for s in sequences]).astype(np.int64)
+
+    def to_numpy(self, outputs: Any) -> dict[str, Any]:
+        return {"tokens": outputs}
 
     def prefill_logits(self, prepared: Any) -> Any:
-        import numpy as np
-
         logits = np.asarray(self._generator(prepared).get_output("logits"), dtype=np.float32)
         return np.ascontiguousarray(logits.reshape(prepared.shape[0], -1, logits.shape[-1])[:, -1, :])
 

@@ -4,7 +4,8 @@
 
 That environment has torch and transformers (its converter needs them), so everything is made here through the
 runner's own CLI: the llama-tiny checkpoint (`python -m runners export`, torch -> hf-checkpoint, seeded weights),
-its conversions, and the runs; the torch reference is computed from the same checkpoint with transformers.
+its conversions, and the runs; the torch reference is the reference runtime's own run
+(torch/transformers/cpu, fp32) on that checkpoint, as the orchestrator makes it.
 """
 from __future__ import annotations
 
@@ -48,25 +49,15 @@ def make_checkpoint(folder: Path) -> Path:
     return Path(result["output_path"])
 
 
-def prompt(vocab_size: int) -> np.ndarray:
-    from models.llm.prompts import prompt_ids
-
-    return prompt_ids(SEED, BATCH, PROMPT, vocab_size)
-
-
-def torch_reference(checkpoint: Path) -> dict[str, np.ndarray]:
-    """transformers' fp32 outputs on the same prompt: the last prompt position's logits and N greedy tokens (EOS
-    ignored)."""
-    import torch
-    from transformers import LlamaForCausalLM
-
-    model = LlamaForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
-    ids = torch.from_numpy(prompt(model.config.vocab_size))
-    with torch.inference_mode():
-        logits = model(ids).logits[:, -1, :].float().numpy()
-        out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False, max_new_tokens=NEW,
-                             min_new_tokens=NEW, pad_token_id=0)
-    return {"tokens": out[:, PROMPT:].numpy().astype(np.int64), "prefill_logits": logits.astype(np.float32)}
+def torch_reference(checkpoint: Path, folder: Path) -> dict[str, np.ndarray]:
+    """The reference outputs, as the orchestrator makes them: torch/transformers/cpu at fp32 on the same
+    checkpoint and prompt (a real run through the runner's CLI: tokens, prefill logits, decode margins)."""
+    request = run_request(folder, checkpoint, "reference", runtime="torch/transformers/cpu",
+                          budget={"warmup_iterations": 0, "min_iterations": 1})
+    proc = runner("run", request, folder)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with np.load(request["outputs_path"]) as saved:
+        return dict(saved)
 
 
 def run_request(folder: Path, artifact: Path, run_id: str, **fields: Any) -> dict[str, Any]:

@@ -26,10 +26,11 @@ def _run(folder: Path, request: dict) -> tuple[int, dict, dict[str, np.ndarray] 
 def test_conversions_record_the_quantization_and_load_in_ctranslate2(fp32, int8):
     assert fp32["exporter"] == "ctranslate2.converters.TransformersConverter" and fp32["seconds"] > 0
     assert fp32["versions"]["ctranslate2"] == "4.8.5"
-    assert fp32["quantization"]["quantization"] == "float32" and int8["quantization"]["quantization"] == "int8"
-    assert fp32["quantization"]["vocabulary_size"] == 32000
-    assert len(fp32["quantization"]["verified"]["generated"]) == 2  # loaded and run before it was kept
-    assert int8["quantization"]["verified"]["compute_type"].startswith("int8")
+    assert fp32["quantization"] == {"quantization": "float32"} and fp32["precision"] == "fp32"
+    assert int8["quantization"] == {"scheme": "int8", "per_channel": True, "quantization": "int8"}
+    assert fp32["checks"]["vocabulary_size"] == 32000 and "model.bin" in fp32["checks"]["files"]
+    assert len(fp32["checks"]["generated"]) == 2  # loaded and run before it was kept
+    assert int8["checks"]["compute_type"].startswith("int8")
 
 
 def test_a_cli_run_makes_exactly_n_tokens_with_monotonic_phases_and_matches_torch(made, fp32, reference):
@@ -45,7 +46,7 @@ def test_a_cli_run_makes_exactly_n_tokens_with_monotonic_phases_and_matches_torc
     assert report["faithful"], report["verdict"]
     facts = result["runtime_facts"]
     assert facts["compute_type"] == "float32" and facts["intra_threads"] == 1
-    assert "no prompt cache" in facts["kv_cache"]
+    assert "no prompt cache" in facts["generation"]["kv_cache"]
 
 
 def test_an_int8_run_is_judged_by_the_quantized_criterion_never_faithful(made, int8, reference):

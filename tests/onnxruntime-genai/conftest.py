@@ -18,8 +18,8 @@ def checkpoint(made):
 
 
 @pytest.fixture(scope="session")
-def reference(checkpoint):
-    return torch_reference(checkpoint)
+def reference(checkpoint, made):
+    return torch_reference(checkpoint, made)
 
 
 def _converted(made, checkpoint, precision):

@@ -25,20 +25,19 @@ def _run(folder: Path, request: dict) -> tuple[int, dict, dict[str, np.ndarray] 
 
 
 def test_fp32_conversion_records_the_builder_and_what_it_wrote(fp32):
-    facts = fp32["quantization"]
+    facts, checks = fp32["quantization"], fp32["checks"]
     assert fp32["exporter"] == "onnxruntime_genai.models.builder" and fp32["seconds"] > 0
-    assert fp32["versions"]["onnxruntime-genai"] == "0.18.0"
-    assert facts["precision"] == "fp32" and facts["builder_precision"] == "fp32"
+    assert fp32["versions"]["onnxruntime-genai"] == "0.18.0" and fp32["precision"] == "fp32"
+    assert facts["builder_precision"] == "fp32" and "scheme" not in facts
     assert facts["attention"] == "GroupQueryAttention" and facts["head_size"] == 64
-    assert facts["matmul_nbits_nodes"] == 0 and "genai_config.json" in facts["files"]
-    assert len(facts["verified"]["generated"]) == 2  # loaded and run in onnxruntime_genai before it was kept
+    assert facts["matmul_nbits_nodes"] == 0 and "genai_config.json" in checks["files"]
+    assert len(checks["generated"]) == 2  # loaded and run in onnxruntime_genai before it was kept
 
 
 def test_int4_conversion_records_block_size_and_accuracy_level(int4):
     facts = int4["quantization"]
-    assert facts["precision"] == "int4" and facts["matmul_nbits_nodes"] > 0
-    scheme = facts["scheme"]
-    assert scheme["bits"] == [4] and len(scheme["block_size"]) == 1 and len(scheme["accuracy_level"]) == 1
+    assert int4["precision"] == "int4" and facts["scheme"] == "int4" and facts["matmul_nbits_nodes"] > 0
+    assert facts["bits"] == [4] and len(facts["block_size"]) == 1 and len(facts["accuracy_level"]) == 1
 
 
 def test_a_cli_run_makes_exactly_n_tokens_with_monotonic_phases_and_matches_torch(made, fp32, reference):
@@ -54,7 +53,7 @@ def test_a_cli_run_makes_exactly_n_tokens_with_monotonic_phases_and_matches_torc
     report = compare_outputs(reference, outputs)
     assert report["faithful"], report["verdict"]
     facts = result["runtime_facts"]
-    assert facts["intra_op_num_threads"] == 1 and "no prefix reuse" in facts["kv_cache"]
+    assert facts["intra_op_num_threads"] == 1 and "no prefix reuse" in facts["generation"]["kv_cache"]
 
 
 def test_an_int4_run_is_judged_by_the_quantized_criterion_never_faithful(made, int4, reference):
@@ -63,7 +62,7 @@ def test_an_int4_run_is_judged_by_the_quantized_criterion_never_faithful(made, i
     assert outputs["tokens"].shape == (BATCH, NEW)
     report = compare_outputs(reference, outputs, precision="int4")
     assert report["faithful"] is None and report["acceptable"] is not None
-    assert result["runtime_facts"]["model"]["scheme"]["bits"] == [4]
+    assert result["runtime_facts"]["model"]["bits"] == [4]
 
 
 def test_a_corrupted_conversion_is_caught(made, fp32, reference, tmp_path):
