@@ -33,17 +33,19 @@ PRECISIONS = {"fp32": "fp32", "int4": "int4"}
 
 def graph_facts(folder: Path) -> dict[str, Any]:
     """What the builder wrote, read back (weights not loaded): the decoder's shapes from genai_config.json, its
-    attention operator, and MatMulNBits' bits, block size and accuracy level (each set of values seen)."""
+    attention operator, and MatMulNBits' bits, block size, accuracy level and symmetry (each set of values seen)."""
     import onnx
 
     config = json.loads((folder / GENAI_CONFIG).read_text())
     decoder = config["model"]["decoder"]
     graph = onnx.load(str(folder / decoder["filename"]), load_external_data=False).graph
     op_counts: dict[str, int] = {}
-    nbits: dict[str, set] = {"bits": set(), "block_size": set(), "accuracy_level": set()}
+    nbits: dict[str, set] = {"bits": set(), "block_size": set(), "accuracy_level": set(), "symmetric": set()}
     for node in graph.node:
         op_counts[node.op_type] = op_counts.get(node.op_type, 0) + 1
         if node.op_type == "MatMulNBits":
+            # Inputs A, B, scales[, zero_points]: no zero points is the symmetric scheme.
+            nbits["symmetric"].add(len(node.input) < 4 or not node.input[3])
             for attribute in node.attribute:
                 if attribute.name in nbits:
                     nbits[attribute.name].add(onnx.helper.get_attribute_value(attribute))
@@ -64,12 +66,14 @@ def graph_facts(folder: Path) -> dict[str, Any]:
 
 
 def build(source: Path, out: Path, precision: str, provider: str) -> None:
-    """The builder's create_model on the local folder `source` (no hub access), its defaults as shipped."""
-    from onnxruntime_genai.models.builder import create_model
+    """The builder on the local folder `source` (no hub access), its defaults as shipped: what its command line
+    does (`python -m onnxruntime_genai.models.builder -i source -o out -p precision -e provider -c cache`), in
+    process: parse_extra_options reads the checkpoint's config, then create_model writes the folder."""
+    from onnxruntime_genai.models.builder import create_model, parse_extra_options
 
     with tempfile.TemporaryDirectory(prefix="ort-genai-cache-") as cache:
-        create_model(model_name=source.name, input_path=str(source), output_dir=str(out), precision=precision,
-                     execution_provider=provider, cache_dir=cache)
+        options = parse_extra_options(None, str(source), str(out), precision, provider, cache, None)
+        create_model(None, str(source), str(out), precision, provider, cache, **options)
 
 
 def verify_generates(folder: Path, provider: str = "cpu") -> dict[str, Any]:
@@ -113,7 +117,7 @@ def _export(request: ExportRequest, provider: str) -> ExportResult:
             checks = verify_generates(stage, provider)
             checks.update(files=sorted(p.name for p in stage.iterdir()), build_seconds=built - t0,
                           verify_seconds=time.monotonic() - built)
-        scheme = {"scheme": "int4", "symmetric": True} if request.precision == "int4" else {}
+        scheme = {"scheme": "int4"} if request.precision == "int4" else {}
         return ExportResult(framework=request.framework, model=request.model, status="ok",
                             output_path=request.output_path, exporter=EXPORTER, target=request.target,
                             versions=distribution_versions(*_DISTRIBUTIONS), seconds=time.monotonic() - t0,

@@ -37,7 +37,9 @@ def test_fp32_conversion_records_the_builder_and_what_it_wrote(fp32):
 def test_int4_conversion_records_block_size_and_accuracy_level(int4):
     facts = int4["quantization"]
     assert int4["precision"] == "int4" and facts["scheme"] == "int4" and facts["matmul_nbits_nodes"] > 0
-    assert facts["bits"] == [4] and len(facts["block_size"]) == 1 and len(facts["accuracy_level"]) == 1
+    # The builder's CPU defaults (0.18.0), read back from the graph: block 32, symmetric, int8 compute (level 4).
+    assert facts["bits"] == [4] and facts["block_size"] == [32] and facts["symmetric"] == [True]
+    assert facts["accuracy_level"] == [4] and facts["execution_provider"] == "cpu"
 
 
 def test_a_cli_run_makes_exactly_n_tokens_with_monotonic_phases_and_matches_torch(made, fp32, reference):
