@@ -1,4 +1,5 @@
-"""Conversion fidelity: how faithfully a converted model reproduces its source framework's outputs.
+"""Conversion fidelity: how faithfully a converted model reproduces its source framework's outputs (a generative
+run's tokens and prefill logits: models/llm/fidelity.py, dispatched from compare_outputs).
 
 Both sides run the same weights (the ONNX file carries them) on the same seeded inputs; this compares their
 outputs. numpy only, so the orchestrator and every framework environment can use it.
@@ -7,7 +8,7 @@ Three criteria, each with its own thresholds and its own verdict, never mixed:
 - fp32 (every converted or compiled model at its source's precision, and a framework's fp32 GPU run against its
   CPU run): "faithful" within float32 reordering noise;
 - fp16 (an fp16 run against the fp32 reference): "faithful" within what half precision's rounding explains;
-- quantized (int8): a quantized model is never faithful by the fp32 tolerance, and is not called so; it is judged
+- quantized (int8, int4): a quantized model is never faithful by the fp32 tolerance, and is not called so; it is judged
   by what quantization is expected to keep, top-1 agreement of a classifier's logits and the cosine similarity of
   every output, and labelled "quantized: ..." with the numbers and the thresholds.
 """
@@ -46,12 +47,13 @@ FP16_ABS_TOL = 1e-3
 FP16_REL_TOL = 3e-2
 FP16_MIN_COSINE = 0.999
 FP32, FP16, TF32, QUANTIZED = "fp32", "fp16", "tf32", "quantized"
-QUANTIZED_PRECISIONS = ("int8",)
+QUANTIZED_PRECISIONS = ("int8", "int4")  # int4: the generative runtimes' weight quantization
 HALF_PRECISIONS = ("fp16",)
 # tf32 rounds the inputs of every GEMM and convolution to fp16's 10-bit mantissa (keeping fp32's range and fp32
 # accumulation), so its error is at most fp16's: it is judged by fp16's tolerance, under its own name.
 _TOLERANCES = {FP32: (ABS_TOL, REL_TOL, MIN_COSINE), FP16: (FP16_ABS_TOL, FP16_REL_TOL, FP16_MIN_COSINE),
                TF32: (FP16_ABS_TOL, FP16_REL_TOL, FP16_MIN_COSINE)}
+TOLERANCES = _TOLERANCES  # criterion -> (abs, rel, min cosine), read by models/llm/fidelity.py too
 
 
 def criterion_for(precision: str) -> str:
@@ -127,7 +129,13 @@ def compare_outputs(reference: Mapping[str, np.ndarray], converted: Mapping[str,
                     classifier_outputs: tuple[str, ...] = ("logits",), precision: str = "fp32") -> dict:
     """Per output and overall: max abs error, cosine similarity, top-1 agreement, and the verdict of the criterion
     for `precision` (criterion_for): "faithful" (fp32 or fp16, each by its own tolerance; None for a quantized run),
-    "acceptable" (quantized; None otherwise), and "verdict", one line saying which and why."""
+    "acceptable" (quantized; None otherwise), and "verdict", one line saying which and why.
+
+    A generative run's outputs (tokens and prefill logits) are judged by models/llm/fidelity.py's criteria."""
+    from models.llm.fidelity import compare_generation, is_generation
+
+    if is_generation(reference):
+        return compare_generation(reference, converted, precision)
     missing = sorted(set(reference) - set(converted))
     if missing:
         raise ValueError(f"converted model lacks output(s) {', '.join(missing)}; it has {', '.join(sorted(converted))}")

@@ -281,7 +281,11 @@ class GenerationPhases:
         if logits.ndim != 2 or logits.shape[:1] != expected:
             raise RunnerError(f"prefill logits of shape {logits.shape}, not (batch {expected[0]}, vocabulary)",
                               kind="runtime")
-        return {"tokens": tokens.astype(np.int64, copy=False), "prefill_logits": logits}
+        saved = {"tokens": tokens.astype(np.int64, copy=False), "prefill_logits": logits}
+        margins = self.adapter.decode_margins(prepared, saved["tokens"])
+        if margins is not None:
+            saved["decode_margins"] = np.asarray(margins, dtype=np.float32)
+        return saved
 
     def times(self) -> GenerationTimes:
         w = self.adapter.workload

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import difflib
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from runners.ort_session_keys import SESSION_CONFIG_KEYS
 
@@ -435,6 +436,12 @@ def session_entry_value_refusal(key: str, value: object) -> str | None:
 
 def find(framework: str, model_format: str) -> Family | None:
     return next((f for f in FAMILIES if f.matches(framework, model_format)), None)
+
+
+def adapter_present(family: Family) -> bool:
+    """Whether this checkout holds the family's adapter module (read as a file, nothing imported): a runtime being
+    added to the table before its adapter is planned as not implemented."""
+    return (Path(__file__).parent.joinpath(*family.module.split(".")[1:])).with_suffix(".py").is_file()
 
 
 def runtime_kind(runtime: str) -> str | None:

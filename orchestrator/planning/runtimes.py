@@ -5,7 +5,6 @@ runners' adapter registry and the adapters' own checks read as well.
 """
 from __future__ import annotations
 
-import importlib.util
 from dataclasses import dataclass
 
 from runners import runtimes_table as table
@@ -26,8 +25,7 @@ GPU_PROVIDERS = table.GPU_PROVIDERS
 # as skipped with the reason, so a config can still show the whole matrix.
 # A family whose adapter module is not in this checkout yet (a runtime being added) is not implemented: its
 # environment may not exist either.
-IMPLEMENTED_RUNNERS = frozenset(family.framework for family in table.FAMILIES
-                                if importlib.util.find_spec(family.module) is not None)
+IMPLEMENTED_RUNNERS = frozenset(family.framework for family in table.FAMILIES if table.adapter_present(family))
 ONNX_EXPORT_SOURCES = frozenset(table.ONNX_EXPORTERS)
 
 

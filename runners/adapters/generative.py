@@ -10,7 +10,8 @@ What a generative adapter adds to runners.adapters.contract.Adapter:
   tokens (the loop fails the run, kind "runtime", unless it is (B, N));
 - `to_numpy(outputs)` -> {"tokens": (B, N) int64} of the last iteration;
 - `prefill_logits(prepared)` -> (B, vocab) float32: the logits at the prompt's last position, called once after the
-  window (outside every timing) for fidelity; the loop saves it beside the tokens as "prefill_logits".
+  window (outside every timing) for fidelity; the loop saves it beside the tokens as "prefill_logits" (and the
+  reference runtime's `decode_margins`, where given, as "decode_margins").
 - `runtime_facts()` reports what the adapter turned off or set so that a repeated prompt is measured as a new
   request (prefix and KV caches), and the runtime's own precision scheme; `generation_facts` is merged there.
 
@@ -78,6 +79,12 @@ class GenerativeAdapter(Adapter):
     @abstractmethod
     def prefill_logits(self, prepared: Any) -> np.ndarray:
         """(B, vocab) float32: the next-token logits after the whole prompt (called once, outside the window)."""
+
+    def decode_margins(self, prepared: Any, tokens: np.ndarray) -> np.ndarray | None:
+        """(B, N) float32, the reference runtime's only: at each generated step, the gap between the best and the
+        second-best next-token logit, saved as "decode_margins" so that fidelity can tell a near-tie from an error
+        where another runtime's greedy tokens part from the reference's (models/llm/fidelity.py). None: not given."""
+        return None
 
     def new_token_shape(self, outputs: Any) -> tuple[int, ...]:
         """(B, new tokens per sequence) of `run`'s outputs, without copying them to the host: by default their

@@ -61,8 +61,10 @@ def test_a_model_of_another_config_is_unknown_here():
         parse_config({"name": "b", "models": ["theirs"], "batch_sizes": [1], "runtimes": ["torch/native/cpu"],
                       "weights": {"torch": {"theirs": "/nowhere"}}})
     assert str(refused.value).splitlines() == [
-        "config: models: unknown model 'theirs'; valid: resnet50, mobilenet_v2, bert-base-uncased",
-        "config: weights.torch.theirs: unknown model 'theirs'; valid: resnet50, mobilenet_v2, bert-base-uncased"]
+        "config: models: unknown model 'theirs'; valid: resnet50, mobilenet_v2, bert-base-uncased, "
+        "llama-tiny, llama-175m, llama-500m",
+        "config: weights.torch.theirs: unknown model 'theirs'; valid: resnet50, mobilenet_v2, "
+        "bert-base-uncased, llama-tiny, llama-175m, llama-500m"]
 
 
 def test_planning_runs_no_process_and_reads_no_adapter():
