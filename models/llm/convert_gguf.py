@@ -23,7 +23,6 @@ renamed into place.  Standard library only at import time: the image runs this f
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
 import os
@@ -181,62 +180,43 @@ class ConversionError(RuntimeError):
 def export_gguf(request):
     """`python -m runners export` for (framework "llama.cpp", target "gguf"): the checkpoint folder
     request.source_path -> request.output_path/model.gguf at request.precision (ExportResult)."""
-    from runners.failures import error_of
-    from runners.protocol import ExportResult, RunError
+    from models.llm.checkpoint import distribution_versions, failed_export, staged_folder
+    from runners.failures import RunnerError
+    from runners.protocol import ExportResult
 
-    def refused(kind: str, message: str) -> ExportResult:
-        return ExportResult(framework=request.framework, model=request.model, status="error",
-                            output_path=request.output_path, target=request.target, precision=request.precision,
-                            error=RunError(kind=kind, message=message))
-
-    scheme = SCHEMES.get(request.precision)
-    if scheme is None:
-        return refused("unsupported", f"llama.cpp: precision {request.precision!r} has no GGUF type here; valid: "
-                                      + ", ".join(f"{p} ({s})" for p, s in SCHEMES.items()))
-    source = Path(request.source_path) if request.source_path else None
-    if source is None or not (source / "config.json").is_file():
-        return refused("bad-request", f"gguf conversion needs source_path, a Hugging Face checkpoint folder with "
-                                      f"config.json (have {request.source_path!r})")
-    output = Path(request.output_path)
-    output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
     try:
+        scheme = SCHEMES.get(request.precision)
+        if scheme is None:
+            raise RunnerError(f"llama.cpp: precision {request.precision!r} has no GGUF type here; valid: "
+                              + ", ".join(f"{p} ({s})" for p, s in SCHEMES.items()), kind="unsupported")
+        source = Path(request.source_path) if request.source_path else None
+        if source is None or not (source / "config.json").is_file():
+            raise RunnerError(f"gguf conversion needs source_path, a Hugging Face checkpoint folder with config.json "
+                              f"(have {request.source_path!r})", kind="bad-request")
         config = json.loads((source / "config.json").read_text())
         scripts = fetch_scripts()
-        checks = stage_checkpoint(source, tmp / "checkpoint", config)
-        checkpoint = Path(checks.pop("folder", tmp / "checkpoint"))
-        written = tmp / "out"
-        written.mkdir()
-        f32 = (written if scheme == "f32" else tmp) / (GGUF_NAME if scheme == "f32" else "model-f32.gguf")
-        seconds = {"convert_hf_to_gguf": run_converter(scripts, checkpoint, f32)}
-        if scheme != "f32":
-            seconds["llama_model_quantize"] = quantize(f32, written / GGUF_NAME, scheme)
-            f32.unlink()
-        gguf_path = written / GGUF_NAME
-        checks["load"] = load_check(gguf_path)
-        quantization = {"scheme": scheme, "tool": "convert_hf_to_gguf.py (f32)"
-                        + ("" if scheme == "f32" else f", then llama_model_quantize ({FTYPE_CONSTANTS[scheme]})"),
-                        "tensor_types": tensor_types(gguf_path), "bytes": gguf_path.stat().st_size}
-        (written / "greenrt-conversion.json").write_text(json.dumps(
-            {"precision": request.precision, "quantization": quantization, "source": str(source)}, indent=1))
-        if output.exists():
-            shutil.rmtree(output)
-        os.replace(written, output)
+        with tempfile.TemporaryDirectory() as work, staged_folder(request.output_path) as written:
+            checks = stage_checkpoint(source, Path(work) / "checkpoint", config)
+            checkpoint = Path(checks.pop("folder", Path(work) / "checkpoint"))
+            gguf_path = written / GGUF_NAME
+            f32 = gguf_path if scheme == "f32" else Path(work) / "model-f32.gguf"
+            seconds = {"convert_hf_to_gguf": run_converter(scripts, checkpoint, f32)}
+            if scheme != "f32":
+                seconds["llama_model_quantize"] = quantize(f32, gguf_path, scheme)
+            checks["load"] = load_check(gguf_path)
+            quantization = {"scheme": scheme, "tool": "convert_hf_to_gguf.py (f32)"
+                            + ("" if scheme == "f32" else f", then llama_model_quantize ({FTYPE_CONSTANTS[scheme]})"),
+                            "tensor_types": tensor_types(gguf_path), "bytes": gguf_path.stat().st_size}
+            (written / "greenrt-conversion.json").write_text(json.dumps(
+                {"precision": request.precision, "quantization": quantization, "source": str(source)}, indent=1))
     except Exception as exc:  # noqa: BLE001 - every failure becomes the result's error, with its kind and words
-        return ExportResult(framework=request.framework, model=request.model, status="error",
-                            output_path=request.output_path, target=request.target, precision=request.precision,
-                            error=error_of(exc, "export"))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    versions = {}
-    for dist in VERSIONED:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[dist] = metadata.version(dist)
-    return ExportResult(framework=request.framework, model=request.model, status="ok", output_path=str(output),
-                        target=request.target, precision=request.precision, exporter="convert_hf_to_gguf.py",
-                        versions=versions, seconds=time.perf_counter() - started,
-                        quantization={**quantization, "seconds": seconds}, checks=checks)
+        return failed_export(request, exc)
+    return ExportResult(framework=request.framework, model=request.model, status="ok",
+                        output_path=request.output_path, target=request.target, precision=request.precision,
+                        exporter="convert_hf_to_gguf.py", versions=distribution_versions(*VERSIONED),
+                        seconds=time.perf_counter() - started, quantization={**quantization, "seconds": seconds},
+                        checks=checks)
 
 
 def main(argv: list[str]) -> int:

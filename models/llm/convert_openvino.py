@@ -22,15 +22,11 @@ folder is renamed into place.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-from importlib import metadata
 from pathlib import Path
 
 # greenrt precision -> optimum-cli's weight arguments, and the scheme as recorded.
@@ -120,48 +116,36 @@ def load_check(folder: Path) -> dict:
 def export_openvino_genai(request):
     """`python -m runners export` for (framework "openvino-genai", target "openvino-genai"): the checkpoint folder
     request.source_path -> the IR folder request.output_path at request.precision (ExportResult)."""
-    from runners.failures import error_of
-    from runners.protocol import ExportResult, RunError
+    from models.llm.checkpoint import distribution_versions, failed_export, staged_folder
+    from runners.failures import RunnerError
+    from runners.protocol import ExportResult
 
-    def failed(error: RunError) -> ExportResult:
-        return ExportResult(framework=request.framework, model=request.model, status="error",
-                            output_path=request.output_path, target=request.target, precision=request.precision,
-                            error=error)
-
-    if request.precision not in WEIGHT_ARGUMENTS:
-        return failed(RunError(kind="unsupported", message=f"openvino-genai: precision {request.precision!r} is not "
-                                                           f"exported here; valid: {', '.join(WEIGHT_ARGUMENTS)}"))
-    source = Path(request.source_path) if request.source_path else None
-    if source is None or not (source / "config.json").is_file():
-        return failed(RunError(kind="bad-request", message=f"openvino-genai conversion needs source_path, a Hugging "
-                                                           f"Face checkpoint folder with config.json (have "
-                                                           f"{request.source_path!r})"))
-    output = Path(request.output_path)
-    output.parent.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}."))
-    written = tmp / "out"
     try:
-        seconds, command = run_exporter(source, written, request.precision)
-        checks = {"load": load_check(written)}
-        quantization = {**SCHEMES[request.precision], "tool": " ".join(command),
-                        "weights_written": weight_types(written / MODEL_XML)}
-        (written / "greenrt-conversion.json").write_text(json.dumps(
-            {"precision": request.precision, "quantization": quantization, "source": str(source)}, indent=1))
-        if output.exists():
-            shutil.rmtree(output)
-        os.replace(written, output)
+        if request.precision not in WEIGHT_ARGUMENTS:
+            raise RunnerError(f"openvino-genai: precision {request.precision!r} is not exported here; valid: "
+                              f"{', '.join(WEIGHT_ARGUMENTS)}", kind="unsupported")
+        source = Path(request.source_path) if request.source_path else None
+        if source is None or not (source / "config.json").is_file():
+            raise RunnerError(f"openvino-genai conversion needs source_path, a Hugging Face checkpoint folder with "
+                              f"config.json (have {request.source_path!r})", kind="bad-request")
+        with staged_folder(request.output_path) as stage:
+            written = stage / "ir"  # optimum-cli makes its own output folder
+            seconds, command = run_exporter(source, written, request.precision)
+            checks = {"load": load_check(written)}
+            quantization = {**SCHEMES[request.precision], "tool": " ".join(command),
+                            "weights_written": weight_types(written / MODEL_XML)}
+            (written / "greenrt-conversion.json").write_text(json.dumps(
+                {"precision": request.precision, "quantization": quantization, "source": str(source)}, indent=1))
+            for item in written.iterdir():
+                os.replace(item, stage / item.name)
+            written.rmdir()
     except Exception as exc:  # noqa: BLE001 - every failure becomes the result's error, with its kind and words
-        return failed(error_of(exc, "export"))
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
-    versions = {}
-    for dist in VERSIONED:
-        with contextlib.suppress(metadata.PackageNotFoundError):
-            versions[dist] = metadata.version(dist)
-    return ExportResult(framework=request.framework, model=request.model, status="ok", output_path=str(output),
-                        target=request.target, precision=request.precision, exporter="optimum-cli export openvino",
-                        versions=versions, seconds=time.perf_counter() - started,
+        return failed_export(request, exc)
+    return ExportResult(framework=request.framework, model=request.model, status="ok",
+                        output_path=request.output_path, target=request.target, precision=request.precision,
+                        exporter="optimum-cli export openvino", versions=distribution_versions(*VERSIONED),
+                        seconds=time.perf_counter() - started,
                         quantization={**quantization, "seconds": {"optimum-cli": seconds}}, checks=checks)
 
 

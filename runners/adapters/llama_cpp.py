@@ -4,7 +4,7 @@
 One iteration is one greedy generation of exactly N new tokens from the P prompt ids, end-of-sequence ignored:
 `Llama.reset()` (the high-level API otherwise keeps the KV cache of a matching prefix, so a repeated prompt would
 be a cache hit and its "prefill" free), `Llama.eval(prompt)`, then N - 1 times the argmax of the last logits fed
-back with `eval([token])`. The argmax is taken from llama.cpp's logits of the last position
+back with `eval([token])`, end-of-sequence masked at every step as the reference masks it. The argmax is taken from llama.cpp's logits of the last position
 (llama_get_logits_ith(ctx, -1)); `Llama.generate` is not used: it stops at nothing and samples through a sampler
 chain built per call. first_token_ns is stamped after the prompt's eval and the first argmax: the first new token
 is then known. logits_all stays off (it would compute the vocabulary projection for every prompt position, a cost
@@ -85,6 +85,7 @@ class LlamaCppAdapter(GenerativeAdapter):
         self.llm = None
         self.facts: dict[str, Any] | None = None
         self.n_vocab = 0
+        self.eos = -1
 
     def check_request(self, request: RunRequest) -> None:
         super().check_request(request)
@@ -114,6 +115,7 @@ class LlamaCppAdapter(GenerativeAdapter):
         self.llm = llama_cpp.Llama(model_path=str(path), **settings)
         t1 = time.monotonic_ns()
         self.n_vocab = self.llm.n_vocab()
+        self.eos = self.llm.token_eos()
         self.provider = request.provider
         self.n_threads = self.llm.n_threads
         ctx = self.llm.ctx
@@ -133,7 +135,8 @@ class LlamaCppAdapter(GenerativeAdapter):
             "scheme": written or expected,
             "cache_defeated": "Llama.reset() before every generation: the KV cache of the previous (identical) "
                               "prompt is never reused",
-            "sampling": "greedy: argmax of llama.cpp's last-position logits, exactly N tokens, EOS ignored",
+            "sampling": "greedy: argmax of llama.cpp's last-position logits with end-of-sequence masked, exactly N "
+                        "tokens",
             "batch": "one sequence per generation (batch 1)",
         }
 
@@ -147,18 +150,27 @@ class LlamaCppAdapter(GenerativeAdapter):
         pointer = self.llama_cpp.llama_get_logits_ith(self.llm.ctx, -1)
         return np.ctypeslib.as_array(pointer, shape=(self.n_vocab,))
 
+    def _next_token(self) -> int:
+        """The greedy choice among every token but end-of-sequence (masked, as the reference masks it until N
+        tokens are made): llama.cpp's logits buffer is overwritten by the next decode, so it is masked in place."""
+        import numpy as np
+
+        logits = self._last_logits()
+        logits[self.eos] = -np.inf
+        return int(np.argmax(logits))
+
     def run(self, prepared: Any) -> Any:
         import numpy as np
 
         llm = self.llm
         llm.reset()
         llm.eval(prepared)
-        token = int(np.argmax(self._last_logits()))
+        token = self._next_token()
         self.first_token_ns = time.monotonic_ns()
         tokens = [token]
         for _ in range(self.workload.new_tokens - 1):
             llm.eval([token])
-            token = int(np.argmax(self._last_logits()))
+            token = self._next_token()
             tokens.append(token)
         return np.asarray([tokens], dtype=np.int64)
 

@@ -3,9 +3,9 @@
     $(greenrt env python openvino-genai) -m pytest tests/openvino-genai
 
 The checkpoint is llama-tiny's, written by greenrt's own checkpoint exporter (models/llm/checkpoint.py: torch and
-transformers, which this environment has for optimum-intel); the conversions and runs go through the runner's CLI
-(`python -m runners export|run --request`), the way a sweep runs them; the reference is transformers' own forward
-and greedy generate on the same checkpoint, in this process.
+transformers, which this environment has for optimum-intel); the conversions, the runs and the reference run
+(torch/transformers/cpu) go through the runner's CLI (`python -m runners export|run --request`), the way a sweep
+runs them, and are judged by models/fidelity.py as a sweep judges them.
 """
 from __future__ import annotations
 
@@ -17,10 +17,6 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
-
-from models.llm.convert_openvino import hide_torchvision
-
-hide_torchvision()  # before transformers is imported (models/llm/convert_openvino.py says why)
 
 ROOT = Path(__file__).resolve().parents[2]
 OVG = "openvino-genai/ir-from-hf/cpu"
@@ -68,22 +64,19 @@ def run_request(folder: Path, artifact: Path, batch_size: int = 1, precision: st
             **extra}
 
 
-def torch_reference(checkpoint: Path, batch_size: int) -> dict[str, np.ndarray]:
-    """transformers on the checkpoint, fp32 CPU: the prompt's last-position logits and N greedy tokens."""
-    import torch
-    from transformers import LlamaForCausalLM
-
-    from models.inputs import make_inputs
-    from models.registry import get_model
-
-    spec = get_model(MODEL)
-    ids = torch.from_numpy(make_inputs(spec, batch_size, SEED, spec.resolve_options(OPTIONS))["input_ids"])
-    model = LlamaForCausalLM.from_pretrained(checkpoint, dtype=torch.float32).eval()
-    with torch.no_grad():
-        logits = model(ids).logits[:, -1, :].numpy()
-        tokens = model.generate(ids, attention_mask=torch.ones_like(ids), max_new_tokens=NEW, min_new_tokens=NEW,
-                                do_sample=False, pad_token_id=0)[:, PROMPT:].numpy()
-    return {"prefill_logits": logits.astype(np.float32), "tokens": tokens.astype(np.int64)}
+def torch_reference(folder: Path, checkpoint: Path, batch_size: int) -> dict[str, np.ndarray]:
+    """The reference run (torch/transformers/cpu at fp32, the orchestrator's reference runtime) on the checkpoint,
+    through the runner's CLI in this environment (it has torch and transformers): its saved outputs (tokens,
+    prefill logits, decode margins)."""
+    name = f"reference-b{batch_size}"
+    request = {"run_id": name, "runtime": "torch/transformers/cpu", "model": MODEL, "batch_size": batch_size,
+               "input_seed": SEED, "threads": 2, "model_options": OPTIONS, "artifact_path": str(checkpoint),
+               "budget": {"warmup_iterations": 0, "min_iterations": 1},
+               "result_path": str(folder / f"{name}.result.json"), "outputs_path": str(folder / f"{name}.npz")}
+    proc = runner("run", request, folder)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    with np.load(request["outputs_path"]) as saved:
+        return dict(saved)
 
 
 def scale_one_weight(ir: Path, factor: float) -> str:
