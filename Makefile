@@ -5,8 +5,10 @@ BIN := $(VENV)/bin
 GREENRT := $(BIN)/greenrt
 PIP_VERSION := 26.3
 # Runtime environments the tests need (each built once from images/<env>/requirements.txt, cached in .cache/).
-TEST_ENVS := torch onnxruntime tensorflow mxnet openvino onnxruntime-openvino litert onnxruntime-genai ctranslate2
-FRAMEWORK_TESTS := $(addprefix test-,torch tensorflow mxnet openvino litert onnxruntime-genai ctranslate2)
+TEST_ENVS := torch onnxruntime tensorflow mxnet openvino onnxruntime-openvino litert onnxruntime-genai ctranslate2 \
+	openvino-genai llama-cpp
+FRAMEWORK_TESTS := $(addprefix test-,torch tensorflow mxnet openvino litert onnxruntime-genai ctranslate2 openvino-genai \
+	llama-cpp)
 
 .PHONY: setup system-packages engine envs images cpu-images sweep test lint test-unit test-host $(FRAMEWORK_TESTS) bench clean gpu-wheels gpu-check
 

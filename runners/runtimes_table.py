@@ -246,8 +246,8 @@ GENERATIVE_EXPORTERS: dict[tuple[str, str], str] = {
     (CHECKPOINT_FRAMEWORK, CHECKPOINT_TARGET): "models.llm.checkpoint:export_checkpoint",
     ("onnxruntime-genai", "ort-genai"): "models.llm.ort_genai_export:export_ort_genai",
     ("ctranslate2", "ct2"): "models.llm.ct2_export:export_ct2",
-    ("openvino-genai", "openvino-genai"): "models.llm.openvino_genai_export:export_openvino_genai",
-    ("llama.cpp", "gguf"): "models.llm.gguf_export:export_gguf",
+    ("openvino-genai", "openvino-genai"): "models.llm.convert_openvino:export_openvino_genai",
+    ("llama.cpp", "gguf"): "models.llm.convert_gguf:export_gguf",
 }
 # (framework of the environment it runs in, target format) -> "module:function" of `python -m runners export`: the
 # SOURCE framework for ONNX and TFLite, the DESTINATION runtime's for a generative runtime's format.
