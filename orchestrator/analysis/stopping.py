@@ -71,6 +71,10 @@ class StoppingRule:
     stop: Literal["precision", "verdict"]
     target: float | None = None            # precision: relative half-width of the median's interval, e.g. 0.02
     alpha: float = 0.05
+    # the design's constants (a config sets none of them; the simulation compares other choices)
+    rho: float = RHO
+    futility: float = FUTILITY
+    futility_min_runs: int = FUTILITY_MIN_RUNS
 
     def __post_init__(self) -> None:
         if self.min_runs < 2 or self.max_runs < self.min_runs:
@@ -84,6 +88,10 @@ class StoppingRule:
             raise ValueError("stop 'verdict' takes no target (it is the precision rule's half-width)")
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must be between 0 and 1, got {self.alpha}")
+        if self.rho <= 0 or not 0 <= self.futility < 1 or self.futility_min_runs < 2:
+            raise ValueError(f"the spending exponent must be above 0 (got {self.rho}), the futility threshold "
+                             f"from 0 to under 1 (got {self.futility}), futility from 2 runs on "
+                             f"(got {self.futility_min_runs})")
 
     @property
     def looks(self) -> int:
@@ -92,7 +100,7 @@ class StoppingRule:
     def alpha_at(self, runs: int) -> float:
         """The nominal level of the look at `runs` values (see nominal_levels)."""
         j = min(max(runs - self.min_runs, 0), self.looks - 1)
-        return nominal_levels(self.min_runs, self.max_runs, self.alpha, RHO)[j]
+        return nominal_levels(self.min_runs, self.max_runs, self.alpha, self.rho)[j]
 
 
 @dataclass(frozen=True)
@@ -101,6 +109,11 @@ class CellState:
     runs: int                              # values seen
     stopped_by: Literal["precision", "verdict", "max"] | None   # None while active
     why: str                               # one short sentence for tables/report
+    # the verdict rule's decision at the look that stopped the cell (1 to rule.looks): the Holm-adjusted p of its
+    # comparison with the leader and that look's nominal level (None for the leader, which was compared with none)
+    look: int | None = None
+    p_holm: float | None = None
+    level: float | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +227,14 @@ class _Cell:
     stopped_by: str | None = None
     why: str = ""
     separated: bool = False
+    look: int | None = None
+    p_holm: float | None = None
+    level: float | None = None
+
+    def stop(self, runs: int, by: str, why: str, look: int, p_holm: float | None = None,
+             level: float | None = None, separated: bool = False) -> None:
+        self.stop_at, self.stopped_by, self.why, self.separated = runs, by, why, separated
+        self.look, self.p_holm, self.level = look, p_holm, level
 
     def seen(self, look: int) -> _Sample | None:
         """The sample of the first `look` runs, or of those it had when it stopped."""
@@ -239,39 +260,46 @@ def _cell(values: Sequence[float], scaled: np.ndarray) -> _Cell:
 
 
 def _look(rule: StoppingRule, cells: dict[str, _Cell], t: int) -> None:
-    """One look of the verdict rule at its nominal level: separations, futile comparisons, max, the leader."""
+    """One look of the verdict rule at its nominal level: separations, futile comparisons, max, the leader.
+
+    The leader, the runtime every comparison is made with, is the lowest median among the runtimes still measuring.
+    A runtime stopped as tied keeps its first runs only: it may have the lowest median later, when the others' later
+    runs come in, but it is never the one compared with. Its runs are of earlier rounds than the others' (a host's
+    drift would not cancel), and it cannot gain runs: a test against it would rest on its few frozen values, and
+    could separate the very runtime it was found tied with. It stays in the group, so the answer is a tie."""
     level, last_level = rule.alpha_at(t), rule.alpha_at(rule.max_runs)
     group = {name: c for name, c in cells.items() if not c.separated}
     ready = {name: seen for name, seen in ((name, c.seen(t)) for name, c in group.items())
              if seen is not None and seen.n >= rule.min_runs}
-    if not ready:
+    measuring = [name for name in ready if cells[name].stop_at is None]
+    if not measuring:
         return
-    leader = min(ready, key=lambda name: (ready[name].median, name))
+    leader = min(measuring, key=lambda name: (ready[name].median, name))
     lead = ready[leader]
-    active = [name for name in ready if name != leader and cells[name].stop_at is None]
+    active = [name for name in measuring if name != leader]
     tests = {name: _t(lead, ready[name]) for name in active}
     adjusted = dict(zip(active, holm([tests[name][0] for name in active])))
+    look = t - rule.min_runs + 1
     for name in active:
         cell, y, p = cells[name], ready[name], adjusted[name]
         _p, diff, se = tests[name]
         if p < level and diff > 0:
-            cell.stop_at, cell.stopped_by, cell.separated = y.n, "verdict", True
-            cell.why = f"separated: worse than {leader} (t-test, Holm p {p:.2g} < {level:.2g}) after {y.n} runs"
-        elif (min(y.n, lead.n) >= FUTILITY_MIN_RUNS
-              and _conditional_power(lead, y, diff, se, rule.max_runs, last_level) < FUTILITY):
-            cell.stop_at, cell.stopped_by = y.n, "verdict"
-            cell.why = f"tied with {leader}: under {FUTILITY:.0%} chance to be separated by {rule.max_runs} runs"
+            cell.stop(y.n, "verdict", f"separated: worse than {leader} (t-test, Holm p {p:.2g} < {level:.2g}) after "
+                                      f"{y.n} runs", look, p, level, separated=True)
+        elif (min(y.n, lead.n) >= rule.futility_min_runs
+              and _conditional_power(lead, y, diff, se, rule.max_runs, last_level) < rule.futility):
+            cell.stop(y.n, "verdict", f"tied with {leader}: under {rule.futility:.0%} chance to be separated by "
+                                      f"{rule.max_runs} runs (Holm p {p:.2g} after {y.n} runs)", look, p, level)
         elif y.n >= rule.max_runs:
-            cell.stop_at, cell.stopped_by = y.n, "max"
-            cell.why = f"tied with {leader}: not separated after max {rule.max_runs} runs"
-    head = cells[leader]
+            cell.stop(y.n, "max", f"tied with {leader}: not separated after max {rule.max_runs} runs (Holm p {p:.2g} "
+                                  f"≥ {level:.2g})", look, p, level)
     others_open = any(c.stop_at is None for name, c in group.items() if name != leader)
-    if head.stop_at is None and not others_open and len(ready) == len(group):
+    if not others_open and len(ready) == len(group):
         tied = [name for name in group if name != leader and not cells[name].separated]  # this look's included
         n = lead.n
-        head.stop_at, head.stopped_by = n, ("max" if n >= rule.max_runs else "verdict")
-        head.why = (f"tied for lowest with {', '.join(sorted(tied))}" if tied else
-                    "best: every other runtime separated" if len(cells) > 1 else "the only runtime of its group")
+        why = (f"tied for lowest with {', '.join(sorted(tied))}" if tied else
+               "best: every other runtime separated" if len(cells) > 1 else "the only runtime of its group")
+        cells[leader].stop(n, "max" if n >= rule.max_runs else "verdict", why, look)
 
 
 def _verdict_group(rule: StoppingRule, values: Mapping[str, Sequence[float]]) -> dict[str, _Cell]:
@@ -289,7 +317,7 @@ def _verdict_group(rule: StoppingRule, values: Mapping[str, Sequence[float]]) ->
 def _state(rule: StoppingRule, cell: _Cell, leading: bool) -> CellState:
     n = len(cell.values)
     if cell.stop_at is not None:
-        return CellState(False, n, cell.stopped_by, cell.why)  # type: ignore[arg-type]
+        return CellState(False, n, cell.stopped_by, cell.why, cell.look, cell.p_holm, cell.level)  # type: ignore[arg-type]
     if n >= rule.max_runs:  # a cell that lagged behind its group (failed runs) and has caught up with max
         return CellState(False, n, "max", f"max {rule.max_runs} runs")
     if n < rule.min_runs:
