@@ -6,21 +6,23 @@ stopped with the decision made on its first t values, whatever it is shown later
 every round, or once on the whole record, gives the same states (resume and merged Slurm shards included).
 
 Both rules spend their alpha over the planned looks, `max_runs - min_runs + 1` of them: by look j of L at most
-alpha (j/L)^RHO is spent (even shares), and each look's nominal level is the one at which a normal random walk,
-as the statistic of cumulative runs is, crosses for the first time with that share (nominal_levels): the levels
-hold together over every look, as a group-sequential design's do. Values are compared on the log scale (energy
+alpha (j/L)^RHO is spent (RHO 0.5: nearly even nominal levels, more at the first looks than even shares), and
+each look's nominal level is the one at which a normal random walk, as the statistic of cumulative runs is,
+crosses for the first time with that share (nominal_levels): the levels hold together over every look, as a
+group-sequential design's do. Values are compared on the log scale (energy
 and latency are ratios: a cell's spread is a share of its level); where a value is zero or negative, on their own
 scale, for the whole group.
 
 - precision: a cell stops once the t interval of its median (the geometric mean of a lognormal cell), at the
   look's nominal level, has a relative half-width at or under `target`.
-- verdict: the leader is the lowest median of the runtimes still in the group. At each look, the active others
+- verdict: the leader is the lowest median of the runtimes still measuring. At each look, the active others
   are compared with it by a t-test (two-sided; t_test), Holm over those comparisons at the look's nominal level,
   the many-to-one family of analysis/best.py. A runtime significantly worse leaves the group ("separated").
   A runtime whose chance to be separated by `max_runs`, computed as if the difference and spreads seen so far
   were the truth (conditional power), is under FUTILITY stops as tied with the leader: more runs would not
   change the answer. A settled tie is the set of runtimes left when every one of them has stopped that way or at
-  `max_runs`. The leader stops when no other runtime of its group is active: best when every other one was
+  `max_runs`; it stays in the group (never the leader compared with, whatever its median later), so the answer is
+  then a tie. The leader stops when no other runtime of its group is active: best when every other one was
   separated, else tied. Stopping for futility never makes a claim, so it cannot add a wrong one.
 See docs/statistics.md for why, and the simulation that checks the error control (bench/adaptive_simulation.py).
 """
@@ -37,9 +39,13 @@ import numpy as np
 
 from orchestrator.analysis.comparisons import holm
 
-RHO = 1.0  # the spending function's shape: 1 spends evenly, under 1 more at the first looks, over 1 later
-FUTILITY = 0.3  # conditional power under which a comparison is not worth more runs
-FUTILITY_MIN_RUNS = 3  # two values give too rough a spread to give up on a comparison
+# The design's constants, chosen on the simulation of bench/adaptive_simulation.py (docs/statistics.md has the
+# trade-off table): the spending function's shape (1 spends evenly; 0.5 gives nearly even nominal levels, the
+# Pocock shape: more at the first looks, where the large gaps separate), the conditional power under which a
+# comparison is not worth more runs, and the runs from which that is judged (two values give too rough a spread)
+RHO = 0.5
+FUTILITY = 0.6
+FUTILITY_MIN_RUNS = 3
 
 
 @lru_cache(maxsize=32)

@@ -7,6 +7,7 @@ import pytest
 from orchestrator.analysis.stopping import StoppingRule, cell_states, group_verdict, runs_used
 
 VERDICT = StoppingRule(min_runs=3, max_runs=10, stop="verdict")
+FROM_TWO = StoppingRule(min_runs=2, max_runs=10, stop="verdict")  # the simulation's design: separation from 2 runs
 
 
 def _cell(rng: np.random.Generator, median: float, cv: float, n: int = 10) -> list[float]:
@@ -26,16 +27,17 @@ def _rounds(rule: StoppingRule, group: dict[str, list[float]]) -> dict[str, list
     return seen
 
 
-def test_a_clear_winner_stops_early_and_is_called_best():
+@pytest.mark.parametrize("rule", [VERDICT, FROM_TWO], ids=["min 3", "min 2"])
+def test_a_clear_winner_stops_early_and_is_called_best(rule):
     rng = np.random.default_rng(1)
     group = {"fast": _cell(rng, 10, 0.03), **{f"slow{i}": _cell(rng, 15 + i, 0.03) for i in range(8)}}
-    seen = _rounds(VERDICT, group)
+    seen = _rounds(rule, group)
     assert sum(map(len, seen.values())) <= 0.4 * 9 * 10
-    assert len(seen["fast"]) < VERDICT.max_runs
-    states = cell_states(VERDICT, {"g": seen})
+    assert len(seen["fast"]) < rule.max_runs
+    states = cell_states(rule, {"g": seen})
     assert all(not s.active and s.stopped_by == "verdict" for s in states.values())
     assert "separated" in states["slow0"].why
-    assert group_verdict(VERDICT, seen).verdict == "best" and group_verdict(VERDICT, seen).leader == "fast"
+    assert group_verdict(rule, seen).verdict == "best" and group_verdict(rule, seen).leader == "fast"
 
 
 def test_a_tie_of_one_truth_is_never_separated_and_ends_as_a_tie():
@@ -168,7 +170,8 @@ def test_bad_rules_are_refused_in_one_line():
         StoppingRule(3, 10, "fastest")  # type: ignore[arg-type]
 
 
-def test_no_best_is_claimed_where_every_runtime_is_the_same_more_often_than_alpha():
+@pytest.mark.parametrize("rule", [VERDICT, FROM_TWO], ids=["min 3", "min 2"])
+def test_no_best_is_claimed_where_every_runtime_is_the_same_more_often_than_alpha(rule):
     # the global null with the sequential looks: any "best" is wrong; the rule looks up to 8 times per group
     rng = np.random.default_rng(6)
     groups = 150
@@ -176,12 +179,13 @@ def test_no_best_is_claimed_where_every_runtime_is_the_same_more_often_than_alph
     for _ in range(groups):
         runs = np.exp(0.04 * rng.standard_t(5, (9, 10)))
         values = {f"r{i}": runs[i].tolist() for i in range(9)}
-        used = runs_used(VERDICT, values)
-        wrong += group_verdict(VERDICT, {k: v[: used[k]] for k, v in values.items()}).verdict == "best"
-    assert wrong / groups <= VERDICT.alpha
+        used = runs_used(rule, values)
+        wrong += group_verdict(rule, {k: v[: used[k]] for k, v in values.items()}).verdict == "best"
+    assert wrong / groups <= rule.alpha
 
 
-def test_a_near_tie_for_first_is_rarely_called_for_the_wrong_runtime():
+@pytest.mark.parametrize("rule", [VERDICT, FROM_TWO], ids=["min 3", "min 2"])
+def test_a_near_tie_for_first_is_rarely_called_for_the_wrong_runtime(rule):
     # the true best is 1 % ahead of the second, at 4 % spread: calling the second best is the wrong verdict
     rng = np.random.default_rng(7)
     groups, wrong = 150, 0
@@ -189,10 +193,10 @@ def test_a_near_tie_for_first_is_rarely_called_for_the_wrong_runtime():
         medians = np.array([1.0, 1.01, 1.3, 1.4, 1.5, 1.6, 1.7, 1.8, 1.9])
         runs = medians[:, None] * np.exp(0.04 * rng.standard_t(5, (9, 10)))
         values = {f"r{i}": runs[i].tolist() for i in range(9)}
-        used = runs_used(VERDICT, values)
-        answer = group_verdict(VERDICT, {k: v[: used[k]] for k, v in values.items()})
+        used = runs_used(rule, values)
+        answer = group_verdict(rule, {k: v[: used[k]] for k, v in values.items()})
         wrong += answer.verdict == "best" and answer.leader != "r0"
-    assert wrong / groups <= VERDICT.alpha / 2
+    assert wrong / groups <= rule.alpha / 2
 
 
 def test_the_nominal_levels_spend_alpha_over_every_look_together():
