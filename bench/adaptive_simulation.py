@@ -130,9 +130,11 @@ FIXED, REPLICATE = "fixed, Mann-Whitney (best.py)", "fixed, a second draw"
 
 
 def simulate(groups: int, runtimes: int, rules: dict[str, StoppingRule], max_runs: int, seed: int,
-             drift: float = DRIFT, relative: tuple[float, ...] | None = None) -> dict:
+             drift: float = DRIFT, relative: tuple[float, ...] | None = None, yardsticks: bool = True) -> dict:
+    """The tallies of each design over `groups` simulated groups; `yardsticks`: also the fixed design on fresh runs
+    and the fixed t-test (the same groups and runs are drawn either way)."""
     rng = np.random.default_rng(seed)
-    designs = [FIXED, REPLICATE, "fixed, t-test", *rules]
+    designs = [FIXED, *([REPLICATE, "fixed, t-test"] if yardsticks else []), *rules]
     tally = {d: {"wrong_best": 0, "best": 0, "right_best": 0, "ties_with_difference": 0, "runs": 0, "agree": 0}
              for d in designs}
     with_difference = 0
@@ -144,8 +146,10 @@ def simulate(groups: int, runtimes: int, rules: dict[str, StoppingRule], max_run
         true_best = int(np.argmin(truth)) if order[1] > order[0] else -1
         difference = order[1] / order[0] - 1 >= DIFFERENCE
         with_difference += difference
-        answers = {FIXED: (*fixed_verdict(runs), runs.size), REPLICATE: (*fixed_verdict(again), runs.size),
-                   "fixed, t-test": (*fixed_verdict(runs, "t"), runs.size)}
+        answers = {FIXED: (*fixed_verdict(runs), runs.size)}
+        if yardsticks:
+            answers.update({REPLICATE: (*fixed_verdict(again), runs.size),
+                            "fixed, t-test": (*fixed_verdict(runs, "t"), runs.size)})
         answers.update({name: adaptive(runs, rule) for name, rule in rules.items()})
         reference = answers[FIXED]
         for design, (verdict, leader, used) in answers.items():
@@ -165,14 +169,53 @@ def simulate(groups: int, runtimes: int, rules: dict[str, StoppingRule], max_run
                         for d, t in tally.items()}}
 
 
+# Other designs of the verdict rule, for the trade-off table of docs/statistics.md (--explore): (min runs,
+# spending exponent, futility threshold, futility from runs)
+VARIANTS = [(3, 1.0, 0.3, 3), (3, 0.5, 0.5, 3), (3, 0.5, 0.7, 3), (2, 1.0, 0.3, 3), (2, 1.0, 0.5, 3), (2, 0.5, 0.4, 3), (2, 0.5, 0.5, 3),
+            (2, 0.5, 0.7, 3), (2, 0.25, 0.4, 3), (2, 0.25, 0.5, 3), (2, 0.5, 0.5, 2)]
+
+
+def explore(groups: int, seed: int, variants: list[tuple[int, float, float, int]]) -> list[str]:
+    """A markdown table of the verdict rule's designs on the two recorded shapes and the two harm shapes: runs,
+    right and wrong best, agreement with the fixed design (the fixed design's own rates in the header row)."""
+    rules = {f"min {m}, exponent {rho:g}, futility under {fut:.0%} from {fmin} runs":
+             StoppingRule(m, 10, "verdict", alpha=ALPHA, rho=rho, futility=fut, futility_min_runs=fmin)
+             for m, rho, fut, fmin in variants}
+    results = {shape: simulate(max(1, round(groups * share)), k, rules, 10, seed + i, relative=relative,
+                               yardsticks=False)
+               for i, (shape, (k, relative, share)) in enumerate(SHAPES.items())}
+    short = ["9", "15", "one truth", "1 % ahead"]
+    lines = ["| design | runs, " + " / ".join(short[:2]) + " | right best, " + " / ".join(short[:2]) +
+             " | agreement, " + " / ".join(short[:2]) + " | wrong best, " + " / ".join(short) + " |",
+             "|---|---|---|---|---|"]
+    for design in [FIXED, *rules]:
+        m = [r["designs"][design] for r in results.values()]
+        lines.append(f"| {design} | " + " / ".join(f"{x['runs_share']:.1%}" for x in m[:2]) + " | " +
+                     " / ".join(f"{x['right_best_rate']:.1%}" for x in m[:2]) + " | " +
+                     " / ".join(f"{x['agreement_with_fixed']:.1%}" for x in m[:2]) + " | " +
+                     " / ".join(f"{x['wrong_best_rate']:.1%}" for x in m) + " |")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--groups", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=23)
     parser.add_argument("--out", type=Path, default=None)
+    parser.add_argument("--explore", action="store_true",
+                        help="print the trade-off table of the verdict rule's designs (VARIANTS) instead")
     args = parser.parse_args()
+    if args.explore:
+        started = time.monotonic()
+        print("\n".join(explore(args.groups, args.seed, VARIANTS)))
+        print(f"({args.groups} groups per recorded shape, half as many per harm shape, seed {args.seed}: "
+              f"{time.monotonic() - started:.0f} s)")
+        return
     max_runs = 10
-    rules = {"adaptive: verdict, min 3": StoppingRule(3, max_runs, "verdict", alpha=ALPHA),
+    rules = {"adaptive: verdict, min 2": StoppingRule(2, max_runs, "verdict", alpha=ALPHA),
+             # the verdict rule's previous design on the same runs: min 3, alpha spent evenly, futility under 30 %
+             "adaptive: verdict, min 3, before": StoppingRule(3, max_runs, "verdict", alpha=ALPHA, rho=1.0,
+                                                               futility=0.3),
              "adaptive: precision 2 %, min 3": StoppingRule(3, max_runs, "precision", target=0.02, alpha=ALPHA)}
     started, cpu = time.monotonic(), time.process_time()
     report = {"alpha": ALPHA, "max_runs": max_runs, "drift": DRIFT, "difference": DIFFERENCE, "seed": args.seed,

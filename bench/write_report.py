@@ -2,7 +2,8 @@
 
     python bench/write_report.py bench/out BENCHMARKS.md [scale]
 
-With `scale`, only the Scale section is rewritten (from bench/out/scale.json and scale-before.json), in place.
+With `scale`, only the Scale section is rewritten (from bench/out/scale.json and scale-before.json), in place;
+with `adaptive`, only the adaptive repetitions section (from bench/out/adaptive.json).
 """
 from __future__ import annotations
 
@@ -135,6 +136,7 @@ def replace_section(text: str, heading: str, body: list[str]) -> str:
 
 
 SCALE_HEADING = "## Scale: report, resume, status and merge from 2,000 to 200,000 runs"
+ADAPTIVE_HEADING = "## Adaptive repetitions against a fixed design (simulation)"
 
 
 def _scale_figures(folder: Path) -> tuple[dict, dict | None]:
@@ -199,9 +201,15 @@ def main(out_dir: str, target: str, only: str | None = None) -> None:
         Path(target).write_text(text)
         print(f"wrote the plan accuracy section of {target}")
         return
+    if only == "adaptive":  # rewrite the adaptive simulation's section alone, from bench/out/adaptive.json
+        text = Path(target).read_text()
+        Path(target).write_text(replace_section(text, ADAPTIVE_HEADING, adaptive_section(
+            json.loads((folder / "adaptive.json").read_text()))))
+        print(f"wrote the adaptive repetitions section of {target}")
+        return
     if only is not None:
-        raise SystemExit(f"write_report.py: unknown section {only!r}; valid: scale, plan-accuracy (or none: the "
-                         "whole page)")
+        raise SystemExit(f"write_report.py: unknown section {only!r}; valid: scale, adaptive, plan-accuracy (or none: "
+                         "the whole page)")
     sampler = json.loads((folder / "sampler.json").read_text())
     overheads = [json.loads(p.read_text()) for p in sorted(folder.glob("overhead-*.json"))]
     text = [
@@ -237,7 +245,7 @@ def main(out_dir: str, target: str, only: str | None = None) -> None:
                  *vendor_tools_section(json.loads((folder / "vendor-tools.json").read_text()),
                                        *(json.loads(f.read_text()) if f.exists() else None for f in (before, fix))), ""]
     if (folder / "adaptive.json").exists():
-        text += ["## Adaptive repetitions against a fixed design (simulation)", "",
+        text += [ADAPTIVE_HEADING, "",
                  *adaptive_section(json.loads((folder / "adaptive.json").read_text())), ""]
     if (folder / "time-share.json").exists():
         text += ["## Time spent measuring: a repeat sweep with the study's proportions", "",

@@ -204,6 +204,8 @@ class SequentialVerdict:
     tied: tuple[str, ...]  # runtimes not separated from the leader
     runtimes: frozenset[str]  # the runtimes the rule compared (those with a successful run)
     note: str
+    stops: Mapping[str, CellState]  # per runtime: after how many runs the rule stopped it, and why (its look)
+    looks: int  # the looks the rule planned (its max - min + 1)
 
 
 def sequential_verdicts(plan: Mapping, runs: pl.DataFrame) -> dict[tuple[str, int, str], SequentialVerdict]:
@@ -220,6 +222,7 @@ def sequential_verdicts(plan: Mapping, runs: pl.DataFrame) -> dict[tuple[str, in
         answer = group_verdict(rule, measured) if measured else None
         if answer is None or answer.verdict == "open" or answer.leader is None:
             continue
+        stops = _states_by_runtime(rule, {group: measured})
         model, batch, precision = group.split("|")
         tied = tuple(runtime_of(c) for c in answer.tied)
         how = (f"the adaptive sweep's sequential test: t-test on log values, alpha {rule.alpha} spent over "
@@ -228,5 +231,5 @@ def sequential_verdicts(plan: Mapping, runs: pl.DataFrame) -> dict[tuple[str, in
                 else f"not separated from {', '.join(tied)} by {how}")
         found[(model, int(batch.removeprefix("bs")), precision)] = SequentialVerdict(
             metrics[group], answer.verdict, runtime_of(answer.leader), tied, frozenset(runtime_of(c) for c in measured),
-            note)
+            note, {runtime_of(cell): state for cell, state in stops.items()}, rule.looks)
     return found

@@ -6,21 +6,23 @@ stopped with the decision made on its first t values, whatever it is shown later
 every round, or once on the whole record, gives the same states (resume and merged Slurm shards included).
 
 Both rules spend their alpha over the planned looks, `max_runs - min_runs + 1` of them: by look j of L at most
-alpha (j/L)^RHO is spent (even shares), and each look's nominal level is the one at which a normal random walk,
-as the statistic of cumulative runs is, crosses for the first time with that share (nominal_levels): the levels
-hold together over every look, as a group-sequential design's do. Values are compared on the log scale (energy
+alpha (j/L)^RHO is spent (RHO 0.5: nearly even nominal levels, more at the first looks than even shares), and
+each look's nominal level is the one at which a normal random walk, as the statistic of cumulative runs is,
+crosses for the first time with that share (nominal_levels): the levels hold together over every look, as a
+group-sequential design's do. Values are compared on the log scale (energy
 and latency are ratios: a cell's spread is a share of its level); where a value is zero or negative, on their own
 scale, for the whole group.
 
 - precision: a cell stops once the t interval of its median (the geometric mean of a lognormal cell), at the
   look's nominal level, has a relative half-width at or under `target`.
-- verdict: the leader is the lowest median of the runtimes still in the group. At each look, the active others
+- verdict: the leader is the lowest median of the runtimes still measuring. At each look, the active others
   are compared with it by a t-test (two-sided; t_test), Holm over those comparisons at the look's nominal level,
   the many-to-one family of analysis/best.py. A runtime significantly worse leaves the group ("separated").
   A runtime whose chance to be separated by `max_runs`, computed as if the difference and spreads seen so far
   were the truth (conditional power), is under FUTILITY stops as tied with the leader: more runs would not
   change the answer. A settled tie is the set of runtimes left when every one of them has stopped that way or at
-  `max_runs`. The leader stops when no other runtime of its group is active: best when every other one was
+  `max_runs`; it stays in the group (never the leader compared with, whatever its median later), so the answer is
+  then a tie. The leader stops when no other runtime of its group is active: best when every other one was
   separated, else tied. Stopping for futility never makes a claim, so it cannot add a wrong one.
 See docs/statistics.md for why, and the simulation that checks the error control (bench/adaptive_simulation.py).
 """
@@ -37,9 +39,13 @@ import numpy as np
 
 from orchestrator.analysis.comparisons import holm
 
-RHO = 1.0  # the spending function's shape: 1 spends evenly, under 1 more at the first looks, over 1 later
-FUTILITY = 0.3  # conditional power under which a comparison is not worth more runs
-FUTILITY_MIN_RUNS = 3  # two values give too rough a spread to give up on a comparison
+# The design's constants, chosen on the simulation of bench/adaptive_simulation.py (docs/statistics.md has the
+# trade-off table): the spending function's shape (1 spends evenly; 0.5 gives nearly even nominal levels, the
+# Pocock shape: more at the first looks, where the large gaps separate), the conditional power under which a
+# comparison is not worth more runs, and the runs from which that is judged (two values give too rough a spread)
+RHO = 0.5
+FUTILITY = 0.6
+FUTILITY_MIN_RUNS = 3
 
 
 @lru_cache(maxsize=32)
@@ -71,6 +77,10 @@ class StoppingRule:
     stop: Literal["precision", "verdict"]
     target: float | None = None            # precision: relative half-width of the median's interval, e.g. 0.02
     alpha: float = 0.05
+    # the design's constants (a config sets none of them; the simulation compares other choices)
+    rho: float = RHO
+    futility: float = FUTILITY
+    futility_min_runs: int = FUTILITY_MIN_RUNS
 
     def __post_init__(self) -> None:
         if self.min_runs < 2 or self.max_runs < self.min_runs:
@@ -84,6 +94,10 @@ class StoppingRule:
             raise ValueError("stop 'verdict' takes no target (it is the precision rule's half-width)")
         if not 0 < self.alpha < 1:
             raise ValueError(f"alpha must be between 0 and 1, got {self.alpha}")
+        if self.rho <= 0 or not 0 <= self.futility < 1 or self.futility_min_runs < 2:
+            raise ValueError(f"the spending exponent must be above 0 (got {self.rho}), the futility threshold "
+                             f"from 0 to under 1 (got {self.futility}), futility from 2 runs on "
+                             f"(got {self.futility_min_runs})")
 
     @property
     def looks(self) -> int:
@@ -92,7 +106,7 @@ class StoppingRule:
     def alpha_at(self, runs: int) -> float:
         """The nominal level of the look at `runs` values (see nominal_levels)."""
         j = min(max(runs - self.min_runs, 0), self.looks - 1)
-        return nominal_levels(self.min_runs, self.max_runs, self.alpha, RHO)[j]
+        return nominal_levels(self.min_runs, self.max_runs, self.alpha, self.rho)[j]
 
 
 @dataclass(frozen=True)
@@ -101,6 +115,11 @@ class CellState:
     runs: int                              # values seen
     stopped_by: Literal["precision", "verdict", "max"] | None   # None while active
     why: str                               # one short sentence for tables/report
+    # the verdict rule's decision at the look that stopped the cell (1 to rule.looks): the Holm-adjusted p of its
+    # comparison with the leader and that look's nominal level (None for the leader, which was compared with none)
+    look: int | None = None
+    p_holm: float | None = None
+    level: float | None = None
 
 
 @dataclass(frozen=True)
@@ -214,6 +233,14 @@ class _Cell:
     stopped_by: str | None = None
     why: str = ""
     separated: bool = False
+    look: int | None = None
+    p_holm: float | None = None
+    level: float | None = None
+
+    def stop(self, runs: int, by: str, why: str, look: int, p_holm: float | None = None,
+             level: float | None = None, separated: bool = False) -> None:
+        self.stop_at, self.stopped_by, self.why, self.separated = runs, by, why, separated
+        self.look, self.p_holm, self.level = look, p_holm, level
 
     def seen(self, look: int) -> _Sample | None:
         """The sample of the first `look` runs, or of those it had when it stopped."""
@@ -239,39 +266,46 @@ def _cell(values: Sequence[float], scaled: np.ndarray) -> _Cell:
 
 
 def _look(rule: StoppingRule, cells: dict[str, _Cell], t: int) -> None:
-    """One look of the verdict rule at its nominal level: separations, futile comparisons, max, the leader."""
+    """One look of the verdict rule at its nominal level: separations, futile comparisons, max, the leader.
+
+    The leader, the runtime every comparison is made with, is the lowest median among the runtimes still measuring.
+    A runtime stopped as tied keeps its first runs only: it may have the lowest median later, when the others' later
+    runs come in, but it is never the one compared with. Its runs are of earlier rounds than the others' (a host's
+    drift would not cancel), and it cannot gain runs: a test against it would rest on its few frozen values, and
+    could separate the very runtime it was found tied with. It stays in the group, so the answer is a tie."""
     level, last_level = rule.alpha_at(t), rule.alpha_at(rule.max_runs)
     group = {name: c for name, c in cells.items() if not c.separated}
     ready = {name: seen for name, seen in ((name, c.seen(t)) for name, c in group.items())
              if seen is not None and seen.n >= rule.min_runs}
-    if not ready:
+    measuring = [name for name in ready if cells[name].stop_at is None]
+    if not measuring:
         return
-    leader = min(ready, key=lambda name: (ready[name].median, name))
+    leader = min(measuring, key=lambda name: (ready[name].median, name))
     lead = ready[leader]
-    active = [name for name in ready if name != leader and cells[name].stop_at is None]
+    active = [name for name in measuring if name != leader]
     tests = {name: _t(lead, ready[name]) for name in active}
     adjusted = dict(zip(active, holm([tests[name][0] for name in active])))
+    look = t - rule.min_runs + 1
     for name in active:
         cell, y, p = cells[name], ready[name], adjusted[name]
         _p, diff, se = tests[name]
         if p < level and diff > 0:
-            cell.stop_at, cell.stopped_by, cell.separated = y.n, "verdict", True
-            cell.why = f"separated: worse than {leader} (t-test, Holm p {p:.2g} < {level:.2g}) after {y.n} runs"
-        elif (min(y.n, lead.n) >= FUTILITY_MIN_RUNS
-              and _conditional_power(lead, y, diff, se, rule.max_runs, last_level) < FUTILITY):
-            cell.stop_at, cell.stopped_by = y.n, "verdict"
-            cell.why = f"tied with {leader}: under {FUTILITY:.0%} chance to be separated by {rule.max_runs} runs"
+            cell.stop(y.n, "verdict", f"separated: worse than {leader} (t-test, Holm p {p:.2g} < {level:.2g}) after "
+                                      f"{y.n} runs", look, p, level, separated=True)
+        elif (min(y.n, lead.n) >= rule.futility_min_runs
+              and _conditional_power(lead, y, diff, se, rule.max_runs, last_level) < rule.futility):
+            cell.stop(y.n, "verdict", f"tied with {leader}: under {rule.futility:.0%} chance to be separated by "
+                                      f"{rule.max_runs} runs (Holm p {p:.2g} after {y.n} runs)", look, p, level)
         elif y.n >= rule.max_runs:
-            cell.stop_at, cell.stopped_by = y.n, "max"
-            cell.why = f"tied with {leader}: not separated after max {rule.max_runs} runs"
-    head = cells[leader]
+            cell.stop(y.n, "max", f"tied with {leader}: not separated after max {rule.max_runs} runs (Holm p {p:.2g} "
+                                  f"≥ {level:.2g})", look, p, level)
     others_open = any(c.stop_at is None for name, c in group.items() if name != leader)
-    if head.stop_at is None and not others_open and len(ready) == len(group):
+    if not others_open and len(ready) == len(group):
         tied = [name for name in group if name != leader and not cells[name].separated]  # this look's included
         n = lead.n
-        head.stop_at, head.stopped_by = n, ("max" if n >= rule.max_runs else "verdict")
-        head.why = (f"tied for lowest with {', '.join(sorted(tied))}" if tied else
-                    "best: every other runtime separated" if len(cells) > 1 else "the only runtime of its group")
+        why = (f"tied for lowest with {', '.join(sorted(tied))}" if tied else
+               "best: every other runtime separated" if len(cells) > 1 else "the only runtime of its group")
+        cells[leader].stop(n, "max" if n >= rule.max_runs else "verdict", why, look)
 
 
 def _verdict_group(rule: StoppingRule, values: Mapping[str, Sequence[float]]) -> dict[str, _Cell]:
@@ -289,7 +323,7 @@ def _verdict_group(rule: StoppingRule, values: Mapping[str, Sequence[float]]) ->
 def _state(rule: StoppingRule, cell: _Cell, leading: bool) -> CellState:
     n = len(cell.values)
     if cell.stop_at is not None:
-        return CellState(False, n, cell.stopped_by, cell.why)  # type: ignore[arg-type]
+        return CellState(False, n, cell.stopped_by, cell.why, cell.look, cell.p_holm, cell.level)  # type: ignore[arg-type]
     if n >= rule.max_runs:  # a cell that lagged behind its group (failed runs) and has caught up with max
         return CellState(False, n, "max", f"max {rule.max_runs} runs")
     if n < rule.min_runs:

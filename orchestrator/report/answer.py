@@ -1,10 +1,19 @@
 """The answer per cell in a few words: who wins (or that it is a tie), by how much, how sure, and the one reason
 it is not stronger. The report opens with it (below the host's caveats, said once); the wide recommendations
 table with every figure follows it and is whole in tables/recommendations.csv.
+
+Where a verdict-rule adaptive sweep's own test gave the answer (analysis/adaptive.py sequential_verdicts), "how
+sure" is what that rule decided, in the words of the report's adaptive repetitions table (stopping_section.py): at
+which look the runner-up was separated and at what Holm p against which level, or why a tied runtime stopped. The
+Mann-Whitney p of the runs would say "not significant" of a group the rule separated with 3 to 5 runs a side.
 """
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import polars as pl
+
+from orchestrator.analysis.adaptive import SequentialVerdict
 
 from orchestrator.analysis.advice_schema import Advice, CellAdvice
 from orchestrator.report.advice_text import num
@@ -28,7 +37,10 @@ def _margin(cell: CellAdvice) -> str:
     return f"runner-up {s.runner_up} " + (f"x{s.ratio:.3g}" if s.ratio >= 2 else f"{s.ratio - 1:+.0%}")
 
 
-def _confidence(cell: CellAdvice) -> str:
+def _confidence(cell: CellAdvice, sequential: Mapping) -> str:
+    answer = _sequential(cell, sequential)
+    if answer is not None:
+        return _sequential_confidence(cell, answer)
     s, runs = cell.separation, cell.figure.runs if cell.figure else 0
     of = f"{runs} run{'s' if runs != 1 else ''}"
     if s is None:
@@ -39,6 +51,34 @@ def _confidence(cell: CellAdvice) -> str:
     return f"{words}, Holm p {num(s.p_holm)} ({of})"
 
 
+def _sequential(cell: CellAdvice, sequential: Mapping) -> SequentialVerdict | None:
+    """The adaptive sweep's answer for this cell, where the advice took it: the metric the rule judged, the runtimes
+    it compared, its leader (as analysis/best.py checks before it takes the rule's answer)."""
+    answer = sequential.get((cell.model, cell.batch_size, cell.precision))
+    candidates = frozenset(r.runtime for r in cell.runtimes if r.eligible)
+    if (answer is None or answer.metric != cell.metric or answer.runtimes != candidates
+            or answer.leader != cell.leader or cell.verdict not in ("recommended", "tie")):
+        return None
+    return answer
+
+
+def _sequential_confidence(cell: CellAdvice, answer: SequentialVerdict) -> str:
+    medians = {r.runtime: r.objective.median for r in cell.runtimes if r.objective and r.objective.median is not None}
+    by_median = sorted((r for r in answer.runtimes if r != answer.leader),
+                       key=lambda r: (medians.get(r, float("inf")), r))
+    if answer.verdict == "best":
+        runner_up = by_median[0]
+        stop = answer.stops[runner_up]
+        return (f"sequential rule: runner-up {runner_up} separated at look {stop.look} of {answer.looks} (t-test, "
+                f"Holm p {stop.p_holm:.2g} < {stop.level:.2g}, {stop.runs} runs), every other runtime too")
+    # the closest tied runtime's decision; where the tied runtime was the one compared with, the leader's
+    tied = [r for r in by_median if r in answer.tied] + [answer.leader]
+    who = next((r for r in tied if answer.stops[r].p_holm is not None), tied[0])
+    stop = answer.stops[who]
+    look = f", look {stop.look} of {answer.looks}" if stop.look else ""
+    return f"sequential rule{look}: {who} {stop.why}"
+
+
 def _not_stronger(cell: CellAdvice, caveats: HostCaveats) -> str:
     if cell.verdict == "recommended":
         return "–"
@@ -46,8 +86,9 @@ def _not_stronger(cell: CellAdvice, caveats: HostCaveats) -> str:
     return reasons[0] if reasons else "–"
 
 
-def answer_table(advice: Advice, caveats: HostCaveats) -> pl.DataFrame:
-    """One short row per cell (model, batch size, precision; the host where there are several)."""
+def answer_table(advice: Advice, caveats: HostCaveats, sequential: Mapping | None = None) -> pl.DataFrame:
+    """One short row per cell (model, batch size, precision; the host where there are several). `sequential`: a
+    verdict-rule adaptive sweep's answers (analysis/adaptive.py sequential_verdicts), {} or None otherwise."""
     several = len(advice.hosts) > 1
     rows = []
     for cell in advice.cells:
@@ -56,6 +97,6 @@ def answer_table(advice: Advice, caveats: HostCaveats) -> pl.DataFrame:
                   else "–")
         rows.append({"cell": where, "answer": _answer(cell),
                      "median": figure,
-                     "margin over runner-up": _margin(cell), "confidence": _confidence(cell),
+                     "margin over runner-up": _margin(cell), "confidence": _confidence(cell, sequential or {}),
                      "not stronger because": _not_stronger(cell, caveats)})
     return pl.DataFrame(rows) if rows else pl.DataFrame()

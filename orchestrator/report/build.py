@@ -100,7 +100,8 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
         files.caveats = (f"{unavailable_text(energy_note)}. Latency and throughput were measured; every energy "
                          "column is empty (not zero) and no energy figure is drawn.", *files.caveats)
         caveats = type(caveats)(files.caveats, caveats.energy, caveats.repetitions)
-    *opening, recommendations = recommendation_sections(files.advice, caveats, fig_dir, colors, files, table)
+    *opening, recommendations = recommendation_sections(files.advice, caveats, fig_dir, colors, files, table,
+                                                          sequential)
     findings = Section("Findings", [Bullets(tuple(files.findings or ["no successful run"]))])
     doc.sections += [*opening, findings]
     generative = generation_section(runs, files.advice, fig_dir, colors, files, table)

@@ -20,12 +20,12 @@ SHOWN = ("host", "model", "batch_size", "precision", "verdict", "runtime", "medi
 
 
 def recommendation_sections(advice: Advice, caveats: HostCaveats, fig_dir: Path, colors: dict, files: ReportFiles,
-                            table) -> list[Section]:
+                            table, sequential: dict | None = None) -> list[Section]:
     """The answer (the report's first section, below the caveats), a Pareto figure per cell, the recommendations."""
     answer = Section("The answer", [Bullets(caveats.lines, notice=True)] if caveats.lines else [])
     answer.blocks.append(table("answer", f"Per cell: the runtime to deploy by {ranked_by(advice)} "
                                          "(or a tie), the margin over the runner-up, how sure, and what would make it "
-                                         "stronger", answer_table(advice, caveats)))
+                                         "stronger", answer_table(advice, caveats, sequential)))
     opening = Section("Recommendations", [Paragraph(
         f"The runtime to deploy per model and batch size, by {objective_words(advice)} "
         f"({constraint_words(advice)}; {advice.pooling}). 'recommended' means significantly lower than every other "
