@@ -25,6 +25,7 @@ from orchestrator.planning.time_budget import MeasuredRun, PrepItem, TimeBudget,
 from orchestrator.results.run_times import measured_run
 from orchestrator.results.store import ResultsDir
 from runners.protocol import ExportResult, ProtocolError, QuantizeResult, read_json
+from runners.runtimes_table import CHECKPOINT_FRAMEWORK, CHECKPOINT_TARGET
 
 KEY = r"[0-9a-f]{16}"
 
@@ -57,24 +58,28 @@ def preparation_items(plan: Plan, environments: Iterable[str], ready: Callable[[
     exports, int8, references = set(), set(), set()
     for run in plan.runs:
         runtime, model = parse_runtime(run.cell.runtime), run.cell.model
-        if runtime.source_framework is not None:
+        if runtime.generative:  # the checkpoint, then this runtime's conversion of it at the cell's precision
+            exports.add(f"{CHECKPOINT_FRAMEWORK}-{model}-{CHECKPOINT_TARGET}")
+            if runtime.conversion is not None:
+                exports.add(f"{runtime.environment}-{model}-{runtime.target_format}-{run.cell.precision}")
+        elif runtime.source_framework is not None:
             target = runtime.target_format or "onnx"
             prefix = f"{runtime.source_framework}-{model}" + ("" if target == "onnx" else f"-{target}")
             exports.add(prefix)
             if run.cell.precision == "int8":
                 int8.add(f"{runtime.source_framework}-{model}-int8")
         if runtime.reference_framework is not None:
-            references.add(((runtime.reference_framework, model), run.cell.batch_size))
+            references.add(((runtime.reference_framework, model), run.cell.batch_size, runtime.reference_runtime))
     for kind, prefixes, folder, inside in (("export", exports, "artifacts", "export.json"),
                                            ("int8", int8, "quantized", "quantize.json")):
         for prefix in sorted(prefixes):
             cached, seconds = _cached(cache / folder, prefix, inside)
             items.append(PrepItem(kind, prefix, cached, seconds))
-    for (framework, model), batch in sorted(references):
+    for (framework, model), batch, reference_runtime in sorted(references):
         prefix = f"{framework}-{model}"
         cached, _ = _cached(cache / "references", prefix, f"reference-bs{batch}-seed{plan.seed}.npz")
         items.append(PrepItem("reference", f"{prefix} bs{batch}", cached,
-                              cell=f"{model}|bs{batch}|{framework}/native/cpu|fp32"))
+                              cell=f"{model}|bs{batch}|{reference_runtime}|fp32"))
     return items
 
 

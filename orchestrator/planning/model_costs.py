@@ -5,12 +5,19 @@ floating-point operations per sample over what the host's cores sustain. The ope
 (published counts of the architectures, 2 operations per multiply-add); the throughput per core is a measured prior,
 not a constant of nature: where an earlier run on this host exists, the estimate uses it instead (CHAINS there).
 
-Pure; a model without a count (a user's own, a generative one) gets None and its phases keep the plain guesses.
+A generative model's iteration is one generate call: its prefill is compute (2 operations per parameter and prompt
+token), its decode reads every weight once per new token, so there the memory's bandwidth sets the pace at small
+batches (the larger of the two per token is taken).
+
+Pure; a model without a count (a user's own) gets None and its phases keep the plain guesses.
 """
 from __future__ import annotations
 
 from collections.abc import Mapping
 from typing import Any
+
+from models.llm.configs import GENERATIVE_MODELS
+from models.registry import NEW_TOKENS, PROMPT_TOKENS
 
 # GFLOP per sample at the default input: ResNet-50 4.1 GMAC at 224x224, MobileNetV2 (width 1.0) 0.30 GMAC.
 IMAGE_GFLOP = {"resnet50": 8.2, "mobilenet_v2": 0.6}
@@ -24,6 +31,9 @@ PARAMETERS_M = {"resnet50": 25.6, "mobilenet_v2": 3.5, "bert-base-uncased": 110.
 # (3 models x 2 batches x 6 runtimes) on a quiet 2-core AVX-512 VM on 2026-12-07 was 150 GFLOP/s in all; the
 # runs spread from 0.1x (PyTorch's MobileNetV2 at batch 64) to 1.5x that median (BENCHMARKS.md, time estimate).
 CPU_GFLOPS_PER_CORE = 75.0
+# Weight bytes a CPU runtime streams per second while decoding at fp32: transformers' generate on this VM took
+# 60 ms per token for a ~135 M model (540 MB of weights: 9 GB/s), llama.cpp's f32 21 ms (26 GB/s) (FINDINGS).
+CPU_DECODE_BYTES_PER_S = 10e9
 # An export: start-up and checks, then its time grows with the model (1.8 to 89 s for 3.5 M to 110 M parameters
 # on the same VM: 0.4 s per million parameters in the median, TensorFlow's BERT the slowest at 0.8 s).
 EXPORT_BASE_S = 3.0
@@ -44,13 +54,42 @@ def cpu_latency_guess(model: str, batch_size: int, cores: int | None,
                       options: Mapping[str, Any] | None = None) -> float | None:
     """Seconds per batch on `cores` CPU cores, from the model's operations at the prior throughput; None where the
     model's count or the host's cores are unknown."""
+    generate = generate_latency_guess(model, batch_size, cores, options)
+    if generate is not None:
+        return generate
     gflop = gflop_per_sample(model, options)
     if gflop is None or not cores:
         return None
     return gflop * batch_size / (CPU_GFLOPS_PER_CORE * cores)
 
 
+def generate_latency_guess(model: str, batch_size: int, cores: int | None,
+                           options: Mapping[str, Any] | None = None) -> float | None:
+    """Seconds of one generate call of a built-in generative model on `cores` CPU cores: the prompt's operations,
+    then each new token at the larger of its operations and one read of the fp32 weights; None where unknown."""
+    config = GENERATIVE_MODELS.get(model)
+    if config is None or not cores:
+        return None
+    prompt = int((options or {}).get("prompt_tokens", PROMPT_TOKENS))
+    new = int((options or {}).get("new_tokens", NEW_TOKENS))
+    flops_per_second = CPU_GFLOPS_PER_CORE * 1e9 * cores
+    operations = 2.0 * config["parameters"]
+    prefill = operations * batch_size * prompt / flops_per_second
+    per_token = max(operations * batch_size / flops_per_second, 4.0 * config["parameters"] / CPU_DECODE_BYTES_PER_S)
+    return prefill + new * per_token
+
+
+def sized_model_in(name: str) -> str | None:
+    """The model whose size is known named inside a cache item's name ("tensorflow-bert-base-uncased",
+    "torch-llama-175m-checkpoint"), longest name first so that none hides another."""
+    known = sorted([*PARAMETERS_M, *GENERATIVE_MODELS], key=len, reverse=True)
+    return next((model for model in known if f"-{model}" in name or name.startswith(model)), None)
+
+
 def export_guess(model: str) -> float | None:
-    """Seconds of one export of `model` (any source framework), None where its size is unknown."""
+    """Seconds of one export of `model` (any source framework, or a generative model's conversion), None where
+    its size is unknown."""
     size = PARAMETERS_M.get(model)
+    if size is None and model in GENERATIVE_MODELS:
+        size = GENERATIVE_MODELS[model]["parameters"] / 1e6
     return None if size is None else EXPORT_BASE_S + EXPORT_S_PER_M_PARAMETERS * size

@@ -17,7 +17,7 @@ from statistics import median
 from typing import Any, Iterable, Sequence
 
 from orchestrator.planning.config import SweepConfig
-from orchestrator.planning.model_costs import CPU_GFLOPS_PER_CORE, cpu_latency_guess, export_guess
+from orchestrator.planning.model_costs import CPU_GFLOPS_PER_CORE, cpu_latency_guess, export_guess, sized_model_in
 
 CONFIG, GUESS = "config budget", "guess"
 # Guesses where neither the config nor a measurement says. Measured on a quiet 2-core VM (configs/quick.toml from a
@@ -278,7 +278,8 @@ def _prep_guess(cfg: SweepConfig | None, item: PrepItem, cores: int | None) -> t
     """(seconds, source) of a preparation item nothing measured: an export from its model's parameters, a reference
     run from a native load, one inference at the model's operations and the rest; else the flat guess."""
     if item.kind == "export":
-        seconds = next((export_guess(model) for model in _MODELS_BY_LENGTH if f"-{model}" in item.name), None)
+        model = sized_model_in(item.name)
+        seconds = export_guess(model) if model is not None else None
         if seconds is not None:
             return seconds, SIZE_GUESS
     if item.kind == "reference" and item.cell is not None and cfg is not None:
@@ -287,9 +288,6 @@ def _prep_guess(cfg: SweepConfig | None, item: PrepItem, cores: int | None) -> t
             return LOAD_GUESS_S["native"] + latency + OTHER_GUESS_S["native"], OPERATIONS_GUESS
     guesses = {"environment": ENVIRONMENT_GUESS_S, "int8": INT8_GUESS_S, "reference": REFERENCE_GUESS_S}
     return guesses.get(item.kind, EXPORT_GUESS_S), GUESS
-
-
-_MODELS_BY_LENGTH = ("bert-base-uncased", "mobilenet_v2", "resnet50")  # a longer name first: none hides another
 
 
 def _preparation(items: Sequence[PrepItem], history: Sequence[MeasuredRun] = (), cfg: SweepConfig | None = None,

@@ -39,6 +39,26 @@ def test_the_cache_is_looked_up_by_name_and_an_exports_seconds_are_its_own(tmp_p
     assert items[-1].cell == f"resnet50|bs1|{TORCH}|fp32"  # its time: the earlier native runs of that cell
 
 
+
+def test_a_generative_sweep_needs_the_checkpoint_once_and_a_conversion_per_runtime_and_precision(tmp_path):
+    cfg = parse_config({"name": "t", "models": ["llama-tiny"], "batch_sizes": [1],
+                        "runtimes": ["torch/transformers/cpu", "ctranslate2/ct2-from-hf/cpu"],
+                        "precisions": ["fp32", "int8"]})
+    plan = plan_sweep(cfg, HostCapabilities())
+    cached = tmp_path / "artifacts" / "ctranslate2-llama-tiny-ct2-int8-0123456789abcdef"
+    cached.mkdir(parents=True)
+    (cached / "export.json").write_text(json.dumps({"framework": "ctranslate2", "model": "llama-tiny",
+                                                    "status": "ok", "output_path": "out", "seconds": 7.0}))
+    items = preparation_items(plan, [], lambda env: True, tmp_path)
+    exports = [(i.name, i.cached, i.seconds) for i in items if i.kind == "export"]
+    # no int8 copy: a generative runtime's converter quantizes; the reference is transformers' own fp32 run
+    assert [e for e in exports if e[0].startswith(("ctranslate2", "torch-llama"))] == [
+        ("ctranslate2-llama-tiny-ct2-fp32", False, None), ("ctranslate2-llama-tiny-ct2-int8", True, 7.0),
+        ("torch-llama-tiny-hf-checkpoint", False, None)]
+    assert not any("int8" in name and name.startswith("torch-") for name, *_ in exports)
+    assert [(i.name, i.cell) for i in items if i.kind == "reference"] == [
+        ("torch-llama-tiny bs1", "llama-tiny|bs1|torch/transformers/cpu|fp32")]
+
 @pytest.mark.process
 def test_plan_estimates_from_an_earlier_sweeps_runs(tmp_path):
     config = tmp_path / "c.toml"

@@ -8,7 +8,9 @@ from types import SimpleNamespace
 import pytest
 
 from orchestrator.planning.config import parse_config
-from orchestrator.planning.model_costs import CPU_GFLOPS_PER_CORE, export_guess, gflop_per_sample
+from orchestrator.planning.model_costs import (CPU_DECODE_BYTES_PER_S, CPU_GFLOPS_PER_CORE, export_guess,
+                                              generate_latency_guess, gflop_per_sample)
+from models.llm.configs import GENERATIVE_MODELS
 from orchestrator.planning.time_budget import (CHECK_GUESS_S, CONFIG, EXPORT_GUESS_S, FINISH_GUESS_S, GUESS,
                                                LOAD_GUESS_S, OTHER_GUESS_S, REFERENCE_GUESS_S,
                                                PrepItem, clock, estimate, repetition_range, span)
@@ -192,3 +194,18 @@ def test_an_export_grows_with_the_models_size_and_a_reference_with_its_operation
     reference = LOAD_GUESS_S["native"] + 8.2 * 64 / (CPU_GFLOPS_PER_CORE * 2) + OTHER_GUESS_S["native"]
     assert parts["reference outputs (1)"].low == pytest.approx(reference)
     assert "operations" in parts["reference outputs (1)"].source
+
+
+def test_a_generate_call_is_its_prompts_operations_then_each_new_token_at_its_operations_or_one_read_of_the_weights():
+    params = GENERATIVE_MODELS["llama-175m"]["parameters"]
+    options = {"prompt_tokens": 256, "new_tokens": 64}
+    flops = CPU_GFLOPS_PER_CORE * 1e9 * 2
+    one = generate_latency_guess("llama-175m", 1, 2, options)
+    # batch 1: decoding reads the fp32 weights once per token, slower than its operations
+    assert one == pytest.approx(2 * params * 256 / flops + 64 * 4 * params / CPU_DECODE_BYTES_PER_S)
+    # batch 64: each token's operations for 64 sequences outweigh one read of the weights
+    many = generate_latency_guess("llama-175m", 64, 2, options)
+    assert many == pytest.approx(2 * params * 64 * (256 + 64) / flops)
+    assert generate_latency_guess("llama-175m", 1, 2) > one  # the defaults: 512 prompt and 128 new tokens
+    assert generate_latency_guess("resnet50", 1, 2) is None and generate_latency_guess("llama-175m", 1, None) is None
+    assert export_guess("llama-500m") > export_guess("llama-175m") > export_guess("llama-tiny")
