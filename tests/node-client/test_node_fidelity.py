@@ -151,3 +151,36 @@ def test_session_options_map_threads_and_session_entries_as_the_python_adapter_d
         "executionProviders": ["cpu"], "graphOptimizationLevel": "all"}
     refused = _node_eval("m.sessionOptions({threads: null, provider_options: {arena: 1}})")
     assert refused["kind"] == "unsupported" and "session." in refused["message"]
+
+
+def _unary_model(path: Path, ops: list[tuple[str, dict]], out_type: int) -> Path:
+    """pixel_values through a chain of one-input ops (e.g. a Cast to float16), its result as `out`."""
+    names = ["pixel_values"] + [f"t{i}" for i in range(len(ops) - 1)] + ["out"]
+    nodes = [helper.make_node(op, [names[i]], [names[i + 1]], **attrs) for i, (op, attrs) in enumerate(ops)]
+    graph = helper.make_graph(nodes, "unary", [helper.make_tensor_value_info("pixel_values", TensorProto.FLOAT,
+                                                                            ["batch", 3, 224, 224])],
+                              [helper.make_tensor_value_info("out", out_type, ["batch", 3, 224, 224])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, path)
+    return path
+
+
+def test_float16_outputs_are_saved_and_digested_as_the_python_client_does(tmp_path):
+    artifact = _unary_model(tmp_path / "half.onnx", [("Cast", {"to": TensorProto.FLOAT16})],
+                            TensorProto.FLOAT16)
+    answer = run_node(tmp_path, node_request(tmp_path, artifact, batch_size=1, outputs_path=str(tmp_path / "o.npz")))
+    assert answer.returncode == 0, answer.result
+    expected = python_outputs(artifact, make_inputs(get_model("mobilenet_v2"), 1, 0))
+    saved = np.load(tmp_path / "o.npz")
+    assert saved["out"].dtype == np.float16 and saved["out"].tobytes() == expected["out"].tobytes()
+    assert answer.result["output_digest"] == json.loads(json.dumps(output_digest(expected)))
+
+
+def test_non_finite_outputs_are_an_output_failure_with_the_digest_kept(tmp_path):
+    artifact = _unary_model(tmp_path / "log.onnx", [("Log", {})], TensorProto.FLOAT)  # log of negatives: NaN
+    answer = run_node(tmp_path, node_request(tmp_path, artifact, batch_size=1, outputs_path=str(tmp_path / "o.npz")))
+    assert answer.returncode == 1 and answer.result["error"]["kind"] == "output"
+    assert "NaN" in answer.result["error"]["message"] and not (tmp_path / "o.npz").exists()
+    expected = python_outputs(artifact, make_inputs(get_model("mobilenet_v2"), 1, 0))
+    assert answer.result["output_digest"] == json.loads(json.dumps(output_digest(expected)))
