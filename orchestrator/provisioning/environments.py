@@ -9,12 +9,15 @@ used as is.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -99,12 +102,28 @@ class EnvironmentManager:
         return EnvironmentState(name, "ready", python, f"venv {venv}")
 
     def python_for(self, name: str) -> Path:
-        """The interpreter that runs this environment's runner, building its venv first when needed."""
+        """The interpreter that runs this environment's runner, building its venv first when needed (once: a
+        process that waited for another's build of it takes that build)."""
         state = self.state(name)
         if state.state in ("ready", "interpreter"):
             return state.python
-        self.build(name)
+        with self._build_lock(name):
+            if self.state(name).state != "ready":
+                self._build(name)
         return self.state(name).python
+
+    @contextmanager
+    def _build_lock(self, name: str) -> Iterator[None]:
+        """One build of an environment at a time across the processes sharing this cache (a sweep, a test run,
+        `greenrt env build`): a build removes the venv first, and two pip installs into one venv corrupt it.
+        POSIX record locks (lockf), as the artifact cache's, so that they also hold on NFS."""
+        self._root.mkdir(parents=True, exist_ok=True)
+        with open(self._root / f"{name}.lock", "a") as fh:
+            fcntl.lockf(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.lockf(fh, fcntl.LOCK_UN)
 
     def build_seconds(self, name: str) -> float | None:
         """How long this environment's last build here took: from the constraints file a build writes first to the
@@ -116,6 +135,11 @@ class EnvironmentManager:
         return took if took >= 0 else None
 
     def build(self, name: str) -> Path:
+        """Build (or rebuild) the environment's venv from its requirements, whatever its state."""
+        with self._build_lock(name):
+            return self._build(name)
+
+    def _build(self, name: str) -> Path:
         requirements = paths.requirements_file(name)
         venv = self._root / name
         # The stamp is written last: an interrupted build has none and is rebuilt from scratch next time.
