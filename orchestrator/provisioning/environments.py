@@ -1,17 +1,23 @@
 """Runtime environments for the local launcher: one virtual environment per images/<env>/requirements.txt.
 
 A venv is built on first use under the ignored cache and rebuilt when its requirements file changes, so a venv
-and the runtime's Docker image install the same pinned versions. An existing interpreter can stand in for a
-venv (a cluster's module-provided framework, a machine with no package index): it is used as is.
+and the runtime's Docker image install the same pinned versions. An environment folder that also holds a
+package.json (a Node.js client's, e.g. images/onnxruntime-node/) gets its package-lock.json installed by `npm ci`
+into the venv's folder (node_modules/ beside bin/), and its lockfile is part of the venv's identity. An existing
+interpreter can stand in for a venv (a cluster's module-provided framework, a machine with no package index): it is
+used as is.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import logging
 import re
 import shutil
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +29,7 @@ logger = logging.getLogger(__name__)
 # The venv's bundled pip (23.x on Python 3.11) crashes resolving transformers' tree; a current pip does not.
 PIP_VERSION = "26.3"
 _STAMP = "greenrt-requirements.sha256"
+NODE_PACKAGE_FILES = ("package.json", "package-lock.json")
 
 
 class EnvironmentBuildError(RuntimeError):
@@ -40,7 +47,26 @@ class EnvironmentState:
 def requirements_digest(requirements: Path) -> str:
     # The interpreter's version is part of the identity: a venv is tied to the Python that made it.
     payload = requirements.read_bytes() + sys.version.encode()
+    for name in NODE_PACKAGE_FILES:
+        if (requirements.parent / name).is_file():
+            payload += (requirements.parent / name).read_bytes()
     return hashlib.sha256(payload).hexdigest()
+
+
+def npm_steps(folder: Path, venv: Path) -> list[list[str]]:
+    """`npm ci` of the environment folder's lockfile into the venv's folder, where the folder has a package.json.
+    Install scripts are off: they download (onnxruntime-node's fetches CUDA add-ons from a host that may be
+    unreachable; its CPU binaries are in the package itself), and a build must install exactly the lockfile."""
+    if not (folder / "package.json").is_file():
+        return []
+    if not (folder / "package-lock.json").is_file():
+        raise EnvironmentBuildError(f"{folder / 'package.json'} has no package-lock.json beside it (npm ci needs one)")
+    npm = shutil.which("npm")
+    if npm is None:
+        raise EnvironmentBuildError(f"environment {folder.name} needs npm (Debian's nodejs and npm packages: "
+                                    "`make system-packages`)")
+    copies = [["cp", str(folder / name), str(venv / name)] for name in NODE_PACKAGE_FILES]
+    return [*copies, [npm, "ci", "--prefix", str(venv), "--ignore-scripts", "--no-audit", "--no-fund"]]
 
 
 class EnvironmentManager:
@@ -76,12 +102,28 @@ class EnvironmentManager:
         return EnvironmentState(name, "ready", python, f"venv {venv}")
 
     def python_for(self, name: str) -> Path:
-        """The interpreter that runs this environment's runner, building its venv first when needed."""
+        """The interpreter that runs this environment's runner, building its venv first when needed (once: a
+        process that waited for another's build of it takes that build)."""
         state = self.state(name)
         if state.state in ("ready", "interpreter"):
             return state.python
-        self.build(name)
+        with self._build_lock(name):
+            if self.state(name).state != "ready":
+                self._build(name)
         return self.state(name).python
+
+    @contextmanager
+    def _build_lock(self, name: str) -> Iterator[None]:
+        """One build of an environment at a time across the processes sharing this cache (a sweep, a test run,
+        `greenrt env build`): a build removes the venv first, and two pip installs into one venv corrupt it.
+        POSIX record locks (lockf), as the artifact cache's, so that they also hold on NFS."""
+        self._root.mkdir(parents=True, exist_ok=True)
+        with open(self._root / f"{name}.lock", "a") as fh:
+            fcntl.lockf(fh, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.lockf(fh, fcntl.LOCK_UN)
 
     def build_seconds(self, name: str) -> float | None:
         """How long this environment's last build here took: from the constraints file a build writes first to the
@@ -93,6 +135,11 @@ class EnvironmentManager:
         return took if took >= 0 else None
 
     def build(self, name: str) -> Path:
+        """Build (or rebuild) the environment's venv from its requirements, whatever its state."""
+        with self._build_lock(name):
+            return self._build(name)
+
+    def _build(self, name: str) -> Path:
         requirements = paths.requirements_file(name)
         venv = self._root / name
         # The stamp is written last: an interrupted build has none and is rebuilt from scratch next time.
@@ -109,6 +156,7 @@ class EnvironmentManager:
             [sys.executable, "-m", "venv", str(venv)],
             [str(python), "-m", "pip", "install", "-q", f"pip=={PIP_VERSION}"],
             [str(python), "-m", "pip", "install", "-q", "-r", str(requirements), "--build-constraint", str(constraints)],
+            *npm_steps(requirements.parent, venv),
         ]
         with open(log_path, "w") as log:
             for step in steps:
