@@ -41,6 +41,7 @@ KINDS = (FORWARD, GENERATIVE)
 # weights: made in the torch environment by the exporter of (CHECKPOINT_FRAMEWORK, CHECKPOINT_TARGET) for a
 # built-in model, a user's own folder as is. The reference outputs are this runtime's, at fp32.
 CHECKPOINT_FRAMEWORK, CHECKPOINT_TARGET = "torch", "hf-checkpoint"
+CHECKPOINT_VIEW_TARGET = "hf-checkpoint-view"
 GENERATIVE_REFERENCE_RUNTIME = "torch/transformers/cpu"
 
 
@@ -244,6 +245,8 @@ TFLITE_EXPORTERS: dict[str, str] = {"tensorflow": "models.tensorflow_export:expo
 # source_path is the checkpoint folder and whose output_path is the folder to write).
 GENERATIVE_EXPORTERS: dict[tuple[str, str], str] = {
     (CHECKPOINT_FRAMEWORK, CHECKPOINT_TARGET): "models.llm.checkpoint:export_checkpoint",
+    # A user's checkpoint folder as the converters need it (links, tokenizer files where absent): checkpoint_view.py
+    (CHECKPOINT_FRAMEWORK, CHECKPOINT_VIEW_TARGET): "models.llm.checkpoint_view:export_checkpoint_view",
     ("onnxruntime-genai", "ort-genai"): "models.llm.ort_genai_export:export_ort_genai",
     ("ctranslate2", "ct2"): "models.llm.ct2_export:export_ct2",
     ("openvino-genai", "openvino-genai"): "models.llm.convert_openvino:export_openvino_genai",

@@ -3,7 +3,8 @@ runs and sweeps like the ONNX exports (artifacts.py: the same cache root, lock, 
 
 The checkpoint of a built-in model is written in the torch environment (ExportRequest target "hf-checkpoint"), keyed by
 the model's config, its weights and the torch environment's versions; a user's checkpoint is their folder, as is,
-keyed by the digest of its files. A conversion runs in the DESTINATION runtime's environment (ExportRequest with the
+keyed by the digest of its files, and its converters read a view of it (target "hf-checkpoint-view": links to its
+files, tokenizer files generated where it has none). A conversion runs in the DESTINATION runtime's environment (ExportRequest with the
 runtime's target, greenrt's precision and source_path = the checkpoint folder) and is keyed by the checkpoint's
 digest, the target, the precision, the model options and the converter's environment and versions: a new checkpoint
 or a new converter is a new folder, never a stale one.
@@ -22,7 +23,8 @@ from orchestrator.execution.artifacts import (Artifact, ArtifactCache, _export_l
 from orchestrator.planning.checkpoints import folder_digest
 from orchestrator.planning.runtimes import Runtime, parse_runtime
 from runners.protocol import ExportRequest, ExportResult, UserModel, Weights, read_json, write_json_atomic
-from runners.runtimes_table import CHECKPOINT_FRAMEWORK, CHECKPOINT_TARGET, GENERATIVE_REFERENCE_RUNTIME
+from runners.runtimes_table import (CHECKPOINT_FRAMEWORK, CHECKPOINT_TARGET, CHECKPOINT_VIEW_TARGET,
+                                    GENERATIVE_REFERENCE_RUNTIME)
 
 CHECKPOINT_FOLDER = "checkpoint"  # inside the cached artifact folder, beside export.json and digest.json
 CONVERTED_FOLDER = "model"
@@ -54,6 +56,32 @@ def user_checkpoint(user: UserModel) -> GenerativeArtifact:
     assert user.path and user.sha256, f"user model {user.name} has no checked checkpoint folder"
     return GenerativeArtifact(path=user.path, key=user.sha256[:16], opset=None, exporter=USER_CHECKPOINT,
                               versions={}, export_seconds=None, source_path=user.path, source_key=user.sha256)
+
+
+def ensure_checkpoint_view(cache: ArtifactCache, user: UserModel) -> GenerativeArtifact:
+    """A user's checkpoint as the converters read it (made now in the torch environment, or from the cache): links
+    to the user's files, and tokenizer files generated where the folder has none (models/llm/checkpoint_view.py).
+    Keyed by the folder's digest; ExportFailed with the reason if it cannot be made."""
+    checkpoint = user_checkpoint(user)
+    environment = checkpoint_environment()
+    key = _key({"target": CHECKPOINT_VIEW_TARGET, "checkpoint": checkpoint.source_key,
+                "versions": cache.source_versions(environment)})
+    folder = cache.root / f"{CHECKPOINT_FRAMEWORK}-{user.name}-{CHECKPOINT_VIEW_TARGET}-{key}"
+    export_json = folder / "export.json"
+    if not export_json.exists():
+        with _export_lock(folder):
+            if not export_json.exists():
+                staging = staging_folder(folder)
+                request = ExportRequest(framework=CHECKPOINT_FRAMEWORK, model=user.name,
+                                        output_path=str(staging / CHECKPOINT_FOLDER),
+                                        result_path=str(staging / "export.json"), target=CHECKPOINT_VIEW_TARGET,
+                                        user_model=user, source_path=checkpoint.path)
+                publish(cache, environment, "export", request, ExportResult, folder, [Path(checkpoint.path)],
+                        f"the converters' view of checkpoint {checkpoint.path} (in {environment})")
+    result: ExportResult = read_json(ExportResult, export_json)
+    return GenerativeArtifact(path=result.output_path, key=key, opset=None, exporter=result.exporter,
+                              versions=result.versions, export_seconds=result.seconds, source_path=checkpoint.path,
+                              source_key=checkpoint.source_key)
 
 
 def ensure_checkpoint(cache: ArtifactCache, model: str, llm_config: Mapping[str, Any],
@@ -116,7 +144,8 @@ def ensure_conversion(cache: ArtifactCache, runtime: Runtime, model: str, checkp
                                         result_path=str(staging / "export.json"),
                                         model_options=options, target=target, user_model=user_model,
                                         precision=precision, source_path=checkpoint.path)
-                publish(cache, environment, "export", request, ExportResult, folder, [Path(checkpoint.path)],
+                readonly = [Path(checkpoint.path)] + ([Path(user_model.path)] if user_model and user_model.path else [])
+                publish(cache, environment, "export", request, ExportResult, folder, readonly,
                         f"{target} conversion of {model} at {precision} (in {environment})")
     result: ExportResult = read_json(ExportResult, export_json)
     return GenerativeArtifact(path=result.output_path, key=key, opset=None, exporter=result.exporter,

@@ -16,8 +16,8 @@ from typing import Any, Callable
 
 from orchestrator.execution.artifacts import Artifact, ArtifactCache, ExportFailed, artifact_key
 from orchestrator.execution.launchers.base import Launcher
-from orchestrator.execution.llm_artifacts import (GenerativeArtifact, ensure_checkpoint, ensure_conversion,
-                                                  user_checkpoint)
+from orchestrator.execution.llm_artifacts import (GenerativeArtifact, ensure_checkpoint, ensure_checkpoint_view,
+                                                  ensure_conversion, user_checkpoint)
 from orchestrator.execution.quantized import INT8, ensure_quantized
 from orchestrator.execution.run_caches import jit_cache, tensorrt_caches
 from orchestrator.planning.config import SweepConfig
@@ -203,6 +203,14 @@ class Preparation:
         checkpoint = self.checkpoint_for(model)
         if runtime.conversion is None or isinstance(checkpoint, Missing):
             return checkpoint
+        user = self.config.user_model(model)
+        if user is not None:  # converters read a view of the user's folder: tokenizer files where it has none
+            view_key = ("hf-checkpoint-view", model)
+            if view_key not in self._artifacts:
+                self._artifacts[view_key] = self._made(lambda: ensure_checkpoint_view(self.artifacts, user))
+            checkpoint = self._artifacts[view_key]
+            if isinstance(checkpoint, Missing):
+                return checkpoint
         key = (*runtime.conversion, runtime.environment, model, precision)
         if key not in self._artifacts:
             logger.info(f"{runtime.conversion[1]} artifact: {model} at {precision} in {runtime.environment}")

@@ -157,9 +157,14 @@ def test_a_users_checkpoint_folder_is_used_as_is_and_keys_its_conversions_by_its
     run = PlannedRun("r", 0, 0, Cell("mine", 1, CT2, "fp32"))
     converted = prep.artifact_for(run)
     assert prep.artifact_for(PlannedRun("t", 0, 0, Cell("mine", 1, TORCH, "fp32"))).path == str(folder.resolve())
-    [conversion] = envs.exports()  # no checkpoint made: the user's folder is the checkpoint
-    assert conversion["source_path"] == str(folder.resolve()) and conversion["user_model"]["name"] == "mine"
-    assert converted.source_key == config.user_model("mine").sha256
+    # No checkpoint made: the user's folder is the checkpoint transformers loads; its converters read a view of it
+    # made in the torch environment (links, tokenizer files where it has none), keyed by the folder's digest.
+    view, conversion = envs.exports()
+    assert (view["framework"], view["target"], view["source_path"]) == ("torch", "hf-checkpoint-view",
+                                                                         str(folder.resolve()))
+    assert [e for e, c, r in envs.calls if c == "export"] == ["torch", "ctranslate2"]
+    assert conversion["source_path"] == view["output_path"].replace(".partial", "")
+    assert conversion["user_model"]["name"] == "mine" and converted.source_key == config.user_model("mine").sha256
 
     (folder / "model.safetensors").write_bytes(b"other weights")  # another checkpoint in the same folder
     changed = parse_config({**config.model_dump(mode="json"), "user_models": {"mine": {"hf_checkpoint": str(folder)}}})
