@@ -14,6 +14,7 @@ no framework.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import tempfile
@@ -39,7 +40,11 @@ def staged_folder(output_path: str | os.PathLike) -> Iterator[Path]:
     stage = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.tmp-"))
     try:
         yield stage
-        stage.chmod(0o755)  # mkdtemp makes it private; a container's runner (another uid) reads it
+        # mkdtemp makes the folder private, and some writers their files (safetensors): a container's runner runs as
+        # another uid and must read them.
+        stage.chmod(0o755)
+        for path in stage.rglob("*"):
+            path.chmod(0o755 if path.is_dir() else 0o644)
         if out.exists():
             old = Path(tempfile.mkdtemp(dir=out.parent, prefix=f".{out.name}.old-"))
             os.replace(out, old / out.name)
@@ -90,13 +95,25 @@ def build_model(fields: dict[str, Any], seed: int):
     in eval mode on the CPU, fp32, with a greedy generation config."""
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging
 
+    logging.disable_progress_bar()  # its bars on stderr would bury the exporter's one line
     torch.manual_seed(seed)
     model = LlamaForCausalLM(LlamaConfig(**fields)).to(torch.float32).eval()
     model.generation_config = GenerationConfig(
         bos_token_id=fields["bos_token_id"], eos_token_id=fields["eos_token_id"],
         pad_token_id=fields["pad_token_id"], do_sample=False)
     return model
+
+
+def _legacy_rope_theta(config_file: Path) -> None:
+    """transformers 5 writes RoPE's base into rope_parameters only; converters written against older configs read
+    the top-level rope_theta (and default it silently when absent), so it is written there too."""
+    config = json.loads(config_file.read_text())
+    theta = (config.get("rope_parameters") or {}).get("rope_theta")
+    if theta is not None and "rope_theta" not in config:
+        config["rope_theta"] = theta
+        config_file.write_text(json.dumps(config, indent=2, sort_keys=True) + "\n")
 
 
 def last_position_logits(model, input_ids) -> Any:
@@ -127,6 +144,7 @@ def export_checkpoint(request: ExportRequest) -> ExportResult:
         phase = "export"
         with staged_folder(request.output_path) as stage:
             model.save_pretrained(str(stage), safe_serialization=True)
+            _legacy_rope_theta(stage / "config.json")
             tokenizer_files = write_all(stage, fields)
             reloaded = LlamaForCausalLM.from_pretrained(str(stage), dtype="float32").eval()
             got = last_position_logits(reloaded, prompt)

@@ -13,7 +13,9 @@ Two criteria, never mixed (models/fidelity.py's names and tolerances):
   QUANT_MIN_COSINE[precision] and the next-token distribution a KL divergence from the reference's of at most
   QUANT_MAX_KL. Next-token top-1 agreement and the greedy tokens' agreeing prefix are reported, not judged: with
   random weights the top logits are near-ties that any quantization reorders (FINDINGS).
-A weight scaled in a converted file moves the prefill logits by the size of the signal and fails either criterion.
+Prefill logits are compared centred (each row less its mean: a constant shift is the same distribution, and some
+runtimes give log-probabilities). A weight scaled in a converted file moves the prefill logits by the size of the
+signal and fails either criterion.
 """
 from __future__ import annotations
 
@@ -33,6 +35,12 @@ QUANT_MAX_KL = 0.1
 
 def is_generation(outputs: Mapping[str, Any]) -> bool:
     return all(name in outputs for name in GENERATION_OUTPUTS)
+
+
+def centered(logits: np.ndarray) -> np.ndarray:
+    """Each row less its mean: logits shifted by a constant give the same next-token distribution, and some
+    runtimes return log-probabilities (logits less their log-sum-exp) rather than logits."""
+    return logits - np.mean(logits, axis=1, keepdims=True)
 
 
 def _row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -80,8 +88,8 @@ def compare_generation(reference: Mapping[str, np.ndarray], run: Mapping[str, np
 
     _shapes(reference, run)
     criterion = criterion_for(precision)
-    ref_logits = np.asarray(reference["prefill_logits"], dtype=np.float64)
-    run_logits = np.asarray(run["prefill_logits"], dtype=np.float64)
+    ref_logits = centered(np.asarray(reference["prefill_logits"], dtype=np.float64))
+    run_logits = centered(np.asarray(run["prefill_logits"], dtype=np.float64))
     ref_tokens, run_tokens = np.asarray(reference["tokens"]), np.asarray(run["tokens"])
     finite = bool(np.all(np.isfinite(run_logits)))
     max_abs = float(np.max(np.abs(ref_logits - run_logits))) if ref_logits.size else 0.0

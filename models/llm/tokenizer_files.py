@@ -13,6 +13,7 @@ byte fallback, padded to vocab_size): that writer belongs beside `write_tokenize
 """
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +54,12 @@ def write_tokenizer_files(folder: Path, config: dict[str, Any]) -> list[str]:
                                    **specials)
     before = set(p.name for p in folder.iterdir())
     fast.save_pretrained(str(folder))
+    # transformers 5 names the class TokenizersBackend, which a converter's older transformers does not know;
+    # PreTrainedTokenizerFast is the same class in both.
+    config_file = folder / "tokenizer_config.json"
+    tokenizer_config = json.loads(config_file.read_text())
+    tokenizer_config["tokenizer_class"] = "PreTrainedTokenizerFast"
+    config_file.write_text(json.dumps(tokenizer_config, indent=2, sort_keys=True) + "\n")
     return sorted(p.name for p in folder.iterdir() if p.name not in before)
 
 

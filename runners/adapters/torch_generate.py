@@ -63,6 +63,7 @@ class TorchGenerateAdapter(GenerativeAdapter):
         environment, kept = apply_environment(policy, gpu, request.cuda_jit_cache)
         torch = self.torch = import_framework("torch")
         transformers = import_framework("transformers")
+        transformers.utils.logging.disable_progress_bar()  # its loading bars on stderr would bury the runner's line
         self.math = math_facts(policy, gpu, apply_torch_math(torch, policy, gpu), environment, kept_environment=kept)
         if gpu:
             self.math["cuda_jit_cache"] = jit_cache_facts(request.cuda_jit_cache, gpu)

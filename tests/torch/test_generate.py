@@ -35,6 +35,12 @@ def checkpoint(tmp_path_factory):
     return root / "llama-tiny-s0", read_json(ExportResult, root / "export.json")
 
 
+@pytest.fixture(scope="module")
+def reference(checkpoint, tmp_path_factory):
+    """The reference run's saved outputs (torch/transformers/cpu fp32, dynamic KV cache) on the checkpoint."""
+    return generate(tmp_path_factory.mktemp("reference"), checkpoint[0], "reference")
+
+
 def generate(tmp_path, folder, name, **change) -> tuple[RunResult, dict[str, np.ndarray]]:
     """A real run through the runner's CLI: its result and its saved outputs."""
     request = RunRequest(**{**dict(
@@ -82,9 +88,8 @@ def test_the_same_seed_makes_the_same_weights(checkpoint, tmp_path):
     assert first.keys() == second.keys() and all(np.array_equal(first[k], second[k]) for k in first)
 
 
-def test_a_real_run_generates_exactly_n_greedy_tokens_with_phase_stamps(checkpoint, tmp_path):
-    folder, _ = checkpoint
-    result, outputs = generate(tmp_path, folder, "dynamic")
+def test_a_real_run_generates_exactly_n_greedy_tokens_with_phase_stamps(reference):
+    result, outputs = reference
     g = result.generation
     assert (g.prompt_tokens, g.new_tokens, g.batch_size) == (PROMPT, NEW, BATCH)
     assert len(g.phases_ns) == result.iterations >= 3
@@ -101,9 +106,9 @@ def test_a_real_run_generates_exactly_n_greedy_tokens_with_phase_stamps(checkpoi
     assert np.all(outputs["decode_margins"] >= 0)
 
 
-def test_a_static_cache_run_is_faithful_to_the_reference(checkpoint, tmp_path):
+def test_a_static_cache_run_is_faithful_to_the_reference(checkpoint, reference, tmp_path):
     folder, _ = checkpoint
-    _, reference = generate(tmp_path, folder, "reference")
+    _, reference = reference
     result, static = generate(tmp_path, folder, "static", provider_options={"cache_implementation": "static"})
     assert result.runtime_facts["generation"]["kv_cache"] == "static"
     report = compare_outputs(reference, static, precision="fp32")
@@ -113,7 +118,7 @@ def test_a_static_cache_run_is_faithful_to_the_reference(checkpoint, tmp_path):
     assert itself["faithful"] and itself["max_abs_error"] == 0.0 and itself["generation"]["token_agreement"] == 1.0
 
 
-def test_a_corrupted_checkpoint_is_caught(checkpoint, tmp_path):
+def test_a_corrupted_checkpoint_is_caught(checkpoint, reference, tmp_path):
     from safetensors.numpy import load_file, save_file
 
     folder, _ = checkpoint
@@ -123,8 +128,8 @@ def test_a_corrupted_checkpoint_is_caught(checkpoint, tmp_path):
     name = "model.layers.1.mlp.down_proj.weight"
     weights[name] = weights[name] * 1.5  # one weight tensor scaled
     save_file(weights, str(corrupted / "model.safetensors"), metadata={"format": "pt"})
-    _, reference = generate(tmp_path, folder, "reference")
     _, bad = generate(tmp_path, corrupted, "bad")
+    _, reference = reference
     report = compare_outputs(reference, bad, precision="fp32")
     assert report["faithful"] is False and report["verdict"].startswith("NOT faithful"), report["verdict"]
     assert report["max_abs_error"] > report["tolerance"]["logits"]
