@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from models.llm.checkpoint import distribution_versions, failed_export, staged_folder
-from models.llm.ort_genai_export import checkpoint_refusal
+from models.llm.ort_genai_export import checkpoint_refusal, with_tokenizer
 from runners.failures import RunnerError
 from runners.protocol import ExportRequest, ExportResult
 
@@ -75,12 +75,13 @@ def export_ct2(request: ExportRequest) -> ExportResult:
             raise RunnerError(refusal, kind="bad-request")
         phase = "export"
         quantization = PRECISIONS[request.precision]
-        with staged_folder(request.output_path) as stage:
-            size = convert(Path(request.source_path), stage, quantization)
+        with staged_folder(request.output_path) as stage, with_tokenizer(Path(request.source_path)) as (source, made):
+            size = convert(source, stage, quantization)
             converted = time.monotonic()
             checks = verify_generates(stage)
             checks.update(files=sorted(p.name for p in stage.iterdir()), vocabulary_size=size,
-                          convert_seconds=converted - t0, verify_seconds=time.monotonic() - converted)
+                          convert_seconds=converted - t0, verify_seconds=time.monotonic() - converted,
+                          tokenizer_files_made=made)
         # int8: CTranslate2 stores linear weights as int8 with one float scale per output row.
         scheme = {"scheme": "int8", "per_channel": True} if request.precision == "int8" else {}
         return ExportResult(framework=request.framework, model=request.model, status="ok",

@@ -13,17 +13,19 @@ runtime's words, instead of every run later.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from models.llm.checkpoint import distribution_versions, failed_export, staged_folder
 from runners.failures import RunnerError
 from runners.protocol import ExportRequest, ExportResult
 
 GENAI_CONFIG = "genai_config.json"
+TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 EXPORTER = "onnxruntime_genai.models.builder"
 _DISTRIBUTIONS = ("onnxruntime-genai", "onnxruntime-genai-cuda", "onnxruntime", "onnxruntime-gpu", "torch",
                   "transformers", "onnx")
@@ -110,13 +112,13 @@ def _export(request: ExportRequest, provider: str) -> ExportResult:
         if refusal:
             raise RunnerError(refusal, kind="bad-request")
         phase = "export"
-        with staged_folder(request.output_path) as stage:
-            build(Path(request.source_path), stage, PRECISIONS[request.precision], provider)
+        with staged_folder(request.output_path) as stage, with_tokenizer(Path(request.source_path)) as (source, made):
+            build(source, stage, PRECISIONS[request.precision], provider)
             built = time.monotonic()
             facts = graph_facts(stage)
             checks = verify_generates(stage, provider)
             checks.update(files=sorted(p.name for p in stage.iterdir()), build_seconds=built - t0,
-                          verify_seconds=time.monotonic() - built)
+                          verify_seconds=time.monotonic() - built, tokenizer_files_made=made)
         scheme = {"scheme": "int4"} if request.precision == "int4" else {}
         return ExportResult(framework=request.framework, model=request.model, status="ok",
                             output_path=request.output_path, exporter=EXPORTER, target=request.target,
@@ -139,6 +141,24 @@ def checkpoint_refusal(source: str | None) -> str | None:
     if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):
         return f"source_path {source} is not a Hugging Face checkpoint folder (config.json and .safetensors)"
     return None
+
+
+@contextlib.contextmanager
+def with_tokenizer(source: Path) -> Iterator[tuple[Path, list[str]]]:
+    """(a folder to convert from, the tokenizer files made for it): `source` itself when it has a tokenizer; else,
+    for a user's folder without one, a temporary folder of links to its files plus tokenizer files made from its
+    vocabulary size (models/llm/tokenizer_files.py). The converters insist on a tokenizer; no runtime needs one to
+    generate from ids, and the user's folder is never written to."""
+    if any((source / name).is_file() for name in TOKENIZER_FILES):
+        yield source, []
+        return
+    from models.llm.tokenizer_files import write_all
+
+    with tempfile.TemporaryDirectory(prefix="hf-with-tokenizer-") as temp:
+        folder = Path(temp)
+        for entry in source.iterdir():
+            (folder / entry.name).symlink_to(entry.resolve())
+        yield folder, write_all(folder, json.loads((source / "config.json").read_text()))
 
 
 def export_ort_genai(request: ExportRequest) -> ExportResult:

@@ -1,5 +1,5 @@
 """ctranslate2/ct2-from-hf/cpu: CTranslate2's Generator on a folder written by its transformers converter
-(models/llm/convert_ct2.py), fp32 (float32 weights) or int8 (int8 weights, float32 elsewhere).
+(models/llm/ct2_export.py), fp32 (float32 weights) or int8 (int8 weights, float32 elsewhere).
 
 - An iteration: one `generate_batch` of the B prompts, greedy (sampling_topk 1, beam 1), with
   min_length = max_length = N and the prompt left out of the result, so end-of-sequence cannot stop it early; the

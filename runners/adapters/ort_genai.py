@@ -1,5 +1,5 @@
 """onnxruntime-genai/genai-from-hf/{cpu,cuda}: ONNX Runtime GenAI's Generator on a folder written by its own model
-builder (models/llm/convert_ort_genai.py), fp32 or int4.
+builder (models/llm/ort_genai_export.py), fp32 or int4.
 
 - An iteration: a new Generator (its KV buffer allocated to max_length = P + N, so it is kept small), the prompt
   fed as token ids (`append_tokens`: no tokenizer), then exactly N `generate_next_token` steps. Greedy

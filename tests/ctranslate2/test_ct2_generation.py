@@ -85,3 +85,15 @@ def test_a_bad_conversion_request_names_the_valid_precisions(made, checkpoint):
     assert proc.returncode == 1 and result["error"]["kind"] == "bad-request"
     assert "precision 'int4' is not one of fp32, int8" in result["error"]["message"]
     assert not (made / "bad").exists()
+
+
+def test_a_checkpoint_without_a_tokenizer_converts_with_one_made_from_its_vocabulary(made, checkpoint, tmp_path):
+    """A user's own folder may hold no tokenizer; the converter wants one: it is made aside, the folder untouched."""
+    bare = tmp_path / "bare"
+    shutil.copytree(checkpoint, bare, ignore=shutil.ignore_patterns("tokenizer*", "special_tokens_map.json"))
+    before = sorted(p.name for p in bare.iterdir())
+    proc, result = export(tmp_path, "from-bare", framework="ctranslate2", target="ct2", source_path=str(bare))
+    assert proc.returncode == 0 and result["status"] == "ok", result.get("error")
+    assert "tokenizer.json" in result["checks"]["tokenizer_files_made"]
+    assert result["checks"]["vocabulary_size"] == 32000
+    assert sorted(p.name for p in bare.iterdir()) == before

@@ -112,3 +112,15 @@ def test_a_bad_conversion_request_names_the_valid_precisions(made, checkpoint):
     proc, result = export(made, "nosource", framework="onnxruntime-genai", target="ort-genai",
                           source_path=str(made / "absent"))
     assert result["error"]["kind"] == "bad-request" and "is not a folder" in result["error"]["message"]
+
+
+def test_a_checkpoint_without_a_tokenizer_converts_with_one_made_from_its_vocabulary(made, checkpoint, tmp_path):
+    """A user's own folder may hold no tokenizer; the builder wants one: it is made aside, the folder untouched."""
+    bare = tmp_path / "bare"
+    shutil.copytree(checkpoint, bare, ignore=shutil.ignore_patterns("tokenizer*", "special_tokens_map.json"))
+    before = sorted(p.name for p in bare.iterdir())
+    proc, result = export(tmp_path, "from-bare", framework="onnxruntime-genai", target="ort-genai",
+                          source_path=str(bare))
+    assert proc.returncode == 0 and result["status"] == "ok", result.get("error")
+    assert "tokenizer.json" in result["checks"]["tokenizer_files_made"]
+    assert sorted(p.name for p in bare.iterdir()) == before
