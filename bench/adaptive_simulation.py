@@ -249,7 +249,10 @@ def section(report: dict) -> list[str]:
              "true best (where the lowest truth is shared, any), with the count of such groups. Ties with a difference: a tie called where the true "
              f"best is at least {report['difference']:.0%} below every other runtime. Agreement: the same verdict as "
              "the fixed Mann-Whitney design on the same runs (same best, or both a tie); the second draw is the "
-             "fixed design on fresh runs of the same truth: how often two fixed designs agree.", ""]
+             "fixed design on fresh runs of the same truth: how often two fixed designs agree. The verdict rule's rows, "
+             "on the same runs: 'min 2' is its design (Welch t-test on log values, alpha spent with exponent 0.5, "
+             "futility under 60 % conditional power from 3 runs: the constants of orchestrator/analysis/stopping.py); "
+             "the others change those constants (docs/statistics.md has the trade-off).", ""]
     for shape, result in report["shapes"].items():
         lines += [f"### {shape}: {result['groups']} groups, {result['with_difference']} with a difference", "",
                   "| design | runs (share of fixed) | best called | right best | wrong best | ties with a difference "
