@@ -203,12 +203,14 @@ def main(out_dir: str, target: str, only: str | None = None) -> None:
         return
     if only == "adaptive":  # rewrite the adaptive simulation's section alone, from bench/out/adaptive.json
         text = Path(target).read_text()
-        Path(target).write_text(replace_section(text, ADAPTIVE_HEADING, adaptive_section(
-            json.loads((folder / "adaptive.json").read_text()))))
+        body = adaptive_section(json.loads((folder / "adaptive.json").read_text()))
+        while body and not body[-1]:  # one blank line before the next section, as replace_section puts it
+            body.pop()
+        Path(target).write_text(replace_section(text, ADAPTIVE_HEADING, body))
         print(f"wrote the adaptive repetitions section of {target}")
         return
     if only is not None:
-        raise SystemExit(f"write_report.py: unknown section {only!r}; valid: scale, adaptive, plan-accuracy (or none: "
+        raise SystemExit(f"write_report.py: unknown section {only!r}; valid: scale, plan-accuracy, adaptive (or none: "
                          "the whole page)")
     sampler = json.loads((folder / "sampler.json").read_text())
     overheads = [json.loads(p.read_text()) for p in sorted(folder.glob("overhead-*.json"))]

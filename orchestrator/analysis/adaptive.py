@@ -225,7 +225,7 @@ def sequential_verdicts(plan: Mapping, runs: pl.DataFrame) -> dict[tuple[str, in
         stops = _states_by_runtime(rule, {group: measured})
         model, batch, precision = group.split("|")
         tied = tuple(runtime_of(c) for c in answer.tied)
-        how = (f"the adaptive sweep's sequential test: t-test on log values, alpha {rule.alpha} spent over "
+        how = (f"the adaptive sweep's sequential test: Welch t-test on log values, alpha {rule.alpha} spent over "
                f"{rule.looks} looks, Holm over the leader's comparisons (docs/statistics.md)")
         note = (f"separated from every other runtime by {how}" if answer.verdict == "best"
                 else f"not separated from {', '.join(tied)} by {how}")

@@ -16,7 +16,7 @@ scale, for the whole group.
 - precision: a cell stops once the t interval of its median (the geometric mean of a lognormal cell), at the
   look's nominal level, has a relative half-width at or under `target`.
 - verdict: the leader is the lowest median of the runtimes still measuring. At each look, the active others
-  are compared with it by a t-test (two-sided; t_test), Holm over those comparisons at the look's nominal level,
+  are compared with it by Welch's t-test (two-sided; t_test), Holm over those comparisons at the look's nominal level,
   the many-to-one family of analysis/best.py. A runtime significantly worse leaves the group ("separated").
   A runtime whose chance to be separated by `max_runs`, computed as if the difference and spreads seen so far
   were the truth (conditional power), is under FUTILITY stops as tied with the leader: more runs would not
@@ -170,25 +170,23 @@ def _sample(raw: np.ndarray, scaled: np.ndarray) -> _Sample:
 
 
 def _t(a: _Sample, b: _Sample) -> tuple[float, float, float]:
-    """(two-sided p, difference b - a, its standard error)."""
+    """(two-sided p, difference b - a, its standard error): Welch's test, its degrees of freedom Satterthwaite's.
+    Not Student's pooled df (2n - 2) even where the counts are equal: runtimes' spreads differ by up to 100 times,
+    and with 2 or 3 runs a side the pooled df overstates what the two variance estimates know (2 where the noisier
+    side alone gives 1), which made wrong "best" verdicts more frequent than the fixed design's (docs/statistics.md)."""
     from scipy import special
 
     diff = b.mean - a.mean
-    if a.n == b.n:
-        se, df = math.sqrt((a.var + b.var) / a.n), 2.0 * a.n - 2
-    else:
-        va, vb = a.var / a.n, b.var / b.n
-        se = math.sqrt(va + vb)
-        df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1)) if va and vb else a.n + b.n - 2.0
+    va, vb = a.var / a.n, b.var / b.n
+    se = math.sqrt(va + vb)
+    df = (va + vb) ** 2 / (va**2 / (a.n - 1) + vb**2 / (b.n - 1)) if va and vb else a.n + b.n - 2.0
     if se == 0:
         return (0.0 if diff else 1.0), diff, 0.0
     return float(2 * special.stdtr(df, -abs(diff) / se)), diff, se
 
 
 def t_test(lead: Sequence[float], other: Sequence[float]) -> float:
-    """Two-sided p of the t-test of two cells' values, on the log scale where all are positive: Student's
-    (pooled) where they have as many values, as the leader and an active runtime do in lockstep rounds (then the
-    statistic is Welch's, with the exact df under equal spreads), Welch's where the sizes differ."""
+    """Two-sided p of Welch's t-test of two cells' values, on the log scale where all are positive (_t)."""
     x, y = _scaled(lead), _scaled(other)
     sx, sy = _on_scale(x, y)
     return _t(_sample(x, sx), _sample(y, sy))[0]
