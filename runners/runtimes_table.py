@@ -173,6 +173,11 @@ FAMILIES: tuple[Family, ...] = (
     # LiteRT (TensorFlow Lite) on a model converted in the tensorflow environment; CPU only (no CUDA build).
     Family("litert", TFLITE_FROM, "runners.adapters.litert_interpreter", "LiteRtAdapter", {"cpu": "litert"},
            precisions=("fp32",), sources=("tensorflow",)),
+    # client languages (issue 25): the torch model saved as a file (models/torch_artifacts.py) that Python runs here
+    # (runners/adapters/torch_artifact.py) and C++ runs through libtorch (runners/cpp/, runtime id suffix "@cpp").
+    Family("torch", "torchscript", "runners.adapters.torch_artifact", "TorchScriptAdapter", {"cpu": "torch"},
+           precisions=("fp32",)),
+    Family("torch", "aoti", "runners.adapters.torch_artifact", "AotiAdapter", {"cpu": "torch"}, precisions=("fp32",)),
 )
 
 NATIVE_FRAMEWORKS = tuple(f.framework for f in FAMILIES if f.model_format == "native")
@@ -184,7 +189,10 @@ ONNX_EXPORTERS: dict[str, str] = {f.framework: f.exporter for f in FAMILIES
 TFLITE_EXPORTERS: dict[str, str] = {"tensorflow": "models.tensorflow_export:export_tflite"}
 # (source framework, target format) -> "module:function" of `python -m runners export`.
 EXPORTERS: dict[tuple[str, str], str] = {**{(f, "onnx"): e for f, e in ONNX_EXPORTERS.items()},
-                                         **{(f, "tflite"): e for f, e in TFLITE_EXPORTERS.items()}}
+                                         **{(f, "tflite"): e for f, e in TFLITE_EXPORTERS.items()},
+                                         # client languages (issue 25): files other clients load
+                                         ("torch", "torchscript"): "models.torch_artifacts:export_torchscript",
+                                         ("torch", "aoti"): "models.torch_artifacts:export_aoti"}
 
 
 def converted_format(model_format: str) -> tuple[str, str] | None:
