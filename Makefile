@@ -5,10 +5,11 @@ BIN := $(VENV)/bin
 GREENRT := $(BIN)/greenrt
 PIP_VERSION := 26.3
 # Runtime environments the tests need (each built once from images/<env>/requirements.txt, cached in .cache/).
-TEST_ENVS := torch onnxruntime tensorflow mxnet openvino onnxruntime-openvino litert
+TEST_ENVS := torch onnxruntime tensorflow mxnet openvino onnxruntime-openvino litert onnxruntime-node
 FRAMEWORK_TESTS := $(addprefix test-,torch tensorflow mxnet openvino litert)
 
 .PHONY: setup system-packages engine envs images cpu-images sweep test lint test-unit test-host $(FRAMEWORK_TESTS) bench clean gpu-wheels gpu-check
+.PHONY: test-node-client
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,8 +25,12 @@ setup: $(VENV)/.installed
 # for Debian's python3; a pyenv or python.org build brings its own include/ folder). chromium: the report's test
 # opens report.html in a real headless browser (tests/host/report/test_report_in_browser.py).
 SYSTEM_PACKAGES := libgomp1 libquadmath0 gcc g++ python3-dev debootstrap chromium
+# Node.js and npm for the onnxruntime-node environment (npm ci of its lockfile): Debian's, where none is on PATH
+# (checked by command, not package: a NodeSource nodejs provides npm itself).
 system-packages:
 	@dpkg -s $(SYSTEM_PACKAGES) >/dev/null 2>&1 || (apt-get update -qq && apt-get install -y -qq $(SYSTEM_PACKAGES))
+	@command -v node >/dev/null 2>&1 && command -v npm >/dev/null 2>&1 || \
+		(apt-get update -qq && apt-get install -y -qq nodejs npm)
 
 # A running Docker engine: installed (Debian's docker.io) and started here when none answers.
 engine:
@@ -68,7 +73,7 @@ sweep: setup system-packages
 	$(GREENRT) sweep $(if $(CONFIG),--config $(CONFIG)) $(if $(OUT),--out $(OUT)) \
 		$(if $(PYTHON_RUNTIME),--python $(PYTHON_RUNTIME))
 
-test: lint test-host $(FRAMEWORK_TESTS)
+test: lint test-host $(FRAMEWORK_TESTS) test-node-client
 
 # ruff (pinned in the dev extra; rules in pyproject.toml): pyflakes and syntax errors everywhere, docstrings on the
 # public Python API. It checks, it never rewrites.
@@ -99,6 +104,11 @@ $(FRAMEWORK_TESTS): test-%: envs
 	python=$$($(GREENRT) env python $*) && \
 	$$python -m pip install -q pytest==9.2.0 pytest-timeout==2.4.0 && \
 	$$python -m pytest tests/$*
+
+# The Node.js client of ONNX Runtime (runners/node/) against the Python client of the same ONNX Runtime, in the
+# onnxruntime-node environment (its Python and the node_modules/ that npm ci put beside it).
+test-node-client: envs
+	python=$$($(GREENRT) env python onnxruntime-node) && $$python -m pytest tests/node-client
 
 # The harness's own cost: runner loop against a bare loop per framework, and the sampler's CPU use; each runner
 # against the benchmark tool its runtime's wheel ships (bench/vendor_tools.py).

@@ -126,6 +126,9 @@ class RunRequest:
     model_options: dict[str, Any] = field(default_factory=dict)  # e.g. {"seq_len": 128}
     artifact_path: str | None = None  # the model file for runtimes that load a converted model (ONNX)
     outputs_path: str | None = None  # if set, the runner saves the outputs of its last iteration (.npz)
+    # The run's inputs written once by the Python side (runners/inputs_file.py: its inputs.json index), for a
+    # runner in another language (a `@node` client); the Python runner makes its own and ignores this.
+    inputs_path: str | None = None
     threads: int | None = None  # intra-op threads; None keeps the framework's default
     provider_options: dict[str, Any] = field(default_factory=dict)
     # A user's own model (its file, size, sha256, inputs, outputs and loader); None: a built-in model.

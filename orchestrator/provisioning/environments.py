@@ -1,8 +1,11 @@
 """Runtime environments for the local launcher: one virtual environment per images/<env>/requirements.txt.
 
 A venv is built on first use under the ignored cache and rebuilt when its requirements file changes, so a venv
-and the runtime's Docker image install the same pinned versions. An existing interpreter can stand in for a
-venv (a cluster's module-provided framework, a machine with no package index): it is used as is.
+and the runtime's Docker image install the same pinned versions. An environment folder that also holds a
+package.json (a Node.js client's, e.g. images/onnxruntime-node/) gets its package-lock.json installed by `npm ci`
+into the venv's folder (node_modules/ beside bin/), and its lockfile is part of the venv's identity. An existing
+interpreter can stand in for a venv (a cluster's module-provided framework, a machine with no package index): it is
+used as is.
 """
 from __future__ import annotations
 
@@ -23,6 +26,7 @@ logger = logging.getLogger(__name__)
 # The venv's bundled pip (23.x on Python 3.11) crashes resolving transformers' tree; a current pip does not.
 PIP_VERSION = "26.3"
 _STAMP = "greenrt-requirements.sha256"
+NODE_PACKAGE_FILES = ("package.json", "package-lock.json")
 
 
 class EnvironmentBuildError(RuntimeError):
@@ -40,7 +44,26 @@ class EnvironmentState:
 def requirements_digest(requirements: Path) -> str:
     # The interpreter's version is part of the identity: a venv is tied to the Python that made it.
     payload = requirements.read_bytes() + sys.version.encode()
+    for name in NODE_PACKAGE_FILES:
+        if (requirements.parent / name).is_file():
+            payload += (requirements.parent / name).read_bytes()
     return hashlib.sha256(payload).hexdigest()
+
+
+def npm_steps(folder: Path, venv: Path) -> list[list[str]]:
+    """`npm ci` of the environment folder's lockfile into the venv's folder, where the folder has a package.json.
+    Install scripts are off: they download (onnxruntime-node's fetches CUDA add-ons from a host that may be
+    unreachable; its CPU binaries are in the package itself), and a build must install exactly the lockfile."""
+    if not (folder / "package.json").is_file():
+        return []
+    if not (folder / "package-lock.json").is_file():
+        raise EnvironmentBuildError(f"{folder / 'package.json'} has no package-lock.json beside it (npm ci needs one)")
+    npm = shutil.which("npm")
+    if npm is None:
+        raise EnvironmentBuildError(f"environment {folder.name} needs npm (Debian's nodejs and npm packages: "
+                                    "`make system-packages`)")
+    copies = [["cp", str(folder / name), str(venv / name)] for name in NODE_PACKAGE_FILES]
+    return [*copies, [npm, "ci", "--prefix", str(venv), "--ignore-scripts", "--no-audit", "--no-fund"]]
 
 
 class EnvironmentManager:
@@ -109,6 +132,7 @@ class EnvironmentManager:
             [sys.executable, "-m", "venv", str(venv)],
             [str(python), "-m", "pip", "install", "-q", f"pip=={PIP_VERSION}"],
             [str(python), "-m", "pip", "install", "-q", "-r", str(requirements), "--build-constraint", str(constraints)],
+            *npm_steps(requirements.parent, venv),
         ]
         with open(log_path, "w") as log:
             for step in steps:
