@@ -16,7 +16,8 @@ static_assert(std::endian::native == std::endian::little, "the inputs file is li
 const std::map<std::string, torch::ScalarType> kDtypes = {
     {"float32", torch::kFloat32}, {"float64", torch::kFloat64}, {"float16", torch::kFloat16},
     {"int64", torch::kInt64},     {"int32", torch::kInt32},     {"int16", torch::kInt16},
-    {"int8", torch::kInt8},       {"uint8", torch::kUInt8},     {"bool", torch::kBool}};
+    {"int8", torch::kInt8},       {"uint8", torch::kUInt8},     {"uint16", torch::kUInt16},
+    {"uint32", torch::kUInt32},   {"uint64", torch::kUInt64},   {"bool", torch::kBool}};
 
 std::string valid_dtypes() {
   std::string out;
@@ -42,8 +43,10 @@ NamedTensors read_inputs_file(const std::string& index_path) {
   } catch (const nlohmann::json::exception& e) {
     throw std::runtime_error("inputs file " + index_path + ": not valid JSON (" + e.what() + ")");
   }
-  if (!index.is_object() || !index.contains("inputs") || !index["inputs"].is_array())
-    throw std::runtime_error("inputs file " + index_path + ": expected {\"inputs\": [...]}");
+  // runners/inputs_file.py FORMAT and VERSION.
+  if (!index.is_object() || index.value("format", "") != "greenrt-inputs" || index.value("version", 0) != 1 ||
+      !index.contains("inputs") || !index["inputs"].is_array())
+    throw std::runtime_error("inputs file " + index_path + ": not a greenrt-inputs index of version 1");
   NamedTensors out;
   for (const auto& entry : index["inputs"]) {
     try {
