@@ -33,15 +33,16 @@ class InputsFileError(ValueError):
 
 def write_inputs(folder: str | Path, arrays: dict[str, np.ndarray]) -> Path:
     """Write `arrays` (in their order) into `folder` and return the index's path."""
+    arrays = {name: np.asarray(array) for name, array in arrays.items()}
+    for name, array in arrays.items():  # every input checked before anything is written
+        if array.dtype.name not in DTYPES:
+            raise InputsFileError(f"input {name}: dtype {array.dtype.name} has no place in the inputs file; valid: "
+                                  f"{', '.join(DTYPES)}")
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     entries: list[dict[str, Any]] = []
     for position, (name, array) in enumerate(arrays.items()):
-        array = np.asarray(array)
-        dtype = str(array.dtype)
-        if dtype not in DTYPES:
-            raise InputsFileError(f"input {name}: dtype {dtype} has no place in the inputs file; valid: "
-                                  f"{', '.join(DTYPES)}")
+        dtype = array.dtype.name
         data = np.ascontiguousarray(array, dtype=array.dtype.newbyteorder("<")).tobytes()
         file = f"input-{position}.bin"
         (folder / file).write_bytes(data)

@@ -15,7 +15,6 @@ from onnx import TensorProto, helper
 
 from models.inputs import make_inputs
 from models.registry import get_model
-from runners.inputs_file import read_inputs, write_model_inputs
 from runners.loop import output_digest
 from runners.protocol import Budget
 
@@ -46,27 +45,6 @@ def identity_model(path: Path, inputs: dict[str, np.ndarray]) -> Path:
     model.ir_version = 8
     onnx.save(model, path)
     return path
-
-
-@pytest.mark.parametrize("model, options", [("mobilenet_v2", {}), ("bert-base-uncased", {"seq_len": 16})])
-def test_the_inputs_file_holds_make_inputs_arrays_to_the_bit(tmp_path, model, options):
-    spec = get_model(model)
-    expected = make_inputs(spec, 3, 7, spec.resolve_options(options))
-    read = read_inputs(write_model_inputs(tmp_path, model, 3, 7, options))
-    assert list(read) == list(expected)
-    for name, array in expected.items():
-        assert read[name].dtype == array.dtype and read[name].shape == array.shape
-        assert read[name].tobytes() == array.tobytes()
-
-
-def test_a_changed_input_file_is_refused(tmp_path):
-    from runners.inputs_file import InputsFileError
-
-    index = write_model_inputs(tmp_path, "mobilenet_v2", 1, 0)
-    blob = tmp_path / json.loads(index.read_text())["inputs"][0]["file"]
-    blob.write_bytes(blob.read_bytes()[:-4] + b"\0\0\0\0")
-    with pytest.raises(InputsFileError, match="does not match"):
-        read_inputs(index)
 
 
 @pytest.mark.parametrize("model, options", [("mobilenet_v2", {}), ("bert-base-uncased", {"seq_len": 16})])
