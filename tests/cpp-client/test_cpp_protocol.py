@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import time
@@ -11,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from cpp_client_helpers import command, make_request, run_client, write_request
+from cpp_client_helpers import ROOT, command, make_request, run_client, write_request
 from runners.protocol import Budget, RunResult, from_dict, to_dict
 
 
@@ -112,17 +113,26 @@ def test_an_inputs_file_that_does_not_match_its_index_is_a_bad_request(runner, a
     _refused(run_client(tmp_path, "cpp", request), "bad-request", 1, "does not hold exactly")
 
 
+def _cpu_seconds(pid: int) -> float:
+    fields_ = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields_[11]) + int(fields_[12])) / os.sysconf("SC_CLK_TCK")  # utime + stime
+
+
 @pytest.mark.parametrize("client", ["cpp", "python"])
 def test_sigterm_mid_window_ends_the_run_without_a_result(runner, artifacts, inputs_index, tmp_path, client):
     """As the Python runner: SIGTERM's default action ends the process (the orchestrator records "killed"), no
     result and no half-written file is left."""
     request = make_request(tmp_path, "torchscript", client, artifacts, inputs_index,
-                           budget=Budget(warmup_iterations=1, min_iterations=1, min_seconds=120))
+                           budget=Budget(warmup_iterations=1, min_iterations=1, min_seconds=300))
     path = write_request(tmp_path, request)
     process = subprocess.Popen(command(client, path), stderr=subprocess.PIPE, text=True,
-                               env={"PYTHONPATH": str(Path(__file__).resolve().parents[2]), "PATH": "/usr/bin:/bin"})
-    time.sleep(15)  # load and warm-up are well under this; the window lasts 120 s
+                               env={**os.environ, "PYTHONPATH": str(ROOT)})
+    # Load and warm-up take a few CPU-seconds (Python's import of torch the most): past 12, it is in the window.
+    deadline = time.monotonic() + 240
+    while _cpu_seconds(process.pid) < 12 and time.monotonic() < deadline:
+        assert process.poll() is None, process.stderr.read()
+        time.sleep(0.5)
     assert process.poll() is None
     process.send_signal(signal.SIGTERM)
     assert process.wait(timeout=60) == -signal.SIGTERM
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name])
+    assert sorted(p.name for p in tmp_path.iterdir()) == [path.name]

@@ -6,6 +6,7 @@
 #include <map>
 
 #include <nlohmann/json.hpp>
+#include <openssl/evp.h>
 
 namespace greenrt {
 namespace {
@@ -18,6 +19,16 @@ const std::map<std::string, torch::ScalarType> kDtypes = {
     {"int64", torch::kInt64},     {"int32", torch::kInt32},     {"int16", torch::kInt16},
     {"int8", torch::kInt8},       {"uint8", torch::kUInt8},     {"uint16", torch::kUInt16},
     {"uint32", torch::kUInt32},   {"uint64", torch::kUInt64},   {"bool", torch::kBool}};
+
+std::string sha256_hex(const void* data, size_t n) {
+  unsigned char md[EVP_MAX_MD_SIZE];
+  unsigned int len = 0;
+  EVP_Digest(data, n, md, &len, EVP_sha256(), nullptr);
+  static const char* hex = "0123456789abcdef";
+  std::string out;
+  for (unsigned int i = 0; i < len; ++i) out += {hex[md[i] >> 4], hex[md[i] & 15]};
+  return out;
+}
 
 std::string valid_dtypes() {
   std::string out;
@@ -65,6 +76,8 @@ NamedTensors read_inputs_file(const std::string& index_path) {
       if (data.gcount() != expected || data.peek() != std::ifstream::traits_type::eof())
         throw std::runtime_error("input " + name + ": " + file.string() + " does not hold exactly " +
                                  std::to_string(expected) + " bytes of " + dtype + " for shape " + entry["shape"].dump());
+      if (entry.contains("sha256") && entry["sha256"] != sha256_hex(tensor.data_ptr(), tensor.nbytes()))
+        throw std::runtime_error("input " + name + ": " + file.string() + " does not match the index's sha256");
       out.emplace_back(name, tensor);
     } catch (const nlohmann::json::exception& e) {
       throw std::runtime_error("inputs file " + index_path + ": an entry lacks name, dtype, shape or file (" +

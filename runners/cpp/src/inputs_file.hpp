@@ -1,6 +1,6 @@
 // The inputs file (runners/inputs_file.py writes it): a JSON index {"format": "greenrt-inputs", "version": 1,
 // "inputs": [{"name", "dtype", "shape", "file", ...}]} and one raw little-endian .bin per input, `file` relative to
-// the index's folder; the size is checked here (the index's sha256 is the Python reader's check). The inputs are the Python
+// the index's folder; each file's size and sha256 are checked against the index. The inputs are the Python
 // runner's own (models/inputs.py, seeded), so both clients run on the same bytes.
 #pragma once
 
