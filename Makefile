@@ -12,6 +12,7 @@ FRAMEWORK_TESTS := $(addprefix test-,torch tensorflow mxnet openvino litert onnx
 
 .PHONY: setup system-packages engine envs images cpu-images sweep test lint test-unit test-host $(FRAMEWORK_TESTS) bench clean gpu-wheels gpu-check
 .PHONY: test-node-client
+.PHONY: cpp-runner test-cpp-client
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,9 @@ setup: $(VENV)/.installed
 # for Debian's python3; a pyenv or python.org build brings its own include/ folder). chromium: the report's test
 # opens report.html in a real headless browser (tests/host/report/test_report_in_browser.py).
 SYSTEM_PACKAGES := libgomp1 libquadmath0 gcc g++ python3-dev debootstrap chromium
+# The C++ client of PyTorch (runners/cpp/) builds with CMake against the torch wheel's libtorch, nlohmann/json, OpenSSL's
+# SHA-256 and zlib's CRC-32.
+SYSTEM_PACKAGES += cmake nlohmann-json3-dev libssl-dev zlib1g-dev
 # Node.js and npm for the onnxruntime-node environment (npm ci of its lockfile): Debian's, where none is on PATH
 # (checked by command, not package: a NodeSource nodejs provides npm itself).
 system-packages:
@@ -75,7 +79,7 @@ sweep: setup system-packages
 	$(GREENRT) sweep $(if $(CONFIG),--config $(CONFIG)) $(if $(OUT),--out $(OUT)) \
 		$(if $(PYTHON_RUNTIME),--python $(PYTHON_RUNTIME))
 
-test: lint test-host $(FRAMEWORK_TESTS) test-node-client
+test: lint test-host $(FRAMEWORK_TESTS) test-node-client test-cpp-client
 
 # ruff (pinned in the dev extra; rules in pyproject.toml): pyflakes and syntax errors everywhere, docstrings on the
 # public Python API. It checks, it never rewrites.
@@ -111,6 +115,17 @@ $(FRAMEWORK_TESTS): test-%: envs
 # onnxruntime-node environment (its Python and the node_modules/ that npm ci put beside it).
 test-node-client: envs
 	python=$$($(GREENRT) env python onnxruntime-node) && $$python -m pytest tests/node-client
+
+# The C++ client of PyTorch: greenrt-torch-runner built against the torch environment's libtorch into its bin/
+# (runners/cpp/build.sh; cmake's build folder beside the environment, so only what changed is rebuilt).
+cpp-runner: envs system-packages
+	python=$$($(GREENRT) env python torch) && sh runners/cpp/build.sh $$python
+
+# Its tests, in the torch environment: the protocol, and its outputs against the Python client of the same artifact.
+test-cpp-client: cpp-runner
+	python=$$($(GREENRT) env python torch) && \
+	$$python -m pip install -q pytest==9.2.0 pytest-timeout==2.4.0 && \
+	$$python -m pytest tests/cpp-client
 
 # The harness's own cost: runner loop against a bare loop per framework, and the sampler's CPU use; each runner
 # against the benchmark tool its runtime's wheel ships (bench/vendor_tools.py).

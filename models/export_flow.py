@@ -79,6 +79,8 @@ class SourceExporter:
     source: str  # the framework as messages name it ("torch", "TensorFlow", "MXNet")
     exporters: tuple[str, ...]  # valid ExportRequest.exporter values, the default first
     distributions: tuple[str, ...]  # recorded in ExportResult.versions
+    # A format the exporter writes and verifies itself (models/torch_artifacts.py); None: TARGETS[target].
+    target_format: TargetFormat | None = None
 
     def resolve_opset(self, requested: int | None) -> int | None:
         """The opset to convert to (None: the converter's default); ExportError (bad-request) for an invalid one."""
@@ -130,7 +132,7 @@ def run_export(request: ExportRequest, source: SourceExporter) -> ExportResult:
         if request.target != source.target:
             raise ExportError(f"{type(source).__name__} converts to {source.target}, not {request.target!r}",
                               "unsupported")
-        target = TARGETS[source.target]
+        target = source.target_format or TARGETS[source.target]
         try:
             spec = get_model(request.model)
             options = spec.resolve_options(request.model_options)

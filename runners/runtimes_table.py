@@ -230,6 +230,11 @@ FAMILIES: tuple[Family, ...] = (
     # vLLM loads the checkpoint folder as is; GPU only, unverified here (no GPU, no wheel for this host: FINDINGS).
     Family("vllm", "hf", "runners.adapters.vllm_engine", "VllmAdapter", {"cuda": "vllm"}, precisions=("fp16",),
            kind=GENERATIVE),
+    # client languages (issue 25): the torch model saved as a file (models/torch_artifacts.py) that Python runs here
+    # (runners/adapters/torch_artifact.py) and C++ runs through libtorch (runners/cpp/, runtime id suffix "@cpp").
+    Family("torch", "torchscript", "runners.adapters.torch_artifact", "TorchScriptAdapter", {"cpu": "torch"},
+           precisions=("fp32",)),
+    Family("torch", "aoti", "runners.adapters.torch_artifact", "AotiAdapter", {"cpu": "torch"}, precisions=("fp32",)),
 )
 
 GENERATIVE_FAMILIES = tuple(f for f in FAMILIES if f.generative)
@@ -256,7 +261,10 @@ GENERATIVE_EXPORTERS: dict[tuple[str, str], str] = {
 # SOURCE framework for ONNX and TFLite, the DESTINATION runtime's for a generative runtime's format.
 EXPORTERS: dict[tuple[str, str], str] = {**{(f, "onnx"): e for f, e in ONNX_EXPORTERS.items()},
                                          **{(f, "tflite"): e for f, e in TFLITE_EXPORTERS.items()},
-                                         **GENERATIVE_EXPORTERS}
+                                         **GENERATIVE_EXPORTERS,
+                                         # client languages (issue 25): files other clients load
+                                         ("torch", "torchscript"): "models.torch_artifacts:export_torchscript",
+                                         ("torch", "aoti"): "models.torch_artifacts:export_aoti"}
 
 
 def converted_format(model_format: str) -> tuple[str, str] | None:
