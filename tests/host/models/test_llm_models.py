@@ -58,3 +58,22 @@ def test_prompts_are_seeded_ids_above_the_special_ones():
     assert prompt_ids(0, 1, 2000, 4).min() == 3  # a vocabulary of 4 leaves id 3 only
     with pytest.raises(ValueError, match="no ids above the special ones"):
         prompt_ids(0, 1, 4, 3)
+
+
+@pytest.mark.parametrize(("change", "said"), [
+    ({"model": "resnet50"}, "no built-in generative model 'resnet50' to make a checkpoint of; valid: llama-tiny"),
+    ({"precision": "int4"}, "the checkpoint is made in fp32"),
+    ({"weights": {"kind": "file", "path": "/w.safetensors"}}, "made from seeded random weights"),
+])
+def test_the_checkpoint_exporter_refuses_what_it_does_not_make_before_writing(tmp_path, change, said):
+    from models.llm.checkpoint import export_checkpoint
+    from runners.protocol import ExportRequest, Weights
+
+    if "weights" in change:
+        change = {**change, "weights": Weights(**change["weights"])}
+    request = ExportRequest(**{**dict(framework="torch", model="llama-tiny", target="hf-checkpoint",
+                                      output_path=str(tmp_path / "out"), result_path=str(tmp_path / "r.json")),
+                               **change})
+    result = export_checkpoint(request)
+    assert result.status == "error" and result.error.kind == "bad-request" and said in result.error.message
+    assert list(tmp_path.iterdir()) == []

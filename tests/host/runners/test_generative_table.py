@@ -74,3 +74,11 @@ def test_the_kv_cache_option_of_transformers_is_checked():
     assert table.option_refusal("torch", "transformers", "cpu", "cache_implementation", "static") is None
     assert "valid: dynamic, static" in table.option_refusal("torch", "transformers", "cpu", "cache_implementation",
                                                             "offloaded")
+
+
+def test_a_family_is_implemented_once_its_adapter_module_is_in_the_checkout():
+    from dataclasses import replace
+
+    assert table.adapter_present(table.find("torch", "transformers"))
+    assert table.adapter_present(table.find("torch", "native"))
+    assert not table.adapter_present(replace(table.find("vllm", "hf"), module="runners.adapters.not_written_yet"))
