@@ -48,8 +48,10 @@ SDISTS: dict[str, tuple[str, str]] = {
                "832db0699007f1be95a7e41ef12e88926b02ba836461e36a36372db2760c1a2e"),
 }
 SCRIPT = "convert_hf_to_gguf.py"
-# What is taken from the sdist's vendor/llama.cpp/: the script, its package, and llama.cpp's licence.
-SCRIPT_MEMBERS = (SCRIPT, "conversion/", "LICENSE")
+# What is taken from the sdist's vendor/llama.cpp/: the script, its package, the gguf-py it is written against (PyPI's
+# gguf 0.19.0 lacks what this script uses, e.g. gguf.LazyChunkedTensor), and llama.cpp's licence.
+GGUF_PY = "gguf-py/"
+SCRIPT_MEMBERS = (SCRIPT, "conversion/", GGUF_PY, "LICENSE")
 CHECKPOINT_FILES = ("config.json", "generation_config.json", "model.safetensors", "model.safetensors.index.json")
 VERSIONED = ("llama_cpp_python", "gguf", "torch", "transformers", "sentencepiece", "numpy")
 PROBE_TOKENS = [1, 3, 4, 5]  # bos and three ordinary ids: what the load check evaluates
@@ -72,8 +74,9 @@ def fetch_scripts(version: str | None = None) -> Path:
     first time (downloaded, sha256-checked, only SCRIPT_MEMBERS extracted, renamed into place when complete)."""
     version = version or installed_llama_cpp_version()
     target = scripts_dir(version)
-    if (target / SCRIPT).is_file():
+    if all((target / member.rstrip("/")).exists() for member in SCRIPT_MEMBERS):
         return target
+    shutil.rmtree(target, ignore_errors=True)  # an older or partial layout: taken again
     if version not in SDISTS:
         raise RuntimeError(f"no pinned sdist for llama-cpp-python {version} (known: {', '.join(SDISTS)}): add its URL "
                            f"and sha256 to SDISTS in {Path(__file__).name}")
@@ -118,12 +121,13 @@ def stage_checkpoint(source: Path, staged: Path, config: dict) -> dict:
 
 
 def run_converter(scripts: Path, checkpoint: Path, outfile: Path) -> float:
-    """convert_hf_to_gguf.py checkpoint -> outfile (f32); its seconds. The pip-installed gguf package is used
-    (NO_LOCAL_GGUF: the sdist's gguf-py is not taken)."""
+    """convert_hf_to_gguf.py checkpoint -> outfile (f32); its seconds. The script puts the sdist's own gguf-py first
+    on its path (the gguf it is written against; greenrt reads GGUF headers with the pip-installed gguf)."""
     t0 = time.perf_counter()
     proc = subprocess.run([sys.executable, str(scripts / SCRIPT), str(checkpoint), "--outfile", str(outfile),
                            "--outtype", "f32"], capture_output=True, text=True,
-                          env={**os.environ, "NO_LOCAL_GGUF": "1", "HF_HUB_OFFLINE": "1"})
+                          env={**{k: v for k, v in os.environ.items() if k != "NO_LOCAL_GGUF"},
+                               "HF_HUB_OFFLINE": "1"})
     if proc.returncode != 0 or not outfile.is_file():
         tail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-12:])
         raise ConversionError(f"{SCRIPT} failed (exit {proc.returncode}):\n{tail}")

@@ -13,9 +13,10 @@ no tokenizer is needed, nor loaded) with greedy decoding and exactly N new token
   the loop's (decode time over N).
 
 first_token_ns: at batch 1 a streamer (StreamerBase.write, called with the first new token) stamps
-time.monotonic_ns(); at batch > 1 GenAI refuses a streamer, so it is the call's start stamp plus the pipeline's own
-time to first token (PerfMetrics raw m_times_to_first_token, measured inside generate on the steady clock, which is
-CLOCK_MONOTONIC like time.monotonic_ns()). runtime_facts["first_token_source"] says which.
+time.monotonic_ns(); at batch > 1 GenAI refuses a streamer, so it is the pipeline's own time point of its first
+generation step (PerfMetrics raw m_new_token_times[0], milliseconds on the steady clock, which is CLOCK_MONOTONIC
+like time.monotonic_ns(): checked here against time.monotonic_ns() around generate). runtime_facts says which, and
+at batch 1 how far the streamer's stamp lagged the pipeline's own time point.
 
 Prefill logits: LLMPipeline returns tokens only, so they come from the same IR compiled by openvino.Core with the
 same properties, one forward of the prompt with a fresh state (outside the window).
@@ -51,6 +52,14 @@ def pipeline_properties(precision: str, threads: int | None) -> dict[str, Any]:
     return properties
 
 
+def pipeline_first_token_ns(perf_metrics: Any) -> int | None:
+    """When the pipeline made the first new token of every sequence, as time.monotonic_ns(): its raw metrics'
+    m_new_token_times (one steady-clock time point per generation step, in milliseconds, the batch's step
+    together); the steady clock is CLOCK_MONOTONIC, time.monotonic_ns()'s clock. None where it recorded none."""
+    times = list(perf_metrics.raw_metrics.m_new_token_times)
+    return int(round(float(times[0]) * 1e6)) if times else None
+
+
 def _jsonable(value: Any) -> Any:
     if isinstance(value, (bool, int, float, str)) or value is None:
         return value
@@ -70,6 +79,8 @@ class OpenvinoGenaiAdapter(GenerativeAdapter):
         self.folder: Path | None = None
         self.facts: dict[str, Any] | None = None
         self._streamer = None
+        self._arrays: tuple[np.ndarray, np.ndarray] | None = None
+        self._last_metrics = None
 
     def check_request(self, request: RunRequest) -> None:
         super().check_request(request)
@@ -124,15 +135,22 @@ class OpenvinoGenaiAdapter(GenerativeAdapter):
             "generation_config": {"max_new_tokens": config.max_new_tokens, "min_new_tokens": config.min_new_tokens,
                                   "ignore_eos": config.ignore_eos, "do_sample": config.do_sample},
             "first_token_source": ("a streamer's first write (time.monotonic_ns)" if self._streamer is not None else
-                                   "generate's start stamp + PerfMetrics raw m_times_to_first_token (batch > 1 "
-                                   "refuses a streamer)"),
+                                   "the pipeline's own first-step time point (PerfMetrics raw m_new_token_times[0], "
+                                   "steady clock = CLOCK_MONOTONIC): batch > 1 refuses a streamer"),
             "scheme": converted["quantization"] if converted else None,
         }
 
     def generation_facts(self) -> dict[str, Any]:
         if not self.facts:
             return {}
-        return {"scheme": self.facts["scheme"],
+        lag = None
+        metrics = self._last_metrics
+        if self._streamer is not None and metrics is not None and self._streamer.first_ns is not None:
+            made = pipeline_first_token_ns(metrics)
+            lag = self._streamer.first_ns - made if made is not None else None
+        return {"scheme": (self.facts["scheme"] or {}).get("scheme"),
+                # batch 1: how much later the streamer's stamp came than the pipeline's own time point (last run)
+                "streamer_lag_ns": lag,
                 "cache_defeated": "SchedulerConfig.enable_prefix_caching = False (the paged-attention pipeline's "
                                   "prefix cache would serve the repeated prompt)",
                 "kv_cache_precision": self.properties.get("KV_CACHE_PRECISION",
@@ -156,10 +174,9 @@ class OpenvinoGenaiAdapter(GenerativeAdapter):
             result = self.pipe.generate(prepared, self.config, streamer)
             self.first_token_ns = streamer.first_ns
         else:
-            start = time.monotonic_ns()
             result = self.pipe.generate(prepared, self.config)
-            ttft_us = result.perf_metrics.raw_metrics.m_times_to_first_token
-            self.first_token_ns = start + int(float(ttft_us[0]) * 1000) if len(ttft_us) else None
+            self.first_token_ns = pipeline_first_token_ns(result.perf_metrics)
+        self._last_metrics = result.perf_metrics
         tokens = result.tokens
         lengths = {len(sequence) for sequence in tokens}
         if len(lengths) != 1:

@@ -2,9 +2,11 @@
 
     $(greenrt env python openvino-genai) -m pytest tests/openvino-genai
 
-The checkpoint is llama-tiny's, written by greenrt's own checkpoint exporter (models/llm/checkpoint.py: torch and
-transformers, which this environment has for optimum-intel); the conversions, the runs and the reference run
-(torch/transformers/cpu) go through the runner's CLI (`python -m runners export|run --request`), the way a sweep
+The checkpoint is llama-tiny's, written by greenrt's own checkpoint exporter (models/llm/checkpoint.py) in the
+torch environment, which also makes the reference run (torch/transformers/cpu), as a sweep does: transformers
+cannot be imported in this environment's own processes, where PyPI's CUDA torchvision (required by optimum-intel)
+breaks it (models/llm/convert_openvino.py hides it in the exporter's process). The conversions, the runs and the
+reference run go through the runner's CLI (`python -m runners export|run --request`), the way a sweep
 runs them, and are judged by models/fidelity.py as a sweep judges them.
 """
 from __future__ import annotations
@@ -26,20 +28,34 @@ OPTIONS = {"prompt_tokens": PROMPT, "new_tokens": NEW}
 SEED = 3
 
 
-def runner(command: str, request: dict, folder: Path, timeout: int = 900) -> subprocess.CompletedProcess:
-    """`python -m runners <command> --request FILE` in this environment, from the repository root."""
+def torch_python() -> Path:
+    """The torch environment's interpreter: $GREENRT_TORCH_PYTHON, else the torch venv under the cache ($GREENRT_CACHE,
+    else .cache/), which `make test-openvino-genai` builds first (TEST_ENVS)."""
+    configured = os.environ.get("GREENRT_TORCH_PYTHON")
+    if configured:
+        return Path(configured)
+    return Path(os.environ.get("GREENRT_CACHE", ROOT / ".cache")) / "envs" / "torch" / "bin" / "python"
+
+
+def runner(command: str, request: dict, folder: Path, timeout: int = 900,
+           python: Path | str = sys.executable) -> subprocess.CompletedProcess:
+    """`python -m runners <command> --request FILE` with `python` (this environment's by default), from the
+    repository root."""
     path = folder / f"{command}-{request.get('run_id', request.get('precision', 'x'))}.request.json"
     path.write_text(json.dumps(request))
-    return subprocess.run([sys.executable, "-m", "runners", command, "--request", str(path)], cwd=ROOT,
+    return subprocess.run([str(python), "-m", "runners", command, "--request", str(path)], cwd=ROOT,
                           env={**os.environ, "PYTHONPATH": str(ROOT)}, capture_output=True, text=True,
                           timeout=timeout)
 
 
 def make_checkpoint(folder: Path) -> Path:
-    """llama-tiny's Hugging Face checkpoint (seed-0 weights), by greenrt's exporter, through the runner's CLI."""
+    """llama-tiny's Hugging Face checkpoint (seed-0 weights), by greenrt's exporter in the torch environment (where
+    a sweep makes it), through the runner's CLI."""
     request = {"framework": "torch", "model": MODEL, "target": "hf-checkpoint", "output_path": str(folder / "hf"),
                "result_path": str(folder / "hf.json")}
-    proc = runner("export", request, folder)
+    python = torch_python()
+    assert python.exists(), f"no torch environment at {python}: `greenrt env build torch` first"
+    proc = runner("export", request, folder, python=python)
     assert proc.returncode == 0, proc.stderr[-3000:]
     return folder / "hf"
 
@@ -66,14 +82,14 @@ def run_request(folder: Path, artifact: Path, batch_size: int = 1, precision: st
 
 def torch_reference(folder: Path, checkpoint: Path, batch_size: int) -> dict[str, np.ndarray]:
     """The reference run (torch/transformers/cpu at fp32, the orchestrator's reference runtime) on the checkpoint,
-    through the runner's CLI in this environment (it has torch and transformers): its saved outputs (tokens,
-    prefill logits, decode margins)."""
+    in the torch environment as a sweep runs it, through the runner's CLI: its saved outputs (tokens, prefill
+    logits, decode margins)."""
     name = f"reference-b{batch_size}"
     request = {"run_id": name, "runtime": "torch/transformers/cpu", "model": MODEL, "batch_size": batch_size,
                "input_seed": SEED, "threads": 2, "model_options": OPTIONS, "artifact_path": str(checkpoint),
                "budget": {"warmup_iterations": 0, "min_iterations": 1},
                "result_path": str(folder / f"{name}.result.json"), "outputs_path": str(folder / f"{name}.npz")}
-    proc = runner("run", request, folder)
+    proc = runner("run", request, folder, python=torch_python())
     assert proc.returncode == 0, proc.stderr[-3000:]
     with np.load(request["outputs_path"]) as saved:
         return dict(saved)

@@ -59,7 +59,7 @@ def test_batch_two_takes_the_first_token_from_the_pipelines_own_metrics(referenc
     result, outputs = _run(tmp_path, run_request(tmp_path, ir_fp32[0], batch_size=2))
     assert result.status == "ok", result.error
     _check_phases(result, 2)
-    assert result.runtime_facts["first_token_source"].startswith("generate's start stamp")
+    assert result.runtime_facts["first_token_source"].startswith("the pipeline's own first-step time point")
     report = compare_outputs(reference[2], outputs, precision="fp32")
     assert report["faithful"] is True, report["verdict"]
 
