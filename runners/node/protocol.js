@@ -104,7 +104,7 @@ function newResult(request) {
     window_start_ns: null, window_end_ns: null, iterations: 0, latencies_ns: [], load_seconds: null,
     warmup_seconds: null, warmup_iterations: 0, engine_build_seconds: null, peak_host_rss_bytes: null,
     peak_device_bytes: null, output_digest: null, process_start_ns: null, first_inference_ns: null,
-    node_placement: null, runtime_facts: null, schema: SCHEMA_VERSION};
+    node_placement: null, runtime_facts: null, generation: null, schema: SCHEMA_VERSION};
 }
 
 // The protocol's error record: a RunnerError's own message, any other error's name and message.

@@ -126,6 +126,7 @@ json result_json(const RunResult& r) {
           {"first_inference_ns", or_null(r.first_inference_ns)},
           {"node_placement", nullptr},
           {"runtime_facts", r.runtime_facts},
+          {"generation", nullptr},  // a generative run's phases: none in a classifier client
           {"schema", kSchemaVersion}};
 }
 
