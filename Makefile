@@ -120,6 +120,14 @@ bench: envs engine
 	$(BIN)/python bench/time_share.py --out bench/out/time-share.json
 	$(BIN)/python bench/write_report.py bench/out BENCHMARKS.md
 
+# How close `greenrt plan`'s time estimate comes to `make sweep` from a fresh clone and with everything built
+# (bench/plan_accuracy.py, about 25 minutes on 2 cores, alone on the host): BENCHMARKS.md's section of it.
+.PHONY: bench-plan
+bench-plan: setup
+	mkdir -p bench/out
+	$(BIN)/python bench/plan_accuracy.py --out bench/out/plan-accuracy.json
+	$(BIN)/python bench/write_report.py bench/out BENCHMARKS.md plan-accuracy
+
 # `make gpu-check` on a real NVIDIA host without Docker or network (bench/gpu_check.py; docs/nvidia-host.md says what it
 # checks). What greenrt's host side needs beyond that machine's python3 travels as CPython wheels in .whl/
 # (git-ignored), at the versions of this host venv (bench/gpu_check_wheels.py lists them): `make gpu-wheels` here,

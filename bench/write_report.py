@@ -14,6 +14,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from adaptive_simulation import section as adaptive_section  # noqa: E402
 from gpu_check_report import section as gpu_check_section  # noqa: E402
+from plan_accuracy import section as plan_accuracy_section  # noqa: E402
 from vendor_tools_report import section as vendor_tools_section  # noqa: E402
 
 
@@ -123,6 +124,9 @@ def _loads(run: dict) -> list[float]:
             for load in figures[c].get("load_1m", [])]
 
 
+PLAN_ACCURACY_HEADING = "## The time estimate against the sweep it estimates"
+
+
 def replace_section(text: str, heading: str, body: list[str]) -> str:
     """text with the section that starts with `heading` (up to the next '## ') replaced by heading and body."""
     start = text.index(heading)
@@ -186,8 +190,18 @@ def main(out_dir: str, target: str, only: str | None = None) -> None:
             heading, SCALE_HEADING, 1))
         print(f"wrote the Scale section of {target}")
         return
+    if only == "plan-accuracy":  # `make bench-plan` (25 minutes alone on the host): its section, the rest kept
+        text = Path(target).read_text()
+        body = plan_accuracy_section(json.loads((folder / "plan-accuracy.json").read_text()))
+        heading = PLAN_ACCURACY_HEADING
+        text = (replace_section(text, heading, body) if heading in text
+                else text.rstrip("\n") + "\n\n" + "\n".join([heading, "", *body, ""]))
+        Path(target).write_text(text)
+        print(f"wrote the plan accuracy section of {target}")
+        return
     if only is not None:
-        raise SystemExit(f"write_report.py: unknown section {only!r}; valid: scale (or none: the whole page)")
+        raise SystemExit(f"write_report.py: unknown section {only!r}; valid: scale, plan-accuracy (or none: the "
+                         "whole page)")
     sampler = json.loads((folder / "sampler.json").read_text())
     overheads = [json.loads(p.read_text()) for p in sorted(folder.glob("overhead-*.json"))]
     text = [
@@ -228,6 +242,9 @@ def main(out_dir: str, target: str, only: str | None = None) -> None:
     if (folder / "time-share.json").exists():
         text += ["## Time spent measuring: a repeat sweep with the study's proportions", "",
                  *time_share_section(json.loads((folder / "time-share.json").read_text())), ""]
+    if (folder / "plan-accuracy.json").exists():  # `make bench-plan`
+        text += [PLAN_ACCURACY_HEADING, "",
+                 *plan_accuracy_section(json.loads((folder / "plan-accuracy.json").read_text())), ""]
     if (folder / "gpu-check.json").exists():  # `make gpu-check` on an NVIDIA host (bench/gpu_check.py)
         text += [*gpu_check_section(json.loads((folder / "gpu-check.json").read_text())), ""]
     Path(target).write_text("\n".join(text))

@@ -8,6 +8,7 @@ made again by the sweep, and the estimate says so ("looked up by name").
 """
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 from typing import Callable, Iterable
@@ -92,10 +93,11 @@ def history_runs(folders: Iterable[Path], say: Callable[[str], None] = lambda li
 def budget_for(cfg: SweepConfig, plan: Plan, history: list[MeasuredRun], prep: list[PrepItem],
                measurement: Measurement) -> TimeBudget:
     """The host's GPUs (an adaptive cooldown watches them, else it waits its minimum) and energy sensors (without
-    one there is no idle baseline to measure) come from its probe."""
+    one there is no idle baseline to measure) come from its probe; the CPU cores a run may use (a CPU cell's guessed
+    latency) from this process's affinity."""
     cells = list(dict.fromkeys(run.cell.key for run in plan.runs))
     return estimate(cfg, cells, history, prep, gpus=bool(measurement.gpus),
-                    sensors=bool(measurement.sensors))
+                    sensors=bool(measurement.sensors), cores=len(os.sched_getaffinity(0)))
 
 
 def plan_estimate(cfg: SweepConfig, plan: Plan, history: list[Path], images: ImageManager | None,

@@ -17,25 +17,27 @@ from statistics import median
 from typing import Any, Iterable, Sequence
 
 from orchestrator.planning.config import SweepConfig
+from orchestrator.planning.model_costs import CPU_GFLOPS_PER_CORE, cpu_latency_guess, export_guess
 
 CONFIG, GUESS = "config budget", "guess"
-# Guesses where neither the config nor a measurement says: a framework's import and a model's load and first
-# results, a venv from pinned wheels (16 to 83 s each here, with pip's cache), an export (8 s for MobileNetV2 from
-# MXNet to 434 s for BERT from TensorFlow here), an int8 copy, the version probe each needed environment answers
-# during preparation, the tables and report at the end.
-# A native framework's import and model build (PyTorch, TensorFlow: 22-56 s on this project's loaded 2-core VM)
-# against a converted model's session (ONNX Runtime: 1-7 s there); the rest of a run (start-up of the runner's
-# process, writing the result, accounting): 7-15 s and 2-5 s there.
-LOAD_GUESS_S = {"native": 25.0, "converted": 3.0}
-OTHER_GUESS_S = {"native": 8.0, "converted": 3.0}
-WINDOW_GUESS_S = 1.0  # measure.min_seconds = 0: the window is min_iterations inferences, of unknown latency
-WARMUP_GUESS_S = 0.5  # warmup.seconds = 0: warmup.iterations inferences, of unknown latency
-ENVIRONMENT_GUESS_S = 120.0
-EXPORT_GUESS_S = 60.0
+# Guesses where neither the config nor a measurement says. Measured on a quiet 2-core VM (configs/quick.toml from a
+# fresh clone, 2026-12-07): a venv from pinned wheels with pip's cache took 9 to 37 s; a native framework's import
+# and model build 2.0 to 4.9 s (PyTorch, TensorFlow, MXNet; 22-56 s on the same VM under a load of 8-14), a
+# converted model's session 0.1 to 1.0 s (ONNX Runtime); the rest of a run (the runner's start-up and exit,
+# writing its result, accounting) 0.7 s in the median; the tables and report 25 s. A window's and a warm-up's
+# length follow the model's operations where model_costs.py counts them, else the flat guesses below.
+LOAD_GUESS_S = {"native": 3.5, "converted": 0.5}
+OTHER_GUESS_S = {"native": 1.0, "converted": 0.7}
+WINDOW_GUESS_S = 1.0  # measure.min_seconds = 0 and no operation count: min_iterations inferences of unknown latency
+WARMUP_GUESS_S = 0.5  # warmup.seconds = 0 and no operation count: warmup.iterations inferences of unknown latency
+ENVIRONMENT_GUESS_S = 40.0
+EXPORT_GUESS_S = 60.0  # a model greenrt has no size for (model_costs.export_guess otherwise)
 INT8_GUESS_S = 60.0
-REFERENCE_GUESS_S = 20.0
+REFERENCE_GUESS_S = 20.0  # a model without an operation count; else its native load, one inference and the rest
 CHECK_GUESS_S = 3.0
-FINISH_GUESS_S = 30.0  # greenrt's start-up and probe (8 s here under load), tables and report (30 s)
+FINISH_GUESS_S = 30.0  # greenrt's start-up and probe, tables and report
+OPERATIONS_GUESS = f"{GUESS} from the model's operations at {CPU_GFLOPS_PER_CORE:g} GFLOP/s per core"
+SIZE_GUESS = f"{GUESS} from the model's size"
 PHASES = ("load", "warm-up", "window", "other")
 
 
@@ -200,14 +202,19 @@ def _earlier(groups: dict[tuple[str, str], list[MeasuredRun]], cell: str, phase:
     return []
 
 
-def _phase(cfg: SweepConfig, phase: str, cell: str,
-           runs: Sequence[MeasuredRun]) -> tuple[float, float, set[int], str]:
+def _phase(cfg: SweepConfig, phase: str, cell: str, runs: Sequence[MeasuredRun],
+           cores: int | None = None) -> tuple[float, float, set[int], str]:
     """(low, high, the runs used (ids), source) of one run's phase: the median of the earlier runs of its cell (or
-    runtime), else the config's budget, else a guess."""
+    runtime), else the config's budget at the latency the model's operations suggest on `cores` CPU cores, else
+    the config's budget, else a guess."""
     used = {id(r): v for r in runs if (v := _again(cfg, phase, r)) is not None}
     if used:
         figure = median(used.values())
         return figure, figure, set(used), "measured"
+    latency = _latency_guess(cfg, cell, cores)
+    if latency is not None and phase in ("window", "warm-up"):
+        figure = _again(cfg, phase, MeasuredRun(cell, "", True, latency=latency, first_inference=latency))
+        return figure, figure, set(), OPERATIONS_GUESS
     if phase == "window" and cfg.measure.min_seconds > 0:
         return cfg.measure.min_seconds, cfg.measure.min_seconds, set(), CONFIG
     if phase == "warm-up" and cfg.warmup.seconds > 0:
@@ -216,6 +223,15 @@ def _phase(cfg: SweepConfig, phase: str, cell: str,
     guess = {"load": LOAD_GUESS_S[kind], "other": OTHER_GUESS_S[kind], "window": WINDOW_GUESS_S}.get(
         phase, WARMUP_GUESS_S)
     return guess, guess, set(), GUESS
+
+
+def _latency_guess(cfg: SweepConfig, cell: str, cores: int | None) -> float | None:
+    """A CPU cell's seconds per batch from its model's operations (model_costs.py); None on a GPU or where the
+    model has no count."""
+    model, batch, runtime, _ = cell.split("|")
+    if runtime.rsplit("/", 1)[-1] != "cpu":
+        return None
+    return cpu_latency_guess(model, _batch(cell), cores, cfg.model_options.get(model))
 
 
 def _again(cfg: SweepConfig, phase: str, run: MeasuredRun) -> float | None:
@@ -258,9 +274,26 @@ def _reference_seconds(item: PrepItem, by_cell: dict[str, list[MeasuredRun]],
     return median(figures) if figures else None
 
 
-def _preparation(items: Sequence[PrepItem], history: Sequence[MeasuredRun] = ()) -> tuple[Part, ...]:
-    guesses = {"environment": ENVIRONMENT_GUESS_S, "export": EXPORT_GUESS_S, "int8": INT8_GUESS_S,
-               "reference": REFERENCE_GUESS_S}
+def _prep_guess(cfg: SweepConfig | None, item: PrepItem, cores: int | None) -> tuple[float, str]:
+    """(seconds, source) of a preparation item nothing measured: an export from its model's parameters, a reference
+    run from a native load, one inference at the model's operations and the rest; else the flat guess."""
+    if item.kind == "export":
+        seconds = next((export_guess(model) for model in _MODELS_BY_LENGTH if f"-{model}" in item.name), None)
+        if seconds is not None:
+            return seconds, SIZE_GUESS
+    if item.kind == "reference" and item.cell is not None and cfg is not None:
+        latency = _latency_guess(cfg, item.cell, cores)
+        if latency is not None:
+            return LOAD_GUESS_S["native"] + latency + OTHER_GUESS_S["native"], OPERATIONS_GUESS
+    guesses = {"environment": ENVIRONMENT_GUESS_S, "int8": INT8_GUESS_S, "reference": REFERENCE_GUESS_S}
+    return guesses.get(item.kind, EXPORT_GUESS_S), GUESS
+
+
+_MODELS_BY_LENGTH = ("bert-base-uncased", "mobilenet_v2", "resnet50")  # a longer name first: none hides another
+
+
+def _preparation(items: Sequence[PrepItem], history: Sequence[MeasuredRun] = (), cfg: SweepConfig | None = None,
+                 cores: int | None = None) -> tuple[Part, ...]:
     names = {"environment": "environments to build", "export": "exports", "int8": "int8 copies",
              "reference": "reference outputs"}
     parts = []
@@ -273,11 +306,14 @@ def _preparation(items: Sequence[PrepItem], history: Sequence[MeasuredRun] = ())
             continue
         if kind == "environment" and builds:
             todo = [i if i.seconds is not None else replace(i, seconds=median(builds)) for i in todo]
-        known = [s for i in todo if (s := _reference_seconds(i, by_cell, by_runtime)) is not None]
-        guessed = len(todo) - len(known)
-        seconds = sum(known) + guessed * guesses[kind]
-        source = ("measured on this host" if not guessed else GUESS if not known
-                  else f"{len(known)} measured on this host, {guessed} guessed")
+        measured_here = [(i, _reference_seconds(i, by_cell, by_runtime)) for i in todo]
+        known = [s for _, s in measured_here if s is not None]
+        guesses = [_prep_guess(cfg, i, cores) for i, s in measured_here if s is None]
+        seconds = sum(known) + sum(g for g, _ in guesses)
+        labels = {label for _, label in guesses}
+        said = labels.pop() if len(labels) == 1 else GUESS
+        source = ("measured on this host" if not guesses else said if not known
+                  else f"{len(known)} measured on this host, {len(guesses)} {said}")
         parts.append(Part(f"{name} ({len(todo)})", seconds, seconds, source))
     environments = sum(1 for i in items if i.kind == "environment")
     if environments:  # each environment is looked at and answers a version probe, even when all is cached
@@ -288,10 +324,12 @@ def _preparation(items: Sequence[PrepItem], history: Sequence[MeasuredRun] = ())
 
 
 def estimate(cfg: SweepConfig, cells: Sequence[str], history: Sequence[MeasuredRun] = (),
-             prep: Sequence[PrepItem] = (), gpus: bool = True, sensors: bool = True) -> TimeBudget:
+             prep: Sequence[PrepItem] = (), gpus: bool = True, sensors: bool = True,
+             cores: int | None = None) -> TimeBudget:
     """The sweep's time budget. cells: the plan's distinct cell keys (one each, whatever the repetitions); a cell
-    never measured borrows the most alike earlier runs (CHAINS); gpus: whether the host has GPUs an adaptive
-    cooldown watches; sensors: whether it has an energy sensor (else no baseline)."""
+    never measured borrows the most alike earlier runs (CHAINS), else its model's operations on `cores` CPU cores
+    (model_costs.py); gpus: whether the host has GPUs an adaptive cooldown watches; sensors: whether it has an
+    energy sensor (else no baseline)."""
     reps_low, reps_high = repetition_range(cfg.repetitions)
     groups = _groups(history)
     totals = {phase: [0.0, 0.0] for phase in PHASES}
@@ -299,7 +337,7 @@ def estimate(cfg: SweepConfig, cells: Sequence[str], history: Sequence[MeasuredR
     used: dict[str, set[int]] = {phase: set() for phase in PHASES}  # the earlier runs each phase's figures used
     for cell in cells:
         for phase in PHASES:
-            low, high, n, source = _phase(cfg, phase, cell, _earlier(groups, cell, phase))
+            low, high, n, source = _phase(cfg, phase, cell, _earlier(groups, cell, phase), cores)
             totals[phase][0] += low * reps_low
             totals[phase][1] += high * reps_high
             sources[phase][source] += 1
@@ -308,7 +346,7 @@ def estimate(cfg: SweepConfig, cells: Sequence[str], history: Sequence[MeasuredR
     one_low, one_high, cool_source = _cooldown(cfg, history, gpus)
     per_run = [Part(phase, *totals[phase], _range_source(sources[phase], len(used[phase]))) for phase in PHASES]
     per_run.append(Part("cooldown", one_low * max(runs_low - 1, 0), one_high * max(runs_high - 1, 0), cool_source))
-    preparation = _preparation(prep, history)
+    preparation = _preparation(prep, history, cfg, cores)
     baseline = _baseline(cfg, sum(p.low for p in per_run), sum(p.high for p in per_run), sensors)
     return TimeBudget(runs_low, runs_high, preparation, baseline, tuple(per_run),
                       Part("start-up, tables and report", FINISH_GUESS_S, FINISH_GUESS_S, GUESS))

@@ -8,6 +8,7 @@ from types import SimpleNamespace
 import pytest
 
 from orchestrator.planning.config import parse_config
+from orchestrator.planning.model_costs import CPU_GFLOPS_PER_CORE, export_guess, gflop_per_sample
 from orchestrator.planning.time_budget import (CHECK_GUESS_S, CONFIG, EXPORT_GUESS_S, FINISH_GUESS_S, GUESS,
                                                LOAD_GUESS_S, OTHER_GUESS_S, REFERENCE_GUESS_S,
                                                PrepItem, clock, estimate, repetition_range, span)
@@ -57,10 +58,10 @@ def test_known_phase_times_give_exactly_the_expected_estimate():
     assert parts["other"].low == pytest.approx(3 * 1.6 + 3 * ORT_OTHER)
     assert parts["cooldown"].low == pytest.approx(4.0 * 5)  # between 6 runs
     assert parts["idle baseline"].low == 5.0
-    assert parts["exports (1)"].low == EXPORT_GUESS_S and parts["reference outputs (1)"].low == REFERENCE_GUESS_S
+    assert parts["exports (1)"].low == export_guess("resnet50") and parts["reference outputs (1)"].low == REFERENCE_GUESS_S
     assert parts["checks (2 environments, 2 cached items)"].low == 2 * CHECK_GUESS_S
     expected = (3 * (1.5 + 0.2 + 2.0 + 1.6) + 3 * (ORT_LOAD + 0.2 + 2.0 + ORT_OTHER) + 20.0 + 5.0
-                + EXPORT_GUESS_S + REFERENCE_GUESS_S + 2 * CHECK_GUESS_S + FINISH_GUESS_S)
+                + export_guess("resnet50") + REFERENCE_GUESS_S + 2 * CHECK_GUESS_S + FINISH_GUESS_S)
     assert budget.low == pytest.approx(expected) and budget.high == pytest.approx(expected)
     assert (budget.runs_low, budget.runs_high) == (6, 6)
     assert parts["cooldown"].source == CONFIG
@@ -161,3 +162,33 @@ def test_a_model_measured_only_at_another_batch_lends_its_latency_scaled_by_the_
     parts = {p.name: p for p in estimate(cfg, [cell], history).parts}
     assert parts["window"].low == pytest.approx(3 * 10 * 0.6 * 8)
     assert parts["load"].low == pytest.approx(3 * ORT_LOAD)  # a load never borrows another runtime's
+
+
+def test_a_host_that_never_ran_the_model_guesses_its_latency_from_the_models_operations_and_its_cores():
+    # resnet50 at batch 64 on 2 cores: 8.2 GFLOP x 64 over 150 GFLOP/s, a 3.5 s batch; the window is then
+    # min_iterations batches (longer than min_seconds), the warm-up its one iteration
+    latency = gflop_per_sample("resnet50") * 64 / (CPU_GFLOPS_PER_CORE * 2)
+    cfg = config(batch_sizes=[64], runtimes=[ORT])
+    cell = f"resnet50|bs64|{ORT}|fp32"
+    parts = {p.name: p for p in estimate(cfg, [cell], cores=2).parts}
+    assert parts["window"].low == pytest.approx(3 * max(2.0, 3 * latency))
+    assert parts["warm-up"].low == pytest.approx(3 * latency)
+    assert "operations" in parts["window"].source and GUESS in parts["window"].source
+    # twice the cores, half the latency; unknown cores or a GPU cell: the config's budget alone
+    assert {p.name: p for p in estimate(cfg, [cell], cores=4).parts}["warm-up"].low == pytest.approx(3 * latency / 2)
+    assert {p.name: p for p in estimate(cfg, [cell]).parts}["window"].source == CONFIG
+    gpu = "resnet50|bs64|onnxruntime/onnx-from-torch/cuda|fp32"
+    assert {p.name: p for p in estimate(cfg, [gpu], cores=2).parts}["window"].source == CONFIG
+
+
+def test_an_export_grows_with_the_models_size_and_a_reference_with_its_operations():
+    prep = [PrepItem("export", "tensorflow-bert-base-uncased", False), PrepItem("export", "mxnet-mobilenet_v2", False),
+            PrepItem("export", "torch-my_model", False),
+            PrepItem("reference", "torch-resnet50 bs64", False, cell=f"resnet50|bs64|{TORCH}|fp32")]
+    parts = {p.name: p for p in estimate(config(), list(CELLS), prep=prep, cores=2).parts}
+    assert parts["exports (3)"].low == pytest.approx(export_guess("bert-base-uncased") + export_guess("mobilenet_v2")
+                                                     + EXPORT_GUESS_S)  # a model of unknown size: the flat guess
+    assert export_guess("bert-base-uncased") > export_guess("resnet50") > export_guess("mobilenet_v2")
+    reference = LOAD_GUESS_S["native"] + 8.2 * 64 / (CPU_GFLOPS_PER_CORE * 2) + OTHER_GUESS_S["native"]
+    assert parts["reference outputs (1)"].low == pytest.approx(reference)
+    assert "operations" in parts["reference outputs (1)"].source
