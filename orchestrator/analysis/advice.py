@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 import polars as pl
@@ -265,7 +265,8 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
         chosen = with_objective_columns(chosen, request.grid)
         pairs = compare_runtimes(chosen, {objective: metric}, request.alpha)[0]
         best = best_runtimes(chosen, pairs, {objective: metric}, request.alpha,
-                             request.sequential).row(0, named=True)
+                             _per_token_answers(request.sequential) if generative else request.sequential
+                             ).row(0, named=True)
         leader = best["best"]
         figure = points[leader]["objective"]
         tied = [t for t in best["tied_with"].split(", ") if t] if best["tied_with"] else []
@@ -300,6 +301,14 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
                       metric=metric, unit=unit, verdict=verdict, recommended=recommended, leader=leader,
                       figure=figure, tied_with=tied, separation=separation, front=front_names,
                       front_note=front_note, runtimes=runtimes, reasons=reasons)
+
+
+def _per_token_answers(sequential: Mapping) -> dict:
+    """An adaptive sweep's verdict-rule answers on energy per inference, read as answers on energy per output
+    token: within a group N is one number, and dividing every run's figure by it changes neither the order nor the
+    rule's test (its statistic is scale-free), so its answer is the per-token ranking's."""
+    return {key: replace(answer, metric="j_per_token") if getattr(answer, "metric", None) == "j_per_inference"
+            else answer for key, answer in sequential.items()}
 
 
 def _selected(runs: pl.DataFrame, request: AdviceRequest) -> pl.DataFrame:

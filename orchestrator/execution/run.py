@@ -198,13 +198,19 @@ class RunExecutor:
             if sampler:
                 series = sampler.stop()
             observer = self._stopped(observer)
+        self._account_or_fail(record, run, outcome, series, request, observer)
+        return record
+
+    def _account_or_fail(self, record: RunRecord, run: PlannedRun, outcome: LaunchOutcome,
+                         series: SampleSeries | None, request: RunRequest,
+                         observer: InterferenceObserver | None = None) -> None:
+        """The record's accounting, or the accounting failure with its traceback (the run's result kept)."""
         try:
             self._account(record, run, outcome, series, request, observer)
         except Exception as exc:
             if disk_full(exc):
                 raise  # not the run's fault: the guard stops the sweep, the run is measured again on resume
             self._accounting_failed(record, run, outcome, series, request, exc)
-        return record
 
     def _observer(self, run: PlannedRun) -> InterferenceObserver | None:
         """What else uses the host while the runner runs ([interference]); None, said once in the log, where the

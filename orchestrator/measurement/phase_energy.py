@@ -200,6 +200,15 @@ def account_generation(result: Mapping[str, Any] | None, series: SampleSeries | 
     times = generation_times(result)
     if times is None:
         return None
+    # The runner's loop makes one stamp triple per window iteration, inside the window: anything else is a runner
+    # that broke the protocol, and the run's accounting fails with the reason (never a figure over wrong intervals).
+    iterations = (result or {}).get("iterations")
+    if iterations is not None and len(times.phases_ns) != iterations:
+        raise ValueError(f"generation: {len(times.phases_ns)} phase stamps for {iterations} window iterations")
+    if window is not None and times.phases_ns and (times.phases_ns[0][0] < window[0]
+                                                   or times.phases_ns[-1][2] > window[1]):
+        raise ValueError(f"generation: the iterations [{times.phases_ns[0][0]}, {times.phases_ns[-1][2]}] lie outside "
+                         f"the runner's window [{window[0]}, {window[1]}]")
     if energy.status in ("ok", "partial"):
         counted = {name for name, channel in energy.channels.items() if channel.counted}
         by_phase = phase_energy(series, window, times, idle_w, counted)

@@ -69,3 +69,14 @@ def test_the_advice_in_words_says_per_output_token():
                for line in lines), lines
     classifier = advice_lines(advise(runs_table(classifier_journal())))
     assert classifier[0].startswith("advice: by energy per inference;")
+
+
+def test_an_adaptive_sweeps_verdict_on_energy_per_inference_answers_the_per_token_ranking():
+    from orchestrator.analysis.adaptive import SequentialVerdict
+
+    runs = runs_table(g.journal())
+    answer = SequentialVerdict(metric="j_per_inference", verdict="tie", leader=g.LLAMA_CPP, tied=(g.ORT_GENAI,),
+                               runtimes=frozenset(g.FP32), note="the verdict rule could not separate them")
+    cell = _cell(advise(runs, AdviceRequest(sequential={("llama-tiny", 1, "fp32"): answer})), "fp32")
+    assert cell.verdict == "tie" and cell.tied_with == [g.ORT_GENAI] and cell.metric == "j_per_token"
+    assert cell.reasons[0] == "the verdict rule could not separate them"

@@ -66,3 +66,39 @@ def test_without_energy_the_section_ranks_by_tpot_and_says_why(tmp_path):
 def test_a_classifier_report_has_no_generative_section(tmp_path):
     files = build_report(write_sweep(tmp_path / "sweep", with_samples=False))
     assert TITLE not in files.markdown.read_text() and "generation" not in files.tables
+
+
+_PROBE = """<script>
+window.addEventListener('load', () => {
+  const found = {innerWidth: window.innerWidth, pageWidth: document.documentElement.scrollWidth,
+    headings: [...document.querySelectorAll('h2')].map(h => h.textContent),
+    tables: [...document.querySelectorAll('table')].map(t => ({right: t.getBoundingClientRect().right,
+                                                                 scroll: t.scrollWidth, client: t.clientWidth}))};
+  const out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = JSON.stringify(found);
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+@pytest.mark.process  # a real headless chromium
+def test_the_generative_section_fits_the_page_in_a_browser(report):
+    import json
+    import re
+    import shutil
+    import subprocess
+
+    browser = shutil.which("chromium")
+    assert browser, "chromium is not installed: `make system-packages` installs it"
+    probe = report.html.with_name("probe-generative.html")
+    probe.write_text(report.html.read_text().replace("</body>", _PROBE + "</body>"))
+    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+                           "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=180)
+    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.S)
+    assert found, done.stderr[-2000:]
+    page = json.loads(found.group(1))
+    assert TITLE in page["headings"]
+    assert page["pageWidth"] <= page["innerWidth"], page
+    for table in page["tables"]:
+        assert table["right"] <= page["innerWidth"] and table["scroll"] <= table["client"] + 1, table
