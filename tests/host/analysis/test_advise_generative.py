@@ -76,7 +76,8 @@ def test_an_adaptive_sweeps_verdict_on_energy_per_inference_answers_the_per_toke
 
     runs = runs_table(g.journal())
     answer = SequentialVerdict(metric="j_per_inference", verdict="tie", leader=g.LLAMA_CPP, tied=(g.ORT_GENAI,),
-                               runtimes=frozenset(g.FP32), note="the verdict rule could not separate them")
+                               runtimes=frozenset(g.FP32), note="the verdict rule could not separate them",
+                               stops={}, looks=4)
     cell = _cell(advise(runs, AdviceRequest(sequential={("llama-tiny", 1, "fp32"): answer})), "fp32")
     assert cell.verdict == "tie" and cell.tied_with == [g.ORT_GENAI] and cell.metric == "j_per_token"
     assert cell.reasons[0] == "the verdict rule could not separate them"
