@@ -84,7 +84,7 @@ def compare_generation(reference: Mapping[str, np.ndarray], run: Mapping[str, np
                        precision: str = "fp32") -> dict[str, Any]:
     """The report models/fidelity.compare_outputs gives (criterion, faithful/acceptable, max abs error, cosine,
     top-1, tolerance, per output, verdict) plus "generation": token agreement, near-ties, KL divergence."""
-    from models.fidelity import FP32, QUANTIZED, TOLERANCES, criterion_for
+    from models.fidelity_criteria import FP32, QUANTIZED, TOLERANCES, criterion_for
 
     _shapes(reference, run)
     criterion = criterion_for(precision)

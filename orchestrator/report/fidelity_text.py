@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import polars as pl
 
-from models.fidelity import (ABS_TOL, FP16_ABS_TOL, FP16_MIN_COSINE, FP16_REL_TOL, MIN_COSINE, QUANT_MIN_COSINE,
-                             QUANT_MIN_TOP1, REL_TOL)
+from models.fidelity_criteria import (ABS_TOL, FP16_ABS_TOL, FP16_MIN_COSINE, FP16_REL_TOL, MIN_COSINE,
+                                      QUANT_MIN_COSINE, QUANT_MIN_TOP1, REL_TOL)
 from orchestrator.analysis.advice import NATIVE_NOTE  # run_row's note where nothing was compared
 
 TITLE = "Conversion fidelity"  # the name README gives the section; it also holds native GPU runs

@@ -8,7 +8,7 @@ import json
 import polars as pl
 import pytest
 
-from models.fidelity import QUANT_MIN_COSINE
+from models.fidelity_criteria import QUANT_MIN_COSINE
 from runners.hostinfo import cpu_flags
 from testkit.sweep_helpers import greenrt
 

@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from models.fidelity import ABS_TOL, REL_TOL, compare_outputs
+from models.fidelity import compare_outputs
+from models.fidelity_criteria import ABS_TOL, REL_TOL
 
 
 def test_identical_outputs_are_faithful():

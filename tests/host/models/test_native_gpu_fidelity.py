@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from models.fidelity import (ABS_TOL, FP16_ABS_TOL, FP16_MIN_COSINE, FP16_REL_TOL, REL_TOL, compare_outputs,
-                             criterion_for)
+from models.fidelity import compare_outputs
+from models.fidelity_criteria import ABS_TOL, FP16_ABS_TOL, FP16_MIN_COSINE, FP16_REL_TOL, REL_TOL, criterion_for
 from orchestrator.execution.preparation import Missing, Preparation, build_request
 from orchestrator.execution.run import compare_output_files
 from orchestrator.planning.config import parse_config
