@@ -37,8 +37,10 @@ HALF_PRECISIONS = ("fp16",)
 # tf32 rounds the inputs of every GEMM and convolution to fp16's 10-bit mantissa (keeping fp32's range and fp32
 # accumulation), so its error is at most fp16's: it is judged by fp16's tolerance, under its own name.
 TOLERANCES = {  # criterion -> (abs, rel, min cosine)
-    FP32: (ABS_TOL, REL_TOL, MIN_COSINE), FP16: (FP16_ABS_TOL, FP16_REL_TOL, FP16_MIN_COSINE),
-               TF32: (FP16_ABS_TOL, FP16_REL_TOL, FP16_MIN_COSINE)}
+    FP32: (ABS_TOL, REL_TOL, MIN_COSINE),
+    FP16: (FP16_ABS_TOL, FP16_REL_TOL, FP16_MIN_COSINE),
+    TF32: (FP16_ABS_TOL, FP16_REL_TOL, FP16_MIN_COSINE),
+}
 
 
 def criterion_for(precision: str) -> str:
