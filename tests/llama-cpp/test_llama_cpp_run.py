@@ -57,9 +57,9 @@ def test_a_scaled_weight_in_the_converted_gguf_is_caught(reference, gguf_f32, tm
 
 
 def test_batch_above_one_is_refused_with_the_reason_before_loading(gguf_f32, tmp_path):
-    assert batch_refusal(1) is None and "batch 2 is not measured" in batch_refusal(2)
+    assert batch_refusal(1) is None and "batch 2 > 1 is not measured" in batch_refusal(2)
     error = TIER.refused(tmp_path, TIER.run_request(tmp_path, gguf_f32[0], batch_size=2))
-    assert error["kind"] == "unsupported" and "batch 2 is not measured" in error["message"]
+    assert error["kind"] == "unsupported" and "batch 2 > 1 is not measured" in error["message"]
     assert len(error["message"].splitlines()) == 1
 
 
