@@ -86,6 +86,27 @@ def cpu_precision_fast(precision: str, cpu_flags: tuple[str, ...] | frozenset[st
 
 
 @dataclass(frozen=True)
+class ModelLimits:
+    """What a generative runtime cannot run, known from the model's config and the cell before anything is converted
+    or loaded (FINDINGS): the planner skips such a cell with the reason, the adapter refuses such a request."""
+
+    head_dim_multiple: int | None = None  # head_dim must be a multiple of this; None: any
+    head_dim_why: str = ""
+    max_batch: int | None = None  # the most sequences one generation holds; None: any batch
+    batch_why: str = ""
+
+    def head_dim_refusal(self, head_dim: int) -> str | None:
+        if self.head_dim_multiple is None or head_dim % self.head_dim_multiple == 0:
+            return None
+        return f"head_dim {head_dim} is not a multiple of {self.head_dim_multiple} ({self.head_dim_why})"
+
+    def batch_refusal(self, batch_size: int) -> str | None:
+        if self.max_batch is None or batch_size <= self.max_batch:
+            return None
+        return f"batch {batch_size} > {self.max_batch} is not measured: {self.batch_why}"
+
+
+@dataclass(frozen=True)
 class Family:
     """The runtimes framework/model_format/<provider>, one adapter class for all of its providers."""
 
@@ -110,6 +131,8 @@ class Family:
     target: str | None = None
     # Generative only: greenrt's precision -> the runtime's own scheme the converter is asked for (recorded).
     schemes: dict[str, str] = field(default_factory=dict, hash=False)
+    # Generative only: the head_dim and batch sizes it cannot run (asked by the planner and by the adapter).
+    limits: ModelLimits = ModelLimits()
 
     @property
     def providers(self) -> tuple[str, ...]:
@@ -166,6 +189,16 @@ class Family:
                     f"model's integer kernels are CPU ones; TensorRT's INT8 needs its own calibration)")
         return None
 
+    def head_dim_refusal(self, head_dim: int) -> str | None:
+        """Why this runtime cannot run a model of this head_dim (None when it can)."""
+        refusal = self.limits.head_dim_refusal(head_dim)
+        return f"{self.framework}: {refusal}" if refusal else None
+
+    def batch_refusal(self, batch_size: int) -> str | None:
+        """Why this runtime cannot generate `batch_size` sequences at once (None when it can)."""
+        refusal = self.limits.batch_refusal(batch_size)
+        return f"{self.framework}: {refusal}" if refusal else None
+
     def refusal(self, provider: str, precision: str) -> str | None:
         """Why this family cannot run `precision` on `provider`, or None."""
         return self.provider_refusal(provider) or self.precision_refusal(precision, provider)
@@ -215,7 +248,10 @@ FAMILIES: tuple[Family, ...] = (
     # int4: the model builder's MatMulNBits (block 32, symmetric: its defaults are recorded by the converter).
     Family("onnxruntime-genai", "genai-from-hf", "runners.adapters.ort_genai", "OrtGenaiAdapter",
            {"cpu": "onnxruntime-genai", "cuda": "onnxruntime-genai-cuda"}, precisions=("fp32", INT4),
-           kind=GENERATIVE, target="ort-genai", schemes={"fp32": "fp32", INT4: "int4"}),
+           kind=GENERATIVE, target="ort-genai", schemes={"fp32": "fp32", INT4: "int4"},
+           # Its GroupQueryAttention kernels: a head_dim of 24 builds, then fails at run time (FINDINGS).
+           limits=ModelLimits(head_dim_multiple=16, head_dim_why="its GroupQueryAttention kernels need one: the "
+                              "model builds, then fails at run time")),
     Family("ctranslate2", "ct2-from-hf", "runners.adapters.ctranslate2_generator", "Ctranslate2Adapter",
            {"cpu": "ctranslate2"}, precisions=("fp32", INT8), kind=GENERATIVE, target="ct2",
            schemes={"fp32": "float32", INT8: "int8"}),
@@ -226,7 +262,10 @@ FAMILIES: tuple[Family, ...] = (
     # GGUF written from the checkpoint; f16 is a CPU deployment format too, so fp16 is measured on every provider.
     Family("llama.cpp", "gguf-from-hf", "runners.adapters.llama_cpp", "LlamaCppAdapter",
            {"cpu": "llama-cpp", "cuda": "llama-cpp"}, precisions=("fp32", "fp16", INT8, INT4), kind=GENERATIVE,
-           target="gguf", schemes={"fp32": "f32", "fp16": "f16", INT8: "q8_0", INT4: "q4_K_M"}),
+           target="gguf", schemes={"fp32": "f32", "fp16": "f16", INT8: "q8_0", INT4: "q4_K_M"},
+           # llama-cpp-python's high-level API has no batching (FINDINGS; the low-level llama_batch API is not used).
+           limits=ModelLimits(max_batch=1, batch_why="llama-cpp-python's Llama holds one sequence (its generate "
+                              "takes one prompt); greenrt's llama.cpp runner generates batch 1 only")),
     # vLLM loads the checkpoint folder as is; GPU only, unverified here (no GPU, no wheel for this host: FINDINGS).
     Family("vllm", "hf", "runners.adapters.vllm_engine", "VllmAdapter", {"cuda": "vllm"}, precisions=("fp16",),
            kind=GENERATIVE),

@@ -185,6 +185,7 @@ def export_gguf(request):
     """`python -m runners export` for (framework "llama.cpp", target "gguf"): the checkpoint folder
     request.source_path -> request.output_path/model.gguf at request.precision (ExportResult)."""
     from models.llm.checkpoint import distribution_versions, failed_export, staged_folder
+    from models.llm.converter_common import checkpoint_source
     from runners.failures import RunnerError
     from runners.protocol import ExportResult
 
@@ -194,10 +195,7 @@ def export_gguf(request):
         if scheme is None:
             raise RunnerError(f"llama.cpp: precision {request.precision!r} has no GGUF type here; valid: "
                               + ", ".join(f"{p} ({s})" for p, s in SCHEMES.items()), kind="unsupported")
-        source = Path(request.source_path) if request.source_path else None
-        if source is None or not (source / "config.json").is_file():
-            raise RunnerError(f"gguf conversion needs source_path, a Hugging Face checkpoint folder with config.json "
-                              f"(have {request.source_path!r})", kind="bad-request")
+        source = checkpoint_source(request.source_path)
         config = json.loads((source / "config.json").read_text())
         scripts = fetch_scripts()
         with tempfile.TemporaryDirectory() as work, staged_folder(request.output_path) as written:

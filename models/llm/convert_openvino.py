@@ -117,6 +117,7 @@ def export_openvino_genai(request):
     """`python -m runners export` for (framework "openvino-genai", target "openvino-genai"): the checkpoint folder
     request.source_path -> the IR folder request.output_path at request.precision (ExportResult)."""
     from models.llm.checkpoint import distribution_versions, failed_export, staged_folder
+    from models.llm.converter_common import checkpoint_source
     from runners.failures import RunnerError
     from runners.protocol import ExportResult
 
@@ -125,10 +126,7 @@ def export_openvino_genai(request):
         if request.precision not in WEIGHT_ARGUMENTS:
             raise RunnerError(f"openvino-genai: precision {request.precision!r} is not exported here; valid: "
                               f"{', '.join(WEIGHT_ARGUMENTS)}", kind="unsupported")
-        source = Path(request.source_path) if request.source_path else None
-        if source is None or not (source / "config.json").is_file():
-            raise RunnerError(f"openvino-genai conversion needs source_path, a Hugging Face checkpoint folder with "
-                              f"config.json (have {request.source_path!r})", kind="bad-request")
+        source = checkpoint_source(request.source_path)
         with staged_folder(request.output_path) as stage:
             written = stage / "ir"  # optimum-cli makes its own output folder
             seconds, command = run_exporter(source, written, request.precision)

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from models.llm.checkpoint import distribution_versions, failed_export, staged_folder
-from models.llm.ort_genai_export import checkpoint_refusal, with_tokenizer
+from models.llm.converter_common import checkpoint_source, with_tokenizer
 from runners.failures import RunnerError
 from runners.protocol import ExportRequest, ExportResult
 
@@ -70,12 +70,10 @@ def export_ct2(request: ExportRequest) -> ExportResult:
         if request.precision not in PRECISIONS:
             raise RunnerError(f"ctranslate2: precision {request.precision!r} is not one of {', '.join(PRECISIONS)}",
                               kind="bad-request")
-        refusal = checkpoint_refusal(request.source_path)
-        if refusal:
-            raise RunnerError(refusal, kind="bad-request")
+        checkpoint = checkpoint_source(request.source_path)
         phase = "export"
         quantization = PRECISIONS[request.precision]
-        with staged_folder(request.output_path) as stage, with_tokenizer(Path(request.source_path)) as (source, made):
+        with staged_folder(request.output_path) as stage, with_tokenizer(checkpoint) as (source, made):
             size = convert(source, stage, quantization)
             converted = time.monotonic()
             checks = verify_generates(stage)

@@ -13,19 +13,18 @@ runtime's words, instead of every run later.
 """
 from __future__ import annotations
 
-import contextlib
 import json
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from models.llm.checkpoint import distribution_versions, failed_export, staged_folder
+from models.llm.converter_common import checkpoint_source, with_tokenizer
 from runners.failures import RunnerError
 from runners.protocol import ExportRequest, ExportResult
 
 GENAI_CONFIG = "genai_config.json"
-TOKENIZER_FILES = ("tokenizer.json", "tokenizer.model")
 EXPORTER = "onnxruntime_genai.models.builder"
 _DISTRIBUTIONS = ("onnxruntime-genai", "onnxruntime-genai-cuda", "onnxruntime", "onnxruntime-gpu", "torch",
                   "transformers", "onnx")
@@ -108,11 +107,9 @@ def _export(request: ExportRequest, provider: str) -> ExportResult:
         if request.precision not in PRECISIONS:
             raise RunnerError(f"onnxruntime-genai: precision {request.precision!r} is not one of "
                               f"{', '.join(PRECISIONS)}", kind="bad-request")
-        refusal = checkpoint_refusal(request.source_path)
-        if refusal:
-            raise RunnerError(refusal, kind="bad-request")
+        checkpoint = checkpoint_source(request.source_path)
         phase = "export"
-        with staged_folder(request.output_path) as stage, with_tokenizer(Path(request.source_path)) as (source, made):
+        with staged_folder(request.output_path) as stage, with_tokenizer(checkpoint) as (source, made):
             build(source, stage, PRECISIONS[request.precision], provider)
             built = time.monotonic()
             facts = graph_facts(stage)
@@ -129,36 +126,6 @@ def _export(request: ExportRequest, provider: str) -> ExportResult:
                             checks=checks)
     except Exception as exc:  # noqa: BLE001 - every failure becomes a result with its kind
         return failed_export(request, exc, phase)
-
-
-def checkpoint_refusal(source: str | None) -> str | None:
-    """Why `source` is not a Hugging Face checkpoint folder the builder can read (None when it is)."""
-    if not source:
-        return "source_path (the Hugging Face checkpoint folder) is required"
-    folder = Path(source)
-    if not folder.is_dir():
-        return f"source_path {source} is not a folder"
-    if not (folder / "config.json").is_file() or not any(folder.glob("*.safetensors")):
-        return f"source_path {source} is not a Hugging Face checkpoint folder (config.json and .safetensors)"
-    return None
-
-
-@contextlib.contextmanager
-def with_tokenizer(source: Path) -> Iterator[tuple[Path, list[str]]]:
-    """(a folder to convert from, the tokenizer files made for it): `source` itself when it has a tokenizer; else,
-    for a user's folder without one, a temporary folder of links to its files plus tokenizer files made from its
-    vocabulary size (models/llm/tokenizer_files.py). The converters insist on a tokenizer; no runtime needs one to
-    generate from ids, and the user's folder is never written to."""
-    if any((source / name).is_file() for name in TOKENIZER_FILES):
-        yield source, []
-        return
-    from models.llm.tokenizer_files import write_all
-
-    with tempfile.TemporaryDirectory(prefix="hf-with-tokenizer-") as temp:
-        folder = Path(temp)
-        for entry in source.iterdir():
-            (folder / entry.name).symlink_to(entry.resolve())
-        yield folder, write_all(folder, json.loads((source / "config.json").read_text()))
 
 
 def export_ort_genai(request: ExportRequest) -> ExportResult:

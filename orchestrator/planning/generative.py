@@ -11,17 +11,11 @@ from collections.abc import Mapping
 from typing import Any
 
 from models.llm.configs import head_dim
-from runners.runtimes_table import FORWARD, GENERATIVE, runtime_kind
+from runners.runtimes_table import FORWARD, GENERATIVE, GENERATIVE_FAMILIES, runtime_kind
 
 # greenrt's precision names for generative runtimes; each runtime's own scheme (q8_0, int4 block 32, ...) is its
 # row's (runtimes_table Family.schemes) and is recorded by its converter.
 GENERATIVE_PRECISIONS = ("fp32", "fp16", "int8", "int4")
-
-# ONNX Runtime GenAI's GroupQueryAttention needs head_dim a multiple of 16 (head_dim 24 builds, then fails at run
-# time: FINDINGS), so such a model is refused before its conversion is attempted.
-HEAD_DIM_MULTIPLE: dict[str, int] = {"onnxruntime-genai": 16}
-# Runtimes that generate one sequence per call: llama-cpp-python's high-level API has no batching (FINDINGS).
-ONE_SEQUENCE: dict[str, str] = {"llama.cpp": "llama-cpp-python's generate runs one sequence at a time"}
 
 KIND_WORDS = {FORWARD: "classifier", GENERATIVE: "generative"}
 
@@ -49,11 +43,9 @@ def kind_pairs(models: Mapping[str, str], runtimes: list[str]) -> tuple[set[tupl
 
 def generative_refusal(framework: str, batch_size: int, config: Mapping[str, Any]) -> str | None:
     """Why the generative runtime of `framework` cannot run a model of this config at this batch size; None: it
-    can (as far as is known before converting it)."""
-    multiple = HEAD_DIM_MULTIPLE.get(framework)
-    if multiple is not None and head_dim(dict(config)) % multiple:
-        return (f"{framework}: head_dim {head_dim(dict(config))} is not a multiple of {multiple} (its "
-                f"GroupQueryAttention kernel needs one)")
-    if batch_size > 1 and framework in ONE_SEQUENCE:
-        return f"{framework}: batch {batch_size} > 1: {ONE_SEQUENCE[framework]}"
-    return None
+    can (as far as is known before converting it). The limits are its row's (runtimes_table Family.limits: ONNX
+    Runtime GenAI's head_dim multiple, llama.cpp's batch 1), which its adapter also refuses before loading."""
+    family = next((f for f in GENERATIVE_FAMILIES if f.framework == framework), None)
+    if family is None:
+        return None
+    return family.head_dim_refusal(head_dim(dict(config))) or family.batch_refusal(batch_size)

@@ -10,9 +10,9 @@ chain built per call. first_token_ns is stamped after the prompt's eval and the 
 is then known. logits_all stays off (it would compute the vocabulary projection for every prompt position, a cost
 no deployment pays), so the prefill logits are those of the last prompt position, read the same way.
 
-Batch: the high-level API holds one sequence, so batch_size must be 1 (batch_refusal, standard library only, is
-what the planner asks before a run is planned); a batch would need the low-level llama_batch API with one sequence
-id per prompt, which this adapter does not implement.
+Batch: the high-level API holds one sequence, so batch_size must be 1 (batch_refusal: the runtime's row in
+runners/runtimes_table.py, Family.limits, which the planner reads before a run is planned); a batch would need the
+low-level llama_batch API with one sequence id per prompt, which this adapter does not implement.
 
 Settings are llama-cpp-python's defaults except what the request fixes: the threads (n_threads for decode and
 n_threads_batch for the prompt, both request.threads), n_ctx = P + N (the KV cache for exactly this workload),
@@ -35,18 +35,14 @@ from runners.protocol import RunRequest
 from runners.runtimes_table import find
 
 GGUF_NAME = "model.gguf"  # models/llm/convert_gguf.py writes this name into the artifact folder
-MAX_BATCH = 1
 # Provider options this adapter reads (anything else is refused before loading).
 PROVIDER_OPTIONS = {"flash_attn": bool}
 
 
 def batch_refusal(batch_size: int) -> str | None:
     """Why llama.cpp/gguf-from-hf cannot run `batch_size` sequences at once (None when it can). Pure, standard
-    library: the planner calls it before planning a cell."""
-    if batch_size <= MAX_BATCH:
-        return None
-    return (f"llama.cpp: batch {batch_size} is not measured: llama-cpp-python's Llama holds one sequence (its "
-            f"generate takes one prompt); greenrt's llama.cpp runner generates batch 1 only")
+    library: the rule is the runtime's row (runtimes_table Family.limits), which the planner reads too."""
+    return find("llama.cpp", "gguf-from-hf").batch_refusal(batch_size)
 
 
 def provider_option_refusal(options: dict[str, Any]) -> str | None:
@@ -89,9 +85,12 @@ class LlamaCppAdapter(GenerativeAdapter):
 
     def check_request(self, request: RunRequest) -> None:
         super().check_request(request)
-        reason = batch_refusal(request.batch_size) or provider_option_refusal(request.provider_options)
-        if reason:
-            raise (UnsupportedError if request.batch_size > MAX_BATCH else BadRequestError)(reason)
+        refusal = batch_refusal(request.batch_size)
+        if refusal:
+            raise UnsupportedError(refusal)
+        refusal = provider_option_refusal(request.provider_options)
+        if refusal:
+            raise BadRequestError(refusal)
 
     def load(self, request: RunRequest) -> None:
         llama_cpp = self.llama_cpp = import_framework("llama_cpp")

@@ -12,8 +12,8 @@ builder (models/llm/ort_genai_export.py), fp32 or int4.
   genai_config.json's, i.e. ONNX Runtime's default).
 - prefill_logits: a separate Generator's logits after `append_tokens` of the prompt, at its last position.
 - A head_dim that is not a multiple of 16 is refused before loading (its GroupQueryAttention kernels need one:
-  such a model builds, then fails at run time). The planner refuses the same at plan time
-  (orchestrator/planning/generative.py's HEAD_DIM_MULTIPLE, equal to HEAD_DIM_MULTIPLE here).
+  such a model builds, then fails at run time). The planner refuses the same at plan time, by the same rule: the
+  runtime's row in runners/runtimes_table.py (Family.limits).
 
 onnxruntime_genai is imported in load, in the runtime's environment.
 """
@@ -32,17 +32,16 @@ from runners.adapters.generative import GenerativeAdapter
 from runners.failures import BadRequestError, RunnerError, UnsupportedError
 from runners.hostinfo import cpu_device, nvidia_gpu_name
 from runners.protocol import RunRequest
+from runners.runtimes_table import find
 
 GENAI_CONFIG = "genai_config.json"
-HEAD_DIM_MULTIPLE = 16
+# This runtime's row: its head_dim rule (Family.limits), which the planner reads too.
+FAMILY = find("onnxruntime-genai", "genai-from-hf")
 
 
 def head_dim_refusal(head_dim: int) -> str | None:
     """Why ONNX Runtime GenAI cannot run a model of this head_dim (None when it can). Pure, standard library."""
-    if head_dim % HEAD_DIM_MULTIPLE:
-        return (f"onnxruntime-genai: head_dim {head_dim} is not a multiple of {HEAD_DIM_MULTIPLE} (its "
-                f"GroupQueryAttention kernels need one: the model builds, then fails at run time)")
-    return None
+    return FAMILY.head_dim_refusal(head_dim)
 
 
 def artifact_refusal(folder: Path) -> str | None:

@@ -13,11 +13,11 @@ CUDA, in warm-up) is the default on cuda; "dynamic" on cpu, where a static cache
 transformers keeps no KV or prefix cache between generate calls (a static cache is reset at each call), so a
 repeated prompt is a new request: nothing to turn off.
 
-Math as torch/native's (runners/math_policy.py): TF32 off unless asked, set before the model is built.
+Math, device and threads as every torch adapter's (runners/adapters/torch_common.py): TF32 off unless asked, set
+before the model is built.
 """
 from __future__ import annotations
 
-import contextlib
 import time
 from typing import Any
 
@@ -25,11 +25,8 @@ import numpy as np
 
 from runners.adapters.contract import import_framework
 from runners.adapters.generative import GenerativeAdapter
-from runners.adapters.torch_native import apply_torch_math
-from runners.failures import BadRequestError, UnsupportedError
-from runners.hostinfo import cpu_device
-from runners.math_policy import apply_environment, jit_cache_facts, policy_for
-from runners.math_policy import facts as math_facts
+from runners.adapters.torch_common import TorchPlacement
+from runners.failures import BadRequestError
 from runners.protocol import RunRequest
 from runners.runtimes_table import KV_CACHES
 
@@ -39,7 +36,7 @@ def default_cache(provider: str) -> str:
     return "static" if provider == "cuda" else "dynamic"
 
 
-class TorchGenerateAdapter(GenerativeAdapter):
+class TorchGenerateAdapter(TorchPlacement, GenerativeAdapter):
     def __init__(self) -> None:
         self.torch = None
         self.model = None
@@ -58,27 +55,9 @@ class TorchGenerateAdapter(GenerativeAdapter):
         self.cache_implementation = cache
 
     def load(self, request: RunRequest) -> None:
-        gpu = request.provider == "cuda"
-        policy = policy_for(request.precision)
-        environment, kept = apply_environment(policy, gpu, request.cuda_jit_cache)
-        torch = self.torch = import_framework("torch")
+        torch = self.place(request)
         transformers = import_framework("transformers")
         transformers.utils.logging.disable_progress_bar()  # its loading bars on stderr would bury the runner's line
-        self.math = math_facts(policy, gpu, apply_torch_math(torch, policy, gpu), environment, kept_environment=kept)
-        if gpu:
-            self.math["cuda_jit_cache"] = jit_cache_facts(request.cuda_jit_cache, gpu)
-            if not torch.cuda.is_available():
-                raise UnsupportedError(
-                    f"{request.runtime}: CUDA is not available (torch {torch.__version__}, built for CUDA "
-                    f"{torch.version.cuda or 'none'}, {torch.cuda.device_count()} device(s))")
-            self.device = torch.device("cuda", int(request.provider_options.get("device_id", 0)))
-            torch.cuda.set_device(self.device)
-            torch.cuda.reset_peak_memory_stats(self.device)
-        else:
-            self.device = torch.device("cpu")
-        if request.threads is not None:
-            torch.set_num_threads(request.threads)
-        self.provider = request.provider
         dtype = torch.float16 if request.precision == "fp16" else torch.float32
         # A local folder only (the checkpoint or a user's), never code from it.
         self.model = transformers.AutoModelForCausalLM.from_pretrained(
@@ -93,9 +72,6 @@ class TorchGenerateAdapter(GenerativeAdapter):
             cache_implementation=self.cache_implementation, return_dict_in_generate=False)
         self.streamer = FirstTokenStamp(self)
 
-    def context(self) -> contextlib.AbstractContextManager:
-        return self.torch.inference_mode()
-
     def prepare(self, inputs: dict[str, np.ndarray]) -> dict[str, Any]:
         torch = self.torch
         ids = torch.from_numpy(np.ascontiguousarray(inputs["input_ids"], dtype=np.int64)).to(self.device)
@@ -107,10 +83,6 @@ class TorchGenerateAdapter(GenerativeAdapter):
         self.streamer.reset()
         sequences = self.model.generate(**prepared, generation_config=self.generation_config, streamer=self.streamer)
         return sequences[:, prepared["input_ids"].shape[1]:]  # the new tokens only (a view, left on the device)
-
-    def synchronize(self) -> None:
-        if self.provider == "cuda":
-            self.torch.cuda.synchronize(self.device)
 
     def to_numpy(self, outputs: Any) -> dict[str, np.ndarray]:
         return {"tokens": outputs.detach().cpu().numpy().astype(np.int64)}
@@ -146,30 +118,6 @@ class TorchGenerateAdapter(GenerativeAdapter):
             "first_token": "the streamer's first put after the prompt's (tokens copied to the host)",
             "prefix_cache": "none between generate calls (a static cache is reset at each call)",
         }
-
-    def versions(self) -> dict[str, str]:
-        from runners.adapters.torch_native import TorchNativeAdapter
-
-        out = TorchNativeAdapter.versions(self)  # torch, transformers, safetensors, cuda, cudnn
-        return out
-
-    def devices(self) -> list[str]:
-        if self.provider is None:
-            return []
-        if self.provider == "cuda":
-            return [f"{self.device}: {self.torch.cuda.get_device_name(self.device)}"]
-        return [cpu_device()]
-
-    def runtime_facts(self) -> dict[str, Any] | None:
-        return {"math": self.math} if self.math is not None else None
-
-    def threads(self) -> int | None:
-        return self.torch.get_num_threads() if self.torch is not None else None
-
-    def peak_device_bytes(self) -> int | None:
-        if self.provider == "cuda":
-            return int(self.torch.cuda.max_memory_allocated(self.device))
-        return None
 
 
 class FirstTokenStamp:

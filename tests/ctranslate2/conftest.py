@@ -1,39 +1,10 @@
-"""Tests that run INSIDE the ctranslate2 environment: `$(greenrt env python onnxruntime-genai) -m pytest
-tests/ctranslate2`. The checkpoint, its conversions and the torch reference are made once per session."""
+"""Tests that run INSIDE the ctranslate2 environment: `$(greenrt env python ctranslate2) -m pytest
+tests/ctranslate2`. The checkpoint, its conversions and the reference runs are made once per session
+(testkit/generative_tier.py)."""
 from __future__ import annotations
 
-import pytest
+from ct2_helpers import TIER
+from testkit.generative_tier import checkpoint, converted, made, reference, tier_fixture  # noqa: F401 (fixtures)
 
-from ct2_helpers import export, make_checkpoint, torch_reference
-
-
-@pytest.fixture(scope="session")
-def made(tmp_path_factory):
-    return tmp_path_factory.mktemp("ct2")
-
-
-@pytest.fixture(scope="session")
-def checkpoint(made):
-    return make_checkpoint(made)
-
-
-@pytest.fixture(scope="session")
-def reference(checkpoint, made):
-    return torch_reference(checkpoint, made)
-
-
-def _converted(made, checkpoint, precision):
-    proc, result = export(made, f"ct2-{precision}", framework="ctranslate2", target="ct2",
-                          precision=precision, source_path=str(checkpoint))
-    assert proc.returncode == 0 and result["status"] == "ok", (proc.stderr[-3000:], result.get("error"))
-    return result
-
-
-@pytest.fixture(scope="session")
-def fp32(made, checkpoint):
-    return _converted(made, checkpoint, "fp32")
-
-
-@pytest.fixture(scope="session")
-def int8(made, checkpoint):
-    return _converted(made, checkpoint, "int8")
+tier = tier_fixture(TIER)
+fp32, int8 = converted("fp32"), converted("int8")

@@ -3,24 +3,12 @@ llama-cpp-python, through the runner's CLI, judged against the reference run (to
 models/fidelity.py (real llama.cpp, real transformers)."""
 from __future__ import annotations
 
-import json
-import shutil
-
-import numpy as np
 import pytest
 
-from llamacpp_helpers import NEW, PROMPT, convert, run_request, runner, scale_one_weight
+from llamacpp_helpers import TIER, scale_one_weight
 from models.fidelity import compare_outputs
 from runners.adapters.llama_cpp import batch_refusal
-from runners.protocol import RunResult, read_json
-
-
-def _run(tmp_path, request) -> tuple[RunResult, dict]:
-    proc = runner("run", request, tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = read_json(RunResult, request["result_path"])
-    with np.load(request["outputs_path"]) as saved:
-        return result, dict(saved)
+from testkit.generative_tier import NEW, PROMPT, assert_phases
 
 
 def test_f32_conversion_records_its_scheme_and_was_loaded(gguf_f32):
@@ -33,13 +21,9 @@ def test_f32_conversion_records_its_scheme_and_was_loaded(gguf_f32):
 
 
 def test_f32_run_makes_exactly_n_tokens_with_monotonic_phases_faithful_to_torch(reference, gguf_f32, tmp_path):
-    result, outputs = _run(tmp_path, run_request(tmp_path, gguf_f32[0]))
+    result, outputs = TIER.run_ok(tmp_path, TIER.run_request(tmp_path, gguf_f32[0]))
     assert result.status == "ok" and result.provider_used == "cpu" and result.threads == 2
-    generation = result.generation
-    assert (generation.prompt_tokens, generation.new_tokens, generation.batch_size) == (PROMPT, NEW, 1)
-    assert len(generation.phases_ns) == result.iterations >= 3
-    assert generation.problem(result.window_start_ns, result.window_end_ns, result.iterations) is None
-    assert all(start < first < end for start, first, end in generation.phases_ns)
+    assert_phases(result, 1)
     assert outputs["tokens"].shape == (1, NEW) and outputs["prefill_logits"].shape == (1, 32000)
     facts = result.runtime_facts
     assert facts["context"]["n_ctx"] >= PROMPT + NEW and facts["context"]["n_threads"] == 2
@@ -52,11 +36,11 @@ def test_f32_run_makes_exactly_n_tokens_with_monotonic_phases_faithful_to_torch(
                                                          ("int4", "q4_K_M", "Q4_K")])
 def test_converted_precisions_record_their_types_run_and_are_judged(checkpoint, reference, tmp_path, precision,
                                                                    scheme, main_type):
-    folder, result = convert(checkpoint, tmp_path, precision)
+    folder, result = TIER.convert(checkpoint, tmp_path, precision)
     quantization = result["quantization"]
     assert quantization["scheme"] == scheme and main_type in quantization["tensor_types"], quantization
     assert "llama_model_quantize" in quantization["seconds"]
-    run, outputs = _run(tmp_path, run_request(tmp_path, folder, precision=precision))
+    run, outputs = TIER.run_ok(tmp_path, TIER.run_request(tmp_path, folder, precision=precision))
     assert run.status == "ok" and run.runtime_facts["scheme"] == scheme
     report = compare_outputs(reference[1], outputs, precision=precision)
     if precision == "fp16":
@@ -66,28 +50,19 @@ def test_converted_precisions_record_their_types_run_and_are_judged(checkpoint, 
 
 
 def test_a_scaled_weight_in_the_converted_gguf_is_caught(reference, gguf_f32, tmp_path):
-    corrupted = tmp_path / "corrupted"
-    shutil.copytree(gguf_f32[0], corrupted)
-    scale_one_weight(corrupted / "model.gguf", 1.5)
-    result, outputs = _run(tmp_path, run_request(tmp_path, corrupted, run_id="corrupted"))
-    assert result.status == "ok"  # it runs: only the comparison with the reference can tell
+    _, (_, _, outputs) = TIER.corrupted_run(gguf_f32[0], tmp_path,
+                                            lambda folder: scale_one_weight(folder / "model.gguf", 1.5))
     report = compare_outputs(reference[1], outputs, precision="fp32")
     assert report["faithful"] is False and report["max_abs_error"] > report["tolerance"]["logits"], report
 
 
 def test_batch_above_one_is_refused_with_the_reason_before_loading(gguf_f32, tmp_path):
-    assert batch_refusal(1) is None and "batch 2 is not measured" in batch_refusal(2)
-    request = run_request(tmp_path, gguf_f32[0], batch_size=2)
-    proc = runner("run", request, tmp_path)
-    assert proc.returncode == 1
-    error = json.loads(open(request["result_path"]).read())["error"]
-    assert error["kind"] == "unsupported" and "batch 2 is not measured" in error["message"]
+    assert batch_refusal(1) is None and "batch 2 > 1 is not measured" in batch_refusal(2)
+    error = TIER.refused(tmp_path, TIER.run_request(tmp_path, gguf_f32[0], batch_size=2))
+    assert error["kind"] == "unsupported" and "batch 2 > 1 is not measured" in error["message"]
     assert len(error["message"].splitlines()) == 1
 
 
 def test_a_precision_the_artifact_was_not_converted_to_is_refused(gguf_f32, tmp_path):
-    request = run_request(tmp_path, gguf_f32[0], precision="int8")
-    proc = runner("run", request, tmp_path)
-    assert proc.returncode == 1
-    error = json.loads(open(request["result_path"]).read())["error"]
+    error = TIER.refused(tmp_path, TIER.run_request(tmp_path, gguf_f32[0], precision="int8"))
     assert error["kind"] == "load" and "f32" in error["message"] and "q8_0" in error["message"]

@@ -3,31 +3,11 @@ runner's CLI, judged against the reference run (torch/transformers/cpu) by model
 optimum-intel, real transformers)."""
 from __future__ import annotations
 
-import json
-import shutil
-
-import numpy as np
 import pytest
 
 from models.fidelity import compare_outputs
-from ovgenai_helpers import NEW, PROMPT, convert, run_request, runner, scale_one_weight
-from runners.protocol import RunResult, read_json
-
-
-def _run(tmp_path, request) -> tuple[RunResult, dict]:
-    proc = runner("run", request, tmp_path)
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    result = read_json(RunResult, request["result_path"])
-    with np.load(request["outputs_path"]) as saved:
-        return result, dict(saved)
-
-
-def _check_phases(result: RunResult, batch: int) -> None:
-    generation = result.generation
-    assert (generation.prompt_tokens, generation.new_tokens, generation.batch_size) == (PROMPT, NEW, batch)
-    assert len(generation.phases_ns) == result.iterations >= 3
-    assert generation.problem(result.window_start_ns, result.window_end_ns, result.iterations) is None
-    assert all(start < first < end for start, first, end in generation.phases_ns)
+from ovgenai_helpers import TIER, scale_one_weight
+from testkit.generative_tier import NEW, assert_phases
 
 
 def test_fp32_conversion_records_its_scheme_and_was_loaded(ir_fp32):
@@ -41,9 +21,9 @@ def test_fp32_conversion_records_its_scheme_and_was_loaded(ir_fp32):
 
 
 def test_fp32_run_makes_exactly_n_tokens_with_monotonic_phases_faithful_to_torch(reference, ir_fp32, tmp_path):
-    result, outputs = _run(tmp_path, run_request(tmp_path, ir_fp32[0], batch_size=1))
+    result, outputs = TIER.run_ok(tmp_path, TIER.run_request(tmp_path, ir_fp32[0], batch_size=1))
     assert result.status == "ok" and result.provider_used == "cpu"
-    _check_phases(result, 1)
+    assert_phases(result, 1)
     assert outputs["tokens"].shape == (1, NEW) and outputs["prefill_logits"].shape == (1, 32000)
     facts = result.runtime_facts
     assert facts["requested"] == {"KV_CACHE_PRECISION": "f32", "INFERENCE_PRECISION_HINT": "f32",
@@ -56,9 +36,9 @@ def test_fp32_run_makes_exactly_n_tokens_with_monotonic_phases_faithful_to_torch
 
 
 def test_batch_two_takes_the_first_token_from_the_pipelines_own_metrics(reference, ir_fp32, tmp_path):
-    result, outputs = _run(tmp_path, run_request(tmp_path, ir_fp32[0], batch_size=2))
+    result, outputs = TIER.run_ok(tmp_path, TIER.run_request(tmp_path, ir_fp32[0], batch_size=2))
     assert result.status == "ok", result.error
-    _check_phases(result, 2)
+    assert_phases(result, 2)
     assert result.runtime_facts["first_token_source"].startswith("the pipeline's own first-step time point")
     report = compare_outputs(reference[2], outputs, precision="fp32")
     assert report["faithful"] is True, report["verdict"]
@@ -67,23 +47,19 @@ def test_batch_two_takes_the_first_token_from_the_pipelines_own_metrics(referenc
 @pytest.mark.parametrize("precision, types", [("int8", {"u8", "i8"}), ("int4", {"u4", "i4"})])
 def test_quantized_ir_records_its_scheme_runs_and_is_judged_by_the_quantized_criterion(checkpoint, reference,
                                                                                        tmp_path, precision, types):
-    folder, result = convert(checkpoint, tmp_path, precision)
+    folder, result = TIER.convert(checkpoint, tmp_path, precision)
     scheme = result["quantization"]
     assert scheme["scheme"] == precision and types & set(scheme["weights_written"]), scheme["weights_written"]
     if precision == "int4":
         assert (scheme["group_size"], scheme["symmetric"]) == (32, True)
-    run, outputs = _run(tmp_path, run_request(tmp_path, folder, precision=precision))
+    run, outputs = TIER.run_ok(tmp_path, TIER.run_request(tmp_path, folder, precision=precision))
     assert run.status == "ok" and "KV_CACHE_PRECISION" not in run.runtime_facts["requested"]
     report = compare_outputs(reference[1], outputs, precision=precision)
     assert report["faithful"] is None and report["acceptable"] is True, report["verdict"]
 
 
 def test_a_scaled_weight_in_the_converted_ir_is_caught(reference, ir_fp32, tmp_path):
-    corrupted = tmp_path / "corrupted"
-    shutil.copytree(ir_fp32[0], corrupted)
-    name = scale_one_weight(corrupted, 1.5)
-    result, outputs = _run(tmp_path, run_request(tmp_path, corrupted, run_id="corrupted"))
-    assert result.status == "ok"  # it runs: only the comparison with the reference can tell
+    name, (_, _, outputs) = TIER.corrupted_run(ir_fp32[0], tmp_path, lambda folder: scale_one_weight(folder, 1.5))
     report = compare_outputs(reference[1], outputs, precision="fp32")
     assert report["faithful"] is False and report["max_abs_error"] > report["tolerance"]["logits"], (name, report)
 
@@ -94,8 +70,5 @@ def test_a_scaled_weight_in_the_converted_ir_is_caught(reference, ir_fp32, tmp_p
     ({"precision": "int8"}, "load", "was converted at fp32, not int8"),
 ])
 def test_bad_requests_are_refused_in_one_line(ir_fp32, tmp_path, extra, kind, says):
-    request = run_request(tmp_path, ir_fp32[0], **extra)
-    proc = runner("run", request, tmp_path)
-    assert proc.returncode == 1
-    error = json.loads(open(request["result_path"]).read())["error"]
+    error = TIER.refused(tmp_path, TIER.run_request(tmp_path, ir_fp32[0], **extra))
     assert error["kind"] == kind and says in error["message"] and len(error["message"].splitlines()) == 1

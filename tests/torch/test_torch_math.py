@@ -6,7 +6,8 @@ import pytest
 import torch
 
 from runners.adapters.torch_compiled import TorchCompiledAdapter
-from runners.adapters.torch_native import TorchNativeAdapter, apply_torch_math
+from runners.adapters.torch_common import apply_torch_math
+from runners.adapters.torch_native import TorchNativeAdapter
 from runners.loop import execute
 from runners.math_policy import POLICY, policy_for
 from torch_helpers import make_request

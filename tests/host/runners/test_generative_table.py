@@ -82,3 +82,14 @@ def test_a_family_is_implemented_once_its_adapter_module_is_in_the_checkout():
     assert table.adapter_present(table.find("torch", "transformers"))
     assert table.adapter_present(table.find("torch", "native"))
     assert not table.adapter_present(replace(table.find("vllm", "hf"), module="runners.adapters.not_written_yet"))
+
+
+def test_what_a_generative_runtime_cannot_run_is_its_rows_limits_and_only_its():
+    """One rule each, read by the planner (generative_refusal) and the adapter (ort_genai, llama_cpp)."""
+    ort, llama = table.find("onnxruntime-genai", "genai-from-hf"), table.find("llama.cpp", "gguf-from-hf")
+    assert ort.head_dim_refusal(64) is None and ort.head_dim_refusal(32) is None and ort.batch_refusal(8) is None
+    assert ort.head_dim_refusal(24).startswith("onnxruntime-genai: head_dim 24 is not a multiple of 16 (")
+    assert llama.batch_refusal(1) is None and llama.head_dim_refusal(24) is None
+    assert llama.batch_refusal(2).startswith("llama.cpp: batch 2 > 1 is not measured: ")
+    others = [f for f in table.GENERATIVE_FAMILIES if f not in (ort, llama)]
+    assert all(f.limits == table.ModelLimits() for f in others)
