@@ -129,6 +129,9 @@ class Family:
     # Generative only: the format the Hugging Face checkpoint is converted to for this runtime, in the runtime's
     # own environment (EXPORTERS[(framework, target)]); None where the runtime loads the checkpoint folder as is.
     target: str | None = None
+    # Generative only: a provider whose converter writes another graph (ORT GenAI's builder for `-e cuda`: fp16 inputs
+    # and outputs, accuracy level 0), and that graph's target; the others take `target`.
+    provider_targets: dict[str, str] = field(default_factory=dict, hash=False)
     # Generative only: greenrt's precision -> the runtime's own scheme the converter is asked for (recorded).
     schemes: dict[str, str] = field(default_factory=dict, hash=False)
     # Generative only: the head_dim and batch sizes it cannot run (asked by the planner and by the adapter).
@@ -142,11 +145,11 @@ class Family:
     def generative(self) -> bool:
         return self.kind == GENERATIVE
 
-    @property
-    def conversion(self) -> tuple[str, str] | None:
-        """The EXPORTERS key converting a checkpoint into this generative runtime's format (run in this family's
-        environment); None where it converts nothing."""
-        return (self.framework, self.target) if self.target is not None else None
+    def conversion(self, provider: str) -> tuple[str, str] | None:
+        """The EXPORTERS key converting a checkpoint into this generative runtime's format for `provider` (run in
+        that provider's environment); None where it converts nothing."""
+        target = self.provider_targets.get(provider, self.target)
+        return (self.framework, target) if target is not None else None
 
     @property
     def pattern(self) -> str:
@@ -248,7 +251,8 @@ FAMILIES: tuple[Family, ...] = (
     # int4: the model builder's MatMulNBits (block 32, symmetric: its defaults are recorded by the converter).
     Family("onnxruntime-genai", "genai-from-hf", "runners.adapters.ort_genai", "OrtGenaiAdapter",
            {"cpu": "onnxruntime-genai", "cuda": "onnxruntime-genai-cuda"}, precisions=("fp32", INT4),
-           kind=GENERATIVE, target="ort-genai", schemes={"fp32": "fp32", INT4: "int4"},
+           kind=GENERATIVE, target="ort-genai", provider_targets={"cuda": "ort-genai-cuda"},
+           schemes={"fp32": "fp32", INT4: "int4"},
            # Its GroupQueryAttention kernels: a head_dim of 24 builds, then fails at run time (FINDINGS).
            limits=ModelLimits(head_dim_multiple=16, head_dim_why="its GroupQueryAttention kernels need one: the "
                               "model builds, then fails at run time")),
@@ -292,6 +296,7 @@ GENERATIVE_EXPORTERS: dict[tuple[str, str], str] = {
     # A user's checkpoint folder as the converters need it (links, tokenizer files where absent): checkpoint_view.py
     (CHECKPOINT_FRAMEWORK, CHECKPOINT_VIEW_TARGET): "models.llm.checkpoint_view:export_checkpoint_view",
     ("onnxruntime-genai", "ort-genai"): "models.llm.ort_genai_export:export_ort_genai",
+    ("onnxruntime-genai", "ort-genai-cuda"): "models.llm.ort_genai_export:export_ort_genai_cuda",  # UNVERIFIED: no GPU
     ("ctranslate2", "ct2"): "models.llm.ct2_export:export_ct2",
     ("openvino-genai", "openvino-genai"): "models.llm.convert_openvino:export_openvino_genai",
     ("llama.cpp", "gguf"): "models.llm.convert_gguf:export_gguf",

@@ -74,7 +74,7 @@ class Runtime:
         """A generative runtime's conversion of the checkpoint: (the framework whose environment runs it, the
         target format; runtimes_table.EXPORTERS' key); None where it loads the checkpoint folder as is."""
         family = table.find(self.framework, self.model_format)
-        return family.conversion if family is not None and family.generative else None
+        return family.conversion(self.provider) if family is not None and family.generative else None
 
     @property
     def reference_framework(self) -> str | None:

@@ -551,3 +551,23 @@ def test_gpu_check_on_the_simulated_host_finds_nvml_and_stops_in_one_line_for_wa
     (line,) = done.stderr.strip().splitlines()
     assert line.startswith("gpu-check: cannot run on this host: no CUDA device for torch")
     assert "NVML" not in line and "Traceback" not in done.stderr
+
+
+# --- the generative GPU config -------------------------------------------------------------------------------------
+def test_the_generative_gpu_config_plans_every_gpu_runtime_on_a_hopper_host_and_says_why_it_skips(h200_host, tmp_path):
+    done = run_greenrt(["plan", "--config", str(REPO / "configs" / "llm-gpu.toml"), "--powercap-root",
+                        str(tmp_path / "no-powercap"), "--json"], env=h200_host.env(), cwd=tmp_path, timeout=300)
+    assert done.returncode == 0, done.output
+    plan = json.loads(done.stdout)
+    planned = {(r["cell"]["runtime"], r["cell"]["batch_size"], r["cell"]["precision"]) for r in plan["runs"]}
+    assert {runtime for runtime, _, _ in planned} == {"torch/transformers/cuda", "onnxruntime-genai/genai-from-hf/cuda",
+                                                      "llama.cpp/gguf-from-hf/cuda", "vllm/hf/cuda"}
+    assert {("onnxruntime-genai/genai-from-hf/cuda", 64, "int4"), ("vllm/hf/cuda", 64, "fp16"),
+            ("llama.cpp/gguf-from-hf/cuda", 1, "int8")} <= planned
+    reasons = {(s["cell"]["runtime"], s["cell"]["batch_size"], s["cell"]["precision"]): s["reason"]
+               for s in plan["skipped"]}
+    # each skip is the runtime's own limit, said once per cell: none is "no GPU"
+    assert "batch 64 > 1 is not measured" in reasons[("llama.cpp/gguf-from-hf/cuda", 64, "fp32")]
+    assert "is not one of fp16" in reasons[("vllm/hf/cuda", 1, "fp32")]
+    assert not any("GPU" in reason for reason in reasons.values()), reasons
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # a dry run writes nothing

@@ -21,11 +21,13 @@ CONTRACT = {  # runtime pattern -> (precisions, conversion, adapter)
 
 
 def test_every_generative_runtime_of_the_contract_is_a_generative_family():
-    rows = {f.pattern: (f.precisions, f.conversion, f"{f.module}:{f.cls}") for f in table.GENERATIVE_FAMILIES}
+    rows = {f.pattern: (f.precisions, f.conversion("cpu"), f"{f.module}:{f.cls}") for f in table.GENERATIVE_FAMILIES}
     assert rows == CONTRACT
     for family in table.GENERATIVE_FAMILIES:
-        if family.conversion is not None:
-            assert table.EXPORTERS[family.conversion].startswith("models.llm.")
+        conversions = [key for provider in family.providers if (key := family.conversion(provider)) is not None]
+        for key in conversions:
+            assert table.EXPORTERS[key].startswith("models.llm.")
+        if conversions:
             assert set(family.schemes) == set(family.precisions)  # each precision names the runtime's own scheme
     assert table.EXPORTERS[(table.CHECKPOINT_FRAMEWORK, table.CHECKPOINT_TARGET)] == \
         "models.llm.checkpoint:export_checkpoint"
@@ -93,3 +95,18 @@ def test_what_a_generative_runtime_cannot_run_is_its_rows_limits_and_only_its():
     assert llama.batch_refusal(2).startswith("llama.cpp: batch 2 > 1 is not measured: ")
     others = [f for f in table.GENERATIVE_FAMILIES if f not in (ort, llama)]
     assert all(f.limits == table.ModelLimits() for f in others)
+
+
+def test_ort_genai_on_cuda_is_converted_to_the_builders_cuda_graph_not_the_cpu_one():
+    # the builder's `-e cuda` graph differs (fp16 inputs and outputs, accuracy level 0): a CUDA run of the CPU graph
+    # would not measure what ONNX Runtime GenAI deploys on a GPU
+    from orchestrator.planning.runtimes import parse_runtime
+
+    family = table.find("onnxruntime-genai", "genai-from-hf")
+    assert family.conversion("cpu") == ("onnxruntime-genai", "ort-genai")
+    assert family.conversion("cuda") == ("onnxruntime-genai", "ort-genai-cuda")
+    assert table.EXPORTERS[family.conversion("cuda")] == "models.llm.ort_genai_export:export_ort_genai_cuda"
+    cuda = parse_runtime("onnxruntime-genai/genai-from-hf/cuda")
+    assert (cuda.conversion, cuda.target_format, cuda.environment) == (
+        ("onnxruntime-genai", "ort-genai-cuda"), "ort-genai-cuda", "onnxruntime-genai-cuda")
+    assert parse_runtime("llama.cpp/gguf-from-hf/cuda").conversion == ("llama.cpp", "gguf")  # one GGUF for both
