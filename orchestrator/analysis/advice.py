@@ -202,10 +202,11 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
     reasons: list[str] = []
     objective = request.objective
     energy_missing = ok.is_empty() or ok["j_per_inference"].drop_nulls().is_empty()
-    if objective in ENERGY_BASED and energy_missing and not ok.is_empty():
-        reasons.append(f"{unavailable_text(energy_reason(group))}; ranked by latency (p50) instead of {objective}")
-        objective = "latency"
     generative = is_generative(group)
+    if objective in ENERGY_BASED and energy_missing and not ok.is_empty():
+        latency = "time per output token (TPOT)" if generative else "latency (p50)"
+        reasons.append(f"{unavailable_text(energy_reason(group))}; ranked by {latency} instead of {objective}")
+        objective = "latency"
     metric, unit = (GENERATIVE_METRICS if generative else METRICS)[objective]
     energy_column, energy_unit = ("j_per_token", "J per output token") if generative else ("j_per_inference", "J")
 

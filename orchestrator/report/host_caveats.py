@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from orchestrator.analysis.advice_schema import Advice, CellAdvice
 
 _ENERGY_PREFIX = "energy unavailable on this host: "
-_RANKED = re.compile(r"^(energy unavailable on this host: .*); ranked by latency \(p50\) instead of (\w+)$")
+_RANKED = re.compile(r"^(energy unavailable on this host: .*); ranked by (latency \(p50\)|time per output token "
+                     r"\(TPOT\)) instead of (\w+)$")
 _REPETITIONS = re.compile(r"^(\d+) repetitions?: run at least (\d+) ")
 
 
@@ -62,8 +63,12 @@ def host_caveats(advice: Advice, extra: tuple[str, ...] = ()) -> HostCaveats:
     if measured and len(texts) == 1 and None not in texts:
         energy = texts.pop()
         ranked = {c.objective for c in measured if c.objective_used != c.objective}
+        # which latency stands in: p50 per batch, or per output token for generate calls (said as the cells say it)
+        latencies = sorted({m.group(2) for c in measured for r in c.reasons if (m := _RANKED.match(r))},
+                           key=lambda text: text != "latency (p50)")
+        instead = " or ".join(latencies).replace("latency (p50)", "p50 latency") or "p50 latency"
         lines.append(f"{energy}. Latency and throughput were measured; every energy figure is empty (not zero)"
-                     + (f", and each cell is ranked by p50 latency instead of {', '.join(sorted(ranked))}"
+                     + (f", and each cell is ranked by {instead} instead of {', '.join(sorted(ranked))}"
                         if ranked else "") + ".")
     # Few repetitions is the host's caveat only where it holds for every cell; else each such row says it.
     counts = [m for c in measured for r in c.reasons if (m := _REPETITIONS.match(r))]

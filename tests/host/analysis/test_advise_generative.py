@@ -41,7 +41,7 @@ def test_without_energy_a_generative_cell_is_ranked_by_tpot():
     cell = _cell(advise(runs_table(g.journal(energy=False))), "fp32")
     assert cell.objective_used == "latency" and cell.metric == "tpot_ms"
     assert cell.leader == g.LLAMA_CPP and cell.figure.median == pytest.approx(2.5)
-    assert any("ranked by latency" in r for r in cell.reasons)
+    assert any("ranked by time per output token (TPOT) instead of energy" in r for r in cell.reasons)
 
 
 def test_carbon_is_per_million_output_tokens():

@@ -55,3 +55,15 @@ def test_advise_says_it_once(tmp_path):
     assert result.exit_code == 0, result.output
     assert result.output.count(REASON) == 1
     assert "caveat: One host (Synthetic CPU (4 CPUs); no GPU)" in result.output
+
+
+def test_a_generative_sweep_without_energy_says_it_is_ranked_by_time_per_output_token():
+    from orchestrator.analysis.advice import advise
+    from orchestrator.report.host_caveats import host_caveats
+    from orchestrator.results.tables import runs_table
+    from testkit import generative_sweep as g
+
+    caveats = host_caveats(advise(runs_table(g.journal(energy=False))))
+    energy = [line for line in caveats.lines if line.startswith("energy unavailable")]
+    assert len(energy) == 1 and "ranked by time per output token (TPOT) instead of energy" in energy[0], energy
+    assert "p50 latency" not in energy[0]
