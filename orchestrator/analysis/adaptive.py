@@ -16,6 +16,12 @@ from orchestrator.analysis.frames import ok_runs
 from orchestrator.analysis.stopping import CellState, StoppingRule, cell_states, group_verdict
 
 ENERGY, LATENCY = "j_per_inference", "latency_p50_ms"
+# A generate call's latency stand-in is its time per output token (TPOT), as advise ranks it (analysis/advice.py
+# GENERATIVE_METRICS): the rule must judge the figure the answer is given in, or a verdict it settled on the p50 of
+# whole generate calls would be asked again by a rank test on too few runs, and read as a tie.
+TPOT = "tpot_ms"
+# One successful run as the rule sees it: (energy per inference, its latency stand-in, whether it is a generate call)
+RunFigures = tuple[float | None, float | None, bool]
 
 
 @dataclass(frozen=True)
@@ -34,7 +40,7 @@ class CellStop:
     runs: int  # runs recorded (successful or failed)
     stopped_by: str | None  # "precision", "verdict", "max", "failed" (no successful run in `min` rounds); None
     why: str
-    metric: str  # the column the rule judged: energy per inference, or latency p50 where the group has no energy
+    metric: str  # the column the rule judged: energy per inference, else latency p50 (a generate call's: TPOT)
 
 
 @dataclass(frozen=True)
@@ -92,20 +98,25 @@ def group_of(cell: str) -> str:
     return f"{model}|{batch}|{precision}"
 
 
-def _run_facts(runs: pl.DataFrame) -> tuple[set[str], dict[str, tuple[float | None, float | None]]]:
-    """(run ids recorded and done, {run id of a successful run: (energy per inference, latency p50)})."""
+def _run_facts(runs: pl.DataFrame) -> tuple[set[str], dict[str, RunFigures]]:
+    """(run ids recorded and done, {run id of a successful run: (energy per inference, latency p50 or a generate
+    call's TPOT, generative)})."""
     if runs.is_empty():
         return set(), {}
     done = set(runs.filter(pl.col("status") != "interrupted")["run_id"].to_list())
-    ok = ok_runs(runs).select("run_id", ENERGY, LATENCY)
-    return done, {row[0]: (row[1], row[2]) for row in ok.iter_rows()}
+    ok = ok_runs(runs)
+    generative = pl.col("new_tokens").is_not_null() if "new_tokens" in ok.columns else pl.lit(False)
+    latency = (pl.when(generative).then(pl.col(TPOT)).otherwise(pl.col(LATENCY)) if TPOT in ok.columns
+               else pl.col(LATENCY))
+    ok = ok.select("run_id", ENERGY, latency.alias(LATENCY), generative.alias("generative"))
+    return done, {row[0]: (row[1], row[2], row[3]) for row in ok.iter_rows()}
 
 
-def _groups(slots: Sequence[Slot], through: int, values: dict[str, tuple[float | None, float | None]]
+def _groups(slots: Sequence[Slot], through: int, values: dict[str, RunFigures]
             ) -> tuple[dict[str, dict[str, list[float]]], dict[str, str]]:
     """The per-run values of rounds 0..through per group and cell (run order), and each group's metric: energy
-    where every successful run of the group so far has it, else latency."""
-    seen: dict[str, dict[str, list[tuple[float | None, float | None]]]] = {}
+    where every successful run of the group so far has it, else latency (a generate call's: TPOT)."""
+    seen: dict[str, dict[str, list[RunFigures]]] = {}
     for slot in sorted(slots, key=lambda s: s.repetition):
         cells = seen.setdefault(group_of(slot.cell), {}).setdefault(slot.cell, [])
         if slot.repetition <= through and slot.run_id in values:
@@ -114,7 +125,7 @@ def _groups(slots: Sequence[Slot], through: int, values: dict[str, tuple[float |
     for group, cells in seen.items():
         pairs = [p for runs in cells.values() for p in runs]
         energy = bool(pairs) and all(p[0] is not None for p in pairs)
-        metrics[group] = ENERGY if energy else LATENCY
+        metrics[group] = ENERGY if energy else TPOT if any(p[2] for p in pairs) else LATENCY
         groups[group] = {cell: [float(p[0] if energy else p[1]) for p in runs if (p[0] if energy else p[1]) is not None]
                          for cell, runs in cells.items()}
     return groups, metrics

@@ -176,6 +176,21 @@ def _repetitions_reason(candidates: dict[str, int], alpha: float) -> str | None:
             f"runtimes, fewer runs can never be significant at alpha {alpha:g} after Holm)")
 
 
+def _sequential_separation(best: dict, answer, mann_whitney: Separation) -> Separation:
+    """The leader against the runner-up as the adaptive sweep's verdict rule tested them (its answer replaced the
+    rank test): its Holm p at the look that stopped the runner-up, against that look's level."""
+    stop = answer.stops.get(best["runner_up"])
+    look = f", look {stop.look} of {answer.looks}" if stop is not None and stop.look else ""
+    level = stop.level if stop is not None else None
+    p_holm = best["runner_up_p_holm"]
+    return mann_whitney.model_copy(update={
+        "test": (f"the adaptive sweep's sequential Welch t-test on log values, Holm over the leader's comparisons"
+                 f"{look}" + (f", level {level:.3g}" if level is not None else "")),
+        "p_value": None, "p_holm": p_holm,
+        "significant": None if p_holm is None or level is None else p_holm < level,
+        "note": stop.why if stop is not None and p_holm is None else ""})
+
+
 def _separation(pairs: pl.DataFrame, best: dict, alpha: float) -> Separation:
     leader, runner_up = best["best"], best["runner_up"]
     leader_median, runner_up_median = best["median"], best["runner_up_median"]
@@ -265,14 +280,16 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
         chosen = group.filter(pl.col("runtime").is_in(list(candidates)))
         chosen = with_objective_columns(chosen, request.grid)
         pairs = compare_runtimes(chosen, {objective: metric}, request.alpha)[0]
-        best = best_runtimes(chosen, pairs, {objective: metric}, request.alpha,
-                             _per_token_answers(request.sequential) if generative else request.sequential
-                             ).row(0, named=True)
+        sequential = _per_token_answers(request.sequential) if generative else request.sequential
+        best = best_runtimes(chosen, pairs, {objective: metric}, request.alpha, sequential).row(0, named=True)
         leader = best["best"]
         figure = points[leader]["objective"]
         tied = [t for t in best["tied_with"].split(", ") if t] if best["tied_with"] else []
+        answer = sequential.get((key["model"], key["batch_size"], key["precision"]))
         if best["runner_up"] is not None:
             separation = _separation(pairs, best, request.alpha)
+            if answer is not None and answer.note == best["note"]:
+                separation = _sequential_separation(best, answer, separation)
         verdict = {"best": "recommended", "tie": "tie", "untested": "not enough evidence",
                    "only runtime": "only candidate"}[best["verdict"]]
         if verdict == "not enough evidence":

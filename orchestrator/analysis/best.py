@@ -10,6 +10,9 @@ per runtime), the verdict is "untested": the leader is only the lowest single me
 
 An adaptive sweep stopped by the verdict rule is answered by that rule's own test for the metric it judged
 (`sequential`, analysis/adaptive.py), for the runtimes it compared: its runs were chosen by that test.
+
+A generate call's cell is ranked on latency by its time per output token (TPOT), as advise ranks it and the verdict
+rule judges it (`best_runtimes_by_kind`); its energy per request orders the runtimes as energy per token does.
 """
 from __future__ import annotations
 
@@ -19,6 +22,8 @@ import polars as pl
 
 from orchestrator.analysis.comparisons import ALPHA, OBJECTIVES, compare_runtimes, holm
 from orchestrator.analysis.frames import GROUP_KEYS, energy_reason, ok_runs
+
+GENERATIVE_OBJECTIVES = {"latency": "tpot_ms", "energy": "j_per_inference"}
 
 
 def _leader_vs(pairs: pl.DataFrame, leader: str, other: str) -> dict | None:
@@ -80,6 +85,8 @@ def best_runtimes(runs: pl.DataFrame, pairs: pl.DataFrame | None = None,
                 leader_median = medians.filter(pl.col("runtime") == leader)["median"][0]
                 others = [r for r in medians["runtime"].to_list() if r != leader]
                 verdict, note, tied, untested = answer.verdict, answer.note, list(answer.tied), []
+                # the rule's own Holm p at the look that stopped each runtime, not the rank test's it replaced
+                adjusted = {r: getattr(answer.stops.get(r), "p_holm", None) for r in others}
                 medians = medians.filter(pl.col("runtime") == leader).vstack(medians.filter(pl.col("runtime") != leader))
             runner_up = medians.row(1) if medians.height > 1 else (None, None)
             rows.append({**base, "best": leader, "median": leader_median, "runner_up": runner_up[0],
@@ -92,3 +99,16 @@ def best_runtimes(runs: pl.DataFrame, pairs: pl.DataFrame | None = None,
               "runner_up_median": pl.Float64, "runner_up_p_holm": pl.Float64, "comparisons": pl.Int64,
               "verdict": pl.String, "tied_with": pl.String, "note": pl.String}
     return pl.DataFrame(rows, schema=schema)
+
+
+def best_runtimes_by_kind(runs: pl.DataFrame, pairs: pl.DataFrame, alpha: float = ALPHA,
+                          sequential: Mapping | None = None) -> pl.DataFrame:
+    """best_runtimes, a generate call's cells (runs with new_tokens) on GENERATIVE_OBJECTIVES, the rest as always."""
+    generative = (pl.col("new_tokens").is_not_null() if "new_tokens" in runs.columns and "tpot_ms" in runs.columns
+                  else pl.lit(False))
+    forward, calls = runs.filter(~generative), runs.filter(generative)
+    parts = [best_runtimes(forward, pairs, alpha=alpha, sequential=sequential)] if forward.height else []
+    if calls.height:
+        call_pairs = compare_runtimes(calls, GENERATIVE_OBJECTIVES, alpha)[0]
+        parts.append(best_runtimes(calls, call_pairs, GENERATIVE_OBJECTIVES, alpha, sequential))
+    return pl.concat(parts) if parts else best_runtimes(runs, pairs, alpha=alpha, sequential=sequential)

@@ -12,6 +12,9 @@ from dataclasses import dataclass
 
 J_PER_KWH = 3.6e6
 PER = 1_000_000  # figures are per million inferences: per-inference grams and prices are unreadably small
+# What a million counts: inferences (a forward pass of one sample), or output tokens for a generate call's cell,
+# whose energy figure is per output token (analysis/advice.py GENERATIVE_METRICS).
+INFERENCES, OUTPUT_TOKENS = "inferences", "output tokens"
 
 
 class InvalidGridFigure(ValueError):
@@ -67,13 +70,13 @@ class GridFigures:
     def _pue_words(self) -> str:
         return f"PUE {self.pue:g}" if self.pue is not None else "no PUE (measured energy only)"
 
-    def carbon_label(self) -> str | None:
+    def carbon_label(self, per: str = INFERENCES) -> str | None:
         if self.grid_intensity_g_per_kwh is None:
             return None
-        return f"gCO2e per million inferences at {self.grid_intensity_g_per_kwh:g} gCO2e/kWh, {self._pue_words()}"
+        return f"gCO2e per million {per} at {self.grid_intensity_g_per_kwh:g} gCO2e/kWh, {self._pue_words()}"
 
-    def cost_label(self) -> str | None:
+    def cost_label(self, per: str = INFERENCES) -> str | None:
         if self.price_per_kwh is None:
             return None
-        return (f"cost per million inferences at {self.price_per_kwh:g} per kWh (the price's currency), "
+        return (f"cost per million {per} at {self.price_per_kwh:g} per kWh (the price's currency), "
                 f"{self._pue_words()}")

@@ -5,6 +5,7 @@ import polars as pl
 
 from orchestrator.analysis.advice import per_output_token
 from orchestrator.analysis.advice_schema import Advice, CellAdvice, Estimate
+from orchestrator.analysis.carbon import INFERENCES, OUTPUT_TOKENS, GridFigures
 from orchestrator.report.host_caveats import HostCaveats, host_caveats
 
 OBJECTIVE_WORDS = {"energy": "energy per inference", "latency": "p50 latency per batch",
@@ -50,7 +51,10 @@ def separation_words(cell: CellAdvice) -> str | None:
     s = cell.separation
     if s is None:
         return None
-    if s.p_value is None:
+    if s.p_value is None and s.p_holm is not None:  # the adaptive sweep's own test answered (analysis/advice.py)
+        test = (f"{s.test}: Holm p {num(s.p_holm)}: "
+                + ("significant" if s.significant else "not significant" if s.significant is False else "untested"))
+    elif s.p_value is None:
         test = s.note or "not tested"
     else:
         delta = f", Cliff's delta {s.cliffs_delta:+.2f} ({s.magnitude})" if s.cliffs_delta is not None else ""
@@ -67,11 +71,14 @@ def _money(advice: Advice, cell: CellAdvice) -> list[str]:
     lines = []
     if point is None:
         return lines
+    # The advice's labels count inferences; a generate call's cell counts output tokens (its energy is per token).
+    grid = GridFigures(advice.grid.grid_intensity_g_per_kwh, advice.grid.pue, advice.grid.price_per_kwh)
+    per = OUTPUT_TOKENS if per_output_token(cell) else INFERENCES
     if advice.grid.carbon_label:
-        lines.append(f"carbon: {num(point.carbon_g_per_million)} {advice.grid.carbon_label}"
+        lines.append(f"carbon: {num(point.carbon_g_per_million)} {grid.carbon_label(per)}"
                      if point.carbon_g_per_million is not None else f"carbon: not shown ({point.energy.note})")
     if advice.grid.cost_label:
-        lines.append(f"cost: {num(point.cost_per_million)}, {advice.grid.cost_label}"
+        lines.append(f"cost: {num(point.cost_per_million)}, {grid.cost_label(per)}"
                      if point.cost_per_million is not None else f"cost: not shown ({point.energy.note})")
     return lines
 

@@ -9,7 +9,7 @@ import polars as pl
 
 from orchestrator.analysis.adaptive import plan_rounds, sequential_verdicts
 from orchestrator.analysis.advice import AdviceRequest, advise
-from orchestrator.analysis.best import best_runtimes
+from orchestrator.analysis.best import best_runtimes_by_kind
 from orchestrator.analysis.carbon import GridFigures
 from orchestrator.analysis.comparisons import ALPHA, MIN_RUNS, compare_runtimes
 from orchestrator.analysis.correlation import energy_time_correlations
@@ -69,7 +69,7 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     correlations = energy_time_correlations(runs)
     pairs, kruskal = compare_runtimes(runs, alpha=alpha)
     sequential = sequential_verdicts(plan, runs)  # a verdict-rule adaptive sweep answers by its own test
-    best = best_runtimes(runs, pairs, alpha=alpha, sequential=sequential)
+    best = best_runtimes_by_kind(runs, pairs, alpha=alpha, sequential=sequential)
     ok = ok_runs(runs) if not runs.is_empty() else runs
     energy_available = not ok.is_empty() and not ok["j_per_inference"].drop_nulls().is_empty()
     energy_note = None if energy_available else (energy_reason(runs) if not runs.is_empty() else "no runs")

@@ -6,8 +6,9 @@ import polars as pl
 from orchestrator.report.figures import runtime_label
 
 _UNITS = {"latency": "ms p50", "energy": "J/inference"}
-# A generate call's cell: one inference is one request (a sequence of N new tokens), its latency the whole call's.
-_REQUEST_UNITS = {"latency": "ms p50 per generate call", "energy": "J/request"}
+# A generate call's cell: ranked on its time per output token (analysis/best.py), its energy per request (N new
+# tokens of each of B sequences).
+_REQUEST_UNITS = {"latency": "ms per output token (TPOT)", "energy": "J/request"}
 
 
 def _winner(row: dict, generative: bool = False) -> str:

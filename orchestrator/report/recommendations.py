@@ -36,9 +36,11 @@ def recommendation_sections(advice: Advice, caveats: HostCaveats, fig_dir: Path,
         replace(table("recommendations", "Recommendations", recommendations_table(advice, caveats)),
                 columns=SHOWN)])
     if advice.grid.carbon_label or advice.grid.cost_label:
+        tokens = (" (a generate call's cell: per million output tokens, from its energy per output token)"
+                  if any(per_output_token(cell) for cell in advice.cells) else "")
         opening.blocks.append(Paragraph("Carbon and cost from the median energy per inference: "
                                         + "; ".join(x for x in (advice.grid.carbon_label, advice.grid.cost_label) if x)
-                                        + "."))
+                                        + tokens + "."))
     front = Section("Energy against latency: the Pareto front")
     several = len(advice.hosts) > 1
     hosts = [h.signature for h in advice.hosts]

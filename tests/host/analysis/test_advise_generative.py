@@ -54,6 +54,19 @@ def test_carbon_is_per_million_output_tokens():
     assert cell.figure.median == pytest.approx(1.2 / g.N * 1e6 / 3.6e6 * 400.0, rel=1e-6)
 
 
+def test_the_carbon_and_cost_lines_of_a_generative_cell_count_output_tokens_not_inferences():
+    from orchestrator.analysis.carbon import GridFigures
+    from orchestrator.report.advice_text import advice_lines
+
+    grid = GridFigures(grid_intensity_g_per_kwh=400.0, price_per_kwh=0.3)
+    lines = advice_lines(advise(runs_table(g.journal()), AdviceRequest(grid=grid)))
+    money = [line.strip() for line in lines if line.strip().startswith(("carbon:", "cost:"))]
+    assert money and all("per million output tokens at" in line for line in money), money
+    assert not any("inferences" in line for line in money)
+    classifier = advice_lines(advise(runs_table(classifier_journal()), AdviceRequest(grid=grid)))
+    assert any("gCO2e per million inferences at 400 gCO2e/kWh" in line for line in classifier)
+
+
 def test_a_classifier_cell_is_advised_as_before():
     advice = advise(runs_table(classifier_journal()))
     assert {c.metric for c in advice.cells} <= {"j_per_inference", "latency_p50_ms"}

@@ -76,3 +76,42 @@ def test_a_tie_settled_by_the_rule_is_not_told_to_run_more_repetitions():
     cell = advise(runs, AdviceRequest(objective="latency", sequential=verdicts)).cells[0]
     assert cell.verdict == "tie" and "sequential test" in cell.reasons[0]
     assert not any("run at least" in reason for reason in cell.reasons)
+
+
+def test_the_advice_line_gives_the_rules_own_test_not_a_rank_test_that_contradicts_the_verdict():
+    from orchestrator.report.advice_text import separation_words
+
+    plan, runs, _ = sweep()
+    cell = advise(runs, AdviceRequest(objective="latency", sequential=sequential_verdicts(plan, runs))).cells[0]
+    s = cell.separation
+    assert cell.verdict == "recommended" and s.significant is True and s.p_value is None
+    assert s.p_holm is not None and "sequential Welch t-test" in s.test and "look 1 of 8" in s.test
+    words = separation_words(cell)
+    assert "Mann-Whitney" not in words and words.endswith(": significant")
+
+
+def test_a_generate_call_group_without_energy_is_judged_on_tpot_the_figure_advise_ranks_it_by():
+    """rt0 decodes fastest (lowest TPOT) but prefills slowest, so its whole generate call is the slowest: the rule
+    must judge TPOT, or the sweep would stop on one ranking and advise would answer another."""
+    rng = np.random.default_rng(3)
+    n_new, table = 64, {"min": 3, "max": 6, "stop": "verdict", "alpha": 0.05}
+    tpot = {r: 10.0 if r == "rt0/x/cpu" else 14.0 + RUNTIMES.index(r) for r in RUNTIMES}
+    ttft = {r: 2000.0 if r == "rt0/x/cpu" else 100.0 for r in RUNTIMES}
+    plan = {"config": {"repetitions": table},
+            "runs": [{"run_id": f"r{k}-{r}", "repetition": k,
+                      "cell": {"model": "m", "batch_size": 1, "runtime": r, "precision": "fp32"}}
+                     for k in range(table["max"]) for r in RUNTIMES]}
+    rows = []
+    for r in RUNTIMES:
+        for k in range(table["max"]):
+            t = tpot[r] * float(np.exp(rng.normal(0, 0.02)))
+            call = ttft[r] + n_new * t
+            rows.append({"run_id": f"r{k}-{r}", "status": "ok", "model": "m", "batch_size": 1, "runtime": r,
+                         "precision": "fp32", "latency_p50_ms": call, "latency_p99_ms": call * 1.05,
+                         "throughput_per_s": 1000 / call, "fidelity_faithful": True, "new_tokens": n_new,
+                         "tpot_ms": t, "ttft_ms": ttft[r]})
+    runs = pl.DataFrame(rows)
+    answer = sequential_verdicts(plan, runs)[("m", 1, "fp32")]
+    assert (answer.metric, answer.verdict, answer.leader) == ("tpot_ms", "best", "rt0/x/cpu")
+    cell = advise(runs, AdviceRequest(objective="latency", sequential=sequential_verdicts(plan, runs))).cells[0]
+    assert cell.metric == "tpot_ms" and cell.verdict == "recommended" and cell.recommended == "rt0/x/cpu"

@@ -34,7 +34,7 @@ def _sweep(truth) -> tuple[dict, pl.DataFrame]:
 
 def _confidence(plan: dict, runs: pl.DataFrame, with_rule: bool) -> str:
     verdicts = sequential_verdicts(plan, runs)
-    advice = advise(runs, AdviceRequest(objective="latency", sequential=verdicts))
+    advice = advise(runs, AdviceRequest(objective="latency", sequential=verdicts if with_rule else {}))
     table = answer_table(advice, host_caveats(advice), verdicts if with_rule else None)
     return table["confidence"][0]
 

@@ -28,6 +28,8 @@ def test_the_section_answers_each_cell_in_per_token_units(report):
     assert "front (energy per token, p99 per request)" in fp32
     # the findings name a generate call's figures per request, the answer table per output token
     assert "energy, llama-tiny bs1 fp32: llama.cpp←HF 1.2 J/request" in text
+    # and its latency by the time per output token, the figure advise and the verdict rule rank it by
+    assert "latency, llama-tiny bs1 fp32: llama.cpp←HF 2.5 ms per output token (TPOT)" in text
     assert "the runtime to deploy by J per output token (request energy / N)" in text
 
 
