@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import re
+from dataclasses import replace
 from pathlib import Path
 
 import polars as pl
@@ -22,7 +23,9 @@ from orchestrator.report.report_files import ReportFiles
 
 TITLE = "Client languages: the same runtime from Python, Node.js and C++"
 FIGURE = "clients_latency"
-_METRIC_WORDS = {LATENCY: "p50 latency per batch (ms)", ENERGY: "energy per inference (J)"}
+_METRIC_WORDS = {LATENCY: "p50 ms", ENERGY: "J per inference"}
+# The columns the page has room for (a narrow client column, no full id): the CSV has the runtime id as well.
+SHOWN = ("client", "metric", "runs", "median", "95% CI of the mean", "vs Python (95% CI)", "Holm p", "verdict")
 _COLORS = {"python": "#4c72b0", "node": "#55a868", "cpp": "#dd8452"}  # one colour per language, in every panel
 
 
@@ -51,7 +54,7 @@ def _interval(figure: ClientFigure) -> str:
         return "-"
     if s.ci_low is None:
         return s.note or "no interval"
-    return f"mean {num(s.mean)}, {num(s.ci_low)}-{num(s.ci_high)}"
+    return f"{num(s.ci_low)}-{num(s.ci_high)}"
 
 
 def _versus(figure: ClientFigure, is_reference: bool) -> str:
@@ -70,7 +73,8 @@ def cell_table(group: ClientGroup) -> pl.DataFrame:
         for row in group.rows:
             figure = row.figures[metric]
             test = figure.test
-            rows.append({"client": row.label, "runtime": row.runtime, "metric": _METRIC_WORDS[metric],
+            suffix = f"@{row.client}" if "@" in row.runtime else "no suffix"
+            rows.append({"client": f"{row.label} ({suffix})", "runtime": row.runtime, "metric": _METRIC_WORDS[metric],
                          "runs": figure.summary.n, "median": figure.summary.median,
                          "95% CI of the mean": _interval(figure),
                          "vs Python (95% CI)": _versus(figure, row.is_reference),
@@ -88,7 +92,9 @@ def latency_figure(groups: list[ClientGroup], out_dir: Path) -> SavedFigure | No
         return None
     columns = min(3, len(drawn))
     lines = math.ceil(len(drawn) / columns)
-    fig, axes = plt.subplots(lines, columns, figsize=(4.2 * columns, 3.4 * lines), squeeze=False)
+    # constrained layout places the suptitle just above the panels, whatever their number of rows
+    fig, axes = plt.subplots(lines, columns, figsize=(4.2 * columns, 3.0 * lines + 0.4), squeeze=False,
+                             layout="constrained")
     for ax in axes.flat[len(drawn):]:
         ax.set_visible(False)
     for ax, group in zip(axes.flat, drawn):
@@ -117,7 +123,6 @@ def latency_figure(groups: list[ClientGroup], out_dir: Path) -> SavedFigure | No
         ax.tick_params(axis="y", labelsize=7)
     fig.suptitle("Latency by client language (bars: median over runs; black: the mean and its 95% bootstrap "
                  "interval; xN: median over the Python client's)", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
     return _save(fig, out_dir, FIGURE)
 
 
@@ -130,9 +135,9 @@ def client_section(runs: pl.DataFrame, fig_dir: Path, files: ReportFiles, table,
     section = Section(TITLE, [Paragraph(explained(alpha, seed))])
     for group in groups:
         reference = next(row for row in group.rows if row.is_reference)
-        section.blocks.append(table(f"clients-{_slug(group)}", f"{group.where}: each client against "
-                                                                f"{reference.label} ({reference.runtime})",
-                                    cell_table(group)))
+        block = table(f"clients-{_slug(group)}", f"{group.where}: each client against {reference.label} "
+                                                  f"({reference.runtime})", cell_table(group))
+        section.blocks.append(replace(block, columns=SHOWN))
     saved = latency_figure(groups, fig_dir)
     if saved is not None:
         files.figures[FIGURE] = saved.png

@@ -1,4 +1,9 @@
 """The report's client-language section (report/client_section.py), client ids in labels, and old sweeps unchanged."""
+import json
+import re
+import shutil
+import subprocess
+
 import polars as pl
 import pytest
 
@@ -27,8 +32,9 @@ def test_client_ids_read_naturally_in_figures():
 def test_cell_table_has_a_row_per_client_and_metric_with_the_verdict():
     groups = {(g.batch_size, g.base): g for g in client_groups(runs_table(gap_journal(energy=True)))}
     table = cell_table(groups[(1, ORT_PLAIN)])
-    assert table["client"].to_list() == ["Python", "Node.js", "Python", "Node.js"]
-    assert table["metric"].to_list()[::2] == ["p50 latency per batch (ms)", "energy per inference (J)"]
+    assert table["client"].to_list() == ["Python (@python)", "Node.js (@node)"] * 2
+    assert table["metric"].to_list() == ["p50 ms", "p50 ms", "J per inference", "J per inference"]
+    assert table["runtime"].to_list() == [ORT_PY, ORT_NODE] * 2
     node = table.row(1, named=True)
     assert node["vs Python (95% CI)"].startswith("x1.") and node["Holm p"] < 0.05
     assert "slower than Python" in node["verdict"]
@@ -70,3 +76,37 @@ def test_a_sweep_without_client_suffix_renders_as_before(tmp_path):
     assert TITLE not in text and "client" not in text.lower()
     assert FIGURE not in files.figures and not [t for t in files.tables if t.startswith("clients")]
     assert "client" not in pl.read_csv(files.tables["recommendations"]).columns
+
+
+_PROBE = """<script>
+window.addEventListener('load', () => {
+  const section = document.querySelector('section[id^="client-languages"]');
+  const found = {innerWidth: window.innerWidth, pageWidth: document.documentElement.scrollWidth,
+    answerBottom: document.getElementById('answer').getBoundingClientRect().bottom, innerHeight: window.innerHeight,
+    tables: [...section.querySelectorAll('table')].map(t => ({right: t.getBoundingClientRect().right,
+                                                              scroll: t.scrollWidth, client: t.clientWidth})),
+    images: [...section.querySelectorAll('img')].map(i => i.naturalWidth)};
+  const out = document.createElement('pre');
+  out.id = 'probe';
+  out.textContent = JSON.stringify(found);
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+@pytest.mark.process  # a real headless chromium
+def test_the_client_section_fits_the_page_in_a_browser(client_report, tmp_path):
+    browser = shutil.which("chromium")
+    assert browser, "chromium is not installed: `make system-packages` installs it"
+    probe = tmp_path / "probe.html"
+    probe.write_text(client_report.html.read_text().replace("</body>", _PROBE + "</body>"))
+    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
+                           "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=180)
+    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.S)
+    assert found, done.stderr[-2000:]
+    page = json.loads(found.group(1))
+    assert len(page["tables"]) == 3 and page["images"] and all(width > 300 for width in page["images"]), page
+    assert page["pageWidth"] <= page["innerWidth"], page
+    assert page["answerBottom"] <= page["innerHeight"], page  # the client words keep the answer on the first screen
+    for table in page["tables"]:
+        assert table["right"] <= page["innerWidth"] and table["scroll"] <= table["client"] + 1, table
