@@ -19,14 +19,16 @@ from dataclasses import dataclass, field, replace
 import numpy as np
 import polars as pl
 
-from orchestrator.analysis.advice_schema import (OBJECTIVES, Advice, CellAdvice, Constraints, Estimate, Grid,
-                                                 HostGroup, RuntimePoint, Separation)
+from orchestrator.analysis.advice_schema import (OBJECTIVES, Advice, CellAdvice, ClientChoice, Constraints, Estimate,
+                                                 Grid, HostGroup, RuntimePoint, Separation)
 from orchestrator.analysis.best import best_runtimes
 from orchestrator.analysis.carbon import GridFigures
+from orchestrator.analysis.clients import client_label, ordered_clients, size_words
 from orchestrator.analysis.comparisons import ALPHA, MIN_RUNS, compare_runtimes
 from orchestrator.analysis.frames import GROUP_KEYS, energy_reason, ok_runs, unavailable_text, with_derived
 from orchestrator.analysis.pareto import Point, dominated_by, pareto_front
 from orchestrator.analysis.stats import summarize
+from runners.clients import split_client
 
 UNKNOWN_HOST = "unknown host"
 ENERGY_BASED = ("energy", "edp", "carbon", "cost")
@@ -273,7 +275,7 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
                       f"{' per request' if generative else ''}): no other candidate is at least as good on both and "
                       "better on one")
 
-    verdict, recommended, leader, figure, tied, separation = "no candidate", None, None, None, [], None
+    verdict, recommended, leader, figure, tied, separation, client = "no candidate", None, None, None, [], None, None
     if not candidates:
         reasons.insert(0, "no runtime meets the constraints" if points and ok.height else "no successful run")
     else:
@@ -295,6 +297,7 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
         if verdict == "not enough evidence":
             tied = [r for r in candidates if r != leader]
         recommended = leader if verdict in ("recommended", "only candidate") else None
+        client = _client_choice(chosen, leader, objective, metric, request.alpha)
         if verdict == "only candidate":
             reasons.insert(0, "one runtime meets the constraints: nothing to compare it with")
         elif verdict != "recommended":
@@ -318,7 +321,47 @@ def _cell(group: pl.DataFrame, host: str, request: AdviceRequest) -> CellAdvice:
     return CellAdvice(host=host, sources=sources, **key, objective=request.objective, objective_used=objective,
                       metric=metric, unit=unit, verdict=verdict, recommended=recommended, leader=leader,
                       figure=figure, tied_with=tied, separation=separation, front=front_names,
-                      front_note=front_note, runtimes=runtimes, reasons=reasons)
+                      front_note=front_note, runtimes=runtimes, reasons=reasons, client=client)
+
+
+_BEST_CLIENT = {"latency": "fastest", "energy": "lowest-energy", "edp": "lowest-EDP", "carbon": "lowest-carbon",
+                "cost": "cheapest"}
+
+
+def _client_choice(chosen: pl.DataFrame, leader: str, objective: str, metric: str,
+                   alpha: float) -> ClientChoice | None:
+    """Which client to drive the leader's runtime from, where the candidates hold several clients of its base: the
+    clients ranked and tested as best.py ranks and tests runtimes (lowest median; Mann-Whitney over runs against each
+    other client, Holm over those comparisons). None where the cell measured one client of it."""
+    base = split_client(leader)[0]
+    clients = ordered_clients([r for r in chosen["runtime"].unique().to_list() if split_client(r)[0] == base])
+    if len(clients) < 2:
+        return None
+    runs = chosen.filter(pl.col("runtime").is_in(clients))
+    objectives = {objective: metric}
+    best = best_runtimes(runs, compare_runtimes(runs, objectives, alpha)[0], objectives, alpha).row(0, named=True)
+    if best["best"] is None or best["runner_up"] is None:
+        return None  # one client has a figure: nothing to choose between
+    label = {r: client_label(r, clients) for r in clients}
+    first, second = best["best"], best["runner_up"]
+    ratio = best["runner_up_median"] / best["median"] if best["median"] else None
+    p = f"Holm p {best['runner_up_p_holm']:.2g}" if best["runner_up_p_holm"] is not None else "untested"
+    size = size_words(ratio) if ratio and ratio != 1 else ""
+    gap = (f"{label[second]} {size} higher" if size.endswith("%") else f"{label[second]} {size}" if size
+           else f"{label[second]} the same median")
+    verdict = {"best": "significant", "tie": "no difference", "untested": "untested"}[best["verdict"]]
+    if verdict == "significant":
+        words = (f"client: drive {base} from {label[first]} ({first}), its {_BEST_CLIENT[objective]} client: "
+                 f"{gap} ({p}{', every other client too' if len(clients) > 2 else ''})")
+    elif verdict == "no difference":
+        words = (f"client: does not matter at this sample size for {base}: {', '.join(label[r] for r in clients)} "
+                 f"not told apart (lowest {label[first]}, {gap}, {p})")
+    else:
+        words = (f"client: not tested for {base} (fewer than {MIN_RUNS} runs on a side); lowest median "
+                 f"{label[first]}")
+    return ClientChoice(base=base, clients=clients, leader=first, verdict=verdict,
+                        use=first if verdict == "significant" else None, runner_up=second, ratio=ratio,
+                        p_holm=best["runner_up_p_holm"], words=words)
 
 
 def _per_token_answers(sequential: Mapping) -> dict:

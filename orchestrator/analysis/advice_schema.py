@@ -74,6 +74,24 @@ class RuntimePoint(_Model):
     dominated_by: list[str] = Field(description="eligible runtimes at least as good on both figures, better on one")
 
 
+class ClientChoice(_Model):
+    """The client language of the leader's runtime, where the cell measured it from several (runners/clients.py)."""
+
+    base: str = Field(description="the leader's runtime id without its @client suffix")
+    clients: list[str] = Field(description="the runtime ids of that base among the candidates, one per client")
+    leader: str = Field(description="the client with the lowest median on the cell's objective")
+    verdict: Literal["significant", "no difference", "untested"] = Field(
+        description="significant: the leader is significantly lower than every other client (Mann-Whitney over "
+                    "runs, Holm over its comparisons); no difference: not told apart at this sample size; "
+                    "untested: fewer than 2 runs on a side")
+    use: str | None = Field(description="the client to deploy: the leader where significant, else null (the "
+                                        "client does not matter at this sample size)")
+    runner_up: str | None
+    ratio: float | None = Field(description="runner-up median / leader median")
+    p_holm: float | None
+    words: str = Field(description="the choice in one line")
+
+
 class CellAdvice(_Model):
     host: str = Field(description="host signature the runs were measured on")
     sources: list[str] = Field(description="results directories the runs came from")
@@ -94,6 +112,8 @@ class CellAdvice(_Model):
     front_note: str = Field(description="what the front is of, or why there is none")
     runtimes: list[RuntimePoint]
     reasons: list[str] = Field(description="why the evidence is not enough, what was excluded, what fell back")
+    client: ClientChoice | None = Field(None, description="which client language to drive the leader's runtime "
+                                                          "from; null unless the cell measured it from several")
 
 
 class HostGroup(_Model):

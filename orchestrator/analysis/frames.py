@@ -5,6 +5,8 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from runners.clients import PYTHON, split_client
+
 CELL_KEYS = ("model", "batch_size", "runtime", "precision")
 GROUP_KEYS = ("model", "batch_size", "precision")  # a group holds the runtimes competing for one model and batch
 
@@ -53,6 +55,7 @@ def with_derived(runs: pl.DataFrame) -> pl.DataFrame:
         needed[f"{domain}_dynamic_j"] = pl.Float64
     runs = runs.with_columns([pl.lit(None, dtype=t).alias(c) for c, t in needed.items() if c not in runs.columns])
     runs = runs.with_columns([pl.col(c).cast(t) for c, t in needed.items()])
+    runs = with_client(runs)
     return runs.with_columns(
         _per_inference("gpu_energy_j").alias("gpu_j_per_inference"),
         _per_inference("gpu_dynamic_j").alias("gpu_dynamic_j_per_inference"),
@@ -63,6 +66,18 @@ def with_derived(runs: pl.DataFrame) -> pl.DataFrame:
         .then(pl.col("window_s") / (pl.col("iterations") * pl.col("batch_size"))).otherwise(None)
         .alias("s_per_inference"),
     )
+
+
+def with_client(runs: pl.DataFrame) -> pl.DataFrame:
+    """The runs table with its `client` column: the runtime id's suffix, "python" for a plain id (runners/clients.py).
+
+    A table written before the column existed gets it here, so a notebook reading an old runs.parquet sees it too.
+    """
+    if "client" in runs.columns or "runtime" not in runs.columns:
+        return runs
+    clients = {r: split_client(r)[1] or PYTHON for r in runs["runtime"].drop_nulls().unique().to_list()}
+    return runs.with_columns(pl.col("runtime").replace_strict(clients, default=None, return_dtype=pl.String)
+                             .alias("client"))
 
 
 def ok_runs(runs: pl.DataFrame) -> pl.DataFrame:

@@ -131,7 +131,8 @@ def advice_lines(advice: Advice, said: tuple[str, ...] = ()) -> list[str]:
             lines.append(f"host {cell.host} ({', '.join(cell.sources)})")
         host = cell.host
         lines.append(_headline(cell))
-        details = [separation_words(cell), f"Pareto front (energy, p99): {', '.join(cell.front)}" if cell.front
+        details = [separation_words(cell), cell.client.words if cell.client else None,
+                   f"Pareto front (energy, p99): {', '.join(cell.front)}" if cell.front
                    else caveats.front_note(cell), *_money(advice, cell)]
         lines += [f"  {d}" for d in details if d]
         lines += [f"  why: {r}" for r in caveats.row_reasons(cell)]
@@ -159,6 +160,8 @@ def recommendations_table(advice: Advice, caveats: HostCaveats | None = None) ->
             row["gCO2e_per_million"] = point.carbon_g_per_million if point else None
         if advice.grid.cost_label:
             row["cost_per_million"] = point.cost_per_million if point else None
+        if any(c.client for c in advice.cells):  # a sweep that measured several clients of a runtime
+            row["client"] = cell.client.words.removeprefix("client: ") if cell.client else None
         row["why"] = "; ".join(caveats.row_reasons(cell))
         if len(advice.hosts) > 1:
             row = {"host": cell.host, **row}

@@ -16,6 +16,7 @@ import polars as pl
 from orchestrator.analysis.adaptive import SequentialVerdict
 
 from orchestrator.analysis.advice_schema import Advice, CellAdvice
+from orchestrator.analysis.clients import client_label
 from orchestrator.report.advice_text import num
 from orchestrator.report.host_caveats import HostCaveats
 
@@ -24,9 +25,19 @@ def _answer(cell: CellAdvice) -> str:
     if cell.verdict == "no candidate" or cell.leader is None:
         return "no answer"
     if cell.verdict in ("recommended", "only candidate"):
-        return cell.leader + (" (only candidate)" if cell.verdict == "only candidate" else "")
+        return cell.leader + (" (only candidate)" if cell.verdict == "only candidate" else "") + _client(cell)
     untested = " (untested)" if cell.verdict == "not enough evidence" else ""
-    return f"tie{untested}: " + ", ".join([cell.leader, *cell.tied_with])
+    return f"tie{untested}: " + ", ".join([cell.leader, *cell.tied_with]) + _client(cell)
+
+
+def _client(cell: CellAdvice) -> str:
+    """Which client language to drive the leader's runtime from, where the cell measured several (else nothing)."""
+    choice = cell.client
+    if choice is None:
+        return ""
+    if choice.use is not None:
+        return f"; client: {client_label(choice.use, choice.clients)}"
+    return "; client: not told apart" if choice.verdict == "no difference" else "; client: untested"
 
 
 def _margin(cell: CellAdvice) -> str:

@@ -18,6 +18,7 @@ from orchestrator.analysis.stats import CONFIDENCE, N_RESAMPLES, cell_statistics
 from orchestrator.errors import UserError
 from orchestrator.report import fidelity_text, figures
 from orchestrator.report.cell_tables import cell_table, failed_runs, failures_per_cell
+from orchestrator.report.client_section import client_section
 from orchestrator.report.document import Bullets, Document, FigureBlock, Paragraph, Section, TableBlock
 from orchestrator.report.findings import (compile_findings, cpu_fallback_findings, cuda_fallback_findings,
                                          no_runs_finding, top_findings)
@@ -132,7 +133,11 @@ def build_report(root: str | Path, trace_run: str | None = None, seed: int = 0, 
     perf.blocks.append(table("cells", "Per cell (medians over runs; J/inference mean with 95% bootstrap CI)",
                              with_stopping(cell_table(stats), rounds)))
     perf.blocks.append(table("cell_statistics", "Every statistic of every cell and metric (long form)", stats, 0))
-    doc.sections += [perf, recommendations, how]
+    doc.sections.append(perf)
+    clients = client_section(runs, fig_dir, files, table, alpha, seed)
+    if clients is not None:  # a runtime measured from several client languages (docs/clients.md)
+        doc.sections.append(clients)
+    doc.sections += [recommendations, how]
 
     energy = Section("Energy")
     if energy_note:

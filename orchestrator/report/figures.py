@@ -17,6 +17,7 @@ import polars as pl  # noqa: E402
 
 from orchestrator.analysis.correlation import cell_points  # noqa: E402
 from orchestrator.planning.config import Precision  # noqa: E402
+from runners.clients import CLIENTS, PYTHON, language, split_client  # noqa: E402
 
 DPI = 110
 
@@ -41,25 +42,33 @@ def _converted(model_format: str) -> tuple[str, str] | None:
 
 
 def runtime_label(runtime: str) -> str:
-    """Short and unique per runtime: 'ORT←torch', 'OV←torch', 'LiteRT←TF', 'torch inductor', 'TF [cuda]'."""
-    framework, model_format, provider = (runtime.split("/") + ["", ""])[:3]
+    """Short and unique per runtime: 'ORT←torch', 'OV←torch', 'LiteRT←TF', 'torch inductor', 'TF [cuda]'; a client
+    other than the plain id's Python says its language: 'ORT←torch (Node.js)', 'torch torchscript (C++)'."""
+    base, client = split_client(runtime)
+    framework, model_format, provider = (base.split("/") + ["", ""])[:3]
     converted = _converted(model_format)
     name = _SHORT.get(framework, framework)
     if converted:
         name = f"{name}←{_SHORT.get(converted[1], converted[1])}"
     elif model_format not in ("native", ""):
         name = f"{name} {model_format}"
-    return name if provider in ("cpu", "") else f"{name} [{provider}]"
+    name = name if provider in ("cpu", "") else f"{name} [{provider}]"
+    return name if client is None else f"{name} ({language(runtime)})"
+
+
+_CLIENT_ORDER = {name: i for i, name in enumerate(CLIENTS)}
 
 
 def runtime_order(runtime: str) -> tuple:
     """Native frameworks first (then their compilers), then converted models by runtime and source (docs/findings.md's
-    columns)."""
-    framework, model_format, provider = (runtime.split("/") + ["", ""])[:3]
+    columns); a runtime's clients beside it: the plain id, @python, then the others."""
+    base, client = split_client(runtime)
+    framework, model_format, provider = (base.split("/") + ["", ""])[:3]
     converted = _converted(model_format)
     source = converted[1] if converted else framework
     return (converted is not None, framework if converted else "", _FRAMEWORK_ORDER.get(source, 9),
-            model_format != "native", provider, runtime)
+            model_format != "native", provider, base, client is not None, client != PYTHON,
+            _CLIENT_ORDER.get(client, len(_CLIENT_ORDER)) if client else -1, runtime)
 
 
 def sorted_runtimes(runtimes) -> list[str]:

@@ -16,7 +16,7 @@ from orchestrator.report.report_files import ReportFiles
 
 # The recommendations the page has room for; the rest (interval, runner-up, p, front) is in the CSV.
 SHOWN = ("host", "model", "batch_size", "precision", "verdict", "runtime", "median", "unit", "runs",
-         "gCO2e_per_million", "cost_per_million", "why")
+         "gCO2e_per_million", "cost_per_million", "client", "why")
 
 
 def recommendation_sections(advice: Advice, caveats: HostCaveats, fig_dir: Path, colors: dict, files: ReportFiles,

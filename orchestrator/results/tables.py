@@ -14,6 +14,7 @@ from orchestrator.results.payloads import EnergyChannel, Fidelity
 from orchestrator.results.record import RunRecord, as_record
 from orchestrator.results.results_files import samples_file
 from orchestrator.results.run_times import TimeLedger
+from runners.clients import PYTHON, split_client
 
 ACCOUNTING_KIND = "accounting"  # the failure kind of a run greenrt failed to account (execution/sweep.py)
 
@@ -119,6 +120,7 @@ def run_row(record: RunRecord | dict[str, Any], stats: tuple[float, float, float
     row: dict[str, Any] = {
         "run_id": record.run_id, "index": record.index, "repetition": record.repetition,
         "model": record.model, "batch_size": record.batch_size, "runtime": record.runtime,
+        "client": split_client(record.runtime)[1] or PYTHON,  # the client language's suffix; a plain id is Python
         "framework": record.framework, "model_format": record.model_format,
         "provider": record.provider, "precision": record.precision, "status": record.status,
         "failure_kind": failure.kind if failure else None, "failure_message": failure.message if failure else None,
