@@ -48,6 +48,7 @@ GENERATIVE_METRICS = {"energy": ("j_per_token", "J per output token (request ene
                       "edp": ("edp_j_s", "J·s (J per output token × TPOT s)"),
                       "carbon": ("gco2e_per_million", "gCO2e per million output tokens"),
                       "cost": ("cost_per_million", "cost per million output tokens")}
+OUTSIDE_BOUNDS = "outside quantized bounds"
 NATIVE_NOTE = "not a converted model"  # tables.run_row's fidelity note for a run nothing was compared for
 
 
@@ -134,9 +135,17 @@ def _median(frame: pl.DataFrame, column: str) -> float | None:
 
 
 def _fidelity(ok: pl.DataFrame) -> tuple[str, str]:
-    """(faithful | unfaithful | not established | native, the words) for one runtime's successful runs."""
+    """(faithful | unfaithful | outside quantized bounds | not established | native, the words) for one runtime's
+    successful runs. A quantized run is never faithful, but one outside its precision's thresholds (the
+    quantized criterion's `acceptable`) is not a deployable answer either: with faithful outputs only, it is out."""
     if "fidelity_faithful" not in ok.columns or ok.is_empty():
         return "native", ""
+    if "fidelity_acceptable" in ok.columns and any(v is False for v in ok["fidelity_acceptable"].to_list()):
+        outside = ok.filter(pl.col("fidelity_acceptable").eq(False))
+        words = outside["fidelity_verdict"].drop_nulls() if "fidelity_verdict" in ok.columns else None
+        said = (words[0] if words is not None and len(words) else
+                "quantized outputs outside their precision's thresholds")
+        return OUTSIDE_BOUNDS, f"in {outside.height} of {ok.height} runs, {said}"
     verdicts = ok["fidelity_faithful"].to_list()
     notes = ok["fidelity_note"].to_list() if "fidelity_note" in ok.columns else [""] * ok.height
     if any(v is False for v in verdicts):
@@ -155,7 +164,7 @@ def _fidelity(ok: pl.DataFrame) -> tuple[str, str]:
 
 
 def _exclusion(point: dict, request: AdviceRequest) -> str | None:
-    if request.faithful_only and point["fidelity"] in ("unfaithful", "not established"):
+    if request.faithful_only and point["fidelity"] in ("unfaithful", OUTSIDE_BOUNDS, "not established"):
         return point["fidelity_words"] + " (--no-faithful-only admits it)"
     p99 = point["p99"].median
     if request.max_p99_ms is not None and p99 is not None and p99 > request.max_p99_ms:

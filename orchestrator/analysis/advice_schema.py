@@ -66,7 +66,8 @@ class RuntimePoint(_Model):
                                                    "runtime has no value for it")
     carbon_g_per_million: float | None = Field(description="from the median energy; null unless a grid intensity is set")
     cost_per_million: float | None = Field(description="from the median energy; null unless a price is set")
-    fidelity: str = Field(description="faithful, unfaithful, not established, or native (nothing to compare)")
+    fidelity: str = Field(description="faithful, unfaithful, outside quantized bounds (a quantized run outside its "
+                          "precision's thresholds), not established, or native (nothing to compare)")
     eligible: bool = Field(description="meets every constraint and has a value for the objective")
     excluded_because: str | None
     on_front: bool | None = Field(description="on the energy-p99 Pareto front of the eligible runtimes; null: "

@@ -174,6 +174,8 @@ def run_row(record: RunRecord | dict[str, Any], stats: tuple[float, float, float
     row["fidelity_top1_agreement"] = fidelity.top1_agreement
     # Which criterion judged the run (fp32 "faithful", or "quantized" for int8: never faithful), and its one line.
     row["fidelity_criterion"] = fidelity.criterion
+    # The quantized criterion's own verdict (within its precision's thresholds); None where fp32/fp16 judges.
+    row["fidelity_acceptable"] = fidelity.acceptable
     row["fidelity_verdict"] = fidelity.verdict
     row["fidelity_note"] = fidelity.reason or ("" if record.fidelity or not ok else "not a converted model")
     row.update(placement_columns(result.get("node_placement") or {}, record.provider))

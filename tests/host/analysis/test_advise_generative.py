@@ -67,6 +67,23 @@ def test_the_carbon_and_cost_lines_of_a_generative_cell_count_output_tokens_not_
     assert any("gCO2e per million inferences at 400 gCO2e/kWh" in line for line in classifier)
 
 
+def test_a_quantized_runtime_outside_its_thresholds_is_not_advised_with_faithful_outputs_only():
+    import polars as pl
+
+    runs = runs_table(g.journal())
+    assert "fidelity_acceptable" in runs.columns
+    outside = (pl.col("runtime") == g.LLAMA_CPP) & (pl.col("precision") == "int4")
+    runs = runs.with_columns(pl.when(outside).then(False).otherwise(pl.col("fidelity_acceptable"))
+                             .alias("fidelity_acceptable"))
+    cell = _cell(advise(runs), "int4")
+    point = next(p for p in cell.runtimes if p.runtime == g.LLAMA_CPP)
+    assert point.fidelity == "outside quantized bounds" and not point.eligible
+    assert "(--no-faithful-only admits it)" in point.excluded_because
+    assert cell.recommended == g.ORT_GENAI and cell.verdict == "only candidate"
+    admitted = _cell(advise(runs, AdviceRequest(faithful_only=False)), "int4")
+    assert admitted.recommended == g.LLAMA_CPP
+
+
 def test_a_classifier_cell_is_advised_as_before():
     advice = advise(runs_table(classifier_journal()))
     assert {c.metric for c in advice.cells} <= {"j_per_inference", "latency_p50_ms"}
