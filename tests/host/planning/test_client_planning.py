@@ -117,3 +117,12 @@ def test_the_python_runner_is_named_by_the_base_id(tmp_path):
     # `python -m runners` knows framework/format/provider; @python only chose the environment it runs in.
     request = _request(ORT_PYTHON, tmp_path)
     assert request.runtime == ORT and request.inputs_path is None
+
+
+def test_provider_options_for_a_saved_torch_model_are_refused_when_the_config_is_read():
+    # Both of its runners (runners/adapters/torch_artifact.py, runners/cpp/) refuse every provider option.
+    with pytest.raises(UserError) as caught:
+        parse_config({"name": "c", "models": ["mobilenet_v2"], "batch_sizes": [1], "runtimes": [CPP],
+                      "provider_options": {CPP: {"mode": "default"}}}, source="c.toml")
+    assert f"provider_options.{CPP}.mode = 'default': unknown provider option for {TORCHSCRIPT}; valid: none" \
+        in str(caught.value)
