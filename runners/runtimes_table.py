@@ -428,6 +428,9 @@ ACCEPTED_OPTIONS: dict[tuple[str, str], tuple[ProviderOption, ...]] = {
     ("openvino", ONNX_FROM): OPENVINO_OPTIONS,
     ("openvino", "onnx"): OPENVINO_OPTIONS,
     ("torch", "transformers"): TORCH_GENERATE_OPTIONS,
+    # A saved torch model, from Python and from C++ (@cpp): both runners refuse every provider option.
+    ("torch", "torchscript"): (),
+    ("torch", "aoti"): (),
 }
 
 # The ONNX opsets each source framework's exporter writes, as its installed converter declares them: torch 2.13's

@@ -25,8 +25,13 @@ from runners.protocol import (ExportRequest, ExportResult, ProtocolError, UserMo
                               write_json_atomic)
 
 
-# The target format -> how messages name it (the file is model.<target>).
-FORMAT_NAMES = {"onnx": "ONNX", "tflite": "TFLite"}
+# The target format -> how messages name it (the file is model.<target>, or FILE_NAMES').
+FORMAT_NAMES = {"onnx": "ONNX", "tflite": "TFLite", "torchscript": "TorchScript", "aoti": "AOTInductor"}
+# Files whose loaders want their own suffix: libtorch's AOTI package loader takes a .pt2 only.
+FILE_NAMES = {"torchscript": "model.pt", "aoti": "model.pt2"}
+# AOTInductor's compile cache (~300 MB) goes to this folder of the export's staging folder, dropped before the
+# export is published: the compiled package is self-contained, and the cache would otherwise land in $HOME.
+SCRATCH = "scratch"
 
 
 class ExportFailed(RuntimeError):
@@ -127,15 +132,16 @@ class ArtifactCache:
     def _export(self, source: str, model: str, options: dict, weights: Weights, opset: int | None, folder: Path,
                 target: str = "onnx", user_model: UserModel | None = None) -> None:
         staging = staging_folder(folder)
-        file_name = f"model.{target}"
+        file_name = FILE_NAMES.get(target, f"model.{target}")
         request = ExportRequest(framework=source, model=model, output_path=str(staging / file_name),
                                 result_path=str(staging / "export.json"), opset=opset, weights=weights,
                                 model_options=options, target=target, user_model=user_model)
         readonly = ([Path(weights.path)] if weights.kind == "file" and weights.path else []) \
             + [Path(p) for p in [user_model and user_model.path] if p]
         # ONNX external-data references are relative, so the model survives the folder's rename.
+        env_vars = {"TORCHINDUCTOR_CACHE_DIR": str(staging / SCRATCH / "inductor")} if target == "aoti" else {}
         publish(self, source, "export", request, ExportResult, folder, readonly,
-                f"{FORMAT_NAMES.get(target, target)} export of {model} from {source}")
+                f"{FORMAT_NAMES.get(target, target)} export of {model} from {source}", env_vars)
 
 
 def staging_folder(folder: Path) -> Path:
@@ -149,14 +155,16 @@ def staging_folder(folder: Path) -> Path:
 
 
 def publish(cache: ArtifactCache, environment: str, command: str, request: Any, result_cls: type, folder: Path,
-            readonly: list[Path], what: str) -> None:
+            readonly: list[Path], what: str, env_vars: dict[str, str] | None = None) -> None:
     """Run `python -m runners <command>` on `request` (its paths in staging_folder(folder)) in `environment`, and
-    rename the staging folder to `folder` once its result says ok; ExportFailed naming `what` otherwise."""
+    rename the staging folder to `folder` once its result says ok; ExportFailed naming `what` otherwise. The
+    staging folder's SCRATCH folder (a compiler's cache) is not published."""
     staging = Path(request.result_path).parent
     write_json_atomic(staging / "request.json", to_dict(request))
     outcome = cache.launcher.launch(environment, [command, "--request", str(staging / "request.json")],
-                                    workdir=staging, timeout_s=cache.timeout_s, env_vars={},
+                                    workdir=staging, timeout_s=cache.timeout_s, env_vars=env_vars or {},
                                     log_path=staging / f"{command}.log", readonly=readonly)
+    shutil.rmtree(staging / SCRATCH, ignore_errors=True)
     result_path = Path(request.result_path)
     try:
         result = read_json(result_cls, result_path)

@@ -1,5 +1,6 @@
-"""What a run needs before it is measured: its environment, its converted model (and int8 copy), the reference
-outputs its fidelity is judged against, and its request.
+"""What a run needs before it is measured: its environment (and its client's runner), its converted model (and int8
+copy), the inputs file of a client in another language, the reference outputs its fidelity is judged against, and
+its request.
 
 All of it is made once, before the baseline and the first measured run (`Preparation.prepare`), and cached: a run
 asks again when its turn comes and gets the thing, or `Missing` with the reason it is not there, which fails only
@@ -15,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from orchestrator.execution.artifacts import Artifact, ArtifactCache, ExportFailed, artifact_key
+from orchestrator.execution.inputs_cache import InputsCache, InputsUnavailable
 from orchestrator.execution.launchers.base import Launcher
 from orchestrator.execution.llm_artifacts import (GenerativeArtifact, ensure_checkpoint, ensure_checkpoint_view,
                                                   ensure_conversion, user_checkpoint)
@@ -41,12 +43,13 @@ class Missing:
 
 
 def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact: Artifact | None = None,
-                  reference_outputs: Path | None = None) -> RunRequest:
+                  reference_outputs: Path | None = None, inputs_path: Path | None = None) -> RunRequest:
     """The request of `run`'s measured run, in run_dir; or, given reference_outputs, of its reference run (the
     reference framework's native CPU run of the same model, batch, weights and inputs, once, with the smallest
     budget) that writes those outputs, in run_dir = the references' cache folder. A generative run's artifact is
     the folder its runtime loads (for its reference run: the checkpoint), and its model options carry the prompt and
-    new tokens (prompt_tokens, new_tokens)."""
+    new tokens (prompt_tokens, new_tokens). A runner in another language is named by the id with its suffix and
+    reads `inputs_path`; the Python runner is named by the id without one (@python only picks its environment)."""
     cell = run.cell
     runtime = parse_runtime(cell.runtime)
     loaded = parse_runtime(runtime.reference_runtime) if reference_outputs is not None else runtime
@@ -62,7 +65,9 @@ def build_request(config: SweepConfig, run: PlannedRun, run_dir: Path, artifact:
                           budget=Budget(warmup_iterations=0, min_iterations=1), outputs_path=str(reference_outputs),
                           **shared)
     return RunRequest(
-        run_id=run.run_id, runtime=cell.runtime, precision=cell.precision, result_path=str(run_dir / "result.json"),
+        run_id=run.run_id, runtime=runtime.base_name if runtime.python_client else runtime.name,
+        precision=cell.precision, result_path=str(run_dir / "result.json"),
+        inputs_path=str(inputs_path) if inputs_path is not None else None,
         budget=Budget(
             warmup_iterations=config.warmup.iterations,
             warmup_seconds=config.warmup.seconds,
@@ -113,17 +118,23 @@ def run_mounts(request: RunRequest) -> dict[str, list[Path]]:
     if request.artifact_path:  # a model file and its external-data file beside it; a generative model's folder
         artifact = Path(request.artifact_path)
         readonly.append(artifact if artifact.is_dir() else artifact.parent)
+    if request.inputs_path:  # the inputs file's index and the .bin files beside it
+        readonly.append(Path(request.inputs_path).parent)
     return {"writable": writable, "readonly": readonly}
 
 
 class Preparation:
     """The environments, converted models (fp32 and int8) and reference outputs of a sweep's runs, each made once."""
 
-    def __init__(self, config: SweepConfig, launcher: Launcher, artifacts: ArtifactCache) -> None:
+    def __init__(self, config: SweepConfig, launcher: Launcher, artifacts: ArtifactCache,
+                 inputs: InputsCache | None = None) -> None:
         self.config = config
         self.launcher = launcher
         self.artifacts = artifacts
+        self.inputs = inputs  # None: made on first use, beside the artifact cache
         self._artifacts: dict[tuple[str, ...], Artifact | Missing] = {}
+        self._clients: dict[tuple[str, str], Missing | None] = {}
+        self._inputs: dict[tuple[str, int], Path | Missing] = {}
         self._references: dict[tuple[str, str], Path | Missing] = {}
         self._unrecorded: Prepared | None = None  # what the next record keeps of the preparation (took_time)
 
@@ -149,12 +160,48 @@ class Preparation:
             except (EnvironmentBuildError, ImageBuildError) as exc:
                 logger.info(f"environment {environment}: FAILED: {exc}")
         for run in runs:
+            missing = self.client_missing(run) or self.inputs_for(run)  # the runner built, its inputs written
+            if isinstance(missing, Missing):
+                logger.info(f"FAILED: {missing.reason}")
+                continue
             artifact = self.artifact_for(run)  # exported (and cached) now, before anything is measured
             if isinstance(artifact, Missing):
                 logger.info(f"FAILED: {artifact.reason}")
                 continue
             if parse_runtime(run.cell.runtime).reference_framework is not None:
                 self.reference_for(run)
+
+    def client_missing(self, run: PlannedRun) -> Missing | None:
+        """Why the runner of the run's client cannot run (the C++ runner not built and failing to build, an image
+        without it), asked of the launcher once per environment and client; None where it can."""
+        runtime = parse_runtime(run.cell.runtime)
+        if runtime.client is None:
+            return None
+        key = (runtime.environment, runtime.client)
+        if key not in self._clients:
+            try:
+                logger.info(f"client {runtime.client} in {runtime.environment}: "
+                            f"{self.launcher.prepare_client(*key)}")
+                self._clients[key] = None
+            except (EnvironmentBuildError, ImageBuildError) as exc:
+                self._clients[key] = Missing(f"the {runtime.client} client's runner cannot run: {exc}")
+        return self._clients[key]
+
+    def inputs_for(self, run: PlannedRun) -> Path | Missing | None:
+        """The inputs file a runner in another language reads (written once per model, batch, seed and options),
+        why there is none, or None for the Python runner, which makes its own inputs."""
+        if parse_runtime(run.cell.runtime).python_client:
+            return None
+        key = (run.cell.model, run.cell.batch_size)
+        if self.inputs is None:
+            self.inputs = InputsCache(self.artifacts.root.parent / "inputs")
+        if key not in self._inputs:
+            try:
+                self._inputs[key] = self.inputs.ensure(run.cell.model, run.cell.batch_size, self.config.seed,
+                                                       self.config.options_for(run.cell.model))
+            except InputsUnavailable as exc:
+                self._inputs[key] = Missing(f"no inputs file: {exc}")
+        return self._inputs[key]
 
     def artifact_for(self, run: PlannedRun) -> Artifact | Missing | None:
         """The converted model the run loads (its int8 copy for an int8 cell), why there is none, or None where the

@@ -164,11 +164,15 @@ class RunExecutor:
         run_dir = self.results.run_dir(run.run_id)
         run_dir.mkdir(parents=True, exist_ok=True)
         record = self._new_record(run)
+        # The client's runner (built, in its image), its inputs file and the model it loads (all made by the
+        # preparation, cached): a missing one fails the run with its own kind, before anything is launched.
+        client, inputs = self.preparation.client_missing(run), self.preparation.inputs_for(run)
         artifact = self.preparation.artifact_for(run)
-        if isinstance(artifact, Missing):
-            record.fail("export", artifact.reason, artifact.log_tail)
-            record.energy = Energy.unavailable("the run did not start")
-            return record
+        for kind, missing in (("start", client), ("inputs", inputs), ("export", artifact)):
+            if isinstance(missing, Missing):
+                record.fail(kind, missing.reason, missing.log_tail)
+                record.energy = Energy.unavailable("the run did not start")
+                return record
         # int8 runs everywhere, slowly without VNNI: its record says which it was
         host_cpu = (cpu_precision_fast(INT8, self.measurement.capabilities.cpu_flags)
                     if isinstance(artifact, QuantizedArtifact) else None)
@@ -177,7 +181,7 @@ class RunExecutor:
             reference = self.preparation.reference_for(run)
             record.reference_outputs = str(reference) if isinstance(reference, Path) else None
 
-        request = build_request(self.config, run, run_dir, artifact)
+        request = build_request(self.config, run, run_dir, artifact, inputs_path=inputs)
         record.provider_options = request.provider_options
         request_path = run_dir / "request.json"
         write_json_atomic(request_path, to_dict(request))
@@ -193,7 +197,8 @@ class RunExecutor:
             outcome = self.launcher.launch(runtime.environment, ["run", "--request", str(request_path)], workdir=run_dir,
                                            timeout_s=self.config.timeout_seconds, env_vars=record.env_vars,
                                            log_path=run_dir / "runner.log", **run_mounts(request),
-                                           gpus=self.gpus_for(run) if runtime.needs_gpu else None)
+                                           gpus=self.gpus_for(run) if runtime.needs_gpu else None,
+                                           client=runtime.client)
         finally:
             if sampler:
                 series = sampler.stop()

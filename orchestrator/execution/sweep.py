@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Mapping, Optional, Protocol
 
 from orchestrator import host
+from orchestrator.analysis.client_fidelity import client_digests, python_client_of
 from orchestrator.errors import UserError
 from orchestrator.execution.artifacts import ArtifactCache
 from orchestrator.execution.busy_host import BUSY_EXIT, BusyHostPolicy
@@ -95,6 +96,18 @@ def needed_environments(plan: Plan) -> set[str]:
         runtime = parse_runtime(run.cell.runtime)
         needed |= {runtime.environment, *([runtime.source_framework] if runtime.source_framework else [])}
     return needed
+
+
+def client_fidelity_lines(plan: Plan, results: ResultsDir) -> list[str]:
+    """Whether each non-Python client's outputs were the Python client's bytes (analysis/client_fidelity.py), over
+    the journal so far; nothing read where the plan has no such client."""
+    if not any(python_client_of(run.cell.runtime) for run in plan.runs):
+        return []
+    records, _ = results.records()
+    return [c.line for c in client_digests(
+        {"model": r.model, "batch_size": r.batch_size, "precision": r.precision, "runtime": r.runtime,
+         "status": r.status, "output_sha256": ((r.result or {}).get("output_digest") or {}).get("sha256")}
+        for r in records)]
 
 
 def run_gpus(spec: str, measurement: Measurement) -> tuple[GpuDescription, ...]:
@@ -279,6 +292,8 @@ def run_sweep(settings: SweepSettings, measurement: Measurement, view: SweepView
                         measured_any = True
                     batch = schedule.next_batch()
             logger.info(f"{ok} runs ok, {failed} failed")
+            for line in client_fidelity_lines(the_plan, results):
+                logger.info(f"fidelity across clients: {line}")
         if shard:  # shards write their journals concurrently; the merge writes the tables once, from all of them
             end_shard(results)
             logger.info(f"shard {shard} done: {results.journal_path}; `greenrt merge {out}` writes the tables")

@@ -20,9 +20,10 @@ from orchestrator.planning.gpus import all_mig_reason
 from orchestrator.planning.memory import estimate, oversized_reason
 from orchestrator.planning.gpus import SHORT_WINDOW_S, GpuDescription
 from orchestrator.planning.gpu_support import gpu_refusal
-from orchestrator.planning.runtimes import parse_runtime
+from orchestrator.planning.runtimes import Runtime, parse_runtime
 from orchestrator.planning.user_models import runtime_refusal
 from runners import cuda_binaries
+from runners.clients import CLIENTS
 from runners.protocol import UserModel
 from runners.runtimes_table import cpu_precision_refusal, find
 
@@ -117,7 +118,8 @@ def skip_reason(cell: Cell, host: HostCapabilities, user: UserModel | None = Non
         return "fp16 is measured on GPU providers only (CPU kernels emulate it)"
     # What the runtime cannot run at this precision on any host (int8 on cuda), before what this host lacks.
     family = find(runtime.framework, runtime.model_format)
-    refusal = family.precision_refusal(cell.precision, runtime.provider) if family else None
+    refusal = (family.precision_refusal(cell.precision, runtime.provider) if family else None) or \
+        client_skip_reason(runtime, cell.precision, user)
     if refusal:
         return refusal
     if runtime.generative and llm_config is not None:
@@ -131,6 +133,21 @@ def skip_reason(cell: Cell, host: HostCapabilities, user: UserModel | None = Non
     if not runtime.needs_gpu:
         return cpu_precision_refusal(cell.precision, host.cpu_flags)
     return tf32_refusal(cell.precision, host.gpus) or cuda_refusal(cell.runtime, host)
+
+
+def client_skip_reason(runtime: Runtime, precision: str, user: UserModel | None) -> str | None:
+    """Why the runtime's client (its id's @suffix) does not measure this cell: a precision it does not run, or a
+    user's model, whose inputs a runner in another language cannot be handed yet; None where it does."""
+    if runtime.client is None:
+        return None
+    client = CLIENTS[runtime.client]
+    if precision not in client.precisions:
+        return (f"the {client.language} client ({runtime.name}) measures {', '.join(client.precisions)} only; "
+                f"{precision} is measured by {runtime.base_name}")
+    if user is not None and not runtime.python_client:
+        return (f"user model {user.name}: the {client.language} client runs the registry's models only in this "
+                f"version (their inputs file is written from the registry's generators)")
+    return None
 
 
 def tf32_refusal(precision: str, gpus: tuple[GpuDescription, ...]) -> str | None:

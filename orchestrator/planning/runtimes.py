@@ -8,8 +8,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from runners import clients
 from runners import runtimes_table as table
-
 
 
 def _providers(model_format: str) -> tuple[str, ...]:
@@ -39,10 +39,23 @@ class Runtime:
     framework: str
     model_format: str  # "native" | "onnx-from-<source framework>"
     provider: str
+    # The client that drives it (runners/clients.py: "node", "cpp", "python"); None: the Python runner in the
+    # runtime's own environment (an id without a suffix, as every id written before clients existed).
+    client: str | None = None
+
+    @property
+    def base_name(self) -> str:
+        """framework/format/provider, without the client suffix: what the table, exports and references know."""
+        return f"{self.framework}/{self.model_format}/{self.provider}"
 
     @property
     def name(self) -> str:
-        return f"{self.framework}/{self.model_format}/{self.provider}"
+        return self.base_name + (f"{clients.SEPARATOR}{self.client}" if self.client else "")
+
+    @property
+    def python_client(self) -> bool:
+        """Whether `python -m runners` runs it (no suffix, or @python), rather than a runner in another language."""
+        return self.client in (None, clients.PYTHON)
 
     @property
     def source_framework(self) -> str | None:
@@ -51,7 +64,15 @@ class Runtime:
         if self.generative:
             return table.CHECKPOINT_FRAMEWORK
         converted = table.converted_format(self.model_format)
-        return converted[1] if converted else None
+        if converted:
+            return converted[1]
+        return self.framework if self.saves_itself else None
+
+    @property
+    def saves_itself(self) -> bool:
+        """A framework's own model saved as a file in its own environment (torch/torchscript, torch/aoti: the files
+        the C++ client runs too): exported like a converted model, by EXPORTERS[(framework, model_format)]."""
+        return not self.generative and (self.framework, self.model_format) in table.EXPORTERS
 
     @property
     def target_format(self) -> str | None:
@@ -60,7 +81,9 @@ class Runtime:
         if self.generative:
             return self.conversion[1] if self.conversion else table.CHECKPOINT_TARGET
         converted = table.converted_format(self.model_format)
-        return converted[0] if converted else None
+        if converted:
+            return converted[0]
+        return self.model_format if self.saves_itself else None
 
     @property
     def generative(self) -> bool:
@@ -113,7 +136,10 @@ class Runtime:
 
     @property
     def environment(self) -> str:
-        """The images/<environment>/ folder whose requirements build this runtime's venv or image."""
+        """The images/<environment>/ folder whose requirements build this runtime's venv or image (a client's own,
+        for a runtime id with a client suffix)."""
+        if self.client is not None:
+            return clients.CLIENTS[self.client].environment
         family = table.find(self.framework, self.model_format)
         if family is None or self.provider not in family.environments:
             return self.framework
@@ -152,8 +178,19 @@ def all_runtime_names() -> list[str]:
     return table.runtime_names()
 
 
+def client_runtime_names() -> list[str]:
+    """Every runtime id with a client suffix a sweep may name (base@client, runners/clients.py), in table order."""
+    return [f"{base}{clients.SEPARATOR}{client}" for base in all_runtime_names() for client in clients.clients_of(base)]
+
+
 def parse_runtime(name: str) -> Runtime:
-    if name not in all_runtime_names():
-        raise UnknownRuntimeError(f"unknown runtime {name!r}; valid: {', '.join(all_runtime_names())}")
-    framework, model_format, provider = name.split("/")
-    return Runtime(framework, model_format, provider)
+    """The runtime of an id framework/format/provider[@client]; UnknownRuntimeError naming the valid ids."""
+    base, client = clients.split_client(name)
+    if base not in all_runtime_names():
+        raise UnknownRuntimeError(f"unknown runtime {name!r}; valid: {', '.join(all_runtime_names())}; with a client: "
+                                  f"{', '.join(client_runtime_names())}")
+    refusal = clients.client_refusal(name)
+    if refusal:
+        raise UnknownRuntimeError(f"runtime {name!r}: {refusal}")
+    framework, model_format, provider = base.split("/")
+    return Runtime(framework, model_format, provider, client)

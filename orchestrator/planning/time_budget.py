@@ -18,6 +18,7 @@ from typing import Any, Iterable, Sequence
 
 from orchestrator.planning.config import SweepConfig
 from orchestrator.planning.model_costs import CPU_GFLOPS_PER_CORE, cpu_latency_guess, export_guess, sized_model_in
+from runners.clients import split_client
 
 CONFIG, GUESS = "config budget", "guess"
 # Guesses where neither the config nor a measurement says. Measured on a quiet 2-core VM (configs/quick.toml from a
@@ -229,7 +230,7 @@ def _latency_guess(cfg: SweepConfig, cell: str, cores: int | None) -> float | No
     """A CPU cell's seconds per batch from its model's operations (model_costs.py); None on a GPU or where the
     model has no count."""
     model, batch, runtime, _ = cell.split("|")
-    if runtime.rsplit("/", 1)[-1] != "cpu":
+    if split_client(runtime)[0].rsplit("/", 1)[-1] != "cpu":  # a client's suffix (cpu@node) runs on the CPU too
         return None
     return cpu_latency_guess(model, _batch(cell), cores, cfg.model_options.get(model))
 

@@ -58,11 +58,19 @@ class Launcher(ABC):
         """End what this kind of launcher's runs left behind when their sweep was killed with SIGKILL (processes,
         containers) and whose owner is gone; log each; return how many. Called before any sweep measures."""
 
+    def prepare_client(self, environment: str, client: str) -> str:
+        """Make the runner of `client` (a runtime id's suffix) ready in the environment, before anything is
+        measured; returns a description for the log, or raises EnvironmentBuildError / ImageBuildError with why it
+        cannot run there. Most clients need nothing beyond their environment."""
+        return "nothing to prepare"
+
     @abstractmethod
     def launch(self, environment: str, argv: list[str], *, workdir: Path, timeout_s: float,
                env_vars: dict[str, str], log_path: Path, writable: Sequence[Path] = (),
-               readonly: Sequence[Path] = (), gpus: Sequence[GpuDescription] | None = None) -> LaunchOutcome:
-        """Run `python -m runners <argv>` in the environment and wait; never raises for a runner's failure.
+               readonly: Sequence[Path] = (), gpus: Sequence[GpuDescription] | None = None,
+               client: str | None = None) -> LaunchOutcome:
+        """Run `python -m runners <argv>` in the environment and wait, or the runner of `client` (a runtime id's
+        suffix: launchers/commands.py) with the same arguments; never raises for a runner's failure.
 
         `workdir` and `writable` are the only paths the runner may write, `readonly` the others it reads (a
         container sees nothing else of the host). `gpus`: this launch's own GPUs, and only those are visible to it

@@ -24,10 +24,16 @@ from orchestrator.provisioning.image_choice import ImageChoice, choose_image
 from orchestrator.provisioning.images import (LABEL_PREFIX, RUNNER_UID, ImageBuildError, ImageManager,
                                               ImageState, docker_client)
 from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, LaunchStart
+from orchestrator.execution.launchers.commands import BUILT_CLIENTS, CPP_RUNNER, RunnerPlace, runner_command
 
 logger = logging.getLogger(__name__)
 
 RUN_LABEL = LABEL_PREFIX + "run"  # on every container greenrt starts, so leftovers can be found
+# Where every image keeps its runners (images/*/Dockerfile): the venv's python and the built programs on PATH, the
+# checkout's runners/ under /opt/greenrt/src, NODE_PATH set by the onnxruntime-node image.
+IMAGE_PLACE = RunnerPlace(python="python", source_root=Path("/opt/greenrt/src"))
+# A client whose runner only one flavor of its image builds (images/torch/Dockerfile: the C++ runner, CPU flavor).
+CLIENT_FLAVORS = {"cpp": "cpu"}
 
 
 def _container_name(argv: Sequence[str]) -> str:
@@ -78,6 +84,20 @@ class DockerLauncher(Launcher):
         self._ready[environment] = flavors
         return "; ".join(f"image {s.reference} ({s.detail})" for s in ready)
 
+    def prepare_client(self, environment: str, client: str) -> str:
+        """A built client's runner is in its image (the C++ runner: the torch image's CPU flavor only)."""
+        if client not in BUILT_CLIENTS:
+            return "nothing to prepare"
+        if environment not in self._ready:
+            self.prepare(environment)
+        flavor = CLIENT_FLAVORS[client]
+        state = self._ready[environment].get(flavor)
+        if state is None or state.state != "ready":
+            raise ImageBuildError(f"{CPP_RUNNER} is built only in the {flavor} flavor of the {environment} image, "
+                                  f"which is {state.state if state else 'absent'} here: `make cpu-images "
+                                  f"IMAGES={environment}`")
+        return f"{CPP_RUNNER} in image {state.reference}"
+
     def _runtimes(self) -> set[str]:
         if self._engine_runtimes is None:
             self._engine_runtimes = self.images.engine_runtimes()
@@ -126,16 +146,23 @@ class DockerLauncher(Launcher):
 
     def launch(self, environment: str, argv: list[str], *, workdir: Path, timeout_s: float,
                env_vars: dict[str, str], log_path: Path, writable: Sequence[Path] = (),
-               readonly: Sequence[Path] = (), gpus: Sequence[GpuDescription] | None = None) -> LaunchOutcome:
+               readonly: Sequence[Path] = (), gpus: Sequence[GpuDescription] | None = None,
+               client: str | None = None) -> LaunchOutcome:
         import docker
         import requests
 
         outcome = LaunchStart.now(log_path).outcome
         try:
             choice = self.choose(environment, gpus)
+            if client in CLIENT_FLAVORS and choice.flavor != CLIENT_FLAVORS[client]:
+                raise ImageBuildError(f"{CPP_RUNNER} is built only in the {CLIENT_FLAVORS[client]} flavor of the "
+                                      f"{environment} image, not in {choice.reference}: `make cpu-images "
+                                      f"IMAGES={environment}`")
         except ImageBuildError as exc:
             log_path.write_text(f"{exc}\n")
             return outcome(None, start_error=str(exc))
+        # The image's entrypoint is `python -m runners`; every launch names its runner's command itself.
+        entrypoint, client_vars = runner_command(client, IMAGE_PLACE)
         writable_dirs = [Path(workdir), *map(Path, writable)]
         for folder in writable_dirs:
             folder.mkdir(parents=True, exist_ok=True)
@@ -143,8 +170,9 @@ class DockerLauncher(Launcher):
         container = None
         try:
             container = client.containers.create(
-                choice.image, command=list(argv), name=_container_name(argv), working_dir=str(Path(workdir).absolute()),
-                user=self._user(writable_dirs), environment={**env_vars, **choice.environment},
+                choice.image, command=list(argv), entrypoint=entrypoint, name=_container_name(argv),
+                working_dir=str(Path(workdir).absolute()),
+                user=self._user(writable_dirs), environment={**client_vars, **env_vars, **choice.environment},
                 volumes=_mounts(workdir, writable, readonly),
                 labels={RUN_LABEL: "1", LABEL_PREFIX + "owner-pid": str(os.getpid())},
                 network_mode="none", read_only=True, tmpfs={"/tmp": "rw,exec,nosuid"}, cap_drop=["ALL"],

@@ -12,25 +12,64 @@ from orchestrator import paths
 from orchestrator.provisioning.environments import EnvironmentBuildError, EnvironmentManager
 from orchestrator.planning.gpus import GpuDescription, cuda_visible_devices
 from orchestrator.execution.hostlock import alive
-from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, LaunchStart
+from orchestrator.execution.launchers.base import LaunchOutcome, Launcher, LaunchStart, tail
+from orchestrator.execution.launchers.commands import CPP_RUNNER, RunnerPlace, runner_command
 
 logger = logging.getLogger(__name__)
 
 OWNER_ENV = "GREENRT_OWNER_PID"  # in every runner's environment: the greenrt process that started it
+# Builds greenrt-torch-runner against an environment's torch into its bin/ (`make cpp-runner` runs the same).
+CPP_BUILD_SCRIPT = paths.PROJECT_ROOT / "runners" / "cpp" / "build.sh"
+CPP_BUILD_TIMEOUT_S = 3600  # a full build: ~2 CPU-minutes, 8 minutes wall on a loaded 2-core host
+
+
+def runner_place(python: Path) -> RunnerPlace:
+    """Where a venv's runners are: its interpreter, its bin/ (greenrt-torch-runner), the node_modules/ that npm ci
+    put beside bin/ (orchestrator/provisioning/environments.py), and this checkout's runners/."""
+    return RunnerPlace(str(python), paths.PROJECT_ROOT, python.parent, python.parent.parent / "node_modules")
 
 
 class LocalLauncher(Launcher):
     name = "local"
 
-    def __init__(self, environments: EnvironmentManager) -> None:
+    def __init__(self, environments: EnvironmentManager, cpp_build_script: Path = CPP_BUILD_SCRIPT) -> None:
         self.environments = environments
+        self.cpp_build_script = cpp_build_script
 
     def prepare(self, environment: str) -> str:
         return str(self.environments.python_for(environment))
 
+    def prepare_client(self, environment: str, client: str) -> str:
+        """The C++ runner, built into the environment's bin/ where it is missing (runners/cpp/build.sh, as `make
+        cpp-runner`); a built one is used as it is: rebuilding it after runners/cpp/ changed is `make cpp-runner`'s
+        job (an incremental CMake build), since a rebuild here would replace the program under other sweeps sharing
+        the environment."""
+        if client != "cpp":
+            return "nothing to prepare"
+        python = self.environments.python_for(environment)
+        program = runner_place(python).bin_dir / CPP_RUNNER
+        if program.is_file():
+            return f"{program} (built)"
+        log = paths.cache_dir() / "envs" / f"{environment}.{CPP_RUNNER}.build.log"
+        log.parent.mkdir(parents=True, exist_ok=True)
+        logger.info(f"building {CPP_RUNNER} into {program.parent} (first use; log: {log})")
+        with open(log, "wb") as out:
+            try:
+                done = subprocess.run(["sh", str(self.cpp_build_script), str(python)], stdout=out,
+                                      stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=CPP_BUILD_TIMEOUT_S)
+                failed = f"exit {done.returncode}" if done.returncode != 0 else None
+            except subprocess.TimeoutExpired:
+                failed = f"not done after {CPP_BUILD_TIMEOUT_S} s"
+        if failed or not program.is_file():
+            last = (tail(log, 1) or "no output").strip()[:300]
+            raise EnvironmentBuildError(f"building {CPP_RUNNER} ({self.cpp_build_script.name} "
+                                        f"{python}) failed ({failed or 'no program installed'}): {last}; see {log}")
+        return f"{program} (built now)"
+
     def launch(self, environment: str, argv: list[str], *, workdir: Path, timeout_s: float,
                env_vars: dict[str, str], log_path: Path, writable: Sequence[Path] = (),
-               readonly: Sequence[Path] = (), gpus: Sequence[GpuDescription] | None = None) -> LaunchOutcome:
+               readonly: Sequence[Path] = (), gpus: Sequence[GpuDescription] | None = None,
+               client: str | None = None) -> LaunchOutcome:
         # A child process sees the whole host: the mounts only matter to containers; GPUs are narrowed by CUDA's
         # own variable, by UUID, so that CUDA's device order (fastest first) cannot pick another GPU than NVML's.
         start = LaunchStart.now(log_path)
@@ -38,7 +77,8 @@ class LocalLauncher(Launcher):
             python = self.environments.python_for(environment)
         except EnvironmentBuildError as exc:
             return start.outcome(None, start_error=str(exc), log_tail="")  # no runner, nothing of it in the log
-        env = {**os.environ, **env_vars}
+        command, client_vars = runner_command(client, runner_place(python))
+        env = {**os.environ, **client_vars, **env_vars}
         # runners/ and models/ come from the checkout, never from whatever the interpreter has installed.
         env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(paths.PROJECT_ROOT), env_vars.get("PYTHONPATH")]))
         env["PYTHONUNBUFFERED"] = "1"
@@ -52,9 +92,13 @@ class LocalLauncher(Launcher):
         counters_before = oom_kill_counters()
         with open(log_path, "wb") as log:
             # A session of its own, so a time-out kills the runner and every process it started.
-            process = subprocess.Popen([str(python), "-m", "runners", *argv], cwd=workdir, env=env,
-                                       stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                       start_new_session=True)
+            try:
+                process = subprocess.Popen([*command, *argv], cwd=workdir, env=env,
+                                           stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+                                           start_new_session=True)
+            except OSError as exc:  # no such program (node not installed, the C++ runner not built), not runnable
+                return start.outcome(None, start_error=f"cannot start {command[0]}: {exc.strerror or exc}",
+                                     log_tail="")
             try:
                 exit_code, timed_out = process.wait(timeout=timeout_s), False
             except subprocess.TimeoutExpired:
@@ -67,6 +111,7 @@ class LocalLauncher(Launcher):
         if exit_code == -signal.SIGKILL and not timed_out:  # what the OOM killer's end looks like, and others'
             oom, evidence = oom_kill_verdict(process.pid, counters_before, oom_kill_counters())
         return start.outcome(exit_code, timed_out, oom=oom, python=str(python),
+                             **({"command": command[0]} if client else {}),
                              **({"cuda_visible_devices": visible} if visible is not None else {}),
                              **({"oom_evidence": evidence} if evidence else {}))
 

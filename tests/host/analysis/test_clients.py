@@ -7,7 +7,7 @@ from orchestrator.analysis.clients import ENERGY, LATENCY, client_frame, client_
 from orchestrator.analysis.comparisons import ALPHA
 from orchestrator.analysis.frames import with_derived
 from orchestrator.results.tables import runs_table
-from testkit.client_sweeps import (ORT_NODE, ORT_PLAIN, ORT_PY, TS_CPP, TS_PY, client_journal, gap_journal,
+from testkit.client_journals import (ORT_NODE, ORT_PLAIN, ORT_PY, TS_CPP, TS_PY, client_journal, gap_journal,
                                    jittered)
 from testkit.synthetic_sweep import journal
 

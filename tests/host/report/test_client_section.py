@@ -15,7 +15,7 @@ from orchestrator.report.client_section import FIGURE, TITLE, cell_table
 from orchestrator.report.figures import runtime_label, sorted_runtimes
 from orchestrator.report.host_caveats import HostCaveats
 from orchestrator.results.tables import runs_table
-from testkit.client_sweeps import ORT_NODE, ORT_PLAIN, ORT_PY, TS_CPP, TS_PY, gap_journal
+from testkit.client_journals import ORT_NODE, ORT_PLAIN, ORT_PY, TS_CPP, TS_PY, gap_journal
 from testkit.synthetic_sweep import journal, write_sweep
 
 

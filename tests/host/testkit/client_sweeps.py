@@ -1,74 +1,64 @@
-"""Synthetic journals of runtimes measured from several client languages (runners/clients.py): records shaped as
-the sweep writes them, with hand-chosen latencies and energies the tests reason about.
-
-Each run's figures are a centre value times a seeded jitter of +-2 %: two clients 10 % apart never overlap (a
-Mann-Whitney test on 8 runs a side separates them), two clients given the same values cannot be told apart.
-"""
+"""A sweep of the client languages (issue 25), and what every launcher's run of it must show: mobilenet_v2 at batch
+1 from ONNX Runtime's Python (@python) and Node.js (@node) clients, and PyTorch's TorchScript file from Python and
+C++ (@cpp); used by tests/host/execution/test_client_sweep.py (local) and test_client_docker.py."""
 from __future__ import annotations
 
-import numpy as np
+import json
+from pathlib import Path
 
-from testkit.records import channel, make_record
+import polars as pl
+import pytest
 
-ORT_PY = "onnxruntime/onnx-from-torch/cpu@python"
-ORT_NODE = "onnxruntime/onnx-from-torch/cpu@node"
-ORT_PLAIN = "onnxruntime/onnx-from-torch/cpu"
-TS_PY = "torch/torchscript/cpu"
-TS_CPP = "torch/torchscript/cpu@cpp"
-RUNS = 8
-ITERATIONS = 4
-JITTER = 0.02
+from testkit.powercap import make_powercap_tree
+from testkit.sweep_helpers import PACKAGE_W, greenrt, steady_draw, write_config
 
-
-def jittered(centre: float, runs: int = RUNS, seed: int = 0) -> list[float]:
-    """`runs` values within +-2 % of `centre`, the same for the same seed."""
-    rng = np.random.default_rng(seed)
-    return [float(v) for v in centre * (1 + rng.uniform(-JITTER, JITTER, runs))]
+ORT = "onnxruntime/onnx-from-torch/cpu"
+TS = "torch/torchscript/cpu"
+RUNTIMES = [f"{ORT}@python", f"{ORT}@node", TS, f"{TS}@cpp"]
 
 
-def client_run(run_id: str, index: int, repetition: int, runtime: str, p50_ms: float, *, model: str = "resnet50",
-               batch_size: int = 1, j_per_inference: float | None = None) -> dict:
-    """One successful run record of `runtime` (an id with or without a client suffix); energy on the CPU package
-    where j_per_inference is given, else unavailable as on a host without a sensor."""
-    channels = None
-    if j_per_inference is not None:
-        total = j_per_inference * ITERATIONS * batch_size
-        channels = {"package-0": channel("cpu", total, total / 2)}
-    record = make_record(run_id, model=model, batch_size=batch_size, runtime=runtime,
-                         latencies_ms=(p50_ms,) * ITERATIONS, window_s=p50_ms * ITERATIONS / 1e3, channels=channels,
-                         index=index)
-    record["provider"] = runtime.split("/")[2].partition("@")[0]  # the suffix is the client's, not the provider's
-    record["repetition"] = repetition
-    record["samples_path"] = None
-    return record
+def client_sweep(tmp: Path, launcher: str):
+    """mobilenet_v2 at batch 1, one repetition, one thread (both clients of an engine alike), on a RAPL tree."""
+    tree = make_powercap_tree(tmp / "powercap", packages=1, dram=True)
+    config = write_config(tmp / "clients.toml", name="clients", batch_sizes="[1]", threads=1,
+                          runtimes=json.dumps(RUNTIMES))
+    out = tmp / launcher
+    with steady_draw(tree):
+        done = greenrt("sweep", "--config", str(config), "--out", str(out), "--powercap-root", str(tree.root),
+                       launcher=launcher, timeout=1800)
+    return done, out
 
 
-def client_journal(latency: dict[str, list[float]], energy: dict[str, list[float]] | None = None, *,
-                   model: str = "resnet50", batch_size: int = 1, start: int = 0) -> list[dict]:
-    """Runs of each runtime id in `latency` (its p50 per run), interleaved by repetition as a sweep orders them;
-    `energy`: J per inference per run, for the runtimes it names."""
-    records = []
-    runs = max(len(v) for v in latency.values())
-    for repetition in range(runs):
-        for runtime, values in latency.items():
-            if repetition >= len(values):
-                continue
-            jpi = energy[runtime][repetition] if energy and runtime in energy else None
-            index = start + len(records)
-            run_id = f"r{repetition:03d}-{model}-bs{batch_size}-{runtime.replace('/', '_').replace('@', '-')}"
-            records.append(client_run(run_id, index, repetition, runtime, values[repetition], model=model,
-                                      batch_size=batch_size, j_per_inference=jpi))
-    return records
+def records(out: Path) -> dict[str, dict]:
+    return {r["runtime"]: r for r in map(json.loads, (out / "runs.jsonl").read_text().splitlines())}
 
 
-def gap_journal(energy: bool = False) -> list[dict]:
-    """ORT from Python and Node.js (Node.js 10 % slower; with energy, 10 % more energy) and TorchScript from Python
-    and C++ (C++ 10 % faster), at batch 1; the two ORT clients equal at batch 8."""
-    ort = {ORT_PY: jittered(10.0, seed=1), ORT_NODE: jittered(11.0, seed=2)}
-    ts = {TS_PY: jittered(20.0, seed=3), TS_CPP: jittered(18.0, seed=4)}
-    joules = {ORT_PY: jittered(1.0, seed=5), ORT_NODE: jittered(1.1, seed=6)} if energy else None
-    same = jittered(30.0, seed=7)
-    records = client_journal(ort, joules)
-    records += client_journal(ts, start=len(records))
-    records += client_journal({ORT_PY: same, ORT_NODE: list(same)}, batch_size=8, start=len(records))
-    return records
+def check_client_sweep(done, out: Path, launcher: str) -> None:
+    """What the local and the Docker launcher's client sweeps both show."""
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
+    by_runtime = records(out)
+    assert sorted(by_runtime) == sorted(RUNTIMES)
+    for runtime, record in by_runtime.items():
+        assert record["status"] == "ok", (runtime, record.get("failure"))
+        assert record["launcher"] == launcher
+        assert record["fidelity"]["faithful"] is True, (runtime, record["fidelity"])  # against torch's native run
+        assert record["energy"]["status"] == "ok"
+    assert by_runtime[f"{ORT}@node"]["environment"] == by_runtime[f"{ORT}@python"]["environment"] == "onnxruntime-node"
+    assert by_runtime[f"{TS}@cpp"]["environment"] == "torch"
+    # The runner said which client it is, and the Python runner was named by the id without a suffix.
+    assert by_runtime[f"{ORT}@node"]["result"]["runtime_facts"]["client"] == "node"
+    assert by_runtime[f"{TS}@cpp"]["result"]["runtime_facts"]["client"] == "cpp"
+    assert by_runtime[f"{ORT}@python"]["result"]["runtime"] == ORT
+    # The same artifact for both clients of an engine, and the same output bytes.
+    digest = {r: rec["result"]["output_digest"]["sha256"] for r, rec in by_runtime.items()}
+    artifact = {r: rec["artifact"]["path"] for r, rec in by_runtime.items()}
+    assert artifact[f"{ORT}@node"] == artifact[f"{ORT}@python"] and artifact[f"{TS}@cpp"] == artifact[TS]
+    assert digest[f"{ORT}@node"] == digest[f"{ORT}@python"]
+    assert digest[f"{TS}@cpp"] == digest[TS]
+    assert f"fidelity across clients: mobilenet_v2 bs1 fp32: {ORT}@node vs {ORT}@python: output digests " \
+           f"identical" in done.stdout
+    assert f"{TS}@cpp vs {TS}: output digests identical" in done.stdout
+    runs = pl.read_parquet(out / "tables/runs.parquet")
+    assert sorted(runs["runtime"]) == sorted(RUNTIMES) and set(runs["status"]) == {"ok"}
+    for row in runs.iter_rows(named=True):  # a non-Python runner's window is on the host's clock too
+        assert row["cpu_energy_j"] == pytest.approx(PACKAGE_W * row["window_s"], rel=0.1), row["runtime"]
