@@ -93,7 +93,7 @@ test-unit: setup
 
 # The host's tests include the Docker launcher's, against a real engine (images built by the tests themselves).
 # --durations: the slowest tests in every CI log, to see where its time goes.
-test-host: envs engine
+test-host: envs engine cpp-runner
 	$(BIN)/pytest --durations=25 tests/host
 
 # Debian's Slurm for the scale-out tests, installed only where missing; tests/host/testkit/slurm_cluster.py starts a private
