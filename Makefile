@@ -130,7 +130,8 @@ test-cpp-client: cpp-runner
 # The harness's own cost: runner loop against a bare loop per framework, and the sampler's CPU use; each runner
 # against the benchmark tool its runtime's wheel ships (bench/vendor_tools.py).
 # Start-up per launcher uses the Docker images where they are built (`make cpu-images` / `make images`).
-bench: envs engine
+# Each client language's runner against a bare loop in that language (bench/client_overhead.py, ~15 minutes).
+bench: envs engine cpp-runner
 	mkdir -p bench/out
 	$(BIN)/python bench/sampler_cost.py --out bench/out/sampler.json
 	torch_python=$$($(GREENRT) env python torch) && ort_python=$$($(GREENRT) env python onnxruntime) && \
@@ -139,6 +140,9 @@ bench: envs engine
 		--export-only && \
 	$$ort_python bench/overhead.py --runtime onnxruntime/onnx-from-torch/cpu --artifact-dir bench/out/artifacts \
 		--out bench/out/overhead-ort.json
+	node_python=$$($(GREENRT) env python onnxruntime-node) && torch_python=$$($(GREENRT) env python torch) && \
+	$(BIN)/python bench/client_overhead.py --ort-python $$node_python --torch-python $$torch_python \
+		--artifact-dir bench/out/artifacts --out bench/out/client-overhead.json
 	$(BIN)/python bench/vendor_tools.py --out bench/out/vendor-tools.json
 	$(BIN)/python bench/startup.py --out bench/out/startup.json
 	$(BIN)/python bench/sampler_cost.py --simulated-gpus 8 --out bench/out/sampler-8gpu.json

@@ -3,7 +3,8 @@
     python bench/write_report.py bench/out BENCHMARKS.md [scale]
 
 With `scale`, only the Scale section is rewritten (from bench/out/scale.json and scale-before.json), in place;
-with `adaptive`, only the adaptive repetitions section (from bench/out/adaptive.json).
+with `adaptive`, only the adaptive repetitions section (from bench/out/adaptive.json); with `client-overhead`, only
+the client languages' loop overhead (from bench/out/client-overhead.json), added once and rewritten in place.
 """
 from __future__ import annotations
 
@@ -14,6 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from adaptive_simulation import section as adaptive_section  # noqa: E402
+from client_overhead_report import section as client_overhead_section  # noqa: E402
 from gpu_check_report import section as gpu_check_section  # noqa: E402
 from plan_accuracy import section as plan_accuracy_section  # noqa: E402
 from vendor_tools_report import section as vendor_tools_section  # noqa: E402
@@ -137,6 +139,7 @@ def replace_section(text: str, heading: str, body: list[str]) -> str:
 
 SCALE_HEADING = "## Scale: report, resume, status and merge from 2,000 to 200,000 runs"
 ADAPTIVE_HEADING = "## Adaptive repetitions against a fixed design (simulation)"
+CLIENT_OVERHEAD_HEADING = "## Client languages: each runner against a bare loop in its own language"
 
 
 def _scale_figures(folder: Path) -> tuple[dict, dict | None]:
@@ -209,9 +212,22 @@ def main(out_dir: str, target: str, only: str | None = None) -> None:
         Path(target).write_text(replace_section(text, ADAPTIVE_HEADING, body))
         print(f"wrote the adaptive repetitions section of {target}")
         return
+    if only == "client-overhead":  # bench/client_overhead.py, run alone on the host: its section, the rest kept
+        figures = folder / "client-overhead.json"
+        if not figures.is_file():
+            raise SystemExit(f"write_report.py: no {figures}; `python bench/client_overhead.py --out {figures} ...` "
+                             "writes it (the Makefile's bench target shows the arguments)")
+        text = Path(target).read_text()
+        body = client_overhead_section(json.loads(figures.read_text()))
+        heading = CLIENT_OVERHEAD_HEADING
+        text = (replace_section(text, heading, body) if heading in text
+                else text.rstrip("\n") + "\n\n" + "\n".join([heading, "", *body, ""]))
+        Path(target).write_text(text)
+        print(f"wrote the client languages' overhead section of {target}")
+        return
     if only is not None:
-        raise SystemExit(f"write_report.py: unknown section {only!r}; valid: scale, plan-accuracy, adaptive (or none: "
-                         "the whole page)")
+        raise SystemExit(f"write_report.py: unknown section {only!r}; valid: scale, plan-accuracy, adaptive, "
+                         "client-overhead (or none: the whole page)")
     sampler = json.loads((folder / "sampler.json").read_text())
     overheads = [json.loads(p.read_text()) for p in sorted(folder.glob("overhead-*.json"))]
     text = [
@@ -232,6 +248,9 @@ def main(out_dir: str, target: str, only: str | None = None) -> None:
     ]
     for report in overheads:
         text += overhead_section(report) + [""]
+    if (folder / "client-overhead.json").exists():
+        text += [CLIENT_OVERHEAD_HEADING, "",
+                 *client_overhead_section(json.loads((folder / "client-overhead.json").read_text())), ""]
     text += ["## Sampler cost", "", *sampler_section(sampler), ""]
     if (folder / "sampler-8gpu.json").exists():
         text += ["### 8 simulated GPUs and 4 RAPL zones (target: under 1 % of a core at 50 ms)", "",
