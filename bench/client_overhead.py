@@ -263,7 +263,8 @@ def executable(value: str) -> Path:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], usage=(
+        "%(prog)s --ort-python PY --torch-python PY --artifact-dir DIR --out FILE [options] (-h: all of them)"))
     parser.add_argument("--out", type=Path, required=True, help="the JSON figures (bench/out/client-overhead.json)")
     parser.add_argument("--ort-python", type=executable, required=True,
                         help="the onnxruntime-node environment's python (its node_modules/ beside its bin/)")

@@ -177,7 +177,7 @@ def section(report: dict) -> list[str]:
         lines.append(f"| {c.engine} ({c.artifact}) | {c.model} | {_threads(c.threads)} | {x.other} vs {x.reference} "
                      f"| {by_label[x.reference].bare_median_ms:.3f} | {by_label[x.other].bare_median_ms:.3f} | "
                      f"{x.bare_ratio:.3f} ({x.bare_ratio_min:.3f}-{x.bare_ratio_max:.3f}) | {x.runner_ratio:.3f} |")
-    versions = sorted({f"{f.language}: " + ", ".join(f"{k} {v}" for k, v in sorted(f.versions.items()))
+    versions = sorted({f"{f.language} ({c.engine}): " + ", ".join(f"{k} {v}" for k, v in sorted(f.versions.items()))
                        for c in r.cells for f in c.languages})
     within = "all within" if r.all_within_target else "NOT all within"
     lines += ["", f"Versions: {'; '.join(versions)}. Median runner/bare ratios: {within} {r.target_ratio}."]

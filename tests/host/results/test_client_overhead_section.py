@@ -96,3 +96,14 @@ def test_a_figures_file_of_another_shape_is_refused():
     del broken["cells"][0]["cross_language"]
     with pytest.raises(ValidationError):
         ClientOverheadReport.model_validate(broken)
+
+
+def test_the_whole_page_holds_the_section_after_the_runner_overhead(tmp_path):
+    (tmp_path / "sampler.json").write_text(json.dumps({"note": "Synthetic", "runs": [], "host": "test",
+                                                       "cpu_count": 2, "python": "3.11"}))
+    (tmp_path / "client-overhead.json").write_text(json.dumps(_report(1)))
+    page = tmp_path / "BENCHMARKS.md"
+    main(str(tmp_path), str(page))
+    text = page.read_text()
+    assert text.index("## Runner overhead") < text.index(CLIENT_OVERHEAD_HEADING) < text.index("## Sampler cost")
+    assert "| onnxruntime (mobilenet_v2/model.onnx) | mobilenet_v2 | 1 | 1 | Node.js | 12.000 |" in text
