@@ -130,7 +130,7 @@ test-cpp-client: cpp-runner
 # The harness's own cost: runner loop against a bare loop per framework, and the sampler's CPU use; each runner
 # against the benchmark tool its runtime's wheel ships (bench/vendor_tools.py).
 # Start-up per launcher uses the Docker images where they are built (`make cpu-images` / `make images`).
-# Each client language's runner against a bare loop in that language (bench/client_overhead.py, ~15 minutes).
+# Each client language's runner against a bare loop in that language (bench/client_overhead.py, 10 to 15 minutes).
 bench: envs engine cpp-runner
 	mkdir -p bench/out
 	$(BIN)/python bench/sampler_cost.py --out bench/out/sampler.json
