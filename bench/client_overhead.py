@@ -210,7 +210,7 @@ def iterations_for(per_iteration_ns: float, seconds: float, low: int = 20, high:
 
 def bench_cell(tools: Toolchain, engine: Engine, model: str, artifact: Path, artifact_dir: Path, inputs: Path,
                threads: int | None, rounds: int, seconds: float, warmup: int, workdir: Path) -> Cell:
-    started = time.monotonic()
+    started, load_before = time.monotonic(), os.getloadavg()[0]
     reference = engine.clients[0]
     probe = run_bare(tools, engine.name, reference, artifact, inputs, threads, warmup, 5)  # not counted
     iterations = iterations_for(statistics.median(probe.latencies_ns), seconds)
@@ -241,7 +241,7 @@ def bench_cell(tools: Toolchain, engine: Engine, model: str, artifact: Path, art
                 batch_size=BATCH_SIZE, threads=threads, iterations_per_round=iterations, warmup_iterations=warmup,
                 rounds=rounds, languages=figures,
                 cross_language=cross_language(measured, reference.key, engine.clients[1].key, labels),
-                bench_seconds=time.monotonic() - started)
+                bench_seconds=time.monotonic() - started, load_1m=(load_before, os.getloadavg()[0]))
 
 
 # --- command line ----------------------------------------------------------------------------------------------------
@@ -334,12 +334,13 @@ def main(argv: list[str] | None = None) -> int:
                                   f" ms  runner/bare {f.ratio:.4f} ({f.ratio_min:.4f}-{f.ratio_max:.4f})", flush=True)
                         x = cell.cross_language
                         print(f"  {x.other}/{x.reference} bare loops {x.bare_ratio:.4f} ({x.bare_ratio_min:.4f}-"
-                              f"{x.bare_ratio_max:.4f})  ({cell.bench_seconds:.0f} s)", flush=True)
+                              f"{x.bare_ratio_max:.4f})  ({cell.bench_seconds:.0f} s, load average "
+                              f"{cell.load_1m[0]:.1f} -> {cell.load_1m[1]:.1f})", flush=True)
     except BenchError as exc:
         print(f"client_overhead.py: {exc}", file=sys.stderr)
         return 1
     note = (f"A reduced run ({args.rounds} rounds, fewer than 7): a check of the output, not figures to quote."
-            if args.rounds < 7 else "Run alone on the host.")
+            if args.rounds < 7 else "")
     report = ClientOverheadReport(target_ratio=TARGET, host=cpu_name(), cpu_count=os.cpu_count() or 0, note=note,
                                   cells=cells,
                                   all_within_target=all(f.ratio <= TARGET for c in cells for f in c.languages))

@@ -88,6 +88,7 @@ class Cell(_Strict):
     languages: list[LanguageFigures]
     cross_language: CrossLanguage
     bench_seconds: float
+    load_1m: tuple[float, float]  # the host's 1-minute load average at the cell's start and end: was it quiet?
 
 
 class ClientOverheadReport(_Strict):
@@ -155,8 +156,8 @@ def section(report: dict) -> list[str]:
         "(bench/bare_loops/), each in its own process, on the same file, inputs, threads, warm-up count and number "
         "of timed iterations; the order is reversed every other round. Latency: the median of a segment's "
         "per-iteration latencies, then the median over rounds; runner/bare is taken per round (adjacent segments) "
-        f"and given as its median with the range over rounds (target <= {r.target_ratio}). {r.note} "
-        f"Host: {r.host}, {r.cpu_count} CPUs.", "",
+        f"and given as its median with the range over rounds (target <= {r.target_ratio}). "
+        f"{r.note + ' ' if r.note else ''}Host: {r.host}, {r.cpu_count} CPUs.", "",
         "| engine (file) | model | batch | threads | client | bare loop median ms | runner median ms | "
         "runner/bare (median, min-max) | runner/bare (means) | rounds x iterations |",
         "|---|---|---|---|---|---|---|---|---|---|"]
@@ -180,5 +181,8 @@ def section(report: dict) -> list[str]:
     versions = sorted({f"{f.language} ({c.engine}): " + ", ".join(f"{k} {v}" for k, v in sorted(f.versions.items()))
                        for c in r.cells for f in c.languages})
     within = "all within" if r.all_within_target else "NOT all within"
-    lines += ["", f"Versions: {'; '.join(versions)}. Median runner/bare ratios: {within} {r.target_ratio}."]
+    loads = [x for c in r.cells for x in c.load_1m]
+    load = (f" The host's 1-minute load average at the cells' starts and ends: {min(loads):.1f} to {max(loads):.1f} "
+            f"on {r.cpu_count} CPUs." if loads else "")
+    lines += ["", f"Versions: {'; '.join(versions)}. Median runner/bare ratios: {within} {r.target_ratio}.{load}"]
     return lines

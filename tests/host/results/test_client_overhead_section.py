@@ -35,7 +35,7 @@ def _cell(threads: int | None) -> Cell:
                            language_figures(rounds, "node", "Node.js", "onnxruntime/onnx-from-torch/cpu@node",
                                             "bench/bare_loops/ort_loop.js", {"onnxruntime": "1.31.1", "node": "20"})],
                 cross_language=cross_language(rounds, "python", "node", {"python": "Python", "node": "Node.js"}),
-                bench_seconds=12.0)
+                bench_seconds=12.0, load_1m=(0.2, 1.5 if threads is None else 0.4))
 
 
 def _report(*threads: int | None) -> dict:
@@ -76,6 +76,7 @@ def test_the_section_is_added_once_then_rewritten_in_place(tmp_path):
     assert ("| onnxruntime (mobilenet_v2/model.onnx) | mobilenet_v2 | default | Node.js vs Python | 11.000 | 12.000 | "
             "1.000 (0.900-1.100) |") in text
     assert "NOT all within 1.02" in text  # Node's 1.04
+    assert "1-minute load average at the cells' starts and ends: 0.2 to 1.5 on 2 CPUs." in text
     (tmp_path / "client-overhead.json").write_text(json.dumps(_report(1)))
     main(str(tmp_path), str(page), "client-overhead")
     rewritten = page.read_text()
