@@ -3,7 +3,8 @@
     python bench/client_overhead.py --ort-python ENV/bin/python --torch-python ENV/bin/python \
         --artifact-dir bench/out/artifacts --out bench/out/client-overhead.json
 
-Runs on the host (any Python with greenrt's host packages) and starts every segment as its own process:
+Runs on the host (greenrt's own venv) and starts every segment as its own process, each runner with the command and
+variables a sweep's local launcher gives it (orchestrator/execution/launchers/commands.py):
   - ONNX Runtime, on one ONNX file: the Python runner (`python -m runners run`, in the onnxruntime-node
     environment, whose Python client is pinned to the ONNX Runtime that onnxruntime-node ships) against
     bench/bare_loops/ort_loop.py, and the Node.js runner (runners/node/runner.js) against bench/bare_loops/ort_loop.js;
@@ -15,7 +16,7 @@ W and N, the same inputs (runners/inputs_file.py's file: the Python runner makes
 Rounds alternate the order (client_overhead_report.round_order); the statistics are bench/overhead.py's, per pair of
 adjacent segments (client_overhead_report.py). Artifacts are found in --artifact-dir as bench/overhead.py finds them
 (<model>.onnx or <model>/model.onnx, and <model>.pt or <model>/model.pt) and exported there in the torch
-environment when missing. Run it alone on the host: its figures are drift-sensitive (about 15 minutes by default).
+environment when missing. Run it alone on the host: its figures are drift-sensitive (10 to 15 minutes by default).
 """
 from __future__ import annotations
 
@@ -39,6 +40,8 @@ for entry in (ROOT, ROOT / "bench"):
 
 from client_overhead_report import (TARGET, BareLoopOutput, Cell, ClientOverheadReport, RoundLatencies,  # noqa: E402
                                     cross_language, language_figures, round_order)
+from orchestrator.execution.launchers.commands import CPP_RUNNER, runner_command  # noqa: E402
+from orchestrator.execution.launchers.local import runner_place  # noqa: E402
 from runners.hostinfo import cpu_name  # noqa: E402
 from runners.protocol import Budget, ExportRequest, RunRequest, to_dict, write_json_atomic  # noqa: E402
 
@@ -78,12 +81,11 @@ class BenchError(RuntimeError):
 
 @dataclass(frozen=True)
 class Toolchain:
-    """Where each language's programs are: the environments' interpreters, node, the C++ runner and bare loop."""
+    """Where each language's programs are: the environments' interpreters (their runners as a sweep's local launcher
+    finds them: orchestrator/execution/launchers/commands.py) and the C++ bare loop; node is the one on PATH."""
 
     ort_python: Path  # the onnxruntime-node environment's python (node_modules/ beside its bin/)
     torch_python: Path
-    node: str
-    cpp_runner: Path
     torch_loop: Path
 
     def env(self) -> dict[str, str]:
@@ -95,15 +97,14 @@ class Toolchain:
     def python_for(self, engine: str) -> Path:
         return self.ort_python if engine == "onnxruntime" else self.torch_python
 
-    def runner_command(self, engine: str, client: Client, request: Path) -> list[str]:
-        head = {"python": [str(self.python_for(engine)), "-m", "runners"],
-                "node": [self.node, str(ROOT / "runners" / "node" / "runner.js")],
-                "cpp": [str(self.cpp_runner)]}[client.key]
-        return [*head, "run", "--request", str(request)]
+    def runner_command(self, engine: str, client: Client, request: Path) -> tuple[list[str], dict[str, str]]:
+        """The runner's command and environment exactly as the local launcher makes them for a sweep's run."""
+        head, extra = runner_command(client.key, runner_place(self.python_for(engine)))
+        return [*head, "run", "--request", str(request)], {**self.env(), **extra}
 
     def bare_command(self, engine: str, client: Client) -> list[str]:
         source = str(ROOT / client.bare_loop)
-        return {"python": [str(self.python_for(engine)), source], "node": [self.node, source],
+        return {"python": [str(self.python_for(engine)), source], "node": ["node", source],
                 "cpp": [str(self.torch_loop)]}[client.key]
 
 
@@ -180,7 +181,7 @@ def run_runner(tools: Toolchain, engine: str, client: Client, model: str, artifa
     request_path = workdir / f"{run_id}.request.json"
     write_json_atomic(request_path, to_dict(request))
     Path(request.result_path).unlink(missing_ok=True)
-    run_process(tools.runner_command(engine, client, request_path), tools.env(), f"{client.runtime} runner")
+    run_process(*tools.runner_command(engine, client, request_path), f"{client.runtime} runner")
     result = json.loads(Path(request.result_path).read_text())
     if result.get("status") != "ok" or len(result.get("latencies_ns") or []) != iterations:
         raise BenchError(f"{client.runtime} runner: status {result.get('status')}, "
@@ -273,7 +274,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="<model>.onnx / <model>/model.onnx and <model>.pt / <model>/model.pt (exported if missing)")
     parser.add_argument("--build-dir", type=Path, default=ROOT / "bench" / "out" / "bare-loops-build",
                         help="CMake's folder for the C++ bare loop (kept: a rebuild compiles only what changed)")
-    parser.add_argument("--node", default=shutil.which("node"), help="the Node.js binary (default: node on PATH)")
     parser.add_argument("--engines", nargs="+", choices=list(ENGINES), default=list(ENGINES))
     parser.add_argument("--models", nargs="+", choices=list(MODELS), default=list(MODELS))
     parser.add_argument("--threads", nargs="+", type=parse_threads, default=[1, None],
@@ -287,15 +287,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         parser.error("--rounds must be at least 2 (the order alternates between rounds); 7 or more for figures")
     if args.seconds <= 0 or args.warmup < 1:
         parser.error("--seconds must be positive and --warmup at least 1")
-    if "onnxruntime" in args.engines and not args.node:
-        parser.error("no node on PATH (Debian's nodejs: `make system-packages`), or give --node")
+    if "onnxruntime" in args.engines and not shutil.which("node"):
+        parser.error("no node on PATH (Debian's nodejs: `make system-packages`); the Node.js runner and bare loop "
+                     "run with it")
     return args
 
 
 def prepare(args: argparse.Namespace) -> tuple[Toolchain, dict[tuple[str, str], Path]]:
     """The toolchain (the C++ bare loop built, the C++ runner checked) and every engine file, before any timing."""
-    cpp_runner = args.torch_python.parent / "greenrt-torch-runner"
-    tools = Toolchain(args.ort_python, args.torch_python, args.node or "node", cpp_runner, args.build_dir / "torch_loop")
+    cpp_runner = args.torch_python.parent / CPP_RUNNER
+    tools = Toolchain(args.ort_python, args.torch_python, args.build_dir / "torch_loop")
     if "onnxruntime" in args.engines and not (args.ort_python.parent.parent / "node_modules" / "onnxruntime-node").is_dir():
         raise BenchError(f"{args.ort_python} is not the onnxruntime-node environment's python (no node_modules/"
                          "onnxruntime-node beside its bin/): give `greenrt env python onnxruntime-node`")
