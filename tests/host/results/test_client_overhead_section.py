@@ -1,6 +1,7 @@
 """BENCHMARKS.md's section on the client languages' loop overhead (bench/client_overhead.py, written alone by
 `bench/write_report.py ... client-overhead`): the per-round statistics, the alternating order of the segments, and
-the section rendered from a synthetic JSON, added once and rewritten in place, the rest of the page kept."""
+the section rendered from a synthetic JSON, added once and rewritten in place, the rest of the page kept; the
+bench's bad arguments."""
 from __future__ import annotations
 
 import json
@@ -108,3 +109,23 @@ def test_the_whole_page_holds_the_section_after_the_runner_overhead(tmp_path):
     text = page.read_text()
     assert text.index("## Runner overhead") < text.index(CLIENT_OVERHEAD_HEADING) < text.index("## Sampler cost")
     assert "| onnxruntime (mobilenet_v2/model.onnx) | mobilenet_v2 | 1 | 1 | Node.js | 12.000 |" in text
+
+
+def test_bad_arguments_name_the_valid_choices_in_two_lines_and_write_nothing(tmp_path, capsys):
+    import sys
+
+    from client_overhead import iterations_for, main as bench_main
+
+    out = tmp_path / "client-overhead.json"
+    python = sys.executable
+    for bad, named in ((["--models", "vgg16"], "'mobilenet_v2', 'resnet50'"), (["--threads", "0"], "'default'"),
+                       (["--rounds", "1"], "at least 2"), (["--ort-python", str(tmp_path)], "env python")):
+        given = {"--out": str(out), "--ort-python": python, "--torch-python": python, "--artifact-dir": str(tmp_path)}
+        given.update(dict(zip(bad[::2], bad[1::2])))
+        with pytest.raises(SystemExit) as ended:
+            bench_main([x for pair in given.items() for x in pair])
+        assert ended.value.code == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 2 and err[0].startswith("usage:") and named in err[1], err
+    assert not out.exists()
+    assert iterations_for(10e6, 1.0) == 100 and iterations_for(500e6, 1.0) == 20 and iterations_for(1e3, 1.0) == 2000
