@@ -120,3 +120,21 @@ def test_asking_after_every_round_or_once_gives_the_same_states_with_every_test(
 def test_an_unknown_test_is_refused_in_one_line():
     with pytest.raises(ValueError, match="test must be one of moderated, welch, paired, limma"):
         StoppingRule(2, 10, "verdict", test="student")  # type: ignore[arg-type]
+
+
+def test_the_safeguards_are_what_keeps_the_moderated_test_honest_among_unlike_spreads():
+    # the same null groups of unlike spreads: limma's moderated t as published (the point estimate of the prior,
+    # every variance pulled toward it, the leader's too) calls a "best" among equals many times as often as the
+    # safeguarded test, which calls it no more often than Welch's test on each runtime's own variance
+    rng = np.random.default_rng(5)
+    rules = {test: StoppingRule(2, 10, "verdict", test=test) for test in ("moderated", "limma", "welch")}
+    wrong = dict.fromkeys(rules, 0)
+    for _ in range(300):
+        scale = np.exp(rng.normal(np.log(0.035), 0.85, 9))
+        runs = np.exp(scale[:, None] * rng.standard_t(5, (9, 10)))
+        values = {f"r{i}": runs[i].tolist() for i in range(9)}
+        for test, rule in rules.items():
+            used = runs_used(rule, values)
+            wrong[test] += group_verdict(rule, {k: v[: used[k]] for k, v in values.items()}).verdict == "best"
+    assert wrong["moderated"] <= wrong["welch"]
+    assert wrong["limma"] >= 5 * max(1, wrong["moderated"])  # 11 against 1 of 300 here
