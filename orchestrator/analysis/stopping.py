@@ -19,7 +19,8 @@ scale, for the whole group.
   are compared with it by a two-sided t-test (the rule's `test`, by default the moderated one: Welch's form, each
   other runtime's variance moderated by a prior fitted across its group, limma's empirical Bayes with three
   safeguards for a group of 9 or 15 runtimes; variance_prior, _posterior, _compare say which and why), Holm over
-  those comparisons at the look's nominal level, the many-to-one family of analysis/best.py. A runtime significantly worse leaves the group ("separated").
+  those comparisons at the look's nominal level, the many-to-one family of analysis/best.py. A runtime
+  significantly worse leaves the group ("separated").
   A runtime whose chance to be separated by `max_runs`, computed as if the difference and spreads seen so far
   were the truth (conditional power), is under FUTILITY stops as tied with the leader: more runs would not
   change the answer. A settled tie is the set of runtimes left when every one of them has stopped that way or at
@@ -398,7 +399,7 @@ def _compare(rule: StoppingRule, lead_cell: _Cell, other_cell: _Cell, lead: _Sam
     leader's: the leader is the lowest median of the group, a choice that favours a noisy runtime's low draw, and
     its variance, large by the same token, must not be pulled toward the group's (in the simulation, moderating
     the leader's too gave 29 wrong "best" verdicts of 3,000 where the best is 1 % ahead, the fixed design 27; with
-    limma's variances otherwise, 40 instead of 17 where every runtime is the same)."""
+    variances also lowered toward the prior, 40 instead of 17 where every runtime is the same)."""
     if rule.test == "paired":
         paired = _paired(lead_cell.scaled[:lead_cell.seen_runs(t)], other_cell.scaled[:other_cell.seen_runs(t)],
                          rule.max_runs)
