@@ -232,11 +232,11 @@ def main() -> None:
     max_runs = 10
     rules = {"adaptive: verdict, min 2": StoppingRule(2, max_runs, "verdict", alpha=ALPHA),
              # more power for more runs: futility judged later and at a lower threshold
-             "adaptive: verdict, min 2, futility under 60 % from 3 runs": StoppingRule(
-                 2, max_runs, "verdict", alpha=ALPHA, futility=0.6, futility_min_runs=3),
-             # the previous design: each runtime's own variance (Welch), futility under 60 % from 3 runs
-             "adaptive: verdict, min 2, Welch's t-test, futility under 60 % from 3 runs": StoppingRule(
-                 2, max_runs, "verdict", alpha=ALPHA, futility=0.6, futility_min_runs=3, test="welch"),
+             "adaptive: verdict, min 2, exponent 0.5, futility under 60 % from 3 runs": StoppingRule(
+                 2, max_runs, "verdict", alpha=ALPHA, rho=0.5, futility=0.6, futility_min_runs=3),
+             # the previous design: each runtime's own variance (Welch), exponent 0.5, futility under 60 % from 3
+             "adaptive: verdict, min 2, Welch's t-test, exponent 0.5, futility under 60 % from 3 runs": StoppingRule(
+                 2, max_runs, "verdict", alpha=ALPHA, rho=0.5, futility=0.6, futility_min_runs=3, test="welch"),
              # the moderated test as limma publishes it, without stopping.py's safeguards: why they are there
              "adaptive: verdict, min 2, limma's moderated t-test as published": StoppingRule(
                  2, max_runs, "verdict", alpha=ALPHA, test="limma"),
@@ -270,8 +270,8 @@ def section(report: dict) -> list[str]:
              "the fixed Mann-Whitney design on the same runs (same best, or both a tie); the second draw is the "
              "fixed design on fresh runs of the same truth: how often two fixed designs agree. The verdict rule's rows, "
              "on the same runs: 'min 2' is its design (the moderated t-test on log values, each runtime's variance "
-             "moderated by its group's with stopping.py's safeguards; alpha spent with exponent 0.5, futility under "
-             "70 % conditional power from 2 runs: the constants of orchestrator/analysis/stopping.py); the others "
+             "moderated by its group's with stopping.py's safeguards; alpha spent with exponent 0.75, futility under "
+             "75 % conditional power from 2 runs: the constants of orchestrator/analysis/stopping.py); the others "
              "change the test or those constants (docs/statistics.md has the trade-off).", ""]
     for shape, result in report["shapes"].items():
         lines += [f"### {shape}: {result['groups']} groups, {result['with_difference']} with a difference", "",

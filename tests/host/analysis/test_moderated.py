@@ -129,7 +129,7 @@ def test_the_safeguards_are_what_keeps_the_moderated_test_honest_among_unlike_sp
     rng = np.random.default_rng(5)
     rules = {test: StoppingRule(2, 10, "verdict", test=test) for test in ("moderated", "limma", "welch")}
     wrong = dict.fromkeys(rules, 0)
-    for _ in range(300):
+    for _ in range(600):
         scale = np.exp(rng.normal(np.log(0.035), 0.85, 9))
         runs = np.exp(scale[:, None] * rng.standard_t(5, (9, 10)))
         values = {f"r{i}": runs[i].tolist() for i in range(9)}
@@ -137,4 +137,4 @@ def test_the_safeguards_are_what_keeps_the_moderated_test_honest_among_unlike_sp
             used = runs_used(rule, values)
             wrong[test] += group_verdict(rule, {k: v[: used[k]] for k, v in values.items()}).verdict == "best"
     assert wrong["moderated"] <= wrong["welch"]
-    assert wrong["limma"] >= 5 * max(1, wrong["moderated"])  # 11 against 1 of 300 here
+    assert wrong["limma"] >= 5 * max(1, wrong["moderated"])  # 18 against 2 of 600 here
