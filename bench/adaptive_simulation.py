@@ -172,17 +172,22 @@ def simulate(groups: int, runtimes: int, rules: dict[str, StoppingRule], max_run
 
 
 # Other designs of the verdict rule, for the trade-off table of docs/statistics.md (--explore): (min runs,
-# spending exponent, futility threshold, futility from runs)
-VARIANTS = [(3, 1.0, 0.3, 3), (2, 1.0, 0.3, 3), (2, 0.5, 0.3, 3), (2, 0.5, 0.6, 3), (2, 0.5, 0.8, 3), (2, 0.5, 0.6, 2),
-            (2, 0.5, 0.8, 2), (2, 0.25, 0.8, 2)]
+# spending exponent, futility threshold, futility from runs, the comparison's test)
+VARIANTS = [(2, 0.5, 0.6, 3, "welch"), (2, 0.5, 0.6, 3, "paired"), (2, 0.5, 0.6, 3, "moderated"),
+            (2, 0.5, 0.6, 2, "moderated"), (2, 0.5, 0.4, 2, "moderated"), (2, 0.5, 0.8, 3, "moderated"),
+            (2, 0.5, 0.8, 2, "welch")]
 
 
-def explore(groups: int, seed: int, variants: list[tuple[int, float, float, int]]) -> list[str]:
+def variant_name(min_runs: int, rho: float, futility: float, futility_from: int, test: str) -> str:
+    return (f"{test}, min {min_runs}, exponent {rho:g}, futility under {futility:.0%} from {futility_from} runs")
+
+
+def explore(groups: int, seed: int, variants: list[tuple[int, float, float, int, str]]) -> list[str]:
     """A markdown table of the verdict rule's designs on the two recorded shapes and the two harm shapes: runs,
     right and wrong best, agreement with the fixed design (the fixed design's own rates in the header row)."""
-    rules = {f"min {m}, exponent {rho:g}, futility under {fut:.0%} from {fmin} runs":
-             StoppingRule(m, 10, "verdict", alpha=ALPHA, rho=rho, futility=fut, futility_min_runs=fmin)
-             for m, rho, fut, fmin in variants}
+    rules = {variant_name(*v): StoppingRule(v[0], 10, "verdict", alpha=ALPHA, rho=v[1], futility=v[2],
+                                            futility_min_runs=v[3], test=v[4])  # type: ignore[arg-type]
+             for v in variants}
     results = {shape: simulate(max(1, round(groups * share)), k, rules, 10, seed + i, relative=relative,
                                yardsticks=False)
                for i, (shape, (k, relative, share)) in enumerate(SHAPES.items())}
@@ -206,21 +211,35 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--explore", action="store_true",
                         help="print the trade-off table of the verdict rule's designs (VARIANTS) instead")
+    parser.add_argument("--variants", type=str, default=None,
+                        help="with --explore, the designs as 'min,exponent,futility,from,test;...' (default VARIANTS)")
     args = parser.parse_args()
     if args.explore:
         started = time.monotonic()
-        print("\n".join(explore(args.groups, args.seed, VARIANTS)))
+        try:
+            variants = VARIANTS if not args.variants else [
+                (int(m), float(rho), float(fut), int(fmin), test.strip())
+                for m, rho, fut, fmin, test in (v.split(",") for v in args.variants.split(";") if v.strip())]
+            for v in variants:
+                StoppingRule(v[0], 10, "verdict", rho=v[1], futility=v[2], futility_min_runs=v[3], test=v[4])
+        except ValueError as e:
+            parser.error(f"--variants: each design is 'min,exponent,futility,from,test' (test: moderated, welch or "
+                         f"paired), separated by ';': {e}")
+        print("\n".join(explore(args.groups, args.seed, variants)))
         print(f"({args.groups} groups per recorded shape, 3 times as many per harm shape, seed {args.seed}: "
               f"{time.monotonic() - started:.0f} s)")
         return
     max_runs = 10
     rules = {"adaptive: verdict, min 2": StoppingRule(2, max_runs, "verdict", alpha=ALPHA),
-             # the design that reaches 40 % of the runs: futility under 80 % from 2 runs, at a loss of power
-             "adaptive: verdict, min 2, futility under 80 % from 2 runs, exponent 0.25": StoppingRule(
-                 2, max_runs, "verdict", alpha=ALPHA, rho=0.25, futility=0.8, futility_min_runs=2),
-             # the previous constants (min 3, alpha spent evenly, futility under 30 %), with Welch's df
-             "adaptive: verdict, min 3, exponent 1, futility under 30 %": StoppingRule(
-                 3, max_runs, "verdict", alpha=ALPHA, rho=1.0, futility=0.3),
+             # more power for more runs: futility judged later and at a lower threshold
+             "adaptive: verdict, min 2, exponent 0.5, futility under 60 % from 3 runs": StoppingRule(
+                 2, max_runs, "verdict", alpha=ALPHA, rho=0.5, futility=0.6, futility_min_runs=3),
+             # the previous design: each runtime's own variance (Welch), exponent 0.5, futility under 60 % from 3
+             "adaptive: verdict, min 2, Welch's t-test, exponent 0.5, futility under 60 % from 3 runs": StoppingRule(
+                 2, max_runs, "verdict", alpha=ALPHA, rho=0.5, futility=0.6, futility_min_runs=3, test="welch"),
+             # the moderated test as limma publishes it, without stopping.py's safeguards: why they are there
+             "adaptive: verdict, min 2, limma's moderated t-test as published": StoppingRule(
+                 2, max_runs, "verdict", alpha=ALPHA, test="limma"),
              "adaptive: precision 2 %, min 3": StoppingRule(3, max_runs, "precision", target=0.02, alpha=ALPHA)}
     started, cpu = time.monotonic(), time.process_time()
     report = {"alpha": ALPHA, "max_runs": max_runs, "drift": DRIFT, "difference": DIFFERENCE, "seed": args.seed,
@@ -250,9 +269,10 @@ def section(report: dict) -> list[str]:
              f"best is at least {report['difference']:.0%} below every other runtime. Agreement: the same verdict as "
              "the fixed Mann-Whitney design on the same runs (same best, or both a tie); the second draw is the "
              "fixed design on fresh runs of the same truth: how often two fixed designs agree. The verdict rule's rows, "
-             "on the same runs: 'min 2' is its design (Welch t-test on log values, alpha spent with exponent 0.5, "
-             "futility under 60 % conditional power from 3 runs: the constants of orchestrator/analysis/stopping.py); "
-             "the others change those constants (docs/statistics.md has the trade-off).", ""]
+             "on the same runs: 'min 2' is its design (the moderated t-test on log values, each runtime's variance "
+             "moderated by its group's with stopping.py's safeguards; alpha spent with exponent 0.75, futility under "
+             "75 % conditional power from 2 runs: the constants of orchestrator/analysis/stopping.py); the others "
+             "change the test or those constants (docs/statistics.md has the trade-off).", ""]
     for shape, result in report["shapes"].items():
         lines += [f"### {shape}: {result['groups']} groups, {result['with_difference']} with a difference", "",
                   "| design | runs (share of fixed) | best called | right best | wrong best | ties with a difference "

@@ -217,6 +217,7 @@ class SequentialVerdict:
     note: str
     stops: Mapping[str, CellState]  # per runtime: after how many runs the rule stopped it, and why (its look)
     looks: int  # the looks the rule planned (its max - min + 1)
+    test: str = "t-test"  # the test of its comparisons, as the report names it (StoppingRule.test_name)
 
 
 def sequential_verdicts(plan: Mapping, runs: pl.DataFrame) -> dict[tuple[str, int, str], SequentialVerdict]:
@@ -236,11 +237,11 @@ def sequential_verdicts(plan: Mapping, runs: pl.DataFrame) -> dict[tuple[str, in
         stops = _states_by_runtime(rule, {group: measured})
         model, batch, precision = group.split("|")
         tied = tuple(runtime_of(c) for c in answer.tied)
-        how = (f"the adaptive sweep's sequential test: Welch t-test on log values, alpha {rule.alpha} spent over "
+        how = (f"the adaptive sweep's sequential test: {rule.test_name} on log values, alpha {rule.alpha} spent over "
                f"{rule.looks} looks, Holm over the leader's comparisons (docs/statistics.md)")
         note = (f"separated from every other runtime by {how}" if answer.verdict == "best"
                 else f"not separated from {', '.join(tied)} by {how}")
         found[(model, int(batch.removeprefix("bs")), precision)] = SequentialVerdict(
             metrics[group], answer.verdict, runtime_of(answer.leader), tied, frozenset(runtime_of(c) for c in measured),
-            note, {runtime_of(cell): state for cell, state in stops.items()}, rule.looks)
+            note, {runtime_of(cell): state for cell, state in stops.items()}, rule.looks, rule.test_name)
     return found

@@ -80,8 +80,9 @@ def _sequential_confidence(cell: CellAdvice, answer: SequentialVerdict) -> str:
     if answer.verdict == "best":
         runner_up = by_median[0]
         stop = answer.stops[runner_up]
-        return (f"sequential rule: runner-up {runner_up} separated at look {stop.look} of {answer.looks} (t-test, "
-                f"Holm p {stop.p_holm:.2g} < {stop.level:.2g}, {stop.runs} runs), every other runtime too")
+        return (f"sequential rule: runner-up {runner_up} separated at look {stop.look} of {answer.looks} "
+                f"({answer.test}, Holm p {stop.p_holm:.2g} < {stop.level:.2g}, {stop.runs} runs), every other "
+                "runtime too")
     # the closest tied runtime's decision; where the tied runtime was the one compared with, the leader's
     tied = [r for r in by_median if r in answer.tied] + [answer.leader]
     who = next((r for r in tied if answer.stops[r].p_holm is not None), tied[0])

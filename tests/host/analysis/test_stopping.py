@@ -42,7 +42,7 @@ def test_a_clear_winner_stops_early_and_is_called_best(rule):
 
 def test_a_tie_of_one_truth_is_never_separated_and_ends_as_a_tie():
     # two runtimes of one truth, far ahead of a third: the third leaves; the two stop tied (at max, or earlier
-    # once separating them by max has under 30 % chance), and the answer is a tie of the two
+    # once separating them by max has under FUTILITY chance), and the answer is a tie of the two
     rng = np.random.default_rng(2)
     group = {"a": _cell(rng, 10, 0.03), "b": _cell(rng, 10, 0.03), "c": _cell(rng, 30, 0.03)}
     seen = _rounds(VERDICT, group)

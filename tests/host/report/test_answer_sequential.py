@@ -48,7 +48,7 @@ def test_a_winner_the_rule_separated_is_told_by_the_look_and_holm_p_of_its_runne
     plan, runs = _sweep(lambda r: 10.0 if r == "rt0/x/cpu" else 14.0 + RUNTIMES.index(r))
     said = _confidence(plan, runs, with_rule=True)
     # rt1 is the runner-up (14 ms); the rule separated it at its first look of 8, with 3 runs
-    assert said.startswith("sequential rule: runner-up rt1/x/cpu separated at look 1 of 8 (t-test, Holm p ")
+    assert said.startswith("sequential rule: runner-up rt1/x/cpu separated at look 1 of 8 (moderated t-test, Holm p ")
     assert "3 runs), every other runtime too" in said
     why = _whys(plan, runs)["rt1/x/cpu"]  # the adaptive repetitions table says the same p and level
     p_and_level = why[why.index("Holm p ") + len("Holm p "):why.index(")")]
