@@ -195,7 +195,7 @@ def _sequential_separation(best: dict, answer, mann_whitney: Separation) -> Sepa
     level = stop.level if stop is not None else None
     p_holm = best["runner_up_p_holm"]
     return mann_whitney.model_copy(update={
-        "test": (f"the adaptive sweep's sequential Welch t-test on log values, Holm over the leader's comparisons"
+        "test": (f"the adaptive sweep's sequential {answer.test} on log values, Holm over the leader's comparisons"
                  f"{look}" + (f", level {level:.3g}" if level is not None else "")),
         "p_value": None, "p_holm": p_holm,
         "significant": None if p_holm is None or level is None else p_holm < level,
