@@ -186,6 +186,14 @@ def time_share_section(r: dict) -> list[str]:
     return lines
 
 
+def _put_section(target: str, heading: str, body: list[str]) -> None:
+    """Rewrite one section of `target` in place, or append it where the page has none yet; the rest is kept."""
+    text = Path(target).read_text()
+    text = (replace_section(text, heading, body) if heading in text
+            else text.rstrip("\n") + "\n\n" + "\n".join([heading, "", *body, ""]))
+    Path(target).write_text(text)
+
+
 def main(out_dir: str, target: str, only: str | None = None) -> None:
     folder = Path(out_dir)
     if only == "scale":  # rewrite the Scale section alone, from bench/out/scale*.json; the rest stays as it is
@@ -196,12 +204,8 @@ def main(out_dir: str, target: str, only: str | None = None) -> None:
         print(f"wrote the Scale section of {target}")
         return
     if only == "plan-accuracy":  # `make bench-plan` (25 minutes alone on the host): its section, the rest kept
-        text = Path(target).read_text()
-        body = plan_accuracy_section(json.loads((folder / "plan-accuracy.json").read_text()))
-        heading = PLAN_ACCURACY_HEADING
-        text = (replace_section(text, heading, body) if heading in text
-                else text.rstrip("\n") + "\n\n" + "\n".join([heading, "", *body, ""]))
-        Path(target).write_text(text)
+        _put_section(target, PLAN_ACCURACY_HEADING,
+                     plan_accuracy_section(json.loads((folder / "plan-accuracy.json").read_text())))
         print(f"wrote the plan accuracy section of {target}")
         return
     if only == "adaptive":  # rewrite the adaptive simulation's section alone, from bench/out/adaptive.json
@@ -217,12 +221,7 @@ def main(out_dir: str, target: str, only: str | None = None) -> None:
         if not figures.is_file():
             raise SystemExit(f"write_report.py: no {figures}; `python bench/client_overhead.py --out {figures} ...` "
                              "writes it (the Makefile's bench target shows the arguments)")
-        text = Path(target).read_text()
-        body = client_overhead_section(json.loads(figures.read_text()))
-        heading = CLIENT_OVERHEAD_HEADING
-        text = (replace_section(text, heading, body) if heading in text
-                else text.rstrip("\n") + "\n\n" + "\n".join([heading, "", *body, ""]))
-        Path(target).write_text(text)
+        _put_section(target, CLIENT_OVERHEAD_HEADING, client_overhead_section(json.loads(figures.read_text())))
         print(f"wrote the client languages' overhead section of {target}")
         return
     if only is not None:

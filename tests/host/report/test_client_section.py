@@ -1,8 +1,4 @@
 """The report's client-language section (report/client_section.py), client ids in labels, and old sweeps unchanged."""
-import json
-import re
-import shutil
-import subprocess
 
 import polars as pl
 import pytest
@@ -15,6 +11,7 @@ from orchestrator.report.client_section import FIGURE, TITLE, cell_table
 from orchestrator.report.figures import runtime_label, sorted_runtimes
 from orchestrator.report.host_caveats import HostCaveats
 from orchestrator.results.tables import runs_table
+from testkit.browser import layout, probe_script
 from testkit.client_journals import ORT_NODE, ORT_PLAIN, ORT_PY, TS_CPP, TS_PY, gap_journal
 from testkit.synthetic_sweep import journal, write_sweep
 
@@ -78,33 +75,17 @@ def test_a_sweep_without_client_suffix_renders_as_before(tmp_path):
     assert "client" not in pl.read_csv(files.tables["recommendations"]).columns
 
 
-_PROBE = """<script>
-window.addEventListener('load', () => {
-  const section = document.querySelector('section[id^="client-languages"]');
-  const found = {innerWidth: window.innerWidth, pageWidth: document.documentElement.scrollWidth,
+_PROBE = probe_script("""{innerWidth: window.innerWidth, pageWidth: document.documentElement.scrollWidth,
     answerBottom: document.getElementById('answer').getBoundingClientRect().bottom, innerHeight: window.innerHeight,
-    tables: [...section.querySelectorAll('table')].map(t => ({right: t.getBoundingClientRect().right,
-                                                              scroll: t.scrollWidth, client: t.clientWidth})),
-    images: [...section.querySelectorAll('img')].map(i => i.naturalWidth)};
-  const out = document.createElement('pre');
-  out.id = 'probe';
-  out.textContent = JSON.stringify(found);
-  document.body.appendChild(out);
-});
-</script>"""
+    tables: [...document.querySelector('section[id^="client-languages"]').querySelectorAll('table')].map(t => ({
+      right: t.getBoundingClientRect().right, scroll: t.scrollWidth, client: t.clientWidth})),
+    images: [...document.querySelector('section[id^="client-languages"]').querySelectorAll('img')].map(
+      i => i.naturalWidth)}""")
 
 
 @pytest.mark.process  # a real headless chromium
 def test_the_client_section_fits_the_page_in_a_browser(client_report, tmp_path):
-    browser = shutil.which("chromium")
-    assert browser, "chromium is not installed: `make system-packages` installs it"
-    probe = tmp_path / "probe.html"
-    probe.write_text(client_report.html.read_text().replace("</body>", _PROBE + "</body>"))
-    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
-                           "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=180)
-    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.S)
-    assert found, done.stderr[-2000:]
-    page = json.loads(found.group(1))
+    page = layout(client_report.html, _PROBE, probe=tmp_path / "probe.html")
     assert len(page["tables"]) == 3 and page["images"] and all(width > 300 for width in page["images"]), page
     assert page["pageWidth"] <= page["innerWidth"], page
     assert page["answerBottom"] <= page["innerHeight"], page  # the client words keep the answer on the first screen

@@ -8,6 +8,7 @@ import pytest
 from orchestrator.report.build import build_report
 from orchestrator.report.generation_section import TITLE
 from testkit import generative_sweep as g
+from testkit.browser import layout, probe_script
 from testkit.synthetic_sweep import write_sweep
 
 
@@ -70,36 +71,15 @@ def test_a_classifier_report_has_no_generative_section(tmp_path):
     assert TITLE not in files.markdown.read_text() and "generation" not in files.tables
 
 
-_PROBE = """<script>
-window.addEventListener('load', () => {
-  const found = {innerWidth: window.innerWidth, pageWidth: document.documentElement.scrollWidth,
+_PROBE = probe_script("""{innerWidth: window.innerWidth, pageWidth: document.documentElement.scrollWidth,
     headings: [...document.querySelectorAll('h2')].map(h => h.textContent),
     tables: [...document.querySelectorAll('table')].map(t => ({right: t.getBoundingClientRect().right,
-                                                                 scroll: t.scrollWidth, client: t.clientWidth}))};
-  const out = document.createElement('pre');
-  out.id = 'probe';
-  out.textContent = JSON.stringify(found);
-  document.body.appendChild(out);
-});
-</script>"""
+                                                                 scroll: t.scrollWidth, client: t.clientWidth}))}""")
 
 
 @pytest.mark.process  # a real headless chromium
 def test_the_generative_section_fits_the_page_in_a_browser(report):
-    import json
-    import re
-    import shutil
-    import subprocess
-
-    browser = shutil.which("chromium")
-    assert browser, "chromium is not installed: `make system-packages` installs it"
-    probe = report.html.with_name("probe-generative.html")
-    probe.write_text(report.html.read_text().replace("</body>", _PROBE + "</body>"))
-    done = subprocess.run([browser, "--headless", "--no-sandbox", "--disable-gpu", "--window-size=1400,1000",
-                           "--dump-dom", probe.as_uri()], capture_output=True, text=True, timeout=180)
-    found = re.search(r'<pre id="probe">(.*?)</pre>', done.stdout, re.S)
-    assert found, done.stderr[-2000:]
-    page = json.loads(found.group(1))
+    page = layout(report.html, _PROBE, probe=report.html.with_name("probe-generative.html"))
     assert TITLE in page["headings"]
     assert page["pageWidth"] <= page["innerWidth"], page
     for table in page["tables"]:
