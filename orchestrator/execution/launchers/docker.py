@@ -166,10 +166,10 @@ class DockerLauncher(Launcher):
         writable_dirs = [Path(workdir), *map(Path, writable)]
         for folder in writable_dirs:
             folder.mkdir(parents=True, exist_ok=True)
-        client = self.images.client
+        engine = self.images.client  # the Docker SDK client (`client` is the runtime id's client language)
         container = None
         try:
-            container = client.containers.create(
+            container = engine.containers.create(
                 choice.image, command=list(argv), entrypoint=entrypoint, name=_container_name(argv),
                 working_dir=str(Path(workdir).absolute()),
                 user=self._user(writable_dirs), environment={**client_vars, **env_vars, **choice.environment},
